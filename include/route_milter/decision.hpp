@@ -1,0 +1,46 @@
+// decision.hpp - what the policy decided for one recipient, and why.
+#pragma once
+
+#include "route_milter/delivery_class.hpp"
+
+#include <cstdint>
+#include <string_view>
+
+namespace route_milter {
+
+struct RouteConfig;
+struct IpRangeConfig;
+
+// The rules of hMailServer's RCPT TO check, in the order they are applied.
+enum class Rule : std::uint8_t {
+    out_of_scope,   // scope = "routes" and the recipient's domain has no route: not judged
+    accepted,       // every rule passed
+    bad_address,    // the recipient could not be parsed
+    not_listed,     // 1. listed route, address not listed
+    not_allowed,    // 2. no IP range covers the client, or the range does not allow the class
+    auth_required,  // 3. the range requires SMTP AUTH for the class
+};
+
+struct SmtpReply {
+    std::string_view code;      // "550"
+    std::string_view xcode;     // "5.1.1"
+    std::string_view text;      // "Recipient not in route list."
+    bool names_address;         // text is prefixed with "<address>: "
+};
+
+struct Decision {
+    Rule rule = Rule::out_of_scope;
+    DeliveryClass delivery_class = DeliveryClass::external_external;
+    const RouteConfig* route = nullptr;    // the recipient's route, if any
+    const IpRangeConfig* range = nullptr;  // the client's range, if any
+
+    bool rejects() const { return rule != Rule::out_of_scope && rule != Rule::accepted; }
+};
+
+// Reply for a rejecting rule; {"250","2.1.5","Ok"} for the others.
+SmtpReply reply_for(Rule rule);
+
+// Short name used in logs and `routectl query`: "not-listed".
+std::string_view name_of(Rule rule);
+
+}  // namespace route_milter

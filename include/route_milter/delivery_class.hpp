@@ -1,0 +1,48 @@
+// delivery_class.hpp - hMailServer's four delivery classes and sets of them.
+//
+// A sender and a recipient are each "local" or "external"; the pair is the delivery class
+// ("local-external" = a local sender writing to an external recipient). IP ranges allow
+// classes and require SMTP authentication for classes; both are DeliveryClassSets.
+#pragma once
+
+#include <array>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace route_milter {
+
+enum class AddressClass : std::uint8_t { local, external };
+
+enum class DeliveryClass : std::uint8_t { local_local, local_external, external_local, external_external };
+
+constexpr DeliveryClass delivery_class(AddressClass sender, AddressClass recipient) {
+    return static_cast<DeliveryClass>((sender == AddressClass::external ? 2 : 0) +
+                                      (recipient == AddressClass::external ? 1 : 0));
+}
+
+inline constexpr std::array<std::string_view, 4> delivery_class_names = {
+    "local-local", "local-external", "external-local", "external-external"};
+
+constexpr std::string_view name_of(DeliveryClass c) { return delivery_class_names[static_cast<int>(c)]; }
+constexpr std::string_view name_of(AddressClass c) { return c == AddressClass::local ? "local" : "external"; }
+
+std::optional<DeliveryClass> parse_delivery_class(std::string_view name);
+std::optional<AddressClass> parse_address_class(std::string_view name);
+
+class DeliveryClassSet {
+public:
+    constexpr DeliveryClassSet() = default;
+    static constexpr DeliveryClassSet all() { return DeliveryClassSet(0xf); }
+    constexpr DeliveryClassSet with(DeliveryClass c) const { return DeliveryClassSet(bits_ | bit(c)); }
+    constexpr bool contains(DeliveryClass c) const { return (bits_ & bit(c)) != 0; }
+    constexpr bool empty() const { return bits_ == 0; }
+    friend constexpr bool operator==(DeliveryClassSet, DeliveryClassSet) = default;
+
+private:
+    constexpr explicit DeliveryClassSet(std::uint8_t bits) : bits_(bits) {}
+    static constexpr std::uint8_t bit(DeliveryClass c) { return static_cast<std::uint8_t>(1u << static_cast<int>(c)); }
+    std::uint8_t bits_ = 0;
+};
+
+}  // namespace route_milter

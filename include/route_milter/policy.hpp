@@ -1,0 +1,79 @@
+// policy.hpp - the compiled, immutable policy and its RCPT TO decision. No I/O.
+//
+// compile_policy indexes a validated Config (hash indexes for domains and listed addresses,
+// ranges by priority). A Policy is never changed after compilation; the daemon shares it
+// through std::shared_ptr<const Policy> and swaps the whole thing on reload.
+//
+// The decision is split the way the SMTP dialogue is: facts about the client and the sender
+// are fixed once per message (MessageFacts), then each recipient is judged against them
+// without allocating.
+#pragma once
+
+#include "route_milter/address.hpp"
+#include "route_milter/config.hpp"
+#include "route_milter/decision.hpp"
+#include "route_milter/ip_address.hpp"
+#include "route_milter/string_index.hpp"
+
+#include <memory>
+#include <optional>
+#include <string_view>
+
+namespace route_milter {
+
+struct MessageFacts {
+    const IpRangeConfig* range = nullptr;  // the client's range of highest priority, if any
+    AddressClass sender_class = AddressClass::external;
+    bool authenticated = false;
+};
+
+// Everything `decide` needs, as an MTA would hand it over.
+struct Query {
+    std::optional<IpAddress> client;  // nullopt: unknown (no range can cover it)
+    bool authenticated = false;
+    std::string_view sender;     // MAIL FROM argument, e.g. "<a@b>" or "<>"
+    std::string_view recipient;  // RCPT TO argument
+};
+
+class Policy {
+public:
+    const Config& config() const { return config_; }
+
+    // The matching IP range of highest priority, or nullptr.
+    const IpRangeConfig* range_for(const std::optional<IpAddress>& client) const;
+
+    // The route for a canonical domain: exact, then longest "*.suffix", then "*".
+    const RouteConfig* route_for_domain(std::string_view domain) const;
+
+    bool is_listed(const RouteConfig& route, std::string_view canonical_address) const;
+
+    AddressClass classify_sender(const NormalizedAddress& sender) const;
+    AddressClass classify_recipient(const NormalizedAddress& recipient, const RouteConfig* route) const;
+
+    MessageFacts message_facts(const std::optional<IpAddress>& client, bool authenticated,
+                               const NormalizedAddress* sender) const;
+
+    // The RCPT TO decision for one parsed recipient.
+    Decision decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient) const;
+
+    // The whole decision from raw MTA input (parses both addresses).
+    Decision decide(const Query& query) const;
+
+    std::size_t listed_address_count() const { return addresses_.size(); }
+
+private:
+    friend std::shared_ptr<const Policy> compile_policy(Config config);
+    Config config_;  // routes keep their settings; their address lists live in addresses_
+    StringIndex exact_routes_;     // "example.com" -> route index
+    StringIndex wildcard_routes_;  // ".example.com" (from "*.example.com") -> route index
+    const RouteConfig* catch_all_ = nullptr;
+    StringIndex local_domains_;
+    StringIndex addresses_;  // canonical address -> route index
+    std::vector<const IpRangeConfig*> ranges_by_priority_;
+};
+
+// Compiles a Config that load_config_* accepted. The route address lists are moved into the
+// index (Policy::config().routes[i].addresses is empty afterwards; see listed_address_count).
+std::shared_ptr<const Policy> compile_policy(Config config);
+
+}  // namespace route_milter

@@ -1,0 +1,46 @@
+// string_index.hpp - a compact hash index from strings to 32-bit values.
+//
+// Built once (when a policy is compiled), then only read: lookups take a string_view and
+// neither allocate nor lock. Keys live in one arena, slots are 16 bytes, so a million listed
+// addresses cost tens of megabytes, not hundreds.
+#pragma once
+
+#include <cstdint>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace route_milter {
+
+class StringIndex {
+public:
+    StringIndex() = default;
+
+    void reserve(std::size_t keys);
+
+    // Adds key -> value; when the key is already present, leaves it and returns its value.
+    // Returns nullptr when the key was new.
+    const std::uint32_t* insert(std::string_view key, std::uint32_t value);
+
+    const std::uint32_t* find(std::string_view key) const;
+
+    std::size_t size() const { return size_; }
+    std::size_t memory_bytes() const { return arena_.capacity() + slots_.capacity() * sizeof(Slot); }
+
+private:
+    struct Slot {
+        std::uint32_t offset = 0;
+        std::uint32_t length = 0;
+        std::uint32_t value = 0;
+        std::uint32_t hash = 0;  // 0 marks an empty slot
+    };
+    static std::uint32_t hash_of(std::string_view key);
+    std::string_view key_of(const Slot& s) const { return std::string_view(arena_).substr(s.offset, s.length); }
+    void grow(std::size_t slot_count);
+
+    std::string arena_;
+    std::vector<Slot> slots_;
+    std::size_t size_ = 0;
+};
+
+}  // namespace route_milter

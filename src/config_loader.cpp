@@ -1,0 +1,558 @@
+// config_loader.cpp - libconfig tree -> validated Config, collecting every problem.
+#include "route_milter/config_loader.hpp"
+
+#include "route_milter/address.hpp"
+#include "route_milter/domain.hpp"
+
+#include <libconfig.h++>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <unordered_map>
+#include <tuple>
+#include <utility>
+#include <variant>
+
+namespace route_milter {
+namespace {
+
+using libconfig::Setting;
+
+template <typename Enum>
+struct EnumName {
+    std::string_view name;
+    Enum value;
+};
+
+constexpr std::array<EnumName<Scope>, 2> scope_names{{{"routes", Scope::routes}, {"all", Scope::all}}};
+constexpr std::array<EnumName<Security>, 4> security_names{{{"none", Security::none},
+                                                            {"starttls", Security::starttls},
+                                                            {"starttls-required", Security::starttls_required},
+                                                            {"tls", Security::tls}}};
+constexpr std::array<EnumName<DeliverTo>, 2> deliver_to_names{{{"all", DeliverTo::all}, {"listed", DeliverTo::listed}}};
+constexpr std::array<EnumName<AddressClass>, 2> address_class_names{
+    {{"local", AddressClass::local}, {"external", AddressClass::external}}};
+
+std::string_view type_name(const Setting& s) {
+    switch (s.getType()) {
+    case Setting::TypeInt:
+    case Setting::TypeInt64: return "an integer";
+    case Setting::TypeFloat: return "a float";
+    case Setting::TypeString: return "a string";
+    case Setting::TypeBoolean: return "a boolean";
+    case Setting::TypeGroup: return "a group { }";
+    case Setting::TypeArray: return "an array [ ]";
+    case Setting::TypeList: return "a list ( )";
+    default: return "nothing";
+    }
+}
+
+// Walks the libconfig tree; every check reports into `errors` and carries on.
+class Validator {
+public:
+    explicit Validator(std::string file) : file_(std::move(file)) {}
+
+    Diagnostics errors;
+
+    void error(const Setting& at, const std::string& path, const std::string& what) {
+        errors.push_back({file_of(at), at.getSourceLine(), path + ": " + what});
+    }
+    void error_at(unsigned line, const std::string& what) { errors.push_back({file_, line, what}); }
+
+    // Reports keys of `group` not in `known`; false when `group` is not a group at all.
+    bool check_group(const Setting& group, const std::string& path, std::initializer_list<std::string_view> known) {
+        if (!group.isGroup()) {
+            error(group, path, "expected a group { ... }, found " + std::string(type_name(group)));
+            return false;
+        }
+        for (int i = 0; i < group.getLength(); ++i) {
+            const Setting& child = group[i];
+            const std::string_view name = child.getName();
+            if (std::find(known.begin(), known.end(), name) == known.end())
+                error(child, join(path, name), "unknown setting (" + std::string(name) + ")");
+        }
+        return true;
+    }
+
+    const Setting* member(const Setting& group, const char* key) {
+        return group.exists(key) ? &group[key] : nullptr;
+    }
+
+    std::optional<std::string> string_value(const Setting& s, const std::string& path) {
+        if (s.getType() != Setting::TypeString) {
+            error(s, path, "expected a string, found " + std::string(type_name(s)));
+            return std::nullopt;
+        }
+        return std::string(s.c_str());
+    }
+
+    std::optional<std::string> string_member(const Setting& group, const std::string& path, const char* key,
+                                             bool required) {
+        const Setting* s = member(group, key);
+        if (s == nullptr) {
+            if (required) error(group, path, "missing required setting (" + std::string(key) + ")");
+            return std::nullopt;
+        }
+        return string_value(*s, join(path, key));
+    }
+
+    std::optional<long long> int_member(const Setting& group, const std::string& path, const char* key,
+                                        long long min, long long max) {
+        const Setting* s = member(group, key);
+        if (s == nullptr) return std::nullopt;
+        const std::string where = join(path, key);
+        long long value = 0;
+        if (s->getType() == Setting::TypeInt) value = static_cast<int>(*s);
+        else if (s->getType() == Setting::TypeInt64) value = static_cast<long long>(*s);
+        else {
+            error(*s, where, "expected an integer, found " + std::string(type_name(*s)));
+            return std::nullopt;
+        }
+        if (value < min || value > max) {
+            error(*s, where,
+                  "out of range " + std::to_string(min) + ".." + std::to_string(max) + " (" + std::to_string(value) + ")");
+            return std::nullopt;
+        }
+        return value;
+    }
+
+    template <typename Enum, std::size_t N>
+    std::optional<Enum> enum_member(const Setting& group, const std::string& path, const char* key,
+                                    const std::array<EnumName<Enum>, N>& names) {
+        const auto text = string_member(group, path, key, false);
+        if (!text) return std::nullopt;
+        for (const auto& n : names)
+            if (n.name == *text) return n.value;
+        std::string choices;
+        for (const auto& n : names) choices += (choices.empty() ? "\"" : ", \"") + std::string(n.name) + "\"";
+        error(group[key], join(path, key), "must be one of " + choices + " (\"" + *text + "\")");
+        return std::nullopt;
+    }
+
+    // An array [ ] or list ( ) of strings; a single string is accepted as a one-element list.
+    std::vector<std::pair<std::string, unsigned>> string_list(const Setting& s, const std::string& path) {
+        std::vector<std::pair<std::string, unsigned>> out;
+        if (s.getType() == Setting::TypeString) {
+            out.emplace_back(s.c_str(), s.getSourceLine());
+            return out;
+        }
+        if (!s.isArray() && !s.isList()) {
+            error(s, path, "expected a list of strings, found " + std::string(type_name(s)));
+            return out;
+        }
+        out.reserve(static_cast<std::size_t>(s.getLength()));
+        for (int i = 0; i < s.getLength(); ++i) {
+            const Setting& e = s[i];
+            if (e.getType() != Setting::TypeString) {
+                error(e, path + "[" + std::to_string(i) + "]", "expected a string, found " + std::string(type_name(e)));
+                continue;
+            }
+            // Array elements carry no line of their own in libconfig; use the array's.
+            const unsigned line = e.getSourceLine() != 0 ? e.getSourceLine() : s.getSourceLine();
+            out.emplace_back(e.c_str(), line);
+        }
+        return out;
+    }
+
+    static std::string join(const std::string& path, std::string_view key) {
+        return path.empty() ? std::string(key) : path + "." + std::string(key);
+    }
+
+    std::string file_of(const Setting& s) const {
+        const char* f = s.getSourceFile();
+        return f != nullptr ? std::string(f) : file_;
+    }
+
+private:
+    std::string file_;
+};
+
+// Canonical route pattern or an error text.
+std::variant<std::string, std::string> route_pattern(const std::string& text) {
+    using R = std::variant<std::string, std::string>;
+    if (text == "*") return R(std::in_place_index<0>, "*");
+    const bool wildcard = text.rfind("*.", 0) == 0;
+    const std::string_view name = wildcard ? std::string_view(text).substr(2) : std::string_view(text);
+    std::string canonical;
+    if (name.find('*') != std::string_view::npos || canonical_domain(name, canonical) != DomainStatus::ok ||
+        !is_host_name(canonical))
+        return R(std::in_place_index<1>,
+                 "not a domain name, \"*.domain\" or \"*\" (\"" + text + "\")");
+    return R(std::in_place_index<0>, wildcard ? "*." + canonical : canonical);
+}
+
+// True when canonical `domain` falls under canonical route `pattern`.
+bool pattern_matches(std::string_view pattern, std::string_view domain) {
+    if (pattern == "*") return true;
+    if (pattern.rfind("*.", 0) == 0) {
+        const std::string_view base = pattern.substr(1);  // ".example.com"
+        return domain.size() > base.size() && domain.substr(domain.size() - base.size()) == base;
+    }
+    return pattern == domain;
+}
+
+void read_milter(Validator& v, const Setting& root, MilterSettings& out) {
+    if (!root.exists("milter")) return;
+    const Setting& m = root["milter"];
+    if (!v.check_group(m, "milter", {"socket", "user", "timeout"})) return;
+    if (auto socket = v.string_member(m, "milter", "socket", false)) {
+        const bool unix_socket = socket->rfind("unix:", 0) == 0 || socket->rfind("local:", 0) == 0;
+        const bool inet_socket = socket->rfind("inet:", 0) == 0 || socket->rfind("inet6:", 0) == 0;
+        const std::size_t colon = socket->find(':');
+        const std::string rest = colon == std::string::npos ? "" : socket->substr(colon + 1);
+        bool ok = false;
+        if (unix_socket) ok = !rest.empty();
+        if (inet_socket) {
+            const std::size_t at = rest.find('@');
+            const std::string port = rest.substr(0, at);
+            ok = !port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), ::isdigit) &&
+                 std::stoi(port) >= 1 && std::stoi(port) <= 65535 && (at == std::string::npos || at + 1 < rest.size());
+        }
+        if (!ok)
+            v.error(m["socket"], "milter.socket",
+                    "must be \"unix:/path\" or \"inet:PORT@HOST\" (\"" + *socket + "\")");
+        else
+            out.socket = *socket;
+    }
+    if (auto user = v.string_member(m, "milter", "user", false)) {
+        if (user->empty()) v.error(m["user"], "milter.user", "must not be empty (\"\")");
+        else out.user = *user;
+    }
+    if (auto timeout = v.int_member(m, "milter", "timeout", 1, 86400)) out.timeout = static_cast<int>(*timeout);
+}
+
+void read_local_domains(Validator& v, const Setting& root, std::vector<std::string>& out) {
+    if (!root.exists("local_domains")) return;
+    const Setting& s = root["local_domains"];
+    std::map<std::string, unsigned> seen;
+    for (const auto& [text, line] : v.string_list(s, "local_domains")) {
+        std::string canonical;
+        if (canonical_domain(text, canonical) != DomainStatus::ok || !is_host_name(canonical)) {
+            v.error_at(line, "local_domains: not a domain name (\"" + text + "\")");
+            continue;
+        }
+        if (const auto [it, inserted] = seen.emplace(canonical, line); !inserted) {
+            v.error_at(line, "local_domains: duplicate domain, first at line " + std::to_string(it->second) +
+                                 " (\"" + text + "\")");
+            continue;
+        }
+        out.push_back(canonical);
+    }
+}
+
+void read_ip_range(Validator& v, const Setting& r, const std::string& path, IpRangeConfig& out) {
+    out.line = r.getSourceLine();
+    if (!v.check_group(r, path, {"name", "lower", "upper", "cidr", "priority", "allow", "require_auth"})) return;
+    if (auto name = v.string_member(r, path, "name", true)) out.name = *name;
+    if (auto priority = v.int_member(r, path, "priority", 0, 1000000)) out.priority = static_cast<int>(*priority);
+    else if (!r.exists("priority")) v.error(r, path, "missing required setting (priority)");
+
+    const bool has_bounds = r.exists("lower") || r.exists("upper");
+    if (has_bounds == r.exists("cidr")) {
+        v.error(r, path, "give either lower and upper, or cidr (" + out.name + ")");
+    } else if (has_bounds) {
+        const auto lower = v.string_member(r, path, "lower", true);
+        const auto upper = v.string_member(r, path, "upper", true);
+        if (lower && upper) {
+            auto interval = make_interval(*lower, *upper);
+            if (auto* bad = std::get_if<std::string>(&interval)) v.error(r["lower"], path + ".lower", *bad);
+            else out.intervals.push_back(std::get<IpInterval>(interval));
+        }
+    } else {
+        for (const auto& [text, line] : v.string_list(r["cidr"], path + ".cidr")) {
+            auto interval = parse_cidr(text);
+            if (auto* bad = std::get_if<std::string>(&interval)) v.error_at(line, path + ".cidr: " + *bad);
+            else out.intervals.push_back(std::get<IpInterval>(interval));
+        }
+    }
+    const auto class_set = [&](const char* key, DeliveryClassSet& set) {
+        if (!r.exists(key)) return;
+        for (const auto& [text, line] : v.string_list(r[key], Validator::join(path, key))) {
+            if (auto c = parse_delivery_class(text)) set = set.with(*c);
+            else
+                v.error_at(line, Validator::join(path, key) +
+                                     ": must be \"local-local\", \"local-external\", \"external-local\" or "
+                                     "\"external-external\" (\"" + text + "\")");
+        }
+    };
+    class_set("allow", out.allow);
+    class_set("require_auth", out.require_auth);
+}
+
+void check_range_overlaps(Validator& v, const std::vector<IpRangeConfig>& ranges) {
+    struct Item {
+        int priority;
+        IpInterval interval;
+        std::size_t range;
+    };
+    std::vector<Item> items;
+    for (std::size_t i = 0; i < ranges.size(); ++i)
+        for (const auto& interval : ranges[i].intervals) items.push_back({ranges[i].priority, interval, i});
+    std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+        return std::tie(a.priority, a.interval.lower) < std::tie(b.priority, b.interval.lower);
+    });
+    for (std::size_t i = 0; i + 1 < items.size(); ++i) {
+        const Item& a = items[i];
+        for (std::size_t j = i + 1; j < items.size() && items[j].priority == a.priority &&
+                                    !(a.interval.upper < items[j].interval.lower);
+             ++j) {
+            const Item& b = items[j];
+            if (!a.interval.overlaps(b.interval)) continue;
+            const IpRangeConfig& later = ranges[std::max(a.range, b.range)];
+            const IpRangeConfig& earlier = ranges[std::min(a.range, b.range)];
+            v.error_at(later.line, "ip_ranges: \"" + later.name + "\" overlaps \"" + earlier.name + "\" (line " +
+                                       std::to_string(earlier.line) + ") at equal priority " +
+                                       std::to_string(a.priority) + " (" + to_string(b.interval) + ")");
+        }
+    }
+}
+
+void read_ip_ranges(Validator& v, const Setting& root, Config& config) {
+    if (!root.exists("ip_ranges")) {
+        config.ip_ranges = default_ip_ranges();
+        config.ip_ranges_are_defaults = true;
+        return;
+    }
+    const Setting& list = root["ip_ranges"];
+    if (!list.isList()) {
+        v.error(list, "ip_ranges", "expected a list ( { ... }, ... ), found " + std::string(type_name(list)));
+        return;
+    }
+    for (int i = 0; i < list.getLength(); ++i) {
+        IpRangeConfig range;
+        read_ip_range(v, list[i], "ip_ranges[" + std::to_string(i) + "]", range);
+        config.ip_ranges.push_back(std::move(range));
+    }
+    check_range_overlaps(v, config.ip_ranges);
+}
+
+void read_route(Validator& v, const Setting& r, const std::string& path, RouteConfig& out) {
+    out.line = r.getSourceLine();
+    if (!v.check_group(r, path,
+                       {"domain", "description", "host", "port", "security", "treat_sender_as",
+                        "treat_recipient_as", "deliver_to", "addresses", "retries", "retry_minutes", "auth"}))
+        return;
+    if (auto domain = v.string_member(r, path, "domain", true)) {
+        auto pattern = route_pattern(*domain);
+        if (pattern.index() == 0) out.domain = std::get<0>(pattern);
+        else v.error(r["domain"], path + ".domain", std::get<1>(pattern));
+    }
+    if (auto d = v.string_member(r, path, "description", false)) out.description = *d;
+    if (auto host = v.string_member(r, path, "host", false)) {
+        std::string canonical;
+        std::optional<IpAddress> literal;
+        if (host->size() > 2 && host->front() == '[' && host->back() == ']')
+            literal = parse_ip_address(std::string_view(*host).substr(1, host->size() - 2));
+        if (literal) out.host = *host;
+        else if (canonical_domain(*host, canonical) == DomainStatus::ok && is_host_name(canonical)) out.host = canonical;
+        else v.error(r["host"], path + ".host", "not a host name or [IP address] (\"" + *host + "\")");
+    }
+    if (auto port = v.int_member(r, path, "port", 1, 65535)) out.port = static_cast<int>(*port);
+    if (auto s = v.enum_member(r, path, "security", security_names)) out.security = *s;
+    if (out.security == Security::tls && !r.exists("port")) out.port = 465;
+    if (auto c = v.enum_member(r, path, "treat_sender_as", address_class_names)) out.treat_sender_as = *c;
+    if (auto c = v.enum_member(r, path, "treat_recipient_as", address_class_names)) out.treat_recipient_as = *c;
+    if (auto d = v.enum_member(r, path, "deliver_to", deliver_to_names)) out.deliver_to = *d;
+    if (auto n = v.int_member(r, path, "retries", 0, 1000)) out.retries = static_cast<int>(*n);
+    if (auto n = v.int_member(r, path, "retry_minutes", 1, 10080)) out.retry_minutes = static_cast<int>(*n);
+    if (r.exists("port") && out.host.empty() && r.exists("domain"))
+        v.error(r["port"], path + ".port", "port without host: MX delivery always uses port 25 (" +
+                                               std::to_string(out.port) + ")");
+
+    if (r.exists("auth")) {
+        const Setting& a = r["auth"];
+        const std::string apath = path + ".auth";
+        if (v.check_group(a, apath, {"user", "password"})) {
+            auto user = v.string_member(a, apath, "user", true);
+            auto password = v.string_member(a, apath, "password", true);
+            if (user && user->empty()) v.error(a["user"], apath + ".user", "must not be empty (\"\")");
+            else if (user && password) out.auth = RouteAuth{*user, *password};
+            if (out.auth && out.host.empty())
+                v.error(a, apath, "SMTP AUTH needs the route's host (set host for " + out.domain + ")");
+        }
+    }
+
+    if (r.exists("addresses")) {
+        NormalizedAddress parsed;
+        const auto list = v.string_list(r["addresses"], path + ".addresses");
+        out.addresses.reserve(list.size());
+        for (const auto& [text, line] : list) {
+            const AddressStatus status = parse_address(text, parsed);
+            if (status != AddressStatus::ok || !parsed.has_domain() || parsed.local().empty()) {
+                v.error_at(line, path + ".addresses: " +
+                                     std::string(status == AddressStatus::ok ? "not local@domain" : describe(status)) +
+                                     " (\"" + text + "\")");
+                continue;
+            }
+            if (!out.domain.empty() && !pattern_matches(out.domain, parsed.domain())) {
+                v.error_at(line, path + ".addresses: address outside the route's domain " + out.domain + " (\"" +
+                                     text + "\")");
+                continue;
+            }
+            out.addresses.push_back({std::string(parsed.text()), line});
+        }
+    }
+    if (out.deliver_to == DeliverTo::listed && out.addresses.empty() && r.exists("domain"))
+        v.error(r, path, "deliver_to = \"listed\" but no addresses are listed (" + out.domain + ")");
+    if (out.deliver_to == DeliverTo::all && !out.addresses.empty())
+        v.error(r["addresses"], path + ".addresses",
+                "addresses are listed but deliver_to is \"all\"; set deliver_to = \"listed\" (" + out.domain + ")");
+}
+
+// Cross-route checks: duplicate domains, duplicate addresses, addresses that a more specific
+// route would take (they could never match where they are listed).
+void check_routes(Validator& v, const std::vector<RouteConfig>& routes) {
+    std::unordered_map<std::string_view, std::size_t> by_domain;
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        const RouteConfig& r = routes[i];
+        if (r.domain.empty()) continue;
+        const auto [it, inserted] = by_domain.emplace(r.domain, i);
+        if (!inserted)
+            v.error_at(r.line, "routes: duplicate route domain, first at line " + std::to_string(routes[it->second].line) +
+                                   " (\"" + r.domain + "\")");
+    }
+    const auto best_route = [&](std::string_view domain) -> std::size_t {
+        if (auto it = by_domain.find(domain); it != by_domain.end()) return it->second;
+        for (std::size_t dot = domain.find('.'); dot != std::string_view::npos; dot = domain.find('.', dot + 1)) {
+            const std::string wildcard = "*" + std::string(domain.substr(dot));
+            if (auto it = by_domain.find(wildcard); it != by_domain.end()) return it->second;
+        }
+        if (auto it = by_domain.find("*"); it != by_domain.end()) return it->second;
+        return routes.size();
+    };
+    std::unordered_map<std::string_view, unsigned> seen;
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        const RouteConfig& r = routes[i];
+        for (const ListedAddress& a : r.addresses) {
+            if (const auto [it, inserted] = seen.emplace(a.address, a.line); !inserted) {
+                v.error_at(a.line, "routes: address listed twice, first at line " + std::to_string(it->second) +
+                                       " (\"" + a.address + "\")");
+                continue;
+            }
+            if (r.domain.find('*') == std::string::npos) continue;
+            const std::string_view domain = std::string_view(a.address).substr(a.address.rfind('@') + 1);
+            const std::size_t owner = best_route(domain);
+            if (owner != i && owner < routes.size())
+                v.error_at(a.line, "routes: address is listed under " + r.domain + " but route " +
+                                       routes[owner].domain + " (line " + std::to_string(routes[owner].line) +
+                                       ") takes its domain (\"" + a.address + "\")");
+        }
+    }
+}
+
+void read_root(Validator& v, const Setting& root, Config& config) {
+    v.check_group(root, "", {"milter", "scope", "local_domains", "ip_ranges", "routes"});
+    read_milter(v, root, config.milter);
+    if (auto s = v.enum_member(root, "", "scope", scope_names)) config.scope = *s;
+    read_local_domains(v, root, config.local_domains);
+    read_ip_ranges(v, root, config);
+    if (root.exists("routes")) {
+        const Setting& list = root["routes"];
+        if (!list.isList()) {
+            v.error(list, "routes", "expected a list ( { ... }, ... ), found " + std::string(type_name(list)));
+        } else {
+            config.routes.resize(static_cast<std::size_t>(list.getLength()));
+            for (int i = 0; i < list.getLength(); ++i)
+                read_route(v, list[i], "routes[" + std::to_string(i) + "]", config.routes[static_cast<std::size_t>(i)]);
+            check_routes(v, config.routes);
+        }
+    }
+}
+
+ConfigResult finish(Validator& v, Config&& config) {
+    ConfigResult result;
+    result.errors = std::move(v.errors);
+    std::stable_sort(result.errors.begin(), result.errors.end(),
+                     [](const Diagnostic& a, const Diagnostic& b) { return std::tie(a.file, a.line) < std::tie(b.file, b.line); });
+    if (result.errors.empty()) result.config = std::move(config);
+    return result;
+}
+
+ConfigResult parse(const std::string& name, const std::function<void(libconfig::Config&)>& read) {
+    Validator v(name);
+    Config config;
+    config.file = name;
+    {
+        libconfig::Config tree;  // freed before the caller compiles a policy: it is the big part
+        try {
+            read(tree);
+        } catch (const libconfig::ParseException& e) {
+            const char* file = e.getFile();
+            v.errors.push_back({file != nullptr ? file : name, static_cast<unsigned>(e.getLine()),
+                                std::string("syntax error: ") + e.getError()});
+            return finish(v, std::move(config));
+        } catch (const libconfig::FileIOException&) {
+            v.errors.push_back({name, 0, "cannot read the file"});
+            return finish(v, std::move(config));
+        }
+        read_root(v, tree.getRoot(), config);
+    }
+    return finish(v, std::move(config));
+}
+
+}  // namespace
+
+std::vector<IpRangeConfig> default_ip_ranges() {
+    const auto interval = [](const char* cidr) { return std::get<IpInterval>(parse_cidr(cidr)); };
+    IpRangeConfig my_computer;
+    my_computer.name = "My computer";
+    my_computer.intervals = {interval("127.0.0.1/32"), interval("::1/128")};
+    my_computer.priority = 30;
+    my_computer.allow = DeliveryClassSet::all();
+    my_computer.require_auth = DeliveryClassSet().with(DeliveryClass::external_external);
+    IpRangeConfig internet;
+    internet.name = "Internet";
+    internet.intervals = {interval("0.0.0.0/0"), interval("::/0")};
+    internet.priority = 10;
+    internet.allow = DeliveryClassSet::all();
+    internet.require_auth = DeliveryClassSet()
+                                .with(DeliveryClass::local_local)
+                                .with(DeliveryClass::local_external)
+                                .with(DeliveryClass::external_external);
+    return {my_computer, internet};
+}
+
+std::string_view name_of(Scope s) { return s == Scope::routes ? "routes" : "all"; }
+std::string_view name_of(Security s) {
+    for (const auto& n : security_names)
+        if (n.value == s) return n.name;
+    return "?";
+}
+std::string_view name_of(DeliverTo d) { return d == DeliverTo::all ? "all" : "listed"; }
+
+ConfigResult load_config_text(std::string_view text, const std::string& name) {
+    const std::string copy(text);  // libconfig wants a NUL-terminated string
+    if (copy.find('\0') != std::string::npos)
+        return ConfigResult{std::nullopt, {{name, 0, "the file contains a NUL byte"}}};
+    return parse(name, [&](libconfig::Config& tree) { tree.readString(copy); });
+}
+
+ConfigResult load_config_file(const std::string& path) {
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) return ConfigResult{std::nullopt, {{path, 0, "cannot read the file (missing?)"}}};
+    if (!S_ISREG(st.st_mode)) return ConfigResult{std::nullopt, {{path, 0, "not a regular file"}}};
+    ConfigResult result = parse(path, [&](libconfig::Config& tree) {
+        const std::size_t slash = path.rfind('/');  // @include paths are relative to the file
+        if (slash != std::string::npos) tree.setIncludeDir(path.substr(0, slash == 0 ? 1 : slash).c_str());
+        tree.readFile(path.c_str());
+    });
+    if (result.config && (st.st_mode & S_IROTH) != 0) {
+        const bool has_password = std::any_of(result.config->routes.begin(), result.config->routes.end(),
+                                              [](const RouteConfig& r) { return r.auth.has_value(); });
+        if (has_password) {
+            char mode[8];
+            std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
+            result.errors.push_back({path, 0, std::string("holds route passwords but other users can read it; "
+                                                          "run chmod o-rwx (mode ") + mode + ")"});
+            result.config.reset();
+        }
+    }
+    return result;
+}
+
+}  // namespace route_milter

@@ -1,0 +1,20 @@
+#!/bin/sh
+# Installs the Debian packages route-milter needs to build and test, when they are missing.
+set -eu
+packages="g++ make libmilter-dev libconfig++-dev libidn2-dev libboost-test-dev
+          postfix sasl2-bin libsasl2-modules python3 procps"
+missing=""
+for p in $packages; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+echo "installing:$missing"
+if [ "$(id -u)" != 0 ]; then
+    echo "need root to install:$missing" >&2
+    exit 1
+fi
+export DEBIAN_FRONTEND=noninteractive
+# Postfix must install without questions, and must not start a system-wide instance.
+echo 'postfix postfix/main_mailer_type select No configuration' | debconf-set-selections
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends $missing >/dev/null

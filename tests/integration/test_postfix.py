@@ -1,0 +1,584 @@
+"""route-milter against a real Postfix (see lab.py).
+
+One private Postfix instance for the whole module; each test class starts its
+own route-milter (same unix socket path, so Postfix needs no reload) with the
+config it needs and stops it again.  Run as root:
+
+    ROUTE_MILTER=build/route-milter tests/integration/run.sh
+"""
+
+import contextlib
+import os
+import re
+import signal
+import sys
+import threading
+import time
+import unittest
+import uuid
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from lab import LabError, Milter, PostfixLab, cleanup_all, milter_binary, wait_for  # noqa: E402
+
+SASL_USER = "relayuser"
+SASL_PASSWORD = "lab-Passw0rd"
+AUTH = (SASL_USER, SASL_PASSWORD)
+AUTH_FQ = (SASL_USER + "@lab.test", SASL_PASSWORD)
+
+EXT_SENDER = "someone@outside.example"   # external sender (not a local domain, no route)
+LOCAL_SENDER = "staff@lab.test"          # local sender (local_domains)
+
+LAB = None
+
+
+def setUpModule():
+    global LAB
+    if os.geteuid() != 0:
+        raise RuntimeError("the Postfix integration tests must run as root")
+    binary = milter_binary()
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        raise RuntimeError("route-milter binary not found: %s (build it with make, or set ROUTE_MILTER)"
+                           % binary)
+    lab = PostfixLab(users={SASL_USER: SASL_PASSWORD})
+    lab.milter_dir = None
+    lab.start()
+    try:
+        lab.milter_dir = lab.path("milter")
+        lab.milter_socket = "unix:" + os.path.join(lab.milter_dir, "route-milter.sock")
+        lab.set_milter(lab.milter_socket)
+    except BaseException:
+        lab.stop()
+        raise
+    LAB = lab
+
+
+def tearDownModule():
+    global LAB
+    if LAB is not None:
+        LAB.stop()
+        LAB = None
+
+
+# ---------------------------------------------------------------- configs
+
+ALL_CLASSES = '[ "local-local", "local-external", "external-local", "external-external" ]'
+
+IP_RANGES = """\
+ip_ranges = (
+  { name = "My computer"; lower = "127.0.0.1"; upper = "127.0.0.1"; priority = 30;
+    allow = %(all)s;
+    require_auth = [ "external-external" ]; },
+  { name = "Internet"; lower = "0.0.0.0"; upper = "255.255.255.255"; priority = 10;
+    allow = %(all)s;
+    require_auth = [ "local-local", "local-external", "external-external" ]; }
+);
+""" % {"all": ALL_CLASSES}
+
+
+def make_config(socket, listed=("alice@backup.test", "bob@backup.test"), scope="routes",
+                extra_routes=""):
+    addresses = ", ".join('"%s"' % a for a in listed)
+    return """\
+# route-milter integration test config
+milter = { socket = "%(socket)s"; };
+scope = "%(scope)s";
+local_domains = [ "lab.test" ];
+%(ranges)s
+routes = (
+  { domain = "backup.test"; description = "backup MX for a customer";
+    treat_sender_as = "external"; treat_recipient_as = "local";
+    deliver_to = "listed"; addresses = [ %(addresses)s ]; },
+  { domain = "partner.test"; description = "smart-host partner";
+    treat_sender_as = "external"; treat_recipient_as = "external";
+    deliver_to = "all"; }%(extra)s
+);
+""" % {"socket": socket, "scope": scope, "ranges": IP_RANGES, "addresses": addresses,
+       "extra": extra_routes}
+
+
+def start_milter(config_text, name="route-milter"):
+    m = Milter(LAB.milter_dir, socket_spec=LAB.milter_socket, name=name)
+    m.write_config(config_text)
+    m.start()
+    return m
+
+
+def uniq(prefix):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+class LabTestCase(unittest.TestCase):
+    milter = None
+
+    def assertReply(self, reply, code, enhanced=None, text=None, msg=None):
+        c, m = reply
+        info = "%s (reply %r)" % (msg or "", reply)
+        self.assertEqual(c, code, info)
+        if enhanced is not None:
+            self.assertTrue(m.startswith(enhanced), "expected enhanced status %s: %s" % (enhanced, info))
+        if text is not None:
+            self.assertIn(text, m, info)
+
+    def rcpt(self, rcpt, sender=EXT_SENDER, auth=None):
+        t = LAB.transaction(sender, [rcpt], auth=auth)
+        self.assertEqual(t.mail[0], 250, "MAIL FROM failed: %r" % (t,))
+        return t.rcpts[0]
+
+    def milter_log_lines(self, needle):
+        return [l for l in self.milter.log_text().splitlines() if needle in l]
+
+    def wait_milter_log(self, predicate, timeout=5.0, what="milter log line"):
+        try:
+            wait_for(lambda: predicate(self.milter.log_text()), timeout, what=what)
+        except LabError:
+            self.fail("%s; milter log:\n%s" % (what, self.milter.log_text()))
+
+    def dump_on_failure(self):
+        """Extra context in failure messages."""
+        return "\n--- milter log ---\n%s\n--- postfix log (tail) ---\n%s" % (
+            self.milter.log_text() if self.milter else "", LAB.log_text()[-4000:])
+
+
+class MilterClassMixin:
+    """Starts one milter with CONFIG (callable socket -> text) for the class."""
+
+    @classmethod
+    def config(cls):
+        return make_config(LAB.milter_socket)
+
+    @classmethod
+    def setUpClass(cls):
+        cls.milter = start_milter(cls.config(), name="route-milter")
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.milter is not None:
+            cls.milter.stop()
+            cls.milter = None
+
+
+# ---------------------------------------------------------------- tests
+
+class RouteDecisionTests(MilterClassMixin, LabTestCase):
+    """scope = "routes" with the standard config."""
+
+    def test_listed_recipient_accepted(self):
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+        self.assertReply(self.rcpt("bob@backup.test"), 250)
+
+    def test_unlisted_recipient_rejected(self):
+        self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1",
+                         "<carol@backup.test>: Recipient not in route list.")
+
+    def test_listed_match_is_case_insensitive(self):
+        self.assertReply(self.rcpt("ALICE@Backup.TEST"), 250)
+        self.assertReply(self.rcpt("Bob@BACKUP.test"), 250)
+
+    def test_external_route_requires_auth(self):
+        self.assertReply(self.rcpt("anyone@partner.test"), 530, "5.7.0",
+                         "SMTP authentication is required.")
+
+    def test_external_route_with_auth_accepted(self):
+        self.assertReply(self.rcpt("anyone@partner.test", auth=AUTH), 250)
+        self.assertReply(self.rcpt("other@partner.test", auth=AUTH_FQ), 250)
+
+    def test_external_route_local_sender_without_auth(self):
+        # local_domains sender -> treat_sender_as applies only to the route's own domain;
+        # lab.test is local: local-external is allowed and needs no auth from 127.0.0.1.
+        self.assertReply(self.rcpt("anyone@partner.test", sender=LOCAL_SENDER), 250)
+
+    def test_backup_mx_route_unauthenticated(self):
+        # backup.test: recipient treated as local -> external-local, no auth needed.
+        self.assertReply(self.rcpt("alice@backup.test", sender=EXT_SENDER), 250)
+
+    def test_listed_route_rejects_even_when_authenticated(self):
+        self.assertReply(self.rcpt("carol@backup.test", auth=AUTH), 550, "5.1.1")
+
+    def test_non_route_domain_untouched(self):
+        self.assertReply(self.rcpt("someone@other.example"), 250)
+        self.assertReply(self.rcpt("someone@other.example", sender="x@another.example"), 250)
+
+    def test_mixed_recipients_in_one_transaction_then_data(self):
+        rcpts = ["alice@backup.test", "carol@backup.test", "x@partner.test", "someone@other.example",
+                 "BOB@backup.test"]
+        offset = LAB.log_offset()
+        t = LAB.transaction(EXT_SENDER, rcpts, data=True)
+        self.assertEqual(t.mail[0], 250, repr(t))
+        self.assertReply(t.rcpts[0], 250, msg="alice")
+        self.assertReply(t.rcpts[1], 550, "5.1.1", "<carol@backup.test>", msg="carol")
+        self.assertReply(t.rcpts[2], 530, "5.7.0", msg="partner")
+        self.assertReply(t.rcpts[3], 250, msg="non-route")
+        self.assertReply(t.rcpts[4], 250, msg="BOB")
+        self.assertIsNotNone(t.data, repr(t))
+        self.assertEqual(t.data[0], 250, "DATA not accepted: %r%s" % (t, self.dump_on_failure()))
+        m = re.search(r"queued as ([0-9A-Za-z]+)", t.data[1])
+        self.assertIsNotNone(m, repr(t.data))
+        qid = m.group(1)
+
+        def delivered():
+            log = LAB.log_since(offset)
+            return all(re.search(r"%s: to=<%s>.*status=sent" % (qid, re.escape(a)), log, re.I)
+                       for a in ("alice@backup.test", "someone@other.example", "bob@backup.test")) \
+                and ("%s: removed" % qid) in log
+
+        try:
+            wait_for(delivered, 15, what="queue id %s discarded for all accepted recipients" % qid)
+        except LabError as e:
+            self.fail("%s\n%s" % (e, LAB.log_since(offset)))
+        log = LAB.log_since(offset)
+        self.assertRegex(log, r"%s: from=<%s>, size=\d+, nrcpt=3 " % (qid, re.escape(EXT_SENDER)))
+        self.assertNotRegex(log, r"%s: to=<carol@backup\.test>" % qid)
+        self.assertNotRegex(log, r"%s: to=<x@partner\.test>" % qid)
+        # Postfix itself logs the milter's rejections.
+        self.assertRegex(log, r"milter-reject: RCPT from [^:]*: 550 5\.1\.1 <carol@backup\.test>")
+        self.assertRegex(log, r"milter-reject: RCPT from [^:]*: 530 5\.7\.0 ")
+
+    def test_one_reject_log_line_per_rejection(self):
+        unlisted = uniq("nolist") + "@backup.test"
+        external = uniq("noauth") + "@partner.test"
+        accepted = "alice@backup.test"
+        t1 = LAB.transaction(EXT_SENDER, [unlisted, accepted, external])
+        t2 = LAB.transaction(EXT_SENDER, [unlisted])
+        self.assertEqual(t1.rcpt_codes, [550, 250, 530], repr(t1))
+        self.assertEqual(t2.rcpt_codes, [550], repr(t2))
+
+        def complete(log):
+            return (len([l for l in log.splitlines() if "<%s>" % unlisted in l and "reject" in l]) >= 2
+                    and any("<%s>" % external in l and "reject" in l for l in log.splitlines()))
+
+        self.wait_milter_log(complete, what="reject lines for %s and %s" % (unlisted, external))
+        time.sleep(0.2)  # anything extra would show up now
+        lines_unlisted = self.milter_log_lines("<%s>" % unlisted)
+        lines_external = self.milter_log_lines("<%s>" % external)
+        self.assertEqual(len(lines_unlisted), 2, "\n".join(lines_unlisted))
+        self.assertEqual(len(lines_external), 1, "\n".join(lines_external))
+        for line in lines_unlisted:
+            self.assertIn("reject", line)
+            self.assertIn("550 5.1.1", line)
+            self.assertIn("to=<%s>" % unlisted, line)
+            self.assertIn("from=<%s>" % EXT_SENDER, line)
+            self.assertRegex(line, r"\brule=not-listed\b")
+            self.assertRegex(line, r"\broute=backup\.test\b")
+            self.assertIn("127.0.0.1", line)
+        line = lines_external[0]
+        self.assertIn("reject", line)
+        self.assertIn("530 5.7.0", line)
+        self.assertIn("to=<%s>" % external, line)
+        self.assertRegex(line, r"\brule=[a-z][a-z0-9-]*")
+        self.assertNotRegex(line, r"\brule=not-listed\b")
+        self.assertRegex(line, r"\broute=partner\.test\b")
+        self.assertRegex(line, r"\brange=")
+        # accepted recipients are not logged as rejections
+        self.assertEqual([l for l in self.milter.log_text().splitlines()
+                          if "reject" in l and "<%s>" % accepted in l and unlisted not in l], [])
+
+    def test_many_recipients_and_sessions(self):
+        # Same session, several transactions; pipelined-ish sequential use of one connection.
+        s = LAB.session()
+        try:
+            for i in range(3):
+                t = LAB.transaction(EXT_SENDER, ["alice@backup.test", "zed%d@backup.test" % i,
+                                                 "x@partner.test"], smtp=s)
+                self.assertEqual(t.rcpt_codes, [250, 550, 530], repr(t))
+        finally:
+            with contextlib.suppress(Exception):
+                s.quit()
+
+
+class ScopeAllTests(MilterClassMixin, LabTestCase):
+    @classmethod
+    def config(cls):
+        return make_config(LAB.milter_socket, scope="all")
+
+    def test_non_route_domain_judged(self):
+        # external sender -> external recipient (no route) from 127.0.0.1: auth required
+        self.assertReply(self.rcpt("someone@other.example"), 530, "5.7.0",
+                         "SMTP authentication is required.")
+
+    def test_non_route_domain_with_auth(self):
+        self.assertReply(self.rcpt("someone@other.example", auth=AUTH), 250)
+
+    def test_local_domain_recipient_unauthenticated(self):
+        # external-local: allowed without auth
+        self.assertReply(self.rcpt("postmaster@lab.test"), 250)
+
+    def test_local_sender_to_external(self):
+        # local-external: allowed without auth from "My computer"
+        self.assertReply(self.rcpt("someone@other.example", sender=LOCAL_SENDER), 250)
+
+    def test_routes_still_apply(self):
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+        self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1")
+        self.assertReply(self.rcpt("x@partner.test"), 530, "5.7.0")
+
+
+class NotAllowedTests(MilterClassMixin, LabTestCase):
+    """A range that does not allow external-external at all -> 550 5.7.1."""
+
+    @classmethod
+    def config(cls):
+        text = make_config(LAB.milter_socket)
+        return text.replace(
+            'allow = %s;\n    require_auth = [ "external-external" ]; }' % ALL_CLASSES,
+            'allow = [ "local-local", "local-external", "external-local" ];\n'
+            '    require_auth = [ ]; }', 1)
+
+    def test_config_was_changed(self):
+        self.assertIn('allow = [ "local-local", "local-external", "external-local" ]',
+                      self.milter_conf_text())
+
+    def milter_conf_text(self):
+        with open(self.milter.conf) as f:
+            return f.read()
+
+    def test_external_external_not_allowed(self):
+        self.assertReply(self.rcpt("x@partner.test"), 550, "5.7.1",
+                         "Delivery is not allowed to this address.")
+        # not even with AUTH: the class is not allowed at all
+        self.assertReply(self.rcpt("x@partner.test", auth=AUTH), 550, "5.7.1")
+
+    def test_listed_check_comes_first(self):
+        self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1")
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+
+
+class ReloadTests(LabTestCase):
+    """SIGHUP reload, good and bad; one fresh milter per test."""
+
+    def setUp(self):
+        self.milter = start_milter(make_config(LAB.milter_socket), name="reload-milter")
+
+    def tearDown(self):
+        if self.milter is not None:
+            self.milter.stop()
+            self.milter = None
+
+    def test_reload_under_load(self):
+        stop = threading.Event()
+        problems = []
+        sessions = [0]
+
+        def hammer():
+            # Recipients whose verdict is the same before and after the reload.
+            rcpts = ["bob@backup.test", "someone@other.example", "x@partner.test"]
+            expected = [250, 250, 530]
+            while not stop.is_set():
+                try:
+                    t = LAB.transaction(EXT_SENDER, rcpts)
+                    if t.mail[0] != 250 or t.rcpt_codes != expected:
+                        problems.append(repr(t))
+                except Exception as e:  # noqa: BLE001 - any error is a finding
+                    problems.append("%s: %s" % (type(e).__name__, e))
+                sessions[0] += 1
+
+        threads = [threading.Thread(target=hammer, daemon=True) for _ in range(3)]
+        for th in threads:
+            th.start()
+        try:
+            wait_for(lambda: sessions[0] >= 10, 20, what="background sessions running")
+            self.assertReply(self.rcpt("alice@backup.test"), 250)
+            self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1")
+            before = sessions[0]
+            offset = self.milter.log_offset()
+            self.milter.write_config(make_config(LAB.milter_socket,
+                                                 listed=("carol@backup.test", "bob@backup.test")))
+            self.milter.reload()
+            try:
+                wait_for(lambda: self.rcpt("carol@backup.test")[0] == 250, 10, interval=0.1,
+                         what="carol accepted after reload")
+            except LabError as e:
+                self.fail("%s%s" % (e, self.dump_on_failure()))
+            self.assertReply(self.rcpt("carol@backup.test"), 250)
+            self.assertReply(self.rcpt("CAROL@backup.test"), 250)
+            self.assertReply(self.rcpt("alice@backup.test"), 550, "5.1.1")
+            self.assertTrue(self.milter.running())
+            self.assertRegex(self.milter.log_text()[offset:], r"(?i)reload",
+                             "milter did not log the reload")
+            # keep the load going a little after the reload too
+            wait_for(lambda: sessions[0] >= before + 10, 20, what="sessions after reload")
+        finally:
+            stop.set()
+            for th in threads:
+                th.join(30)
+        self.assertFalse(any(th.is_alive() for th in threads), "background sessions hung")
+        self.assertEqual(problems, [], "background sessions saw errors during reload:\n%s"
+                         % "\n".join(problems[:20]))
+        self.assertGreaterEqual(sessions[0], 20)
+
+    def _bad_reload(self, text, line, needle=None):
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+        self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1")
+        offset = self.milter.log_offset()
+        self.milter.write_config(text)
+        self.milter.reload()
+        name = os.path.basename(self.milter.conf)
+        where = "%s:%d" % (name, line)
+        self.wait_milter_log(lambda log: where in log[offset:], timeout=5,
+                             what="milter log naming %s" % where)
+        after = self.milter.log_text()[offset:]
+        if needle:
+            self.assertIn(needle, after)
+        time.sleep(0.3)
+        self.assertTrue(self.milter.running(), "milter died on a bad reload:\n" + self.milter.log_text())
+        # old policy still in force
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+        self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1")
+        self.assertReply(self.rcpt("x@partner.test"), 530, "5.7.0")
+        self.assertReply(self.rcpt("x@partner.test", auth=AUTH), 250)
+        return after
+
+    def test_bad_reload_syntax_error_keeps_old_config(self):
+        good = make_config(LAB.milter_socket, listed=("carol@backup.test",))
+        lines = good.splitlines()
+        # Break the line that opens the routes list: a setting without a value.
+        idx = next(i for i, l in enumerate(lines) if l.startswith("routes = ("))
+        lines.insert(idx, "broken_setting = ;")
+        self._bad_reload("\n".join(lines) + "\n", idx + 1)
+
+    def test_bad_reload_unknown_key_keeps_old_config(self):
+        good = make_config(LAB.milter_socket, listed=("carol@backup.test",))
+        lines = good.splitlines()
+        idx = next(i for i, l in enumerate(lines) if "deliver_to = \"listed\"" in l)
+        lines.insert(idx + 1, "    colour = \"blue\";")
+        self._bad_reload("\n".join(lines) + "\n", idx + 2, needle="colour")
+
+    def test_bad_reload_then_good_reload(self):
+        self.milter.write_config("this is { not libconfig\n")
+        self.milter.reload()
+        self.wait_milter_log(lambda log: "route-milter.conf:1" in log or "reload-milter.conf:1" in log,
+                             what="syntax error at line 1")
+        self.assertTrue(self.milter.running())
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+        self.milter.write_config(make_config(LAB.milter_socket, listed=("carol@backup.test",)))
+        self.milter.reload()
+        try:
+            wait_for(lambda: self.rcpt("carol@backup.test")[0] == 250, 10, interval=0.1,
+                     what="carol accepted after good reload")
+        except LabError as e:
+            self.fail("%s%s" % (e, self.dump_on_failure()))
+        self.assertReply(self.rcpt("alice@backup.test"), 550, "5.1.1")
+
+
+class MilterDownTests(LabTestCase):
+    def setUp(self):
+        self.milter = start_milter(make_config(LAB.milter_socket), name="down-milter")
+
+    def tearDown(self):
+        if self.milter is not None:
+            self.milter.stop()
+            self.milter = None
+
+    def test_sigterm_stops_milter(self):
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+        rc = self.milter.stop()
+        self.assertEqual(rc, 0, "exit status after SIGTERM\n" + self.milter.log_text())
+
+    def test_milter_down_tempfails(self):
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+        self.milter.stop()
+        self.assertFalse(self.milter.running())
+        for rcpts, auth in ((["alice@backup.test"], None), (["carol@backup.test"], None),
+                            (["x@partner.test", "someone@other.example"], None)):
+            t = LAB.transaction(EXT_SENDER, rcpts, auth=auth)
+            # Postfix (milter_default_action = tempfail) refuses the transaction with a 4xx
+            # as soon as it learns the milter is unreachable -- at MAIL FROM for a new session.
+            self.assertTrue(400 <= t.mail[0] < 500 or all(400 <= c < 500 for c in t.rcpt_codes),
+                            "expected a tempfail: %r" % (t,))
+            self.assertFalse(any(200 <= c < 300 for c in t.rcpt_codes), "accepted while milter down: %r" % (t,))
+        self.assertRegex(LAB.log_text(), r"(?i)milter.*(connect|No such file|Connection refused)")
+
+    def test_milter_dies_mid_session(self):
+        s = LAB.session()
+        try:
+            t = LAB.transaction(EXT_SENDER, ["alice@backup.test"], smtp=s)
+            self.assertEqual(t.rcpt_codes, [250], repr(t))
+            code, _ = s.docmd("MAIL FROM:<%s>" % EXT_SENDER)
+            self.assertEqual(code, 250)
+            self.milter.stop()
+            code, msg = s.docmd("RCPT TO:<alice@backup.test>")
+            self.assertTrue(400 <= code < 500, "RCPT with milter gone: %r %r" % (code, msg))
+        finally:
+            with contextlib.suppress(Exception):
+                s.close()
+
+    def test_milter_back_up(self):
+        self.milter.stop()
+        self.milter = start_milter(make_config(LAB.milter_socket), name="down-milter")
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+        self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1")
+
+
+class InetSocketTests(LabTestCase):
+    """The milter on an inet socket (Postfix reloaded to point at it, then back)."""
+
+    @classmethod
+    def setUpClass(cls):
+        from lab import free_port
+        port = free_port()
+        spec = "inet:%d@127.0.0.1" % port
+        cls.milter = Milter(LAB.milter_dir, socket_spec=spec, name="inet-milter")
+        cls.milter.write_config(make_config(spec))
+        cls.milter.start()
+        try:
+            LAB.set_milter(cls.milter.postfix_socket)
+        except BaseException:
+            cls.milter.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            LAB.set_milter(LAB.milter_socket)
+        finally:
+            cls.milter.stop()
+            cls.milter = None
+
+    def test_inet_socket_decisions(self):
+        t = LAB.transaction(EXT_SENDER, ["alice@backup.test", "carol@backup.test", "x@partner.test"])
+        self.assertEqual(t.rcpt_codes, [250, 550, 530], repr(t) + self.dump_on_failure())
+
+
+# ---------------------------------------------------------------- runner
+
+class _CountingResult(unittest.TextTestResult):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.passed = 0
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.passed += 1
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def main(argv=None):
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return _main(argv)
+    finally:
+        cleanup_all()
+
+
+def _main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    loader = unittest.TestLoader()
+    module = sys.modules[__name__]
+    if argv:
+        suite = unittest.TestSuite(loader.loadTestsFromName(n, module) for n in argv)
+    else:
+        suite = loader.loadTestsFromModule(module)
+    runner = unittest.TextTestRunner(verbosity=2, stream=sys.stderr, resultclass=_CountingResult)
+    result = runner.run(suite)
+    # failures + errors (including setUpModule/setUpClass errors) + unexpected successes
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    sys.stderr.flush()
+    print("integration: %d passed, %d failed" % (result.passed, failed), flush=True)
+    return 0 if failed == 0 and result.passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

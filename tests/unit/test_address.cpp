@@ -1,0 +1,128 @@
+#define BOOST_TEST_DYN_LINK
+#include "route_milter/address.hpp"
+#include "route_milter/domain.hpp"
+
+#include <boost/test/data/test_case.hpp>
+#include <boost/test/unit_test.hpp>
+
+#include <ostream>
+
+using namespace route_milter;
+
+namespace {
+
+struct Case {
+    const char* raw;
+    AddressStatus status;
+    const char* canonical;  // when ok
+    const char* domain;
+};
+std::ostream& operator<<(std::ostream& os, const Case& c) { return os << '"' << c.raw << '"'; }
+
+const Case cases[] = {
+    {"<alice@example.com>", AddressStatus::ok, "alice@example.com", "example.com"},
+    {"alice@example.com", AddressStatus::ok, "alice@example.com", "example.com"},
+    {"<Alice@EXAMPLE.Com>", AddressStatus::ok, "alice@example.com", "example.com"},
+    {"<alice@example.com.>", AddressStatus::ok, "alice@example.com", "example.com"},
+    {"<@relay1.example,@relay2.example:bob@example.com>", AddressStatus::ok, "bob@example.com", "example.com"},
+    {"<\"john doe\"@example.com>", AddressStatus::ok, "john doe@example.com", "example.com"},
+    {"<\"alice\"@example.com>", AddressStatus::ok, "alice@example.com", "example.com"},
+    {"<\"a\\\"b\"@example.com>", AddressStatus::ok, "a\"b@example.com", "example.com"},
+    {"<\"a@b\"@example.com>", AddressStatus::ok, "a@b@example.com", "example.com"},
+    {"<user@[192.0.2.1]>", AddressStatus::ok, "user@[192.0.2.1]", "[192.0.2.1]"},
+    {"<user@[IPv6:2001:db8::1]>", AddressStatus::ok, "user@[ipv6:2001:db8::1]", "[ipv6:2001:db8::1]"},
+    {"<user@Bücher.Example>", AddressStatus::ok, "user@xn--bcher-kva.example", "xn--bcher-kva.example"},
+    {"<user@XN--BCHER-KVA.example>", AddressStatus::ok, "user@xn--bcher-kva.example", "xn--bcher-kva.example"},
+    {"<>", AddressStatus::ok, "", ""},
+    {"<postmaster>", AddressStatus::ok, "postmaster", ""},
+    {"  <alice@example.com>  ", AddressStatus::ok, "alice@example.com", "example.com"},
+    {"", AddressStatus::empty, "", ""},
+    {"<alice@example.com", AddressStatus::unbalanced_angle, "", ""},
+    {"alice@example.com>", AddressStatus::unbalanced_angle, "", ""},
+    {"<\"alice@example.com>", AddressStatus::unbalanced_quote, "", ""},
+    {"<@relay.example alice@example.com>", AddressStatus::bad_source_route, "", ""},
+    {"<al ice@example.com>", AddressStatus::bad_character, "", ""},
+    {"<alice@exa mple.com>", AddressStatus::bad_character, "", ""},
+    {"<alice@>", AddressStatus::bad_domain, "", ""},
+    {"<alice@.>", AddressStatus::bad_domain, "", ""},
+    {"<alice@\xff\xfe.example>", AddressStatus::bad_domain, "", ""},
+    {"<a@b@c>", AddressStatus::bad_character, "", ""},
+};
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(address)
+
+BOOST_DATA_TEST_CASE(parses_mta_forms, boost::unit_test::data::make(cases), c) {
+    NormalizedAddress a;
+    BOOST_TEST(static_cast<int>(parse_address(c.raw, a)) == static_cast<int>(c.status), describe(parse_address(c.raw, a)));
+    if (c.status == AddressStatus::ok) {
+        BOOST_TEST(a.text() == c.canonical);
+        BOOST_TEST(a.domain() == c.domain);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(nul_byte_is_rejected) {
+    NormalizedAddress a;
+    const std::string raw("<al\0ice@example.com>", 20);
+    BOOST_TEST(static_cast<int>(parse_address(raw, a)) == static_cast<int>(AddressStatus::bad_character));
+}
+
+BOOST_AUTO_TEST_CASE(overlong_address_is_rejected) {
+    NormalizedAddress a;
+    const std::string raw = "<" + std::string(100000, 'a') + "@example.com>";
+    BOOST_TEST(static_cast<int>(parse_address(raw, a)) == static_cast<int>(AddressStatus::too_long));
+}
+
+BOOST_AUTO_TEST_CASE(null_sender_and_bare_name) {
+    NormalizedAddress a;
+    BOOST_REQUIRE(parse_address("<>", a) == AddressStatus::ok);
+    BOOST_TEST(a.is_null());
+    BOOST_TEST(!a.has_domain());
+    BOOST_REQUIRE(parse_address("<postmaster>", a) == AddressStatus::ok);
+    BOOST_TEST(!a.is_null());
+    BOOST_TEST(!a.has_domain());
+    BOOST_TEST(a.local() == "postmaster");
+}
+
+BOOST_AUTO_TEST_CASE(buffer_is_reused_between_addresses) {
+    NormalizedAddress a;
+    BOOST_REQUIRE(parse_address("<a-rather-long-local-part@some.example.com>", a) == AddressStatus::ok);
+    const char* before = a.text().data();
+    BOOST_REQUIRE(parse_address("<b@x.example>", a) == AddressStatus::ok);
+    BOOST_TEST(a.text() == "b@x.example");
+    BOOST_TEST(static_cast<const void*>(a.text().data()) == static_cast<const void*>(before));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(domain)
+
+BOOST_AUTO_TEST_CASE(idn_u_and_a_labels_are_equal) {
+    std::string u, a;
+    BOOST_REQUIRE(canonical_domain("BÜCHER.example.", u) == DomainStatus::ok);
+    BOOST_REQUIRE(canonical_domain("xn--bcher-kva.EXAMPLE", a) == DomainStatus::ok);
+    BOOST_TEST(u == a);
+    BOOST_TEST(u == "xn--bcher-kva.example");
+}
+
+BOOST_AUTO_TEST_CASE(host_names) {
+    BOOST_TEST(is_host_name("example.com"));
+    BOOST_TEST(is_host_name("a-b.c1.example"));
+    BOOST_TEST(is_host_name("localhost"));
+    BOOST_TEST(!is_host_name(""));
+    BOOST_TEST(!is_host_name("-a.example"));
+    BOOST_TEST(!is_host_name("a-.example"));
+    BOOST_TEST(!is_host_name("a..example"));
+    BOOST_TEST(!is_host_name("a_b.example"));
+    BOOST_TEST(!is_host_name(std::string(64, 'a') + ".example"));
+    BOOST_TEST(is_host_name(std::string(63, 'a') + ".example"));
+}
+
+BOOST_AUTO_TEST_CASE(bad_idn_is_reported) {
+    std::string out;
+    BOOST_TEST(static_cast<int>(canonical_domain("\xff.example", out)) == static_cast<int>(DomainStatus::bad_idn));
+    BOOST_TEST(static_cast<int>(canonical_domain(".", out)) == static_cast<int>(DomainStatus::empty));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
