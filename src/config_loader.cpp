@@ -352,7 +352,8 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
         else if (canonical_domain(*host, canonical) == DomainStatus::ok && is_host_name(canonical)) out.host = canonical;
         else v.error(r["host"], path + ".host", "not a host name or [IP address] (\"" + *host + "\")");
     }
-    if (auto port = v.int_member(r, path, "port", 1, 65535)) out.port = static_cast<int>(*port);
+    const auto port = v.int_member(r, path, "port", 1, 65535);
+    if (port) out.port = static_cast<int>(*port);
     if (auto s = v.enum_member(r, path, "security", security_names)) out.security = *s;
     if (out.security == Security::tls && !r.exists("port")) out.port = 465;
     if (auto c = v.enum_member(r, path, "treat_sender_as", address_class_names)) out.treat_sender_as = *c;
@@ -360,7 +361,7 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
     if (auto d = v.enum_member(r, path, "deliver_to", deliver_to_names)) out.deliver_to = *d;
     if (auto n = v.int_member(r, path, "retries", 0, 1000)) out.retries = static_cast<int>(*n);
     if (auto n = v.int_member(r, path, "retry_minutes", 1, 10080)) out.retry_minutes = static_cast<int>(*n);
-    if (r.exists("port") && out.host.empty() && r.exists("domain"))
+    if (port && !r.exists("host") && r.exists("domain"))
         v.error(r["port"], path + ".port", "port without host: MX delivery always uses port 25 (" +
                                                std::to_string(out.port) + ")");
 

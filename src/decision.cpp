@@ -23,6 +23,28 @@ constexpr std::array<RuleEntry, 6> rule_table{{
 }  // namespace
 
 SmtpReply reply_for(Rule rule) { return rule_table[static_cast<std::size_t>(rule)].reply; }
+void format_reply_text(Rule rule, std::string_view recipient, char* out, std::size_t size) {
+    if (size == 0) return;
+    const SmtpReply reply = reply_for(rule);
+    std::size_t n = 0;
+    const auto put = [&](char c) {
+        if (n + 1 < size) out[n++] = c;
+    };
+    if (reply.names_address) {
+        put('<');
+        for (const char ch : recipient) {
+            const auto c = static_cast<unsigned char>(ch);
+            if (c == '<' || c == '>') continue;
+            put((c < 0x20 || c >= 0x7f || c == '%' || c == '\\') ? '?' : ch);
+        }
+        put('>');
+        put(':');
+        put(' ');
+    }
+    for (const char c : reply.text) put(c);
+    out[n] = '\0';
+}
+
 std::string_view name_of(Rule rule) { return rule_table[static_cast<std::size_t>(rule)].name; }
 
 }  // namespace route_milter

@@ -3,6 +3,7 @@
 
 #include "route_milter/delivery_class.hpp"
 
+#include <cstddef>
 #include <cstdint>
 #include <string_view>
 
@@ -39,6 +40,11 @@ struct Decision {
 
 // Reply for a rejecting rule; {"250","2.1.5","Ok"} for the others.
 SmtpReply reply_for(Rule rule);
+
+// The reply text for `rule` into out[size] (NUL-terminated, truncated to fit): the rule's text,
+// prefixed with "<recipient>: " where the rule names the address. Characters unsafe in an SMTP
+// reply (controls, 8-bit, '%', '\\') become '?'. Does not allocate.
+void format_reply_text(Rule rule, std::string_view recipient, char* out, std::size_t size);
 
 // Short name used in logs and `routectl query`: "not-listed".
 std::string_view name_of(Rule rule);

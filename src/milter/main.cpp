@@ -1,0 +1,175 @@
+// route-milter - the RCPT TO milter daemon.
+//
+// Start-up order: read and validate the config completely (exit 78 on any error), open the
+// socket as the starting user, hand it to the configured user, drop privileges, then serve.
+// SIGHUP reloads (libmilter_wraps), SIGTERM stops cleanly (libmilter's own handling).
+#include "libmilter_wraps.hpp"
+#include "live_policy.hpp"
+#include "log.hpp"
+#include "milter_callbacks.hpp"
+#include "route_milter/config_loader.hpp"
+#include "route_milter/version.hpp"
+
+#include <grp.h>
+#include <pwd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <optional>
+#include <string>
+
+using namespace route_milter;
+
+namespace {
+
+LivePolicy* live = nullptr;
+std::string config_path = default_config_path;
+
+void usage(FILE* out) {
+    std::fprintf(out,
+                 "usage: route-milter [-c FILE] [-p SOCKET] [-l syslog|stderr] [-t] [-V]\n"
+                 "  -c FILE    configuration (default %s)\n"
+                 "  -p SOCKET  listen here instead of milter.socket: unix:/path or inet:PORT@HOST\n"
+                 "  -l TARGET  log to syslog (mail facility) or stderr (default: stderr on a terminal)\n"
+                 "  -t         check the configuration, print every error, exit 0 or 78 (EX_CONFIG)\n"
+                 "  -V         print the version\n",
+                 default_config_path);
+}
+
+[[noreturn]] void fail(int code, const char* format, const std::string& detail) {
+    log_line(LOG_ERR, format, detail.c_str());
+    std::exit(code);
+}
+
+void reload_on_sighup() {
+    log_line(LOG_INFO, "SIGHUP: reloading %s", config_path.c_str());
+    reload_policy(*live, config_path);
+}
+
+std::string unix_socket_path(const std::string& socket) {
+    for (const char* prefix : {"unix:", "local:"})
+        if (socket.rfind(prefix, 0) == 0) return socket.substr(std::strlen(prefix));
+    if (!socket.empty() && socket.front() == '/') return socket;
+    return {};
+}
+
+// Removes a stale unix socket; refuses a path that is not a socket or one still in use.
+void clear_stale_socket(const std::string& path) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        if (errno != ENOENT) fail(EX_OSERR, "cannot check socket path %s", path + ": " + std::strerror(errno));
+        return;
+    }
+    if (!S_ISSOCK(st.st_mode)) fail(EX_CONFIG, "%s", path + " exists and is not a socket; refusing to replace it");
+    sockaddr_un address{};
+    address.sun_family = AF_UNIX;
+    if (path.size() >= sizeof address.sun_path) fail(EX_CONFIG, "socket path too long: %s", path);
+    std::memcpy(address.sun_path, path.c_str(), path.size() + 1);
+    const int probe = ::socket(AF_UNIX, SOCK_STREAM, 0);
+    const bool in_use = probe >= 0 && ::connect(probe, reinterpret_cast<sockaddr*>(&address), sizeof address) == 0;
+    if (probe >= 0) ::close(probe);
+    if (in_use) fail(EX_UNAVAILABLE, "%s", "another process is listening on " + path);
+    if (::unlink(path.c_str()) != 0) fail(EX_OSERR, "cannot remove stale socket %s", path + ": " + std::strerror(errno));
+}
+
+std::optional<passwd> look_up_user(const std::string& user) {
+    errno = 0;
+    const passwd* pw = ::getpwnam(user.c_str());
+    if (pw == nullptr) return std::nullopt;
+    return *pw;
+}
+
+void drop_privileges(const std::string& user, const passwd& pw) {
+    if (::geteuid() != 0) {
+        if (::geteuid() != pw.pw_uid)
+            fail(EX_NOPERM, "%s", "milter.user is \"" + user + "\" but the daemon was not started as root");
+        return;
+    }
+    if (::initgroups(user.c_str(), pw.pw_gid) != 0 || ::setgid(pw.pw_gid) != 0 || ::setuid(pw.pw_uid) != 0)
+        fail(EX_OSERR, "cannot switch to user %s", user + ": " + std::strerror(errno));
+    if (::setuid(0) == 0) fail(EX_SOFTWARE, "%s", std::string("could still regain root after dropping privileges"));
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::string socket_override;
+    std::optional<LogTarget> log_target;
+    bool check_only = false;
+    int opt;
+    while ((opt = ::getopt(argc, argv, "c:p:l:tVh")) != -1) {
+        switch (opt) {
+        case 'c': config_path = optarg; break;
+        case 'p': socket_override = optarg; break;
+        case 'l':
+            if (std::strcmp(optarg, "syslog") == 0) log_target = LogTarget::syslog;
+            else if (std::strcmp(optarg, "stderr") == 0) log_target = LogTarget::stderr_stream;
+            else { usage(stderr); return EX_USAGE; }
+            break;
+        case 't': check_only = true; break;
+        case 'V': std::printf("route-milter %s (libmilter)\n", version); return EX_OK;
+        case 'h': usage(stdout); return EX_OK;
+        default: usage(stderr); return EX_USAGE;
+        }
+    }
+    if (optind != argc) { usage(stderr); return EX_USAGE; }
+    open_log(check_only ? LogTarget::stderr_stream
+                        : log_target.value_or(::isatty(STDERR_FILENO) ? LogTarget::stderr_stream : LogTarget::syslog));
+
+    ConfigResult loaded = load_config_file(config_path);
+    std::optional<passwd> user;
+    if (loaded.config && !loaded.config->milter.user.empty()) {
+        user = look_up_user(loaded.config->milter.user);
+        if (!user) loaded.errors.push_back({config_path, 0, "milter.user: no such user (\"" + loaded.config->milter.user + "\")"});
+    }
+    if (!loaded.errors.empty()) {
+        for (const Diagnostic& d : loaded.errors) log_line(LOG_ERR, "%s", format_diagnostic(d).c_str());
+        log_line(LOG_ERR, "%s: %zu error(s); not starting", config_path.c_str(), loaded.errors.size());
+        return EX_CONFIG;
+    }
+    if (check_only) {
+        std::printf("%s: OK (%zu routes, %zu ip ranges)\n", config_path.c_str(), loaded.config->routes.size(),
+                    loaded.config->ip_ranges.size());
+        return EX_OK;
+    }
+
+    const MilterSettings settings = loaded.config->milter;
+    const std::string socket = socket_override.empty() ? settings.socket : socket_override;
+    LivePolicy policy(compile_policy(std::move(*loaded.config)));
+    live = &policy;
+
+    smfiDesc description = milter_description(policy);
+    if (smfi_register(description) != MI_SUCCESS) fail(EX_SOFTWARE, "%s", std::string("smfi_register failed"));
+    if (smfi_setconn(const_cast<char*>(socket.c_str())) != MI_SUCCESS) fail(EX_CONFIG, "bad socket %s", socket);
+    if (smfi_settimeout(settings.timeout) != MI_SUCCESS) fail(EX_SOFTWARE, "%s", std::string("smfi_settimeout failed"));
+
+    const std::string path = unix_socket_path(socket);
+    if (!path.empty()) clear_stale_socket(path);
+    const mode_t old_umask = ::umask(0117);  // the socket is born 0660
+    const int opened = smfi_opensocket(false);
+    ::umask(old_umask);
+    if (opened != MI_SUCCESS) fail(EX_UNAVAILABLE, "cannot open socket %s (does its directory exist?)", socket);
+    if (!path.empty()) {
+        ::chmod(path.c_str(), 0660);
+        if (user && ::geteuid() == 0 && ::chown(path.c_str(), user->pw_uid, user->pw_gid) != 0)
+            fail(EX_OSERR, "cannot hand the socket to milter.user: %s", path + ": " + std::strerror(errno));
+    }
+    if (user) drop_privileges(settings.user, *user);
+
+    enable_tcp_quickack(socket.rfind("inet", 0) == 0);
+    set_sighup_handler(reload_on_sighup);
+    const auto p = policy.snapshot();
+    log_line(LOG_INFO, "starting %s on %s: config %s, %zu routes, %zu listed addresses, %zu ip ranges, scope %s",
+             version, socket.c_str(), config_path.c_str(), p->config().routes.size(), p->listed_address_count(),
+             p->config().ip_ranges.size(), std::string(name_of(p->config().scope)).c_str());
+    const int rc = smfi_main();
+    log_line(LOG_INFO, "stopped");
+    if (!path.empty()) ::unlink(path.c_str());
+    return rc == MI_SUCCESS ? EX_OK : EX_SOFTWARE;
+}

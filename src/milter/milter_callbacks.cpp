@@ -1,0 +1,162 @@
+#include "milter_callbacks.hpp"
+
+#include "log.hpp"
+
+#include <libmilter/mfdef.h>
+
+#include <cstring>
+#include <memory>
+#include <new>
+#include <optional>
+#include <string>
+
+namespace route_milter {
+namespace {
+
+LivePolicy* live_policy = nullptr;
+
+// Stages the milter does not use, and the replies it never gives: the MTA skips them.
+constexpr unsigned long unused_stages = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NODATA |
+                                        SMFIP_NOUNKNOWN;
+constexpr unsigned long no_reply_stages = SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_NR_HELO | SMFIP_NR_HDR |
+                                          SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NR_DATA | SMFIP_NR_UNKN;
+
+struct MessageContext {
+    std::string sender_raw;  // as the MTA gave it, for logs
+    MessageFacts facts;
+    bool started = false;    // MAIL FROM seen
+};
+
+struct ConnectionContext {
+    std::shared_ptr<const Policy> policy;  // the snapshot this connection keeps to its end
+    unsigned long protocol = 0;            // SMFIP_* flags agreed with the MTA
+    std::optional<IpAddress> client;
+    std::string client_label;  // "host[ip]" for logs
+    MessageContext message;
+    NormalizedAddress sender;     // scratch, reused
+    NormalizedAddress recipient;  // scratch, reused
+};
+
+ConnectionContext* context_of(SMFICTX* ctx) { return static_cast<ConnectionContext*>(smfi_getpriv(ctx)); }
+
+// MTAs do not all negotiate: allocate on first use, whichever callback comes first.
+ConnectionContext* ensure_context(SMFICTX* ctx) {
+    if (ConnectionContext* c = context_of(ctx)) return c;
+    auto fresh = std::unique_ptr<ConnectionContext>(new (std::nothrow) ConnectionContext);
+    if (!fresh) return nullptr;
+    fresh->policy = live_policy->snapshot();
+    if (smfi_setpriv(ctx, fresh.get()) != MI_SUCCESS) return nullptr;
+    return fresh.release();
+}
+
+sfsistat no_reply_or(const ConnectionContext& c, unsigned long flag, sfsistat otherwise) {
+    return (c.protocol & flag) != 0 ? SMFIS_NOREPLY : otherwise;
+}
+
+const char* macro(SMFICTX* ctx, const char* name) {
+    const char* v = smfi_getsymval(ctx, const_cast<char*>(name));
+    return v != nullptr ? v : "";
+}
+
+sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, unsigned long, unsigned long,
+                      unsigned long* actions_out, unsigned long* steps_out, unsigned long*, unsigned long*) {
+    ConnectionContext* c = ensure_context(ctx);
+    if (c == nullptr) return SMFIS_TEMPFAIL;
+    c->protocol = (unused_stages | no_reply_stages) & steps;
+    *steps_out = c->protocol;
+    *actions_out = 0;
+    if ((actions & SMFIF_SETSYMLIST) != 0) {
+        *actions_out = SMFIF_SETSYMLIST;
+        // Only the macros the decision and the log need.
+        smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
+        smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>("i"));
+    }
+    return SMFIS_CONTINUE;
+}
+
+sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* address) {
+    ConnectionContext* c = ensure_context(ctx);
+    if (c == nullptr) return SMFIS_TEMPFAIL;
+    c->client = ip_address_from_sockaddr(address);
+    c->client_label = hostname != nullptr ? hostname : "unknown";
+    c->client_label += '[';
+    c->client_label += c->client ? to_string(*c->client) : std::string("unknown");
+    c->client_label += ']';
+    return no_reply_or(*c, SMFIP_NR_CONN, SMFIS_CONTINUE);
+}
+
+sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
+    ConnectionContext* c = ensure_context(ctx);
+    if (c == nullptr) return SMFIS_TEMPFAIL;
+    MessageContext& m = c->message;
+    m.sender_raw.assign(argv != nullptr && argv[0] != nullptr ? argv[0] : "");
+    const bool parsed = parse_address(m.sender_raw, c->sender) == AddressStatus::ok;
+    // Postfix and Sendmail send {auth_authen} with MAIL FROM, not with RCPT TO.
+    m.facts = c->policy->message_facts(c->client, macro(ctx, "{auth_authen}")[0] != '\0', parsed ? &c->sender : nullptr);
+    m.started = true;
+    return no_reply_or(*c, SMFIP_NR_MAIL, SMFIS_CONTINUE);
+}
+
+void log_rejection(SMFICTX* ctx, const ConnectionContext& c, const Decision& d, const char* rcpt, const char* code,
+                   const char* xcode, const char* text) {
+    const char* queue_id = macro(ctx, "i");
+    char route[320] = "none";
+    if (d.route != nullptr) std::snprintf(route, sizeof route, "%s (line %u)", d.route->domain.c_str(), d.route->line);
+    log_line(LOG_NOTICE, "%s: reject: RCPT from %s: %s %s %s; from=%s to=%s rule=%s route=%s range=%s class=%s",
+             queue_id[0] != '\0' ? queue_id : "NOQUEUE", c.client_label.c_str(), code, xcode, text,
+             c.message.sender_raw.c_str(), rcpt, std::string(name_of(d.rule)).c_str(), route,
+             d.range != nullptr ? d.range->name.c_str() : "none", std::string(name_of(d.delivery_class)).c_str());
+}
+
+sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
+    ConnectionContext* c = context_of(ctx);
+    if (c == nullptr || !c->message.started || argv == nullptr || argv[0] == nullptr) {
+        log_line(LOG_ERR, "RCPT without a MAIL FROM context; answering tempfail");
+        return SMFIS_TEMPFAIL;
+    }
+    const char* rcpt = argv[0];
+    Decision d;
+    if (parse_address(rcpt, c->recipient) != AddressStatus::ok) {
+        d.rule = Rule::bad_address;
+        d.range = c->message.facts.range;
+    } else {
+        d = c->policy->decide_recipient(c->message.facts, c->recipient);
+    }
+    if (!d.rejects()) return SMFIS_CONTINUE;
+
+    const SmtpReply reply = reply_for(d.rule);
+    char code[4], xcode[16], text[max_address_length + 128];
+    std::snprintf(code, sizeof code, "%.*s", static_cast<int>(reply.code.size()), reply.code.data());
+    std::snprintf(xcode, sizeof xcode, "%.*s", static_cast<int>(reply.xcode.size()), reply.xcode.data());
+    format_reply_text(d.rule, rcpt, text, sizeof text);
+    log_rejection(ctx, *c, d, rcpt, code, xcode, text);
+    if (smfi_setreply(ctx, code, xcode, text) != MI_SUCCESS) {
+        log_line(LOG_ERR, "smfi_setreply failed for to=%s; answering tempfail", rcpt);
+        return SMFIS_TEMPFAIL;
+    }
+    return SMFIS_REJECT;
+}
+
+sfsistat on_close(SMFICTX* ctx) {
+    std::unique_ptr<ConnectionContext> owned(context_of(ctx));
+    smfi_setpriv(ctx, nullptr);
+    return SMFIS_CONTINUE;
+}
+
+}  // namespace
+
+smfiDesc milter_description(LivePolicy& live) {
+    live_policy = &live;
+    smfiDesc d{};
+    d.xxfi_name = const_cast<char*>("route-milter");
+    d.xxfi_version = SMFI_VERSION;
+    d.xxfi_flags = 0;  // the milter never changes a message
+    d.xxfi_connect = on_connect;
+    d.xxfi_envfrom = on_envfrom;
+    d.xxfi_envrcpt = on_envrcpt;
+    d.xxfi_close = on_close;
+    d.xxfi_negotiate = on_negotiate;
+    return d;
+}
+
+}  // namespace route_milter
