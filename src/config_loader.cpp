@@ -5,6 +5,7 @@
 #include "route_milter/domain.hpp"
 
 #include <libconfig.h++>
+#include <malloc.h>
 #include <sys/stat.h>
 
 #include <algorithm>
@@ -134,29 +135,28 @@ public:
         return std::nullopt;
     }
 
-    // An array [ ] or list ( ) of strings; a single string is accepted as a one-element list.
-    std::vector<std::pair<std::string, unsigned>> string_list(const Setting& s, const std::string& path) {
-        std::vector<std::pair<std::string, unsigned>> out;
+    // Calls fn(text, line) for each string of an array [ ] or list ( ); a single string counts
+    // as a one-element list. Returns the number of elements.
+    template <typename Fn>
+    int for_each_string(const Setting& s, const std::string& path, Fn&& fn) {
         if (s.getType() == Setting::TypeString) {
-            out.emplace_back(s.c_str(), s.getSourceLine());
-            return out;
+            fn(std::string_view(s.c_str()), s.getSourceLine());
+            return 1;
         }
         if (!s.isArray() && !s.isList()) {
             error(s, path, "expected a list of strings, found " + std::string(type_name(s)));
-            return out;
+            return 0;
         }
-        out.reserve(static_cast<std::size_t>(s.getLength()));
         for (int i = 0; i < s.getLength(); ++i) {
             const Setting& e = s[i];
             if (e.getType() != Setting::TypeString) {
                 error(e, path + "[" + std::to_string(i) + "]", "expected a string, found " + std::string(type_name(e)));
                 continue;
             }
-            // Array elements carry no line of their own in libconfig; use the array's.
-            const unsigned line = e.getSourceLine() != 0 ? e.getSourceLine() : s.getSourceLine();
-            out.emplace_back(e.c_str(), line);
+            // Array elements may carry no line of their own; use the array's then.
+            fn(std::string_view(e.c_str()), e.getSourceLine() != 0 ? e.getSourceLine() : s.getSourceLine());
         }
-        return out;
+        return s.getLength();
     }
 
     static std::string join(const std::string& path, std::string_view key) {
@@ -230,19 +230,19 @@ void read_local_domains(Validator& v, const Setting& root, std::vector<std::stri
     if (!root.exists("local_domains")) return;
     const Setting& s = root["local_domains"];
     std::map<std::string, unsigned> seen;
-    for (const auto& [text, line] : v.string_list(s, "local_domains")) {
+    v.for_each_string(s, "local_domains", [&](std::string_view text, unsigned line) {
         std::string canonical;
         if (canonical_domain(text, canonical) != DomainStatus::ok || !is_host_name(canonical)) {
-            v.error_at(line, "local_domains: not a domain name (\"" + text + "\")");
-            continue;
+            v.error_at(line, "local_domains: not a domain name (\"" + std::string(text) + "\")");
+            return;
         }
         if (const auto [it, inserted] = seen.emplace(canonical, line); !inserted) {
             v.error_at(line, "local_domains: duplicate domain, first at line " + std::to_string(it->second) +
-                                 " (\"" + text + "\")");
-            continue;
+                                 " (\"" + std::string(text) + "\")");
+            return;
         }
         out.push_back(canonical);
-    }
+    });
 }
 
 void read_ip_range(Validator& v, const Setting& r, const std::string& path, IpRangeConfig& out) {
@@ -264,21 +264,21 @@ void read_ip_range(Validator& v, const Setting& r, const std::string& path, IpRa
             else out.intervals.push_back(std::get<IpInterval>(interval));
         }
     } else {
-        for (const auto& [text, line] : v.string_list(r["cidr"], path + ".cidr")) {
+        v.for_each_string(r["cidr"], path + ".cidr", [&](std::string_view text, unsigned line) {
             auto interval = parse_cidr(text);
             if (auto* bad = std::get_if<std::string>(&interval)) v.error_at(line, path + ".cidr: " + *bad);
             else out.intervals.push_back(std::get<IpInterval>(interval));
-        }
+        });
     }
     const auto class_set = [&](const char* key, DeliveryClassSet& set) {
         if (!r.exists(key)) return;
-        for (const auto& [text, line] : v.string_list(r[key], Validator::join(path, key))) {
+        v.for_each_string(r[key], Validator::join(path, key), [&](std::string_view text, unsigned line) {
             if (auto c = parse_delivery_class(text)) set = set.with(*c);
             else
                 v.error_at(line, Validator::join(path, key) +
                                      ": must be \"local-local\", \"local-external\", \"external-local\" or "
-                                     "\"external-external\" (\"" + text + "\")");
-        }
+                                     "\"external-external\" (\"" + std::string(text) + "\")");
+        });
     };
     class_set("allow", out.allow);
     class_set("require_auth", out.require_auth);
@@ -380,23 +380,23 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
 
     if (r.exists("addresses")) {
         NormalizedAddress parsed;
-        const auto list = v.string_list(r["addresses"], path + ".addresses");
-        out.addresses.reserve(list.size());
-        for (const auto& [text, line] : list) {
+        const Setting& list = r["addresses"];
+        out.addresses.reserve(static_cast<std::size_t>(list.getLength()));
+        v.for_each_string(list, path + ".addresses", [&](std::string_view text, unsigned line) {
             const AddressStatus status = parse_address(text, parsed);
             if (status != AddressStatus::ok || !parsed.has_domain() || parsed.local().empty()) {
                 v.error_at(line, path + ".addresses: " +
                                      std::string(status == AddressStatus::ok ? "not local@domain" : describe(status)) +
-                                     " (\"" + text + "\")");
-                continue;
+                                     " (\"" + std::string(text) + "\")");
+                return;
             }
             if (!out.domain.empty() && !pattern_matches(out.domain, parsed.domain())) {
                 v.error_at(line, path + ".addresses: address outside the route's domain " + out.domain + " (\"" +
-                                     text + "\")");
-                continue;
+                                     std::string(text) + "\")");
+                return;
             }
             out.addresses.push_back({std::string(parsed.text()), line});
-        }
+        });
     }
     if (out.deliver_to == DeliverTo::listed && out.addresses.empty() && r.exists("domain"))
         v.error(r, path, "deliver_to = \"listed\" but no addresses are listed (" + out.domain + ")");
@@ -405,9 +405,10 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
                 "addresses are listed but deliver_to is \"all\"; set deliver_to = \"listed\" (" + out.domain + ")");
 }
 
-// Cross-route checks: duplicate domains, duplicate addresses, addresses that a more specific
-// route would take (they could never match where they are listed).
-void check_routes(Validator& v, const std::vector<RouteConfig>& routes) {
+// Duplicate route domains (after canonicalisation: case, trailing dot, IDN). The address
+// checks that need the whole route table (duplicates, addresses a more specific route takes)
+// are made by compile_policy while it indexes them.
+void check_route_domains(Validator& v, const std::vector<RouteConfig>& routes) {
     std::unordered_map<std::string_view, std::size_t> by_domain;
     for (std::size_t i = 0; i < routes.size(); ++i) {
         const RouteConfig& r = routes[i];
@@ -416,33 +417,6 @@ void check_routes(Validator& v, const std::vector<RouteConfig>& routes) {
         if (!inserted)
             v.error_at(r.line, "routes: duplicate route domain, first at line " + std::to_string(routes[it->second].line) +
                                    " (\"" + r.domain + "\")");
-    }
-    const auto best_route = [&](std::string_view domain) -> std::size_t {
-        if (auto it = by_domain.find(domain); it != by_domain.end()) return it->second;
-        for (std::size_t dot = domain.find('.'); dot != std::string_view::npos; dot = domain.find('.', dot + 1)) {
-            const std::string wildcard = "*" + std::string(domain.substr(dot));
-            if (auto it = by_domain.find(wildcard); it != by_domain.end()) return it->second;
-        }
-        if (auto it = by_domain.find("*"); it != by_domain.end()) return it->second;
-        return routes.size();
-    };
-    std::unordered_map<std::string_view, unsigned> seen;
-    for (std::size_t i = 0; i < routes.size(); ++i) {
-        const RouteConfig& r = routes[i];
-        for (const ListedAddress& a : r.addresses) {
-            if (const auto [it, inserted] = seen.emplace(a.address, a.line); !inserted) {
-                v.error_at(a.line, "routes: address listed twice, first at line " + std::to_string(it->second) +
-                                       " (\"" + a.address + "\")");
-                continue;
-            }
-            if (r.domain.find('*') == std::string::npos) continue;
-            const std::string_view domain = std::string_view(a.address).substr(a.address.rfind('@') + 1);
-            const std::size_t owner = best_route(domain);
-            if (owner != i && owner < routes.size())
-                v.error_at(a.line, "routes: address is listed under " + r.domain + " but route " +
-                                       routes[owner].domain + " (line " + std::to_string(routes[owner].line) +
-                                       ") takes its domain (\"" + a.address + "\")");
-        }
     }
 }
 
@@ -460,7 +434,7 @@ void read_root(Validator& v, const Setting& root, Config& config) {
             config.routes.resize(static_cast<std::size_t>(list.getLength()));
             for (int i = 0; i < list.getLength(); ++i)
                 read_route(v, list[i], "routes[" + std::to_string(i) + "]", config.routes[static_cast<std::size_t>(i)]);
-            check_routes(v, config.routes);
+            check_route_domains(v, config.routes);
         }
     }
 }
@@ -493,6 +467,9 @@ ConfigResult parse(const std::string& name, const std::function<void(libconfig::
         }
         read_root(v, tree.getRoot(), config);
     }
+    // The libconfig tree was the biggest allocation (a million small blocks for a big route
+    // list); hand its pages back now so that compiling the policy does not add to the peak.
+    malloc_trim(0);
     return finish(v, std::move(config));
 }
 

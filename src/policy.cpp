@@ -1,18 +1,29 @@
 #include "route_milter/policy.hpp"
 
+#include "route_milter/config_loader.hpp"
+
 #include <algorithm>
 
 namespace route_milter {
 
-std::shared_ptr<const Policy> compile_policy(Config config) {
+struct PolicyCompiler {
+    static PolicyResult compile(Config config);
+};
+
+PolicyResult PolicyCompiler::compile(Config config) {
+    PolicyResult result;
     auto policy = std::make_shared<Policy>();
     policy->config_ = std::move(config);
     Config& c = policy->config_;
+    const auto error = [&](unsigned line, std::string message) {
+        result.errors.push_back({c.file, line, std::move(message)});
+    };
 
     std::size_t address_count = 0;
     for (const RouteConfig& r : c.routes) address_count += r.addresses.size();
     policy->addresses_.reserve(address_count);
     policy->exact_routes_.reserve(c.routes.size());
+    policy->listed_counts_.assign(c.routes.size(), 0);
 
     for (std::size_t i = 0; i < c.routes.size(); ++i) {
         RouteConfig& r = c.routes[i];
@@ -20,7 +31,24 @@ std::shared_ptr<const Policy> compile_policy(Config config) {
         if (r.domain == "*") policy->catch_all_ = &r;
         else if (r.domain.rfind("*.", 0) == 0) policy->wildcard_routes_.insert(std::string_view(r.domain).substr(1), index);
         else policy->exact_routes_.insert(r.domain, index);
-        for (const ListedAddress& a : r.addresses) policy->addresses_.insert(a.address, index);
+    }
+    for (std::size_t i = 0; i < c.routes.size(); ++i) {
+        RouteConfig& r = c.routes[i];
+        const bool wildcard = r.domain.find('*') != std::string::npos;
+        for (const ListedAddress& a : r.addresses) {
+            if (const std::uint32_t* first = policy->addresses_.insert(a.address, static_cast<std::uint32_t>(i))) {
+                const RouteConfig& other = c.routes[*first];
+                error(a.line, "routes: address listed twice, also under " + other.domain + " (line " +
+                                  std::to_string(other.line) + ") (\"" + a.address + "\")");
+                continue;
+            }
+            ++policy->listed_counts_[i];
+            if (!wildcard) continue;
+            const RouteConfig* owner = policy->route_for_domain(std::string_view(a.address).substr(a.address.rfind('@') + 1));
+            if (owner != &r)
+                error(a.line, "routes: address is listed under " + r.domain + " but route " + owner->domain + " (line " +
+                                  std::to_string(owner->line) + ") takes its domain (\"" + a.address + "\")");
+        }
         r.addresses.clear();
         r.addresses.shrink_to_fit();
     }
@@ -28,7 +56,23 @@ std::shared_ptr<const Policy> compile_policy(Config config) {
     for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);
     std::stable_sort(policy->ranges_by_priority_.begin(), policy->ranges_by_priority_.end(),
                      [](const IpRangeConfig* a, const IpRangeConfig* b) { return a->priority > b->priority; });
-    return policy;
+    if (result.errors.empty()) result.policy = std::move(policy);
+    return result;
+}
+
+PolicyResult compile_policy(Config config) { return PolicyCompiler::compile(std::move(config)); }
+
+namespace {
+PolicyResult compile_loaded(ConfigResult loaded) {
+    if (!loaded.config) return PolicyResult{nullptr, std::move(loaded.errors)};
+    return compile_policy(std::move(*loaded.config));
+}
+}  // namespace
+
+PolicyResult load_policy_file(const std::string& path) { return compile_loaded(load_config_file(path)); }
+
+PolicyResult load_policy_text(std::string_view text, const std::string& name) {
+    return compile_loaded(load_config_text(text, name));
 }
 
 const IpRangeConfig* Policy::range_for(const std::optional<IpAddress>& client) const {

@@ -12,6 +12,7 @@
 #include "route_milter/address.hpp"
 #include "route_milter/config.hpp"
 #include "route_milter/decision.hpp"
+#include "route_milter/diagnostic.hpp"
 #include "route_milter/ip_address.hpp"
 #include "route_milter/string_index.hpp"
 
@@ -60,9 +61,12 @@ public:
     Decision decide(const Query& query) const;
 
     std::size_t listed_address_count() const { return addresses_.size(); }
+    std::size_t listed_address_count(const RouteConfig& route) const {
+        return listed_counts_[static_cast<std::size_t>(&route - config_.routes.data())];
+    }
 
 private:
-    friend std::shared_ptr<const Policy> compile_policy(Config config);
+    friend struct PolicyCompiler;
     Config config_;  // routes keep their settings; their address lists live in addresses_
     StringIndex exact_routes_;     // "example.com" -> route index
     StringIndex wildcard_routes_;  // ".example.com" (from "*.example.com") -> route index
@@ -70,10 +74,22 @@ private:
     StringIndex local_domains_;
     StringIndex addresses_;  // canonical address -> route index
     std::vector<const IpRangeConfig*> ranges_by_priority_;
+    std::vector<std::uint32_t> listed_counts_;  // per route
 };
 
-// Compiles a Config that load_config_* accepted. The route address lists are moved into the
-// index (Policy::config().routes[i].addresses is empty afterwards; see listed_address_count).
-std::shared_ptr<const Policy> compile_policy(Config config);
+struct PolicyResult {
+    std::shared_ptr<const Policy> policy;  // set only when errors is empty
+    Diagnostics errors;
+};
+
+// Compiles a Config that load_config_* accepted, finishing its validation with the checks
+// that need the whole route table: an address listed twice, or listed under a wildcard route
+// while a more specific route takes its domain. The route address lists are moved into the
+// index (config().routes[i].addresses is empty afterwards; see listed_address_count).
+PolicyResult compile_policy(Config config);
+
+// load_config_file + compile_policy: what the daemon, `route-milter -t` and routectl use.
+PolicyResult load_policy_file(const std::string& path);
+PolicyResult load_policy_text(std::string_view text, const std::string& name);
 
 }  // namespace route_milter

@@ -7,7 +7,7 @@
 #include "live_policy.hpp"
 #include "log.hpp"
 #include "milter_callbacks.hpp"
-#include "route_milter/config_loader.hpp"
+#include "route_milter/policy.hpp"
 #include "route_milter/version.hpp"
 
 #include <grp.h>
@@ -122,11 +122,13 @@ int main(int argc, char** argv) {
     open_log(check_only ? LogTarget::stderr_stream
                         : log_target.value_or(::isatty(STDERR_FILENO) ? LogTarget::stderr_stream : LogTarget::syslog));
 
-    ConfigResult loaded = load_config_file(config_path);
+    PolicyResult loaded = load_policy_file(config_path);
     std::optional<passwd> user;
-    if (loaded.config && !loaded.config->milter.user.empty()) {
-        user = look_up_user(loaded.config->milter.user);
-        if (!user) loaded.errors.push_back({config_path, 0, "milter.user: no such user (\"" + loaded.config->milter.user + "\")"});
+    if (loaded.policy && !loaded.policy->config().milter.user.empty()) {
+        user = look_up_user(loaded.policy->config().milter.user);
+        if (!user)
+            loaded.errors.push_back(
+                {config_path, 0, "milter.user: no such user (\"" + loaded.policy->config().milter.user + "\")"});
     }
     if (!loaded.errors.empty()) {
         for (const Diagnostic& d : loaded.errors) log_line(LOG_ERR, "%s", format_diagnostic(d).c_str());
@@ -134,14 +136,15 @@ int main(int argc, char** argv) {
         return EX_CONFIG;
     }
     if (check_only) {
-        std::printf("%s: OK (%zu routes, %zu ip ranges)\n", config_path.c_str(), loaded.config->routes.size(),
-                    loaded.config->ip_ranges.size());
+        const Config& c = loaded.policy->config();
+        std::printf("%s: OK (%zu routes, %zu listed addresses, %zu ip ranges)\n", config_path.c_str(), c.routes.size(),
+                    loaded.policy->listed_address_count(), c.ip_ranges.size());
         return EX_OK;
     }
 
-    const MilterSettings settings = loaded.config->milter;
+    const MilterSettings settings = loaded.policy->config().milter;
     const std::string socket = socket_override.empty() ? settings.socket : socket_override;
-    LivePolicy policy(compile_policy(std::move(*loaded.config)));
+    LivePolicy policy(std::move(loaded.policy));
     live = &policy;
 
     smfiDesc description = milter_description(policy);

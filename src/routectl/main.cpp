@@ -4,7 +4,6 @@
 //   routectl query [-c FILE] --client IP [--from ADDR] [--auth USER] RCPT...
 //
 // Uses the very loader and policy the daemon uses, so what it says is what the milter does.
-#include "route_milter/config_loader.hpp"
 #include "route_milter/policy.hpp"
 #include "route_milter/version.hpp"
 
@@ -42,17 +41,17 @@ std::string line_of(unsigned line) { return line == 0 ? "built-in" : "line " + s
 
 std::string route_label(const RouteConfig& r) { return r.domain + " (" + line_of(r.line) + ")"; }
 
-std::optional<Config> load_or_report(const std::string& path) {
-    ConfigResult loaded = load_config_file(path);
+std::shared_ptr<const Policy> load_or_report(const std::string& path) {
+    PolicyResult loaded = load_policy_file(path);
     for (const Diagnostic& d : loaded.errors) std::fprintf(stderr, "%s\n", format_diagnostic(d).c_str());
-    if (!loaded.config) std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), loaded.errors.size());
-    return std::move(loaded.config);
+    if (!loaded.policy) std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), loaded.errors.size());
+    return std::move(loaded.policy);
 }
 
-void print_route(const RouteConfig& r) {
+void print_route(const Policy& policy, const RouteConfig& r) {
     std::string target = r.host.empty() ? "MX lookup" : r.host + ":" + std::to_string(r.port);
     std::printf("  %-32s %s  deliver %s", r.domain.c_str(), target.c_str(), std::string(name_of(r.deliver_to)).c_str());
-    if (r.deliver_to == DeliverTo::listed) std::printf(" (%zu addresses)", r.addresses.size());
+    if (r.deliver_to == DeliverTo::listed) std::printf(" (%zu addresses)", policy.listed_address_count(r));
     std::printf("  sender %s  recipient %s  security %s  retries %d x %d min",
                 std::string(name_of(r.treat_sender_as)).c_str(), std::string(name_of(r.treat_recipient_as)).c_str(),
                 std::string(name_of(r.security)).c_str(), r.retries, r.retry_minutes);
@@ -61,11 +60,12 @@ void print_route(const RouteConfig& r) {
 }
 
 int check(const std::string& path, bool verbose) {
-    const auto config = load_or_report(path);
-    if (!config) return EX_CONFIG;
+    const auto policy = load_or_report(path);
+    if (!policy) return EX_CONFIG;
+    const Config* config = &policy->config();
     std::size_t addresses = 0, listed = 0, with_auth = 0;
     for (const RouteConfig& r : config->routes) {
-        addresses += r.addresses.size();
+        addresses += policy->listed_address_count(r);
         listed += r.deliver_to == DeliverTo::listed;
         with_auth += r.auth.has_value();
     }
@@ -76,7 +76,7 @@ int check(const std::string& path, bool verbose) {
     std::printf("routes: %zu (%zu deliver to listed addresses only, %zu listed addresses, %zu with SMTP AUTH)\n",
                 config->routes.size(), listed, addresses, with_auth);
     const std::size_t shown = verbose ? config->routes.size() : std::min<std::size_t>(config->routes.size(), 50);
-    for (std::size_t i = 0; i < shown; ++i) print_route(config->routes[i]);
+    for (std::size_t i = 0; i < shown; ++i) print_route(*policy, config->routes[i]);
     if (shown < config->routes.size())
         std::printf("  ... and %zu more (routectl check -v lists all)\n", config->routes.size() - shown);
     std::printf("ip ranges: %zu%s\n", config->ip_ranges.size(), config->ip_ranges_are_defaults ? " (hMailServer defaults)" : "");
@@ -96,9 +96,8 @@ int query(const std::string& path, const std::string& client, const std::string&
         std::fprintf(stderr, "routectl: --client: not an IP address (%s)\n", client.c_str());
         return EX_USAGE;
     }
-    auto config = load_or_report(path);
-    if (!config) return EX_CONFIG;
-    const auto policy = compile_policy(std::move(*config));
+    const auto policy = load_or_report(path);
+    if (!policy) return EX_CONFIG;
     NormalizedAddress sender;
     if (parse_address(from, sender) != AddressStatus::ok) {
         std::fprintf(stderr, "routectl: --from: %s (%s)\n", std::string(describe(parse_address(from, sender))).c_str(),

@@ -532,11 +532,16 @@ class Milter:
 
     socket: "unix:/path" or "inet:PORT@127.0.0.1"; postfix_socket gives the
     matching smtpd_milters value.  The config file is written by the caller
-    (write_config) with mode 0600.
+    (write_config) with mode 0600, owned by user (the config's milter.user).
+
+    route-milter creates its unix socket mode 0660, owned by milter.user (or
+    by root if none).  Postfix's smtpd runs as "postfix", so for unix sockets
+    the tests use milter.user = "postfix" (like a real deployment must make
+    the socket reachable for postfix).
     """
 
     def __init__(self, workdir, config_text=None, socket_spec=None, binary=None,
-                 name="milter", extra_args=None, start_timeout=15.0):
+                 name="milter", extra_args=None, start_timeout=15.0, user=None):
         self.workdir = workdir
         os.makedirs(workdir, exist_ok=True)
         self.binary = binary or milter_binary()
@@ -547,6 +552,9 @@ class Milter:
             socket_spec = "unix:" + os.path.join(workdir, name + ".sock")
         self.socket_spec = socket_spec
         self.extra_args = list(extra_args or [])
+        # The config's milter.user, if any: route-milter drops to it after opening the
+        # socket, so the config file must stay readable by it for SIGHUP reloads.
+        self.user = user
         self.start_timeout = start_timeout
         self.proc = None
         self._log_fh = None
@@ -574,6 +582,9 @@ class Milter:
         with os.fdopen(fd, "w") as f:
             f.write(text)
         os.chmod(tmp, 0o600)
+        if self.user:
+            pw = pwd.getpwnam(self.user)
+            os.chown(tmp, pw.pw_uid, pw.pw_gid)
         os.replace(tmp, self.conf)
 
     def _ready(self):

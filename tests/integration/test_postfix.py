@@ -31,6 +31,9 @@ LOCAL_SENDER = "staff@lab.test"          # local sender (local_domains)
 
 LAB = None
 
+# route-milter drops to this user and hands it the 0660 socket; postfix must reach it.
+MILTER_USER = "postfix"
+
 
 def setUpModule():
     global LAB
@@ -59,6 +62,9 @@ def tearDownModule():
         LAB.stop()
         LAB = None
 
+# route-milter drops to this user and hands it the 0660 socket; postfix must reach it.
+MILTER_USER = "postfix"
+
 
 # ---------------------------------------------------------------- configs
 
@@ -81,7 +87,7 @@ def make_config(socket, listed=("alice@backup.test", "bob@backup.test"), scope="
     addresses = ", ".join('"%s"' % a for a in listed)
     return """\
 # route-milter integration test config
-milter = { socket = "%(socket)s"; };
+milter = { socket = "%(socket)s"; user = "%(user)s"; };
 scope = "%(scope)s";
 local_domains = [ "lab.test" ];
 %(ranges)s
@@ -93,12 +99,12 @@ routes = (
     treat_sender_as = "external"; treat_recipient_as = "external";
     deliver_to = "all"; }%(extra)s
 );
-""" % {"socket": socket, "scope": scope, "ranges": IP_RANGES, "addresses": addresses,
+""" % {"socket": socket, "user": MILTER_USER, "scope": scope, "ranges": IP_RANGES, "addresses": addresses,
        "extra": extra_routes}
 
 
 def start_milter(config_text, name="route-milter"):
-    m = Milter(LAB.milter_dir, socket_spec=LAB.milter_socket, name=name)
+    m = Milter(LAB.milter_dir, socket_spec=LAB.milter_socket, name=name, user=MILTER_USER)
     m.write_config(config_text)
     m.start()
     return m
@@ -517,7 +523,7 @@ class InetSocketTests(LabTestCase):
         from lab import free_port
         port = free_port()
         spec = "inet:%d@127.0.0.1" % port
-        cls.milter = Milter(LAB.milter_dir, socket_spec=spec, name="inet-milter")
+        cls.milter = Milter(LAB.milter_dir, socket_spec=spec, name="inet-milter", user=MILTER_USER)
         cls.milter.write_config(make_config(spec))
         cls.milter.start()
         try:

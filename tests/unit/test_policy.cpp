@@ -9,11 +9,11 @@ using namespace route_milter;
 namespace {
 
 std::shared_ptr<const Policy> policy_from(const std::string& text) {
-    ConfigResult r = load_config_text(text, "policy-test.conf");
+    PolicyResult r = load_policy_text(text, "policy-test.conf");
     std::string errors;
     for (const auto& d : r.errors) errors += format_diagnostic(d) + "\n";
-    BOOST_REQUIRE_MESSAGE(r.config.has_value(), errors);
-    return compile_policy(std::move(*r.config));
+    BOOST_REQUIRE_MESSAGE(r.policy != nullptr, errors);
+    return r.policy;
 }
 
 Decision decide(const Policy& p, const char* client, const char* from, const char* to, bool auth = false) {
