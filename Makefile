@@ -58,6 +58,10 @@ $(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(CORE_LIB)
 $(BUILD)/bench-core: $(call obj,$(BENCH_SRC)) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
 
+$(BUILD)/noop-milter: tests/bench/noop_milter.c
+	@mkdir -p $(dir $@)
+	$(CC) -O2 -Wall -Wextra -Werror -o $@ $< -lmilter -lpthread
+
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
 # Build and test packages, installed with apt-get when missing (the tests need a real Postfix).
@@ -77,7 +81,7 @@ check: deps
 run: deps all
 	@tests/run-milter.sh $(BUILD)
 
-bench: deps all $(BUILD)/bench-core
+bench: deps all $(BUILD)/bench-core $(BUILD)/noop-milter
 	@tests/bench/run.sh $(BUILD)
 
 clean:

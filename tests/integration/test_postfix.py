@@ -62,9 +62,6 @@ def tearDownModule():
         LAB.stop()
         LAB = None
 
-# route-milter drops to this user and hands it the 0660 socket; postfix must reach it.
-MILTER_USER = "postfix"
-
 
 # ---------------------------------------------------------------- configs
 
@@ -445,9 +442,11 @@ class ReloadTests(LabTestCase):
     def test_bad_reload_unknown_key_keeps_old_config(self):
         good = make_config(LAB.milter_socket, listed=("carol@backup.test",))
         lines = good.splitlines()
+        # inside the backup.test route group, before its last line
         idx = next(i for i, l in enumerate(lines) if "deliver_to = \"listed\"" in l)
-        lines.insert(idx + 1, "    colour = \"blue\";")
-        self._bad_reload("\n".join(lines) + "\n", idx + 2, needle="colour")
+        lines.insert(idx, "    colour = \"blue\";")
+        after = self._bad_reload("\n".join(lines) + "\n", idx + 1, needle="colour")
+        self.assertNotIn("syntax error", after)
 
     def test_bad_reload_then_good_reload(self):
         self.milter.write_config("this is { not libconfig\n")

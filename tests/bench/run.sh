@@ -1,0 +1,12 @@
+#!/bin/sh
+# `make bench`: the core's speed on a big config, then SMTP throughput through a real Postfix.
+set -eu
+build=${1:-build}
+mkdir -p "$build/bench"
+conf="$build/bench/100k-routes.conf"
+[ -s "$conf" ] || "$build/bench-core" generate "$conf" 100000 10
+echo "== core: 100,000 routes, 1,000,000 listed addresses ($(du -h "$conf" | cut -f1) config)"
+for i in 1 2 3; do "$build/bench-core" load "$conf"; done
+"$build/bench-core" decide "$conf" 7
+echo "== SMTP through Postfix on loopback"
+python3 tests/bench/smtp_bench.py "$build" ${BENCH_ARGS:-}
