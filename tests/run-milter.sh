@@ -6,8 +6,11 @@ set -eu
 build=$(cd "${1:-build}" && pwd)
 mkdir -p "$build/run"
 socket="$build/run/route-milter.sock"
+# Postfix's smtpd runs as user postfix and must reach the 0660 socket: as root, run as postfix.
+as_user=""
+if [ "$(id -u)" = 0 ] && getent passwd postfix >/dev/null; then as_user="-u postfix"; fi
 echo "route-milter: starting on unix:$socket with conf/route-milter.conf"
 echo "Attach it to Postfix with:"
 echo "    postconf -e 'smtpd_milters = unix:$socket' 'milter_default_action = tempfail'"
-echo "    (Postfix's smtpd must be able to reach the socket: run smtpd unchrooted, or see README)"
-exec "$build/route-milter" -c conf/route-milter.conf -p "unix:$socket" -l stderr
+echo "    (smtpd must reach the socket: set the chroot column of smtp in master.cf to n, or see README)"
+exec "$build/route-milter" -c conf/route-milter.conf -p "unix:$socket" $as_user -l stderr

@@ -33,9 +33,10 @@ std::string config_path = default_config_path;
 
 void usage(FILE* out) {
     std::fprintf(out,
-                 "usage: route-milter [-c FILE] [-p SOCKET] [-l syslog|stderr] [-t] [-V]\n"
+                 "usage: route-milter [-c FILE] [-p SOCKET] [-u USER] [-l syslog|stderr] [-t] [-V]\n"
                  "  -c FILE    configuration (default %s)\n"
                  "  -p SOCKET  listen here instead of milter.socket: unix:/path or inet:PORT@HOST\n"
+                 "  -u USER    run as USER instead of milter.user (the socket goes to USER's group)\n"
                  "  -l TARGET  log to syslog (mail facility) or stderr (default: stderr on a terminal)\n"
                  "  -t         check the configuration, print every error, exit 0 or 78 (EX_CONFIG)\n"
                  "  -V         print the version\n",
@@ -100,13 +101,15 @@ void drop_privileges(const std::string& user, const passwd& pw) {
 
 int main(int argc, char** argv) {
     std::string socket_override;
+    std::optional<std::string> user_override;
     std::optional<LogTarget> log_target;
     bool check_only = false;
     int opt;
-    while ((opt = ::getopt(argc, argv, "c:p:l:tVh")) != -1) {
+    while ((opt = ::getopt(argc, argv, "c:p:u:l:tVh")) != -1) {
         switch (opt) {
         case 'c': config_path = optarg; break;
         case 'p': socket_override = optarg; break;
+        case 'u': user_override = optarg; break;
         case 'l':
             if (std::strcmp(optarg, "syslog") == 0) log_target = LogTarget::syslog;
             else if (std::strcmp(optarg, "stderr") == 0) log_target = LogTarget::stderr_stream;
@@ -124,11 +127,11 @@ int main(int argc, char** argv) {
 
     PolicyResult loaded = load_policy_file(config_path);
     std::optional<passwd> user;
-    if (loaded.policy && !loaded.policy->config().milter.user.empty()) {
-        user = look_up_user(loaded.policy->config().milter.user);
-        if (!user)
-            loaded.errors.push_back(
-                {config_path, 0, "milter.user: no such user (\"" + loaded.policy->config().milter.user + "\")"});
+    const std::string user_name =
+        user_override ? *user_override : loaded.policy ? loaded.policy->config().milter.user : std::string();
+    if (loaded.policy && !user_name.empty()) {
+        user = look_up_user(user_name);
+        if (!user) loaded.errors.push_back({config_path, 0, "milter.user: no such user (\"" + user_name + "\")"});
     }
     if (!loaded.errors.empty()) {
         for (const Diagnostic& d : loaded.errors) log_line(LOG_ERR, "%s", format_diagnostic(d).c_str());
@@ -163,7 +166,7 @@ int main(int argc, char** argv) {
         if (user && ::geteuid() == 0 && ::chown(path.c_str(), user->pw_uid, user->pw_gid) != 0)
             fail(EX_OSERR, "cannot hand the socket to milter.user: %s", path + ": " + std::strerror(errno));
     }
-    if (user) drop_privileges(settings.user, *user);
+    if (user) drop_privileges(user_name, *user);
 
     enable_tcp_quickack(socket.rfind("inet", 0) == 0);
     set_sighup_handler(reload_on_sighup);

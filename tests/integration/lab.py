@@ -141,7 +141,7 @@ MASTER_CF = """\
 # service type  private unpriv  chroot  wakeup  maxproc command + args
 smtp      inet  n       -       n       -       -       smtpd
 pickup    unix  n       -       n       60      1       pickup
-cleanup   unix  n       -       n       -       0       cleanup
+cleanup   unix  n       -       n       -       1       cleanup
 qmgr      unix  n       -       n       300     1       qmgr
 rewrite   unix  -       -       n       -       -       trivial-rewrite
 bounce    unix  -       -       n       -       0       bounce
@@ -278,6 +278,7 @@ class PostfixLab:
             "empty_address_recipient": "MAILER-DAEMON",
             "queue_run_delay": "300s",
             "smtputf8_enable": "no",
+            "enable_long_queue_ids": "yes",
             "default_process_limit": "50",
             "readme_directory": "no",
             "html_directory": "no",
