@@ -5,11 +5,16 @@
 //            TCP_QUICKACK on the socket, which keeps inet sockets near unix-socket speed.
 // sigwait(): libmilter's signal thread stops the milter on SIGHUP; we make SIGHUP call the
 //            reload hook instead (in that thread, outside every callback) and wait again.
+//            On SIGTERM/SIGINT libmilter stops, but its listener only notices when its poll()
+//            times out (seconds); a connection to our own socket wakes it at once.
 #pragma once
+
+#include <string>
 
 namespace route_milter {
 
 void enable_tcp_quickack(bool on);
 void set_sighup_handler(void (*handler)());
+void set_listen_address(const std::string& socket);  // "unix:/path" or "inet:PORT@HOST"
 
 }  // namespace route_milter

@@ -167,9 +167,13 @@ int main(int argc, char** argv) {
             fail(EX_OSERR, "cannot hand the socket to milter.user: %s", path + ": " + std::strerror(errno));
     }
     if (user) drop_privileges(user_name, *user);
+    else if (!path.empty() && ::geteuid() == 0)
+        log_line(LOG_WARNING, "socket %s belongs to root (mode 0660): Postfix cannot connect unless it runs as "
+                              "root; set milter.user or -u", path.c_str());
 
     enable_tcp_quickack(socket.rfind("inet", 0) == 0);
     set_sighup_handler(reload_on_sighup);
+    set_listen_address(socket);
     const auto p = policy.snapshot();
     log_line(LOG_INFO, "starting %s on %s: config %s, %zu routes, %zu listed addresses, %zu ip ranges, scope %s",
              version, socket.c_str(), config_path.c_str(), p->config().routes.size(), p->listed_address_count(),

@@ -78,7 +78,8 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* address) {
     ConnectionContext* c = ensure_context(ctx);
     if (c == nullptr) return SMFIS_TEMPFAIL;
     c->client = ip_address_from_sockaddr(address);
-    c->client_label = hostname != nullptr ? hostname : "unknown";
+    // Postfix passes "[ip]" when the client has no name; log it as Postfix does: unknown[ip].
+    c->client_label = hostname != nullptr && hostname[0] != '[' && hostname[0] != '\0' ? hostname : "unknown";
     c->client_label += '[';
     c->client_label += c->client ? to_string(*c->client) : std::string("unknown");
     c->client_label += ']';
@@ -102,10 +103,13 @@ void log_rejection(SMFICTX* ctx, const ConnectionContext& c, const Decision& d, 
     const char* queue_id = macro(ctx, "i");
     char route[320] = "none";
     if (d.route != nullptr) std::snprintf(route, sizeof route, "%s (line %u)", d.route->domain.c_str(), d.route->line);
-    log_line(LOG_NOTICE, "%s: reject: RCPT from %s: %s %s %s; from=%s to=%s rule=%s route=%s range=%s class=%s",
+    // The delivery class is only known once the listed-address rule has passed.
+    const bool has_class = d.rule == Rule::not_allowed || d.rule == Rule::auth_required;
+    log_line(LOG_INFO, "%s: reject: RCPT from %s: %s %s %s; from=%s to=%s rule=%s route=%s range=%s%s%s",
              queue_id[0] != '\0' ? queue_id : "NOQUEUE", c.client_label.c_str(), code, xcode, text,
              c.message.sender_raw.c_str(), rcpt, std::string(name_of(d.rule)).c_str(), route,
-             d.range != nullptr ? d.range->name.c_str() : "none", std::string(name_of(d.delivery_class)).c_str());
+             d.range != nullptr ? d.range->name.c_str() : "none", has_class ? " class=" : "",
+             has_class ? std::string(name_of(d.delivery_class)).c_str() : "");
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
