@@ -1,0 +1,112 @@
+// routectl check / query: validate and summarise the config; explain decisions.
+#include "commands.hpp"
+#include "policy_loading.hpp"
+
+#include <sysexits.h>
+
+#include <cstdio>
+
+namespace route_milter {
+namespace {
+
+std::string classes(DeliveryClassSet set) {
+    std::string out;
+    for (std::size_t i = 0; i < delivery_class_names.size(); ++i)
+        if (set.contains(static_cast<DeliveryClass>(i))) out += (out.empty() ? "" : ", ") + std::string(delivery_class_names[i]);
+    return out.empty() ? "(none)" : out;
+}
+
+std::string line_of(unsigned line) { return line == 0 ? "built-in" : "line " + std::to_string(line); }
+
+std::string route_label(const RouteConfig& r) { return r.domain + " (" + line_of(r.line) + ")"; }
+
+void print_route(const Policy& policy, const RouteConfig& r) {
+    std::string target = r.host.empty() ? "MX lookup" : r.host + ":" + std::to_string(r.port);
+    std::printf("  %-32s %s  deliver %s", r.domain.c_str(), target.c_str(), std::string(name_of(r.deliver_to)).c_str());
+    if (r.deliver_to == DeliverTo::listed) std::printf(" (%zu addresses)", policy.listed_address_count(r));
+    std::printf("  sender %s  recipient %s  security %s  retries %d x %d min",
+                std::string(name_of(r.treat_sender_as)).c_str(), std::string(name_of(r.treat_recipient_as)).c_str(),
+                std::string(name_of(r.security)).c_str(), r.retries, r.retry_minutes);
+    if (r.auth) std::printf("  auth user %s (password hidden)", r.auth->user.c_str());
+    std::printf("  [%s]\n", line_of(r.line).c_str());
+}
+
+}  // namespace
+
+int command_check(const RoutectlOptions& options) {
+    const std::string& path = options.config_path;
+    const bool verbose = options.verbose;
+    const auto policy = load_or_report(path);
+    if (!policy) return EX_CONFIG;
+    const Config* config = &policy->config();
+    std::size_t addresses = 0, listed = 0, with_auth = 0;
+    for (const RouteConfig& r : config->routes) {
+        addresses += policy->listed_address_count(r);
+        listed += r.deliver_to == DeliverTo::listed;
+        with_auth += r.auth.has_value();
+    }
+    std::printf("%s: OK\n", path.c_str());
+    std::printf("socket: %s\n", config->milter.socket.c_str());
+    std::printf("scope: %s\n", std::string(name_of(config->scope)).c_str());
+    std::printf("local domains: %zu\n", config->local_domains.size());
+    std::printf("routes: %zu (%zu deliver to listed addresses only, %zu listed addresses, %zu with SMTP AUTH)\n",
+                config->routes.size(), listed, addresses, with_auth);
+    const std::size_t shown = verbose ? config->routes.size() : std::min<std::size_t>(config->routes.size(), 50);
+    for (std::size_t i = 0; i < shown; ++i) print_route(*policy, config->routes[i]);
+    if (shown < config->routes.size())
+        std::printf("  ... and %zu more (routectl check -v lists all)\n", config->routes.size() - shown);
+    std::printf("ip ranges: %zu%s\n", config->ip_ranges.size(), config->ip_ranges_are_defaults ? " (hMailServer defaults)" : "");
+    for (const IpRangeConfig& r : config->ip_ranges) {
+        std::string intervals;
+        for (const IpInterval& i : r.intervals) intervals += (intervals.empty() ? "" : ", ") + to_string(i);
+        std::printf("  \"%s\" priority %d: %s; allow %s; require auth %s [%s]\n", r.name.c_str(), r.priority,
+                    intervals.c_str(), classes(r.allow).c_str(), classes(r.require_auth).c_str(), line_of(r.line).c_str());
+    }
+    return EX_OK;
+}
+
+int command_query(const RoutectlOptions& options) {
+    const std::string& path = options.config_path;
+    const std::string& client = options.client;
+    const std::string& from = options.from;
+    const std::string& auth_user = options.auth_user;
+    const std::vector<std::string>& recipients = options.arguments;
+    const auto address = parse_ip_address(client);
+    if (!address) {
+        std::fprintf(stderr, "routectl: --client: not an IP address (%s)\n", client.c_str());
+        return EX_USAGE;
+    }
+    const auto policy = load_or_report(path);
+    if (!policy) return EX_CONFIG;
+    NormalizedAddress sender;
+    if (parse_address(from, sender) != AddressStatus::ok) {
+        std::fprintf(stderr, "routectl: --from: %s (%s)\n", std::string(describe(parse_address(from, sender))).c_str(),
+                     from.c_str());
+        return EX_USAGE;
+    }
+    const MessageFacts facts = policy->message_facts(address, !auth_user.empty(), &sender);
+    std::printf("client %s: range %s; sender <%s>: %s; %s\n", client.c_str(),
+                facts.range != nullptr ? ("\"" + facts.range->name + "\" (" + line_of(facts.range->line) + ")").c_str()
+                                       : "none",
+                std::string(sender.text()).c_str(), std::string(name_of(facts.sender_class)).c_str(),
+                auth_user.empty() ? "not authenticated" : ("authenticated as " + auth_user).c_str());
+    for (const std::string& rcpt : recipients) {
+        const Decision d = policy->decide(Query{address, !auth_user.empty(), from, rcpt});
+        const SmtpReply reply = reply_for(d.rule);
+        char text[max_address_length + 128];
+        format_reply_text(d.rule, rcpt, text, sizeof text);
+        std::printf("%s: %s", rcpt.c_str(), d.rejects() ? "REJECT" : d.rule == Rule::accepted ? "ACCEPT" : "PASS");
+        if (d.rejects()) std::printf(" %.*s %.*s %s", static_cast<int>(reply.code.size()), reply.code.data(),
+                                     static_cast<int>(reply.xcode.size()), reply.xcode.data(), text);
+        std::printf("\n    rule %s; route %s", std::string(name_of(d.rule)).c_str(),
+                    d.route != nullptr ? route_label(*d.route).c_str() : "none");
+        if (d.rule != Rule::out_of_scope && d.rule != Rule::not_listed && d.rule != Rule::bad_address)
+            std::printf("; class %s", std::string(name_of(d.delivery_class)).c_str());
+        if (d.rule == Rule::out_of_scope) std::printf("; scope = \"routes\" and the domain has no route: not judged");
+        std::printf("\n");
+    }
+    return EX_OK;
+}
+
+
+}  // namespace route_milter

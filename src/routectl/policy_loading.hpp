@@ -1,0 +1,24 @@
+// policy_loading.hpp - load the config for a routectl command, printing every error.
+#pragma once
+
+#include "route_milter/config_loader.hpp"
+#include "route_milter/policy.hpp"
+
+#include <cstdio>
+#include <memory>
+#include <string>
+
+namespace route_milter {
+
+inline void report_errors(const std::string& path, const Diagnostics& errors) {
+    for (const Diagnostic& d : errors) std::fprintf(stderr, "%s\n", format_diagnostic(d).c_str());
+    std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), errors.size());
+}
+
+inline std::shared_ptr<const Policy> load_or_report(const std::string& path) {
+    PolicyResult loaded = load_policy_file(path);
+    if (!loaded.policy) report_errors(path, loaded.errors);
+    return std::move(loaded.policy);
+}
+
+}  // namespace route_milter
