@@ -1,0 +1,155 @@
+#define BOOST_TEST_DYN_LINK
+#include "route_milter/config_loader.hpp"
+#include "route_milter/postfix_maps.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+using namespace route_milter;
+
+namespace {
+
+Config config_from(const std::string& text) {
+    ConfigResult r = load_config_text(text, "maps.conf");
+    std::string errors;
+    for (const auto& d : r.errors) errors += format_diagnostic(d) + "\n";
+    BOOST_REQUIRE_MESSAGE(r.config.has_value(), errors);
+    return std::move(*r.config);
+}
+
+const RenderedFile& file(const PostfixMapsResult& r, const std::string& name) {
+    for (const RenderedFile& f : r.files)
+        if (f.name == name) return f;
+    BOOST_FAIL("no file " + name);
+    throw;
+}
+
+// The table's lines without the comment header.
+std::string body(const PostfixMapsResult& r, const std::string& name) {
+    std::string out;
+    const std::string& content = file(r, name).content;
+    std::size_t start = 0;
+    while (start < content.size()) {
+        const std::size_t end = content.find('\n', start);
+        const std::string line = content.substr(start, end - start);
+        if (!line.empty() && line.front() != '#') out += line + "\n";
+        start = end == std::string::npos ? content.size() : end + 1;
+    }
+    return out;
+}
+
+std::string errors_of(const PostfixMapsResult& r) {
+    std::string out;
+    for (const auto& d : r.errors) out += format_diagnostic(d) + "\n";
+    return out;
+}
+
+const char* routes = R"(
+    milter = { socket = "inet:8891@127.0.0.1"; };
+    routes = (
+      { domain = "Example.COM"; host = "MX1.example.com"; security = "starttls";
+        treat_recipient_as = "local"; deliver_to = "listed"; addresses = [ "Bob@example.com", "alice@example.com" ];
+        retries = 30; retry_minutes = 60; },
+      { domain = "*.wild.test"; host = "[192.0.2.5]"; port = 2525; security = "starttls-required";
+        treat_recipient_as = "local"; auth = { user = "relay"; password = "s3 cr:et"; }; },
+      { domain = "smtps.test"; host = "smtp.smtps.test"; security = "tls"; },
+      { domain = "all.test"; host = "127.0.0.1"; treat_recipient_as = "local"; },
+      { domain = "mx.test"; security = "starttls-required"; },
+      { domain = "*"; host = "smarthost.test"; port = 587; }
+    );
+)";
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(postfix_maps)
+
+BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
+    const Config c = config_from(routes);
+    const PostfixMapsResult r = render_postfix_maps(c, {"/etc/postfix/routes", ""});
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "transport") ==
+               "*\tsmtp:[smarthost.test]:587\n"
+               ".wild.test\tsmtp:[192.0.2.5]:2525\n"
+               "all.test\tsmtp:[127.0.0.1]:25\n"
+               "example.com\tsmtp:[mx1.example.com]:25\n"
+               "smtps.test\troute-smtps:[smtp.smtps.test]:465\n");
+    BOOST_TEST(body(r, "sasl_passwd") == "[192.0.2.5]:2525\trelay:s3 cr:et\n");
+    BOOST_TEST(file(r, "sasl_passwd").mode == 0600u);
+    BOOST_TEST(body(r, "tls_policy") ==
+               "[127.0.0.1]:25\tnone\n"
+               "[192.0.2.5]:2525\tencrypt\n"
+               "[mx1.example.com]:25\tmay\n"
+               "[smarthost.test]:587\tnone\n"
+               "[smtp.smtps.test]:465\tencrypt\n"
+               "mx.test\tencrypt\n");
+    BOOST_TEST(body(r, "relay_domains") == "all.test\tOK\nexample.com\tOK\n");
+    BOOST_TEST(body(r, "relay_domains.regexp") == "/\\.wild\\.test$/\tOK\n");
+    BOOST_TEST(body(r, "relay_recipients") == "@all.test\tOK\nalice@example.com\tOK\nbob@example.com\tOK\n");
+    BOOST_TEST(body(r, "relay_recipients.regexp") == "/@.+\\.wild\\.test$/\tOK\n");
+    BOOST_TEST(body(r, "master.cf.snippet").find("route-smtps unix") == 0u);
+    BOOST_TEST(body(r, "master.cf.snippet").find("smtp_tls_wrappermode=yes") != std::string::npos);
+    const std::string main_cf = body(r, "main.cf.snippet");
+    BOOST_TEST(main_cf.find("transport_maps = hash:/etc/postfix/routes/transport\n") != std::string::npos);
+    BOOST_TEST(main_cf.find("smtp_sasl_password_maps = hash:/etc/postfix/routes/sasl_passwd\n") != std::string::npos);
+    BOOST_TEST(main_cf.find("smtpd_milters = inet:127.0.0.1:8891\n") != std::string::npos);
+    BOOST_TEST(main_cf.find("milter_default_action = tempfail\n") != std::string::npos);
+    // Postfix's default 5 days already outlasts 30 x 60 minutes.
+    BOOST_TEST(main_cf.find("maximal_queue_lifetime = 7200m\n") != std::string::npos);
+    for (const RenderedFile& f : r.files)  // the password is in sasl_passwd and nowhere else
+        if (f.name != "sasl_passwd") BOOST_TEST(f.content.find("s3 cr:et") == std::string::npos, f.name);
+}
+
+BOOST_AUTO_TEST_CASE(output_is_deterministic) {
+    const Config c = config_from(routes);
+    const PostfixMapsResult a = render_postfix_maps(c, {"/d", ""});
+    const PostfixMapsResult b = render_postfix_maps(c, {"/d", ""});
+    BOOST_REQUIRE(a.files.size() == b.files.size());
+    for (std::size_t i = 0; i < a.files.size(); ++i) BOOST_TEST(a.files[i].content == b.files[i].content);
+}
+
+BOOST_AUTO_TEST_CASE(long_schedules_extend_the_queue_lifetime) {
+    const Config c = config_from("routes = ( { domain = \"slow.test\"; retries = 200; retry_minutes = 60; } );");
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    // 200 x 60 min = 12000 min, plus a day of slack.
+    BOOST_TEST(body(r, "main.cf.snippet").find("maximal_queue_lifetime = 13440m\n") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(what_postfix_cannot_express_is_an_error) {
+    struct Case {
+        const char* text;
+        const char* expected;
+    };
+    const Case cases[] = {
+        {"routes = ( { domain = \"*\"; treat_recipient_as = \"local\"; } );", "open relay"},
+        {"routes = ( { domain = \"a.test\"; security = \"tls\"; } );", "security \"tls\" (SMTPS) needs a host"},
+        {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; auth = { user = \"u:x\"; password = \"p\"; }; } );",
+         "auth.user cannot be written"},
+        {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; auth = { user = \"u\"; password = \"p\\n\"; }; } );",
+         "auth.password cannot be written"},
+        {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; auth = { user = \"u\"; password = \"one\"; }; },\n"
+         " { domain = \"b.test\"; host = \"mx.test\"; auth = { user = \"u\"; password = \"two\"; }; } );",
+         "maps.conf:2: routes: b.test: SMTP AUTH credentials for [mx.test]:25 differs from the route at line 1"},
+        {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; security = \"none\"; },\n"
+         " { domain = \"b.test\"; host = \"mx.test\"; security = \"starttls\"; } );",
+         "TLS policy for [mx.test]:25 differs"},
+        {"routes = ( { domain = \"a.test\"; treat_recipient_as = \"local\"; deliver_to = \"listed\";\n"
+         " addresses = [ \"\\\"john doe\\\"@a.test\" ]; } );",
+         "maps.conf:2: routes: a.test: address with a blank cannot be a Postfix map key"},
+    };
+    for (const Case& c : cases) {
+        const PostfixMapsResult r = render_postfix_maps(config_from(c.text), {"/d", ""});
+        BOOST_TEST(r.files.empty());
+        BOOST_TEST(errors_of(r).find(c.expected) != std::string::npos, c.text << "\n" << errors_of(r));
+        BOOST_TEST(errors_of(r).find("\"one\"") == std::string::npos);
+        BOOST_TEST(errors_of(r).find("two") == std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(milter_addresses_for_postfix) {
+    BOOST_TEST(postfix_milter_address("inet:8891@127.0.0.1") == "inet:127.0.0.1:8891");
+    BOOST_TEST(postfix_milter_address("unix:/run/route-milter/route-milter.sock") == "unix:/run/route-milter/route-milter.sock");
+    BOOST_TEST(postfix_milter_address("unix:/var/spool/postfix/route-milter/route-milter.sock") ==
+               "unix:/route-milter/route-milter.sock");
+    BOOST_TEST(postfix_milter_address("local:/x.sock") == "unix:/x.sock");
+}
+
+BOOST_AUTO_TEST_SUITE_END()
