@@ -15,7 +15,9 @@
 namespace route_milter {
 
 inline constexpr const char* default_config_path = "/etc/route-milter/route-milter.conf";
-inline constexpr const char* default_socket = "unix:/run/route-milter/route-milter.sock";
+// Inside Postfix's queue directory, so that a chrooted smtpd (Debian's default) reaches it as
+// unix:/route-milter/route-milter.sock.
+inline constexpr const char* default_socket = "unix:/var/spool/postfix/route-milter/route-milter.sock";
 
 // Which recipients the milter judges.
 enum class Scope { routes, all };
