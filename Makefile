@@ -4,8 +4,10 @@
 #   make check      install what the tests need, build, run every suite (also under ASan+UBSan)
 #   make run        build and run route-milter in the foreground on conf/route-milter.conf
 #   make bench      decisions/s, config load time and RSS, SMTP throughput through Postfix
+#   make check-tsan the unit and integration suites under ThreadSanitizer
 #
-# Variables: BUILD (output directory), SANITIZE=1 (ASan+UBSan build), CXX, EXTRA_CXXFLAGS.
+# Variables: BUILD (output directory), SANITIZE=1 (ASan+UBSan) or SANITIZE=thread (TSan), CXX,
+# EXTRA_CXXFLAGS.
 
 BUILD    ?= build
 CXX      ?= g++
@@ -16,6 +18,10 @@ LDFLAGS   =
 ifeq ($(SANITIZE),1)
 CXXFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
+endif
+ifeq ($(SANITIZE),thread)
+CXXFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=thread
+LDFLAGS  += -fsanitize=thread
 endif
 
 CORE_LIBS   = -lconfig++ -lidn2
@@ -35,7 +41,7 @@ obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
 CORE_LIB = $(BUILD)/libroute_milter_core.a
 BINARIES = $(BUILD)/route-milter $(BUILD)/routectl
 
-.PHONY: all check unit integration deps run bench clean
+.PHONY: all check check-tsan unit integration deps run bench clean
 all: $(BINARIES)
 
 $(BUILD)/obj/%.o: %.cpp
@@ -77,6 +83,10 @@ integration: $(BINARIES)
 # Every suite, then every suite again under ASan+UBSan; ends with "N passed, N failed".
 check: deps
 	@tests/run-all.sh
+
+# The unit and integration suites once more under ThreadSanitizer (a separate build in build/tsan).
+check-tsan: deps
+	@tests/run-tsan.sh
 
 run: deps all
 	@tests/run-milter.sh $(BUILD)

@@ -4,7 +4,7 @@
 // socket as the starting user, hand it to the configured user, drop privileges, then serve.
 // SIGHUP reloads (libmilter_wraps), SIGTERM stops cleanly (libmilter's own handling).
 #include "libmilter_wraps.hpp"
-#include "live_policy.hpp"
+#include "reload.hpp"
 #include "log.hpp"
 #include "milter_callbacks.hpp"
 #include "route_milter/policy.hpp"

@@ -18,7 +18,8 @@ import shutil
 import subprocess
 import time
 
-from lab import (REPO_ROOT, LabError, PostfixLab, free_port, wait_for)  # noqa: F401 (re-export)
+from lab import POSTCONF as POSTCONF_BIN  # noqa: F401 (re-export)
+from lab import REPO_ROOT, LabError, PostfixLab, free_port, wait_for  # noqa: F401 (re-export)
 
 POSTMAP = shutil.which("postmap") or "/usr/sbin/postmap"
 POSTQUEUE = shutil.which("postqueue") or "/usr/sbin/postqueue"

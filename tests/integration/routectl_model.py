@@ -7,7 +7,6 @@ run.sh never uses it by default.  It understands just the libconfig subset the
 tests write and checks just a few settings (port range, retry numbers).
 """
 
-import hashlib
 import json
 import os
 import re
@@ -158,7 +157,6 @@ def render(routes, socket, out):
             transport[key] = "smtp:"
         if r["treat_recipient_as"] == "local" and d != "*":
             if d.startswith("*."):
-                rx = r"/^(.+\.)?%s$/" % re.escape(d[2:]).replace(r"\-", "-")
                 rx = r"/\.%s$/" % re.escape(d[2:])
                 rdom_re[rx] = "OK"
                 if r["deliver_to"] == "all":

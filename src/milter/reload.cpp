@@ -1,4 +1,4 @@
-#include "live_policy.hpp"
+#include "reload.hpp"
 
 #include "log.hpp"
 

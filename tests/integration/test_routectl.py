@@ -1,0 +1,750 @@
+"""`routectl postfix` and `routectl retry` against real Postfix instances (see lab.py, lab_relay.py).
+
+Postfix B (module-wide) is a relay that requires SMTP AUTH (user "relay") and discards what it
+accepts.  Each class that needs it starts its own Postfix A, configured from the files
+`routectl postfix` wrote (main.cf.snippet via postconf -e, master.cf.snippet appended).
+Everything listens on 127.0.0.1 only.  Run as root:
+
+    ROUTECTL=build/routectl tests/integration/run.sh
+    ROUTECTL=build/routectl python3 tests/integration/test_routectl.py [Class[.test]]
+"""
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from lab import LabError, PostfixLab, cleanup_all, free_port, wait_for  # noqa: E402
+from lab_relay import (EX_CONFIG, POSTCONF_BIN, RelayLab, duration_seconds, file_snapshot,  # noqa: E402
+                       master_snippet_services, parse_snippet, postmap_query, routectl_binary,
+                       routectl_has_command, run_routectl, transport_lookup, write_config)
+
+B_USER = "relay"
+B_PASSWORD = "B-relay-Passw0rd"
+A_USER = "relayuser"
+A_PASSWORD = "A-lab-Passw0rd"
+
+B = None          # the AUTH-requiring relay (PostfixLab)
+TMP = None        # scratch directory for configs and output dirs
+
+HASH_MAPS = ("transport", "sasl_passwd", "tls_policy", "relay_domains", "relay_recipients")
+ALL_FILES = HASH_MAPS + ("relay_domains.regexp", "relay_recipients.regexp", "master.cf.snippet",
+                         "main.cf.snippet")
+
+
+# ---------------------------------------------------------------- module setup
+
+def setUpModule():
+    global B, TMP
+    if os.geteuid() != 0:
+        raise RuntimeError("the Postfix integration tests must run as root")
+    binary = routectl_binary()
+    if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+        raise RuntimeError("routectl binary not found: %s (build it with make, or set ROUTECTL)" % binary)
+    TMP = tempfile.mkdtemp(prefix="routectl-it-")
+    os.chmod(TMP, 0o755)
+    try:
+        B = PostfixLab(users={B_USER: B_PASSWORD}, extra_main={
+            # Relaying only after AUTH; no client is trusted by address.
+            "mynetworks": "127.0.0.2/32",
+            "smtpd_relay_restrictions": "permit_sasl_authenticated, reject",
+        }).start()
+    except BaseException:
+        cleanup_all()
+        B = None
+        raise
+
+
+def tearDownModule():
+    global B, TMP
+    cleanup_all()
+    B = None
+    if TMP and not os.environ.get("LAB_KEEP"):
+        shutil.rmtree(TMP, ignore_errors=True)
+    TMP = None
+
+
+def require_command(command):
+    if not routectl_has_command(command):
+        raise LabError("%s has no `routectl %s` command (yet)" % (routectl_binary(), command))
+
+
+# ---------------------------------------------------------------- config writer
+
+def _value(v, indent):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+    if isinstance(v, (list, tuple)):
+        return "[ %s ]" % ", ".join(_value(x, indent) for x in v)
+    if isinstance(v, dict):
+        return "{ %s }" % " ".join("%s = %s;" % (k, _value(x, indent)) for k, x in v.items())
+    raise TypeError(v)
+
+
+def config_text(routes, socket="unix:/run/route-milter/route-milter.sock"):
+    """A route-milter config; every route key on its own line (for file:line checks)."""
+    out = ["# routectl integration test config",
+           'milter = { socket = "%s"; };' % socket,
+           'scope = "routes";',
+           "routes = ("]
+    for i, r in enumerate(routes):
+        out.append("  {")
+        for k, v in r.items():
+            out.append("    %s = %s;" % (k, _value(v, 4)))
+        out.append("  }" + ("," if i < len(routes) - 1 else ""))
+    out.append(");")
+    return "\n".join(out) + "\n"
+
+
+def line_of(text, needle):
+    for n, line in enumerate(text.splitlines(), 1):
+        if needle in line:
+            return n
+    raise AssertionError("%r not in config" % needle)
+
+
+def new_config(name, routes):
+    path = os.path.join(TMP, name + ".conf")
+    text = config_text(routes)
+    write_config(path, text)
+    return path, text
+
+
+def generate(conf, out, postmap=True, pf=None):
+    args = ["postfix", "-c", conf, "-o", out]
+    if postmap:
+        args.append("--postmap")
+    if pf:
+        args += ["--postfix-config", pf]
+    return run_routectl(*args)
+
+
+class RoutectlCase(unittest.TestCase):
+    maxDiff = 4000
+
+    def assertRoutectlOK(self, r, what="routectl"):
+        self.assertEqual(r.returncode, 0, "%s exited %d\nstdout:\n%s\nstderr:\n%s"
+                         % (what, r.returncode, r.stdout, r.stderr))
+
+
+def relay_lab_from_routes(cls, name, routes, overrides, **lab_kw):
+    """Start a RelayLab A, run `routectl postfix --postmap` for routes, apply the snippets."""
+    require_command("postfix")
+    lab = RelayLab(**lab_kw)
+    lab.start()
+    try:
+        cls.conf, cls.conf_text = new_config(name, routes)
+        cls.out = lab.path("routes")
+        r = generate(cls.conf, cls.out, postmap=True, pf=lab.config_dir)
+        if r.returncode != 0:
+            raise LabError("routectl postfix failed (%d):\n%s%s" % (r.returncode, r.stdout, r.stderr))
+        lab.apply_snippets(cls.out, overrides)
+    except BaseException:
+        lab.stop()
+        raise
+    return lab
+
+
+# ================================================================ 1. maps
+
+MAPS_ROUTES = [
+    # backup MX, listed addresses (one given in mixed case), STARTTLS opportunistic
+    {"domain": "example.com", "host": "mx1.example.com", "security": "starttls",
+     "treat_recipient_as": "local", "deliver_to": "listed",
+     "addresses": ["alice@example.com", "Bob@Example.COM"], "retries": 30, "retry_minutes": 60},
+    # wildcard, host as [IP], port 2525, TLS required, local, all addresses
+    {"domain": "*.wild.test", "host": "[127.0.0.1]", "port": 2525, "security": "starttls-required",
+     "treat_recipient_as": "local", "deliver_to": "all"},
+    # external relay with AUTH, host as bare IP, no TLS
+    {"domain": "partner.test", "host": "127.0.0.1", "port": 2526, "security": "none",
+     "auth": {"user": "relay", "password": "Partner-S3cret"}},
+    # SMTPS (default port 465)
+    {"domain": "smtps.test", "host": "smtps.example.net", "security": "tls"},
+    # local route delivering to all, plain
+    {"domain": "open.test", "host": "mx.open.test", "treat_recipient_as": "local", "deliver_to": "all"},
+    # local listed route without host (normal MX delivery); longest retry schedule (100 days)
+    {"domain": "mx.test", "treat_recipient_as": "local", "deliver_to": "listed",
+     "addresses": ["carol@mx.test"], "retries": 100, "retry_minutes": 1440},
+    # everything else through a smarthost with AUTH
+    {"domain": "*", "host": "smarthost.example.net", "port": 587, "security": "starttls-required",
+     "auth": {"user": "smart", "password": "Smart-S3cret"}},
+]
+PASSWORDS = ("Partner-S3cret", "Smart-S3cret")
+
+
+class MapsTests(RoutectlCase):
+    """routectl postfix --postmap: what Postfix's own postmap finds in the written maps."""
+
+    @classmethod
+    def setUpClass(cls):
+        require_command("postfix")
+        cls.pf = B.config_dir
+        cls.conf, _ = new_config("maps", MAPS_ROUTES)
+        cls.out = os.path.join(TMP, "maps-out")   # does not exist yet
+        cls.result = generate(cls.conf, cls.out, postmap=True, pf=cls.pf)
+        if cls.result.returncode != 0:
+            raise LabError("routectl postfix failed (%d):\n%s%s"
+                           % (cls.result.returncode, cls.result.stdout, cls.result.stderr))
+
+    def q(self, key, table, kind="hash"):
+        return postmap_query(key, "%s:%s" % (kind, os.path.join(self.out, table)), self.pf)
+
+    def test_files_written(self):
+        names = set(os.listdir(self.out))
+        for f in ALL_FILES:
+            self.assertIn(f, names)
+        for f in HASH_MAPS:
+            self.assertIn(f + ".db", names, "--postmap did not compile %s" % f)
+        leftovers = sorted(names - set(ALL_FILES) - {f + ".db" for f in HASH_MAPS})
+        self.assertEqual(leftovers, [], "unexpected (temporary?) files in the output directory")
+
+    def test_no_password_in_output_or_other_files(self):
+        for pw in PASSWORDS:
+            self.assertNotIn(pw, self.result.stdout + self.result.stderr)
+            for name in os.listdir(self.out):
+                if name.startswith("sasl_passwd"):
+                    continue
+                with open(os.path.join(self.out, name), "rb") as f:
+                    self.assertNotIn(pw.encode(), f.read(), "password in %s" % name)
+
+    def test_transport_next_hops(self):
+        expected = {
+            "example.com": "smtp:[mx1.example.com]:25",
+            ".wild.test": "smtp:[127.0.0.1]:2525",
+            "partner.test": "smtp:[127.0.0.1]:2526",
+            "smtps.test": "route-smtps:[smtps.example.net]:465",
+            "open.test": "smtp:[mx.open.test]:25",
+            "*": "smtp:[smarthost.example.net]:587",
+        }
+        got = {k: self.q(k, "transport") for k in expected}
+        self.assertEqual(got, expected)
+
+    def test_transport_mixed_case_query(self):
+        self.assertEqual(self.q("EXAMPLE.Com", "transport"), "smtp:[mx1.example.com]:25")
+        self.assertEqual(self.q("Partner.TEST", "transport"), "smtp:[127.0.0.1]:2526")
+
+    def test_wildcard_route_covers_subdomains_not_the_domain(self):
+        table = "hash:" + os.path.join(self.out, "transport")
+        self.assertIsNone(self.q("wild.test", "transport"))
+        self.assertIsNone(self.q("*.wild.test", "transport"))
+        self.assertEqual(transport_lookup("sub.wild.test", table, self.pf), (".wild.test", "smtp:[127.0.0.1]:2525"))
+        self.assertEqual(transport_lookup("a.b.WILD.test", table, self.pf), (".wild.test", "smtp:[127.0.0.1]:2525"))
+        # the domain itself is not covered by *.wild.test: it falls through to the "*" route
+        self.assertEqual(transport_lookup("wild.test", table, self.pf), ("*", "smtp:[smarthost.example.net]:587"))
+        self.assertEqual(transport_lookup("evilwild.test", table, self.pf), ("*", "smtp:[smarthost.example.net]:587"))
+
+    def test_route_without_host_is_not_sent_to_the_star_route(self):
+        # mx.test has no host ("normal MX delivery"); the "*" route must not capture it.
+        table = "hash:" + os.path.join(self.out, "transport")
+        key, value = transport_lookup("mx.test", table, self.pf)
+        self.assertNotEqual(value, "smtp:[smarthost.example.net]:587",
+                            "mx.test (no host: MX delivery) is sent to the '*' smarthost via key %r" % key)
+
+    def test_sasl_passwd(self):
+        self.assertEqual(self.q("[127.0.0.1]:2526", "sasl_passwd"), "relay:Partner-S3cret")
+        self.assertEqual(self.q("[smarthost.example.net]:587", "sasl_passwd"), "smart:Smart-S3cret")
+        for key in ("[mx1.example.com]:25", "[127.0.0.1]:2525", "[smtps.example.net]:465", "partner.test"):
+            self.assertIsNone(self.q(key, "sasl_passwd"), key)
+        for name in ("sasl_passwd", "sasl_passwd.db"):
+            mode = os.stat(os.path.join(self.out, name)).st_mode & 0o777
+            if name == "sasl_passwd":
+                self.assertEqual(mode, 0o600, "%s mode %o" % (name, mode))
+            else:
+                self.assertEqual(mode & 0o077, 0, "%s readable by others: mode %o" % (name, mode))
+
+    def test_tls_policy(self):
+        expected = {
+            "[mx1.example.com]:25": "may",
+            "[127.0.0.1]:2525": "encrypt",
+            "[127.0.0.1]:2526": "none",
+            "[smtps.example.net]:465": "encrypt",
+            "[mx.open.test]:25": "none",
+            "[smarthost.example.net]:587": "encrypt",
+        }
+        got = {k: self.q(k, "tls_policy") for k in expected}
+        self.assertEqual(got, expected)
+
+    def test_relay_domains(self):
+        for d in ("example.com", "open.test", "mx.test", "Example.COM"):
+            self.assertIsNotNone(self.q(d, "relay_domains"), d)
+        for d in ("partner.test", "smtps.test", "wild.test", "*"):
+            self.assertIsNone(self.q(d, "relay_domains"), d)
+        rx = "relay_domains.regexp"
+        self.assertIsNotNone(self.q("sub.wild.test", rx, "regexp"))
+        self.assertIsNotNone(self.q("a.b.wild.test", rx, "regexp"))
+        for d in ("wild.test", "evilwild.test", "subXwild.test", "sub.wild.test.evil", "partner.test"):
+            self.assertIsNone(self.q(d, rx, "regexp"), d)
+
+    def test_relay_recipients(self):
+        for a in ("alice@example.com", "bob@example.com", "BOB@Example.com", "carol@mx.test", "@open.test"):
+            self.assertEqual(self.q(a, "relay_recipients"), "OK", a)
+        for a in ("carol@example.com", "@example.com", "@mx.test", "x@partner.test", "@partner.test"):
+            self.assertIsNone(self.q(a, "relay_recipients"), a)
+        rx = "relay_recipients.regexp"
+        self.assertIsNotNone(self.q("anyone@sub.wild.test", rx, "regexp"))
+        for a in ("anyone@wild.test", "anyone@evilwild.test", "anyone@sub.wild.test.evil"):
+            self.assertIsNone(self.q(a, rx, "regexp"), a)
+
+    def test_master_snippet_defines_smtps_transport(self):
+        path = os.path.join(self.out, "master.cf.snippet")
+        services = master_snippet_services(path)
+        names = [s[0] for s in services]
+        self.assertIn("route-smtps", names)
+        smtps = services[names.index("route-smtps")]
+        self.assertEqual(smtps[1], "unix")
+        self.assertEqual(smtps[7], "smtp")
+        with open(path) as f:
+            self.assertRegex(f.read(), r"smtp_tls_wrappermode\s*=\s*yes")
+        # Postfix itself parses it: append to a copy of a lab master.cf and ask postconf -M.
+        scratch = tempfile.mkdtemp(dir=TMP)
+        for f in ("main.cf", "master.cf"):
+            shutil.copy(os.path.join(self.pf, f), scratch)
+        with open(os.path.join(scratch, "master.cf"), "a") as f, open(path) as snip:
+            f.write(snip.read())
+        r = subprocess.run([POSTCONF_BIN, "-c", scratch, "-M", "route-smtps/unix"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertRegex(r.stdout, r"^route-smtps\s+unix\b.*\bsmtp\b")
+        r = subprocess.run([POSTCONF_BIN, "-c", scratch, "-P", "route-smtps/unix/smtp_tls_wrappermode"],
+                           capture_output=True, text=True)
+        self.assertIn("yes", r.stdout, r.stderr)
+
+    def test_main_snippet(self):
+        settings = parse_snippet(os.path.join(self.out, "main.cf.snippet"))
+        names = [n for n, _ in settings]
+        self.assertEqual(len(names), len(set(names)), "a parameter is set twice: %r" % names)
+        s = dict(settings)
+        o = self.out
+        self.assertIn("hash:%s/transport" % o, s.get("transport_maps", ""))
+        self.assertIn("hash:%s/relay_domains" % o, s.get("relay_domains", ""))
+        self.assertIn("regexp:%s/relay_domains.regexp" % o, s.get("relay_domains", ""))
+        self.assertIn("hash:%s/relay_recipients" % o, s.get("relay_recipient_maps", ""))
+        self.assertIn("regexp:%s/relay_recipients.regexp" % o, s.get("relay_recipient_maps", ""))
+        self.assertIn("hash:%s/sasl_passwd" % o, s.get("smtp_sasl_password_maps", ""))
+        self.assertIn("hash:%s/tls_policy" % o, s.get("smtp_tls_policy_maps", ""))
+        for name, value in (("smtp_sasl_auth_enable", "yes"),
+                            ("smtp_sasl_security_options", "noanonymous"),
+                            ("smtp_sasl_tls_security_options", "noanonymous"),
+                            ("smtpd_milters", "unix:/run/route-milter/route-milter.sock"),
+                            ("milter_default_action", "tempfail"),
+                            ("milter_protocol", "6")):
+            self.assertEqual(s.get(name), value, name)
+        longest = 100 * 1440 * 60   # mx.test: 100 retries, 1440 minutes apart
+        for name in ("maximal_queue_lifetime", "bounce_queue_lifetime"):
+            self.assertIn(name, s)
+            self.assertGreaterEqual(duration_seconds(s[name]), longest, "%s = %s" % (name, s[name]))
+        # Postfix accepts every line as written (postconf -e on a scratch config, read back).
+        scratch = tempfile.mkdtemp(dir=TMP)
+        with open(os.path.join(scratch, "main.cf"), "w") as f:
+            f.write("compatibility_level = 3.6\n")
+        shutil.copy(os.path.join(self.pf, "master.cf"), scratch)
+        r = subprocess.run([POSTCONF_BIN, "-c", scratch, "-e"] + ["%s = %s" % kv for kv in settings],
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for name, value in settings:
+            r = subprocess.run([POSTCONF_BIN, "-c", scratch, "-h", name], capture_output=True, text=True)
+            self.assertEqual((r.returncode, r.stdout.strip()), (0, value), "%s: %s" % (name, r.stderr))
+            self.assertNotIn("warning", r.stderr, name)
+
+    def _rerun_changes(self, postmap, only_db):
+        before = file_snapshot(self.out)
+        r = generate(self.conf, self.out, postmap=postmap, pf=self.pf)
+        self.assertRoutectlOK(r)
+        after = file_snapshot(self.out)
+        self.assertEqual(sorted(after), sorted(before), "the set of files changed")
+        changed = []
+        for name in before:
+            if name.endswith(".db") != only_db:
+                continue
+            b, a = before[name], after[name]
+            for what, i in (("bytes", 0), ("mtime", 1), ("inode (rewritten)", 2), ("mode", 3)):
+                if b[i] != a[i]:
+                    changed.append("%s: %s" % (name, what))
+        return changed
+
+    def test_rerun_keeps_every_file(self):
+        self.assertEqual(self._rerun_changes(postmap=False, only_db=False), [])
+        self.assertEqual(self._rerun_changes(postmap=True, only_db=False), [])
+
+    def test_rerun_with_postmap_keeps_compiled_maps(self):
+        self.assertEqual(self._rerun_changes(postmap=True, only_db=True), [],
+                         "routectl postfix --postmap rewrote .db files although no source changed")
+
+
+# ================================================================ 2. AUTH relay
+
+class AuthRelayTests(RoutectlCase):
+    """A relays partner.test (and *.wild.test) to B with the SASL credentials from sasl_passwd."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.A = None
+        auth = {"user": B_USER, "password": B_PASSWORD}
+        routes = [
+            {"domain": "partner.test", "host": "127.0.0.1", "port": B.port, "auth": auth},
+            # same target and credentials: one sasl_passwd entry, no conflict
+            {"domain": "*.wild.test", "host": "[127.0.0.1]", "port": B.port, "auth": auth},
+        ]
+        cls.A = relay_lab_from_routes(cls, "auth", routes, {"smtpd_milters": ""}, users={A_USER: A_PASSWORD})
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.A is not None:
+            cls.A.stop()
+            cls.A = None
+
+    def test_snippets_applied(self):
+        A = self.A
+        self.assertEqual(A.main_value("transport_maps"), "hash:%s/transport" % self.out)
+        self.assertEqual(A.main_value("smtp_sasl_auth_enable"), "yes")
+        self.assertEqual(A.main_value("smtp_tls_security_level"), "none")
+        self.assertEqual(postmap_query("[127.0.0.1]:%d" % B.port, "hash:%s/sasl_passwd" % self.out, A.config_dir),
+                         "%s:%s" % (B_USER, B_PASSWORD))
+        self.assertEqual(postmap_query("[127.0.0.1]:%d" % B.port, "hash:%s/tls_policy" % self.out, A.config_dir),
+                         "none")
+
+    def test_b_refuses_unauthenticated_relaying(self):
+        # control: B really requires AUTH, so arriving there proves A authenticated
+        t = B.transaction("someone@lab.test", ["someone@partner.test"])
+        self.assertIn(t.rcpt_codes[0], (454, 554), repr(t))
+        self.assertRegex(t.rcpts[0][1], r"(Relay access|Access) denied")
+
+    def _relay(self, rcpt):
+        A = self.A
+        a_off, b_off = A.log_offset(), B.log_offset()
+        qid = A.submit("sender@lab.test", [rcpt])
+        m = A.wait_log(r"%s: to=<%s>, relay=([^,]*), .*status=(\w+) \((.*)\)" % (qid, re.escape(rcpt)), a_off,
+                       what="A's delivery attempt for %s" % rcpt)
+        self.assertEqual(m.group(2), "sent", "A did not deliver to B:\n%s" % A.log_since(a_off))
+        self.assertEqual(m.group(1), "127.0.0.1[127.0.0.1]:%d" % B.port)
+        bq = re.search(r"queued as ([0-9A-Za-z]+)", m.group(3))
+        self.assertIsNotNone(bq, m.group(0))
+        bqid = bq.group(1)
+        b_log = B.log_since(b_off)
+        client = re.search(r"%s: client=([^,\n]*)(.*)" % bqid, b_log)
+        self.assertIsNotNone(client, "B has no client line for %s:\n%s" % (bqid, b_log))
+        self.assertEqual(client.group(1), "unknown[127.0.0.1]")
+        self.assertRegex(client.group(2), r"sasl_method=(PLAIN|LOGIN), sasl_username=%s(@lab\.test)?$" % B_USER)
+        try:
+            wait_for(lambda: re.search(r"%s: to=<%s>.*status=sent" % (bqid, re.escape(rcpt)), B.log_since(b_off)),
+                     10, what="B delivered %s" % bqid)
+        except LabError as e:
+            self.fail("%s\n%s" % (e, B.log_since(b_off)))
+
+    def test_relay_to_partner_with_auth(self):
+        self._relay("someone@partner.test")
+
+    def test_relay_to_wildcard_subdomain_with_auth(self):
+        self._relay("x@deep.wild.test")
+
+
+# ================================================================ 3. backup MX
+
+class BackupMxTests(RoutectlCase):
+    """A as backup MX from relay_domains / relay_recipient_maps, no milter, normal relay checks."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.A = None
+        target = {"host": "[127.0.0.1]", "port": B.port}
+        routes = [
+            dict({"domain": "backup.test", "treat_recipient_as": "local", "deliver_to": "listed",
+                  "addresses": ["alice@backup.test"]}, **target),
+            dict({"domain": "open.test", "treat_recipient_as": "local", "deliver_to": "all"}, **target),
+            dict({"domain": "*.bk.test", "treat_recipient_as": "local", "deliver_to": "all"}, **target),
+            dict({"domain": "partner.test", "treat_recipient_as": "external"}, **target),
+        ]
+        overrides = {
+            "smtpd_milters": "",
+            "mynetworks": "127.0.0.2/32",   # the test client (127.0.0.1) is a stranger
+            "smtpd_relay_restrictions": "permit_sasl_authenticated, reject_unauth_destination",
+        }
+        cls.A = relay_lab_from_routes(cls, "backup", routes, overrides, users={A_USER: A_PASSWORD})
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.A is not None:
+            cls.A.stop()
+            cls.A = None
+
+    def rcpt(self, address, auth=None):
+        t = self.A.transaction("someone@far.example", [address], auth=auth)
+        self.assertEqual(t.mail[0], 250, repr(t))
+        return t.rcpts[0]
+
+    def test_lab_setup(self):
+        self.assertEqual(self.A.main_value("mynetworks"), "127.0.0.2/32")
+        self.assertEqual(self.A.main_value("smtpd_milters"), "")
+
+    def test_listed_recipient_accepted_without_auth(self):
+        self.assertEqual(self.rcpt("alice@backup.test")[0], 250)
+        self.assertEqual(self.rcpt("ALICE@Backup.Test")[0], 250)
+
+    def test_unlisted_recipient_unknown(self):
+        code, text = self.rcpt("bob@backup.test")
+        self.assertEqual(code, 550, text)
+        self.assertIn("User unknown in relay recipient table", text)
+
+    def test_domain_without_route_relay_denied(self):
+        code, text = self.rcpt("x@elsewhere.test")
+        self.assertIn(code, (454, 554), text)
+        self.assertIn("Relay access denied", text)
+
+    def test_external_route_relay_denied_without_auth(self):
+        code, text = self.rcpt("x@partner.test")
+        self.assertIn(code, (454, 554), text)
+        self.assertIn("Relay access denied", text)
+
+    def test_authenticated_client_may_relay(self):
+        self.assertEqual(self.rcpt("x@elsewhere.test", auth=(A_USER, A_PASSWORD))[0], 250)
+
+    def test_deliver_to_all_route(self):
+        self.assertEqual(self.rcpt("anyone@open.test")[0], 250)
+
+    def test_wildcard_local_route(self):
+        self.assertEqual(self.rcpt("anyone@x.bk.test")[0], 250)
+        self.assertEqual(self.rcpt("anyone@a.b.bk.test")[0], 250)
+        code, text = self.rcpt("anyone@bk.test")           # not covered by *.bk.test
+        self.assertIn(code, (454, 554), text)
+        code, text = self.rcpt("anyone@evilbk.test")
+        self.assertIn(code, (454, 554), text)
+
+    def test_subdomain_of_exact_route_refused(self):
+        # sub.backup.test has no route: for a stranger it is relaying, refused either way
+        code, text = self.rcpt("alice@sub.backup.test")
+        self.assertGreaterEqual(code, 400, text)
+
+    def test_subdomain_of_exact_route_relayed_for_authenticated_client(self):
+        # The exact route backup.test must not make sub.backup.test a relay domain: an
+        # authenticated user sending to a (route-less) subdomain is plain relaying, not a
+        # recipient Postfix must find in relay_recipient_maps.
+        code, text = self.rcpt("someone@sub.backup.test", auth=(A_USER, A_PASSWORD))
+        self.assertEqual(code, 250, text)
+
+
+# ================================================================ 4. retry and expiry
+
+class RetryTests(RoutectlCase):
+    """routectl retry drives A's deferred mail for down.test: 2 retries 1 minute apart, then expiry.
+
+    A's own queue manager never retries during the test (huge backoff and queue_run_delay), so
+    every delivery attempt after the first is one routectl asked for.  --now fakes the clock.
+    """
+
+    SENDER = "bouncer@sender.test"
+    RCPT = "user@down.test"
+
+    @classmethod
+    def setUpClass(cls):
+        require_command("retry")
+        cls.A = None
+        cls.dead_port = free_port()
+        routes = [{"domain": "down.test", "host": "127.0.0.1", "port": cls.dead_port,
+                   "retries": 2, "retry_minutes": 1}]
+        overrides = {"smtpd_milters": "", "minimal_backoff_time": "3600s", "maximal_backoff_time": "7200s",
+                     "queue_run_delay": "3600s"}
+        cls.A = relay_lab_from_routes(cls, "retry", routes, overrides, mailboxes=[cls.SENDER])
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.A is not None:
+            cls.A.stop()
+            cls.A = None
+
+    def setUp(self):
+        self.state = os.path.join(tempfile.mkdtemp(dir=TMP), "retry-state.json")
+
+    def tearDown(self):
+        self.A.delete_all_mail()
+
+    # -------------------------------------------------------- helpers
+    def retry(self, now, dry_run=False):
+        args = ["retry", "-c", self.conf, "--postfix-config", self.A.config_dir, "--state", self.state,
+                "--now", str(now)]
+        if dry_run:
+            args.append("--dry-run")
+        r = run_routectl(*args)
+        self.assertRoutectlOK(r, "routectl %s" % " ".join(args))
+        return [l for l in r.stdout.splitlines() if self.qid in l]
+
+    def attempts(self):
+        return len(re.findall(r"%s: to=<%s>, relay=.*status=deferred" % (self.qid, re.escape(self.RCPT)),
+                              self.A.log_text()))
+
+    def submit(self):
+        self.qid = self.A.submit(self.SENDER, [self.RCPT])
+        msg = self.A.wait_queue_state(self.qid, "deferred")
+        self.assertEqual(self.attempts(), 1)
+        self.assertIn("Connection refused", msg["recipients"][0]["delay_reason"])
+        return msg["arrival_time"]
+
+    def assertNoAction(self, now):
+        lines = self.retry(now)
+        self.assertEqual(lines, [], "at arrival%+d" % (now - self.T))
+        n = self.attempts()
+        time.sleep(0.5)
+        self.assertEqual(self.attempts(), n, "a delivery attempt happened without a kick")
+        self.assertEqual(self.A.queued(self.qid)["queue_name"], "deferred")
+
+    def assertKick(self, now, attempt):
+        n = self.attempts()
+        lines = self.retry(now)
+        self.assertEqual(len(lines), 1, "at arrival%+d: %r" % (now - self.T, lines))
+        self.assertRegex(lines[0], r"^kick %s\b.*\battempt %d of 2\b.*\broute down\.test\b" % (self.qid, attempt))
+        try:
+            wait_for(lambda: self.attempts() == n + 1, 10, what="delivery attempt %d" % (n + 1))
+        except LabError as e:
+            self.fail("%s\n%s" % (e, self.A.log_text()[-3000:]))
+        self.A.wait_queue_state(self.qid, "deferred")
+
+    def assertExpire(self, now):
+        before = len(self.A.mailbox_messages(self.SENDER))
+        lines = self.retry(now)
+        self.assertEqual(len(lines), 1, "at arrival%+d: %r" % (now - self.T, lines))
+        self.assertRegex(lines[0], r"^expire %s\b.*\b2 retries\b.*\broute down\.test\b" % self.qid)
+        self.A.wait_queue_state(self.qid, None)
+        self.assertRegex(self.A.log_text(), r"%s: from=<%s>, status=(force-)?expired, returned to sender"
+                         % (self.qid, re.escape(self.SENDER)))
+        try:
+            wait_for(lambda: len(self.A.mailbox_messages(self.SENDER)) > before, 10, what="bounce in mailbox")
+            wait_for(lambda: self.A.queue() == [], 10, what="empty queue")
+        except LabError as e:
+            self.fail("%s\n%s" % (e, self.A.log_text()[-3000:]))
+        ndr = self.A.mailbox_messages(self.SENDER)[-1]
+        self.assertIn("Undelivered Mail Returned to Sender", ndr)
+        self.assertRegex(ndr, r"Final-Recipient: rfc822; ?%s" % re.escape(self.RCPT))
+        self.assertIn("Action: failed", ndr)
+        self.assertIn("X-Postfix-Queue-ID: %s" % self.qid, ndr)
+
+    # -------------------------------------------------------- tests
+    def test_1_schedule_then_expiry(self):
+        T = self.T = self.submit()
+        self.assertNoAction(T + 30)                      # first retry due at T+60
+        lines = self.retry(T + 61, dry_run=True)         # dry run: said, not done
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r"^(dry[ -]run:? )?kick %s\b.*\battempt 1 of 2\b" % self.qid)
+        time.sleep(0.5)
+        self.assertEqual(self.attempts(), 1, "--dry-run caused a delivery attempt")
+        self.assertKick(T + 61, 1)
+        self.assertNoAction(T + 62)                      # second retry due at T+120
+        self.assertKick(T + 125, 2)
+        self.assertNoAction(T + 150)                     # expiry only 60 s after the last attempt
+        self.assertExpire(T + 190)
+        self.assertEqual(self.retry(T + 400), [])
+
+    def test_2_lost_or_corrupt_state_never_expires_early(self):
+        T = self.T = self.submit()
+        self.assertKick(T + 61, 1)
+        os.unlink(self.state)                            # state lost: counting starts again
+        self.assertKick(T + 125, 1)
+        with open(self.state, "w") as f:                 # state corrupt: same
+            f.write("{ this is not a state file")
+        self.assertKick(T + 190, 1)
+        self.assertKick(T + 255, 2)
+        self.assertNoAction(T + 300)
+        self.assertExpire(T + 320)
+
+
+# ================================================================ 5. bad input
+
+class BadConfigTests(RoutectlCase):
+    """A config with an error: exit 78, file:line and the value on stderr, no file touched."""
+
+    @classmethod
+    def setUpClass(cls):
+        require_command("postfix")
+
+    def bad_config(self):
+        routes = [dict(MAPS_ROUTES[2]), {"domain": "bad.test", "host": "mx.bad.test", "port": 70000}]
+        path, text = new_config("bad", routes)
+        return path, line_of(text, "port = 70000;")
+
+    def test_bad_config_keeps_existing_files(self):
+        out = os.path.join(TMP, "bad-existing")
+        good, _ = new_config("good", MAPS_ROUTES)
+        self.assertRoutectlOK(generate(good, out, postmap=True, pf=B.config_dir))
+        before = file_snapshot(out)
+        self.assertTrue(before)
+        time.sleep(0.02)   # any rewrite would show in mtime_ns
+        bad, line = self.bad_config()
+        for postmap in (True, False):
+            r = generate(bad, out, postmap=postmap, pf=B.config_dir)
+            self.assertEqual(r.returncode, EX_CONFIG, "exit status\nstdout:\n%s\nstderr:\n%s" % (r.stdout, r.stderr))
+            self.assertRegex(r.stderr, r"%s:%d:" % (re.escape(os.path.basename(bad)), line))
+            self.assertIn("70000", r.stderr)
+            self.assertNotIn("Partner-S3cret", r.stdout + r.stderr)
+            after = file_snapshot(out)
+            self.assertEqual(sorted(after), sorted(before), "files added or removed")
+            changed = ["%s (%s)" % (n, w) for n in before for w, i in (("bytes", 0), ("mtime", 1), ("inode", 2),
+                                                                     ("mode", 3)) if before[n][i] != after[n][i]]
+            self.assertEqual(changed, [])
+
+    def test_bad_config_creates_nothing(self):
+        out = os.path.join(TMP, "bad-new")
+        bad, _ = self.bad_config()
+        r = generate(bad, out, postmap=True, pf=B.config_dir)
+        self.assertEqual(r.returncode, EX_CONFIG, r.stderr)
+        self.assertTrue(not os.path.exists(out) or os.listdir(out) == [],
+                        "files created: %r" % (os.listdir(out) if os.path.isdir(out) else out))
+
+
+CLASS_ORDER = [MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests]
+
+
+# ---------------------------------------------------------------- runner
+
+class _CountingResult(unittest.TextTestResult):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.passed = 0
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.passed += 1
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def main(argv=None):
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return _main(argv)
+    finally:
+        cleanup_all()
+
+
+def _main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    loader = unittest.TestLoader()
+    module = sys.modules[__name__]
+    if argv:
+        suite = unittest.TestSuite(loader.loadTestsFromName(n, module) for n in argv)
+    else:
+        suite = unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in CLASS_ORDER)
+        missing = [n for n in dir(module) if isinstance(getattr(module, n), type)
+                   and issubclass(getattr(module, n), unittest.TestCase)
+                   and loader.getTestCaseNames(getattr(module, n)) and getattr(module, n) not in CLASS_ORDER]
+        if missing:
+            raise SystemExit("test classes missing from CLASS_ORDER: %s" % missing)
+    runner = unittest.TextTestRunner(verbosity=2, stream=sys.stderr, resultclass=_CountingResult)
+    result = runner.run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    sys.stderr.flush()
+    print("routectl-integration: %d passed, %d failed" % (result.passed, failed), flush=True)
+    return 0 if failed == 0 and result.passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
