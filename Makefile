@@ -5,6 +5,7 @@
 #   make run        build and run route-milter in the foreground on conf/route-milter.conf
 #   make bench      decisions/s, config load time and RSS, SMTP throughput through Postfix
 #   make check-tsan the unit and integration suites under ThreadSanitizer
+#   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60) each
 #
 # Variables: BUILD (output directory), SANITIZE=1 (ASan+UBSan) or SANITIZE=thread (TSan), CXX,
 # EXTRA_CXXFLAGS.
@@ -18,6 +19,10 @@ LDFLAGS   =
 ifeq ($(SANITIZE),1)
 CXXFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=address,undefined -fno-sanitize-recover=undefined
 LDFLAGS  += -fsanitize=address,undefined
+endif
+ifeq ($(SANITIZE),fuzz)
+CXXFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+LDFLAGS  += -fsanitize=fuzzer,address,undefined
 endif
 ifeq ($(SANITIZE),thread)
 CXXFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=thread
@@ -41,7 +46,7 @@ obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
 CORE_LIB = $(BUILD)/libroute_milter_core.a
 BINARIES = $(BUILD)/route-milter $(BUILD)/routectl
 
-.PHONY: all check check-tsan unit integration deps run bench clean
+.PHONY: all check check-tsan fuzz unit integration deps run bench clean
 all: $(BINARIES)
 
 $(BUILD)/obj/%.o: %.cpp
@@ -64,6 +69,10 @@ $(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(CORE_LIB)
 $(BUILD)/bench-core: $(call obj,$(BENCH_SRC)) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
 
+# libFuzzer targets (built with clang: make fuzz).
+$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
+
 $(BUILD)/noop-milter: tests/bench/noop_milter.c
 	@mkdir -p $(dir $@)
 	$(CC) -O2 -Wall -Wextra -Werror -o $@ $< -lmilter -lpthread
@@ -84,6 +93,11 @@ integration: $(BINARIES)
 check: deps
 	@tests/run-all.sh
 
+# Each libFuzzer target for FUZZ_SECONDS (default 60); new crashes land in build/fuzz/crashes.
+FUZZ_SECONDS ?= 60
+fuzz: deps
+	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
+
 # The unit and integration suites once more under ThreadSanitizer (a separate build in build/tsan).
 check-tsan: deps
 	@tests/run-tsan.sh
@@ -96,3 +110,40 @@ bench: deps all $(BUILD)/bench-core $(BUILD)/noop-milter
 
 clean:
 	rm -rf build
+
+# ---------------------------------------------------------------- installation and Debian package
+#   make install [DESTDIR=...] [PREFIX=/usr]   binaries, man pages, systemd units, and the config
+#                                              (only when none is there yet: never overwritten)
+#   make deb             build/deb/route-milter_<version>_amd64.deb (dpkg-buildpackage -b)
+#   make package-check   build, lint, install, test and purge the package (tests/package/run.sh)
+PREFIX     ?= /usr
+SBINDIR    ?= $(PREFIX)/sbin
+MANDIR     ?= $(PREFIX)/share/man
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /lib/systemd/system
+DEB_VERSION = $(shell dpkg-parsechangelog -l packaging/debian/changelog -S Version)
+DEB_STAGE   = $(BUILD)/deb/route-milter-$(firstword $(subst -, ,$(DEB_VERSION)))
+
+.PHONY: install deb package-check
+install: $(BINARIES)
+	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/route-milter
+	install -m 0755 $(BINARIES) $(DESTDIR)$(SBINDIR)/
+	install -m 0644 packaging/man/route-milter.8 packaging/man/routectl.8 $(DESTDIR)$(MANDIR)/man8/
+	install -m 0644 packaging/man/route-milter.conf.5 $(DESTDIR)$(MANDIR)/man5/
+	install -m 0644 systemd/route-milter.service systemd/routectl-retry.service \
+	    systemd/routectl-retry.timer $(DESTDIR)$(UNITDIR)/
+	[ -e $(DESTDIR)$(SYSCONFDIR)/route-milter/route-milter.conf ] || \
+	    install -m 0640 conf/route-milter.conf $(DESTDIR)$(SYSCONFDIR)/route-milter/route-milter.conf
+
+# The source (without build/) is copied to a staging directory, packaging/debian becomes debian/.
+deb: deps
+	rm -rf $(BUILD)/deb
+	mkdir -p $(DEB_STAGE)
+	cp -a Makefile README.md conf include packaging src systemd tests $(DEB_STAGE)/
+	cp -a packaging/debian $(DEB_STAGE)/debian
+	cd $(DEB_STAGE) && dpkg-buildpackage -us -uc -b
+	@ls -l $(BUILD)/deb/*.deb
+
+package-check: deps
+	@tests/package/run.sh

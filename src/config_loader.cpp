@@ -469,7 +469,8 @@ ConfigResult parse(const std::string& name, const std::function<void(libconfig::
     }
     // The libconfig tree was the biggest allocation (a million small blocks for a big route
     // list); hand its pages back now so that compiling the policy does not add to the peak.
-    malloc_trim(0);
+    // Small configs skip it: trimming costs more than they ever held.
+    if (config.routes.size() >= 1000) malloc_trim(0);
     return finish(v, std::move(config));
 }
 

@@ -47,6 +47,9 @@ if build asan+ubsan BUILD=build/asan SANITIZE=1 build/asan/route-milter build/as
         ROUTECTL="$PWD/build/asan/routectl" tests/integration/run.sh
 fi
 
+# A short run of every libFuzzer target on its seed corpus (make fuzz runs them longer).
+suite "fuzz smoke" env FUZZ_SECONDS=10 tests/fuzz/run.sh
+
 echo "=== summary"
 sed -n 's/^RESULT //p' "$log"
 passed=$(sed -n 's/^RESULT .* \([0-9][0-9]*\) passed, [0-9]* failed$/\1/p' "$log" | awk '{s+=$1} END {print s+0}')

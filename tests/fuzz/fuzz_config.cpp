@@ -1,0 +1,18 @@
+// libFuzzer target: the whole config loader and policy compiler on arbitrary text.
+#include "route_milter/policy.hpp"
+
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+
+using namespace route_milter;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    const std::string_view text(reinterpret_cast<const char*>(data), size);
+    const PolicyResult r = load_policy_text(text, "fuzz.conf");
+    // Exactly one of: a policy, or at least one error.
+    if ((r.policy == nullptr) == r.errors.empty()) std::abort();
+    for (const Diagnostic& d : r.errors)
+        if (d.message.empty()) std::abort();
+    return 0;
+}
