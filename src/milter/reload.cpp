@@ -7,8 +7,14 @@ namespace route_milter {
 bool reload_policy(LivePolicy& live, const std::string& path) {
     PolicyResult loaded = load_policy_file(path);
     if (!loaded.policy) {
+        // One line says why; a config with several errors lists them first.
+        if (loaded.errors.size() == 1) {
+            log_line(LOG_ERR, "reload failed, keeping the running policy: %s",
+                     format_diagnostic(loaded.errors.front()).c_str());
+            return false;
+        }
         for (const Diagnostic& d : loaded.errors) log_line(LOG_ERR, "reload: %s", format_diagnostic(d).c_str());
-        log_line(LOG_ERR, "reload of %s failed with %zu error(s); keeping the running policy", path.c_str(),
+        log_line(LOG_ERR, "reload failed, keeping the running policy: %s has %zu errors", path.c_str(),
                  loaded.errors.size());
         return false;
     }

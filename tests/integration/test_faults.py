@@ -1,0 +1,315 @@
+"""Faults and security: route-milter must lose nothing and leak nothing (issue 6).
+
+Own private Postfix (short milter timeouts) and route-milter instances; run as root:
+    ROUTE_MILTER=build/route-milter ROUTECTL=build/routectl python3 tests/integration/test_faults.py
+"""
+
+import contextlib
+import os
+import pwd
+import re
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from lab import LabError, Milter, PostfixLab, cleanup_all, milter_binary, wait_for  # noqa: E402
+
+USER = "postfix"
+SENDER = "someone@outside.example"
+PASSWORD = "Sup3r-Secret-Route-Pw"
+LAB = None
+
+
+def routectl_binary():
+    return os.path.abspath(os.environ.get("ROUTECTL") or os.path.join(
+        os.path.dirname(__file__), "..", "..", "build", "routectl"))
+
+
+def read(path, mode="r"):
+    with open(path, mode) as f:
+        return f.read()
+
+
+def config(socket_spec, listed=("alice@backup.test",), extra=""):
+    return """\
+milter = { socket = "%s"; user = "%s"; };
+routes = (
+  { domain = "backup.test"; treat_recipient_as = "local"; deliver_to = "listed";
+    addresses = [ %s ]; },
+  { domain = "partner.test"; host = "mx.partner.test"; treat_recipient_as = "external";
+    auth = { user = "relay"; password = "%s"; }; }%s
+);
+""" % (socket_spec, USER, ", ".join('"%s"' % a for a in listed), PASSWORD, extra)
+
+
+def setUpModule():
+    global LAB
+    # milter_command_timeout 3 s: the "slow milter" test need not wait long.
+    LAB = PostfixLab(extra_main={"milter_command_timeout": "3s", "milter_connect_timeout": "3s"})
+    LAB.start()
+
+
+def tearDownModule():
+    cleanup_all()
+
+
+class FaultCase(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="route-milter-faults-", dir=LAB.dir)
+        os.chmod(self.dir, 0o755)
+        self.spec = "unix:" + os.path.join(self.dir, "m.sock")
+        self.milter = Milter(self.dir, config(self.spec), socket_spec=self.spec, user=USER)
+        self.milter.start()
+        LAB.set_milter(self.milter.postfix_socket)
+
+    def tearDown(self):
+        with contextlib.suppress(Exception):
+            os.kill(self.milter.proc.pid, signal.SIGCONT)
+        self.milter.stop()
+
+    def assertNoAccept(self, t):
+        self.assertFalse(any(200 <= c < 300 for c in t.rcpt_codes), "accepted: %r" % (t,))
+
+    def reloaded_or_failed(self, offset):
+        wait_for(lambda: re.search(r"reloaded |reload failed", self.milter.log_text()[offset:]), 10,
+                 what="reload outcome in the milter log")
+        return self.milter.log_text()[offset:]
+
+
+class KillAndSlowTests(FaultCase):
+    def test_sigkill_mid_transaction_tempfails_then_restart_works(self):
+        s = LAB.session()
+        try:
+            t = LAB.transaction(SENDER, ["alice@backup.test"], smtp=s)
+            self.assertEqual(t.rcpt_codes, [250], repr(t))
+            self.assertEqual(s.docmd("MAIL FROM:<%s>" % SENDER)[0], 250)
+            os.kill(self.milter.proc.pid, signal.SIGKILL)
+            self.milter.proc.wait(timeout=5)
+            for rcpt in ("carol@backup.test", "alice@backup.test"):
+                code, msg = s.docmd("RCPT TO:<%s>" % rcpt)
+                self.assertTrue(400 <= code < 500, "RCPT %s after SIGKILL: %r %r" % (rcpt, code, msg))
+        finally:
+            with contextlib.suppress(Exception):
+                s.close()
+        self.milter.stop()
+        # The socket file is left behind by SIGKILL: a restart must replace it.
+        self.assertTrue(os.path.exists(self.spec[5:]))
+        self.milter.start()
+        t = LAB.transaction(SENDER, ["alice@backup.test", "carol@backup.test"])
+        self.assertEqual(t.rcpt_codes, [250, 550], repr(t))
+
+    def test_milter_slower_than_postfix_timeout_tempfails(self):
+        s = LAB.session()
+        try:
+            self.assertEqual(s.docmd("MAIL FROM:<%s>" % SENDER)[0], 250)
+            os.kill(self.milter.proc.pid, signal.SIGSTOP)  # alive but silent: slower than any timeout
+            t0 = time.monotonic()
+            code, msg = s.docmd("RCPT TO:<carol@backup.test>")
+            self.assertTrue(400 <= code < 500, "RCPT with a stopped milter: %r %r" % (code, msg))
+            self.assertGreaterEqual(time.monotonic() - t0, 2.5)  # Postfix waited for its 3 s timeout
+        finally:
+            os.kill(self.milter.proc.pid, signal.SIGCONT)
+            with contextlib.suppress(Exception):
+                s.close()
+        t = LAB.transaction(SENDER, ["carol@backup.test", "alice@backup.test"])
+        self.assertEqual(t.rcpt_codes, [550, 250], repr(t))
+
+
+class BadReloadTests(FaultCase):
+    def check_old_policy(self):
+        t = LAB.transaction(SENDER, ["alice@backup.test", "carol@backup.test"])
+        self.assertEqual(t.rcpt_codes, [250, 550], repr(t))
+
+    def bad_reload(self, damage, why):
+        offset = self.milter.log_offset()
+        damage()
+        self.milter.reload()
+        log = self.reloaded_or_failed(offset)
+        lines = [l for l in log.splitlines() if "reload failed" in l]
+        self.assertEqual(len(lines), 1, log)
+        self.assertIn("keeping the running policy", lines[0])
+        self.assertRegex(lines[0], why)
+        self.assertNotIn("reloaded", log)
+        self.assertTrue(self.milter.running())
+        self.check_old_policy()
+
+    def test_config_removed(self):
+        self.bad_reload(lambda: os.unlink(self.milter.conf), r"m\.conf|milter\.conf.*cannot read")
+
+    def test_config_unreadable(self):
+        self.bad_reload(lambda: os.chmod(self.milter.conf, 0), r"cannot read")
+
+    def test_config_truncated_mid_write(self):
+        text = config(self.spec, listed=("carol@backup.test",))
+        def truncate():
+            with open(self.milter.conf, "w") as f:
+                f.write(text[: text.index("carol") + 3])
+        self.bad_reload(truncate, r":\d+: syntax error")
+
+    def test_good_reload_after_bad_one(self):
+        self.bad_reload(lambda: os.unlink(self.milter.conf), r"cannot read")
+        offset = self.milter.log_offset()
+        self.milter.write_config(config(self.spec, listed=("carol@backup.test",)))
+        self.milter.reload()
+        self.assertIn("reloaded", self.reloaded_or_failed(offset))
+        t = LAB.transaction(SENDER, ["alice@backup.test", "carol@backup.test"])
+        self.assertEqual(t.rcpt_codes, [550, 250], repr(t))
+
+
+class SecurityTests(FaultCase):
+    def test_runs_as_milter_user_without_capabilities(self):
+        status = read("/proc/%d/status" % self.milter.proc.pid)
+        uid = pwd.getpwnam(USER).pw_uid
+        gid = pwd.getpwnam(USER).pw_gid
+        self.assertRegex(status, r"(?m)^Uid:\s+%d\s+%d\s+%d\s+%d$" % (uid, uid, uid, uid))
+        self.assertRegex(status, r"(?m)^Gid:\s+%d\s+%d\s+%d\s+%d$" % (gid, gid, gid, gid))
+        for cap in ("CapInh", "CapPrm", "CapEff", "CapAmb"):
+            self.assertRegex(status, r"(?m)^%s:\s+0+$" % cap)
+
+    def test_socket_mode_and_group(self):
+        st = os.stat(self.spec[5:])
+        self.assertTrue(stat.S_ISSOCK(st.st_mode))
+        self.assertEqual(stat.S_IMODE(st.st_mode), 0o660)
+        self.assertEqual(st.st_gid, pwd.getpwnam(USER).pw_gid)
+        self.assertEqual(st.st_uid, pwd.getpwnam(USER).pw_uid)
+
+    def start_second(self, spec):
+        return subprocess.run([milter_binary(), "-c", self.milter.conf, "-p", spec, "-l", "stderr"],
+                              capture_output=True, text=True, timeout=20)
+
+    def test_path_that_is_not_a_socket_is_refused(self):
+        path = os.path.join(self.dir, "not-a-socket")
+        with open(path, "w") as f:
+            f.write("precious\n")
+        r = self.start_second("unix:" + path)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("exists and is not a socket; refusing to replace it", r.stderr)
+        self.assertEqual(read(path), "precious\n")
+
+    def test_socket_in_use_is_refused(self):
+        r = self.start_second(self.spec)
+        self.assertNotEqual(r.returncode, 0)
+        self.assertIn("another process is listening on", r.stderr)
+        t = LAB.transaction(SENDER, ["carol@backup.test"])  # the first one still serves
+        self.assertEqual(t.rcpt_codes, [550], repr(t))
+
+    def test_stale_socket_is_replaced(self):
+        path = os.path.join(self.dir, "stale.sock")
+        s = socket.socket(socket.AF_UNIX)
+        s.bind(path)
+        s.close()  # a socket file nobody listens on
+        m = Milter(self.dir, socket_spec="unix:" + path, name="stale", user=USER)
+        m.write_config(config("unix:" + path))
+        m.start()
+        try:
+            self.assertTrue(m.running())
+            c = socket.socket(socket.AF_UNIX)
+            c.connect(path)
+            c.close()
+        finally:
+            m.stop()
+
+    def test_world_readable_password_config_is_refused(self):
+        os.chmod(self.milter.conf, 0o644)
+        r = subprocess.run([milter_binary(), "-t", "-c", self.milter.conf], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 78)
+        self.assertIn("holds route passwords but other users can read it", r.stderr)
+        r = subprocess.run([routectl_binary(), "check", "-c", self.milter.conf], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 78)
+        # ... and a reload keeps the running policy.
+        offset = self.milter.log_offset()
+        self.milter.reload()
+        self.assertIn("holds route passwords", self.reloaded_or_failed(offset))
+        os.chmod(self.milter.conf, 0o600)
+
+    def test_no_password_in_logs_or_summaries(self):
+        LAB.transaction(SENDER, ["carol@backup.test", "x@partner.test"])
+        offset = self.milter.log_offset()
+        self.milter.reload()
+        self.reloaded_or_failed(offset)
+        check = subprocess.run([routectl_binary(), "check", "-v", "-c", self.milter.conf],
+                               capture_output=True, text=True)
+        self.assertEqual(check.returncode, 0, check.stderr)
+        self.assertIn("auth user relay (password hidden)", check.stdout)
+        query = subprocess.run([routectl_binary(), "query", "-c", self.milter.conf, "--client", "192.0.2.1",
+                                "x@partner.test"], capture_output=True, text=True)
+        for text in (self.milter.log_text(), check.stdout, check.stderr, query.stdout, LAB.log_text()):
+            self.assertNotIn(PASSWORD, text)
+
+    def test_sasl_passwd_is_0600_whatever_the_umask(self):
+        out = os.path.join(self.dir, "maps")
+        r = subprocess.run([routectl_binary(), "postfix", "-c", self.milter.conf, "-o", out],
+                           capture_output=True, text=True, preexec_fn=lambda: os.umask(0))
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(out, "sasl_passwd")).st_mode), 0o600)
+        self.assertEqual(stat.S_IMODE(os.stat(os.path.join(out, "transport")).st_mode), 0o644)
+        self.assertIn(PASSWORD, read(os.path.join(out, "sasl_passwd")))
+        for name in os.listdir(out):
+            if name != "sasl_passwd":
+                self.assertNotIn(PASSWORD, read(os.path.join(out, name)), name)
+        self.assertNotIn(PASSWORD, r.stdout + r.stderr)
+
+
+class OutputFaultTests(unittest.TestCase):
+    """routectl postfix when it cannot write: non-zero, clear error, old files untouched."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp(prefix="route-milter-out-", dir=LAB.dir)
+        os.chmod(self.dir, 0o755)
+        self.conf = os.path.join(self.dir, "r.conf")
+        self.write_conf(1)
+
+    def write_conf(self, addresses):
+        listed = ", ".join('"user%d@backup.test"' % i for i in range(addresses))
+        with open(self.conf, "w") as f:
+            f.write('routes = ( { domain = "backup.test"; host = "mx.backup.test"; treat_recipient_as = "local";'
+                    ' deliver_to = "listed"; addresses = [ %s ]; } );\n' % listed)
+        os.chmod(self.conf, 0o644)
+
+    def snapshot(self, out):
+        return {n: (read(os.path.join(out, n), "rb"), os.stat(os.path.join(out, n)).st_mtime_ns)
+                for n in sorted(os.listdir(out))}
+
+    def routectl(self, out, user=None):
+        argv = [routectl_binary(), "postfix", "-c", self.conf, "-o", out]
+        if user:
+            argv = ["runuser", "-u", user, "--"] + argv
+        return subprocess.run(argv, capture_output=True, text=True)
+
+    def test_unwritable_directory(self):
+        out = os.path.join(self.dir, "maps")
+        self.assertEqual(self.routectl(out).returncode, 0)
+        before = self.snapshot(out)
+        self.write_conf(3)
+        r = self.routectl(out, user="nobody")
+        self.assertNotEqual(r.returncode, 0)
+        self.assertRegex(r.stderr, r"cannot create .*Permission denied.*no file in .* was changed")
+        self.assertEqual(self.snapshot(out), before)
+
+    def test_disk_full(self):
+        out = os.path.join(self.dir, "tiny")
+        os.mkdir(out)
+        if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", out]).returncode != 0:
+            self.skipTest("cannot mount a tmpfs here")
+        try:
+            self.assertEqual(self.routectl(out).returncode, 0)
+            before = self.snapshot(out)
+            self.write_conf(20000)  # relay_recipients alone is far above 64 kB
+            r = self.routectl(out)
+            self.assertNotEqual(r.returncode, 0)
+            self.assertRegex(r.stderr, r"cannot write .*No space left on device.*no file in .* was changed")
+            self.assertEqual(self.snapshot(out), before)
+            self.assertEqual([n for n in os.listdir(out) if ".tmp." in n], [])
+        finally:
+            subprocess.run(["umount", out])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
