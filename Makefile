@@ -6,6 +6,7 @@
 #   make bench      decisions/s, config load time and RSS, SMTP throughput through Postfix
 #   make check-tsan the unit and integration suites under ThreadSanitizer
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60) each
+#   make soak       20,000 sessions through Postfix while the config is reloaded every second
 #
 # Variables: BUILD (output directory), SANITIZE=1 (ASan+UBSan) or SANITIZE=thread (TSan), CXX,
 # EXTRA_CXXFLAGS.
@@ -46,7 +47,7 @@ obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
 CORE_LIB = $(BUILD)/libroute_milter_core.a
 BINARIES = $(BUILD)/route-milter $(BUILD)/routectl
 
-.PHONY: all check check-tsan fuzz unit integration deps run bench clean
+.PHONY: all check check-tsan fuzz soak unit integration deps run bench clean
 all: $(BINARIES)
 
 $(BUILD)/obj/%.o: %.cpp
@@ -92,6 +93,10 @@ integration: $(BINARIES)
 # Every suite, then every suite again under ASan+UBSan; ends with "N passed, N failed".
 check: deps
 	@tests/run-all.sh
+
+# Reloads under load through a real Postfix (SOAK_ARGS="--sessions N ..." to change the size).
+soak: deps all
+	@python3 tests/soak/soak.py $(SOAK_ARGS)
 
 # Each libFuzzer target for FUZZ_SECONDS (default 60); new crashes land in build/fuzz/crashes.
 FUZZ_SECONDS ?= 60

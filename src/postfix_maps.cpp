@@ -73,6 +73,9 @@ public:
 
     PostfixMapsResult run() {
         for (const RouteConfig& r : config_.routes) add_route(r);
+        // This server's own domains keep their normal (local/virtual) delivery whatever
+        // wildcard route would match them; a route of their own comes first.
+        for (const std::string& d : config_.local_domains) transport_.emplace(d, Entry{":", 0});
         PostfixMapsResult result;
         result.errors = std::move(errors_);
         if (!result.errors.empty()) return result;
@@ -108,31 +111,46 @@ private:
                          std::to_string(it->second.line) + (secret ? "" : " (" + value + " vs " + it->second.value + ")"));
     }
 
+    // A route with a host: transport entry (or default_transport for "*"), TLS policy and
+    // credentials, all keyed by the next hop.
+    void add_target(const RouteConfig& r, const std::string& key, bool catch_all) {
+        const std::string hop = next_hop(r);
+        if (r.security == Security::tls) uses_smtps_ = true;
+        const std::string target = std::string(r.security == Security::tls ? smtps_transport : "smtp") + ":" + hop;
+        // "*" in transport_maps would also take this server's own domains away from local
+        // delivery; default_transport applies to exactly the domains nothing else claims.
+        if (catch_all) default_transport_ = target;
+        else set(transport_, key, target, r, "transport");
+        set(tls_, hop, std::string(tls_level(r.security)), r, "TLS policy");
+        if (!r.auth) return;
+        if (r.auth->user.find(':') != std::string::npos || bad_map_text(r.auth->user))
+            error(r, "auth.user cannot be written to sasl_passwd (a ':', a line break or surrounding blanks)");
+        else if (bad_map_text(r.auth->password))
+            error(r, "auth.password cannot be written to sasl_passwd (a line break or surrounding blanks)");
+        else
+            set(sasl_, hop, r.auth->user + ":" + r.auth->password, r, "SMTP AUTH credentials", true);
+    }
+
+    // A route without a host: normal MX delivery, TLS policy by domain.
+    void add_mx_delivery(const RouteConfig& r, const std::string& key, bool catch_all) {
+        // ":" = deliver as without a transport entry; it also keeps a wildcard or the "*"
+        // route from taking this domain.
+        if (!catch_all) set(transport_, key, ":", r, "transport");
+        if (r.security == Security::tls)
+            error(r, "security \"tls\" (SMTPS) needs a host: MX delivery cannot use wrapper-mode TLS");
+        else if (r.security != Security::none && catch_all)
+            error(r, "a TLS policy for \"*\" without host cannot be expressed; set smtp_tls_security_level");
+        else if (r.security != Security::none)
+            set(tls_, key, std::string(tls_level(r.security)), r, "TLS policy");
+    }
+
     void add_route(const RouteConfig& r) {
         const bool wildcard = r.domain.rfind("*.", 0) == 0;
         const bool catch_all = r.domain == "*";
         const std::string key = catch_all ? "*" : wildcard ? std::string(r.domain.substr(1)) : r.domain;
 
-        if (!r.host.empty()) {
-            const std::string hop = next_hop(r);
-            if (r.security == Security::tls) uses_smtps_ = true;
-            set(transport_, key, std::string(r.security == Security::tls ? smtps_transport : "smtp") + ":" + hop, r,
-                "transport");
-            set(tls_, hop, std::string(tls_level(r.security)), r, "TLS policy");
-            if (r.auth) {
-                if (r.auth->user.find(':') != std::string::npos || bad_map_text(r.auth->user))
-                    error(r, "auth.user cannot be written to sasl_passwd (a ':', a line break or surrounding blanks)");
-                else if (bad_map_text(r.auth->password))
-                    error(r, "auth.password cannot be written to sasl_passwd (a line break or surrounding blanks)");
-                else
-                    set(sasl_, hop, r.auth->user + ":" + r.auth->password, r, "SMTP AUTH credentials", true);
-            }
-        } else if (r.security == Security::tls) {
-            error(r, "security \"tls\" (SMTPS) needs a host: MX delivery cannot use wrapper-mode TLS");
-        } else if (r.security != Security::none) {
-            if (catch_all) error(r, "a TLS policy for \"*\" without host cannot be expressed; set smtp_tls_security_level");
-            else set(tls_, key, std::string(tls_level(r.security)), r, "TLS policy");
-        }
+        if (!r.host.empty()) add_target(r, key, catch_all);
+        else add_mx_delivery(r, key, catch_all);
         longest_schedule_minutes_ = std::max(longest_schedule_minutes_, static_cast<long>(r.retries) * r.retry_minutes);
 
         if (r.treat_recipient_as != AddressClass::local) return;
@@ -182,6 +200,11 @@ private:
         std::string out = header(config_, "main.cf settings; apply each line with postconf -e \"LINE\"");
         out += "# relay_domains replaces any value you had: merge your own domains into it by hand.\n";
         out += "transport_maps = " + table("hash", "transport") + "\n";
+        if (!default_transport_.empty()) out += "default_transport = " + default_transport_ + "\n";
+        // Postfix's default minus relay_domains: a backup-MX route for example.com must not make
+        // Postfix relay for every subdomain of example.com too (wildcard routes are explicit).
+        out += "parent_domain_matches_subdomains = debug_peer_list, fast_flush_domains, mynetworks, "
+               "permit_mx_backup_networks, qmqpd_authorized_clients, smtpd_access_maps\n";
         out += "relay_domains = " + table("hash", "relay_domains") + ", " + table("regexp", "relay_domains.regexp") + "\n";
         out += "relay_recipient_maps = " + table("hash", "relay_recipients") + ", " +
                table("regexp", "relay_recipients.regexp") + "\n";
@@ -204,6 +227,7 @@ private:
     std::map<std::string, Entry> transport_, sasl_, tls_, relay_domains_, relay_recipients_;
     std::set<std::string> relay_domains_regexp_, relay_recipients_regexp_;
     bool uses_smtps_ = false;
+    std::string default_transport_;  // from the "*" route
     long longest_schedule_minutes_ = 0;
 };
 

@@ -1,7 +1,9 @@
 // postfix_maps.hpp - the Postfix files that carry the routes, as contents. No I/O.
 //
 // render_postfix_maps turns a validated Config into the files `routectl postfix` writes:
-//   transport               route domain -> smtp:[host]:port (or the SMTPS transport)
+//   transport               route domain -> smtp:[host]:port (or the SMTPS transport); ":" (MX
+//                           delivery) for routes without a host; the "*" route becomes
+//                           default_transport in main.cf, so it never takes local domains
 //   sasl_passwd             [host]:port -> user:password          (mode 0600)
 //   tls_policy              [host]:port (or the domain) -> none | may | encrypt
 //   relay_domains(.regexp)  domains of routes treated as local (backup MX)

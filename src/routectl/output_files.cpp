@@ -59,9 +59,13 @@ std::string write_temporary(const std::string& path, const RenderedFile& file, s
 
 WriteResult write_files_atomically(const std::string& directory, const std::vector<RenderedFile>& files) {
     WriteResult result;
-    if (::mkdir(directory.c_str(), 0755) != 0 && errno != EEXIST) {
-        result.error = system_error("cannot create directory", directory);
-        return result;
+    for (std::size_t slash = directory.find('/', 1);; slash = directory.find('/', slash + 1)) {
+        const std::string prefix = directory.substr(0, slash);  // mkdir -p
+        if (!prefix.empty() && ::mkdir(prefix.c_str(), 0755) != 0 && errno != EEXIST) {
+            result.error = system_error("cannot create directory", prefix);
+            return result;
+        }
+        if (slash == std::string::npos) break;
     }
     std::vector<std::pair<std::string, std::string>> pending;  // temporary -> final
     for (const RenderedFile& file : files) {

@@ -45,6 +45,7 @@ std::string errors_of(const PostfixMapsResult& r) {
 
 const char* routes = R"(
     milter = { socket = "inet:8891@127.0.0.1"; };
+    local_domains = [ "local.test", "mx.test" ];
     routes = (
       { domain = "Example.COM"; host = "MX1.example.com"; security = "starttls";
         treat_recipient_as = "local"; deliver_to = "listed"; addresses = [ "Bob@example.com", "alice@example.com" ];
@@ -66,11 +67,14 @@ BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
     const Config c = config_from(routes);
     const PostfixMapsResult r = render_postfix_maps(c, {"/etc/postfix/routes", ""});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    // "*" becomes default_transport; routes without host and local domains get ":" (MX or
+    // local delivery), so that neither a wildcard nor "*" takes them.
     BOOST_TEST(body(r, "transport") ==
-               "*\tsmtp:[smarthost.test]:587\n"
                ".wild.test\tsmtp:[192.0.2.5]:2525\n"
                "all.test\tsmtp:[127.0.0.1]:25\n"
                "example.com\tsmtp:[mx1.example.com]:25\n"
+               "local.test\t:\n"
+               "mx.test\t:\n"
                "smtps.test\troute-smtps:[smtp.smtps.test]:465\n");
     BOOST_TEST(body(r, "sasl_passwd") == "[192.0.2.5]:2525\trelay:s3 cr:et\n");
     BOOST_TEST(file(r, "sasl_passwd").mode == 0600u);
@@ -92,6 +96,12 @@ BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
     BOOST_TEST(main_cf.find("smtp_sasl_password_maps = hash:/etc/postfix/routes/sasl_passwd\n") != std::string::npos);
     BOOST_TEST(main_cf.find("smtpd_milters = inet:127.0.0.1:8891\n") != std::string::npos);
     BOOST_TEST(main_cf.find("milter_default_action = tempfail\n") != std::string::npos);
+    BOOST_TEST(main_cf.find("default_transport = smtp:[smarthost.test]:587\n") != std::string::npos);
+    const std::size_t parent = main_cf.find("parent_domain_matches_subdomains = ");
+    BOOST_REQUIRE(parent != std::string::npos);
+    const std::string parent_line = main_cf.substr(parent, main_cf.find('\n', parent) - parent);
+    BOOST_TEST(parent_line.find("relay_domains") == std::string::npos);  // Postfix's default minus it
+    BOOST_TEST(parent_line.find("smtpd_access_maps") != std::string::npos);
     // Postfix's default 5 days already outlasts 30 x 60 minutes.
     BOOST_TEST(main_cf.find("maximal_queue_lifetime = 7200m\n") != std::string::npos);
     for (const RenderedFile& f : r.files)  // the password is in sasl_passwd and nowhere else
