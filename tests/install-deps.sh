@@ -2,7 +2,8 @@
 # Installs the Debian packages route-milter needs to build and test, when they are missing.
 set -eu
 packages="g++ make libmilter-dev libconfig++-dev libidn2-dev libboost-test-dev nlohmann-json3-dev
-          postfix sasl2-bin libsasl2-modules python3 procps"
+          postfix sasl2-bin libsasl2-modules python3 procps
+          debhelper dpkg-dev fakeroot lintian systemd man-db adduser"
 missing=""
 for p in $packages; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -2,8 +2,8 @@
 # Run the real-Postfix integration tests for route-milter and routectl (needs root, postfix,
 # sasl2-bin, libsasl2-modules).  Usage:
 #   ROUTE_MILTER=build/route-milter ROUTECTL=build/routectl tests/integration/run.sh [TestClass[.test_name] ...]
-# Test names are looked up in test_postfix.py and test_routectl.py; without names both run.
-# Last line of output: "integration: N passed, M failed" (both files together); exit status
+# Test names are looked up in test_postfix.py, test_routectl.py and test_faults.py; without
+# names all run. Last line of output: "integration: N passed, M failed" (all files); exit status
 # non-zero on any failure.
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -26,24 +26,14 @@ if [ "$(id -u)" -ne 0 ]; then
     exit 1
 fi
 
-# Which file each named test belongs to (by its class name).
-postfix_args=""
-routectl_args=""
-for name in "$@"; do
-    class=${name%%.*}
-    if grep -q "^class $class(" "$here/test_routectl.py"; then
-        routectl_args="$routectl_args $name"
-    else
-        postfix_args="$postfix_args $name"
-    fi
-done
-run_postfix=yes
-run_routectl=yes
-if [ $# -gt 0 ]; then
-    [ -n "$postfix_args" ] || run_postfix=no
-    [ -n "$routectl_args" ] || run_routectl=no
-fi
-
+# Which file each named test belongs to (by its class name); without names, every file.
+files="test_postfix.py test_routectl.py test_faults.py"
+file_args() {  # file_args FILE NAMES...: the names whose class FILE defines
+    file=$1; shift
+    for name in "$@"; do
+        grep -q "^class ${name%%.*}(" "$here/$file" && printf ' %s' "$name"
+    done
+}
 passed=0
 failed=0
 status=0
@@ -76,14 +66,12 @@ run_file() {
     [ "$rc" -eq 0 ] || status=1
 }
 
-if [ $run_postfix = yes ]; then
+for file in $files; do
+    args=$(file_args "$file" "$@")
+    [ $# -gt 0 ] && [ -z "$args" ] && continue
     # shellcheck disable=SC2086
-    run_file test_postfix.py $postfix_args
-fi
-if [ $run_routectl = yes ]; then
-    # shellcheck disable=SC2086
-    run_file test_routectl.py $routectl_args
-fi
+    run_file "$file" $args
+done
 
 echo "integration: $passed passed, $failed failed"
 [ $status -eq 0 ] && [ $failed -eq 0 ] || exit 1

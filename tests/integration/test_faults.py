@@ -311,5 +311,21 @@ class OutputFaultTests(unittest.TestCase):
             subprocess.run(["umount", out])
 
 
+def main(argv):
+    loader = unittest.TestLoader()
+    module = sys.modules[__name__]
+    suite = (unittest.TestSuite(loader.loadTestsFromName(n, module) for n in argv) if argv
+             else loader.loadTestsFromModule(module))
+    try:
+        result = unittest.TextTestRunner(verbosity=2, stream=sys.stderr).run(suite)
+    finally:
+        cleanup_all()
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    passed = result.testsRun - failed - len(result.skipped)
+    sys.stderr.flush()
+    print("faults: %d passed, %d failed" % (passed, failed), flush=True)
+    return 0 if failed == 0 and passed > 0 else 1
+
+
 if __name__ == "__main__":
-    unittest.main(verbosity=2)
+    sys.exit(main(sys.argv[1:]))

@@ -11,6 +11,6 @@ if [ -z "$passed" ] && grep -q '^\*\*\* No errors detected' "$out"; then passed=
 passed=${passed:-0}
 failed=$(( ${total:-0} - passed ))
 [ "$status" -ne 0 ] && [ "$failed" -eq 0 ] && failed=1   # crashed outside any test case
-rm -f
+rm -f "$out"
 echo "unit: $passed passed, $failed failed"
 [ "$status" -eq 0 ]

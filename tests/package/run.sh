@@ -1,0 +1,216 @@
+#!/bin/sh
+# The Debian package, end to end, on this machine (as root): `make deb`, lintian, dpkg -i, what
+# postinst created, the installed daemon against a real Postfix, the installed systemd units
+# (systemd-analyze verify and security), dpkg -r, dpkg --purge, and that nothing is left.
+# Every check prints "ok - NAME" or "FAIL - NAME"; the last line is
+# "package: N passed, M failed"; the exit status is non-zero when anything failed.
+# The package is purged again on every exit, also after a failure or an interrupt.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+cd "$root"
+
+PKG=route-milter
+USER_NAME=route-milter
+CONF=/etc/route-milter/route-milter.conf
+SOCKET_DIR=/var/spool/postfix/route-milter
+STATE_DIR=/var/lib/route-milter
+MAX_EXPOSURE=2.5
+UNITS="route-milter.service routectl-retry.service routectl-retry.timer"
+
+passed=0
+failed=0
+tmp=$(mktemp -d)
+pidfile=$tmp/daemon-pids
+
+pass() { passed=$((passed + 1)); echo "ok - $1"; }
+fail() { failed=$((failed + 1)); echo "FAIL - $1"; }
+check() {  # check NAME COMMAND...: passes when COMMAND exits 0; its output is shown on failure
+    name=$1; shift
+    if "$@" >"$tmp/out" 2>&1; then pass "$name"; else fail "$name"; sed 's/^/    /' "$tmp/out"; fi
+}
+finish() {  # clean up, then the summary line, last
+    cleanup
+    trap - EXIT INT TERM HUP
+    echo "package: $passed passed, $failed failed"
+    [ "$failed" -eq 0 ] && exit 0
+    exit 1
+}
+
+installed() { dpkg-query -W -f='${Status}' "$PKG" 2>/dev/null | grep -qv '^unknown ok not-installed$'; }
+stop_daemons() {  # the route-milter daemons postfix_rcpt.py started, if any survived it
+    [ -f "$pidfile" ] || return 0
+    while read -r pid; do
+        kill -0 "$pid" 2>/dev/null || continue
+        kill -TERM "$pid" 2>/dev/null
+        for _ in 1 2 3 4 5 6 7 8 9 10; do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+        kill -KILL "$pid" 2>/dev/null
+    done <"$pidfile"
+    rm -f "$pidfile"
+}
+cleanup() {  # also after a failure: no daemon of ours left, the package purged
+    stop_daemons
+    if installed; then
+        echo "cleanup: dpkg --purge $PKG"
+        dpkg --purge "$PKG" >/dev/null 2>&1 || fail "cleanup: dpkg --purge $PKG"
+    fi
+    rm -rf "$tmp"
+}
+trap 'fail "run.sh ended early"; finish' EXIT
+trap 'fail "run.sh interrupted"; finish' INT TERM HUP
+
+if [ "$(id -u)" -ne 0 ]; then
+    echo "run.sh: must run as root (it installs and purges the package)" >&2
+    fail "running as root"
+    finish
+fi
+export DEBIAN_FRONTEND=noninteractive
+if installed; then
+    echo "note: $PKG was installed before the test; purging it first"
+    dpkg --purge "$PKG" >/dev/null
+fi
+
+# ---------------------------------------------------------------- build and lint
+echo "# make deb"
+deb=$root/build/deb/${PKG}_$(dpkg-parsechangelog -l packaging/debian/changelog -S Version)_amd64.deb
+changes=${deb%.deb}.changes
+if make -s deb >"$tmp/build.log" 2>&1 && [ -f "$deb" ]; then
+    pass "make deb builds $(basename "$deb")"
+else
+    fail "make deb builds $(basename "$deb")"
+    tail -n 40 "$tmp/build.log" | sed 's/^/    /'
+    finish
+fi
+grep -E '^unit: ' "$tmp/build.log" | sed 's/^/    dh_auto_test: /'
+
+echo "# lintian"
+# --pedantic shows the info and pedantic tags too; only errors and warnings fail the check.
+lintian --fail-on error,warning --display-info --pedantic "$changes" >"$tmp/lintian" 2>&1
+lintian_rc=$?
+grep -E '^[EWIPXO]: ' "$tmp/lintian" | sed 's/^/    /'
+if [ "$lintian_rc" -eq 0 ] && ! grep -qE '^[EW]: ' "$tmp/lintian"; then
+    pass "lintian: no errors, no warnings (.deb, dbgsym .deb, .changes, .buildinfo)"
+else
+    fail "lintian: no errors, no warnings (exit $lintian_rc)"
+    grep -vE '^[IPXO]: ' "$tmp/lintian" | sed 's/^/    /'
+fi
+
+# ---------------------------------------------------------------- install
+echo "# install"
+missing=""
+for dep in $(dpkg-deb -f "$deb" Depends | tr ',' '\n' | sed 's/[[(].*//; s/|.*//; s/ //g'); do
+    dpkg-query -W -f='${Status}' "$dep" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $dep"
+done
+if [ -n "$missing" ]; then
+    echo "installing runtime dependencies:$missing"
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
+check "dpkg -i $(basename "$deb")" dpkg -i "$deb"
+if ! installed; then finish; fi
+
+check "dpkg -s: $PKG is installed" sh -c "dpkg-query -W -f='\${Status}' $PKG | grep -qx 'install ok installed'"
+for f in /usr/sbin/route-milter /usr/sbin/routectl; do check "$f is installed, executable" test -x "$f"; done
+check "/usr/sbin/route-milter -V prints 0.1.0" sh -c '/usr/sbin/route-milter -V | grep -q " 0\.1\.0 "'
+check "$CONF is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' $PKG | grep -q ' $CONF '"
+for m in route-milter.8 routectl.8 route-milter.conf.5; do
+    page=/usr/share/man/man${m##*.}/$m.gz
+    check "man page $m is installed and renders without warnings" \
+        sh -c "test -f $page && LC_ALL=C.UTF-8 MANWIDTH=80 man --warnings -E UTF-8 -l -Tutf8 -Z $page >/dev/null 2>$tmp/man.err && ! test -s $tmp/man.err || { cat $tmp/man.err; false; }"
+done
+check "README and changelog in /usr/share/doc/$PKG" \
+    test -f /usr/share/doc/$PKG/README.md.gz -a -f /usr/share/doc/$PKG/changelog.Debian.gz -a -f /usr/share/doc/$PKG/copyright
+for u in $UNITS; do check "unit /lib/systemd/system/$u is installed" test -f /lib/systemd/system/$u; done
+check "route-milter.service is enabled (multi-user.target.wants)" \
+    test -L /etc/systemd/system/multi-user.target.wants/route-milter.service
+check "routectl-retry.timer is not enabled by default" \
+    test ! -e /etc/systemd/system/timers.target.wants/routectl-retry.timer
+
+echo "# what postinst created"
+check "system user $USER_NAME exists (uid < 1000, no login shell, no home)" sh -c "
+    uid=\$(id -u $USER_NAME) && [ \"\$uid\" -lt 1000 ] &&
+    getent passwd $USER_NAME | cut -d: -f7 | grep -qE '(nologin|false)\$' &&
+    home=\$(getent passwd $USER_NAME | cut -d: -f6) && [ ! -e \"\$home\" ]"
+check "group $USER_NAME exists and is $USER_NAME's primary group" \
+    sh -c "[ \"\$(id -gn $USER_NAME)\" = $USER_NAME ]"
+check "postfix is a member of group $USER_NAME" sh -c "id -Gn postfix | tr ' ' '\n' | grep -qx $USER_NAME"
+check "$SOCKET_DIR is a directory, $USER_NAME:$USER_NAME 0750" \
+    sh -c "[ -d $SOCKET_DIR ] && [ \"\$(stat -c '%U:%G %a' $SOCKET_DIR)\" = '$USER_NAME:$USER_NAME 750' ]"
+check "$CONF is root:$USER_NAME 0640" sh -c "[ \"\$(stat -c '%U:%G %a' $CONF)\" = 'root:$USER_NAME 640' ]"
+check "dpkg-statoverride holds root $USER_NAME 0640 for $CONF" \
+    sh -c "dpkg-statoverride --list $CONF | grep -qxE 'root $USER_NAME 0?640 $CONF'"
+check "$STATE_DIR exists (routectl retry state)" test -d $STATE_DIR
+
+echo "# the installed binaries"
+check "route-milter -t -c $CONF exits 0" /usr/sbin/route-milter -t -c $CONF
+check "route-milter -t -c $CONF exits 0 as user $USER_NAME (as ExecStartPre=)" \
+    setpriv --reuid=$USER_NAME --regid=$USER_NAME --init-groups /usr/sbin/route-milter -t -c $CONF
+check "routectl check -c $CONF exits 0" /usr/sbin/routectl check -c $CONF
+check "routectl query: the shipped example refuses an unlisted backup-MX address" sh -c \
+    "/usr/sbin/routectl query -c $CONF --client 203.0.113.9 --from a@far.test carol@example.com |
+     grep -q 'REJECT 550 5.1.1'"
+
+echo "# the installed route-milter with a real Postfix"
+PYTHONDONTWRITEBYTECODE=1 timeout -k 10 240 python3 "$here/postfix_rcpt.py" "$pidfile" >"$tmp/rcpt" 2>&1
+rcpt_rc=$?
+while IFS= read -r line; do
+    case $line in
+        "PASS "*) pass "${line#PASS }" ;;
+        "FAIL "*) fail "${line#FAIL }" ;;
+        *) echo "    $line" ;;
+    esac
+done <"$tmp/rcpt"
+if [ "$rcpt_rc" -ne 0 ] && ! grep -q '^FAIL ' "$tmp/rcpt"; then fail "postfix_rcpt.py exited $rcpt_rc"; fi
+stop_daemons
+
+echo "# systemd units"
+check "systemd-analyze verify $(echo $UNITS)" sh -c "
+    cd /lib/systemd/system && systemd-analyze verify $UNITS >$tmp/verify 2>&1; rc=\$?; cat $tmp/verify
+    [ \$rc -eq 0 ] && ! grep -qE 'route-milter|routectl' $tmp/verify"
+systemd-analyze security --offline=yes /lib/systemd/system/route-milter.service >"$tmp/security" 2>&1
+exposure=$(sed -n 's/.*Overall exposure level for route-milter.service: \([0-9.]*\).*/\1/p' "$tmp/security")
+echo "    systemd-analyze security --offline=yes route-milter.service: exposure ${exposure:-?}"
+grep -E '^✗' "$tmp/security" | sed 's/^/    /'
+if [ -n "$exposure" ] && awk -v e="$exposure" -v m="$MAX_EXPOSURE" 'BEGIN { exit !(e <= m) }'; then
+    pass "route-milter.service exposure $exposure <= $MAX_EXPOSURE"
+else
+    fail "route-milter.service exposure ${exposure:-unknown} <= $MAX_EXPOSURE"
+    cat "$tmp/security" | sed 's/^/    /'
+fi
+
+echo "# triggers and reinstall"
+# Postfix installed after route-milter: dpkg runs postinst "triggered", which adds postfix.
+deluser --quiet postfix $USER_NAME >/dev/null 2>&1
+check "postfix (re)installed later is added to group $USER_NAME (dpkg trigger)" sh -c "
+    dpkg-trigger --by-package=postfix --no-await /usr/sbin/postfix && dpkg --triggers-only $PKG &&
+    id -Gn postfix | tr ' ' '\n' | grep -qx $USER_NAME"
+check "dpkg -i again (reinstall) succeeds" dpkg -i "$deb"
+check "after the reinstall $CONF is still root:$USER_NAME 0640" \
+    sh -c "[ \"\$(stat -c '%U:%G %a' $CONF)\" = 'root:$USER_NAME 640' ]"
+
+# ---------------------------------------------------------------- remove, purge
+echo "# dpkg -r"
+check "dpkg -r $PKG" dpkg -r "$PKG"
+check "after remove: /usr/sbin/route-milter and routectl are gone" \
+    test ! -e /usr/sbin/route-milter -a ! -e /usr/sbin/routectl
+check "after remove: user and group $USER_NAME are kept" sh -c "getent passwd $USER_NAME && getent group $USER_NAME"
+check "after remove: the conffile $CONF is kept" test -f $CONF
+
+echo "# dpkg --purge"
+check "dpkg --purge $PKG" dpkg --purge "$PKG"
+check "after purge: dpkg knows nothing of $PKG" sh -c "! dpkg-query -W -f='\${Status}' $PKG 2>/dev/null | grep -q ."
+for p in /usr/sbin/route-milter /usr/sbin/routectl /etc/route-milter $SOCKET_DIR $STATE_DIR \
+         /lib/systemd/system/route-milter.service /lib/systemd/system/routectl-retry.timer \
+         /usr/share/man/man8/route-milter.8.gz /usr/share/doc/$PKG \
+         /etc/systemd/system/multi-user.target.wants/route-milter.service; do
+    check "after purge: $p is gone" test ! -e "$p" -a ! -L "$p"
+done
+check "after purge: no user $USER_NAME" sh -c "! getent passwd $USER_NAME"
+check "after purge: no group $USER_NAME" sh -c "! getent group $USER_NAME"
+check "after purge: postfix is in no group $USER_NAME" sh -c "! id -Gn postfix | tr ' ' '\n' | grep -qx $USER_NAME"
+check "after purge: $USER_NAME appears nowhere in /etc/passwd, group, shadow, gshadow" \
+    sh -c "! grep -w $USER_NAME /etc/passwd /etc/group /etc/shadow /etc/gshadow"
+check "after purge: no statoverride for $CONF" sh -c "! dpkg-statoverride --list $CONF"
+check "after purge: no statoverride left that names $USER_NAME" sh -c "! dpkg-statoverride --list | grep -q $USER_NAME"
+
+finish
