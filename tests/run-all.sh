@@ -40,6 +40,7 @@ if build normal all build/unit-tests; then
     suite "unit" tests/unit/run.sh build/unit-tests
     suite "integration" env ROUTE_MILTER="$PWD/build/route-milter" ROUTECTL="$PWD/build/routectl" tests/integration/run.sh
     suite "package" tests/package/run.sh
+    suite "sendmail" env ROUTE_MILTER="$PWD/build/route-milter" ROUTECTL="$PWD/build/routectl" tests/sendmail/run.sh
 fi
 if build asan+ubsan BUILD=build/asan SANITIZE=1 build/asan/route-milter build/asan/routectl build/asan/unit-tests; then
     export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1

@@ -1,0 +1,768 @@
+"""route-milter and `routectl sendmail` / `routectl retry --mta sendmail` against a real Sendmail.
+
+One private Sendmail (lab_sendmail.py) for the whole module, configured the way an administrator
+would: `routectl sendmail` writes the maps and the .mc snippet from the route-milter config, the
+snippet goes into the lab's sendmail.mc, m4 builds sendmail.cf, `routectl sendmail --makemap`
+compiles the maps. The route-milter named in the config is attached through the snippet's
+INPUT_MAIL_FILTER. Route targets are small SMTP sinks on loopback ports (smtp_sink.py); one of
+them requires SMTP AUTH with the route's credentials. Run as root:
+
+    tests/sendmail/run.sh [Class[.test] ...]
+"""
+
+import base64
+import contextlib
+import os
+import re
+import shutil
+import signal
+import smtplib
+import sys
+import tempfile
+import threading
+import time
+import unittest
+import uuid
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+
+from lab_sendmail import (EX_CONFIG, REPO_ROOT, LabError, SendmailLab, cleanup_all,  # noqa: E402
+                          free_port, postfix_lab, routectl_binary, run_routectl, wait_for, write_config)
+from smtp_sink import SmtpSink  # noqa: E402
+
+SASL_USER = "relayuser"
+SASL_PASSWORD = "lab-Passw0rd"
+AUTH = (SASL_USER, SASL_PASSWORD)
+AUTH_FQ = (SASL_USER + "@lab.test", SASL_PASSWORD)
+
+EXT_SENDER = "someone@outside.example"   # external sender (not a local domain, no route)
+LOCAL_SENDER = "staff@lab.test"          # local sender (local_domains)
+OUTSIDE_CLIENT = "127.0.0.2"             # a client Sendmail does not trust (not 127.0.0.1)
+
+# The route's credentials for partner.test's target: a '"', a '%' and a non-ASCII letter make
+# routectl write them base64-encoded (P=...), which Sendmail must decode.
+ROUTE_USER = "relay"
+ROUTE_PASSWORD = 'Pa"ss %1 wörd'
+
+MILTER_USER = "daemon"
+
+# Sendmail keys SMTP AUTH and TLS settings by target host, so the route targets with their own
+# settings listen on addresses of their own (all of 127.0.0.0/8 is this machine). Sendmail
+# resolves target names with the system resolver, not the lab's hosts file: addresses only.
+PARTNER_ADDRESS = "127.0.0.3"
+TLS_ADDRESS = "127.0.0.4"
+
+WORK = None       # scratch: route-milter config, milter socket, state files, output dirs
+LAB = None        # the SendmailLab
+SINKS = {}        # name -> SmtpSink
+MILTER = None     # the route-milter attached to LAB
+DEAD_PORT = None  # down.test's target: nobody listens
+
+
+ALL_CLASSES = '[ "local-local", "local-external", "external-local", "external-external" ]'
+IP_RANGES = """\
+ip_ranges = (
+  { name = "My computer"; lower = "127.0.0.1"; upper = "127.0.0.1"; priority = 30;
+    allow = %(all)s;
+    require_auth = [ "external-external" ]; },
+  { name = "Internet"; lower = "0.0.0.0"; upper = "255.255.255.255"; priority = 10;
+    allow = %(all)s;
+    require_auth = [ "local-local", "local-external", "external-external" ]; }
+);
+""" % {"all": ALL_CLASSES}
+
+
+def milter_socket():
+    return "unix:" + os.path.join(WORK, "milter", "route-milter.sock")
+
+
+def make_config(listed=("alice@backup.test", "bob@backup.test"), extra_routes="", socket=None):
+    addresses = ", ".join('"%s"' % a for a in listed)
+    return """\
+# route-milter Sendmail test config
+milter = { socket = "%(socket)s"; user = "%(user)s"; };
+scope = "routes";
+local_domains = [ "lab.test" ];
+%(ranges)s
+routes = (
+  { domain = "backup.test"; description = "backup MX for a customer";
+    host = "[127.0.0.1]"; port = %(backup)d;
+    treat_sender_as = "external"; treat_recipient_as = "local";
+    deliver_to = "listed"; addresses = [ %(addresses)s ]; },
+  { domain = "partner.test"; description = "smart-host partner, needs SMTP AUTH";
+    host = "[127.0.0.3]"; port = %(partner)d;
+    treat_sender_as = "external"; treat_recipient_as = "external"; deliver_to = "all";
+    auth = { user = "%(route_user)s"; password = "%(route_password)s"; }; },
+  { domain = "*.wild.test"; host = "[127.0.0.1]"; port = %(wild)d; },
+  { domain = "tlsreq.test"; host = "[127.0.0.4]"; port = %(tls)d; security = "starttls-required"; },
+  { domain = "down.test"; host = "[127.0.0.1]"; port = %(dead)d; retries = 2; retry_minutes = 1; }%(extra)s
+);
+""" % {"socket": socket or milter_socket(), "user": MILTER_USER, "ranges": IP_RANGES, "addresses": addresses,
+       "backup": SINKS["backup"].port, "partner": SINKS["partner"].port, "wild": SINKS["wild"].port,
+       "tls": SINKS["tls"].port, "dead": DEAD_PORT, "route_user": ROUTE_USER,
+       "route_password": ROUTE_PASSWORD.replace('"', '\\"'), "extra": extra_routes}
+
+
+def config_path():
+    return os.path.join(WORK, "route-milter.conf")
+
+
+def setUpModule():
+    global WORK, LAB, MILTER, DEAD_PORT
+    if os.geteuid() != 0:
+        raise RuntimeError("the Sendmail tests must run as root")
+    for binary in (postfix_lab.milter_binary(), routectl_binary()):
+        if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
+            raise RuntimeError("%s not found (build it with make, or set ROUTE_MILTER / ROUTECTL)" % binary)
+    WORK = tempfile.mkdtemp(prefix="sendmail-lab-work-", dir=os.path.join(REPO_ROOT, "build"))
+    os.chmod(WORK, 0o755)
+    os.makedirs(os.path.join(WORK, "milter"))
+    os.chmod(os.path.join(WORK, "milter"), 0o755)
+    try:
+        SINKS["catchall"] = SmtpSink("catchall.lab.test").start()
+        SINKS["backup"] = SmtpSink("backup-mx.lab.test").start()
+        SINKS["partner"] = SmtpSink("partner-mx.lab.test", users={ROUTE_USER: ROUTE_PASSWORD},
+                                    require_auth=True, host=PARTNER_ADDRESS).start()
+        SINKS["wild"] = SmtpSink("wild-mx.lab.test").start()
+        SINKS["tls"] = SmtpSink("tls-mx.lab.test", host=TLS_ADDRESS).start()
+        DEAD_PORT = free_port()
+        write_config(config_path(), make_config(), user=MILTER_USER)
+        MILTER = postfix_lab.Milter(os.path.join(WORK, "milter"), socket_spec=milter_socket(),
+                                    name="route-milter", user=MILTER_USER)
+        MILTER.conf = config_path()
+        MILTER.start()
+        LAB = SendmailLab(config_path(), SINKS["catchall"].port, users={SASL_USER: SASL_PASSWORD}).start()
+    except BaseException:
+        tearDownModule()
+        raise
+
+
+def tearDownModule():
+    global WORK, LAB, MILTER
+    cleanup_all()
+    LAB = MILTER = None
+    for sink in SINKS.values():
+        with contextlib.suppress(Exception):
+            sink.stop()
+    SINKS.clear()
+    if WORK and not os.environ.get("LAB_KEEP"):
+        shutil.rmtree(WORK, ignore_errors=True)
+    WORK = None
+
+
+def uniq(prefix):
+    return "%s-%s" % (prefix, uuid.uuid4().hex[:8])
+
+
+def use_config(text, timeout=10.0):
+    """Make the milter run config text: write it, SIGHUP, wait for "reloaded"."""
+    offset = MILTER.log_offset()
+    MILTER.write_config(text)
+    MILTER.reload()
+    wait_for(lambda: "reloaded" in MILTER.log_text()[offset:] or "error" in MILTER.log_text()[offset:],
+             timeout, what="milter reload")
+    if "reloaded" not in MILTER.log_text()[offset:]:
+        raise LabError("milter rejected the test config:\n" + MILTER.log_text()[offset:])
+
+
+def file_snapshot(directory):
+    out = {}
+    for name in sorted(os.listdir(directory)):
+        st = os.stat(os.path.join(directory, name))
+        with open(os.path.join(directory, name), "rb") as f:
+            out[name] = (f.read(), st.st_mtime_ns, st.st_ino, st.st_mode)
+    return out
+
+
+def remove_queued(qid):
+    """Take a message out of the lab's queue (the daemon runs no queue runs of its own)."""
+    for path in LAB.all_queue_files().values():
+        if os.path.basename(path) == "qf" + qid:
+            for prefix in ("qf", "df", "xf"):
+                with contextlib.suppress(FileNotFoundError):
+                    os.unlink(os.path.join(os.path.dirname(path), prefix + qid))
+
+
+class LabTestCase(unittest.TestCase):
+    def assertReply(self, reply, code, enhanced=None, text=None, msg=None):
+        c, m = reply
+        info = "%s (reply %r)" % (msg or "", reply)
+        self.assertEqual(c, code, info)
+        if enhanced is not None:
+            self.assertTrue(m.startswith(enhanced), "expected enhanced status %s: %s" % (enhanced, info))
+        if text is not None:
+            self.assertIn(text, m, info)
+
+    def rcpt(self, rcpt, sender=EXT_SENDER, auth=None, source=None):
+        t = LAB.transaction(sender, [rcpt], auth=auth, source=source)
+        self.assertEqual(t.mail[0], 250, "MAIL FROM failed: %r" % (t,))
+        return t.rcpts[0]
+
+    def context(self):
+        return "\n--- milter log (tail) ---\n%s\n--- mailq ---\n%s" % (MILTER.log_text()[-3000:], LAB.mailq())
+
+
+# ================================================================ 1. the generated files
+
+class GeneratedFilesTests(LabTestCase):
+    """What routectl sendmail wrote, and that m4, makemap and Sendmail accept it."""
+
+    MAPS = ("mailertable", "access", "authinfo")
+
+    def test_files_written(self):
+        names = set(os.listdir(LAB.maps_dir))
+        expected = set(self.MAPS) | {m + ".db" for m in self.MAPS} | {"sendmail.mc.snippet"}
+        self.assertEqual(names, expected, "unexpected or missing files (temporary files left over?)")
+
+    def test_authinfo_private_and_password_not_in_clear(self):
+        for name in ("authinfo", "authinfo.db"):
+            self.assertEqual(os.stat(os.path.join(LAB.maps_dir, name)).st_mode & 0o777, 0o600, name)
+        for name in os.listdir(LAB.maps_dir):
+            with open(os.path.join(LAB.maps_dir, name), "rb") as f:
+                self.assertNotIn(ROUTE_PASSWORD.encode(), f.read(), name)
+        self.assertNotIn(ROUTE_PASSWORD, LAB.routectl_output)
+        with open(os.path.join(LAB.maps_dir, "authinfo")) as f:
+            text = f.read()
+        encoded = base64.b64encode(ROUTE_PASSWORD.encode()).decode()
+        self.assertIn('AuthInfo:%s\t"U:relay" "P=%s" "M:PLAIN LOGIN"\n' % (PARTNER_ADDRESS, encoded), text)
+
+    def test_sendmail_cf_built_from_the_snippet(self):
+        with open(LAB.cf) as f:
+            cf = f.read()
+        maps = LAB.maps_dir
+        for line in ("Kmailertable hash %s/mailertable" % maps,
+                     "Kaccess hash -T<TMPF> %s/access" % maps,
+                     "Kauthinfo hash %s/authinfo" % maps,
+                     "Xroute-milter, S=%s, F=T, T=S:30s;R:30s;E:1m" % milter_socket(),
+                     "Qroute_down_test, P=%s/route_down_test, I=1m" % LAB.queue_dir,
+                     "Qroute__wild_test, P=%s/route__wild_test, I=60m" % LAB.queue_dir,
+                     "Mroute_esmtp_%d," % SINKS["partner"].port):
+            self.assertRegex(cf, r"(?m)^%s" % re.escape(line))
+
+    def test_sendmail_accepts_the_cf(self):
+        r = LAB.sendmail("-bt", "-d0.1", input="")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        problems = [l for l in (r.stdout + r.stderr).splitlines()
+                    if re.search(r"(?i)warning|error|unsafe|unknown|not open|cannot", l)]
+        self.assertEqual(problems, [])
+        self.assertIsNone(LAB.proc.poll(), "the daemon is not running")
+
+    def test_makemap_compiled_every_map(self):
+        out = LAB.bt("/map mailertable partner.test", "/map access To:alice@backup.test",
+                     "/map access QGRP:down.test", "/map authinfo AuthInfo:" + PARTNER_ADDRESS)
+        self.assertIn("map_lookup: mailertable (partner.test) returns route_esmtp_%d:[%s]"
+                      % (SINKS["partner"].port, PARTNER_ADDRESS), out)
+        self.assertIn("map_lookup: access (To:alice@backup.test) returns RELAY", out)
+        self.assertIn("map_lookup: access (QGRP:down.test) returns route_down_test", out)
+        self.assertRegex(out, r"map_lookup: authinfo \(AuthInfo:%s\) returns \"U:relay\"" % re.escape(PARTNER_ADDRESS))
+        self.assertNotIn("no match", out)
+
+    def test_rerun_changes_nothing(self):
+        before = file_snapshot(LAB.maps_dir)
+        time.sleep(0.02)
+        r = LAB.generate(makemap=True)
+        self.assertNotIn("written", r.stdout)
+        self.assertNotIn("makemap", r.stdout)
+        self.assertEqual(r.stdout.count("unchanged"), 4, r.stdout)
+        self.assertEqual(file_snapshot(LAB.maps_dir), before)
+
+
+# ================================================================ 2. what Sendmail resolves
+
+class ResolutionTests(LabTestCase):
+    """sendmail -bt: mailer, host and port per route; queue groups; relaying."""
+
+    def mailer_port(self, mailer):
+        out = LAB.bt("=M")
+        m = re.search(r"^mailer \d+ \(%s\):.*?A=TCP \$h (\d+)" % re.escape(mailer), out, re.M | re.S)
+        self.assertIsNotNone(m, "mailer %s not defined:\n%s" % (mailer, out))
+        return int(m.group(1))
+
+    def test_route_domain_resolves_to_mailer_host_and_port(self):
+        for address in ("user@partner.test", "User@Partner.TEST", "x@PARTNER.test"):
+            mailer, host, _ = LAB.parse(address)
+            self.assertEqual((mailer, host), ("route_esmtp_%d" % SINKS["partner"].port, "[%s]" % PARTNER_ADDRESS),
+                             address)
+        self.assertEqual(self.mailer_port("route_esmtp_%d" % SINKS["partner"].port), SINKS["partner"].port)
+        self.assertEqual(LAB.parse("a@Backup.Test")[:2], ("route_esmtp_%d" % SINKS["backup"].port, "[127.0.0.1]"))
+        self.assertEqual(LAB.parse("a@down.test")[:2], ("route_esmtp_%d" % DEAD_PORT, "[127.0.0.1]"))
+
+    def test_wildcard_route_covers_subdomains_not_the_domain(self):
+        wild = ("route_esmtp_%d" % SINKS["wild"].port, "[127.0.0.1]")
+        self.assertEqual(LAB.parse("a@sub.wild.test")[:2], wild)
+        self.assertEqual(LAB.parse("a@X.Y.WILD.test")[:2], wild)
+        self.assertEqual(self.mailer_port(wild[0]), SINKS["wild"].port)
+        # wild.test itself has no route: the site's own smart host (the catch-all sink)
+        self.assertEqual(LAB.parse("a@wild.test")[:2], ("lab_sink", "[127.0.0.1]"))
+        self.assertEqual(LAB.parse("a@evilwild.test")[:2], ("lab_sink", "[127.0.0.1]"))
+
+    def test_non_route_domain_untouched(self):
+        self.assertEqual(LAB.parse("a@other.example")[:2], ("lab_sink", "[127.0.0.1]"))
+        self.assertEqual(LAB.parse("a@sub.partner.test")[:2], ("lab_sink", "[127.0.0.1]"))
+
+    def test_queue_group_per_route(self):
+        self.assertEqual(LAB.ruleset("queuegroup", "x@Down.TEST"), "$# route_down_test")
+        self.assertEqual(LAB.ruleset("queuegroup", "x@a.wild.test"), "$# route__wild_test")
+        self.assertEqual(LAB.ruleset("queuegroup", "x@partner.test"), "$# route_partner_test")
+        # not routes: the default queue group
+        self.assertEqual(LAB.ruleset("queuegroup", "x@sub.down.test"), "")
+        self.assertEqual(LAB.ruleset("queuegroup", "x@other.example"), "")
+
+    def test_relaying_decided_by_the_access_map(self):
+        outside = {"client_addr": "192.0.2.7", "client_name": "client.example.net"}
+
+        def relay(address):
+            return LAB.ruleset("check_rcpt", "<%s>" % address, outside)
+        self.assertEqual(relay("alice@backup.test"), "RELAY")
+        self.assertEqual(relay("Bob@Backup.TEST"), "RELAY")
+        for denied in ("carol@backup.test", "alice@sub.backup.test", "x@partner.test", "x@other.example"):
+            self.assertIn("Relaying denied", relay(denied), denied)
+
+    def test_tls_and_auth_per_target_host(self):
+        out = LAB.bt("/map access TLS_Srv:" + TLS_ADDRESS, "/map access Try_TLS:127.0.0.1",
+                     "/map access Try_TLS:" + PARTNER_ADDRESS, "/map access Try_TLS:" + TLS_ADDRESS)
+        self.assertIn("(TLS_Srv:%s) returns ENCR:112" % TLS_ADDRESS, out)
+        self.assertIn("(Try_TLS:127.0.0.1) returns NO", out)
+        self.assertIn("(Try_TLS:%s) returns NO" % PARTNER_ADDRESS, out)
+        self.assertIn("(Try_TLS:%s) no match" % TLS_ADDRESS, out)
+
+
+# ================================================================ 3. the milter's decisions
+
+class RouteDecisionTests(LabTestCase):
+    """The Postfix suite's RCPT cases, through Sendmail."""
+
+    def test_listed_recipient_accepted(self):
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+        self.assertReply(self.rcpt("bob@backup.test"), 250)
+
+    def test_unlisted_recipient_rejected(self):
+        self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1",
+                         "<carol@backup.test>: Recipient not in route list.")
+
+    def test_listed_match_is_case_insensitive(self):
+        self.assertReply(self.rcpt("ALICE@Backup.TEST"), 250)
+        self.assertReply(self.rcpt("Bob@BACKUP.test"), 250)
+
+    def test_external_route_requires_auth(self):
+        self.assertReply(self.rcpt("anyone@partner.test"), 530, "5.7.0", "SMTP authentication is required.")
+
+    def test_external_route_with_auth_accepted(self):
+        # Sendmail passes {auth_authen} with MAIL FROM, as Postfix does.
+        self.assertReply(self.rcpt("anyone@partner.test", auth=AUTH), 250)
+        self.assertReply(self.rcpt("other@partner.test", auth=AUTH_FQ), 250)
+
+    def test_external_route_local_sender_without_auth(self):
+        self.assertReply(self.rcpt("anyone@partner.test", sender=LOCAL_SENDER), 250)
+
+    def test_backup_mx_route_unauthenticated(self):
+        self.assertReply(self.rcpt("alice@backup.test", sender=EXT_SENDER), 250)
+
+    def test_listed_route_rejects_even_when_authenticated(self):
+        self.assertReply(self.rcpt("carol@backup.test", auth=AUTH), 550, "5.1.1")
+
+    def test_non_route_domain_untouched(self):
+        self.assertReply(self.rcpt("someone@other.example"), 250)
+        self.assertReply(self.rcpt("someone@other.example", sender="x@another.example"), 250)
+
+    def test_client_address_from_connect(self):
+        # From 127.0.0.2 the "Internet" range applies (127.0.0.1 is "My computer"): the milter
+        # takes the client from xxfi_connect. Sendmail itself refuses the relaying first.
+        self.assertReply(self.rcpt("alice@backup.test", source=OUTSIDE_CLIENT), 250)
+        offset = MILTER.log_offset()
+        self.assertReply(self.rcpt("x@wild.test", auth=AUTH, source=OUTSIDE_CLIENT), 250)
+        self.assertReply(self.rcpt("carol@backup.test", auth=AUTH, source=OUTSIDE_CLIENT), 550, "5.1.1")
+        wait_for(lambda: "carol@backup.test" in MILTER.log_text()[offset:], 5, what="milter log line")
+        self.assertRegex(MILTER.log_text()[offset:], r"\[127\.0\.0\.2\]: 550 5\.1\.1 .*range=Internet")
+
+    def test_mixed_recipients_in_one_transaction_then_data(self):
+        tag = uniq("mixed")
+        rcpts = ["alice@backup.test", "carol@backup.test", "x@partner.test", tag + "@other.example",
+                 "BOB@backup.test"]
+        t = LAB.transaction(EXT_SENDER, rcpts, data=True, body="Subject: %s\r\n\r\nhello\r\n" % tag)
+        self.assertEqual(t.mail[0], 250, repr(t))
+        self.assertReply(t.rcpts[0], 250, msg="alice")
+        self.assertReply(t.rcpts[1], 550, "5.1.1", "<carol@backup.test>", msg="carol")
+        self.assertReply(t.rcpts[2], 530, "5.7.0", msg="partner")
+        self.assertReply(t.rcpts[3], 250, msg="non-route")
+        self.assertReply(t.rcpts[4], 250, msg="BOB")
+        self.assertIsNotNone(t.data, repr(t))
+        self.assertEqual(t.data[0], 250, "DATA not accepted: %r%s" % (t, self.context()))
+        backup = SINKS["backup"].wait_for_message("alice@backup.test", text=tag)
+        self.assertEqual(len(backup), 1, "backup.test's target got %r%s" % (SINKS["backup"].messages, self.context()))
+        self.assertEqual(sorted(backup[0].recipients), ["alice@backup.test", "bob@backup.test"])
+        other = SINKS["catchall"].wait_for_message(tag + "@other.example", text=tag)
+        self.assertEqual(len(other), 1, self.context())
+        self.assertEqual(other[0].recipients, [tag + "@other.example"])
+        for sink in SINKS.values():
+            for m in sink.messages:
+                if tag in m.text:
+                    self.assertNotIn("carol@backup.test", m.recipients)
+                    self.assertNotIn("x@partner.test", m.recipients)
+
+
+# ================================================================ 4. delivery through the routes
+
+class DeliveryTests(LabTestCase):
+    """Mail submitted to Sendmail reaches each route's target the way the route says."""
+
+    def deliver(self, sender, rcpt, auth=None, source=None):
+        tag = uniq("deliver")
+        t = LAB.transaction(sender, [rcpt], auth=auth, source=source, data=True,
+                            body="Subject: %s\r\n\r\nhello\r\n" % tag)
+        self.assertEqual(t.rcpt_codes, [250], repr(t) + self.context())
+        self.assertEqual(t.data[0], 250, repr(t) + self.context())
+        return tag, t.queue_id
+
+    def received(self, sink, rcpt, tag):
+        found = SINKS[sink].wait_for_message(rcpt, text=tag)
+        self.assertEqual(len(found), 1, "%s got %r%s" % (sink, SINKS[sink].messages, self.context()))
+        return found[0]
+
+    def test_route_target_gets_the_mail_with_the_routes_auth(self):
+        tag, _ = self.deliver(EXT_SENDER, "someone@Partner.TEST", auth=AUTH)
+        m = self.received("partner", "someone@partner.test", tag)
+        self.assertIsNotNone(m.auth, "delivered without SMTP AUTH")
+        mechanism, user, password, _ = m.auth
+        self.assertIn(mechanism, ("PLAIN", "LOGIN"))
+        self.assertEqual((user, password), (ROUTE_USER, ROUTE_PASSWORD))
+        self.assertEqual(m.sender, EXT_SENDER)
+
+    def test_wildcard_subdomain_reaches_the_wildcard_target(self):
+        tag, _ = self.deliver(EXT_SENDER, "user@deep.sub.wild.test", auth=AUTH)
+        m = self.received("wild", "user@deep.sub.wild.test", tag)
+        self.assertIsNone(m.auth)
+
+    def test_backup_mx_from_outside(self):
+        tag, _ = self.deliver(EXT_SENDER, "alice@backup.test", source=OUTSIDE_CLIENT)
+        self.received("backup", "alice@backup.test", tag)
+        # Sendmail itself (access map, not the milter) refuses what the route does not list.
+        t = LAB.transaction(EXT_SENDER, ["carol@backup.test", "x@sub.backup.test", "x@partner.test",
+                                         "x@other.example"], source=OUTSIDE_CLIENT)
+        for reply in t.rcpts:
+            self.assertReply(reply, 550, "5.7.1", "Relaying denied", msg=repr(t))
+
+    def test_starttls_required_route_is_not_delivered_in_clear(self):
+        tag, qid = self.deliver(EXT_SENDER, "x@tlsreq.test", auth=AUTH)
+        self.assertIsNotNone(qid)
+        try:
+            wait_for(lambda: (LAB.qf_field(qid, "N", "route_tlsreq_test") or "0") != "0", 20,
+                     what="a delivery attempt of %s" % qid)
+            reason = LAB.qf_field(qid, "M", "route_tlsreq_test") or ""
+            self.assertIn("encryption too weak 0 less than 112", reason)
+            self.assertEqual([m for m in SINKS["tls"].messages if tag in m.text], [])
+        finally:
+            remove_queued(qid)
+
+
+# ================================================================ 5. retries on Sendmail's queue
+
+class RetryTests(LabTestCase):
+    """routectl retry --mta sendmail drives down.test's mail: 2 retries 1 minute apart, then the
+    bounce. The lab's daemon runs no queue runs of its own (no -q), so every attempt after the
+    first is one routectl asked for; --now fakes the clock."""
+
+    SENDER = "bouncer@sender.test"
+    RCPT = "user@down.test"
+    GROUP = "route_down_test"
+
+    def setUp(self):
+        self.state = os.path.join(WORK, uniq("retry-state") + ".json")
+        self.qid = None
+
+    def tearDown(self):
+        if self.qid:
+            remove_queued(self.qid)
+
+    def retry(self, now, dry_run=False):
+        args = ["retry", "--mta", "sendmail", "-c", config_path(), "--sendmail-config", LAB.cf,
+                "--state", self.state, "--now", str(now)]
+        if dry_run:
+            args.append("--dry-run")
+        r = run_routectl(*args)
+        self.assertEqual(r.returncode, 0, "routectl %s\n%s%s" % (" ".join(args), r.stdout, r.stderr))
+        self.assertNotIn("warning", r.stdout + r.stderr)
+        return [l for l in r.stdout.splitlines() if self.qid in l]
+
+    def attempts(self):
+        n = LAB.qf_field(self.qid, "N", self.GROUP)
+        return None if n is None else int(n)
+
+    def submit(self):
+        tag = uniq("retry")
+        t = LAB.transaction(self.SENDER, [self.RCPT], auth=AUTH, data=True,
+                            body="Subject: %s\r\n\r\nhello\r\n" % tag)
+        self.assertEqual(t.data[0] if t.data else None, 250, repr(t) + self.context())
+        self.qid = t.queue_id
+        wait_for(lambda: self.attempts() == 1, 20, what="first delivery attempt of %s" % self.qid)
+        # It waits in the route's own queue group.
+        self.assertIn(self.qid, LAB.queue_files(self.GROUP))
+        self.assertNotIn(self.qid, LAB.queue_files())
+        self.assertIn("Connection refused", LAB.qf_field(self.qid, "M", self.GROUP))
+        self.tag = tag
+        return int(LAB.qf_field(self.qid, "T", self.GROUP))
+
+    def assertNoAction(self, now):
+        self.assertEqual(self.retry(now), [], "at arrival%+d" % (now - self.T))
+        time.sleep(0.3)
+        self.assertEqual(self.attempts(), self.expected)
+
+    def assertKick(self, now, attempt):
+        lines = self.retry(now)
+        self.assertEqual(len(lines), 1, "at arrival%+d: %r" % (now - self.T, lines))
+        self.assertRegex(lines[0], r"^kick %s\b.*\battempt %d of 2\b.*\broute down\.test\b" % (self.qid, attempt))
+        self.expected += 1
+        try:
+            wait_for(lambda: self.attempts() == self.expected, 15, what="delivery attempt %d" % self.expected)
+        except LabError as e:
+            self.fail("%s%s" % (e, self.context()))
+
+    def assertExpire(self, now):
+        lines = self.retry(now)
+        self.assertEqual(len(lines), 1, "at arrival%+d: %r" % (now - self.T, lines))
+        self.assertRegex(lines[0], r"^expire %s\b.*\b2 retries\b.*\broute down\.test\b" % self.qid)
+        try:
+            wait_for(lambda: self.attempts() is None, 15, what="%s gone from the queue" % self.qid)
+            bounces = SINKS["catchall"].wait_for_message(self.SENDER, timeout=15, text=self.tag)
+            self.assertEqual(len(bounces), 1, "no bounce for the sender%s" % self.context())
+        except LabError as e:
+            self.fail("%s%s" % (e, self.context()))
+        ndr = bounces[0]
+        self.assertEqual(ndr.sender, "")
+        self.assertRegex(ndr.text, r"(?i)Final-Recipient: rfc822; ?%s" % re.escape(self.RCPT))
+        self.assertIn("Action: failed", ndr.text)
+        self.assertIn(self.qid, ndr.text)
+
+    def test_1_schedule_then_return_to_sender(self):
+        T = self.T = self.submit()
+        self.expected = 1
+        self.assertNoAction(T + 30)                      # first retry due at T+60
+        lines = self.retry(T + 61, dry_run=True)         # dry run: said, not done
+        self.assertEqual(len(lines), 1, lines)
+        self.assertRegex(lines[0], r"^dry run: kick %s\b.*\battempt 1 of 2\b" % self.qid)
+        time.sleep(0.5)
+        self.assertEqual(self.attempts(), 1, "--dry-run caused a delivery attempt")
+        self.assertKick(T + 61, 1)
+        self.assertNoAction(T + 62)                      # second retry due at T+120
+        self.assertKick(T + 125, 2)
+        self.assertNoAction(T + 150)                     # return only 60 s after the last attempt
+        self.assertExpire(T + 190)
+        self.assertEqual(self.retry(T + 400), [])
+        self.qid = None
+
+    def test_2_lost_state_never_returns_early(self):
+        T = self.T = self.submit()
+        self.expected = 1
+        self.assertKick(T + 61, 1)
+        os.unlink(self.state)                            # state lost: counting starts again
+        self.assertKick(T + 125, 1)
+        self.assertKick(T + 190, 2)
+        self.assertNoAction(T + 200)
+        self.assertExpire(T + 260)
+        self.qid = None
+
+
+# ================================================================ 6. milter reloads
+
+class ReloadTests(LabTestCase):
+    """SIGHUP reload, good and bad, under Sendmail (standard config before each test)."""
+
+    def setUp(self):
+        use_config(make_config())
+        self.pid = MILTER.proc.pid
+
+    def tearDown(self):
+        self.assertTrue(MILTER.running() and MILTER.proc.pid == self.pid,
+                        "milter died or was restarted:\n" + MILTER.log_text()[-3000:])
+        use_config(make_config())
+
+    def test_reload_under_load(self):
+        stop = threading.Event()
+        problems, sessions = [], [0]
+
+        def hammer():
+            rcpts, expected = ["bob@backup.test", "someone@other.example", "x@partner.test"], [250, 250, 530]
+            while not stop.is_set():
+                try:
+                    t = LAB.transaction(EXT_SENDER, rcpts)
+                    if t.mail[0] != 250 or t.rcpt_codes != expected:
+                        problems.append(repr(t))
+                except Exception as e:  # noqa: BLE001 - any error is a finding
+                    problems.append("%s: %s" % (type(e).__name__, e))
+                sessions[0] += 1
+
+        threads = [threading.Thread(target=hammer, daemon=True) for _ in range(2)]
+        for th in threads:
+            th.start()
+        try:
+            wait_for(lambda: sessions[0] >= 5, 20, what="background sessions running")
+            self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1")
+            before = sessions[0]
+            MILTER.write_config(make_config(listed=("carol@backup.test", "bob@backup.test")))
+            MILTER.reload()
+            wait_for(lambda: self.rcpt("carol@backup.test")[0] == 250, 10, interval=0.1,
+                     what="carol accepted after reload")
+            self.assertReply(self.rcpt("CAROL@backup.test"), 250)
+            self.assertReply(self.rcpt("alice@backup.test"), 550, "5.1.1")
+            wait_for(lambda: sessions[0] >= before + 5, 20, what="sessions after reload")
+        finally:
+            stop.set()
+            for th in threads:
+                th.join(30)
+        self.assertEqual(problems, [], "background sessions saw errors during reload:\n%s" % "\n".join(problems[:20]))
+
+    def _bad_reload(self, text, line, needle=None):
+        self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1")
+        offset = MILTER.log_offset()
+        MILTER.write_config(text)
+        MILTER.reload()
+        where = "%s:%d" % (os.path.basename(MILTER.conf), line)
+        wait_for(lambda: where in MILTER.log_text()[offset:], 5, what="milter log naming %s" % where)
+        if needle:
+            self.assertIn(needle, MILTER.log_text()[offset:])
+        time.sleep(0.3)
+        self.assertTrue(MILTER.running(), "milter died on a bad reload:\n" + MILTER.log_text())
+        # the old rules stay in force
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+        self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1")
+        self.assertReply(self.rcpt("x@partner.test"), 530, "5.7.0")
+        self.assertReply(self.rcpt("x@partner.test", auth=AUTH), 250)
+
+    def test_bad_reload_syntax_error_keeps_old_config(self):
+        lines = make_config(listed=("carol@backup.test",)).splitlines()
+        idx = next(i for i, l in enumerate(lines) if l.startswith("routes = ("))
+        lines.insert(idx, "broken_setting = ;")
+        self._bad_reload("\n".join(lines) + "\n", idx + 1)
+
+    def test_bad_reload_unknown_key_keeps_old_config(self):
+        lines = make_config(listed=("carol@backup.test",)).splitlines()
+        idx = next(i for i, l in enumerate(lines) if 'deliver_to = "listed"' in l)
+        lines.insert(idx, '    colour = "blue";')
+        self._bad_reload("\n".join(lines) + "\n", idx + 1, needle="colour")
+
+
+# ================================================================ 7. bad input
+
+class BadConfigTests(LabTestCase):
+    """routectl sendmail with a config it cannot use: exit 78, the route named, no file touched."""
+
+    def bad_configs(self):
+        """(name, text, line, needle) for a config error and for a route Sendmail cannot express."""
+        good = make_config()
+        out = []
+        lines = good.splitlines()
+        idx = next(i for i, l in enumerate(lines) if 'domain = "*.wild.test"' in l)
+        port = lines[:idx] + [l.replace("port = %d" % SINKS["wild"].port, "port = 70000") for l in lines[idx:idx + 1]] \
+            + lines[idx + 1:]
+        out.append(("port", "\n".join(port) + "\n", idx + 1, "70000"))
+        smtps = good.rstrip().rstrip(";").rstrip().rstrip(")") + \
+            ',\n  { domain = "smtps.test"; host = "smtps-mx.lab.test"; security = "tls"; }\n);\n'
+        out.append(("smtps", smtps, len(smtps.splitlines()) - 1,
+                    "routes: smtps.test: security \"tls\" (SMTPS, TLS from the first byte) cannot be expressed"))
+        return out
+
+    def generate(self, conf, out):
+        return run_routectl("sendmail", "-c", conf, "-o", out, "--queue-dir", LAB.queue_dir, "--makemap",
+                            "--sendmail-config", LAB.cf)
+
+    def test_bad_config_keeps_existing_files(self):
+        out = os.path.join(WORK, uniq("bad-existing"))
+        r = self.generate(config_path(), out)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        before = file_snapshot(out)
+        time.sleep(0.02)
+        for name, text, line, needle in self.bad_configs():
+            conf = write_config(os.path.join(WORK, uniq("bad") + ".conf"), text)
+            r = self.generate(conf, out)
+            self.assertEqual(r.returncode, EX_CONFIG, "%s: %s%s" % (name, r.stdout, r.stderr))
+            self.assertIn("%s:%d:" % (conf, line), r.stderr, name)
+            self.assertIn(needle, r.stderr, name)
+            self.assertNotIn(ROUTE_PASSWORD, r.stdout + r.stderr)
+            self.assertEqual(file_snapshot(out), before, "%s: a file was touched" % name)
+
+    def test_bad_config_creates_nothing(self):
+        for name, text, _, _ in self.bad_configs():
+            out = os.path.join(WORK, uniq("bad-new"))
+            conf = write_config(os.path.join(WORK, uniq("bad") + ".conf"), text)
+            r = self.generate(conf, out)
+            self.assertEqual(r.returncode, EX_CONFIG, r.stderr)
+            self.assertFalse(os.path.exists(out) and os.listdir(out), "%s: files created" % name)
+
+
+class MilterDownTests(LabTestCase):
+    """F=T in INPUT_MAIL_FILTER: with the milter gone Sendmail answers 4xx, accepts nothing."""
+
+    def test_milter_down_tempfails_and_comes_back(self):
+        global MILTER
+        rc = MILTER.stop()
+        self.assertEqual(rc, 0, "exit status after SIGTERM\n" + MILTER.log_text())
+        self.assertNotRegex(MILTER.log_text(), r"AddressSanitizer|LeakSanitizer|UndefinedBehaviorSanitizer|runtime error:")
+        try:
+            for rcpts, auth in ((["alice@backup.test"], None), (["carol@backup.test"], None),
+                                (["x@partner.test", "someone@other.example"], AUTH)):
+                try:
+                    t = LAB.transaction(EXT_SENDER, rcpts, auth=auth)
+                except smtplib.SMTPAuthenticationError as e:  # Sendmail tempfails AUTH itself
+                    self.assertEqual(e.smtp_code, 454, str(e))
+                    continue
+                self.assertTrue(400 <= t.mail[0] < 500 or all(400 <= c < 500 for c in t.rcpt_codes),
+                                "expected a tempfail: %r" % (t,))
+                self.assertFalse(any(200 <= c < 300 for c in t.rcpt_codes), "accepted while milter down: %r" % (t,))
+        finally:
+            MILTER.start()
+        wait_for(lambda: self.rcpt("carol@backup.test")[0] == 550, 15, interval=0.2, what="milter back")
+        self.assertReply(self.rcpt("alice@backup.test"), 250)
+
+
+CLASS_ORDER = [GeneratedFilesTests, ResolutionTests, RouteDecisionTests, DeliveryTests, RetryTests,
+               ReloadTests, BadConfigTests, MilterDownTests]
+
+
+# ---------------------------------------------------------------- runner
+
+class _CountingResult(unittest.TextTestResult):
+    def __init__(self, *a, **kw):
+        super().__init__(*a, **kw)
+        self.passed = 0
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.passed += 1
+
+
+def _sigterm(signum, frame):
+    raise KeyboardInterrupt("SIGTERM")
+
+
+def main(argv=None):
+    signal.signal(signal.SIGTERM, _sigterm)
+    try:
+        return _main(argv)
+    finally:
+        tearDownModule()
+
+
+def _main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
+    loader = unittest.TestLoader()
+    module = sys.modules[__name__]
+    if argv:
+        suite = unittest.TestSuite(loader.loadTestsFromName(n, module) for n in argv)
+    else:
+        suite = unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in CLASS_ORDER)
+        missing = [n for n in dir(module) if isinstance(getattr(module, n), type)
+                   and issubclass(getattr(module, n), unittest.TestCase)
+                   and loader.getTestCaseNames(getattr(module, n)) and getattr(module, n) not in CLASS_ORDER]
+        if missing:
+            raise SystemExit("test classes missing from CLASS_ORDER: %s" % missing)
+    runner = unittest.TextTestRunner(verbosity=2, stream=sys.stderr, resultclass=_CountingResult)
+    result = runner.run(suite)
+    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
+    sys.stderr.flush()
+    print("sendmail: %d passed, %d failed" % (result.passed, failed), flush=True)
+    return 0 if failed == 0 and result.passed > 0 else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,311 @@
+#define BOOST_TEST_DYN_LINK
+#include "route_milter/config_loader.hpp"
+#include "route_milter/sendmail_maps.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <set>
+
+using namespace route_milter;
+
+namespace {
+
+Config config_from(const std::string& text) {
+    ConfigResult r = load_config_text(text, "maps.conf");
+    std::string errors;
+    for (const auto& d : r.errors) errors += format_diagnostic(d) + "\n";
+    BOOST_REQUIRE_MESSAGE(r.config.has_value(), errors);
+    return std::move(*r.config);
+}
+
+SendmailMapsOptions options(const std::string& dir = "/etc/mail/routes") {
+    SendmailMapsOptions o;
+    o.output_dir = dir;
+    return o;
+}
+
+const RenderedFile& file(const SendmailMapsResult& r, const std::string& name) {
+    for (const RenderedFile& f : r.files)
+        if (f.name == name) return f;
+    BOOST_FAIL("no file " + name);
+    throw;
+}
+
+// The lines without comments ("#" in maps, "dnl #" in the snippet).
+std::string body(const SendmailMapsResult& r, const std::string& name) {
+    std::string out;
+    const std::string& content = file(r, name).content;
+    std::size_t start = 0;
+    while (start < content.size()) {
+        const std::size_t end = content.find('\n', start);
+        const std::string line = content.substr(start, end - start);
+        if (!line.empty() && line.front() != '#' && line.rfind("dnl #", 0) != 0) out += line + "\n";
+        start = end == std::string::npos ? content.size() : end + 1;
+    }
+    return out;
+}
+
+std::string errors_of(const SendmailMapsResult& r) {
+    std::string out;
+    for (const auto& d : r.errors) out += format_diagnostic(d) + "\n";
+    return out;
+}
+
+const char* routes = R"(
+    milter = { socket = "inet:8891@127.0.0.1"; };
+    routes = (
+      { domain = "Example.COM"; host = "MX1.example.com"; security = "starttls";
+        treat_recipient_as = "local"; deliver_to = "listed"; addresses = [ "Bob@example.com", "alice@example.com" ];
+        retries = 30; retry_minutes = 60; },
+      { domain = "*.wild.test"; host = "[192.0.2.5]"; port = 2525; security = "starttls-required";
+        treat_recipient_as = "local"; auth = { user = "relay"; password = "s3 cr:et"; }; },
+      { domain = "all.test"; host = "127.0.0.1"; treat_recipient_as = "local"; retries = 2; retry_minutes = 5; },
+      { domain = "mx.test"; security = "starttls-required"; },
+      { domain = "v6.test"; host = "[2001:DB8::1]"; },
+      { domain = "*"; host = "smarthost.test"; port = 587; }
+    );
+)";
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(sendmail_maps)
+
+BOOST_AUTO_TEST_CASE(maps_are_sorted_and_complete) {
+    const Config c = config_from(routes);
+    const SendmailMapsResult r = render_sendmail_maps(c, options());
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "mailertable") ==
+               ".\troute_esmtp_587:[smarthost.test]\n"
+               ".wild.test\troute_esmtp_2525:[192.0.2.5]\n"
+               "all.test\tesmtp:[127.0.0.1]\n"
+               "example.com\tesmtp:[mx1.example.com]\n"
+               "mx.test\tesmtp:mx.test\n"  // no host: MX delivery, not the "*" smarthost
+               "v6.test\tesmtp:[IPv6:2001:db8::1]\n");
+    BOOST_TEST(body(r, "access") ==
+               "QGRP:.all.test\tSKIP\n"
+               "QGRP:.example.com\tSKIP\n"
+               "QGRP:.mx.test\tSKIP\n"
+               "QGRP:.v6.test\tSKIP\n"
+               "QGRP:.wild.test\troute__wild_test\n"
+               "QGRP:all.test\troute_all_test\n"
+               "QGRP:example.com\troute_example_com\n"
+               "QGRP:mx.test\troute_mx_test\n"
+               "QGRP:v6.test\troute_v6_test\n"
+               "TLS_Rcpt:.mx.test\tSKIP\n"
+               "TLS_Rcpt:mx.test\tENCR:112\n"
+               "TLS_Srv:192.0.2.5\tENCR:112\n"
+               "To:.all.test\tSKIP\n"
+               "To:.wild.test\tRELAY\n"
+               "To:alice@example.com\tRELAY\n"
+               "To:all.test\tRELAY\n"
+               "To:bob@example.com\tRELAY\n"
+               "Try_TLS:127.0.0.1\tNO\n"
+               "Try_TLS:IPv6:2001:db8::1\tNO\n"
+               "Try_TLS:smarthost.test\tNO\n");
+    BOOST_TEST(body(r, "authinfo") == "AuthInfo:192.0.2.5\t\"U:relay\" \"P=czMgY3I6ZXQ=\" \"M:PLAIN LOGIN\"\n");
+    BOOST_TEST(file(r, "authinfo").mode == 0600u);
+    BOOST_TEST(file(r, "mailertable").postmap);
+    BOOST_TEST(file(r, "access").postmap);
+    BOOST_TEST(file(r, "authinfo").postmap);
+    BOOST_TEST(!file(r, "sendmail.mc.snippet").postmap);
+    for (const RenderedFile& f : r.files)  // the password is nowhere in clear text
+        BOOST_TEST(f.content.find("s3 cr:et") == std::string::npos, f.name);
+}
+
+BOOST_AUTO_TEST_CASE(mc_snippet_wires_it_all_in) {
+    const Config c = config_from(routes);
+    SendmailMapsOptions o = options();
+    o.queue_dir = "/var/spool/mqueue";
+    const SendmailMapsResult r = render_sendmail_maps(c, o);
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "sendmail.mc.snippet") ==
+               "define(`confTO_QUEUERETURN', `7200m')dnl\n"
+               "FEATURE(`mailertable', `hash /etc/mail/routes/mailertable')dnl\n"
+               "FEATURE(`access_db', `hash -T<TMPF> /etc/mail/routes/access', `skip', `lookupdotdomain', "
+               "`relaytofulladdress')dnl\n"
+               "FEATURE(`authinfo', `hash /etc/mail/routes/authinfo')dnl\n"
+               "FEATURE(`queuegroup', `route___all')dnl\n"
+               "QUEUE_GROUP(`route_example_com', `P=/var/spool/mqueue/route_example_com, I=60m')dnl\n"
+               "QUEUE_GROUP(`route__wild_test', `P=/var/spool/mqueue/route__wild_test, I=60m')dnl\n"
+               "QUEUE_GROUP(`route_all_test', `P=/var/spool/mqueue/route_all_test, I=5m')dnl\n"
+               "QUEUE_GROUP(`route_mx_test', `P=/var/spool/mqueue/route_mx_test, I=60m')dnl\n"
+               "QUEUE_GROUP(`route_v6_test', `P=/var/spool/mqueue/route_v6_test, I=60m')dnl\n"
+               "QUEUE_GROUP(`route___all', `P=/var/spool/mqueue/route___all, I=60m')dnl\n"
+               "INPUT_MAIL_FILTER(`route-milter', `S=inet:8891@127.0.0.1, F=T, T=S:30s;R:30s;E:1m')dnl\n"
+               "MAILER_DEFINITIONS\n"
+               "Mroute_esmtp_587,\tP=[IPC], F=mDFMuXa, S=EnvFromSMTP/HdrFromSMTP, R=EnvToSMTP, E=\\r\\n, L=990,\n"
+               "\t\tT=DNS/RFC822/SMTP,\n"
+               "\t\tA=TCP $h 587\n"
+               "Mroute_esmtp_2525,\tP=[IPC], F=mDFMuXa, S=EnvFromSMTP/HdrFromSMTP, R=EnvToSMTP, E=\\r\\n, L=990,\n"
+               "\t\tT=DNS/RFC822/SMTP,\n"
+               "\t\tA=TCP $h 2525\n"
+               "divert(0)dnl\n");
+    BOOST_REQUIRE(r.queue_groups.size() == 6u);
+    BOOST_TEST(r.queue_groups[0].directory == "/var/spool/mqueue/route_example_com");
+    BOOST_TEST(r.queue_groups[5].route->domain == "*");
+    // The directories are listed for the administrator, in the snippet's comments too.
+    BOOST_TEST(file(r, "sendmail.mc.snippet").content.find("dnl #   /var/spool/mqueue/route_v6_test\n") !=
+               std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(no_extra_mailer_when_every_route_uses_port_25) {
+    const Config c = config_from(R"(routes = ( { domain = "a.test"; host = "mx.a.test"; } );)");
+    const SendmailMapsResult r = render_sendmail_maps(c, options());
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    const std::string snippet = body(r, "sendmail.mc.snippet");
+    BOOST_TEST(snippet.find("MAILER_DEFINITIONS") == std::string::npos);
+    BOOST_TEST(snippet.find("FEATURE(`queuegroup')dnl\n") != std::string::npos);  // no "*" route: no default group
+    BOOST_TEST(snippet.find("S=unix:/var/spool/postfix/route-milter/route-milter.sock,") != std::string::npos);
+    BOOST_TEST(body(r, "authinfo").empty());
+}
+
+BOOST_AUTO_TEST_CASE(output_is_deterministic) {
+    const Config c = config_from(routes);
+    const SendmailMapsResult a = render_sendmail_maps(c, options());
+    const SendmailMapsResult b = render_sendmail_maps(c, options());
+    BOOST_REQUIRE(a.files.size() == b.files.size());
+    for (std::size_t i = 0; i < a.files.size(); ++i) BOOST_TEST(a.files[i].content == b.files[i].content);
+}
+
+BOOST_AUTO_TEST_CASE(long_schedules_extend_the_queue_lifetime) {
+    const Config c = config_from("routes = ( { domain = \"slow.test\"; retries = 200; retry_minutes = 60; } );");
+    const SendmailMapsResult r = render_sendmail_maps(c, options());
+    BOOST_TEST(body(r, "sendmail.mc.snippet").find("define(`confTO_QUEUERETURN', `13440m')dnl\n") != std::string::npos);
+}
+
+// Sendmail's access keys cover subdomains; routes do not: each exact entry gets a ".domain"
+// entry saying what the subdomains' own route says.
+BOOST_AUTO_TEST_CASE(subdomains_get_what_their_own_route_says) {
+    const Config c = config_from(R"(routes = (
+        { domain = "*.test"; treat_recipient_as = "local"; },
+        { domain = "b.test"; treat_recipient_as = "local"; },
+        { domain = "c.test"; },
+        { domain = "*.x.test"; },
+        { domain = "y.x.test"; treat_recipient_as = "local"; },
+        { domain = "listed.test"; treat_recipient_as = "local"; deliver_to = "listed";
+          addresses = [ "a@listed.test" ]; } );)");
+    const SendmailMapsResult r = render_sendmail_maps(c, options());
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    const std::string access = body(r, "access");
+    const auto has = [&](const std::string& line) {
+        BOOST_TEST(access.find(line + "\n") != std::string::npos, line << "\n" << access);
+    };
+    has("To:.test\tRELAY");
+    has("To:b.test\tRELAY");
+    has("To:.b.test\tRELAY");      // a.b.test: route *.test, relayed
+    has("To:y.x.test\tRELAY");
+    has("To:.y.x.test\tSKIP");     // a.y.x.test: route *.x.test, not relayed
+    has("To:a@listed.test\tRELAY");
+    BOOST_TEST(access.find("To:listed.test") == std::string::npos);
+    BOOST_TEST(access.find("To:.listed.test") == std::string::npos);
+    BOOST_TEST(access.find("To:c.test") == std::string::npos);
+    has("QGRP:.test\troute__test");
+    has("QGRP:.b.test\troute__test");
+    has("QGRP:.x.test\troute__x_test");
+    has("QGRP:.y.x.test\troute__x_test");
+    has("QGRP:.c.test\troute__test");
+}
+
+BOOST_AUTO_TEST_CASE(hostless_routes_under_a_wildcard_host_keep_mx_delivery) {
+    const Config c = config_from(R"(routes = (
+        { domain = "*.test"; host = "relay.example"; },
+        { domain = "*.mx.test"; },
+        { domain = "plain.test"; },
+        { domain = "other.example"; } );)");
+    const SendmailMapsResult r = render_sendmail_maps(c, options());
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "mailertable") ==
+               ".mx.test\tesmtp:%1.mx.test\n"
+               ".test\tesmtp:[relay.example]\n"
+               "plain.test\tesmtp:plain.test\n");
+}
+
+BOOST_AUTO_TEST_CASE(queue_group_names) {
+    BOOST_TEST(sendmail_queue_group_name("example.com") == "route_example_com");
+    BOOST_TEST(sendmail_queue_group_name("*.example.com") == "route__example_com");
+    BOOST_TEST(sendmail_queue_group_name("*") == "route___all");
+    BOOST_TEST(sendmail_queue_group_name("a-b.test") == "route_a__b_test");
+    BOOST_TEST(sendmail_queue_group_name("xn--bcher-kva.example") == "route_xn____bcher__kva_example");
+    // distinct routes, distinct groups
+    std::set<std::string> names;
+    for (const char* d : {"a.b.test", "a-b.test", "*.a.b.test", "*.a-b.test", "a.b-test", "*", "all", "*.all"})
+        BOOST_TEST(names.insert(sendmail_queue_group_name(d)).second, d);
+    const std::string long_domain = std::string(60, 'a') + "." + std::string(60, 'b') + ".test";
+    const std::string name = sendmail_queue_group_name(long_domain);
+    BOOST_TEST(name.size() == 64u);
+    BOOST_TEST(name != sendmail_queue_group_name(std::string(60, 'a') + "." + std::string(60, 'c') + ".test"));
+    BOOST_TEST(name == sendmail_queue_group_name(long_domain));
+}
+
+BOOST_AUTO_TEST_CASE(mailers_and_milter_addresses) {
+    BOOST_TEST(sendmail_mailer_for_port(25) == "esmtp");
+    BOOST_TEST(sendmail_mailer_for_port(2525) == "route_esmtp_2525");
+    BOOST_TEST(sendmail_milter_address("inet:8891@127.0.0.1") == "inet:8891@127.0.0.1");
+    BOOST_TEST(sendmail_milter_address("unix:/run/route-milter/route-milter.sock") ==
+               "unix:/run/route-milter/route-milter.sock");
+    BOOST_TEST(sendmail_milter_address("local:/x.sock") == "unix:/x.sock");
+}
+
+BOOST_AUTO_TEST_CASE(credentials_that_need_quoting_are_base64) {
+    const Config c = config_from(R"(routes = (
+        { domain = "a.test"; host = "mx.a.test"; auth = { user = "plain.user@a.test"; password = "Secret-1"; }; },
+        { domain = "b.test"; host = "mx.b.test"; auth = { user = "x:y"; password = "p\"q%1$"; }; } );)");
+    const SendmailMapsResult r = render_sendmail_maps(c, options());
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "authinfo") ==
+               "AuthInfo:mx.a.test\t\"U:plain.user@a.test\" \"P:Secret-1\" \"M:PLAIN LOGIN\"\n"
+               "AuthInfo:mx.b.test\t\"U=eDp5\" \"P=cCJxJTEk\" \"M:PLAIN LOGIN\"\n");
+}
+
+BOOST_AUTO_TEST_CASE(what_sendmail_cannot_express_is_an_error) {
+    struct Case {
+        const char* text;
+        const char* expected;
+    };
+    const Case cases[] = {
+        {"routes = ( { domain = \"*\"; treat_recipient_as = \"local\"; } );", "open relay"},
+        {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; security = \"tls\"; } );",
+         "maps.conf:1: routes: a.test: security \"tls\" (SMTPS, TLS from the first byte) cannot be expressed: this "
+         "Sendmail (8.17) has no client-side SMTPS"},
+        {"routes = ( { domain = \"a.test\"; security = \"tls\"; } );", "no client-side SMTPS"},
+        {"routes = ( { domain = \"*\"; security = \"starttls-required\"; } );",
+         "routes: *: security \"starttls-required\" on \"*\" without host cannot be expressed"},
+        {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; auth = { user = \"u\"; password = \"pw-first\"; }; },\n"
+         " { domain = \"b.test\"; host = \"mx.test\"; port = 587; auth = { user = \"u\"; password = \"pw-second\"; }; } );",
+         "maps.conf:2: routes: b.test: SMTP AUTH for host mx.test differs from the route at line 1"},
+        {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; auth = { user = \"u\"; password = \"pw-first\"; }; },\n"
+         " { domain = \"b.test\"; host = \"mx.test\"; port = 587; } );",
+         "SMTP AUTH for host mx.test differs"},
+        {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; security = \"none\"; },\n"
+         " { domain = \"b.test\"; host = \"mx.test\"; port = 587; security = \"starttls-required\"; } );",
+         "maps.conf:2: routes: b.test: security \"starttls-required\" for host mx.test differs from the route at line "
+         "1 (\"none\")"},
+        {"routes = ( { domain = \"a.test\"; treat_recipient_as = \"local\"; deliver_to = \"listed\";\n"
+         " addresses = [ \"\\\"john doe\\\"@a.test\" ]; } );",
+         "maps.conf:2: routes: a.test: address with a blank cannot be a Sendmail map key"},
+    };
+    for (const Case& c : cases) {
+        const SendmailMapsResult r = render_sendmail_maps(config_from(c.text), options());
+        BOOST_TEST(r.files.empty());
+        BOOST_TEST(errors_of(r).find(c.expected) != std::string::npos, c.text << "\n" << errors_of(r));
+        BOOST_TEST(errors_of(r).find("pw-first") == std::string::npos);
+        BOOST_TEST(errors_of(r).find("pw-second") == std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(paths_that_cannot_go_into_sendmail_mc_are_errors) {
+    const Config c = config_from(R"(routes = ( { domain = "a.test"; host = "mx.a.test"; } );)");
+    for (const char* dir : {"relative/dir", "/with space", "/quote'd", "/comma,dir"}) {
+        const SendmailMapsResult r = render_sendmail_maps(c, options(dir));
+        BOOST_TEST(r.files.empty(), dir);
+        BOOST_TEST(errors_of(r).find("output directory cannot be named in sendmail.mc") != std::string::npos, dir);
+    }
+    SendmailMapsOptions o = options();
+    o.queue_dir = "/var/spool/mqueue dir";
+    BOOST_TEST(errors_of(render_sendmail_maps(c, o)).find("queue directory cannot be named") != std::string::npos);
+    o = options();
+    o.milter_socket = "inet:8891@127.0.0.1, F=R";
+    BOOST_TEST(errors_of(render_sendmail_maps(c, o)).find("milter socket cannot be named") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
