@@ -60,6 +60,13 @@ void set_listen_address(const std::string& socket) {
 }
 
 void enable_tcp_quickack(bool on) { quickack.store(on, std::memory_order_relaxed); }
+
+// The kernel leaves quick-ACK mode again after a while: re-arm it after every read.
+void quickack_after_io(int fd) {
+    if (!quickack.load(std::memory_order_relaxed)) return;
+    const int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
+}
 void set_sighup_handler(void (*handler)()) { sighup_handler.store(handler); }
 
 }  // namespace route_milter
@@ -70,12 +77,10 @@ int __real_sigwait(const sigset_t* set, int* signal_number);
 
 ssize_t __wrap_read(int fd, void* buffer, size_t size) {
     const ssize_t n = __real_read(fd, buffer, size);
-    if (n > 0 && route_milter::quickack.load(std::memory_order_relaxed)) {
-        const int one = 1;
-        setsockopt(fd, IPPROTO_TCP, TCP_QUICKACK, &one, sizeof one);
-    }
+    if (n > 0) route_milter::quickack_after_io(fd);
     return n;
 }
+
 
 int __wrap_sigwait(const sigset_t* set, int* signal_number) {
     for (;;) {
