@@ -4,7 +4,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <sstream>
@@ -91,6 +94,33 @@ WriteResult write_files_atomically(const std::string& directory, const std::vect
         ::close(dir);
     }
     return result;
+}
+
+bool write_and_report(const std::string& directory, const std::vector<RenderedFile>& files, WriteResult& result) {
+    result = write_files_atomically(directory, files);
+    if (!result.error.empty()) {
+        std::fprintf(stderr, "routectl: %s; no file in %s was changed\n", result.error.c_str(), directory.c_str());
+        return false;
+    }
+    for (const RenderedFile& f : files) {
+        const bool changed = std::find(result.changed.begin(), result.changed.end(), f.name) != result.changed.end();
+        std::printf("%-26s %s\n", f.name.c_str(), changed ? "written" : "unchanged");
+    }
+    return true;
+}
+
+bool table_needs_rebuild(const std::string& path, const WriteResult& written, const std::string& name) {
+    if (std::find(written.changed.begin(), written.changed.end(), name) != written.changed.end()) return true;
+    struct stat source {}, db {};
+    if (::stat((path + ".db").c_str(), &db) != 0 || ::stat(path.c_str(), &source) != 0) return true;
+    return db.st_mtim.tv_sec < source.st_mtim.tv_sec ||
+           (db.st_mtim.tv_sec == source.st_mtim.tv_sec && db.st_mtim.tv_nsec < source.st_mtim.tv_nsec);
+}
+
+std::string absolute_path(const std::string& path) {
+    if (!path.empty() && path.front() == '/') return path;
+    char cwd[PATH_MAX];
+    return ::getcwd(cwd, sizeof cwd) != nullptr ? std::string(cwd) + "/" + path : path;
 }
 
 }  // namespace route_milter

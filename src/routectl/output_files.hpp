@@ -20,4 +20,14 @@ struct WriteResult {
 
 WriteResult write_files_atomically(const std::string& directory, const std::vector<RenderedFile>& files);
 
+// write_files_atomically, then one line per file ("written" / "unchanged") on stdout, or the
+// error on stderr. Returns whether the files are in place.
+bool write_and_report(const std::string& directory, const std::vector<RenderedFile>& files, WriteResult& result);
+
+// A map's .db must be (re)built: the map was just written, or its .db is missing or older.
+// Skipping the others keeps reruns from touching anything.
+bool table_needs_rebuild(const std::string& path, const WriteResult& written, const std::string& name);
+
+std::string absolute_path(const std::string& path);
+
 }  // namespace route_milter

@@ -6,6 +6,7 @@
 
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace route_milter {
@@ -13,6 +14,22 @@ namespace route_milter {
 inline void report_errors(const std::string& path, const Diagnostics& errors) {
     for (const Diagnostic& d : errors) std::fprintf(stderr, "%s\n", format_diagnostic(d).c_str());
     std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), errors.size());
+}
+
+// The config with every check done, including those of the policy compiler (duplicate
+// addresses, ...), for the commands that render files from it; errors are printed.
+inline std::optional<Config> load_checked_config(const std::string& path) {
+    ConfigResult loaded = load_config_file(path);
+    if (!loaded.config) {
+        report_errors(path, loaded.errors);
+        return std::nullopt;
+    }
+    const PolicyResult compiled = compile_policy(*loaded.config);
+    if (!compiled.policy) {
+        report_errors(path, compiled.errors);
+        return std::nullopt;
+    }
+    return std::move(loaded.config);
 }
 
 inline std::shared_ptr<const Policy> load_or_report(const std::string& path) {

@@ -9,26 +9,10 @@
 #include <sysexits.h>
 #include <unistd.h>
 
-#include <algorithm>
-#include <climits>
 #include <cstdio>
 
 namespace route_milter {
 namespace {
-
-std::string absolute(const std::string& path) {
-    if (!path.empty() && path.front() == '/') return path;
-    char cwd[PATH_MAX];
-    return ::getcwd(cwd, sizeof cwd) != nullptr ? std::string(cwd) + "/" + path : path;
-}
-
-// makemap only where the map changed or its .db is missing or older: reruns touch nothing.
-bool needs_makemap(const std::string& path, bool changed) {
-    struct stat source {}, db {};
-    if (changed || ::stat((path + ".db").c_str(), &db) != 0 || ::stat(path.c_str(), &source) != 0) return true;
-    return db.st_mtim.tv_sec < source.st_mtim.tv_sec ||
-           (db.st_mtim.tv_sec == source.st_mtim.tv_sec && db.st_mtim.tv_nsec < source.st_mtim.tv_nsec);
-}
 
 // makemap reads the map from stdin; the shell only redirects it (the path is an argument, never
 // part of the script). A map with mode 0600 gets a .db nobody else can read either.
@@ -41,37 +25,20 @@ std::vector<std::string> makemap_command(const RoutectlOptions& o, const std::st
 }  // namespace
 
 int command_sendmail(const RoutectlOptions& options) {
-    ConfigResult loaded = load_config_file(options.config_path);
-    if (!loaded.config) {
-        report_errors(options.config_path, loaded.errors);
-        return EX_CONFIG;
-    }
-    // The whole-table checks (duplicate addresses, ...) live in the policy compiler.
-    const PolicyResult compiled = compile_policy(*loaded.config);
-    if (!compiled.policy) {
-        report_errors(options.config_path, compiled.errors);
-        return EX_CONFIG;
-    }
-    const std::string directory = absolute(options.output_dir);
+    const std::optional<Config> config = load_checked_config(options.config_path);
+    if (!config) return EX_CONFIG;
+    const std::string directory = absolute_path(options.output_dir);
     SendmailMapsOptions maps_options;
     maps_options.output_dir = directory;
-    if (!options.queue_dir.empty()) maps_options.queue_dir = absolute(options.queue_dir);
+    if (!options.queue_dir.empty()) maps_options.queue_dir = absolute_path(options.queue_dir);
     maps_options.milter_socket = options.milter_address;
-    const SendmailMapsResult maps = render_sendmail_maps(*loaded.config, maps_options);
+    const SendmailMapsResult maps = render_sendmail_maps(*config, maps_options);
     if (!maps.errors.empty()) {
         report_errors(options.config_path, maps.errors);
         return EX_CONFIG;
     }
-    const WriteResult written = write_files_atomically(directory, maps.files);
-    if (!written.error.empty()) {
-        std::fprintf(stderr, "routectl: %s; no file in %s was changed\n", written.error.c_str(), directory.c_str());
-        return EX_CANTCREAT;
-    }
-    const auto was_changed = [&](const RenderedFile& f) {
-        return std::find(written.changed.begin(), written.changed.end(), f.name) != written.changed.end();
-    };
-    for (const RenderedFile& f : maps.files)
-        std::printf("%-26s %s\n", f.name.c_str(), was_changed(f) ? "written" : "unchanged");
+    WriteResult written;
+    if (!write_and_report(directory, maps.files, written)) return EX_CANTCREAT;
     for (const SendmailQueueGroup& g : maps.queue_groups) {
         struct stat st {};
         if (::stat(g.directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
@@ -83,7 +50,7 @@ int command_sendmail(const RoutectlOptions& options) {
     for (const RenderedFile& f : maps.files) {
         if (!f.postmap) continue;
         const std::string path = directory + "/" + f.name;
-        if (!needs_makemap(path, was_changed(f))) continue;
+        if (!table_needs_rebuild(path, written, f.name)) continue;
         const std::vector<std::string> argv = makemap_command(options, path, f.mode);
         const CommandResult r = run_command(argv);
         if (r.status != 0) {

@@ -20,6 +20,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lab import LabError, Milter, PostfixLab, cleanup_all, milter_binary, wait_for  # noqa: E402
+import suite_runner  # noqa: E402
 
 USER = "postfix"
 SENDER = "someone@outside.example"
@@ -311,21 +312,7 @@ class OutputFaultTests(unittest.TestCase):
             subprocess.run(["umount", out])
 
 
-def main(argv):
-    loader = unittest.TestLoader()
-    module = sys.modules[__name__]
-    suite = (unittest.TestSuite(loader.loadTestsFromName(n, module) for n in argv) if argv
-             else loader.loadTestsFromModule(module))
-    try:
-        result = unittest.TextTestRunner(verbosity=2, stream=sys.stderr).run(suite)
-    finally:
-        cleanup_all()
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    passed = result.testsRun - failed - len(result.skipped)
-    sys.stderr.flush()
-    print("faults: %d passed, %d failed" % (passed, failed), flush=True)
-    return 0 if failed == 0 and passed > 0 else 1
-
+CLASS_ORDER = [KillAndSlowTests, BadReloadTests, SecurityTests, OutputFaultTests]
 
 if __name__ == "__main__":
-    sys.exit(main(sys.argv[1:]))
+    sys.exit(suite_runner.run(sys.modules[__name__], "faults", CLASS_ORDER, cleanup_all))

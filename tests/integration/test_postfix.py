@@ -20,6 +20,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lab import LabError, Milter, PostfixLab, cleanup_all, milter_binary, wait_for  # noqa: E402
+import suite_runner  # noqa: E402
 
 SASL_USER = "relayuser"
 SASL_PASSWORD = "lab-Passw0rd"
@@ -597,52 +598,5 @@ CLASS_ORDER = [RouteDecisionTests, ScopeAllTests, NotAllowedTests, InetSocketTes
                ReloadTests, MilterDownTests]
 
 
-# ---------------------------------------------------------------- runner
-
-class _CountingResult(unittest.TextTestResult):
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.passed = 0
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self.passed += 1
-
-
-def _sigterm(signum, frame):
-    raise KeyboardInterrupt("SIGTERM")
-
-
-def main(argv=None):
-    signal.signal(signal.SIGTERM, _sigterm)
-    try:
-        return _main(argv)
-    finally:
-        cleanup_all()
-
-
-def _main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    loader = unittest.TestLoader()
-    module = sys.modules[__name__]
-    if argv:
-        suite = unittest.TestSuite(loader.loadTestsFromName(n, module) for n in argv)
-    else:
-        suite = unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in CLASS_ORDER)
-        missing = [n for n in dir(module) if isinstance(getattr(module, n), type)
-                   and issubclass(getattr(module, n), unittest.TestCase)
-                   and getattr(module, n).__dict__.get("__test__", True)
-                   and loader.getTestCaseNames(getattr(module, n)) and getattr(module, n) not in CLASS_ORDER]
-        if missing:
-            raise SystemExit("test classes missing from CLASS_ORDER: %s" % missing)
-    runner = unittest.TextTestRunner(verbosity=2, stream=sys.stderr, resultclass=_CountingResult)
-    result = runner.run(suite)
-    # failures + errors (including setUpModule/setUpClass errors) + unexpected successes
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    sys.stderr.flush()
-    print("integration: %d passed, %d failed" % (result.passed, failed), flush=True)
-    return 0 if failed == 0 and result.passed > 0 else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(suite_runner.run(sys.modules[__name__], "integration", CLASS_ORDER, cleanup_all))

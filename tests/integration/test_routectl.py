@@ -22,6 +22,7 @@ import unittest
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lab import LabError, PostfixLab, cleanup_all, free_port, wait_for  # noqa: E402
+import suite_runner  # noqa: E402
 from lab_relay import (EX_CONFIG, POSTCONF_BIN, RelayLab, duration_seconds, file_snapshot,  # noqa: E402
                        master_snippet_services, parse_snippet, postmap_query, routectl_binary,
                        routectl_has_command, run_routectl, transport_lookup, write_config)
@@ -715,50 +716,5 @@ class BadConfigTests(RoutectlCase):
 CLASS_ORDER = [MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests]
 
 
-# ---------------------------------------------------------------- runner
-
-class _CountingResult(unittest.TextTestResult):
-    def __init__(self, *a, **kw):
-        super().__init__(*a, **kw)
-        self.passed = 0
-
-    def addSuccess(self, test):
-        super().addSuccess(test)
-        self.passed += 1
-
-
-def _sigterm(signum, frame):
-    raise KeyboardInterrupt("SIGTERM")
-
-
-def main(argv=None):
-    signal.signal(signal.SIGTERM, _sigterm)
-    try:
-        return _main(argv)
-    finally:
-        cleanup_all()
-
-
-def _main(argv=None):
-    argv = sys.argv[1:] if argv is None else argv
-    loader = unittest.TestLoader()
-    module = sys.modules[__name__]
-    if argv:
-        suite = unittest.TestSuite(loader.loadTestsFromName(n, module) for n in argv)
-    else:
-        suite = unittest.TestSuite(loader.loadTestsFromTestCase(c) for c in CLASS_ORDER)
-        missing = [n for n in dir(module) if isinstance(getattr(module, n), type)
-                   and issubclass(getattr(module, n), unittest.TestCase)
-                   and loader.getTestCaseNames(getattr(module, n)) and getattr(module, n) not in CLASS_ORDER]
-        if missing:
-            raise SystemExit("test classes missing from CLASS_ORDER: %s" % missing)
-    runner = unittest.TextTestRunner(verbosity=2, stream=sys.stderr, resultclass=_CountingResult)
-    result = runner.run(suite)
-    failed = len(result.failures) + len(result.errors) + len(result.unexpectedSuccesses)
-    sys.stderr.flush()
-    print("routectl-integration: %d passed, %d failed" % (result.passed, failed), flush=True)
-    return 0 if failed == 0 and result.passed > 0 else 1
-
-
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(suite_runner.run(sys.modules[__name__], "routectl-integration", CLASS_ORDER, cleanup_all))
