@@ -58,6 +58,25 @@ SASL_REALM = "lab.test"
 EX_CONFIG = 78
 
 
+def work_base():
+    """Where labs keep their files: build/, unless a directory on its path is world-writable
+    (a checkout under /tmp). Sendmail refuses sockets, queues and maps below such a directory
+    ("unsafe: World writable directory"), so then a private directory under /run is used."""
+    build = os.path.join(REPO_ROOT, "build")
+    os.makedirs(build, exist_ok=True)
+    path = build
+    while True:
+        if os.stat(path).st_mode & 0o002:
+            base = "/run/route-milter-tests"
+            os.makedirs(base, mode=0o755, exist_ok=True)
+            os.chmod(base, 0o755)
+            return base
+        parent = os.path.dirname(path)
+        if parent == path:
+            return build
+        path = parent
+
+
 def routectl_binary():
     p = os.environ.get("ROUTECTL") or os.path.join(REPO_ROOT, "build", "routectl")
     return os.path.abspath(p)
@@ -226,9 +245,7 @@ class SendmailLab:
 
     def _setup(self):
         install_wrappers()
-        build = os.path.join(REPO_ROOT, "build")
-        os.makedirs(build, exist_ok=True)
-        self.dir = tempfile.mkdtemp(prefix="sendmail-lab-", dir=build)
+        self.dir = tempfile.mkdtemp(prefix="sendmail-lab-", dir=work_base())
         os.chmod(self.dir, 0o755)
         for sub in ("etc", "etc/sasl", "queue"):
             os.makedirs(self.path(sub), exist_ok=True)

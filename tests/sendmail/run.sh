@@ -114,13 +114,16 @@ stop_leftovers() {
         exe=$(readlink -f "$d/exe" 2>/dev/null) || continue
         if [ "$exe" = "$real" ]; then
             case $(readlink -f "$d/cwd" 2>/dev/null) in
-                "$root"/build/sendmail-lab-*) kill -9 "$pid" 2>/dev/null ;;
+                "$root"/build/sendmail-lab-*|/run/route-milter-tests/sendmail-lab-*) kill -9 "$pid" 2>/dev/null ;;
             esac
-        elif [ "$exe" = "$milter" ] && tr '\0' ' ' <"$d/cmdline" 2>/dev/null | grep -q "$root/build/sendmail-lab-"; then
+        elif [ "$exe" = "$milter" ] && tr '\0' ' ' <"$d/cmdline" 2>/dev/null |
+                grep -qE "($root/build|/run/route-milter-tests)/sendmail-lab-"; then
             kill -9 "$pid" 2>/dev/null
         fi
     done
-    [ -n "$LAB_KEEP" ] || rm -rf "$root"/build/sendmail-lab-*
+    # Labs live in build/, or in /run/route-milter-tests for a checkout below a world-writable
+    # directory (lab_sendmail.work_base).
+    [ -n "$LAB_KEEP" ] || rm -rf "$root"/build/sendmail-lab-* /run/route-milter-tests/sendmail-lab-*
 }
 trap 'stop_leftovers; rm -f "$summary"' EXIT
 trap 'exit 130' INT TERM

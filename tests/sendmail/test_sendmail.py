@@ -28,7 +28,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from lab_sendmail import (EX_CONFIG, REPO_ROOT, LabError, SendmailLab, cleanup_all,  # noqa: E402
-                          free_port, postfix_lab, routectl_binary, run_routectl, wait_for, write_config)
+                          free_port, postfix_lab, routectl_binary, run_routectl, wait_for, work_base,
+                          write_config)
 from smtp_sink import SmtpSink  # noqa: E402
 import suite_runner  # noqa: E402  (tests/integration, put on sys.path by lab_sendmail)
 
@@ -116,7 +117,7 @@ def setUpModule():
     for binary in (postfix_lab.milter_binary(), routectl_binary()):
         if not (os.path.isfile(binary) and os.access(binary, os.X_OK)):
             raise RuntimeError("%s not found (build it with make, or set ROUTE_MILTER / ROUTECTL)" % binary)
-    WORK = tempfile.mkdtemp(prefix="sendmail-lab-work-", dir=os.path.join(REPO_ROOT, "build"))
+    WORK = tempfile.mkdtemp(prefix="sendmail-lab-work-", dir=work_base())
     os.chmod(WORK, 0o755)
     os.makedirs(os.path.join(WORK, "milter"))
     os.chmod(os.path.join(WORK, "milter"), 0o755)
