@@ -8,7 +8,7 @@ if ! make -s BUILD=build/tsan SANITIZE=thread build/tsan/route-milter build/tsan
     echo "0 passed, 1 failed"
     exit 1
 fi
-export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1"
+export TSAN_OPTIONS="halt_on_error=1 second_deadlock_stack=1 suppressions=$PWD/tests/tsan.supp"
 status=0
 out=$(mktemp)
 tests/unit/run.sh build/tsan/unit-tests | tee "$out" || status=1
