@@ -33,7 +33,7 @@ endif
 CORE_LIBS   = -lconfig++ -lidn2
 # libmilter is linked statically so that its read() and sigwait() can be wrapped:
 # read() to set TCP_QUICKACK on inet sockets, sigwait() to turn SIGHUP into a reload.
-MILTER_LIBS = /usr/lib/x86_64-linux-gnu/libmilter.a -Wl,--wrap=read -Wl,--wrap=sigwait -lpthread
+MILTER_LIBS = /usr/lib/x86_64-linux-gnu/libmilter.a -Wl,--wrap=read -Wl,--wrap=sigwait -lpthread -lsystemd
 TEST_LIBS   = -lboost_unit_test_framework
 
 CORE_SRC    = $(wildcard src/*.cpp)

@@ -11,6 +11,7 @@
 #include "route_milter/version.hpp"
 
 #include <grp.h>
+#include <systemd/sd-daemon.h>
 #include <pwd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -50,7 +51,9 @@ void usage(FILE* out) {
 
 void reload_on_sighup() {
     log_line(LOG_INFO, "SIGHUP: reloading %s", config_path.c_str());
-    reload_policy(*live, config_path);
+    sd_notify(0, "RELOADING=1");  // systemd (Type=notify): no-ops when not started by it
+    const bool taken = reload_policy(*live, config_path);
+    sd_notifyf(0, "READY=1\nSTATUS=%s", taken ? "running the reloaded config" : "reload failed, running the old config");
 }
 
 std::string unix_socket_path(const std::string& socket) {
@@ -178,7 +181,11 @@ int main(int argc, char** argv) {
     log_line(LOG_INFO, "starting %s on %s: config %s, %zu routes, %zu listed addresses, %zu ip ranges, scope %s",
              version, socket.c_str(), config_path.c_str(), p->config().routes.size(), p->listed_address_count(),
              p->config().ip_ranges.size(), std::string(name_of(p->config().scope)).c_str());
+    // The socket is listening (connections wait in its backlog until smfi_main accepts them):
+    // systemd may start Postfix now, with no window of 4xx answers.
+    sd_notifyf(0, "READY=1\nSTATUS=listening on %s", socket.c_str());
     const int rc = smfi_main();
+    sd_notify(0, "STOPPING=1");
     log_line(LOG_INFO, "stopped");
     if (!path.empty()) ::unlink(path.c_str());
     return rc == MI_SUCCESS ? EX_OK : EX_SOFTWARE;

@@ -258,6 +258,47 @@ class SecurityTests(FaultCase):
         self.assertNotIn(PASSWORD, r.stdout + r.stderr)
 
 
+class SystemdNotifyTests(unittest.TestCase):
+    """Type=notify: READY=1 only once the socket listens; reloads are announced."""
+
+    def test_ready_after_listen_and_reload_notices(self):
+        work = tempfile.mkdtemp(prefix="route-milter-notify-", dir=LAB.dir)
+        os.chmod(work, 0o755)
+        notify_path = os.path.join(work, "notify")
+        notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        notify.bind(notify_path)
+        os.chmod(work, 0o777)  # the daemon drops to USER before it reloads
+        os.chmod(notify_path, 0o777)
+        notify.settimeout(10)
+        spec = "unix:" + os.path.join(work, "m.sock")
+        conf = os.path.join(work, "m.conf")
+        with open(conf, "w") as f:
+            f.write(config(spec))
+        os.chmod(conf, 0o600)
+        os.chown(conf, pwd.getpwnam(USER).pw_uid, pwd.getpwnam(USER).pw_gid)
+        proc = subprocess.Popen([milter_binary(), "-c", conf, "-p", spec, "-l", "stderr"],
+                                env=dict(os.environ, NOTIFY_SOCKET=notify_path),
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            ready = notify.recv(4096).decode()
+            self.assertIn("READY=1", ready)
+            self.assertIn("STATUS=listening on " + spec, ready)
+            c = socket.socket(socket.AF_UNIX)  # READY means: the socket already accepts
+            c.connect(spec[5:])
+            c.close()
+            proc.send_signal(signal.SIGHUP)
+            self.assertEqual(notify.recv(4096).decode(), "RELOADING=1")
+            self.assertIn("READY=1\nSTATUS=running the reloaded config", notify.recv(4096).decode())
+            proc.send_signal(signal.SIGTERM)
+            self.assertEqual(notify.recv(4096).decode(), "STOPPING=1")
+            self.assertEqual(proc.wait(timeout=15), 0)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+            notify.close()
+
+
 class OutputFaultTests(unittest.TestCase):
     """routectl postfix when it cannot write: non-zero, clear error, old files untouched."""
 
@@ -312,7 +353,7 @@ class OutputFaultTests(unittest.TestCase):
             subprocess.run(["umount", out])
 
 
-CLASS_ORDER = [KillAndSlowTests, BadReloadTests, SecurityTests, OutputFaultTests]
+CLASS_ORDER = [KillAndSlowTests, BadReloadTests, SecurityTests, SystemdNotifyTests, OutputFaultTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "faults", CLASS_ORDER, cleanup_all))
