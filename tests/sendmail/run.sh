@@ -128,6 +128,9 @@ stop_leftovers() {
 trap 'stop_leftovers; rm -f "$summary"' EXIT
 trap 'exit 130' INT TERM
 
+# Sendmail keeps per-host status files (e.g. "[IPC]") relative to its working directory when it
+# runs outside its queue (sendmail -bt, -qI from routectl): let that be build/, not the checkout.
+cd "$root/build" || exit 1
 PYTHONDONTWRITEBYTECODE=1 timeout -k 10 300 /usr/bin/python3 "$here/test_sendmail.py" "$@" >"$summary"
 rc=$?
 grep -vE '^sendmail: [0-9]+ passed, [0-9]+ failed$' "$summary"
