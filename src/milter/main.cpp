@@ -11,6 +11,8 @@
 #include "route_milter/version.hpp"
 
 #include <grp.h>
+#include <pthread.h>
+#include <signal.h>
 #include <systemd/sd-daemon.h>
 #include <pwd.h>
 #include <sys/socket.h>
@@ -147,6 +149,14 @@ int main(int argc, char** argv) {
                     loaded.policy->listed_address_count(), c.ip_ranges.size());
         return EX_OK;
     }
+
+    // From here on SIGHUP/SIGTERM/SIGINT wait for libmilter's signal thread (started in
+    // smfi_main) instead of killing the process: a reload sent as soon as we report READY to
+    // systemd must not find SIGHUP's default action still in place.
+    sigset_t handled;
+    sigemptyset(&handled);
+    for (const int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&handled, s);
+    pthread_sigmask(SIG_BLOCK, &handled, nullptr);
 
     const MilterSettings settings = loaded.policy->config().milter;
     const std::string socket = socket_override.empty() ? settings.socket : socket_override;
