@@ -2,6 +2,8 @@
 #include "route_milter/config_loader.hpp"
 #include "route_milter/policy.hpp"
 
+#include "test_support.hpp"
+
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
 
@@ -17,11 +19,7 @@ using namespace route_milter;
 namespace {
 
 template <typename Result>
-std::string all_errors(const Result& r) {
-    std::string out;
-    for (const auto& d : r.errors) out += format_diagnostic(d) + "\n";
-    return out;
-}
+std::string all_errors(const Result& r) { return testing::errors_text(r); }
 
 ConfigResult load(const std::string& text) { return load_config_text(text, "test.conf"); }
 

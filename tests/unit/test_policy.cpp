@@ -2,6 +2,8 @@
 #include "route_milter/config_loader.hpp"
 #include "route_milter/policy.hpp"
 
+#include "test_support.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 using namespace route_milter;
@@ -10,9 +12,7 @@ namespace {
 
 std::shared_ptr<const Policy> policy_from(const std::string& text) {
     PolicyResult r = load_policy_text(text, "policy-test.conf");
-    std::string errors;
-    for (const auto& d : r.errors) errors += format_diagnostic(d) + "\n";
-    BOOST_REQUIRE_MESSAGE(r.policy != nullptr, errors);
+    BOOST_REQUIRE_MESSAGE(r.policy != nullptr, testing::errors_text(r));
     return r.policy;
 }
 

@@ -2,6 +2,8 @@
 #include "route_milter/config_loader.hpp"
 #include "route_milter/sendmail_maps.hpp"
 
+#include "test_support.hpp"
+
 #include <boost/test/unit_test.hpp>
 
 #include <set>
@@ -10,13 +12,8 @@ using namespace route_milter;
 
 namespace {
 
-Config config_from(const std::string& text) {
-    ConfigResult r = load_config_text(text, "maps.conf");
-    std::string errors;
-    for (const auto& d : r.errors) errors += format_diagnostic(d) + "\n";
-    BOOST_REQUIRE_MESSAGE(r.config.has_value(), errors);
-    return std::move(*r.config);
-}
+using testing::config_from;
+
 
 SendmailMapsOptions options(const std::string& dir = "/etc/mail/routes") {
     SendmailMapsOptions o;
@@ -45,11 +42,7 @@ std::string body(const SendmailMapsResult& r, const std::string& name) {
     return out;
 }
 
-std::string errors_of(const SendmailMapsResult& r) {
-    std::string out;
-    for (const auto& d : r.errors) out += format_diagnostic(d) + "\n";
-    return out;
-}
+std::string errors_of(const SendmailMapsResult& r) { return testing::errors_text(r); }
 
 const char* routes = R"(
     milter = { socket = "inet:8891@127.0.0.1"; };

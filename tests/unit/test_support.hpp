@@ -1,0 +1,27 @@
+// test_support.hpp - helpers the unit tests share.
+#pragma once
+
+#include "route_milter/config_loader.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <string>
+
+namespace route_milter::testing {
+
+// Every diagnostic of a result (anything with .errors), one "file:line: ..." per line.
+template <typename Result>
+std::string errors_text(const Result& r) {
+    std::string out;
+    for (const auto& d : r.errors) out += format_diagnostic(d) + "\n";
+    return out;
+}
+
+// A config the test expects to be valid; fails the test with every error otherwise.
+inline Config config_from(const std::string& text, const std::string& name = "maps.conf") {
+    ConfigResult r = load_config_text(text, name);
+    BOOST_REQUIRE_MESSAGE(r.config.has_value(), errors_text(r));
+    return std::move(*r.config);
+}
+
+}  // namespace route_milter::testing
