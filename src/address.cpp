@@ -63,6 +63,8 @@ AddressStatus parse_address(std::string_view raw, NormalizedAddress& out) {
             if (++i >= raw.size()) return AddressStatus::bad_character;
             if (is_control(raw[i])) return AddressStatus::bad_character;
             out.text_ += ascii_lower(raw[i]);
+        } else if (c == '(' || c == ')') {
+            return AddressStatus::comment;
         } else if (is_control(c) || c == ' ' || c == '<' || c == '>') {
             return AddressStatus::bad_character;
         } else {
@@ -73,6 +75,7 @@ AddressStatus parse_address(std::string_view raw, NormalizedAddress& out) {
 
     const std::string_view domain = raw.substr(i + 1);
     for (const char c : domain) {
+        if (c == '(' || c == ')') return AddressStatus::comment;
         if (is_control(c) || c == ' ' || c == '@' || c == '"' || c == '<' || c == '>' || c == '\\')
             return AddressStatus::bad_character;
     }
@@ -96,6 +99,7 @@ std::string_view describe(AddressStatus status) {
     case AddressStatus::unbalanced_quote: return "unbalanced quote";
     case AddressStatus::bad_source_route: return "malformed source route";
     case AddressStatus::bad_character: return "invalid character";
+    case AddressStatus::comment: return "RFC 822 comment";
     case AddressStatus::bad_domain: return "invalid domain";
     case AddressStatus::too_long: return "address too long";
     }

@@ -2,6 +2,7 @@
 #include "route_milter/config_loader.hpp"
 
 #include "route_milter/address.hpp"
+#include "route_milter/config_source.hpp"
 #include "route_milter/domain.hpp"
 
 #include <libconfig.h++>
@@ -11,9 +12,9 @@
 #include <algorithm>
 #include <array>
 #include <cstdio>
-#include <functional>
 #include <initializer_list>
 #include <map>
+#include <memory>
 #include <unordered_map>
 #include <tuple>
 #include <utility>
@@ -53,17 +54,31 @@ std::string_view type_name(const Setting& s) {
     }
 }
 
-// Walks the libconfig tree; every check reports into `errors` and carries on.
+// Walks the libconfig tree; every check reports into `errors` and carries on. libconfig saw
+// one text (config_source.hpp); every line it reports is mapped back to its file and line.
 class Validator {
 public:
-    explicit Validator(std::string file) : file_(std::move(file)) {}
+    explicit Validator(const ConfigSource& source) : source_(source) {}
 
     Diagnostics errors;
+    std::vector<std::uint32_t> password_files;  // where each route password is written
+
+    SourceLocation locate(unsigned text_line) const { return source_.locate(text_line); }
+    SourceLocation at(const Setting& s) const { return locate(s.getSourceLine()); }
+    const std::string& file_name(std::uint32_t file) const { return source_.files.at(file).name; }
+
+    // "line 3", or "other.conf:3" when `first` is in another file than `here`.
+    std::string line_ref(SourceLocation first, SourceLocation here) const {
+        if (first.file == here.file) return "line " + std::to_string(first.line);
+        return file_name(first.file) + ":" + std::to_string(first.line);
+    }
 
     void error(const Setting& at, const std::string& path, const std::string& what) {
-        errors.push_back({file_of(at), at.getSourceLine(), path + ": " + what});
+        error_at(this->at(at), path + ": " + what);
     }
-    void error_at(unsigned line, const std::string& what) { errors.push_back({file_, line, what}); }
+    void error_at(SourceLocation where, const std::string& what) {
+        errors.push_back({file_name(where.file), where.line, what});
+    }
 
     // Reports keys of `group` not in `known`; false when `group` is not a group at all.
     bool check_group(const Setting& group, const std::string& path, std::initializer_list<std::string_view> known) {
@@ -135,12 +150,12 @@ public:
         return std::nullopt;
     }
 
-    // Calls fn(text, line) for each string of an array [ ] or list ( ); a single string counts
-    // as a one-element list. Returns the number of elements.
+    // Calls fn(text, location) for each string of an array [ ] or list ( ); a single string
+    // counts as a one-element list. Returns the number of elements.
     template <typename Fn>
     int for_each_string(const Setting& s, const std::string& path, Fn&& fn) {
         if (s.getType() == Setting::TypeString) {
-            fn(std::string_view(s.c_str()), s.getSourceLine());
+            fn(std::string_view(s.c_str()), at(s));
             return 1;
         }
         if (!s.isArray() && !s.isList()) {
@@ -154,7 +169,7 @@ public:
                 continue;
             }
             // Array elements may carry no line of their own; use the array's then.
-            fn(std::string_view(e.c_str()), e.getSourceLine() != 0 ? e.getSourceLine() : s.getSourceLine());
+            fn(std::string_view(e.c_str()), locate(e.getSourceLine() != 0 ? e.getSourceLine() : s.getSourceLine()));
         }
         return s.getLength();
     }
@@ -163,13 +178,8 @@ public:
         return path.empty() ? std::string(key) : path + "." + std::string(key);
     }
 
-    std::string file_of(const Setting& s) const {
-        const char* f = s.getSourceFile();
-        return f != nullptr ? std::string(f) : file_;
-    }
-
 private:
-    std::string file_;
+    const ConfigSource& source_;
 };
 
 // Canonical route pattern or an error text.
@@ -229,16 +239,16 @@ void read_milter(Validator& v, const Setting& root, MilterSettings& out) {
 void read_local_domains(Validator& v, const Setting& root, std::vector<std::string>& out) {
     if (!root.exists("local_domains")) return;
     const Setting& s = root["local_domains"];
-    std::map<std::string, unsigned> seen;
-    v.for_each_string(s, "local_domains", [&](std::string_view text, unsigned line) {
+    std::map<std::string, SourceLocation> seen;
+    v.for_each_string(s, "local_domains", [&](std::string_view text, SourceLocation at) {
         std::string canonical;
         if (canonical_domain(text, canonical) != DomainStatus::ok || !is_host_name(canonical)) {
-            v.error_at(line, "local_domains: not a domain name (\"" + std::string(text) + "\")");
+            v.error_at(at, "local_domains: not a domain name (\"" + std::string(text) + "\")");
             return;
         }
-        if (const auto [it, inserted] = seen.emplace(canonical, line); !inserted) {
-            v.error_at(line, "local_domains: duplicate domain, first at line " + std::to_string(it->second) +
-                                 " (\"" + std::string(text) + "\")");
+        if (const auto [it, inserted] = seen.emplace(canonical, at); !inserted) {
+            v.error_at(at, "local_domains: duplicate domain, first at " + v.line_ref(it->second, at) +
+                               " (\"" + std::string(text) + "\")");
             return;
         }
         out.push_back(canonical);
@@ -246,9 +256,17 @@ void read_local_domains(Validator& v, const Setting& root, std::vector<std::stri
 }
 
 void read_ip_range(Validator& v, const Setting& r, const std::string& path, IpRangeConfig& out) {
-    out.line = r.getSourceLine();
+    const SourceLocation at = v.at(r);
+    out.line = at.line;
+    out.file = at.file;
     if (!v.check_group(r, path, {"name", "lower", "upper", "cidr", "priority", "allow", "require_auth"})) return;
-    if (auto name = v.string_member(r, path, "name", true)) out.name = *name;
+    if (auto name = v.string_member(r, path, "name", true)) {
+        // The name stands for the range in log lines (range=...): it must say which one.
+        if (name->empty()) v.error(r["name"], path + ".name", "must not be empty (\"\")");
+        else if (*name == "none")
+            v.error(r["name"], path + ".name", "reserved: logs say range=none for a client no range covers (\"none\")");
+        else out.name = *name;
+    }
     if (auto priority = v.int_member(r, path, "priority", 0, 1000000)) out.priority = static_cast<int>(*priority);
     else if (!r.exists("priority")) v.error(r, path, "missing required setting (priority)");
 
@@ -264,18 +282,21 @@ void read_ip_range(Validator& v, const Setting& r, const std::string& path, IpRa
             else out.intervals.push_back(std::get<IpInterval>(interval));
         }
     } else {
-        v.for_each_string(r["cidr"], path + ".cidr", [&](std::string_view text, unsigned line) {
+        const Setting& cidr = r["cidr"];
+        v.for_each_string(cidr, path + ".cidr", [&](std::string_view text, SourceLocation at) {
             auto interval = parse_cidr(text);
-            if (auto* bad = std::get_if<std::string>(&interval)) v.error_at(line, path + ".cidr: " + *bad);
+            if (auto* bad = std::get_if<std::string>(&interval)) v.error_at(at, path + ".cidr: " + *bad);
             else out.intervals.push_back(std::get<IpInterval>(interval));
         });
+        if ((cidr.isArray() || cidr.isList()) && cidr.getLength() == 0)
+            v.error(cidr, path + ".cidr", "empty list: the range would match no client (" + out.name + ")");
     }
     const auto class_set = [&](const char* key, DeliveryClassSet& set) {
         if (!r.exists(key)) return;
-        v.for_each_string(r[key], Validator::join(path, key), [&](std::string_view text, unsigned line) {
+        v.for_each_string(r[key], Validator::join(path, key), [&](std::string_view text, SourceLocation at) {
             if (auto c = parse_delivery_class(text)) set = set.with(*c);
             else
-                v.error_at(line, Validator::join(path, key) +
+                v.error_at(at, Validator::join(path, key) +
                                      ": must be \"local-local\", \"local-external\", \"external-local\" or "
                                      "\"external-external\" (\"" + std::string(text) + "\")");
         });
@@ -302,11 +323,13 @@ void check_range_overlaps(Validator& v, const std::vector<IpRangeConfig>& ranges
                                     !(a.interval.upper < items[j].interval.lower);
              ++j) {
             const Item& b = items[j];
-            if (!a.interval.overlaps(b.interval)) continue;
+            // A range whose own cidr entries overlap is harmless: the same range decides either way.
+            if (a.range == b.range || !a.interval.overlaps(b.interval)) continue;
             const IpRangeConfig& later = ranges[std::max(a.range, b.range)];
             const IpRangeConfig& earlier = ranges[std::min(a.range, b.range)];
-            v.error_at(later.line, "ip_ranges: \"" + later.name + "\" overlaps \"" + earlier.name + "\" (line " +
-                                       std::to_string(earlier.line) + ") at equal priority " +
+            const SourceLocation here{later.file, later.line};
+            v.error_at(here, "ip_ranges: \"" + later.name + "\" overlaps \"" + earlier.name + "\" (" +
+                                 v.line_ref({earlier.file, earlier.line}, here) + ") at equal priority " +
                                        std::to_string(a.priority) + " (" + to_string(b.interval) + ")");
         }
     }
@@ -328,11 +351,22 @@ void read_ip_ranges(Validator& v, const Setting& root, Config& config) {
         read_ip_range(v, list[i], "ip_ranges[" + std::to_string(i) + "]", range);
         config.ip_ranges.push_back(std::move(range));
     }
+    std::unordered_map<std::string_view, const IpRangeConfig*> by_name;
+    for (const IpRangeConfig& range : config.ip_ranges) {
+        if (range.name.empty()) continue;
+        const auto [it, inserted] = by_name.emplace(range.name, &range);
+        const SourceLocation here{range.file, range.line};
+        if (!inserted)
+            v.error_at(here, "ip_ranges: duplicate range name, first at " +
+                                 v.line_ref({it->second->file, it->second->line}, here) + " (\"" + range.name + "\")");
+    }
     check_range_overlaps(v, config.ip_ranges);
 }
 
 void read_route(Validator& v, const Setting& r, const std::string& path, RouteConfig& out) {
-    out.line = r.getSourceLine();
+    const SourceLocation at = v.at(r);
+    out.line = at.line;
+    out.file = at.file;
     if (!v.check_group(r, path,
                        {"domain", "description", "host", "port", "security", "treat_sender_as",
                         "treat_recipient_as", "deliver_to", "addresses", "retries", "retry_minutes", "auth"}))
@@ -371,6 +405,7 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
         if (v.check_group(a, apath, {"user", "password"})) {
             auto user = v.string_member(a, apath, "user", true);
             auto password = v.string_member(a, apath, "password", true);
+            if (password) v.password_files.push_back(v.at(a["password"]).file);
             if (user && user->empty()) v.error(a["user"], apath + ".user", "must not be empty (\"\")");
             else if (user && password) out.auth = RouteAuth{*user, *password};
             if (out.auth && out.host.empty())
@@ -382,20 +417,20 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
         NormalizedAddress parsed;
         const Setting& list = r["addresses"];
         out.addresses.reserve(static_cast<std::size_t>(list.getLength()));
-        v.for_each_string(list, path + ".addresses", [&](std::string_view text, unsigned line) {
+        v.for_each_string(list, path + ".addresses", [&](std::string_view text, SourceLocation at) {
             const AddressStatus status = parse_address(text, parsed);
             if (status != AddressStatus::ok || !parsed.has_domain() || parsed.local().empty()) {
-                v.error_at(line, path + ".addresses: " +
+                v.error_at(at, path + ".addresses: " +
                                      std::string(status == AddressStatus::ok ? "not local@domain" : describe(status)) +
                                      " (\"" + std::string(text) + "\")");
                 return;
             }
             if (!out.domain.empty() && !pattern_matches(out.domain, parsed.domain())) {
-                v.error_at(line, path + ".addresses: address outside the route's domain " + out.domain + " (\"" +
+                v.error_at(at, path + ".addresses: address outside the route's domain " + out.domain + " (\"" +
                                      std::string(text) + "\")");
                 return;
             }
-            out.addresses.push_back({std::string(parsed.text()), line});
+            out.addresses.push_back({std::string(parsed.text()), at.line, at.file});
         });
     }
     if (out.deliver_to == DeliverTo::listed && out.addresses.empty() && r.exists("domain"))
@@ -414,9 +449,11 @@ void check_route_domains(Validator& v, const std::vector<RouteConfig>& routes) {
         const RouteConfig& r = routes[i];
         if (r.domain.empty()) continue;
         const auto [it, inserted] = by_domain.emplace(r.domain, i);
+        const SourceLocation here{r.file, r.line};
+        const RouteConfig& first = routes[it->second];
         if (!inserted)
-            v.error_at(r.line, "routes: duplicate route domain, first at line " + std::to_string(routes[it->second].line) +
-                                   " (\"" + r.domain + "\")");
+            v.error_at(here, "routes: duplicate route domain, first at " + v.line_ref({first.file, first.line}, here) +
+                                 " (\"" + r.domain + "\")");
     }
 }
 
@@ -439,39 +476,74 @@ void read_root(Validator& v, const Setting& root, Config& config) {
     }
 }
 
-ConfigResult finish(Validator& v, Config&& config) {
-    ConfigResult result;
-    result.errors = std::move(v.errors);
-    std::stable_sort(result.errors.begin(), result.errors.end(),
-                     [](const Diagnostic& a, const Diagnostic& b) { return std::tie(a.file, a.line) < std::tie(b.file, b.line); });
-    if (result.errors.empty()) result.config = std::move(config);
-    return result;
-}
-
-ConfigResult parse(const std::string& name, const std::function<void(libconfig::Config&)>& read) {
-    Validator v(name);
-    Config config;
-    config.file = name;
+// Parses the checked text of the config and its @includes and validates the tree. The text and
+// the tree are freed before returning: they are the big part, the caller compiles a policy next.
+ConfigDraft draft_from(ConfigSource source) {
+    ConfigDraft draft;
+    Config& config = draft.config;
+    config.file = source.files.front().name;
+    for (const SourceFile& f : source.files) config.files.push_back(f.name);
+    Validator v(source);
+    v.errors = std::move(source.errors);
+    if (!source.complete) {
+        sort_diagnostics(v.errors);
+        draft.errors = std::move(v.errors);
+        return draft;
+    }
     {
-        libconfig::Config tree;  // freed before the caller compiles a policy: it is the big part
+        libconfig::Config tree;
+        // config_source expanded every @include. Should libconfig still meet one, version 1.5
+        // puts include_dir and "/" before every name, and nothing can be opened under /dev/null.
+        tree.setIncludeDir("/dev/null");
+        bool read = false;
         try {
-            read(tree);
+            if (source.text.empty()) {
+                tree.readString("");
+            } else {
+                // From memory without the copy readString() would make of a big config.
+                const std::unique_ptr<FILE, int (*)(FILE*)> in(
+                    ::fmemopen(source.text.data(), source.text.size(), "r"), &std::fclose);
+                if (!in) throw libconfig::FileIOException();
+                tree.read(in.get());
+            }
+            read = true;
         } catch (const libconfig::ParseException& e) {
-            const char* file = e.getFile();
-            v.errors.push_back({file != nullptr ? file : name, static_cast<unsigned>(e.getLine()),
-                                std::string("syntax error: ") + e.getError()});
-            return finish(v, std::move(config));
+            v.error_at(v.locate(static_cast<unsigned>(e.getLine())), std::string("syntax error: ") + e.getError());
         } catch (const libconfig::FileIOException&) {
-            v.errors.push_back({name, 0, "cannot read the file"});
-            return finish(v, std::move(config));
+            v.error_at({0, 0}, "cannot read the file");
         }
-        read_root(v, tree.getRoot(), config);
+        std::string().swap(source.text);
+        if (read) {
+            read_root(v, tree.getRoot(), config);
+            draft.parsed = true;
+        }
+    }
+    // Each file that holds a route password must be closed to other users (like ssh's keys).
+    std::sort(v.password_files.begin(), v.password_files.end());
+    v.password_files.erase(std::unique(v.password_files.begin(), v.password_files.end()), v.password_files.end());
+    for (const std::uint32_t f : v.password_files) {
+        const SourceFile& file = source.files.at(f);
+        if (file.from_disk && (file.mode & S_IROTH) != 0) {
+            char mode[8];
+            std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(file.mode & 07777));
+            v.error_at({f, 0}, std::string("holds route passwords but other users can read it; run chmod o-rwx (mode ") +
+                                   mode + ")");
+        }
     }
     // The libconfig tree was the biggest allocation (a million small blocks for a big route
     // list); hand its pages back now so that compiling the policy does not add to the peak.
     // Small configs skip it: trimming costs more than they ever held.
     if (config.routes.size() >= 1000) malloc_trim(0);
-    return finish(v, std::move(config));
+    sort_diagnostics(v.errors);
+    draft.errors = std::move(v.errors);
+    return draft;
+}
+
+ConfigResult accept(ConfigDraft draft) {
+    ConfigResult result;
+    result.errors = std::move(draft.errors);
+    if (draft.parsed && result.errors.empty()) result.config = std::move(draft.config);
+    return result;
 }
 
 }  // namespace
@@ -504,34 +576,16 @@ std::string_view name_of(Security s) {
 }
 std::string_view name_of(DeliverTo d) { return d == DeliverTo::all ? "all" : "listed"; }
 
-ConfigResult load_config_text(std::string_view text, const std::string& name) {
-    const std::string copy(text);  // libconfig wants a NUL-terminated string
-    if (copy.find('\0') != std::string::npos)
-        return ConfigResult{std::nullopt, {{name, 0, "the file contains a NUL byte"}}};
-    return parse(name, [&](libconfig::Config& tree) { tree.readString(copy); });
+ConfigDraft read_config_text(std::string_view text, const std::string& name) {
+    return draft_from(read_config_source_text(text, name));
 }
 
-ConfigResult load_config_file(const std::string& path) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return ConfigResult{std::nullopt, {{path, 0, "cannot read the file (missing?)"}}};
-    if (!S_ISREG(st.st_mode)) return ConfigResult{std::nullopt, {{path, 0, "not a regular file"}}};
-    ConfigResult result = parse(path, [&](libconfig::Config& tree) {
-        const std::size_t slash = path.rfind('/');  // @include paths are relative to the file
-        if (slash != std::string::npos) tree.setIncludeDir(path.substr(0, slash == 0 ? 1 : slash).c_str());
-        tree.readFile(path.c_str());
-    });
-    if (result.config && (st.st_mode & S_IROTH) != 0) {
-        const bool has_password = std::any_of(result.config->routes.begin(), result.config->routes.end(),
-                                              [](const RouteConfig& r) { return r.auth.has_value(); });
-        if (has_password) {
-            char mode[8];
-            std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(st.st_mode & 07777));
-            result.errors.push_back({path, 0, std::string("holds route passwords but other users can read it; "
-                                                          "run chmod o-rwx (mode ") + mode + ")"});
-            result.config.reset();
-        }
-    }
-    return result;
+ConfigDraft read_config_file(const std::string& path) { return draft_from(read_config_source_file(path)); }
+
+ConfigResult load_config_text(std::string_view text, const std::string& name) {
+    return accept(read_config_text(text, name));
 }
+
+ConfigResult load_config_file(const std::string& path) { return accept(read_config_file(path)); }
 
 }  // namespace route_milter

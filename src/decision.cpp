@@ -11,13 +11,16 @@ struct RuleEntry {
 };
 
 // Indexed by Rule.
-constexpr std::array<RuleEntry, 6> rule_table{{
+constexpr std::array<RuleEntry, 9> rule_table{{
     {"out-of-scope", {"250", "2.1.5", "Ok", false}},
     {"accepted", {"250", "2.1.5", "Ok", false}},
     {"bad-address", {"501", "5.1.3", "Bad recipient address syntax.", true}},
     {"not-listed", {"550", "5.1.1", "Recipient not in route list.", true}},
     {"not-allowed", {"550", "5.7.1", "Delivery is not allowed to this address.", false}},
     {"auth-required", {"530", "5.7.0", "SMTP authentication is required.", false}},
+    {"bad-sender", {"501", "5.1.7", "Bad sender address syntax.", false}},
+    {"postmaster", {"250", "2.1.5", "Ok", false}},
+    {"routed-address", {"550", "5.7.1", "Source-routed addresses are not accepted.", true}},
 }};
 
 }  // namespace
@@ -32,9 +35,14 @@ void format_reply_text(Rule rule, std::string_view recipient, char* out, std::si
     };
     if (reply.names_address) {
         put('<');
+        std::size_t quoted = 0;
         for (const char ch : recipient) {
             const auto c = static_cast<unsigned char>(ch);
             if (c == '<' || c == '>') continue;
+            if (quoted++ == max_quoted_address) {
+                for (int i = 0; i < 3; ++i) put('.');
+                break;
+            }
             put((c < 0x20 || c >= 0x7f || c == '%' || c == '\\') ? '?' : ch);
         }
         put('>');

@@ -3,6 +3,7 @@
 #include "route_milter/config_loader.hpp"
 
 #include <algorithm>
+#include <iterator>
 
 namespace route_milter {
 
@@ -15,8 +16,16 @@ PolicyResult PolicyCompiler::compile(Config config) {
     auto policy = std::make_shared<Policy>();
     policy->config_ = std::move(config);
     Config& c = policy->config_;
-    const auto error = [&](unsigned line, std::string message) {
-        result.errors.push_back({c.file, line, std::move(message)});
+    // Lines are in the file they were read from (an @include); a hand-made Config has one file.
+    const auto file_name = [&](std::uint32_t file) -> const std::string& {
+        return file < c.files.size() ? c.files[file] : c.file;
+    };
+    const auto error = [&](const ListedAddress& at, std::string message) {
+        result.errors.push_back({file_name(at.file), at.line, std::move(message)});
+    };
+    const auto line_of = [&](const RouteConfig& route, const ListedAddress& here) {
+        if (route.file == here.file) return "line " + std::to_string(route.line);
+        return file_name(route.file) + ":" + std::to_string(route.line);
     };
 
     std::size_t address_count = 0;
@@ -32,27 +41,34 @@ PolicyResult PolicyCompiler::compile(Config config) {
         else if (r.domain.rfind("*.", 0) == 0) policy->wildcard_routes_.insert(std::string_view(r.domain).substr(1), index);
         else policy->exact_routes_.insert(r.domain, index);
     }
+    for (const std::string& d : c.local_domains) policy->local_domains_.insert(d, 0);
     for (std::size_t i = 0; i < c.routes.size(); ++i) {
         RouteConfig& r = c.routes[i];
         const bool wildcard = r.domain.find('*') != std::string::npos;
         for (const ListedAddress& a : r.addresses) {
             if (const std::uint32_t* first = policy->addresses_.insert(a.address, static_cast<std::uint32_t>(i))) {
                 const RouteConfig& other = c.routes[*first];
-                error(a.line, "routes: address listed twice, also under " + other.domain + " (line " +
-                                  std::to_string(other.line) + ") (\"" + a.address + "\")");
+                error(a, "routes: address listed twice, also under " + other.domain + " (" + line_of(other, a) +
+                             ") (\"" + a.address + "\")");
                 continue;
             }
             ++policy->listed_counts_[i];
             if (!wildcard) continue;
-            const RouteConfig* owner = policy->route_for_domain(std::string_view(a.address).substr(a.address.rfind('@') + 1));
-            if (owner != &r)
-                error(a.line, "routes: address is listed under " + r.domain + " but route " + owner->domain + " (line " +
-                                  std::to_string(owner->line) + ") takes its domain (\"" + a.address + "\")");
+            const std::string_view domain = std::string_view(a.address).substr(a.address.rfind('@') + 1);
+            if (policy->local_domains_.find(domain) != nullptr) {
+                error(a, "routes: address is listed under " + r.domain + " but " + std::string(domain) +
+                             " is one of local_domains, which no wildcard or \"*\" route takes (\"" + a.address + "\")");
+                continue;
+            }
+            const RouteConfig* owner = policy->route_for_domain(domain);
+            // owner->domain == r.domain: a duplicate route domain, which the loader reports.
+            if (owner != nullptr && owner != &r && owner->domain != r.domain)
+                error(a, "routes: address is listed under " + r.domain + " but route " + owner->domain + " (" +
+                             line_of(*owner, a) + ") takes its domain (\"" + a.address + "\")");
         }
         r.addresses.clear();
         r.addresses.shrink_to_fit();
     }
-    for (const std::string& d : c.local_domains) policy->local_domains_.insert(d, 0);
     for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);
     std::stable_sort(policy->ranges_by_priority_.begin(), policy->ranges_by_priority_.end(),
                      [](const IpRangeConfig* a, const IpRangeConfig* b) { return a->priority > b->priority; });
@@ -63,16 +79,24 @@ PolicyResult PolicyCompiler::compile(Config config) {
 PolicyResult compile_policy(Config config) { return PolicyCompiler::compile(std::move(config)); }
 
 namespace {
-PolicyResult compile_loaded(ConfigResult loaded) {
-    if (!loaded.config) return PolicyResult{nullptr, std::move(loaded.errors)};
-    return compile_policy(std::move(*loaded.config));
+// The compiler's checks run on what the loader read even when the loader found errors, so one
+// run reports both (a duplicate listed address and a bad port elsewhere); the config moves
+// into the compiler, never copied. Any error at all and there is no policy.
+PolicyResult compile_loaded(ConfigDraft loaded) {
+    if (!loaded.parsed) return PolicyResult{nullptr, std::move(loaded.errors)};
+    PolicyResult compiled = compile_policy(std::move(loaded.config));
+    if (loaded.errors.empty()) return compiled;
+    loaded.errors.insert(loaded.errors.end(), std::make_move_iterator(compiled.errors.begin()),
+                         std::make_move_iterator(compiled.errors.end()));
+    sort_diagnostics(loaded.errors);
+    return PolicyResult{nullptr, std::move(loaded.errors)};
 }
 }  // namespace
 
-PolicyResult load_policy_file(const std::string& path) { return compile_loaded(load_config_file(path)); }
+PolicyResult load_policy_file(const std::string& path) { return compile_loaded(read_config_file(path)); }
 
 PolicyResult load_policy_text(std::string_view text, const std::string& name) {
-    return compile_loaded(load_config_text(text, name));
+    return compile_loaded(read_config_text(text, name));
 }
 
 const IpRangeConfig* Policy::range_for(const std::optional<IpAddress>& client) const {
@@ -120,14 +144,36 @@ MessageFacts Policy::message_facts(const std::optional<IpAddress>& client, bool 
     MessageFacts facts;
     facts.range = range_for(client);
     facts.authenticated = authenticated;
+    facts.sender_readable = sender != nullptr;
     facts.sender_class = sender != nullptr ? classify_sender(*sender) : AddressClass::external;
     return facts;
 }
 
+namespace {
+// RFC 5321 4.5.1: "<Postmaster>" without a domain must be accepted (case-insensitive).
+bool is_bare_postmaster(const NormalizedAddress& a) { return !a.has_domain() && a.text() == "postmaster"; }
+}  // namespace
+
 Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient) const {
     Decision d;
     d.range = facts.range;
-    d.route = recipient.has_domain() ? route_for_domain(recipient.domain()) : nullptr;
+    if (is_bare_postmaster(recipient)) {
+        d.rule = Rule::postmaster;
+        return d;
+    }
+    if (!facts.sender_readable) {
+        d.rule = Rule::bad_sender;
+        return d;
+    }
+    // Own domains first: no wildcard or "*" route takes them (routectl's maps agree).
+    const bool own_domain = recipient.has_domain() && local_domains_.find(recipient.domain()) != nullptr;
+    // For its own domains (and bare names) the MTA reads "a%far.test", "far.test!a" and
+    // "\"a@far.test\"" as routes to far.test and relays there: never judge them as local.
+    if ((own_domain || !recipient.has_domain()) && recipient.local().find_first_of("%!@") != std::string_view::npos) {
+        d.rule = Rule::routed_address;
+        return d;
+    }
+    d.route = recipient.has_domain() && !own_domain ? route_for_domain(recipient.domain()) : nullptr;
     if (d.route == nullptr && config_.scope == Scope::routes) {
         d.rule = Rule::out_of_scope;
         return d;
@@ -143,18 +189,23 @@ Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAdd
     return d;
 }
 
-Decision Policy::decide(const Query& query) const {
-    NormalizedAddress sender;
-    NormalizedAddress recipient;
-    const bool sender_ok = parse_address(query.sender, sender) == AddressStatus::ok;
-    const MessageFacts facts = message_facts(query.client, query.authenticated, sender_ok ? &sender : nullptr);
-    if (parse_address(query.recipient, recipient) != AddressStatus::ok) {
+Decision Policy::decide_recipient(const MessageFacts& facts, std::string_view raw_recipient,
+                                  NormalizedAddress& scratch) const {
+    if (parse_address(raw_recipient, scratch) != AddressStatus::ok) {
         Decision d;
         d.rule = Rule::bad_address;
         d.range = facts.range;
         return d;
     }
-    return decide_recipient(facts, recipient);
+    return decide_recipient(facts, scratch);
+}
+
+Decision Policy::decide(const Query& query) const {
+    NormalizedAddress sender;
+    NormalizedAddress recipient;
+    const bool sender_ok = parse_address(query.sender, sender) == AddressStatus::ok;
+    const MessageFacts facts = message_facts(query.client, query.authenticated, sender_ok ? &sender : nullptr);
+    return decide_recipient(facts, query.recipient, recipient);
 }
 
 }  // namespace route_milter

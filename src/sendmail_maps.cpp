@@ -124,6 +124,7 @@ public:
         check_paths();
         for (const RouteConfig& r : config_.routes) add_route(r);
         add_mx_entries();
+        add_more_specific_entries();
         add_subdomain_guards();
         SendmailMapsResult result;
         result.errors = std::move(errors_);
@@ -182,16 +183,17 @@ private:
         const auto [it, inserted] = hosts_.emplace(key, &r);
         if (inserted) return;
         const RouteConfig& first = *it->second;
+        const std::string other = "the route at line " + std::to_string(first.line);
         if (first.security != r.security)
-            error(r, "security \"" + std::string(name_of(r.security)) + "\" for host " + key +
-                         " differs from the route at line " + std::to_string(first.line) + " (\"" +
-                         std::string(name_of(first.security)) +
-                         "\"): Sendmail's TLS_Srv:/Try_TLS: entries are per host, not per port or route");
+            error(r, "security \"" + std::string(name_of(r.security)) + "\" for host " + key + " differs from " +
+                         other + " (\"" + std::string(name_of(first.security)) + "\") of " + first.domain +
+                         ": Sendmail's TLS_Srv:/Try_TLS: entries are per host, not per port or route");
         const bool same_auth = first.auth.has_value() == r.auth.has_value() &&
                                (!r.auth || (first.auth->user == r.auth->user && first.auth->password == r.auth->password));
         if (!same_auth)
-            error(r, "SMTP AUTH for host " + key + " differs from the route at line " + std::to_string(first.line) +
-                         ": Sendmail's AuthInfo: is per host, not per port or route; give both routes the same auth");
+            error(r, "SMTP AUTH for host " + key + " differs from " + other + " (" + first.domain + ", " +
+                         (first.auth ? "with" : "without") + " auth; " + r.domain + " " + (r.auth ? "with" : "without") +
+                         "): Sendmail's AuthInfo: is per host, not per port or route; give both routes the same auth");
     }
 
     void add_route(const RouteConfig& r) {
@@ -249,21 +251,73 @@ private:
                                        a.address + "\")"});
                 continue;
             }
+            if (!dot_string_local_part(a.address)) {
+                errors_.push_back({config_.file, a.line,
+                                   "routes: " + r.domain +
+                                       ": address cannot be a Sendmail access map key: its local part needs quoting, "
+                                       "and Sendmail looks To: entries up with the quoting the client used (\"" +
+                                       a.address + "\")"});
+                continue;
+            }
             set(access_, "To:" + a.address, "RELAY", r, "relay entry");
         }
     }
 
+    // A local part Sendmail sees the same however the client writes it: an RFC 5322
+    // dot-string (no quoting needed).
+    static bool dot_string_local_part(const std::string& address) {
+        const std::string local = address.substr(0, address.rfind('@'));
+        return !local.empty() && local.front() != '.' && local.back() != '.' && local.find("..") == std::string::npos &&
+               std::none_of(local.begin(), local.end(), [](char c) {
+                   const auto u = static_cast<unsigned char>(c);
+                   return u <= ' ' || u == 0x7f || std::string_view("()<>@,;:\\\"[]").find(c) != std::string_view::npos;
+               });
+    }
+
+    // An access map entry of a wildcard route ("To:.example.com RELAY") is found for every
+    // domain below it, also those whose own, more specific route says otherwise (exact domain,
+    // then longest "*.suffix", as the milter matches): such a route gets an entry of its own,
+    // SKIP (the default) where it has none, so that Sendmail stops there.
+    void add_more_specific_entries() {
+        for (const std::string_view tag : {std::string_view("To:"), std::string_view("TLS_Rcpt:")}) {
+            std::vector<std::pair<std::string, Entry>> added;
+            for (const RouteConfig& r : config_.routes) {
+                if (r.domain == "*") continue;
+                const std::string base = base_of(r.domain);
+                const std::string own = std::string(tag) + (is_wildcard(r.domain) ? "." + base : base);
+                if (access_.count(own) != 0) continue;
+                const bool shadowed = std::any_of(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& w) {
+                    return &w != &r && is_wildcard(w.domain) && ends_with_label(base, base_of(w.domain)) &&
+                           access_.count(std::string(tag) + "." + base_of(w.domain)) != 0;
+                });
+                if (shadowed) added.emplace_back(own, Entry{"SKIP", r.line});
+            }
+            for (auto& [key, entry] : added) access_.emplace(key, entry);
+        }
+    }
+
+    bool captured(const std::string& base, const RouteConfig* self) const {
+        return std::any_of(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& o) {
+            if (o.host.empty() || &o == self) return false;
+            return o.domain == "*" || (is_wildcard(o.domain) && ends_with_label(base, base_of(o.domain)));
+        });
+    }
+
     // A route without host means MX delivery: Sendmail does that for domains the mailertable
     // does not list, unless a wildcard or "*" route with a host would capture the domain there.
+    // Local domains too: Sendmail delivers those in class w before it reads the mailertable, so
+    // the entry only matters for one Sendmail does not know as its own, which then goes to its
+    // MX, never to the host of a wildcard or "*" route.
     void add_mx_entries() {
+        for (const std::string& d : config_.local_domains) {
+            const bool own_route = std::any_of(config_.routes.begin(), config_.routes.end(),
+                                               [&](const RouteConfig& o) { return o.domain == d; });
+            if (!own_route && captured(d, nullptr)) mailertable_.emplace(d, Entry{"esmtp:" + d, 0});
+        }
         for (const RouteConfig* r : hostless_) {
             if (r->domain == "*") continue;
             const std::string base = base_of(r->domain);
-            const bool captured = std::any_of(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& o) {
-                if (o.host.empty() || &o == r) return false;
-                return o.domain == "*" || (is_wildcard(o.domain) && ends_with_label(base, base_of(o.domain)));
-            });
-            if (!captured) continue;
+            if (!captured(base, r)) continue;
             // %1 is what Sendmail stripped off the recipient's domain to find ".base".
             if (is_wildcard(r->domain)) set(mailertable_, "." + base, "esmtp:%1." + base, *r, "mailertable entry");
             else set(mailertable_, base, "esmtp:" + base, *r, "mailertable entry");

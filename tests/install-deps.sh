@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages route-milter needs to build and test, when they are missing.
 set -eu
-packages="g++ make libmilter-dev libconfig++-dev libidn2-dev libboost-test-dev nlohmann-json3-dev libsystemd-dev
+packages="g++ make miltertest libmilter-dev libconfig++-dev libidn2-dev libboost-test-dev nlohmann-json3-dev libsystemd-dev
           postfix sasl2-bin libsasl2-modules python3 procps
           debhelper dpkg-dev fakeroot lintian systemd man-db adduser"
 missing=""

@@ -38,6 +38,7 @@ build() {  # build LABEL MAKE-ARGS...: a failed build is a failed test
 
 if build normal all build/unit-tests; then
     suite "unit" tests/unit/run.sh build/unit-tests
+    suite "milter" env ROUTE_MILTER="$PWD/build/route-milter" tests/milter/run.sh
     suite "integration" env ROUTE_MILTER="$PWD/build/route-milter" ROUTECTL="$PWD/build/routectl" tests/integration/run.sh
     suite "package" tests/package/run.sh
     suite "sendmail" env ROUTE_MILTER="$PWD/build/route-milter" ROUTECTL="$PWD/build/routectl" tests/sendmail/run.sh
@@ -45,6 +46,7 @@ fi
 if build asan+ubsan BUILD=build/asan SANITIZE=1 build/asan/route-milter build/asan/routectl build/asan/unit-tests; then
     export ASAN_OPTIONS=abort_on_error=1:detect_leaks=1 UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1
     suite "unit (asan+ubsan)" tests/unit/run.sh build/asan/unit-tests
+    suite "milter (asan+ubsan)" env ROUTE_MILTER="$PWD/build/asan/route-milter" tests/milter/run.sh
     suite "integration (asan+ubsan)" env ROUTE_MILTER="$PWD/build/asan/route-milter" \
         ROUTECTL="$PWD/build/asan/routectl" tests/integration/run.sh
 fi

@@ -9,6 +9,8 @@ socket="$build/run/route-milter.sock"
 # Postfix's smtpd runs as user postfix and must reach the 0660 socket: as root, run as postfix.
 as_user=""
 if [ "$(id -u)" = 0 ] && getent passwd postfix >/dev/null; then as_user="-u postfix"; fi
+# A checkout made with umask 002 leaves the file group-writable, which route-milter refuses.
+chmod go-w conf/route-milter.conf
 echo "route-milter: starting on unix:$socket with conf/route-milter.conf"
 echo "Attach it to Postfix with:"
 echo "    postconf -e 'smtpd_milters = unix:$socket' 'milter_default_action = tempfail'"

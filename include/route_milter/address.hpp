@@ -4,6 +4,10 @@
 //   <alice@example.com>, alice@example.com, <@relay1,@relay2:alice@example.com> (source route,
 //   dropped), <"john doe"@example.com> (quoting removed), <> (the null sender),
 //   <postmaster> (no domain).
+// RFC 822 comments are refused, not stripped: Postfix (tok822) and Sendmail (prescan) move
+// "(...)" out of an address before they deliver it, so "<ceo@own.test(x)>" is delivered to
+// ceo@own.test. A milter that kept or guessed at the comment would judge another address than the
+// MTA delivers to; the MTAs accept these forms only for lax clients, so refusing them costs nothing.
 // Canonical form is "local@domain" with the quoting removed, the whole address lower-cased
 // (routes compare addresses case-insensitively, as hMailServer does) and the domain in
 // canonical_domain() form. Nothing is allocated once the output buffer has grown.
@@ -22,6 +26,7 @@ enum class AddressStatus {
     unbalanced_quote,  // "\"a@b"
     bad_source_route,  // "<@a,@b a@b>": route without ':'
     bad_character,     // NUL, control characters, or space outside quotes
+    comment,           // "(" or ")" outside quotes: an RFC 822 comment the MTA would strip
     bad_domain,        // empty domain after '@' or invalid IDN
     too_long,          // more than max_address_length octets
 };

@@ -8,6 +8,7 @@
 #include "route_milter/delivery_class.hpp"
 #include "route_milter/ip_range.hpp"
 
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <vector>
@@ -38,6 +39,7 @@ struct IpRangeConfig {
     DeliveryClassSet allow;
     DeliveryClassSet require_auth;
     unsigned line = 0;  // 0 for the built-in defaults
+    std::uint32_t file = 0;  // index into Config::files: the file `line` is in
 };
 
 struct RouteAuth {
@@ -48,6 +50,7 @@ struct RouteAuth {
 struct ListedAddress {
     std::string address;  // canonical
     unsigned line = 0;
+    std::uint32_t file = 0;  // index into Config::files (an address list may come from an @include)
 };
 
 struct RouteConfig {
@@ -64,10 +67,14 @@ struct RouteConfig {
     int retry_minutes = 60;  // 60 minutes apart
     std::optional<RouteAuth> auth;
     unsigned line = 0;
+    std::uint32_t file = 0;  // index into Config::files
 };
 
 struct Config {
     std::string file;  // where it was read from
+    // Every file read, in the order met: files[0] is `file`, then each @include (as opened).
+    // The `file` index of a range, route or address points here; empty for a hand-made Config.
+    std::vector<std::string> files;
     MilterSettings milter;
     Scope scope = Scope::routes;
     std::vector<std::string> local_domains;

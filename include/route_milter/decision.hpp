@@ -20,6 +20,10 @@ enum class Rule : std::uint8_t {
     not_listed,     // 1. listed route, address not listed
     not_allowed,    // 2. no IP range covers the client, or the range does not allow the class
     auth_required,  // 3. the range requires SMTP AUTH for the class
+    bad_sender,     // the MAIL FROM address could not be read exactly as the MTA reads it
+    postmaster,     // <postmaster> without a domain: always accepted (RFC 5321 4.5.1)
+    routed_address, // '%', '!' or '@' in the local part of an own or bare address: the MTA
+                    // would re-route it (percent hack, bang path, dequoting) to another domain
 };
 
 struct SmtpReply {
@@ -35,7 +39,7 @@ struct Decision {
     const RouteConfig* route = nullptr;    // the recipient's route, if any
     const IpRangeConfig* range = nullptr;  // the client's range, if any
 
-    bool rejects() const { return rule != Rule::out_of_scope && rule != Rule::accepted; }
+    bool rejects() const { return rule != Rule::out_of_scope && rule != Rule::accepted && rule != Rule::postmaster; }
 };
 
 // Reply for a rejecting rule; {"250","2.1.5","Ok"} for the others.
@@ -43,7 +47,10 @@ SmtpReply reply_for(Rule rule);
 
 // The reply text for `rule` into out[size] (NUL-terminated, truncated to fit): the rule's text,
 // prefixed with "<recipient>: " where the rule names the address. Characters unsafe in an SMTP
-// reply (controls, 8-bit, '%', '\\') become '?'. Does not allocate.
+// reply (controls, 8-bit, '%', '\\') become '?'. A recipient longer than max_quoted_address is
+// cut there and marked "...": libmilter refuses replies near 1000 bytes, and a refusal must not
+// turn into a tempfail. Does not allocate.
+inline constexpr std::size_t max_quoted_address = 200;
 void format_reply_text(Rule rule, std::string_view recipient, char* out, std::size_t size);
 
 // Short name used in logs and `routectl query`: "not-listed".

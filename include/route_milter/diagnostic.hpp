@@ -4,7 +4,9 @@
 // the first, so an administrator sees the whole list at once (like `postfix check`).
 #pragma once
 
+#include <algorithm>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace route_milter {
@@ -19,5 +21,12 @@ using Diagnostics = std::vector<Diagnostic>;
 
 // "file:line: message", or "file: message" when no line applies.
 std::string format_diagnostic(const Diagnostic& d);
+
+// By file, then line; diagnostics of one line keep their order.
+inline void sort_diagnostics(Diagnostics& errors) {
+    std::stable_sort(errors.begin(), errors.end(), [](const Diagnostic& a, const Diagnostic& b) {
+        return std::tie(a.file, a.line) < std::tie(b.file, b.line);
+    });
+}
 
 }  // namespace route_milter

@@ -26,6 +26,9 @@ struct MessageFacts {
     const IpRangeConfig* range = nullptr;  // the client's range of highest priority, if any
     AddressClass sender_class = AddressClass::external;
     bool authenticated = false;
+    // False when MAIL FROM could not be read as the MTA reads it (a comment, bad quoting...):
+    // its class is unknown, and guessing "external" would let a forged local sender skip AUTH.
+    bool sender_readable = true;
 };
 
 // Everything `decide` needs, as an MTA would hand it over.
@@ -51,11 +54,19 @@ public:
     AddressClass classify_sender(const NormalizedAddress& sender) const;
     AddressClass classify_recipient(const NormalizedAddress& recipient, const RouteConfig* route) const;
 
+    // sender: the parsed MAIL FROM address, or nullptr when it could not be parsed.
     MessageFacts message_facts(const std::optional<IpAddress>& client, bool authenticated,
                                const NormalizedAddress* sender) const;
 
-    // The RCPT TO decision for one parsed recipient.
+    // The RCPT TO decision for one parsed recipient. The rules, in order: <postmaster>, an
+    // unreadable sender, a source-routed own address, scope, the listed-address rule, then the
+    // IP range's allow and auth sets. This server's own domains (local_domains) never take a
+    // route, as in hMailServer.
     Decision decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient) const;
+
+    // The same for the raw RCPT TO argument, parsed into scratch (bad-address when it cannot be).
+    Decision decide_recipient(const MessageFacts& facts, std::string_view raw_recipient,
+                              NormalizedAddress& scratch) const;
 
     // The whole decision from raw MTA input (parses both addresses).
     Decision decide(const Query& query) const;

@@ -1,16 +1,22 @@
 // postfix_maps.hpp - the Postfix files that carry the routes, as contents. No I/O.
 //
 // render_postfix_maps turns a validated Config into the files `routectl postfix` writes:
-//   transport               route domain -> smtp:[host]:port (or the SMTPS transport); ":" (MX
-//                           delivery) for routes without a host; the "*" route becomes
-//                           default_transport in main.cf, so it never takes local domains
+//   transport               route domain -> smtp:[host]:port (or the SMTPS transport); "smtp:"
+//                           (MX delivery: nexthop reset to the recipient domain) for routes
+//                           without a host; ":" for local domains (Postfix's own delivery); the
+//                           "*" route becomes default_transport in main.cf, so it never takes
+//                           local domains
 //   sasl_passwd             [host]:port -> user:password          (mode 0600)
 //   tls_policy              [host]:port (or the domain) -> none | may | encrypt
-//   relay_domains(.regexp)  domains of routes treated as local (backup MX)
+//   relay_domains(.regexp)  domains of routes treated as local (backup MX), and local domains
 //   relay_recipients(.regexp)  their listed addresses, or the whole domain
 //   master.cf.snippet       only the transports the routes need
 //   main.cf.snippet         the "name = value" lines that wire it all in
-// Everything is sorted, so the same config always gives the same bytes.
+// Everything is sorted, so the same config always gives the same bytes. Keys are written the
+// way Postfix looks them up: addresses in external (quoted) form, postmap-quoted where needed
+// (Postfix >= 3.2); IDN domains in A-label and U-label form (SMTPUTF8 lookups use the latter).
+// In the regexp tables each wildcard line excludes the more specific routes below it that say
+// otherwise, so every domain gets what its own route says.
 #pragma once
 
 #include "route_milter/config.hpp"
@@ -36,6 +42,7 @@ struct PostfixMapsOptions {
 struct PostfixMapsResult {
     std::vector<RenderedFile> files;  // empty when errors is set
     Diagnostics errors;              // routes Postfix cannot express, conflicting credentials
+    Diagnostics notes;               // what the files cannot honour exactly (schedules beyond 100 days)
 };
 
 PostfixMapsResult render_postfix_maps(const Config& config, const PostfixMapsOptions& options);

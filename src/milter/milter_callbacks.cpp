@@ -119,17 +119,11 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
         return SMFIS_TEMPFAIL;
     }
     const char* rcpt = argv[0];
-    Decision d;
-    if (parse_address(rcpt, c->recipient) != AddressStatus::ok) {
-        d.rule = Rule::bad_address;
-        d.range = c->message.facts.range;
-    } else {
-        d = c->policy->decide_recipient(c->message.facts, c->recipient);
-    }
+    const Decision d = c->policy->decide_recipient(c->message.facts, rcpt, c->recipient);
     if (!d.rejects()) return SMFIS_CONTINUE;
 
     const SmtpReply reply = reply_for(d.rule);
-    char code[4], xcode[16], text[max_address_length + 128];
+    char code[4], xcode[16], text[max_quoted_address + 128];
     std::snprintf(code, sizeof code, "%.*s", static_cast<int>(reply.code.size()), reply.code.data());
     std::snprintf(xcode, sizeof xcode, "%.*s", static_cast<int>(reply.xcode.size()), reply.xcode.data());
     format_reply_text(d.rule, rcpt, text, sizeof text);

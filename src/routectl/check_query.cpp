@@ -79,30 +79,30 @@ int command_query(const RoutectlOptions& options) {
     const auto policy = load_or_report(path);
     if (!policy) return EX_CONFIG;
     NormalizedAddress sender;
-    if (parse_address(from, sender) != AddressStatus::ok) {
-        std::fprintf(stderr, "routectl: --from: %s (%s)\n", std::string(describe(parse_address(from, sender))).c_str(),
-                     from.c_str());
-        return EX_USAGE;
-    }
-    const MessageFacts facts = policy->message_facts(address, !auth_user.empty(), &sender);
-    std::printf("client %s: range %s; sender <%s>: %s; %s\n", client.c_str(),
+    // An unreadable sender is not a usage error: the milter refuses its recipients, and this shows it.
+    const AddressStatus sender_status = parse_address(from, sender);
+    const bool sender_ok = sender_status == AddressStatus::ok;
+    const MessageFacts facts = policy->message_facts(address, !auth_user.empty(), sender_ok ? &sender : nullptr);
+    const std::string sender_text = sender_ok ? "<" + std::string(sender.text()) + ">: " + std::string(name_of(facts.sender_class))
+                                              : from + ": unreadable, " + std::string(describe(sender_status));
+    std::printf("client %s: range %s; sender %s; %s\n", client.c_str(),
                 facts.range != nullptr ? ("\"" + facts.range->name + "\" (" + line_of(facts.range->line) + ")").c_str()
                                        : "none",
-                std::string(sender.text()).c_str(), std::string(name_of(facts.sender_class)).c_str(),
-                auth_user.empty() ? "not authenticated" : ("authenticated as " + auth_user).c_str());
+                sender_text.c_str(), auth_user.empty() ? "not authenticated" : ("authenticated as " + auth_user).c_str());
     for (const std::string& rcpt : recipients) {
         const Decision d = policy->decide(Query{address, !auth_user.empty(), from, rcpt});
         const SmtpReply reply = reply_for(d.rule);
-        char text[max_address_length + 128];
+        char text[max_quoted_address + 128];
         format_reply_text(d.rule, rcpt, text, sizeof text);
         std::printf("%s: %s", rcpt.c_str(), d.rejects() ? "REJECT" : d.rule == Rule::accepted ? "ACCEPT" : "PASS");
         if (d.rejects()) std::printf(" %.*s %.*s %s", static_cast<int>(reply.code.size()), reply.code.data(),
                                      static_cast<int>(reply.xcode.size()), reply.xcode.data(), text);
         std::printf("\n    rule %s; route %s", std::string(name_of(d.rule)).c_str(),
                     d.route != nullptr ? route_label(*d.route).c_str() : "none");
-        if (d.rule != Rule::out_of_scope && d.rule != Rule::not_listed && d.rule != Rule::bad_address)
+        if (d.rule == Rule::not_allowed || d.rule == Rule::auth_required || d.rule == Rule::accepted)
             std::printf("; class %s", std::string(name_of(d.delivery_class)).c_str());
         if (d.rule == Rule::out_of_scope) std::printf("; scope = \"routes\" and the domain has no route: not judged");
+        if (d.rule == Rule::postmaster) std::printf("; <postmaster> is always accepted (RFC 5321 4.5.1)");
         std::printf("\n");
     }
     return EX_OK;

@@ -19,14 +19,15 @@ inline void report_errors(const std::string& path, const Diagnostics& errors) {
 // The config with every check done, including those of the policy compiler (duplicate
 // addresses, ...), for the commands that render files from it; errors are printed.
 inline std::optional<Config> load_checked_config(const std::string& path) {
-    ConfigResult loaded = load_config_file(path);
-    if (!loaded.config) {
-        report_errors(path, loaded.errors);
-        return std::nullopt;
+    ConfigDraft loaded = read_config_file(path);
+    Diagnostics errors = std::move(loaded.errors);
+    if (loaded.parsed) {  // the compiler's problems in the same report as the loader's
+        PolicyResult compiled = compile_policy(loaded.config);
+        errors.insert(errors.end(), compiled.errors.begin(), compiled.errors.end());
+        sort_diagnostics(errors);
     }
-    const PolicyResult compiled = compile_policy(*loaded.config);
-    if (!compiled.policy) {
-        report_errors(path, compiled.errors);
+    if (!errors.empty()) {
+        report_errors(path, errors);
         return std::nullopt;
     }
     return std::move(loaded.config);

@@ -20,6 +20,7 @@ int command_postfix(const RoutectlOptions& options) {
         report_errors(options.config_path, maps.errors);
         return EX_CONFIG;
     }
+    for (const Diagnostic& d : maps.notes) std::fprintf(stderr, "routectl: note: %s\n", format_diagnostic(d).c_str());
     WriteResult written;
     if (!write_and_report(directory, maps.files, written)) return EX_CANTCREAT;
     if (!options.postmap) return EX_OK;

@@ -154,6 +154,41 @@ class BadReloadTests(FaultCase):
                 f.write(text[: text.index("carol") + 3])
         self.bad_reload(truncate, r":\d+: syntax error")
 
+    # Issue 9: libconfig 1.5 exit()s on an @include of a directory and blocks on a FIFO; the
+    # loader checks every included file first. Each: the daemon keeps running the old policy, the
+    # one log line names the @include (file:line and name), and -t / routectl check exit 78.
+    def add_include(self, name):
+        text = read(self.milter.conf) + '@include "%s"\n' % name
+        line = text.count("\n")
+        self.milter.write_config(text)
+        return line
+
+    def bad_include(self, name, make, why):
+        path = os.path.join(self.dir, name)
+        line = [None]
+        def damage():
+            make(path)
+            line[0] = self.add_include(name)
+        self.bad_reload(damage, r"%s:\d+: @include \"%s\" \(%s\): %s" % (
+            re.escape(self.milter.conf), re.escape(name), re.escape(path), why))
+        expected = r"%s:%d: @include \"%s\" \(%s\): %s" % (
+            re.escape(self.milter.conf), line[0], re.escape(name), re.escape(path), why)
+        self.assertRegex(self.milter.log_text(), expected)
+        for argv in ([milter_binary(), "-t", "-c", self.milter.conf],
+                     [routectl_binary(), "check", "-c", self.milter.conf]):
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 78, (argv, r.stdout, r.stderr))
+            self.assertRegex(r.stderr, expected)
+
+    def test_include_of_a_directory(self):
+        self.bad_include("d", os.mkdir, r"not a regular file \(a directory\)")
+
+    def test_include_of_a_fifo(self):
+        self.bad_include("f", os.mkfifo, r"not a regular file \(a FIFO\)")
+
+    def test_include_of_a_missing_file(self):
+        self.bad_include("gone.conf", lambda path: None, r"cannot read the file \(No such file or directory\)")
+
     def test_good_reload_after_bad_one(self):
         self.bad_reload(lambda: os.unlink(self.milter.conf), r"cannot read")
         offset = self.milter.log_offset()
@@ -230,6 +265,48 @@ class SecurityTests(FaultCase):
         self.assertIn("holds route passwords", self.reloaded_or_failed(offset))
         os.chmod(self.milter.conf, 0o600)
 
+    def refused_everywhere(self, why):
+        """-t and routectl check exit 78 saying `why`; a reload keeps the running policy."""
+        for argv in ([milter_binary(), "-t", "-c", self.milter.conf],
+                     [routectl_binary(), "check", "-c", self.milter.conf]):
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 78, (argv, r.stdout, r.stderr))
+            self.assertRegex(r.stderr, why)
+            self.assertNotIn(PASSWORD, r.stdout + r.stderr)
+        offset = self.milter.log_offset()
+        self.milter.reload()
+        log = self.reloaded_or_failed(offset)
+        self.assertRegex(log, why)
+        self.assertNotIn("reloaded", log)
+        self.assertTrue(self.milter.running())
+        t = LAB.transaction(SENDER, ["alice@backup.test", "carol@backup.test"])
+        self.assertEqual(t.rcpt_codes, [250, 550], repr(t))
+
+    def test_world_readable_password_in_an_include_is_refused(self):
+        # Issue 9: the main file is 0600, the password sits in a 0644 include.
+        secret = os.path.join(self.dir, "secret.conf")
+        text = config(self.spec)
+        head, partner = text.split('  { domain = "partner.test"')
+        with open(secret, "w") as f:
+            f.write('  { domain = "partner.test"' + partner.replace("\n);\n", "\n"))
+        os.chmod(secret, 0o644)
+        self.milter.write_config(head + '@include "secret.conf"\n);\n')
+        self.refused_everywhere(re.escape(secret) + r": holds route passwords but other users can read it; "
+                                r"run chmod o-rwx \(mode 0644\)")
+        os.chmod(secret, 0o640)
+        os.chown(secret, 0, pwd.getpwnam(USER).pw_gid)  # root:group, like the Debian package's conffile
+        r = subprocess.run([routectl_binary(), "check", "-v", "-c", self.milter.conf], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("partner.test", r.stdout)
+
+    def test_config_others_can_write_is_refused(self):
+        # Issue 9: a local user who may write the config could open the relay or collect the password.
+        for mode in (0o602, 0o620):
+            os.chmod(self.milter.conf, mode)
+            self.refused_everywhere(re.escape(self.milter.conf) + r": group or other users can write it; "
+                                    r"run chmod go-w \(mode 0%o\)" % mode)
+        os.chmod(self.milter.conf, 0o600)
+
     def test_no_password_in_logs_or_summaries(self):
         LAB.transaction(SENDER, ["carol@backup.test", "x@partner.test"])
         offset = self.milter.log_offset()
@@ -256,6 +333,30 @@ class SecurityTests(FaultCase):
             if name != "sasl_passwd":
                 self.assertNotIn(PASSWORD, read(os.path.join(out, name)), name)
         self.assertNotIn(PASSWORD, r.stdout + r.stderr)
+
+
+class CheckReportTests(unittest.TestCase):
+    """Issue 9: one run of -t / routectl check reports the loader's and the compiler's errors."""
+
+    def test_duplicate_address_and_bad_port_in_one_run(self):
+        work = tempfile.mkdtemp(prefix="route-milter-check-", dir=LAB.dir)
+        conf = os.path.join(work, "two.conf")
+        with open(conf, "w") as f:
+            f.write('routes = (\n'
+                    '  { domain = "backup.test"; deliver_to = "listed";\n'
+                    '    addresses = [ "alice@backup.test",\n'
+                    '                  "Alice@backup.test" ]; },\n'
+                    '  { domain = "partner.test"; host = "mx.partner.test";\n'
+                    '    port = 99999; }\n'
+                    ');\n')
+        os.chmod(conf, 0o600)
+        for argv in ([milter_binary(), "-t", "-c", conf], [routectl_binary(), "check", "-c", conf],
+                     [routectl_binary(), "postfix", "-c", conf, "-o", os.path.join(work, "maps")]):
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 78, (argv, r.stdout, r.stderr))
+            self.assertIn(conf + ":4: routes: address listed twice", r.stderr)
+            self.assertIn(conf + ":6: routes[1].port: out of range 1..65535 (99999)", r.stderr)
+            self.assertIn("2 error(s)", r.stderr)
 
 
 class SystemdNotifyTests(unittest.TestCase):
@@ -354,7 +455,8 @@ class OutputFaultTests(unittest.TestCase):
             subprocess.run(["umount", out])
 
 
-CLASS_ORDER = [KillAndSlowTests, BadReloadTests, SecurityTests, SystemdNotifyTests, OutputFaultTests]
+CLASS_ORDER = [KillAndSlowTests, BadReloadTests, SecurityTests, CheckReportTests, SystemdNotifyTests,
+               OutputFaultTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "faults", CLASS_ORDER, cleanup_all))

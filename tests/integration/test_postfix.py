@@ -20,6 +20,7 @@ import uuid
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lab import LabError, Milter, PostfixLab, cleanup_all, milter_binary, wait_for  # noqa: E402
+import address_scenarios  # noqa: E402
 import suite_runner  # noqa: E402
 
 SASL_USER = "relayuser"
@@ -380,6 +381,40 @@ class NotAllowedTests(MilterClassMixin, LabTestCase):
         self.assertReply(self.rcpt("alice@backup.test"), 250)
 
 
+class HostileAddressTests(MilterClassMixin, LabTestCase):
+    """address_scenarios.SCENARIOS through the real Postfix (comments, own domains, postmaster...)."""
+
+    @classmethod
+    def config(cls):
+        return address_scenarios.config(LAB.milter_socket, MILTER_USER)
+
+    def test_scenarios(self):
+        for name, sender, rcpt, code, enhanced in address_scenarios.SCENARIOS:
+            with self.subTest(name):
+                t = LAB.transaction(sender, [rcpt])
+                self.assertEqual(t.mail[0], 250, "%s: MAIL FROM: %r" % (name, t))
+                self.assertReply(t.rcpts[0], code, enhanced, msg="%s: <%s> -> <%.80s>" % (name, sender, rcpt))
+
+    def test_postfix_itself_takes_the_comment_forms(self):
+        # Why it matters: without the milter's word, Postfix accepts <ceo@own.test(x)> and logs
+        # the address without the comment (tok822 moved it out).
+        offset = LAB.log_offset()
+        t = LAB.transaction("ceo@own.test(x)", ["postmaster"], data=True)
+        self.assertEqual(t.mail[0], 250, repr(t))
+        self.assertEqual(t.rcpt_codes, [250], repr(t))
+        wait_for(lambda: re.search(r"from=<ceo@own\.test>", LAB.log_since(offset)), 10,
+                 what="Postfix logging the sender without its comment")
+
+    def test_comment_rejections_are_logged_with_the_raw_address(self):
+        offset = self.milter.log_offset()
+        t = LAB.transaction("ceo@own.test(forged)", ["staff@own.test"])
+        self.assertEqual(t.rcpt_codes, [501], repr(t))
+        self.wait_milter_log(lambda log: "rule=bad-sender" in log[offset:], what="bad-sender log line")
+        line = [l for l in self.milter.log_text()[offset:].splitlines() if "rule=bad-sender" in l][0]
+        self.assertIn("from=<ceo@own.test(forged)>", line)
+        self.assertIn("501 5.1.7", line)
+
+
 class ReloadTests(LabTestCase):
     """SIGHUP reload, good and bad, on the shared milter (standard config before each test)."""
 
@@ -594,7 +629,7 @@ class InetSocketTests(LabTestCase):
 # Run order: the concurrent reload test leaves Postfix's cleanup pool slow to accept
 # (about 1 s per new queue file; Postfix-internal, also without any milter), so the
 # tests with many accepted recipients run first.
-CLASS_ORDER = [RouteDecisionTests, ScopeAllTests, NotAllowedTests, InetSocketTests,
+CLASS_ORDER = [RouteDecisionTests, ScopeAllTests, NotAllowedTests, HostileAddressTests, InetSocketTests,
                ReloadTests, MilterDownTests]
 
 

@@ -13,6 +13,7 @@ import os
 import re
 import shutil
 import signal
+import smtplib
 import subprocess
 import sys
 import tempfile
@@ -23,6 +24,8 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lab import LabError, PostfixLab, cleanup_all, free_port, wait_for  # noqa: E402
 import suite_runner  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sendmail"))
+from smtp_sink import SmtpSink  # noqa: E402
 from lab_relay import (EX_CONFIG, POSTCONF_BIN, RelayLab, duration_seconds, file_snapshot,  # noqa: E402
                        master_snippet_services, parse_snippet, postmap_query, routectl_binary,
                        routectl_has_command, run_routectl, transport_lookup, write_config)
@@ -95,12 +98,14 @@ def _value(v, indent):
     raise TypeError(v)
 
 
-def config_text(routes, socket="unix:/run/route-milter/route-milter.sock"):
+def config_text(routes, socket="unix:/run/route-milter/route-milter.sock", local_domains=()):
     """A route-milter config; every route key on its own line (for file:line checks)."""
     out = ["# routectl integration test config",
            'milter = { socket = "%s"; };' % socket,
-           'scope = "routes";',
-           "routes = ("]
+           'scope = "routes";']
+    if local_domains:
+        out.append("local_domains = %s;" % _value(list(local_domains), 0))
+    out.append("routes = (")
     for i, r in enumerate(routes):
         out.append("  {")
         for k, v in r.items():
@@ -117,9 +122,9 @@ def line_of(text, needle):
     raise AssertionError("%r not in config" % needle)
 
 
-def new_config(name, routes):
+def new_config(name, routes, local_domains=()):
     path = os.path.join(TMP, name + ".conf")
-    text = config_text(routes)
+    text = config_text(routes, local_domains=local_domains)
     write_config(path, text)
     return path, text
 
@@ -141,13 +146,13 @@ class RoutectlCase(unittest.TestCase):
                          % (what, r.returncode, r.stdout, r.stderr))
 
 
-def relay_lab_from_routes(cls, name, routes, overrides, **lab_kw):
+def relay_lab_from_routes(cls, name, routes, overrides, local_domains=(), **lab_kw):
     """Start a RelayLab A, run `routectl postfix --postmap` for routes, apply the snippets."""
     require_command("postfix")
     lab = RelayLab(**lab_kw)
     lab.start()
     try:
-        cls.conf, cls.conf_text = new_config(name, routes)
+        cls.conf, cls.conf_text = new_config(name, routes, local_domains)
         cls.out = lab.path("routes")
         r = generate(cls.conf, cls.out, postmap=True, pf=lab.config_dir)
         if r.returncode != 0:
@@ -228,7 +233,9 @@ class MapsTests(RoutectlCase):
             "partner.test": "smtp:[127.0.0.1]:2526",
             "smtps.test": "route-smtps:[smtps.example.net]:465",
             "open.test": "smtp:[mx.open.test]:25",
-            "mx.test": ":",   # no host: normal MX delivery, and out of reach of the "*" route
+            # no host: normal MX delivery ("smtp:" resets the nexthop to the recipient domain; ":"
+            # would keep default_transport's, the "*" route's smarthost), out of reach of "*"
+            "mx.test": "smtp:",
         }
         got = {k: self.q(k, "transport") for k in expected}
         self.assertEqual(got, expected)
@@ -474,6 +481,11 @@ class BackupMxTests(RoutectlCase):
             dict({"domain": "open.test", "treat_recipient_as": "local", "deliver_to": "all"}, **target),
             dict({"domain": "*.bk.test", "treat_recipient_as": "local", "deliver_to": "all"}, **target),
             dict({"domain": "partner.test", "treat_recipient_as": "external"}, **target),
+            # more specific than *.bk.test, and relaying less: their own route decides
+            dict({"domain": "ext.bk.test", "treat_recipient_as": "external"}, **target),
+            dict({"domain": "listed.bk.test", "treat_recipient_as": "local", "deliver_to": "listed",
+                  "addresses": ["alice@listed.bk.test"]}, **target),
+            dict({"domain": "*.ext2.bk.test", "treat_recipient_as": "external"}, **target),
         ]
         overrides = {
             "smtpd_milters": "",
@@ -529,6 +541,22 @@ class BackupMxTests(RoutectlCase):
         self.assertIn(code, (454, 554), text)
         code, text = self.rcpt("anyone@evilbk.test")
         self.assertIn(code, (454, 554), text)
+
+    def test_more_specific_routes_win_over_the_local_wildcard(self):
+        # Route matching: exact domain, then longest *.suffix. Without the milter, Postfix's
+        # maps alone must give each domain what its own route says.
+        self.assertEqual(self.rcpt("alice@listed.bk.test")[0], 250)
+        code, text = self.rcpt("other@listed.bk.test")       # listed route: only alice
+        self.assertEqual(code, 550, text)
+        self.assertIn("User unknown in relay recipient table", text)
+        for external in ("x@ext.bk.test", "x@a.ext2.bk.test", "x@b.a.ext2.bk.test"):
+            code, text = self.rcpt(external)                  # external routes: not relayed
+            self.assertIn(code, (454, 554), "%s: %s" % (external, text))
+            self.assertIn("Relay access denied", text)
+        # below an exact route, *.bk.test is again the most specific route
+        self.assertEqual(self.rcpt("anyone@sub.ext.bk.test")[0], 250)
+        self.assertEqual(self.rcpt("anyone@sub.listed.bk.test")[0], 250)
+        self.assertEqual(self.rcpt("anyone@ext2.bk.test")[0], 250)
 
     def test_subdomain_of_exact_route_refused(self):
         # sub.backup.test has no route: for a stranger it is relaying, refused either way
@@ -704,6 +732,22 @@ class BadConfigTests(RoutectlCase):
                                                                      ("mode", 3)) if before[n][i] != after[n][i]]
             self.assertEqual(changed, [])
 
+    def test_shared_next_hop_with_and_without_auth(self):
+        routes = [{"domain": "a.test", "host": "192.0.2.1", "port": 587,
+                   "auth": {"user": "u", "password": "Shared-S3cret"}},
+                  {"domain": "b.test", "host": "[192.0.2.1]", "port": 587}]
+        path, text = new_config("shared-hop", routes)
+        out = os.path.join(TMP, "shared-hop-out")
+        r = generate(path, out, postmap=False)
+        self.assertEqual(r.returncode, EX_CONFIG, "exit status\nstdout:\n%s\nstderr:\n%s" % (r.stdout, r.stderr))
+        a, b = line_of(text, '"a.test"'), line_of(text, '"b.test"')
+        # a route's line is the line of its "{", the one before its domain
+        self.assertRegex(r.stderr, r"shared-hop\.conf:%d: routes: b\.test: next hop \[192\.0\.2\.1\]:587 is shared "
+                                   r"with route a\.test \(line %d\), and only a\.test \(line %d\) has auth"
+                         % (b - 1, a - 1, a - 1))
+        self.assertNotIn("Shared-S3cret", r.stdout + r.stderr)
+        self.assertFalse(os.path.exists(out) and os.listdir(out))
+
     def test_bad_config_creates_nothing(self):
         out = os.path.join(TMP, "bad-new")
         bad, _ = self.bad_config()
@@ -713,7 +757,244 @@ class BadConfigTests(RoutectlCase):
                         "files created: %r" % (os.listdir(out) if os.path.isdir(out) else out))
 
 
-CLASS_ORDER = [MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests]
+# ================================================================ 6. where mail really goes
+
+class MxDeliveryTests(RoutectlCase):
+    """Real deliveries from A: a route without host goes to the domain's MX, never to the "*"
+    route's relay; local domains keep Postfix's own delivery or are refused, never relayed.
+
+    The "MX" is a sink on a loopback port: A's smtp client looks up hosts natively
+    (smtp_host_lookup = native, no DNS), and "localhost" resolves to 127.0.0.1 from the
+    system's hosts file; smtp_tcp_port is the sink's port. The relay is another sink.
+    """
+
+    @classmethod
+    def setUpClass(cls):
+        cls.A = None
+        cls.mx = SmtpSink("mx-sink.lab.test").start()
+        cls.relay = SmtpSink("relay-sink.lab.test", users={B_USER: B_PASSWORD}).start()
+        try:
+            routes = [
+                {"domain": "localhost"},   # no host: normal MX delivery
+                {"domain": "*", "host": "[127.0.0.1]", "port": cls.relay.port,
+                 "auth": {"user": B_USER, "password": B_PASSWORD}},
+            ]
+            overrides = {"smtpd_milters": "", "smtp_tcp_port": str(cls.mx.port),
+                         "smtp_dns_support_level": "disabled"}
+            cls.A = relay_lab_from_routes(cls, "mx", routes, overrides, local_domains=["mbox.test", "own.test"],
+                                          mailboxes=["user@mbox.test"])
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.A is not None:
+            cls.A.stop()
+            cls.A = None
+        for sink in (cls.mx, cls.relay):
+            sink.stop()
+
+    def deliver(self, rcpt):
+        tag = "mx-%s" % os.urandom(4).hex()
+        off = self.A.log_offset()
+        qid = self.A.submit("sender@far.test", [rcpt], subject=tag)
+        m = self.A.wait_log(r"%s: to=<%s>, relay=([^,]*), .*status=(\w+)" % (qid, re.escape(rcpt)), off,
+                            what="A's delivery of %s" % rcpt)
+        return tag, m
+
+    def test_route_without_host_goes_to_the_mx_not_the_relay(self):
+        tag, m = self.deliver("user@localhost")
+        self.assertEqual(m.group(2), "sent", m.group(0))
+        self.assertEqual(m.group(1), "localhost[127.0.0.1]:%d" % self.mx.port, m.group(0))
+        got = self.mx.wait_for_message("user@localhost", text=tag)
+        self.assertEqual(len(got), 1, self.mx.messages)
+        self.assertIsNone(got[0].auth, "the relay's credentials were sent to the MX")
+        self.assertEqual([x for x in self.relay.messages if tag in x.text], [], "the relay got the mail")
+
+    def test_other_domains_go_to_the_relay(self):
+        # control: the "*" route really is the relay, with its credentials
+        tag, m = self.deliver("someone@far.test")
+        self.assertEqual(m.group(2), "sent", m.group(0))
+        got = self.relay.wait_for_message("someone@far.test", text=tag)
+        self.assertEqual(len(got), 1)
+        self.assertEqual(got[0].auth[1], B_USER)
+
+    def test_local_domain_keeps_local_delivery(self):
+        tag, m = self.deliver("user@mbox.test")
+        self.assertEqual(m.group(2), "sent", m.group(0))
+        self.assertTrue(any(tag in t for t in self.A.mailbox_messages("user@mbox.test")))
+        self.assertEqual([x for x in self.relay.messages if tag in x.text], [])
+
+    def test_local_domain_is_not_listed_twice_for_postfix(self):
+        # A local domain stays out of relay_domains: Postfix warns on every delivery about a domain
+        # in both virtual_mailbox_domains (mbox.test here) and relay_domains.
+        off = self.A.log_offset()
+        tag, m = self.deliver("user@mbox.test")
+        self.assertEqual(m.group(2), "sent", m.group(0))
+        self.assertNotIn("do not list domain", self.A.log_since(off))
+
+
+class QueueLifetimeTests(RoutectlCase):
+    """A route schedule longer than Postfix's 100-day maximum: the snippet still runs qmgr."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.A = None
+        cls.sink = SmtpSink("slow-sink.lab.test").start()
+        try:
+            routes = [{"domain": "slow.test", "host": "[127.0.0.1]", "port": cls.sink.port,
+                       "retries": 100, "retry_minutes": 1440}]
+            cls.A = relay_lab_from_routes(cls, "lifetime", routes, {"smtpd_milters": ""})
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.A is not None:
+            cls.A.stop()
+            cls.A = None
+        cls.sink.stop()
+
+    def test_snippet_capped_and_accepted_by_postfix(self):
+        s = dict(parse_snippet(os.path.join(self.out, "main.cf.snippet")))
+        for name in ("maximal_queue_lifetime", "bounce_queue_lifetime"):
+            self.assertEqual(duration_seconds(self.A.main_value(name)), 100 * 86400, name)
+            self.assertEqual(s[name], "144000m")
+        with open(os.path.join(self.out, "main.cf.snippet")) as f:
+            self.assertIn("Capped at Postfix's maximum (100d)", f.read())
+        r = subprocess.run(["postfix", "-c", self.A.config_dir, "check"], capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+
+    def test_queue_manager_keeps_running_and_delivers(self):
+        off = self.A.log_offset()
+        qid = self.A.submit("sender@far.test", ["user@slow.test"], subject="lifetime")
+        m = self.A.wait_log(r"%s: to=<user@slow\.test>, relay=.*status=(\w+)" % qid, off, timeout=20,
+                            what="qmgr scheduled %s" % qid)
+        self.assertEqual(m.group(1), "sent", m.group(0))
+        self.assertNotRegex(self.A.log_text(), r"qmgr\[\d+\]: fatal")
+        self.assertEqual(len(self.sink.wait_for_message("user@slow.test")), 1)
+
+    def test_routectl_notes_the_cap(self):
+        r = generate(self.conf, self.out, postmap=False)
+        self.assertRoutectlOK(r)
+        self.assertRegex(r.stderr, r"note: .*lifetime\.conf:%d: routes: slow\.test: .*100 days"
+                         % (line_of(self.conf_text, '"slow.test"') - 1))
+
+
+class MapKeyTests(RoutectlCase):
+    """Listed addresses that are awkward map keys: written as Postfix looks them up (postmap -q
+    and real RCPTs, milter out of the way)."""
+
+    ADDRESSES = ['"#sales"@awk.test', '"x@y"@awk.test', '"a\\"b"@awk.test', '"john doe"@awk.test',
+                 '"back\\\\slash"@awk.test', "plain@awk.test"]
+    # (RCPT spelling, what postmap must find it under: Postfix's external form)
+    RCPTS = [('"#sales"@awk.test', "#sales@awk.test"), ("#sales@AWK.test", "#sales@awk.test"),
+             ('"x@y"@awk.test', '"x@y"@awk.test'), ('"a\\"b"@awk.test', '"a\\"b"@awk.test'),
+             ('"John Doe"@awk.test', '"john doe"@awk.test'), ('"back\\\\slash"@awk.test', '"back\\\\slash"@awk.test'),
+             ('"plain"@awk.test', "plain@awk.test")]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.A = None
+        routes = [{"domain": "awk.test", "host": "[127.0.0.1]", "port": B.port, "treat_recipient_as": "local",
+                   "deliver_to": "listed", "addresses": cls.ADDRESSES}]
+        # The test client is in mynetworks: Postfix refuses "x@y"@domain from strangers whatever the
+        # maps say (allow_untrusted_routing); relay_recipient_maps apply to every client.
+        cls.A = relay_lab_from_routes(cls, "awk", routes, {"smtpd_milters": ""})
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.A is not None:
+            cls.A.stop()
+            cls.A = None
+
+    def test_postmap_finds_the_external_forms(self):
+        table = "hash:%s/relay_recipients" % self.out
+        regexp = "regexp:%s/relay_recipients.regexp" % self.out
+        for _, key in self.RCPTS:
+            # a key beginning with '#' would be a comment line for postmap: an exact regexp line
+            found = postmap_query(key, regexp if key.startswith("#") else table, self.A.config_dir)
+            self.assertEqual(found, "OK", key)
+        self.assertIsNone(postmap_query("other@awk.test", table, self.A.config_dir))
+        self.assertIsNone(postmap_query("#salesx@awk.test", regexp, self.A.config_dir))
+        self.assertIsNone(postmap_query("x#sales@awk.test", regexp, self.A.config_dir))
+
+    def test_real_rcpt_accepted_for_each_listed_address(self):
+        for rcpt, _ in self.RCPTS:
+            t = self.A.transaction("someone@far.test", [rcpt])
+            self.assertEqual(t.rcpts[0][0], 250, "%s: %r" % (rcpt, t))
+        t = self.A.transaction("someone@far.test", ["sales@awk.test", '"x"@awk.test'])
+        for reply in t.rcpts:
+            self.assertEqual(reply[0], 550, repr(t))
+            self.assertIn("User unknown in relay recipient table", reply[1])
+
+
+class IdnTests(RoutectlCase):
+    """SMTPUTF8 recipients with U-labels: Postfix looks them up as they came, the maps hold both
+    forms (milter out of the way)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.A = None
+        cls.sink = SmtpSink("idn-sink.lab.test").start()
+        try:
+            target = {"host": "[127.0.0.1]", "port": cls.sink.port}
+            routes = [
+                dict({"domain": "bücher.test", "treat_recipient_as": "local", "deliver_to": "listed",
+                      "addresses": ["hans@bücher.test"]}, **target),
+                dict({"domain": "*.müller.test", "treat_recipient_as": "local"}, **target),
+            ]
+            overrides = {"smtpd_milters": "", "mynetworks": "127.0.0.2/32", "smtputf8_enable": "yes"}
+            cls.A = relay_lab_from_routes(cls, "idn", routes, overrides)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.A is not None:
+            cls.A.stop()
+            cls.A = None
+        cls.sink.stop()
+
+    def utf8_rcpts(self, rcpts, data=None):
+        s = smtplib.SMTP(self.A.host, self.A.port, timeout=30)
+        try:
+            s.ehlo("client.example.net")
+            self.assertTrue(s.has_extn("smtputf8"), s.esmtp_features)
+            s.command_encoding = "utf-8"
+            self.assertEqual(s.docmd("MAIL FROM:<sender@far.test> SMTPUTF8")[0], 250)
+            replies = [s.docmd("RCPT TO:<%s>" % r) for r in rcpts]
+            if data is not None and any(c == 250 for c, _ in replies):
+                s.data(data.encode("utf-8"))
+            return [(c, m.decode("utf-8", "replace")) for c, m in replies]
+        finally:
+            s.close()
+
+    def test_transport_has_both_forms(self):
+        table = "hash:%s/transport" % self.out
+        want = "smtp:[127.0.0.1]:%d" % self.sink.port
+        for key in ("bücher.test", "xn--bcher-kva.test", ".müller.test", ".xn--mller-kva.test"):
+            self.assertEqual(postmap_query(key, table, self.A.config_dir), want, key)
+
+    def test_utf8_rcpt_accepted_and_delivered(self):
+        tag = "idn-%s" % os.urandom(4).hex()
+        replies = self.utf8_rcpts(["hans@bücher.test", "hans@xn--bcher-kva.test", "x@a.müller.test"],
+                                  data="Subject: %s\r\n\r\nhallo\r\n" % tag)
+        self.assertEqual([c for c, _ in replies], [250, 250, 250], replies)
+        got = self.sink.wait_for_message("hans@bücher.test", text=tag)
+        self.assertEqual(len(got), 1, self.sink.messages)
+
+    def test_utf8_rcpt_unlisted_refused(self):
+        replies = self.utf8_rcpts(["grete@bücher.test"])
+        self.assertEqual(replies[0][0], 550, replies)
+        self.assertIn("User unknown in relay recipient table", replies[0][1])
+
+
+CLASS_ORDER = [MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests, MxDeliveryTests,
+               QueueLifetimeTests, MapKeyTests, IdnTests]
 
 
 if __name__ == "__main__":

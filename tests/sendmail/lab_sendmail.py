@@ -275,6 +275,12 @@ class SendmailLab:
         # 4. The maps compiled with makemap, against that sendmail.cf.
         self.generate(makemap=True)
 
+    def prepare(self):
+        """Build the lab's files (maps, sendmail.cf) without starting the daemon: for -bt."""
+        _ACTIVE.append(self)
+        self._setup()
+        return self
+
     def generate(self, makemap=True, conf=None, out=None):
         """Run routectl sendmail for this lab; raises on failure."""
         args = ["sendmail", "-c", conf or self.conf, "-o", out or self.maps_dir, "--queue-dir", self.queue_dir]

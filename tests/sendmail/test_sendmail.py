@@ -32,6 +32,7 @@ from lab_sendmail import (EX_CONFIG, REPO_ROOT, LabError, SendmailLab, cleanup_a
                           write_config)
 from smtp_sink import SmtpSink  # noqa: E402
 import suite_runner  # noqa: E402  (tests/integration, put on sys.path by lab_sendmail)
+import address_scenarios  # noqa: E402  (tests/integration as well)
 
 SASL_USER = "relayuser"
 SASL_PASSWORD = "lab-Passw0rd"
@@ -404,6 +405,32 @@ class RouteDecisionTests(LabTestCase):
                     self.assertNotIn("x@partner.test", m.recipients)
 
 
+class HostileAddressTests(LabTestCase):
+    """The Postfix suite's address_scenarios.SCENARIOS (comments, own domains, postmaster...), through Sendmail."""
+
+    # Where Sendmail answers before the milter is asked, its own refusal stands (never an accept).
+    SENDMAIL_OWN = {
+        # Sendmail's address limit (MAXNAME) refuses the long address itself: 5xx, not a 4xx.
+        "long unlisted recipient": (553, "5.1.0"),
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        use_config(address_scenarios.config(milter_socket(), MILTER_USER))
+
+    @classmethod
+    def tearDownClass(cls):
+        use_config(make_config())
+
+    def test_scenarios(self):
+        for name, sender, rcpt, code, enhanced in address_scenarios.SCENARIOS:
+            code, enhanced = self.SENDMAIL_OWN.get(name, (code, enhanced))
+            with self.subTest(name):
+                t = LAB.transaction(sender, [rcpt])
+                self.assertEqual(t.mail[0], 250, "%s: MAIL FROM: %r" % (name, t))
+                self.assertReply(t.rcpts[0], code, enhanced, msg="%s: <%s> -> <%.80s>" % (name, sender, rcpt))
+
+
 # ================================================================ 4. delivery through the routes
 
 class DeliveryTests(LabTestCase):
@@ -717,8 +744,88 @@ class MilterDownTests(LabTestCase):
         self.assertReply(self.rcpt("alice@backup.test"), 250)
 
 
-CLASS_ORDER = [GeneratedFilesTests, ResolutionTests, RouteDecisionTests, DeliveryTests, RetryTests,
-               ReloadTests, BadConfigTests, MilterDownTests]
+# ================================================================ maps: every domain gets its own route
+
+class MapSpecificityTests(LabTestCase):
+    """A second lab's files (sendmail.cf and maps, no daemon: sendmail -bt only) for a config
+    with a "*" route, a local wildcard route and more specific routes below it, local domains."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = None
+        port = SINKS["wild"].port
+        target = 'host = "[127.0.0.1]"; port = %d;' % port
+        cls.catchall = SINKS["backup"].port
+        cls.conf = os.path.join(WORK, "specific.conf")
+        write_config(cls.conf, """\
+milter = { socket = "%(socket)s"; };
+local_domains = [ "%(own)s", "own.test" ];
+routes = (
+  { domain = "mxonly.test"; },
+  { domain = "*.lwild.test"; %(t)s treat_recipient_as = "local"; },
+  { domain = "ext.lwild.test"; %(t)s },
+  { domain = "listed.lwild.test"; %(t)s treat_recipient_as = "local"; deliver_to = "listed";
+    addresses = [ "alice@listed.lwild.test", "\\"#sales\\"@listed.lwild.test" ]; },
+  { domain = "*"; host = "[127.0.0.1]"; port = %(catchall)d; }
+);
+""" % {"socket": milter_socket(), "own": "mx.lab.test", "t": target, "catchall": cls.catchall})
+        cls.lab = SendmailLab(cls.conf, SINKS["catchall"].port)
+        try:
+            cls.lab.prepare()
+        except BaseException:
+            cls.lab.stop()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.lab is not None:
+            cls.lab.stop()
+
+    def test_local_domains_and_hostless_routes_are_not_sent_to_the_star_route(self):
+        star = ("route_esmtp_%d" % self.catchall, "[127.0.0.1]")
+        self.assertEqual(self.lab.parse("a@far.example")[:2], star)        # control
+        self.assertEqual(self.lab.parse("a@mxonly.test")[:2], ("esmtp", "mxonly.test"))
+        # own.test: local for the milter, unknown to Sendmail (not in class w): its MX
+        self.assertEqual(self.lab.parse("a@own.test")[:2], ("esmtp", "own.test"))
+        # class w: delivered locally before the mailertable is read
+        self.assertRegex(self.lab.bt("/parse a@mx.lab.test"), r"(?m)^mailer local, user a$")
+
+    def test_more_specific_routes_win_over_the_local_wildcard(self):
+        outside = {"client_addr": "192.0.2.7", "client_name": "client.example.net"}
+
+        def relay(address):
+            return self.lab.ruleset("check_rcpt", "<%s>" % address, outside)
+        for relayed in ("alice@listed.lwild.test", "#sales@listed.lwild.test", "x@a.lwild.test",
+                        "x@sub.ext.lwild.test", "x@sub.listed.lwild.test"):
+            self.assertEqual(relay(relayed), "RELAY", relayed)
+        for denied in ("other@listed.lwild.test", "x@ext.lwild.test", "x@lwild.test"):
+            self.assertIn("Relaying denied", relay(denied), denied)
+
+    def test_address_sendmail_cannot_look_up_is_an_error(self):
+        conf = os.path.join(WORK, "quoted.conf")
+        text = 'routes = (\n  { domain = "q.test"; treat_recipient_as = "local"; deliver_to = "listed";\n' \
+               '    addresses = [ "ok@q.test",\n "\\"x@y\\"@q.test" ]; }\n);\n'
+        write_config(conf, text)
+        out = os.path.join(WORK, "quoted-out")
+        r = run_routectl("sendmail", "-c", conf, "-o", out)
+        self.assertEqual(r.returncode, EX_CONFIG, r.stdout + r.stderr)
+        self.assertIn("quoted.conf:4: routes: q.test: address cannot be a Sendmail access map key", r.stderr)
+        self.assertIn("(\"x@y@q.test\")", r.stderr)
+        self.assertFalse(os.path.exists(out) and os.listdir(out))
+
+    def test_no_smtputf8_so_a_labels_suffice(self):
+        # Debian's 8.17 is built without USE_EAI: no SMTPUTF8, so a U-label recipient never
+        # arrives and the maps need only A-labels (routectl sendmail writes nothing else).
+        s = LAB.session()
+        try:
+            s.ehlo("client.example.net")
+            self.assertFalse(s.has_extn("smtputf8"), s.esmtp_features)
+        finally:
+            s.close()
+
+
+CLASS_ORDER = [GeneratedFilesTests, ResolutionTests, RouteDecisionTests, HostileAddressTests, DeliveryTests, RetryTests,
+               ReloadTests, BadConfigTests, MilterDownTests, MapSpecificityTests]
 
 
 if __name__ == "__main__":

@@ -47,6 +47,22 @@ const Case cases[] = {
     {"<alice@.>", AddressStatus::bad_domain, "", ""},
     {"<alice@\xff\xfe.example>", AddressStatus::bad_domain, "", ""},
     {"<a@b@c>", AddressStatus::bad_character, "", ""},
+    // RFC 822 comments, which Postfix's tok822 and Sendmail's prescan strip before delivery: refused
+    // wherever they stand. Quoted or escaped parentheses are plain characters to both MTAs too.
+    {"<ceo@own.test(x)>", AddressStatus::comment, "", ""},
+    {"<ceo@(x)own.test>", AddressStatus::comment, "", ""},
+    {"<ceo@own(x).test>", AddressStatus::comment, "", ""},
+    {"<ceo(x)@own.test>", AddressStatus::comment, "", ""},
+    {"<(x)ceo@own.test>", AddressStatus::comment, "", ""},
+    {"<c(x)eo@own.test>", AddressStatus::comment, "", ""},
+    {"ceo@own.test(x)", AddressStatus::comment, "", ""},
+    {"<ceo@own.test(nested (comment))>", AddressStatus::comment, "", ""},
+    {"<ceo@own.test(x@far.test)>", AddressStatus::comment, "", ""},
+    {"<@relay.test:ceo@own.test(x)>", AddressStatus::comment, "", ""},
+    {"<ceo@own.test)>", AddressStatus::comment, "", ""},
+    {"<ceo)@own.test>", AddressStatus::comment, "", ""},
+    {"<\"c(x)eo\"@own.test>", AddressStatus::ok, "c(x)eo@own.test", "own.test"},
+    {"<c\\(x\\)eo@own.test>", AddressStatus::ok, "c(x)eo@own.test", "own.test"},
 };
 
 }  // namespace

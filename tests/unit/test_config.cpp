@@ -10,7 +10,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cstdio>
 #include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <ostream>
 
@@ -261,6 +263,228 @@ BOOST_AUTO_TEST_CASE(file_errors_name_the_file) {
     const TempFile f("scope = \"routes\";\n\nroutes = ( { domain = \"a.example\"; port = 0; } );\n", 0600);
     const ConfigResult r = load_config_file(f.path);
     BOOST_TEST(all_errors(r).find(f.path + ":3: routes[0].port") != std::string::npos, all_errors(r));
+}
+
+BOOST_AUTO_TEST_SUITE_END()
+
+// ---------------------------------------------------------------- files and @include (issue 9)
+
+namespace {
+
+// A private directory of config files, removed with everything in it.
+struct ConfigDir {
+    std::string path;
+    ConfigDir() {
+        char name[] = "/tmp/route-milter-conf-XXXXXX";
+        BOOST_REQUIRE(mkdtemp(name) != nullptr);
+        path = name;
+    }
+    ~ConfigDir() { std::filesystem::remove_all(path); }
+    std::string write(const std::string& name, const std::string& text, mode_t mode = 0600) const {
+        const std::string file = path + "/" + name;
+        std::ofstream(file) << text;
+        BOOST_REQUIRE(chmod(file.c_str(), mode) == 0);
+        return file;
+    }
+};
+
+const char* const password_route =
+    "routes = ( { domain = \"a.example\"; host = \"mx.a.example\"; auth = { user = \"u\"; password = \"p\"; }; } );\n";
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(config)
+
+BOOST_AUTO_TEST_CASE(includes_are_read_with_their_own_file_and_line) {
+    const ConfigDir d;
+    d.write("ranges.conf", "{ name = \"office\"; priority = 5; cidr = \"10.0.0.0/8\"; }\n");
+    // (Not the last element of a file: libconfig gives an element the line of the token after it.)
+    d.write("more.conf", "\"y@a.example\",\n  \"x@a.example\",\n  \"z@a.example\"\n");  // x: a duplicate
+    d.write("addresses.conf", "\"x@a.example\",\n@include \"more.conf\"\n");
+    const std::string main = d.write("main.conf",
+                                     "ip_ranges = (\n"
+                                     "  @include \"ranges.conf\"\n"
+                                     ");\n"
+                                     "routes = ( { domain = \"a.example\"; deliver_to = \"listed\"; addresses = [\n"
+                                     "  @include \"addresses.conf\"\n"
+                                     "  ]; port = 0; } );\n");
+    const PolicyResult r = load_policy_file(main);
+    BOOST_TEST(r.policy == nullptr);
+    const std::string e = all_errors(r);
+    // The compiler's duplicate and the loader's bad port come in one report, each where it is.
+    BOOST_TEST(e.find(d.path + "/more.conf:2: routes: address listed twice, also under a.example (" + main +
+                      ":4) (\"x@a.example\")") != std::string::npos, e);
+    BOOST_TEST(e.find(main + ":6: routes[0].port: out of range 1..65535 (0)") != std::string::npos, e);
+    BOOST_TEST(r.errors.size() == 2u, e);
+
+    d.write("more.conf", "\"y@a.example\",\n\"z@a.example\"\n");
+    d.write("main.conf",
+            "ip_ranges = (\n  @include \"ranges.conf\"\n);\n"
+            "routes = ( { domain = \"a.example\"; deliver_to = \"listed\"; addresses = [\n"
+            "  @include \"addresses.conf\"   # a comment after the directive\n  ]; } );\n");
+    const ConfigResult ok = load_config_file(main);
+    BOOST_REQUIRE_MESSAGE(ok.config.has_value(), all_errors(ok));
+    BOOST_TEST(ok.config->ip_ranges.at(0).name == "office");
+    BOOST_TEST(ok.config->files.at(ok.config->ip_ranges.at(0).file) == d.path + "/ranges.conf");
+    BOOST_TEST(ok.config->ip_ranges.at(0).line == 1u);
+    BOOST_REQUIRE(ok.config->routes.at(0).addresses.size() == 3u);
+    const ListedAddress& y = ok.config->routes.at(0).addresses.at(1);
+    BOOST_TEST(y.address == "y@a.example");
+    BOOST_TEST(ok.config->files.at(y.file) == d.path + "/more.conf");
+    BOOST_TEST(y.line == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(include_of_a_directory_fifo_or_missing_file_is_refused_at_the_directive) {
+    const ConfigDir d;
+    BOOST_REQUIRE(mkdir((d.path + "/adir").c_str(), 0700) == 0);
+    BOOST_REQUIRE(mkfifo((d.path + "/afifo").c_str(), 0600) == 0);
+    const std::string main = d.write("main.conf",
+                                     "scope = \"all\";\n"
+                                     "@include \"adir\"\n"
+                                     "  @include \"afifo\"\n"
+                                     "@include \"gone.conf\"\n"
+                                     "@include \"/dev/zero\"\n");
+    const ConfigResult r = load_config_file(main);  // returns at all: libconfig would exit() or block
+    BOOST_TEST(!r.config.has_value());
+    const std::string e = all_errors(r);
+    BOOST_TEST(e.find(main + ":2: @include \"adir\" (" + d.path + "/adir): not a regular file (a directory)") !=
+                   std::string::npos, e);
+    BOOST_TEST(e.find(main + ":3: @include \"afifo\" (" + d.path + "/afifo): not a regular file (a FIFO)") !=
+                   std::string::npos, e);
+    BOOST_TEST(e.find(main + ":4: @include \"gone.conf\" (" + d.path +
+                      "/gone.conf): cannot read the file (No such file or directory)") != std::string::npos, e);
+    BOOST_TEST(e.find(main + ":5: @include \"/dev/zero\": not a regular file (a character device)") != std::string::npos, e);
+    BOOST_TEST(r.errors.size() == 4u, e);
+}
+
+BOOST_AUTO_TEST_CASE(include_cycles_and_deep_nesting_are_refused) {
+    const ConfigDir d;
+    d.write("a.conf", "@include \"b.conf\"\n");
+    d.write("b.conf", "\n@include \"a.conf\"\n");
+    const std::string main = d.write("main.conf", "@include \"a.conf\"\n");
+    const ConfigResult r = load_config_file(main);
+    BOOST_TEST(!r.config.has_value());
+    BOOST_TEST(all_errors(r).find(d.path + "/b.conf:2: @include \"a.conf\" (" + d.path +
+                                  "/a.conf): includes itself (an @include cycle)") != std::string::npos, all_errors(r));
+    // libconfig's limit: ten files open below the main one.
+    for (int i = 1; i <= 11; ++i)
+        d.write("n" + std::to_string(i) + ".conf", i == 11 ? "scope = \"all\";\n" : "@include \"n" + std::to_string(i + 1) + ".conf\"\n");
+    d.write("n10.conf", "scope = \"all\";\n");
+    const ConfigResult ten = load_config_file(d.write("deep.conf", "@include \"n1.conf\"\n"));
+    BOOST_TEST(ten.config.has_value(), all_errors(ten));
+    d.write("n10.conf", "@include \"n11.conf\"\n");
+    const ConfigResult eleven = load_config_file(d.path + "/deep.conf");
+    BOOST_TEST(!eleven.config.has_value());
+    BOOST_TEST(all_errors(eleven).find(d.path + "/n10.conf:1: @include \"n11.conf\"") != std::string::npos, all_errors(eleven));
+    BOOST_TEST(all_errors(eleven).find("nested more than 10 deep") != std::string::npos, all_errors(eleven));
+}
+
+// Exactly where libconfig 1.5's scanner sees an @include, and nowhere else.
+BOOST_AUTO_TEST_CASE(include_is_recognised_as_libconfig_recognises_it) {
+    const ConfigDir d;
+    d.write("s.conf", "scope = \"all\";\n");
+    const std::string main = d.write("main.conf",
+                                     "/* @include \"c1\"\n"
+                                     "@include \"c2\" */\n"
+                                     "# @include \"c3\"\n"
+                                     "milter = { user = \"a\n"
+                                     "@include \\\"c4\\\"\n"
+                                     "\"; };\n"
+                                     "\t @include\t\"s.conf\"\n");
+    const ConfigResult r = load_config_file(main);
+    BOOST_REQUIRE_MESSAGE(r.config.has_value(), all_errors(r));
+    BOOST_TEST((r.config->scope == Scope::all));
+    BOOST_TEST(r.config->milter.user == "a\n@include \"c4\"\n");
+    // Not at the start of a line: libconfig's syntax error, and no file is opened.
+    const ConfigResult late = load_config_file(d.write("late.conf", "scope = \"all\"; @include \"gone\"\n"));
+    BOOST_TEST(all_errors(late).find("late.conf:1: syntax error") != std::string::npos, all_errors(late));
+    // An included file may not leave a comment or a string open for the file that includes it.
+    d.write("open.conf", "scope = \"all\"; /* unfinished\n");
+    const ConfigResult open = load_config_file(d.write("o.conf", "@include \"open.conf\"\n*/\n"));
+    BOOST_TEST(all_errors(open).find(d.path + "/open.conf:1: the file ends inside a /* comment */") != std::string::npos,
+               all_errors(open));
+    const ConfigResult twice = load_config_file(d.write("t.conf", "@include \"s.conf\" @include \"s.conf\"\n"));
+    BOOST_TEST(all_errors(twice).find("t.conf:1: syntax error: a second @include on one line") != std::string::npos,
+               all_errors(twice));
+}
+
+BOOST_AUTO_TEST_CASE(world_readable_password_in_an_include_is_refused) {
+    const ConfigDir d;
+    d.write("secret.conf", password_route, 0644);
+    const std::string main = d.write("main.conf", "@include \"secret.conf\"\n", 0600);
+    const ConfigResult r = load_config_file(main);
+    BOOST_TEST(!r.config.has_value());
+    BOOST_TEST(all_errors(r).find(d.path + "/secret.conf: holds route passwords but other users can read it; "
+                                  "run chmod o-rwx (mode 0644)") != std::string::npos, all_errors(r));
+    BOOST_TEST(all_errors(r).find("\"p\"") == std::string::npos);
+    BOOST_REQUIRE(chmod((d.path + "/secret.conf").c_str(), 0640) == 0);
+    BOOST_TEST(load_config_file(main).config.has_value(), all_errors(load_config_file(main)));
+    // The main file may be readable when the password is not in it.
+    BOOST_REQUIRE(chmod(main.c_str(), 0644) == 0);
+    BOOST_TEST(load_config_file(main).config.has_value(), all_errors(load_config_file(main)));
+}
+
+BOOST_AUTO_TEST_CASE(files_others_can_write_are_refused) {
+    const ConfigDir d;
+    for (const mode_t mode : {0602, 0620, 0666}) {
+        const std::string main = d.write("main.conf", password_route, mode);
+        const ConfigResult r = load_config_file(main);
+        BOOST_TEST(!r.config.has_value(), mode);
+        char expected[16];
+        std::snprintf(expected, sizeof expected, "(mode %04o)", static_cast<unsigned>(mode));
+        BOOST_TEST(all_errors(r).find(main + ": group or other users can write it; run chmod go-w " + expected) !=
+                       std::string::npos, all_errors(r));
+    }
+    d.write("part.conf", "scope = \"all\";\n", 0664);
+    const std::string main = d.write("main.conf", "@include \"part.conf\"\n", 0644);
+    const ConfigResult r = load_config_file(main);
+    BOOST_TEST(!r.config.has_value());
+    BOOST_TEST(all_errors(r).find(d.path + "/part.conf: group or other users can write it; run chmod go-w (mode 0664)") !=
+                   std::string::npos, all_errors(r));
+    BOOST_REQUIRE(chmod((d.path + "/part.conf").c_str(), 0644) == 0);
+    BOOST_TEST(load_config_file(main).config.has_value());
+    d.write("main.conf", password_route, 0640);  // the Debian package's mode
+    BOOST_TEST(load_config_file(main).config.has_value());
+}
+
+// One run shows the compiler's errors (listed twice, taken by a more specific route) beside
+// the loader's.
+BOOST_AUTO_TEST_CASE(duplicate_addresses_and_loader_errors_in_one_report) {
+    const char* text =
+        "routes = ( { domain = \"a.example\"; deliver_to = \"listed\";\n"
+        "             addresses = [ \"x@a.example\",\n"
+        "                           \"X@a.example\" ]; },\n"
+        "           { domain = \"b.example\"; host = \"mx.b.example\";\n"
+        "             port = 70000; } );\n";
+    const PolicyResult r = load_policy_text(text, "test.conf");
+    BOOST_TEST(r.policy == nullptr);
+    BOOST_TEST(all_errors(r).find("test.conf:3: routes: address listed twice, also under a.example (line 1)") !=
+                   std::string::npos, all_errors(r));
+    BOOST_TEST(all_errors(r).find("test.conf:5: routes[1].port: out of range 1..65535 (70000)") != std::string::npos,
+               all_errors(r));
+    BOOST_TEST(r.errors.size() == 2u, all_errors(r));
+    BOOST_TEST(r.errors.at(0).line == 3u);  // sorted by line
+}
+
+BOOST_AUTO_TEST_CASE(range_names_and_cidr_lists) {
+    // A range whose own entries overlap is harmless.
+    const ConfigResult self = load("ip_ranges = ( { name = \"a\"; priority = 5;\n"
+                                   " cidr = [ \"10.0.0.0/8\", \"10.1.0.0/16\" ]; } );\n");
+    BOOST_TEST(self.config.has_value(), all_errors(self));
+    const ConfigResult empty = load("ip_ranges = ( { name = \"a\"; priority = 5;\n cidr = [ ]; } );\n");
+    BOOST_TEST(!empty.config.has_value());
+    BOOST_TEST(all_errors(empty).find("test.conf:2: ip_ranges[0].cidr: empty list") != std::string::npos, all_errors(empty));
+    const ConfigResult twice = load("ip_ranges = ( { name = \"a\"; priority = 5; cidr = \"10.0.0.0/8\"; },\n"
+                                    " { name = \"a\"; priority = 6; cidr = \"192.0.2.0/24\"; } );\n");
+    BOOST_TEST(!twice.config.has_value());
+    BOOST_TEST(all_errors(twice).find("test.conf:2: ip_ranges: duplicate range name, first at line 1 (\"a\")") !=
+                   std::string::npos, all_errors(twice));
+    const ConfigResult unnamed = load("ip_ranges = ( { priority = 5; cidr = \"10.0.0.0/8\";\n name = \"\"; } );\n");
+    BOOST_TEST(!unnamed.config.has_value());
+    BOOST_TEST(all_errors(unnamed).find("test.conf:2: ip_ranges[0].name: must not be empty") != std::string::npos,
+               all_errors(unnamed));
+    const ConfigResult none = load("ip_ranges = ( { priority = 5; cidr = \"10.0.0.0/8\";\n name = \"none\"; } );\n");
+    BOOST_TEST(all_errors(none).find("test.conf:2: ip_ranges[0].name: reserved") != std::string::npos, all_errors(none));
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -189,6 +189,134 @@ BOOST_AUTO_TEST_CASE(bad_recipient_is_rejected_not_accepted) {
     BOOST_TEST(d.rejects());
 }
 
+// A comment in MAIL FROM must not turn a local sender into an "external" one that the Internet
+// range lets through without AUTH; a comment in RCPT TO must not slip past a listed route.
+BOOST_AUTO_TEST_CASE(comments_never_change_the_verdict) {
+    const auto p = policy_from(R"(
+        scope = "all"; local_domains = [ "own.test" ];
+        routes = ( { domain = "backup.test"; treat_recipient_as = "local"; deliver_to = "listed";
+                     addresses = [ "alice@backup.test" ]; } );
+    )");
+    // Without a comment: a local sender from the Internet range needs AUTH (hMailServer's defaults).
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<ceo@own.test>", "<staff@own.test>")) == "auth-required");
+    for (const char* from : {"<ceo@own.test(x)>", "<ceo@(x)own.test>", "<ceo@own(x).test>", "<ceo(x)@own.test>",
+                             "<(x)ceo@own.test>", "ceo@own.test(x)", "<ceo@own.test)>"}) {
+        const Decision d = decide(*p, "203.0.113.5", from, "<staff@own.test>");
+        BOOST_TEST(rule(d) == "bad-sender", from);
+        BOOST_TEST(d.rejects(), from);
+        BOOST_TEST(std::string(reply_for(d.rule).code) == "501", from);
+        BOOST_TEST(std::string(reply_for(d.rule).xcode) == "5.1.7", from);
+    }
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<abuse@backup.test>")) == "not-listed");
+    for (const char* to : {"<abuse@backup.test(x)>", "<abuse@(x)backup.test>", "<abuse@backup(x).test>",
+                           "<abuse(x)@backup.test>", "<(alice@backup.test)abuse@backup.test>",
+                           "<alice@backup.test(x)>"}) {
+        const Decision d = decide(*p, "203.0.113.5", "<a@far.test>", to);
+        BOOST_TEST(rule(d) == "bad-address", to);
+        BOOST_TEST(std::string(reply_for(d.rule).code) == "501", to);
+    }
+    // Quoted parentheses are part of the local part for the MTAs as well: judged as usual.
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<\"abuse(x)\"@backup.test>")) == "not-listed");
+}
+
+// hMailServer checks its own domains before routes; routectl's maps keep them out of wildcard and
+// "*" routes. A listed wildcard or "*" route must not refuse mail to this server's own domains.
+BOOST_AUTO_TEST_CASE(own_domains_never_take_a_wildcard_or_catch_all_route) {
+    const auto p = policy_from(R"(
+        local_domains = [ "own.test", "sub.corp.test" ];
+        routes = ( { domain = "*.corp.test"; deliver_to = "listed"; addresses = [ "x@a.corp.test" ]; },
+                   { domain = "*"; deliver_to = "listed"; addresses = [ "y@far.test" ]; } );
+    )");
+    for (const char* to : {"<u@own.test>", "<u@sub.corp.test>", "<U@OWN.TEST.>"}) {
+        const Decision d = decide(*p, "203.0.113.5", "<a@far.test>", to);
+        BOOST_TEST(!d.rejects(), to << ": " << rule(d));
+        BOOST_TEST(d.route == nullptr, to);
+    }
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<u@b.corp.test>")) == "not-listed");
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<u@else.test>")) == "not-listed");
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<y@far.test>")) != "not-listed");
+    // scope = "all": own domains are still judged by the IP ranges, as local recipients.
+    const auto all = policy_from(R"(
+        scope = "all"; local_domains = [ "own.test" ];
+        ip_ranges = ( { name = "net"; cidr = "0.0.0.0/0"; priority = 1; allow = [ "external-local" ]; } );
+        routes = ( { domain = "*"; deliver_to = "listed"; addresses = [ "y@far.test" ]; } );
+    )");
+    BOOST_TEST(rule(decide(*all, "203.0.113.5", "<a@far.test>", "<u@own.test>")) == "accepted");
+    BOOST_TEST((decide(*all, "203.0.113.5", "<a@far.test>", "<u@own.test>").delivery_class ==
+                DeliveryClass::external_local));
+}
+
+// Postfix's percent hack, bang paths and dequoting (and Sendmail's) re-route an own-domain or
+// bare address to the domain inside it: the milter must not judge it as a local recipient.
+BOOST_AUTO_TEST_CASE(source_routed_own_addresses_are_refused) {
+    const auto p = policy_from(R"(
+        scope = "all"; local_domains = [ "own.test" ];
+        ip_ranges = ( { name = "lan"; cidr = "0.0.0.0/0"; priority = 1; allow = [ "external-local" ]; } );
+        routes = ( { domain = "backup.test"; treat_recipient_as = "local"; deliver_to = "listed";
+                     addresses = [ "alice@backup.test" ]; } );
+    )");
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<u@own.test>")) == "accepted");
+    for (const char* to : {"<victim%far.test@own.test>", "<far.test!victim@own.test>", "<\"victim@far.test\"@own.test>",
+                           "<\"victim%far.test\"@own.test>", "<victim%far.test>", "<far.test!victim>",
+                           "<x%backup.test@own.test>"}) {
+        const Decision d = decide(*p, "203.0.113.5", "<a@far.test>", to);
+        BOOST_TEST(rule(d) == "routed-address", to);
+        BOOST_TEST(d.rejects(), to);
+    }
+    // Other domains are relayed as written (the MTA rewrites only its own): judged as usual.
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<x%y@backup.test>")) == "not-listed");
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<x%y@else.test>")) == "not-allowed");
+    const auto routes = policy_from("local_domains = [ \"own.test\" ];");
+    BOOST_TEST(rule(decide(*routes, "203.0.113.5", "<a@far.test>", "<v%far.test@own.test>")) == "routed-address");
+}
+
+// An address listed under a wildcard or "*" route for one of the own domains could never be used.
+BOOST_AUTO_TEST_CASE(listed_address_in_an_own_domain_under_a_wildcard_is_an_error) {
+    const PolicyResult r = load_policy_text(R"(
+        local_domains = [ "sub.corp.test" ];
+        routes = ( { domain = "*.corp.test"; deliver_to = "listed"; addresses = [ "x@a.corp.test", "y@sub.corp.test" ]; },
+                   { domain = "*"; deliver_to = "listed"; addresses = [ "z@sub.corp.test" ]; } );
+    )", "own.conf");
+    BOOST_TEST(r.policy == nullptr);
+    const std::string errors = testing::errors_text(r);
+    BOOST_TEST(errors.find("own.conf:3: routes: address is listed under *.corp.test but sub.corp.test is one of "
+                           "local_domains, which no wildcard or \"*\" route takes (\"y@sub.corp.test\")") != std::string::npos,
+               errors);
+    BOOST_TEST(errors.find("listed under * but sub.corp.test") != std::string::npos, errors);
+    BOOST_TEST(errors.find("x@a.corp.test") == std::string::npos, errors);
+}
+
+// RFC 5321 4.5.1: <Postmaster> without a domain is accepted whatever the ranges say.
+BOOST_AUTO_TEST_CASE(bare_postmaster_is_always_accepted) {
+    const auto p = policy_from(R"(
+        scope = "all"; local_domains = [ "own.test" ];
+        ip_ranges = ( { name = "nothing"; cidr = "0.0.0.0/0"; priority = 1; allow = [ ]; } );
+    )");
+    for (const char* to : {"<Postmaster>", "<postmaster>", "<POSTMASTER>", "Postmaster", "<\"postmaster\">"}) {
+        const Decision d = decide(*p, "203.0.113.5", "<a@far.test>", to);
+        BOOST_TEST(rule(d) == "postmaster", to);
+        BOOST_TEST(!d.rejects(), to);
+    }
+    // Even from a sender the milter cannot read (a report about it must get through).
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test(x)>", "<Postmaster>")) == "postmaster");
+    // Only the bare form: postmaster@domain and other bare names are judged as usual.
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<postmaster@own.test>")) == "not-allowed");
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<root>")) == "not-allowed");
+    BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<postmaster2>")) == "not-allowed");
+}
+
+// libmilter refuses replies near 1000 bytes: a long recipient must still get its 5xx, not a 4xx.
+BOOST_AUTO_TEST_CASE(reply_text_quotes_long_addresses_shortened) {
+    const std::string rcpt = "<" + std::string(1000, 'a') + "@backup.test>";
+    char text[max_quoted_address + 128];
+    format_reply_text(Rule::not_listed, rcpt, text, sizeof text);
+    const std::string t(text);
+    BOOST_TEST(t.size() < 300u);
+    BOOST_TEST(t.rfind("<" + std::string(max_quoted_address, 'a') + "...>: Recipient not in route list.", 0) == 0u, t);
+    format_reply_text(Rule::not_listed, "<short@backup.test>", text, sizeof text);
+    BOOST_TEST(std::string(text) == "<short@backup.test>: Recipient not in route list.");
+}
+
 BOOST_AUTO_TEST_CASE(staged_decision_matches_whole_decision) {
     const auto p = policy_from(routes_conf);
     NormalizedAddress sender, rcpt;

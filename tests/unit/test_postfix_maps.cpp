@@ -78,6 +78,8 @@ BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
                "[smarthost.test]:587\tnone\n"
                "[smtp.smtps.test]:465\tencrypt\n"
                "mx.test\tencrypt\n");
+    // Local domains are relay domains too (without relay_recipients entries): one Postfix does
+    // not know as its own is refused instead of going out through the "*" route.
     BOOST_TEST(body(r, "relay_domains") == "all.test\tOK\nexample.com\tOK\n");
     BOOST_TEST(body(r, "relay_domains.regexp") == "/\\.wild\\.test$/\tOK\n");
     BOOST_TEST(body(r, "relay_recipients") == "@all.test\tOK\nalice@example.com\tOK\nbob@example.com\tOK\n");
@@ -134,9 +136,17 @@ BOOST_AUTO_TEST_CASE(what_postfix_cannot_express_is_an_error) {
         {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; security = \"none\"; },\n"
          " { domain = \"b.test\"; host = \"mx.test\"; security = \"starttls\"; } );",
          "TLS policy for [mx.test]:25 differs"},
-        {"routes = ( { domain = \"a.test\"; treat_recipient_as = \"local\"; deliver_to = \"listed\";\n"
-         " addresses = [ \"\\\"john doe\\\"@a.test\" ]; } );",
-         "maps.conf:2: routes: a.test: address with a blank cannot be a Postfix map key"},
+        {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; auth = { user = \"u\"; password = \"one\"; }; },\n"
+         " { domain = \"b.test\"; host = \"mx.test\"; } );",
+         "maps.conf:2: routes: b.test: next hop [mx.test]:25 is shared with route a.test (line 1), and only a.test "
+         "(line 1) has auth"},
+        {"routes = ( { domain = \"b.test\"; host = \"[192.0.2.1]\"; },\n"
+         " { domain = \"a.test\"; host = \"192.0.2.1\"; auth = { user = \"u\"; password = \"one\"; }; } );",
+         "maps.conf:2: routes: a.test: next hop [192.0.2.1]:25 is shared with route b.test (line 1), and only a.test "
+         "(line 2) has auth: sasl_passwd is keyed by next hop, so b.test (line 1) would log in with its credentials"},
+        {"routes = ( { domain = \"*\"; host = \"relay.test\"; port = 587; auth = { user = \"u\"; password = \"one\"; }; },\n"
+         " { domain = \"b.test\"; host = \"relay.test\"; port = 587; } );",
+         "maps.conf:2: routes: b.test: next hop [relay.test]:587 is shared with route * (line 1)"},
     };
     for (const Case& c : cases) {
         const PostfixMapsResult r = render_postfix_maps(config_from(c.text), {"/d", ""});
@@ -145,6 +155,132 @@ BOOST_AUTO_TEST_CASE(what_postfix_cannot_express_is_an_error) {
         BOOST_TEST(errors_of(r).find("\"one\"") == std::string::npos);
         BOOST_TEST(errors_of(r).find("two") == std::string::npos);
     }
+}
+
+BOOST_AUTO_TEST_CASE(route_without_host_resets_the_nexthop) {
+    // ":" would keep default_transport's nexthop (the "*" route's relay); "smtp:" makes the
+    // recipient domain the nexthop (MX delivery) and its TLS policy is looked up by domain.
+    const Config c = config_from(R"(
+        local_domains = [ "own.test" ];
+        routes = (
+          { domain = "mxonly.test"; security = "starttls-required"; },
+          { domain = "*.mxwild.test"; },
+          { domain = "*.own.test"; host = "sub.relay.test"; },
+          { domain = "*"; host = "relay.isp.test"; port = 587; auth = { user = "isp"; password = "pw"; }; }
+        );)");
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "transport") ==
+               ".mxwild.test\tsmtp:\n"
+               ".own.test\tsmtp:[sub.relay.test]:25\n"
+               "mxonly.test\tsmtp:\n"
+               "own.test\t:\n");
+    BOOST_TEST(body(r, "tls_policy").find("mxonly.test\tencrypt\n") != std::string::npos);
+    BOOST_TEST(body(r, "sasl_passwd") == "[relay.isp.test]:587\tisp:pw\n");
+    BOOST_TEST(body(r, "main.cf.snippet").find("default_transport = smtp:[relay.isp.test]:587\n") != std::string::npos);
+    // the local domain is Postfix's own: neither a relay domain nor a relay recipient
+    BOOST_TEST(body(r, "relay_domains") == "");
+    BOOST_TEST(body(r, "relay_recipients") == "");
+}
+
+BOOST_AUTO_TEST_CASE(queue_lifetime_capped_at_postfix_maximum) {
+    const Config c = config_from(R"(routes = (
+        { domain = "a.test"; retries = 100; retry_minutes = 1440; },
+        { domain = "b.test"; retries = 2; retry_minutes = 60; } );)");
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    const std::string main_cf = file(r, "main.cf.snippet").content;
+    BOOST_TEST(main_cf.find("maximal_queue_lifetime = 144000m\n") != std::string::npos, main_cf);
+    BOOST_TEST(main_cf.find("bounce_queue_lifetime = 144000m\n") != std::string::npos);
+    BOOST_TEST(main_cf.find("# Capped at Postfix's maximum (100d): the longest route schedule needs 145440m") !=
+               std::string::npos);
+    BOOST_REQUIRE(r.notes.size() == 1u);
+    BOOST_TEST(format_diagnostic(r.notes[0]).find("maps.conf:2: routes: a.test: 100 retries 1440 minutes apart") == 0u,
+               format_diagnostic(r.notes[0]));
+    // just below the maximum: no cap, no note
+    const PostfixMapsResult below = render_postfix_maps(
+        config_from("routes = ( { domain = \"a.test\"; retries = 99; retry_minutes = 1440; } );"), {"/d", ""});
+    BOOST_TEST(file(below, "main.cf.snippet").content.find("maximal_queue_lifetime = 144000m\n") != std::string::npos);
+    BOOST_TEST(file(below, "main.cf.snippet").content.find("Capped") == std::string::npos);
+    BOOST_TEST(below.notes.empty());
+}
+
+BOOST_AUTO_TEST_CASE(wildcard_relay_lines_exclude_more_specific_routes) {
+    const Config c = config_from(R"(routes = (
+        { domain = "*.wild.test"; host = "mx.wild.test"; treat_recipient_as = "local"; },
+        { domain = "listed.wild.test"; host = "mx.wild.test"; treat_recipient_as = "local"; deliver_to = "listed";
+          addresses = [ "alice@listed.wild.test" ]; },
+        { domain = "ext.wild.test"; host = "mx.wild.test"; },
+        { domain = "*.x.wild.test"; host = "mx.wild.test"; },
+        { domain = "*.l.x.wild.test"; host = "mx.wild.test"; treat_recipient_as = "local"; },
+        { domain = "other.test"; host = "mx.wild.test"; } );)");
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "relay_domains.regexp") ==
+               "/\\.l\\.x\\.wild\\.test$/\tOK\n"
+               "if !/^(ext\\.wild\\.test|.+\\.x\\.wild\\.test)$/\n"
+               "/\\.wild\\.test$/\tOK\n"
+               "endif\n");
+    BOOST_TEST(body(r, "relay_recipients.regexp") ==
+               "/@.+\\.l\\.x\\.wild\\.test$/\tOK\n"
+               "if !/@(listed\\.wild\\.test|ext\\.wild\\.test|.+\\.x\\.wild\\.test)$/\n"
+               "/@.+\\.wild\\.test$/\tOK\n"
+               "endif\n");
+    BOOST_TEST(body(r, "relay_domains") == "listed.wild.test\tOK\n");
+    BOOST_TEST(body(r, "relay_recipients") == "alice@listed.wild.test\tOK\n");
+}
+
+BOOST_AUTO_TEST_CASE(awkward_addresses_are_written_as_postfix_looks_them_up) {
+    // Stored canonical (quoting removed); Postfix looks up the external form first, and
+    // postmap reads it as it is, blanks inside the quotes included (Postfix >= 3.2).
+    const Config c = config_from(R"(routes = ( { domain = "a.test"; treat_recipient_as = "local"; deliver_to = "listed";
+        addresses = [ "\"#sales\"@a.test", "\"john doe\"@a.test", "\"x@y\"@a.test", "\"a\\\"b\"@a.test",
+                      "\"back\\\\slash\"@a.test", "\".dot\"@a.test", "plain.name@a.test" ]; } );)");
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "relay_recipients") ==
+               "\".dot\"@a.test\tOK\n"
+               "\"a\\\"b\"@a.test\tOK\n"
+               "\"back\\\\slash\"@a.test\tOK\n"
+               "\"john doe\"@a.test\tOK\n"
+               "\"x@y\"@a.test\tOK\n"
+               "plain.name@a.test\tOK\n");
+    // #sales@a.test needs no quotes, and postmap would read the line as a comment
+    BOOST_TEST(body(r, "relay_recipients.regexp") == "/^#sales@a\\.test$/\tOK\n");
+}
+
+BOOST_AUTO_TEST_CASE(idn_domains_in_both_forms) {
+    const Config c = config_from(R"(
+        local_domains = [ "Straße.test" ];
+        routes = (
+          { domain = "bücher.test"; host = "mx.bücher.test"; treat_recipient_as = "local"; deliver_to = "listed";
+            addresses = [ "hans@bücher.test" ]; },
+          { domain = "*.müller.test"; host = "mx.test"; treat_recipient_as = "local"; },
+          { domain = "ä.müller.test"; host = "mx.test"; },
+          { domain = "café.test"; security = "starttls"; } );)");
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "transport") ==
+               ".m\xC3\xBCller.test\tsmtp:[mx.test]:25\n"
+               ".xn--mller-kva.test\tsmtp:[mx.test]:25\n"
+               "bücher.test\tsmtp:[mx.xn--bcher-kva.test]:25\n"
+               "café.test\tsmtp:\n"
+               "straße.test\t:\n"
+               "xn--4ca.xn--mller-kva.test\tsmtp:[mx.test]:25\n"
+               "xn--bcher-kva.test\tsmtp:[mx.xn--bcher-kva.test]:25\n"
+               "xn--caf-dma.test\tsmtp:\n"
+               "xn--strae-oqa.test\t:\n"
+               "ä.müller.test\tsmtp:[mx.test]:25\n");
+    BOOST_TEST(body(r, "relay_recipients") == "hans@bücher.test\tOK\nhans@xn--bcher-kva.test\tOK\n");
+    BOOST_TEST(body(r, "relay_domains") ==
+               "bücher.test\tOK\nxn--bcher-kva.test\tOK\n");
+    BOOST_TEST(body(r, "tls_policy").find("café.test\tmay\nxn--caf-dma.test\tmay\n") != std::string::npos,
+               body(r, "tls_policy"));
+    BOOST_TEST(body(r, "relay_domains.regexp") ==
+               "if !/^(xn\\-\\-4ca\\.xn\\-\\-mller\\-kva\\.test|ä\\.müller\\.test)$/\n"
+               "/\\.m\xC3\xBCller\\.test$/\tOK\nendif\n"
+               "if !/^(xn\\-\\-4ca\\.xn\\-\\-mller\\-kva\\.test|ä\\.müller\\.test)$/\n"
+               "/\\.xn\\-\\-mller\\-kva\\.test$/\tOK\nendif\n");
 }
 
 BOOST_AUTO_TEST_CASE(milter_addresses_for_postfix) {

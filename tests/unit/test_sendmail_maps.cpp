@@ -168,6 +168,28 @@ BOOST_AUTO_TEST_CASE(long_schedules_extend_the_queue_lifetime) {
 
 // Sendmail's access keys cover subdomains; routes do not: each exact entry gets a ".domain"
 // entry saying what the subdomains' own route says.
+BOOST_AUTO_TEST_CASE(local_domains_and_hostless_routes_never_go_to_the_catch_all_host) {
+    const Config c = config_from(R"(
+        local_domains = [ "own.test", "sub.wild.test", "free.test" ];
+        routes = (
+          { domain = "mxonly.test"; },
+          { domain = "*.wild.test"; host = "wild.relay.test"; },
+          { domain = "*"; host = "relay.isp.test"; port = 587; } );)");
+    const SendmailMapsResult r = render_sendmail_maps(c, options());
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "mailertable") ==
+               ".\troute_esmtp_587:[relay.isp.test]\n"
+               ".wild.test\tesmtp:[wild.relay.test]\n"
+               "free.test\tesmtp:free.test\n"
+               "mxonly.test\tesmtp:mxonly.test\n"
+               "own.test\tesmtp:own.test\n"
+               "sub.wild.test\tesmtp:sub.wild.test\n");
+    // without a catch-all there is nothing to keep them from
+    const SendmailMapsResult plain =
+        render_sendmail_maps(config_from("local_domains = [ \"own.test\" ];\nroutes = ( { domain = \"a.test\"; host = \"mx.test\"; } );"), options());
+    BOOST_TEST(body(plain, "mailertable") == "a.test\tesmtp:[mx.test]\n");
+}
+
 BOOST_AUTO_TEST_CASE(subdomains_get_what_their_own_route_says) {
     const Config c = config_from(R"(routes = (
         { domain = "*.test"; treat_recipient_as = "local"; },
@@ -189,9 +211,14 @@ BOOST_AUTO_TEST_CASE(subdomains_get_what_their_own_route_says) {
     has("To:y.x.test\tRELAY");
     has("To:.y.x.test\tSKIP");     // a.y.x.test: route *.x.test, not relayed
     has("To:a@listed.test\tRELAY");
-    BOOST_TEST(access.find("To:listed.test") == std::string::npos);
-    BOOST_TEST(access.find("To:.listed.test") == std::string::npos);
-    BOOST_TEST(access.find("To:c.test") == std::string::npos);
+    // Routes more specific than the local *.test that relay less get entries of their own
+    // (SKIP), else "To:.test RELAY" would relay other@listed.test and x@c.test.
+    has("To:listed.test\tSKIP");
+    has("To:.listed.test\tRELAY");  // a.listed.test: route *.test, relayed
+    has("To:c.test\tSKIP");
+    has("To:.c.test\tRELAY");
+    has("To:.x.test\tSKIP");       // *.x.test is not local
+    BOOST_TEST(access.find("To:a.test") == std::string::npos);
     has("QGRP:.test\troute__test");
     has("QGRP:.b.test\troute__test");
     has("QGRP:.x.test\troute__x_test");
@@ -268,7 +295,8 @@ BOOST_AUTO_TEST_CASE(what_sendmail_cannot_express_is_an_error) {
          "maps.conf:2: routes: b.test: SMTP AUTH for host mx.test differs from the route at line 1"},
         {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; auth = { user = \"u\"; password = \"pw-first\"; }; },\n"
          " { domain = \"b.test\"; host = \"mx.test\"; port = 587; } );",
-         "SMTP AUTH for host mx.test differs"},
+         "maps.conf:2: routes: b.test: SMTP AUTH for host mx.test differs from the route at line 1 (a.test, with "
+         "auth; b.test without)"},
         {"routes = ( { domain = \"a.test\"; host = \"mx.test\"; security = \"none\"; },\n"
          " { domain = \"b.test\"; host = \"mx.test\"; port = 587; security = \"starttls-required\"; } );",
          "maps.conf:2: routes: b.test: security \"starttls-required\" for host mx.test differs from the route at line "
@@ -276,6 +304,10 @@ BOOST_AUTO_TEST_CASE(what_sendmail_cannot_express_is_an_error) {
         {"routes = ( { domain = \"a.test\"; treat_recipient_as = \"local\"; deliver_to = \"listed\";\n"
          " addresses = [ \"\\\"john doe\\\"@a.test\" ]; } );",
          "maps.conf:2: routes: a.test: address with a blank cannot be a Sendmail map key"},
+        {"routes = ( { domain = \"a.test\"; treat_recipient_as = \"local\"; deliver_to = \"listed\";\n"
+         " addresses = [ \"ok@a.test\",\n \"\\\"x@y\\\"@a.test\" ]; } );",
+         "maps.conf:3: routes: a.test: address cannot be a Sendmail access map key: its local part needs quoting, and "
+         "Sendmail looks To: entries up with the quoting the client used (\"x@y@a.test\")"},
     };
     for (const Case& c : cases) {
         const SendmailMapsResult r = render_sendmail_maps(config_from(c.text), options());

@@ -1,0 +1,264 @@
+"""The route-milter binary driven by miltertest(8) (OpenDKIM's test tool): no MTA, no root.
+
+Each test writes a plan (driver.lua reads it), runs miltertest against a route-milter started
+on a unix socket in a scratch directory, and checks the reply characters miltertest saw (c =
+continue, y = reply code set, t = tempfail) and the reply texts the milter logged.
+
+    ROUTE_MILTER=build/route-milter tests/milter/run.sh [Class[.test] ...]
+"""
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import unittest
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, os.path.join(HERE, "..", "integration"))
+
+from lab import LabError, Milter, cleanup_all, wait_for  # noqa: E402
+import address_scenarios  # noqa: E402
+import suite_runner  # noqa: E402
+
+MILTERTEST = shutil.which("miltertest") or "/usr/bin/miltertest"
+DRIVER = os.path.join(HERE, "driver.lua")
+ALL = address_scenarios.ALL_CLASSES
+
+CONFIG = """\
+scope = "%(scope)s";
+local_domains = [ "lab.test" ];
+ip_ranges = (
+  { name = "My computer"; cidr = "127.0.0.1/32"; priority = 30; allow = %(all)s;
+    require_auth = [ "external-external" ]; },
+  { name = "Internet"; cidr = [ "0.0.0.0/0", "::/0" ]; priority = 10; allow = %(all)s;
+    require_auth = [ "local-local", "local-external", "external-external" ]; },
+  { name = "Blocked"; cidr = "192.0.2.0/24"; priority = 40; allow = [ "external-local" ]; }
+);
+routes = (
+  { domain = "backup.test"; treat_recipient_as = "local"; deliver_to = "listed";
+    addresses = [ %(listed)s ]; },
+  { domain = "partner.test"; }
+);
+"""
+
+WORK = None
+MILTER = None
+
+
+def config(listed=("alice@backup.test", "bob@backup.test"), scope="routes"):
+    return CONFIG % {"scope": scope, "all": ALL, "listed": ", ".join('"%s"' % a for a in listed)}
+
+
+def setUpModule():
+    global WORK, MILTER
+    if not os.access(MILTERTEST, os.X_OK):
+        raise RuntimeError("miltertest not found (Debian package miltertest; make check installs it)")
+    WORK = tempfile.mkdtemp(prefix="miltertest-")
+    MILTER = Milter(WORK, config_text=config(), name="route-milter")
+    MILTER.start()
+
+
+def tearDownModule():
+    global MILTER
+    cleanup_all()
+    MILTER = None
+    if WORK and not os.environ.get("LAB_KEEP"):
+        shutil.rmtree(WORK, ignore_errors=True)
+
+
+def use_config(text):
+    offset = MILTER.log_offset()
+    MILTER.write_config(text)
+    MILTER.reload()
+    wait_for(lambda: "reloaded" in MILTER.log_text()[offset:] or "error" in MILTER.log_text()[offset:],
+             10, what="milter reload")
+    if "reloaded" not in MILTER.log_text()[offset:]:
+        raise LabError("milter refused the test config:\n" + MILTER.log_text()[offset:])
+
+
+class Run:
+    """The outcome of one miltertest run: replies in plan order, options, the milter's new log."""
+
+    def __init__(self, returncode, out, log):
+        self.returncode, self.out, self.log = returncode, out, log
+        self.replies = re.findall(r"^REPLY (mail|rcpt) (.)$", out, re.M)
+        self.rcpt = [c for kind, c in self.replies if kind == "rcpt"]
+        self.options = dict(re.findall(r"^OPTION (\S+) ([01])$", out, re.M))
+
+
+def miltertest(steps, timeout=60, background=False):
+    """Runs plan steps (tuples) through driver.lua; background=True returns the Popen."""
+    fd, plan = tempfile.mkstemp(dir=WORK, suffix=".plan")
+    with os.fdopen(fd, "w") as f:
+        for step in steps:
+            assert all("\t" not in str(x) and "\n" not in str(x) for x in step), step
+            f.write("\t".join(str(x) for x in step) + "\n")
+    cmd = [MILTERTEST, "-D", "socket=" + MILTER.socket_spec, "-D", "plan=" + plan, "-s", DRIVER]
+    offset = MILTER.log_offset()
+    if background:
+        return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
+    return Run(p.returncode, p.stdout, MILTER.log_text()[offset:])
+
+
+def message(client, sender, rcpts, auth=None, queue_id="ABC123"):
+    steps = [("negotiate",), ("connect", "client.example", client)]
+    steps.append(("macro_mail", "i", queue_id) + (("{auth_authen}", auth) if auth else ()))
+    steps.append(("mail", "<%s>" % sender))
+    steps += [("rcpt", "<%s>" % r) for r in rcpts]
+    return steps + [("close",)]
+
+
+def reply_char(code):
+    return "c" if code == 250 else "y"
+
+
+class MilterCase(unittest.TestCase):
+    def assertRun(self, run, rcpt_replies, msg=""):
+        self.assertEqual(run.returncode, 0, "miltertest failed: %s\n%s" % (msg, run.out))
+        self.assertEqual(run.rcpt, rcpt_replies, "%s\n%s\n--- milter log ---\n%s" % (msg, run.out, run.log))
+
+
+class NegotiationTests(MilterCase):
+    def test_asks_only_for_the_stages_it_uses(self):
+        run = miltertest([("negotiate",), ("options",), ("close",)])
+        self.assertEqual(run.returncode, 0, run.out)
+        # Skipped: everything after RCPT, and HELO; no replies at connect and MAIL (RCPT decides).
+        for name in ("SMFIP_NOHELO", "SMFIP_NOHDRS", "SMFIP_NOEOH", "SMFIP_NOBODY", "SMFIP_NODATA",
+                     "SMFIP_NOUNKNOWN", "SMFIP_NR_CONN", "SMFIP_NR_MAIL", "SMFIP_NR_HELO", "SMFIP_NR_HDR",
+                     "SMFIP_NR_EOH", "SMFIP_NR_BODY", "SMFIP_NR_DATA", "SMFIP_NR_UNKN"):
+            self.assertEqual(run.options.get(name), "1", "%s not asked for:\n%s" % (name, run.out))
+        # Needed: connect (client address), MAIL FROM (sender, AUTH) and RCPT TO, with a reply.
+        for name in ("SMFIP_NOCONNECT", "SMFIP_NOMAIL", "SMFIP_NORCPT", "SMFIP_NR_RCPT"):
+            self.assertEqual(run.options.get(name), "0", "%s asked for:\n%s" % (name, run.out))
+
+
+class RuleTests(MilterCase):
+    """Every rule's reply code, enhanced code and text, as the milter hands them to the MTA."""
+
+    CASES = [
+        # name, client, auth, sender, rcpt, expected "code xcode text" (None: no objection)
+        ("listed", "127.0.0.1", None, "a@far.test", "alice@backup.test", None),
+        ("listed, any case", "127.0.0.1", None, "a@far.test", "ALICE@Backup.TEST.", None),
+        ("not listed", "127.0.0.1", None, "a@far.test", "carol@backup.test",
+         "550 5.1.1 <carol@backup.test>: Recipient not in route list."),
+        ("auth required", "203.0.113.9", None, "a@far.test", "x@partner.test",
+         "530 5.7.0 SMTP authentication is required."),
+        ("auth from {auth_authen}", "203.0.113.9", "relayuser", "a@far.test", "x@partner.test", None),
+        ("not allowed", "192.0.2.7", None, "a@far.test", "x@partner.test",
+         "550 5.7.1 Delivery is not allowed to this address."),
+        ("out of scope", "192.0.2.7", None, "a@far.test", "x@elsewhere.test", None),
+        ("bad address", "127.0.0.1", None, "a@far.test", '"unterminated@backup.test',
+         "501 5.1.3 <\"unterminated@backup.test>: Bad recipient address syntax."),
+        ("bad sender", "127.0.0.1", None, "a@far.test(x)", "alice@backup.test",
+         "501 5.1.7 Bad sender address syntax."),
+        ("routed address", "127.0.0.1", None, "a@far.test", "v%far.test@lab.test",
+         "550 5.7.1 <v%far.test@lab.test>: Source-routed addresses are not accepted."),
+        ("postmaster", "192.0.2.7", None, "a@far.test", "Postmaster", None),
+    ]
+
+    def test_rules(self):
+        for name, client, auth, sender, rcpt, expected in self.CASES:
+            with self.subTest(name):
+                run = miltertest(message(client, sender, [rcpt], auth=auth, queue_id="Q" + str(abs(hash(name)))[:8]))
+                self.assertRun(run, ["c" if expected is None else "y"], name)
+                rejects = [l for l in run.log.splitlines() if ": reject: RCPT from " in l]
+                if expected is None:
+                    self.assertEqual(rejects, [], name)
+                    continue
+                self.assertEqual(len(rejects), 1, "%s: %s" % (name, run.log))
+                # '%' is shown as '?' in reply texts (printf-style MTAs); the log has the raw address.
+                self.assertIn(": " + expected.replace("%", "?") + ";", rejects[0], name)
+                self.assertIn("RCPT from client.example[%s]" % client, rejects[0], name)
+                self.assertIn("to=<%s>" % rcpt, rejects[0], name)
+
+    def test_queue_id_macro_starts_the_log_line(self):
+        run = miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"], queue_id="4XyZ9Q"))
+        self.assertRun(run, ["y"])
+        self.assertRegex(run.log, r"(?m)4XyZ9Q: reject: RCPT from client\.example\[127\.0\.0\.1\]: 550 5\.1\.1 ")
+
+    def test_mixed_recipients_each_on_their_own(self):
+        run = miltertest(message("203.0.113.9", "a@far.test",
+                                 ["alice@backup.test", "carol@backup.test", "x@partner.test", "bob@backup.test"]))
+        self.assertRun(run, ["c", "y", "y", "c"])
+
+    def test_unknown_client_family_is_no_range(self):
+        run = miltertest([("negotiate",), ("connect", "localhost", "unspec"), ("mail", "<a@far.test>"),
+                          ("rcpt", "<alice@backup.test>"), ("rcpt", "<x@partner.test>"), ("close",)])
+        # No range covers an unknown client: even a listed recipient is "not allowed".
+        self.assertRun(run, ["y", "y"])
+        self.assertIn("550 5.7.1 Delivery is not allowed", run.log)
+
+
+class HostileAddressTests(MilterCase):
+    """address_scenarios.SCENARIOS (the Postfix and Sendmail suites run them too), without an MTA."""
+
+    @classmethod
+    def setUpClass(cls):
+        use_config(address_scenarios.config())
+
+    @classmethod
+    def tearDownClass(cls):
+        use_config(config())
+
+    def test_scenarios(self):
+        for name, sender, rcpt, code, enhanced in address_scenarios.SCENARIOS:
+            if name == "long unlisted recipient":
+                continue  # below: miltertest caps its own buffers
+            with self.subTest(name):
+                run = miltertest(message("127.0.0.1", sender, [rcpt]))
+                self.assertRun(run, [reply_char(code)], name)
+                if code != 250:
+                    self.assertRegex(run.log, r": %d %s " % (code, re.escape(enhanced)), name)
+
+    def test_long_recipient_gets_its_5xx(self):
+        rcpt = "a" * 1000 + "@backup.test"
+        run = miltertest(message("127.0.0.1", address_scenarios.EXT, [rcpt]))
+        self.assertRun(run, ["y"])
+        line = [l for l in run.log.splitlines() if "reject: RCPT" in l][0]
+        self.assertIn(": 550 5.1.1 <" + "a" * 200 + "...>: Recipient not in route list.;", line)
+
+
+class ReloadTests(MilterCase):
+    def tearDown(self):
+        use_config(config())
+
+    def test_connection_keeps_its_policy_across_a_reload(self):
+        reached = os.path.join(WORK, "reached")
+        go_on = os.path.join(WORK, "go-on")
+        for f in (reached, go_on):
+            if os.path.exists(f):
+                os.unlink(f)
+        first = miltertest([("negotiate",), ("connect", "client.example", "127.0.0.1"),
+                            ("mail", "<a@far.test>"), ("rcpt", "<carol@backup.test>"), ("touch", reached),
+                            ("wait_for", go_on), ("rcpt", "<carol@backup.test>"), ("close",)], background=True)
+        try:
+            wait_for(lambda: os.path.exists(reached) or first.poll() is not None, 20, what="first connection")
+            use_config(config(listed=("alice@backup.test", "carol@backup.test")))
+            # A connection that starts after the reload sees the new list.
+            second = miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"]))
+            self.assertRun(second, ["c"], "new connection after reload")
+        finally:
+            open(go_on, "w").close()
+            out, _ = first.communicate(timeout=30)
+        # The old connection keeps the snapshot it started with, even for a new message... of its own.
+        self.assertEqual(first.returncode, 0, out)
+        self.assertEqual(re.findall(r"^REPLY rcpt (.)$", out, re.M), ["y", "y"], out)
+
+    def test_bad_reload_keeps_the_running_policy(self):
+        offset = MILTER.log_offset()
+        MILTER.write_config('routes = ( { domain = "backup.test"; port = 99999; } );\n')
+        MILTER.reload()
+        wait_for(lambda: "error" in MILTER.log_text()[offset:] or "reloaded" in MILTER.log_text()[offset:], 10,
+                 what="reload attempt")
+        self.assertNotIn("reloaded", MILTER.log_text()[offset:])
+        run = miltertest(message("127.0.0.1", "a@far.test", ["alice@backup.test", "carol@backup.test"]))
+        self.assertRun(run, ["c", "y"])
+
+
+CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests]
+
+if __name__ == "__main__":
+    sys.exit(suite_runner.run(sys.modules[__name__], "milter", CLASS_ORDER, tearDownModule))
