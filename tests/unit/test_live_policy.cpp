@@ -4,6 +4,7 @@
 #include <boost/test/unit_test.hpp>
 
 #include <atomic>
+#include <chrono>
 #include <thread>
 #include <vector>
 
@@ -49,8 +50,13 @@ BOOST_AUTO_TEST_CASE(reload_in_a_loop_while_threads_decide) {
         });
     }
     for (int i = 0; i < 2000; ++i) live.publish(i % 2 == 0 ? carol : alice);
-    // Keep swapping until the readers have decided a fair amount, however slow the build.
-    for (int i = 0; decisions.load() < 20000 && i < 200000; ++i) live.publish(i % 2 == 0 ? carol : alice);
+    // Keep swapping until the readers have decided a fair amount, however slow the build or busy
+    // the machine: bounded by time, not by a count of swaps, and yielding so the readers run.
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+    for (int i = 0; decisions.load() < 20000 && std::chrono::steady_clock::now() < deadline; ++i) {
+        live.publish(i % 2 == 0 ? carol : alice);
+        std::this_thread::yield();
+    }
     stop = true;
     for (auto& t : readers) t.join();
     BOOST_TEST(wrong.load() == 0);
