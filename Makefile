@@ -36,7 +36,10 @@ CORE_LIBS   = -lconfig++ -lidn2
 MILTER_LIBS = /usr/lib/x86_64-linux-gnu/libmilter.a -Wl,--wrap=read -Wl,--wrap=sigwait -lpthread -lsystemd
 TEST_LIBS   = -lboost_unit_test_framework
 
-CORE_SRC    = $(wildcard src/*.cpp)
+# One archive per wing (README "How it is built"); linked in dependency order, core last.
+WINGS       = config postfix sendmail common core
+wing_lib    = $(BUILD)/lib/libroute_milter_$(1).a
+CORE_SRC    = $(wildcard src/core/*.cpp)
 MILTER_SRC  = $(wildcard src/milter/*.cpp)
 ROUTECTL_SRC = $(wildcard src/routectl/*.cpp)
 UNIT_SRC    = $(wildcard tests/unit/*.cpp)
@@ -44,9 +47,16 @@ BENCH_SRC   = $(wildcard tests/bench/*.cpp)
 
 obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
 
-CORE_LIB = $(BUILD)/libroute_milter_core.a
+CORE_LIB     = $(call wing_lib,core)
+CONFIG_LIB   = $(call wing_lib,config)
+POSTFIX_LIB  = $(call wing_lib,postfix)
+SENDMAIL_LIB = $(call wing_lib,sendmail)
+COMMON_LIB   = $(call wing_lib,common)
+MILTER_WINGS   = $(CONFIG_LIB) $(COMMON_LIB) $(CORE_LIB)
+ROUTECTL_WINGS = $(CONFIG_LIB) $(POSTFIX_LIB) $(SENDMAIL_LIB) $(COMMON_LIB) $(CORE_LIB)
 BINARIES = $(BUILD)/route-milter $(BUILD)/routectl
 
+.SECONDEXPANSION:
 .PHONY: all check check-tsan fuzz soak unit integration deps run bench clean
 all: $(BINARIES)
 
@@ -54,24 +64,25 @@ $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
-$(CORE_LIB): $(call obj,$(CORE_SRC))
+$(BUILD)/lib/libroute_milter_%.a: $$(call obj,$$(wildcard src/$$*/*.cpp))
+	@mkdir -p $(dir $@)
 	@rm -f $@
 	ar rcs $@ $^
 
-$(BUILD)/route-milter: $(call obj,$(MILTER_SRC)) $(CORE_LIB)
+$(BUILD)/route-milter: $(call obj,$(MILTER_SRC)) $(MILTER_WINGS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(MILTER_LIBS)
 
-$(BUILD)/routectl: $(call obj,$(ROUTECTL_SRC)) $(CORE_LIB)
+$(BUILD)/routectl: $(call obj,$(ROUTECTL_SRC)) $(ROUTECTL_WINGS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
 
-$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(CORE_LIB)
+$(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(ROUTECTL_WINGS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(TEST_LIBS)
 
-$(BUILD)/bench-core: $(call obj,$(BENCH_SRC)) $(CORE_LIB)
+$(BUILD)/bench-core: $(call obj,$(BENCH_SRC)) $(CONFIG_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
 
 # libFuzzer targets (built with clang: make fuzz).
-$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(CORE_LIB)
+$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(CONFIG_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
 
 $(BUILD)/noop-milter: tests/bench/noop_milter.c

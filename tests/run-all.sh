@@ -36,6 +36,7 @@ build() {  # build LABEL MAKE-ARGS...: a failed build is a failed test
     fi
 }
 
+suite "layout" tests/layout/run.sh
 if build normal all build/unit-tests; then
     suite "unit" tests/unit/run.sh build/unit-tests
     suite "milter" env ROUTE_MILTER="$PWD/build/route-milter" tests/milter/run.sh

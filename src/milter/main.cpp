@@ -5,10 +5,11 @@
 // SIGHUP reloads (libmilter_wraps), SIGTERM stops cleanly (libmilter's own handling).
 #include "libmilter_wraps.hpp"
 #include "reload.hpp"
-#include "log.hpp"
+#include "route_milter/common/log.hpp"
 #include "milter_callbacks.hpp"
-#include "route_milter/policy.hpp"
-#include "route_milter/version.hpp"
+#include "route_milter/core/policy.hpp"
+#include "route_milter/config/load_policy.hpp"
+#include "route_milter/common/version.hpp"
 
 #include <grp.h>
 #include <pthread.h>

@@ -1,6 +1,6 @@
 #include "milter_callbacks.hpp"
 
-#include "log.hpp"
+#include "route_milter/common/log.hpp"
 
 #include <libmilter/mfdef.h>
 

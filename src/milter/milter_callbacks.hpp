@@ -4,7 +4,7 @@
 // policy snapshot in force when the connection began; its message part is reset at MAIL FROM.
 #pragma once
 
-#include "route_milter/live_policy.hpp"
+#include "route_milter/core/live_policy.hpp"
 
 #include <libmilter/mfapi.h>
 

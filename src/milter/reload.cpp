@@ -1,6 +1,7 @@
+#include "route_milter/config/load_policy.hpp"
 #include "reload.hpp"
 
-#include "log.hpp"
+#include "route_milter/common/log.hpp"
 
 namespace route_milter {
 

@@ -1,7 +1,7 @@
 // reload.hpp - SIGHUP: load the config file again and swap the whole policy.
 #pragma once
 
-#include "route_milter/live_policy.hpp"
+#include "route_milter/core/live_policy.hpp"
 
 #include <string>
 

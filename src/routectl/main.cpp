@@ -10,8 +10,8 @@
 // Every command loads the config with the daemon's own loader, so a config routectl accepts
 // is one the milter accepts, and the other way round.
 #include "commands.hpp"
-#include "route_milter/config.hpp"
-#include "route_milter/version.hpp"
+#include "route_milter/core/config.hpp"
+#include "route_milter/common/version.hpp"
 
 #include <getopt.h>
 #include <sysexits.h>

@@ -6,7 +6,7 @@
 // rerunning with an unchanged config changes nothing (not even an mtime).
 #pragma once
 
-#include "route_milter/postfix_maps.hpp"
+#include "route_milter/postfix/postfix_maps.hpp"
 
 #include <string>
 #include <vector>

@@ -1,8 +1,9 @@
 // policy_loading.hpp - load the config for a routectl command, printing every error.
 #pragma once
 
-#include "route_milter/config_loader.hpp"
-#include "route_milter/policy.hpp"
+#include "route_milter/config/config_loader.hpp"
+#include "route_milter/core/policy.hpp"
+#include "route_milter/config/load_policy.hpp"
 
 #include <cstdio>
 #include <memory>

@@ -2,7 +2,7 @@
 #include "commands.hpp"
 #include "output_files.hpp"
 #include "policy_loading.hpp"
-#include "route_milter/postfix_maps.hpp"
+#include "route_milter/postfix/postfix_maps.hpp"
 #include "run_command.hpp"
 
 #include <sysexits.h>
@@ -25,7 +25,7 @@ int command_postfix(const RoutectlOptions& options) {
     if (!write_and_report(directory, maps.files, written)) return EX_CANTCREAT;
     if (!options.postmap) return EX_OK;
     for (const RenderedFile& f : maps.files) {
-        if (!f.postmap) continue;
+        if (!f.compile_map) continue;
         const std::string path = directory + "/" + f.name;
         if (!table_needs_rebuild(path, written, f.name)) continue;
         std::vector<std::string> argv{"postmap"};

@@ -12,10 +12,10 @@
 #include "commands.hpp"
 #include "output_files.hpp"
 #include "policy_loading.hpp"
-#include "route_milter/postqueue_json.hpp"
-#include "route_milter/retry_plan.hpp"
-#include "route_milter/sendmail_maps.hpp"
-#include "route_milter/sendmail_queue.hpp"
+#include "route_milter/postfix/postqueue_json.hpp"
+#include "route_milter/core/retry_plan.hpp"
+#include "route_milter/sendmail/sendmail_maps.hpp"
+#include "route_milter/sendmail/sendmail_queue.hpp"
 #include "run_command.hpp"
 
 #include <dirent.h>

@@ -2,7 +2,7 @@
 #include "commands.hpp"
 #include "output_files.hpp"
 #include "policy_loading.hpp"
-#include "route_milter/sendmail_maps.hpp"
+#include "route_milter/sendmail/sendmail_maps.hpp"
 #include "run_command.hpp"
 
 #include <sys/stat.h>
@@ -48,7 +48,7 @@ int command_sendmail(const RoutectlOptions& options) {
     }
     if (!options.makemap) return EX_OK;
     for (const RenderedFile& f : maps.files) {
-        if (!f.postmap) continue;
+        if (!f.compile_map) continue;
         const std::string path = directory + "/" + f.name;
         if (!table_needs_rebuild(path, written, f.name)) continue;
         const std::vector<std::string> argv = makemap_command(options, path, f.mode);

@@ -5,7 +5,8 @@
 //   bench-core decide FILE [ROUNDS]                       decisions/s on one thread (median of ROUNDS)
 //
 // Load runs in a process of its own so its peak RSS is the config's alone.
-#include "route_milter/policy.hpp"
+#include "route_milter/core/policy.hpp"
+#include "route_milter/config/load_policy.hpp"
 
 #include <sys/resource.h>
 #include <sys/stat.h>

@@ -1,5 +1,5 @@
 // libFuzzer target: SMTP envelope address parsing (address.hpp, domain.hpp).
-#include "route_milter/address.hpp"
+#include "route_milter/core/address.hpp"
 
 #include <cstdint>
 #include <cstdlib>

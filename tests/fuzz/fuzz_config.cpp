@@ -1,5 +1,6 @@
 // libFuzzer target: the whole config loader and policy compiler on arbitrary text.
-#include "route_milter/policy.hpp"
+#include "route_milter/core/policy.hpp"
+#include "route_milter/config/load_policy.hpp"
 
 #include <cstdint>
 #include <cstdlib>

@@ -1,6 +1,7 @@
 // libFuzzer target: decide() on a compiled policy with fuzzed queries.
 // Input: CLIENT '\0' SENDER '\0' RECIPIENT ['\0' flags], missing parts empty.
-#include "route_milter/policy.hpp"
+#include "route_milter/core/policy.hpp"
+#include "route_milter/config/load_policy.hpp"
 
 #include <cstdint>
 #include <cstdlib>

@@ -1,5 +1,5 @@
 // libFuzzer target: IP addresses, CIDR blocks and lower-upper intervals (ip_range.hpp).
-#include "route_milter/ip_range.hpp"
+#include "route_milter/core/ip_range.hpp"
 
 #include <cstdint>
 #include <cstdlib>

@@ -1,6 +1,6 @@
 #define BOOST_TEST_DYN_LINK
-#include "route_milter/address.hpp"
-#include "route_milter/domain.hpp"
+#include "route_milter/core/address.hpp"
+#include "route_milter/core/domain.hpp"
 
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>

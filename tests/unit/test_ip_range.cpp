@@ -1,5 +1,5 @@
 #define BOOST_TEST_DYN_LINK
-#include "route_milter/ip_range.hpp"
+#include "route_milter/core/ip_range.hpp"
 
 #include <boost/test/unit_test.hpp>
 

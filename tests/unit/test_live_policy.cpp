@@ -1,5 +1,6 @@
 #define BOOST_TEST_DYN_LINK
-#include "route_milter/live_policy.hpp"
+#include "route_milter/config/load_policy.hpp"
+#include "route_milter/core/live_policy.hpp"
 
 #include <boost/test/unit_test.hpp>
 

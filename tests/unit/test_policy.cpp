@@ -1,6 +1,7 @@
 #define BOOST_TEST_DYN_LINK
-#include "route_milter/config_loader.hpp"
-#include "route_milter/policy.hpp"
+#include "route_milter/config/config_loader.hpp"
+#include "route_milter/core/policy.hpp"
+#include "route_milter/config/load_policy.hpp"
 
 #include "test_support.hpp"
 

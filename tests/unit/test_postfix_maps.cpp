@@ -1,6 +1,6 @@
 #define BOOST_TEST_DYN_LINK
-#include "route_milter/config_loader.hpp"
-#include "route_milter/postfix_maps.hpp"
+#include "route_milter/config/config_loader.hpp"
+#include "route_milter/postfix/postfix_maps.hpp"
 
 #include "test_support.hpp"
 

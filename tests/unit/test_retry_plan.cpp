@@ -1,6 +1,7 @@
 #define BOOST_TEST_DYN_LINK
-#include "route_milter/postqueue_json.hpp"
-#include "route_milter/retry_plan.hpp"
+#include "route_milter/config/load_policy.hpp"
+#include "route_milter/postfix/postqueue_json.hpp"
+#include "route_milter/core/retry_plan.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -1,6 +1,6 @@
 #define BOOST_TEST_DYN_LINK
-#include "route_milter/config_loader.hpp"
-#include "route_milter/sendmail_maps.hpp"
+#include "route_milter/config/config_loader.hpp"
+#include "route_milter/sendmail/sendmail_maps.hpp"
 
 #include "test_support.hpp"
 
@@ -97,10 +97,10 @@ BOOST_AUTO_TEST_CASE(maps_are_sorted_and_complete) {
                "Try_TLS:smarthost.test\tNO\n");
     BOOST_TEST(body(r, "authinfo") == "AuthInfo:192.0.2.5\t\"U:relay\" \"P=czMgY3I6ZXQ=\" \"M:PLAIN LOGIN\"\n");
     BOOST_TEST(file(r, "authinfo").mode == 0600u);
-    BOOST_TEST(file(r, "mailertable").postmap);
-    BOOST_TEST(file(r, "access").postmap);
-    BOOST_TEST(file(r, "authinfo").postmap);
-    BOOST_TEST(!file(r, "sendmail.mc.snippet").postmap);
+    BOOST_TEST(file(r, "mailertable").compile_map);
+    BOOST_TEST(file(r, "access").compile_map);
+    BOOST_TEST(file(r, "authinfo").compile_map);
+    BOOST_TEST(!file(r, "sendmail.mc.snippet").compile_map);
     for (const RenderedFile& f : r.files)  // the password is nowhere in clear text
         BOOST_TEST(f.content.find("s3 cr:et") == std::string::npos, f.name);
 }

@@ -1,7 +1,8 @@
 #define BOOST_TEST_DYN_LINK
-#include "route_milter/config_loader.hpp"
-#include "route_milter/retry_plan.hpp"
-#include "route_milter/sendmail_queue.hpp"
+#include "route_milter/config/load_policy.hpp"
+#include "route_milter/config/config_loader.hpp"
+#include "route_milter/core/retry_plan.hpp"
+#include "route_milter/sendmail/sendmail_queue.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -1,5 +1,5 @@
 #define BOOST_TEST_DYN_LINK
-#include "route_milter/string_index.hpp"
+#include "route_milter/core/string_index.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -1,7 +1,7 @@
 // test_support.hpp - helpers the unit tests share.
 #pragma once
 
-#include "route_milter/config_loader.hpp"
+#include "route_milter/config/config_loader.hpp"
 
 #include <boost/test/unit_test.hpp>
 

@@ -1,0 +1,93 @@
+// config.hpp - the route-milter configuration as plain, validated data.
+//
+// Produced only by load_config (config_loader.hpp), which checks everything first; every
+// element keeps the line it came from so later stages (policy compilation, logs) can name it.
+// Domains and addresses are already in canonical form (domain.hpp, address.hpp).
+#pragma once
+
+#include "route_milter/core/delivery_class.hpp"
+#include "route_milter/core/ip_range.hpp"
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+namespace route_milter {
+
+inline constexpr const char* default_config_path = "/etc/route-milter/route-milter.conf";
+// Inside Postfix's queue directory, so that a chrooted smtpd (Debian's default) reaches it as
+// unix:/route-milter/route-milter.sock.
+inline constexpr const char* default_socket = "unix:/var/spool/postfix/route-milter/route-milter.sock";
+
+// Which recipients the milter judges.
+enum class Scope { routes, all };
+
+enum class Security { none, starttls, starttls_required, tls };
+enum class DeliverTo { all, listed };
+
+struct MilterSettings {
+    std::string socket = default_socket;
+    std::string user;   // empty: keep the identity the daemon was started with
+    int timeout = 300;  // seconds libmilter waits on the MTA
+};
+
+struct IpRangeConfig {
+    std::string name;
+    std::vector<IpInterval> intervals;
+    int priority = 0;
+    DeliveryClassSet allow;
+    DeliveryClassSet require_auth;
+    unsigned line = 0;  // 0 for the built-in defaults
+    std::uint32_t file = 0;  // index into Config::files: the file `line` is in
+};
+
+struct RouteAuth {
+    std::string user;
+    std::string password;  // never logged, never printed
+};
+
+struct ListedAddress {
+    std::string address;  // canonical
+    unsigned line = 0;
+    std::uint32_t file = 0;  // index into Config::files (an address list may come from an @include)
+};
+
+struct RouteConfig {
+    std::string domain;  // canonical pattern: "example.com", "*.example.com" or "*"
+    std::string description;
+    std::string host;    // empty: normal MX delivery
+    int port = 25;
+    Security security = Security::none;
+    AddressClass treat_sender_as = AddressClass::external;
+    AddressClass treat_recipient_as = AddressClass::external;
+    DeliverTo deliver_to = DeliverTo::all;
+    std::vector<ListedAddress> addresses;
+    int retries = 4;         // hMailServer's default route: 4 retries,
+    int retry_minutes = 60;  // 60 minutes apart
+    std::optional<RouteAuth> auth;
+    unsigned line = 0;
+    std::uint32_t file = 0;  // index into Config::files
+};
+
+struct Config {
+    std::string file;  // where it was read from
+    // Every file read, in the order met: files[0] is `file`, then each @include (as opened).
+    // The `file` index of a range, route or address points here; empty for a hand-made Config.
+    std::vector<std::string> files;
+    MilterSettings milter;
+    Scope scope = Scope::routes;
+    std::vector<std::string> local_domains;
+    std::vector<IpRangeConfig> ip_ranges;
+    bool ip_ranges_are_defaults = false;
+    std::vector<RouteConfig> routes;
+};
+
+// hMailServer's default ranges: "My computer" and "Internet".
+std::vector<IpRangeConfig> default_ip_ranges();
+
+std::string_view name_of(Scope s);
+std::string_view name_of(Security s);
+std::string_view name_of(DeliverTo d);
+
+}  // namespace route_milter

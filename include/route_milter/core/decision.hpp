@@ -1,0 +1,59 @@
+// decision.hpp - what the policy decided for one recipient, and why.
+#pragma once
+
+#include "route_milter/core/delivery_class.hpp"
+
+#include <cstddef>
+#include <cstdint>
+#include <string_view>
+
+namespace route_milter {
+
+struct RouteConfig;
+struct IpRangeConfig;
+
+// The rules of hMailServer's RCPT TO check, in the order they are applied.
+enum class Rule : std::uint8_t {
+    out_of_scope,   // scope = "routes" and the recipient's domain has no route: not judged
+    accepted,       // every rule passed
+    bad_address,    // the recipient could not be parsed
+    not_listed,     // 1. listed route, address not listed
+    not_allowed,    // 2. no IP range covers the client, or the range does not allow the class
+    auth_required,  // 3. the range requires SMTP AUTH for the class
+    bad_sender,     // the MAIL FROM address could not be read exactly as the MTA reads it
+    postmaster,     // <postmaster> without a domain: always accepted (RFC 5321 4.5.1)
+    routed_address, // '%', '!' or '@' in the local part of an own or bare address: the MTA
+                    // would re-route it (percent hack, bang path, dequoting) to another domain
+};
+
+struct SmtpReply {
+    std::string_view code;      // "550"
+    std::string_view xcode;     // "5.1.1"
+    std::string_view text;      // "Recipient not in route list."
+    bool names_address;         // text is prefixed with "<address>: "
+};
+
+struct Decision {
+    Rule rule = Rule::out_of_scope;
+    DeliveryClass delivery_class = DeliveryClass::external_external;
+    const RouteConfig* route = nullptr;    // the recipient's route, if any
+    const IpRangeConfig* range = nullptr;  // the client's range, if any
+
+    bool rejects() const { return rule != Rule::out_of_scope && rule != Rule::accepted && rule != Rule::postmaster; }
+};
+
+// Reply for a rejecting rule; {"250","2.1.5","Ok"} for the others.
+SmtpReply reply_for(Rule rule);
+
+// The reply text for `rule` into out[size] (NUL-terminated, truncated to fit): the rule's text,
+// prefixed with "<recipient>: " where the rule names the address. Characters unsafe in an SMTP
+// reply (controls, 8-bit, '%', '\\') become '?'. A recipient longer than max_quoted_address is
+// cut there and marked "...": libmilter refuses replies near 1000 bytes, and a refusal must not
+// turn into a tempfail. Does not allocate.
+inline constexpr std::size_t max_quoted_address = 200;
+void format_reply_text(Rule rule, std::string_view recipient, char* out, std::size_t size);
+
+// Short name used in logs and `routectl query`: "not-listed".
+std::string_view name_of(Rule rule);
+
+}  // namespace route_milter

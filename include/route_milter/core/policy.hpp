@@ -1,0 +1,103 @@
+// policy.hpp - the compiled, immutable policy and its RCPT TO decision. No I/O.
+//
+// compile_policy indexes a validated Config (hash indexes for domains and listed addresses,
+// ranges by priority). A Policy is never changed after compilation; the daemon shares it
+// through std::shared_ptr<const Policy> and swaps the whole thing on reload.
+//
+// The decision is split the way the SMTP dialogue is: facts about the client and the sender
+// are fixed once per message (MessageFacts), then each recipient is judged against them
+// without allocating.
+#pragma once
+
+#include "route_milter/core/address.hpp"
+#include "route_milter/core/config.hpp"
+#include "route_milter/core/decision.hpp"
+#include "route_milter/core/diagnostic.hpp"
+#include "route_milter/core/ip_address.hpp"
+#include "route_milter/core/string_index.hpp"
+
+#include <memory>
+#include <optional>
+#include <string_view>
+
+namespace route_milter {
+
+struct MessageFacts {
+    const IpRangeConfig* range = nullptr;  // the client's range of highest priority, if any
+    AddressClass sender_class = AddressClass::external;
+    bool authenticated = false;
+    // False when MAIL FROM could not be read as the MTA reads it (a comment, bad quoting...):
+    // its class is unknown, and guessing "external" would let a forged local sender skip AUTH.
+    bool sender_readable = true;
+};
+
+// Everything `decide` needs, as an MTA would hand it over.
+struct Query {
+    std::optional<IpAddress> client;  // nullopt: unknown (no range can cover it)
+    bool authenticated = false;
+    std::string_view sender;     // MAIL FROM argument, e.g. "<a@b>" or "<>"
+    std::string_view recipient;  // RCPT TO argument
+};
+
+class Policy {
+public:
+    const Config& config() const { return config_; }
+
+    // The matching IP range of highest priority, or nullptr.
+    const IpRangeConfig* range_for(const std::optional<IpAddress>& client) const;
+
+    // The route for a canonical domain: exact, then longest "*.suffix", then "*".
+    const RouteConfig* route_for_domain(std::string_view domain) const;
+
+    bool is_listed(const RouteConfig& route, std::string_view canonical_address) const;
+
+    AddressClass classify_sender(const NormalizedAddress& sender) const;
+    AddressClass classify_recipient(const NormalizedAddress& recipient, const RouteConfig* route) const;
+
+    // sender: the parsed MAIL FROM address, or nullptr when it could not be parsed.
+    MessageFacts message_facts(const std::optional<IpAddress>& client, bool authenticated,
+                               const NormalizedAddress* sender) const;
+
+    // The RCPT TO decision for one parsed recipient. The rules, in order: <postmaster>, an
+    // unreadable sender, a source-routed own address, scope, the listed-address rule, then the
+    // IP range's allow and auth sets. This server's own domains (local_domains) never take a
+    // route, as in hMailServer.
+    Decision decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient) const;
+
+    // The same for the raw RCPT TO argument, parsed into scratch (bad-address when it cannot be).
+    Decision decide_recipient(const MessageFacts& facts, std::string_view raw_recipient,
+                              NormalizedAddress& scratch) const;
+
+    // The whole decision from raw MTA input (parses both addresses).
+    Decision decide(const Query& query) const;
+
+    std::size_t listed_address_count() const { return addresses_.size(); }
+    std::size_t listed_address_count(const RouteConfig& route) const {
+        return listed_counts_[static_cast<std::size_t>(&route - config_.routes.data())];
+    }
+
+private:
+    friend struct PolicyCompiler;
+    Config config_;  // routes keep their settings; their address lists live in addresses_
+    StringIndex exact_routes_;     // "example.com" -> route index
+    StringIndex wildcard_routes_;  // ".example.com" (from "*.example.com") -> route index
+    const RouteConfig* catch_all_ = nullptr;
+    StringIndex local_domains_;
+    StringIndex addresses_;  // canonical address -> route index
+    std::vector<const IpRangeConfig*> ranges_by_priority_;
+    std::vector<std::uint32_t> listed_counts_;  // per route
+};
+
+struct PolicyResult {
+    std::shared_ptr<const Policy> policy;  // set only when errors is empty
+    Diagnostics errors;
+};
+
+// Compiles a Config that load_config_* accepted, finishing its validation with the checks
+// that need the whole route table: an address listed twice, or listed under a wildcard route
+// while a more specific route takes its domain. The route address lists are moved into the
+// index (config().routes[i].addresses is empty afterwards; see listed_address_count).
+PolicyResult compile_policy(Config config);
+
+
+}  // namespace route_milter

@@ -1,0 +1,61 @@
+// route_pattern.hpp - the domain pattern of a route: "example.com", "*.example.com" or "*".
+//
+// NAME
+//   RoutePattern - parsed once where the config is read; matches, ranks and spells itself.
+// SYNOPSIS
+//   std::variant<RoutePattern, std::string> r = RoutePattern::parse("*.Example.COM.");
+//   pattern.matches("a.example.com"); pattern.specificity(); pattern.text(); pattern.base();
+// DESCRIPTION
+//   exact     "example.com": that domain only.
+//   wildcard  "*.example.com": every subdomain of example.com, at any depth, not example.com.
+//   catch_all "*": every domain.
+//   Domains are compared in canonical form (domain.hpp: lower case, A-labels, no trailing dot).
+//   The most specific pattern that matches a domain wins: exact, then the longest wildcard
+//   base, then "*" (hMailServer sorts its routes by name and takes the first match; this is
+//   the order an admin means, and the one the generated Postfix and Sendmail maps can express).
+// DIAGNOSTICS
+//   parse returns an error text naming the value for anything else: "*" inside a name, an
+//   invalid host name or IDN.
+#pragma once
+
+#include <cstddef>
+#include <string>
+#include <string_view>
+#include <variant>
+
+namespace route_milter {
+
+class RoutePattern {
+public:
+    enum class Kind { exact, wildcard, catch_all };
+
+    static std::variant<RoutePattern, std::string> parse(std::string_view text);
+
+    RoutePattern() = default;  // "*"
+
+    Kind kind() const { return kind_; }
+    bool is_exact() const { return kind_ == Kind::exact; }
+    bool is_wildcard() const { return kind_ == Kind::wildcard; }
+    bool is_catch_all() const { return kind_ == Kind::catch_all; }
+
+    // The canonical spelling: "example.com", "*.example.com" or "*".
+    const std::string& text() const { return text_; }
+    // The domain the pattern is built on: "example.com" for both exact and wildcard, "" for "*".
+    std::string_view base() const;
+    // The suffix a wildcard matches: ".example.com" ("" for the others).
+    std::string_view suffix() const;
+
+    // True when canonical `domain` falls under the pattern.
+    bool matches(std::string_view domain) const;
+    // Higher wins among the patterns that match one domain.
+    std::size_t specificity() const;
+
+    friend bool operator==(const RoutePattern& a, const RoutePattern& b) { return a.text_ == b.text_; }
+
+private:
+    RoutePattern(Kind kind, std::string text) : kind_(kind), text_(std::move(text)) {}
+    Kind kind_ = Kind::catch_all;
+    std::string text_ = "*";
+};
+
+}  // namespace route_milter

@@ -1,0 +1,52 @@
+// postfix_maps.hpp - the Postfix files that carry the routes, as contents. No I/O.
+//
+// render_postfix_maps turns a validated Config into the files `routectl postfix` writes:
+//   transport               route domain -> smtp:[host]:port (or the SMTPS transport); "smtp:"
+//                           (MX delivery: nexthop reset to the recipient domain) for routes
+//                           without a host; ":" for local domains (Postfix's own delivery); the
+//                           "*" route becomes default_transport in main.cf, so it never takes
+//                           local domains
+//   sasl_passwd             [host]:port -> user:password          (mode 0600)
+//   tls_policy              [host]:port (or the domain) -> none | may | encrypt
+//   relay_domains(.regexp)  domains of routes treated as local (backup MX), and local domains
+//   relay_recipients(.regexp)  their listed addresses, or the whole domain
+//   master.cf.snippet       only the transports the routes need
+//   main.cf.snippet         the "name = value" lines that wire it all in
+// Everything is sorted, so the same config always gives the same bytes. Keys are written the
+// way Postfix looks them up: addresses in external (quoted) form, postmap-quoted where needed
+// (Postfix >= 3.2); IDN domains in A-label and U-label form (SMTPUTF8 lookups use the latter).
+// In the regexp tables each wildcard line excludes the more specific routes below it that say
+// otherwise, so every domain gets what its own route says.
+#pragma once
+
+#include "route_milter/core/config.hpp"
+#include "route_milter/core/rendered_file.hpp"
+#include "route_milter/core/diagnostic.hpp"
+
+#include <string>
+#include <vector>
+
+namespace route_milter {
+
+struct PostfixMapsOptions {
+    std::string output_dir;   // absolute path the maps will live in (for main.cf references)
+    std::string milter_socket;  // smtpd_milters value; empty: derived from config.milter.socket
+};
+
+struct PostfixMapsResult {
+    std::vector<RenderedFile> files;  // empty when errors is set
+    Diagnostics errors;              // routes Postfix cannot express, conflicting credentials
+    Diagnostics notes;               // what the files cannot honour exactly (schedules beyond 100 days)
+};
+
+PostfixMapsResult render_postfix_maps(const Config& config, const PostfixMapsOptions& options);
+
+// The smtpd_milters value for a route-milter socket setting: "unix:/path" stays, "inet:PORT@HOST"
+// becomes "inet:HOST:PORT"; a socket inside Postfix's chroot (/var/spool/postfix/...) is given
+// relative to it.
+std::string postfix_milter_address(const std::string& socket);
+
+// Name of the master.cf service used for SMTPS (wrapper mode) routes.
+inline constexpr const char* smtps_transport = "route-smtps";
+
+}  // namespace route_milter

@@ -1,0 +1,31 @@
+#include "route_milter/common/log.hpp"
+
+#include <cstdarg>
+#include <cstdio>
+#include <ctime>
+
+namespace route_milter {
+namespace {
+LogTarget log_target = LogTarget::stderr_stream;
+}
+
+void open_log(LogTarget target) {
+    log_target = target;
+    if (target == LogTarget::syslog) openlog("route-milter", LOG_PID | LOG_NDELAY, LOG_MAIL);
+}
+
+void log_line(int priority, const char* format, ...) {
+    char line[2048];
+    va_list args;
+    va_start(args, format);
+    std::vsnprintf(line, sizeof line, format, args);
+    va_end(args);
+    if (log_target == LogTarget::syslog) {
+        syslog(priority, "%s", line);
+        return;
+    }
+    const char* level = priority <= LOG_ERR ? "error: " : priority == LOG_WARNING ? "warning: " : "";
+    std::fprintf(stderr, "route-milter: %s%s\n", level, line);
+}
+
+}  // namespace route_milter

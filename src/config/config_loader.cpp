@@ -1,0 +1,591 @@
+// config_loader.cpp - libconfig tree -> validated Config, collecting every problem.
+#include "route_milter/config/config_loader.hpp"
+
+#include "route_milter/core/address.hpp"
+#include "route_milter/config/config_source.hpp"
+#include "route_milter/core/domain.hpp"
+
+#include <libconfig.h++>
+#include <malloc.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdio>
+#include <initializer_list>
+#include <map>
+#include <memory>
+#include <unordered_map>
+#include <tuple>
+#include <utility>
+#include <variant>
+
+namespace route_milter {
+namespace {
+
+using libconfig::Setting;
+
+template <typename Enum>
+struct EnumName {
+    std::string_view name;
+    Enum value;
+};
+
+constexpr std::array<EnumName<Scope>, 2> scope_names{{{"routes", Scope::routes}, {"all", Scope::all}}};
+constexpr std::array<EnumName<Security>, 4> security_names{{{"none", Security::none},
+                                                            {"starttls", Security::starttls},
+                                                            {"starttls-required", Security::starttls_required},
+                                                            {"tls", Security::tls}}};
+constexpr std::array<EnumName<DeliverTo>, 2> deliver_to_names{{{"all", DeliverTo::all}, {"listed", DeliverTo::listed}}};
+constexpr std::array<EnumName<AddressClass>, 2> address_class_names{
+    {{"local", AddressClass::local}, {"external", AddressClass::external}}};
+
+std::string_view type_name(const Setting& s) {
+    switch (s.getType()) {
+    case Setting::TypeInt:
+    case Setting::TypeInt64: return "an integer";
+    case Setting::TypeFloat: return "a float";
+    case Setting::TypeString: return "a string";
+    case Setting::TypeBoolean: return "a boolean";
+    case Setting::TypeGroup: return "a group { }";
+    case Setting::TypeArray: return "an array [ ]";
+    case Setting::TypeList: return "a list ( )";
+    default: return "nothing";
+    }
+}
+
+// Walks the libconfig tree; every check reports into `errors` and carries on. libconfig saw
+// one text (config_source.hpp); every line it reports is mapped back to its file and line.
+class Validator {
+public:
+    explicit Validator(const ConfigSource& source) : source_(source) {}
+
+    Diagnostics errors;
+    std::vector<std::uint32_t> password_files;  // where each route password is written
+
+    SourceLocation locate(unsigned text_line) const { return source_.locate(text_line); }
+    SourceLocation at(const Setting& s) const { return locate(s.getSourceLine()); }
+    const std::string& file_name(std::uint32_t file) const { return source_.files.at(file).name; }
+
+    // "line 3", or "other.conf:3" when `first` is in another file than `here`.
+    std::string line_ref(SourceLocation first, SourceLocation here) const {
+        if (first.file == here.file) return "line " + std::to_string(first.line);
+        return file_name(first.file) + ":" + std::to_string(first.line);
+    }
+
+    void error(const Setting& at, const std::string& path, const std::string& what) {
+        error_at(this->at(at), path + ": " + what);
+    }
+    void error_at(SourceLocation where, const std::string& what) {
+        errors.push_back({file_name(where.file), where.line, what});
+    }
+
+    // Reports keys of `group` not in `known`; false when `group` is not a group at all.
+    bool check_group(const Setting& group, const std::string& path, std::initializer_list<std::string_view> known) {
+        if (!group.isGroup()) {
+            error(group, path, "expected a group { ... }, found " + std::string(type_name(group)));
+            return false;
+        }
+        for (int i = 0; i < group.getLength(); ++i) {
+            const Setting& child = group[i];
+            const std::string_view name = child.getName();
+            if (std::find(known.begin(), known.end(), name) == known.end())
+                error(child, join(path, name), "unknown setting (" + std::string(name) + ")");
+        }
+        return true;
+    }
+
+    const Setting* member(const Setting& group, const char* key) {
+        return group.exists(key) ? &group[key] : nullptr;
+    }
+
+    std::optional<std::string> string_value(const Setting& s, const std::string& path) {
+        if (s.getType() != Setting::TypeString) {
+            error(s, path, "expected a string, found " + std::string(type_name(s)));
+            return std::nullopt;
+        }
+        return std::string(s.c_str());
+    }
+
+    std::optional<std::string> string_member(const Setting& group, const std::string& path, const char* key,
+                                             bool required) {
+        const Setting* s = member(group, key);
+        if (s == nullptr) {
+            if (required) error(group, path, "missing required setting (" + std::string(key) + ")");
+            return std::nullopt;
+        }
+        return string_value(*s, join(path, key));
+    }
+
+    std::optional<long long> int_member(const Setting& group, const std::string& path, const char* key,
+                                        long long min, long long max) {
+        const Setting* s = member(group, key);
+        if (s == nullptr) return std::nullopt;
+        const std::string where = join(path, key);
+        long long value = 0;
+        if (s->getType() == Setting::TypeInt) value = static_cast<int>(*s);
+        else if (s->getType() == Setting::TypeInt64) value = static_cast<long long>(*s);
+        else {
+            error(*s, where, "expected an integer, found " + std::string(type_name(*s)));
+            return std::nullopt;
+        }
+        if (value < min || value > max) {
+            error(*s, where,
+                  "out of range " + std::to_string(min) + ".." + std::to_string(max) + " (" + std::to_string(value) + ")");
+            return std::nullopt;
+        }
+        return value;
+    }
+
+    template <typename Enum, std::size_t N>
+    std::optional<Enum> enum_member(const Setting& group, const std::string& path, const char* key,
+                                    const std::array<EnumName<Enum>, N>& names) {
+        const auto text = string_member(group, path, key, false);
+        if (!text) return std::nullopt;
+        for (const auto& n : names)
+            if (n.name == *text) return n.value;
+        std::string choices;
+        for (const auto& n : names) choices += (choices.empty() ? "\"" : ", \"") + std::string(n.name) + "\"";
+        error(group[key], join(path, key), "must be one of " + choices + " (\"" + *text + "\")");
+        return std::nullopt;
+    }
+
+    // Calls fn(text, location) for each string of an array [ ] or list ( ); a single string
+    // counts as a one-element list. Returns the number of elements.
+    template <typename Fn>
+    int for_each_string(const Setting& s, const std::string& path, Fn&& fn) {
+        if (s.getType() == Setting::TypeString) {
+            fn(std::string_view(s.c_str()), at(s));
+            return 1;
+        }
+        if (!s.isArray() && !s.isList()) {
+            error(s, path, "expected a list of strings, found " + std::string(type_name(s)));
+            return 0;
+        }
+        for (int i = 0; i < s.getLength(); ++i) {
+            const Setting& e = s[i];
+            if (e.getType() != Setting::TypeString) {
+                error(e, path + "[" + std::to_string(i) + "]", "expected a string, found " + std::string(type_name(e)));
+                continue;
+            }
+            // Array elements may carry no line of their own; use the array's then.
+            fn(std::string_view(e.c_str()), locate(e.getSourceLine() != 0 ? e.getSourceLine() : s.getSourceLine()));
+        }
+        return s.getLength();
+    }
+
+    static std::string join(const std::string& path, std::string_view key) {
+        return path.empty() ? std::string(key) : path + "." + std::string(key);
+    }
+
+private:
+    const ConfigSource& source_;
+};
+
+// Canonical route pattern or an error text.
+std::variant<std::string, std::string> route_pattern(const std::string& text) {
+    using R = std::variant<std::string, std::string>;
+    if (text == "*") return R(std::in_place_index<0>, "*");
+    const bool wildcard = text.rfind("*.", 0) == 0;
+    const std::string_view name = wildcard ? std::string_view(text).substr(2) : std::string_view(text);
+    std::string canonical;
+    if (name.find('*') != std::string_view::npos || canonical_domain(name, canonical) != DomainStatus::ok ||
+        !is_host_name(canonical))
+        return R(std::in_place_index<1>,
+                 "not a domain name, \"*.domain\" or \"*\" (\"" + text + "\")");
+    return R(std::in_place_index<0>, wildcard ? "*." + canonical : canonical);
+}
+
+// True when canonical `domain` falls under canonical route `pattern`.
+bool pattern_matches(std::string_view pattern, std::string_view domain) {
+    if (pattern == "*") return true;
+    if (pattern.rfind("*.", 0) == 0) {
+        const std::string_view base = pattern.substr(1);  // ".example.com"
+        return domain.size() > base.size() && domain.substr(domain.size() - base.size()) == base;
+    }
+    return pattern == domain;
+}
+
+void read_milter(Validator& v, const Setting& root, MilterSettings& out) {
+    if (!root.exists("milter")) return;
+    const Setting& m = root["milter"];
+    if (!v.check_group(m, "milter", {"socket", "user", "timeout"})) return;
+    if (auto socket = v.string_member(m, "milter", "socket", false)) {
+        const bool unix_socket = socket->rfind("unix:", 0) == 0 || socket->rfind("local:", 0) == 0;
+        const bool inet_socket = socket->rfind("inet:", 0) == 0 || socket->rfind("inet6:", 0) == 0;
+        const std::size_t colon = socket->find(':');
+        const std::string rest = colon == std::string::npos ? "" : socket->substr(colon + 1);
+        bool ok = false;
+        if (unix_socket) ok = !rest.empty();
+        if (inet_socket) {
+            const std::size_t at = rest.find('@');
+            const std::string port = rest.substr(0, at);
+            ok = !port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), ::isdigit) &&
+                 std::stoi(port) >= 1 && std::stoi(port) <= 65535 && (at == std::string::npos || at + 1 < rest.size());
+        }
+        if (!ok)
+            v.error(m["socket"], "milter.socket",
+                    "must be \"unix:/path\" or \"inet:PORT@HOST\" (\"" + *socket + "\")");
+        else
+            out.socket = *socket;
+    }
+    if (auto user = v.string_member(m, "milter", "user", false)) {
+        if (user->empty()) v.error(m["user"], "milter.user", "must not be empty (\"\")");
+        else out.user = *user;
+    }
+    if (auto timeout = v.int_member(m, "milter", "timeout", 1, 86400)) out.timeout = static_cast<int>(*timeout);
+}
+
+void read_local_domains(Validator& v, const Setting& root, std::vector<std::string>& out) {
+    if (!root.exists("local_domains")) return;
+    const Setting& s = root["local_domains"];
+    std::map<std::string, SourceLocation> seen;
+    v.for_each_string(s, "local_domains", [&](std::string_view text, SourceLocation at) {
+        std::string canonical;
+        if (canonical_domain(text, canonical) != DomainStatus::ok || !is_host_name(canonical)) {
+            v.error_at(at, "local_domains: not a domain name (\"" + std::string(text) + "\")");
+            return;
+        }
+        if (const auto [it, inserted] = seen.emplace(canonical, at); !inserted) {
+            v.error_at(at, "local_domains: duplicate domain, first at " + v.line_ref(it->second, at) +
+                               " (\"" + std::string(text) + "\")");
+            return;
+        }
+        out.push_back(canonical);
+    });
+}
+
+void read_ip_range(Validator& v, const Setting& r, const std::string& path, IpRangeConfig& out) {
+    const SourceLocation at = v.at(r);
+    out.line = at.line;
+    out.file = at.file;
+    if (!v.check_group(r, path, {"name", "lower", "upper", "cidr", "priority", "allow", "require_auth"})) return;
+    if (auto name = v.string_member(r, path, "name", true)) {
+        // The name stands for the range in log lines (range=...): it must say which one.
+        if (name->empty()) v.error(r["name"], path + ".name", "must not be empty (\"\")");
+        else if (*name == "none")
+            v.error(r["name"], path + ".name", "reserved: logs say range=none for a client no range covers (\"none\")");
+        else out.name = *name;
+    }
+    if (auto priority = v.int_member(r, path, "priority", 0, 1000000)) out.priority = static_cast<int>(*priority);
+    else if (!r.exists("priority")) v.error(r, path, "missing required setting (priority)");
+
+    const bool has_bounds = r.exists("lower") || r.exists("upper");
+    if (has_bounds == r.exists("cidr")) {
+        v.error(r, path, "give either lower and upper, or cidr (" + out.name + ")");
+    } else if (has_bounds) {
+        const auto lower = v.string_member(r, path, "lower", true);
+        const auto upper = v.string_member(r, path, "upper", true);
+        if (lower && upper) {
+            auto interval = make_interval(*lower, *upper);
+            if (auto* bad = std::get_if<std::string>(&interval)) v.error(r["lower"], path + ".lower", *bad);
+            else out.intervals.push_back(std::get<IpInterval>(interval));
+        }
+    } else {
+        const Setting& cidr = r["cidr"];
+        v.for_each_string(cidr, path + ".cidr", [&](std::string_view text, SourceLocation at) {
+            auto interval = parse_cidr(text);
+            if (auto* bad = std::get_if<std::string>(&interval)) v.error_at(at, path + ".cidr: " + *bad);
+            else out.intervals.push_back(std::get<IpInterval>(interval));
+        });
+        if ((cidr.isArray() || cidr.isList()) && cidr.getLength() == 0)
+            v.error(cidr, path + ".cidr", "empty list: the range would match no client (" + out.name + ")");
+    }
+    const auto class_set = [&](const char* key, DeliveryClassSet& set) {
+        if (!r.exists(key)) return;
+        v.for_each_string(r[key], Validator::join(path, key), [&](std::string_view text, SourceLocation at) {
+            if (auto c = parse_delivery_class(text)) set = set.with(*c);
+            else
+                v.error_at(at, Validator::join(path, key) +
+                                     ": must be \"local-local\", \"local-external\", \"external-local\" or "
+                                     "\"external-external\" (\"" + std::string(text) + "\")");
+        });
+    };
+    class_set("allow", out.allow);
+    class_set("require_auth", out.require_auth);
+}
+
+void check_range_overlaps(Validator& v, const std::vector<IpRangeConfig>& ranges) {
+    struct Item {
+        int priority;
+        IpInterval interval;
+        std::size_t range;
+    };
+    std::vector<Item> items;
+    for (std::size_t i = 0; i < ranges.size(); ++i)
+        for (const auto& interval : ranges[i].intervals) items.push_back({ranges[i].priority, interval, i});
+    std::sort(items.begin(), items.end(), [](const Item& a, const Item& b) {
+        return std::tie(a.priority, a.interval.lower) < std::tie(b.priority, b.interval.lower);
+    });
+    for (std::size_t i = 0; i + 1 < items.size(); ++i) {
+        const Item& a = items[i];
+        for (std::size_t j = i + 1; j < items.size() && items[j].priority == a.priority &&
+                                    !(a.interval.upper < items[j].interval.lower);
+             ++j) {
+            const Item& b = items[j];
+            // A range whose own cidr entries overlap is harmless: the same range decides either way.
+            if (a.range == b.range || !a.interval.overlaps(b.interval)) continue;
+            const IpRangeConfig& later = ranges[std::max(a.range, b.range)];
+            const IpRangeConfig& earlier = ranges[std::min(a.range, b.range)];
+            const SourceLocation here{later.file, later.line};
+            v.error_at(here, "ip_ranges: \"" + later.name + "\" overlaps \"" + earlier.name + "\" (" +
+                                 v.line_ref({earlier.file, earlier.line}, here) + ") at equal priority " +
+                                       std::to_string(a.priority) + " (" + to_string(b.interval) + ")");
+        }
+    }
+}
+
+void read_ip_ranges(Validator& v, const Setting& root, Config& config) {
+    if (!root.exists("ip_ranges")) {
+        config.ip_ranges = default_ip_ranges();
+        config.ip_ranges_are_defaults = true;
+        return;
+    }
+    const Setting& list = root["ip_ranges"];
+    if (!list.isList()) {
+        v.error(list, "ip_ranges", "expected a list ( { ... }, ... ), found " + std::string(type_name(list)));
+        return;
+    }
+    for (int i = 0; i < list.getLength(); ++i) {
+        IpRangeConfig range;
+        read_ip_range(v, list[i], "ip_ranges[" + std::to_string(i) + "]", range);
+        config.ip_ranges.push_back(std::move(range));
+    }
+    std::unordered_map<std::string_view, const IpRangeConfig*> by_name;
+    for (const IpRangeConfig& range : config.ip_ranges) {
+        if (range.name.empty()) continue;
+        const auto [it, inserted] = by_name.emplace(range.name, &range);
+        const SourceLocation here{range.file, range.line};
+        if (!inserted)
+            v.error_at(here, "ip_ranges: duplicate range name, first at " +
+                                 v.line_ref({it->second->file, it->second->line}, here) + " (\"" + range.name + "\")");
+    }
+    check_range_overlaps(v, config.ip_ranges);
+}
+
+void read_route(Validator& v, const Setting& r, const std::string& path, RouteConfig& out) {
+    const SourceLocation at = v.at(r);
+    out.line = at.line;
+    out.file = at.file;
+    if (!v.check_group(r, path,
+                       {"domain", "description", "host", "port", "security", "treat_sender_as",
+                        "treat_recipient_as", "deliver_to", "addresses", "retries", "retry_minutes", "auth"}))
+        return;
+    if (auto domain = v.string_member(r, path, "domain", true)) {
+        auto pattern = route_pattern(*domain);
+        if (pattern.index() == 0) out.domain = std::get<0>(pattern);
+        else v.error(r["domain"], path + ".domain", std::get<1>(pattern));
+    }
+    if (auto d = v.string_member(r, path, "description", false)) out.description = *d;
+    if (auto host = v.string_member(r, path, "host", false)) {
+        std::string canonical;
+        std::optional<IpAddress> literal;
+        if (host->size() > 2 && host->front() == '[' && host->back() == ']')
+            literal = parse_ip_address(std::string_view(*host).substr(1, host->size() - 2));
+        if (literal) out.host = *host;
+        else if (canonical_domain(*host, canonical) == DomainStatus::ok && is_host_name(canonical)) out.host = canonical;
+        else v.error(r["host"], path + ".host", "not a host name or [IP address] (\"" + *host + "\")");
+    }
+    const auto port = v.int_member(r, path, "port", 1, 65535);
+    if (port) out.port = static_cast<int>(*port);
+    if (auto s = v.enum_member(r, path, "security", security_names)) out.security = *s;
+    if (out.security == Security::tls && !r.exists("port")) out.port = 465;
+    if (auto c = v.enum_member(r, path, "treat_sender_as", address_class_names)) out.treat_sender_as = *c;
+    if (auto c = v.enum_member(r, path, "treat_recipient_as", address_class_names)) out.treat_recipient_as = *c;
+    if (auto d = v.enum_member(r, path, "deliver_to", deliver_to_names)) out.deliver_to = *d;
+    if (auto n = v.int_member(r, path, "retries", 0, 1000)) out.retries = static_cast<int>(*n);
+    if (auto n = v.int_member(r, path, "retry_minutes", 1, 10080)) out.retry_minutes = static_cast<int>(*n);
+    if (port && !r.exists("host") && r.exists("domain"))
+        v.error(r["port"], path + ".port", "port without host: MX delivery always uses port 25 (" +
+                                               std::to_string(out.port) + ")");
+
+    if (r.exists("auth")) {
+        const Setting& a = r["auth"];
+        const std::string apath = path + ".auth";
+        if (v.check_group(a, apath, {"user", "password"})) {
+            auto user = v.string_member(a, apath, "user", true);
+            auto password = v.string_member(a, apath, "password", true);
+            if (password) v.password_files.push_back(v.at(a["password"]).file);
+            if (user && user->empty()) v.error(a["user"], apath + ".user", "must not be empty (\"\")");
+            else if (user && password) out.auth = RouteAuth{*user, *password};
+            if (out.auth && out.host.empty())
+                v.error(a, apath, "SMTP AUTH needs the route's host (set host for " + out.domain + ")");
+        }
+    }
+
+    if (r.exists("addresses")) {
+        NormalizedAddress parsed;
+        const Setting& list = r["addresses"];
+        out.addresses.reserve(static_cast<std::size_t>(list.getLength()));
+        v.for_each_string(list, path + ".addresses", [&](std::string_view text, SourceLocation at) {
+            const AddressStatus status = parse_address(text, parsed);
+            if (status != AddressStatus::ok || !parsed.has_domain() || parsed.local().empty()) {
+                v.error_at(at, path + ".addresses: " +
+                                     std::string(status == AddressStatus::ok ? "not local@domain" : describe(status)) +
+                                     " (\"" + std::string(text) + "\")");
+                return;
+            }
+            if (!out.domain.empty() && !pattern_matches(out.domain, parsed.domain())) {
+                v.error_at(at, path + ".addresses: address outside the route's domain " + out.domain + " (\"" +
+                                     std::string(text) + "\")");
+                return;
+            }
+            out.addresses.push_back({std::string(parsed.text()), at.line, at.file});
+        });
+    }
+    if (out.deliver_to == DeliverTo::listed && out.addresses.empty() && r.exists("domain"))
+        v.error(r, path, "deliver_to = \"listed\" but no addresses are listed (" + out.domain + ")");
+    if (out.deliver_to == DeliverTo::all && !out.addresses.empty())
+        v.error(r["addresses"], path + ".addresses",
+                "addresses are listed but deliver_to is \"all\"; set deliver_to = \"listed\" (" + out.domain + ")");
+}
+
+// Duplicate route domains (after canonicalisation: case, trailing dot, IDN). The address
+// checks that need the whole route table (duplicates, addresses a more specific route takes)
+// are made by compile_policy while it indexes them.
+void check_route_domains(Validator& v, const std::vector<RouteConfig>& routes) {
+    std::unordered_map<std::string_view, std::size_t> by_domain;
+    for (std::size_t i = 0; i < routes.size(); ++i) {
+        const RouteConfig& r = routes[i];
+        if (r.domain.empty()) continue;
+        const auto [it, inserted] = by_domain.emplace(r.domain, i);
+        const SourceLocation here{r.file, r.line};
+        const RouteConfig& first = routes[it->second];
+        if (!inserted)
+            v.error_at(here, "routes: duplicate route domain, first at " + v.line_ref({first.file, first.line}, here) +
+                                 " (\"" + r.domain + "\")");
+    }
+}
+
+void read_root(Validator& v, const Setting& root, Config& config) {
+    v.check_group(root, "", {"milter", "scope", "local_domains", "ip_ranges", "routes"});
+    read_milter(v, root, config.milter);
+    if (auto s = v.enum_member(root, "", "scope", scope_names)) config.scope = *s;
+    read_local_domains(v, root, config.local_domains);
+    read_ip_ranges(v, root, config);
+    if (root.exists("routes")) {
+        const Setting& list = root["routes"];
+        if (!list.isList()) {
+            v.error(list, "routes", "expected a list ( { ... }, ... ), found " + std::string(type_name(list)));
+        } else {
+            config.routes.resize(static_cast<std::size_t>(list.getLength()));
+            for (int i = 0; i < list.getLength(); ++i)
+                read_route(v, list[i], "routes[" + std::to_string(i) + "]", config.routes[static_cast<std::size_t>(i)]);
+            check_route_domains(v, config.routes);
+        }
+    }
+}
+
+// Parses the checked text of the config and its @includes and validates the tree. The text and
+// the tree are freed before returning: they are the big part, the caller compiles a policy next.
+ConfigDraft draft_from(ConfigSource source) {
+    ConfigDraft draft;
+    Config& config = draft.config;
+    config.file = source.files.front().name;
+    for (const SourceFile& f : source.files) config.files.push_back(f.name);
+    Validator v(source);
+    v.errors = std::move(source.errors);
+    if (!source.complete) {
+        sort_diagnostics(v.errors);
+        draft.errors = std::move(v.errors);
+        return draft;
+    }
+    {
+        libconfig::Config tree;
+        // config_source expanded every @include. Should libconfig still meet one, version 1.5
+        // puts include_dir and "/" before every name, and nothing can be opened under /dev/null.
+        tree.setIncludeDir("/dev/null");
+        bool read = false;
+        try {
+            if (source.text.empty()) {
+                tree.readString("");
+            } else {
+                // From memory without the copy readString() would make of a big config.
+                const std::unique_ptr<FILE, int (*)(FILE*)> in(
+                    ::fmemopen(source.text.data(), source.text.size(), "r"), &std::fclose);
+                if (!in) throw libconfig::FileIOException();
+                tree.read(in.get());
+            }
+            read = true;
+        } catch (const libconfig::ParseException& e) {
+            v.error_at(v.locate(static_cast<unsigned>(e.getLine())), std::string("syntax error: ") + e.getError());
+        } catch (const libconfig::FileIOException&) {
+            v.error_at({0, 0}, "cannot read the file");
+        }
+        std::string().swap(source.text);
+        if (read) {
+            read_root(v, tree.getRoot(), config);
+            draft.parsed = true;
+        }
+    }
+    // Each file that holds a route password must be closed to other users (like ssh's keys).
+    std::sort(v.password_files.begin(), v.password_files.end());
+    v.password_files.erase(std::unique(v.password_files.begin(), v.password_files.end()), v.password_files.end());
+    for (const std::uint32_t f : v.password_files) {
+        const SourceFile& file = source.files.at(f);
+        if (file.from_disk && (file.mode & S_IROTH) != 0) {
+            char mode[8];
+            std::snprintf(mode, sizeof mode, "%04o", static_cast<unsigned>(file.mode & 07777));
+            v.error_at({f, 0}, std::string("holds route passwords but other users can read it; run chmod o-rwx (mode ") +
+                                   mode + ")");
+        }
+    }
+    // The libconfig tree was the biggest allocation (a million small blocks for a big route
+    // list); hand its pages back now so that compiling the policy does not add to the peak.
+    // Small configs skip it: trimming costs more than they ever held.
+    if (config.routes.size() >= 1000) malloc_trim(0);
+    sort_diagnostics(v.errors);
+    draft.errors = std::move(v.errors);
+    return draft;
+}
+
+ConfigResult accept(ConfigDraft draft) {
+    ConfigResult result;
+    result.errors = std::move(draft.errors);
+    if (draft.parsed && result.errors.empty()) result.config = std::move(draft.config);
+    return result;
+}
+
+}  // namespace
+
+std::vector<IpRangeConfig> default_ip_ranges() {
+    const auto interval = [](const char* cidr) { return std::get<IpInterval>(parse_cidr(cidr)); };
+    IpRangeConfig my_computer;
+    my_computer.name = "My computer";
+    my_computer.intervals = {interval("127.0.0.1/32"), interval("::1/128")};
+    my_computer.priority = 30;
+    my_computer.allow = DeliveryClassSet::all();
+    my_computer.require_auth = DeliveryClassSet().with(DeliveryClass::external_external);
+    IpRangeConfig internet;
+    internet.name = "Internet";
+    internet.intervals = {interval("0.0.0.0/0"), interval("::/0")};
+    internet.priority = 10;
+    internet.allow = DeliveryClassSet::all();
+    internet.require_auth = DeliveryClassSet()
+                                .with(DeliveryClass::local_local)
+                                .with(DeliveryClass::local_external)
+                                .with(DeliveryClass::external_external);
+    return {my_computer, internet};
+}
+
+std::string_view name_of(Scope s) { return s == Scope::routes ? "routes" : "all"; }
+std::string_view name_of(Security s) {
+    for (const auto& n : security_names)
+        if (n.value == s) return n.name;
+    return "?";
+}
+std::string_view name_of(DeliverTo d) { return d == DeliverTo::all ? "all" : "listed"; }
+
+ConfigDraft read_config_text(std::string_view text, const std::string& name) {
+    return draft_from(read_config_source_text(text, name));
+}
+
+ConfigDraft read_config_file(const std::string& path) { return draft_from(read_config_source_file(path)); }
+
+ConfigResult load_config_text(std::string_view text, const std::string& name) {
+    return accept(read_config_text(text, name));
+}
+
+ConfigResult load_config_file(const std::string& path) { return accept(read_config_file(path)); }
+
+}  // namespace route_milter

@@ -1,0 +1,109 @@
+#include "route_milter/core/address.hpp"
+
+#include "route_milter/core/domain.hpp"
+
+namespace route_milter {
+namespace {
+
+char ascii_lower(char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; }
+
+bool is_control(char c) {
+    const auto u = static_cast<unsigned char>(c);
+    return u < 0x20 || u == 0x7f;
+}
+
+std::string_view trim_blanks(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
+    return s;
+}
+
+}  // namespace
+
+std::string_view NormalizedAddress::local() const {
+    return has_domain() ? std::string_view(text_).substr(0, at_) : std::string_view(text_);
+}
+
+std::string_view NormalizedAddress::domain() const {
+    return has_domain() ? std::string_view(text_).substr(at_ + 1) : std::string_view();
+}
+
+AddressStatus parse_address(std::string_view raw, NormalizedAddress& out) {
+    out.text_.clear();
+    out.at_ = std::string::npos;
+    if (raw.size() > max_address_length) return AddressStatus::too_long;
+    raw = trim_blanks(raw);
+    if (raw.empty()) return AddressStatus::empty;
+    if (raw.front() == '<') {
+        if (raw.size() < 2 || raw.back() != '>') return AddressStatus::unbalanced_angle;
+        raw = raw.substr(1, raw.size() - 2);
+    } else if (raw.back() == '>') {
+        return AddressStatus::unbalanced_angle;
+    }
+    if (raw.empty()) return AddressStatus::ok;  // <>: the null sender
+    if (raw.front() == '@') {                    // obsolete source route: @a,@b:user@domain
+        const std::size_t colon = raw.find(':');
+        if (colon == std::string_view::npos) return AddressStatus::bad_source_route;
+        raw.remove_prefix(colon + 1);
+        if (raw.empty()) return AddressStatus::bad_source_route;
+    }
+
+    std::size_t i = 0;
+    for (; i < raw.size() && raw[i] != '@'; ++i) {
+        const char c = raw[i];
+        if (c == '"') {
+            for (++i;; ++i) {
+                if (i >= raw.size()) return AddressStatus::unbalanced_quote;
+                if (raw[i] == '"') break;
+                if (raw[i] == '\\' && ++i >= raw.size()) return AddressStatus::unbalanced_quote;
+                if (raw[i] == '\0' || raw[i] == '\r' || raw[i] == '\n') return AddressStatus::bad_character;
+                out.text_ += ascii_lower(raw[i]);
+            }
+        } else if (c == '\\') {
+            if (++i >= raw.size()) return AddressStatus::bad_character;
+            if (is_control(raw[i])) return AddressStatus::bad_character;
+            out.text_ += ascii_lower(raw[i]);
+        } else if (c == '(' || c == ')') {
+            return AddressStatus::comment;
+        } else if (is_control(c) || c == ' ' || c == '<' || c == '>') {
+            return AddressStatus::bad_character;
+        } else {
+            out.text_ += ascii_lower(c);
+        }
+    }
+    if (i == raw.size()) return AddressStatus::ok;  // no domain: "postmaster"
+
+    const std::string_view domain = raw.substr(i + 1);
+    for (const char c : domain) {
+        if (c == '(' || c == ')') return AddressStatus::comment;
+        if (is_control(c) || c == ' ' || c == '@' || c == '"' || c == '<' || c == '>' || c == '\\')
+            return AddressStatus::bad_character;
+    }
+    switch (canonical_domain(domain, out.domain_scratch_)) {
+    case DomainStatus::ok: break;
+    case DomainStatus::too_long: return AddressStatus::too_long;
+    case DomainStatus::empty:
+    case DomainStatus::bad_idn: return AddressStatus::bad_domain;
+    }
+    out.at_ = out.text_.size();
+    out.text_ += '@';
+    out.text_ += out.domain_scratch_;
+    return AddressStatus::ok;
+}
+
+std::string_view describe(AddressStatus status) {
+    switch (status) {
+    case AddressStatus::ok: return "valid address";
+    case AddressStatus::empty: return "empty address";
+    case AddressStatus::unbalanced_angle: return "unbalanced angle bracket";
+    case AddressStatus::unbalanced_quote: return "unbalanced quote";
+    case AddressStatus::bad_source_route: return "malformed source route";
+    case AddressStatus::bad_character: return "invalid character";
+    case AddressStatus::comment: return "RFC 822 comment";
+    case AddressStatus::bad_domain: return "invalid domain";
+    case AddressStatus::too_long: return "address too long";
+    }
+    return "invalid address";
+}
+
+}  // namespace route_milter

@@ -1,0 +1,71 @@
+#include "route_milter/core/ip_range.hpp"
+
+#include <charconv>
+
+namespace route_milter {
+namespace {
+
+// Mask with the low `host_bits` bits of a 128-bit value set, as (high, low).
+void host_mask(int host_bits, std::uint64_t& high, std::uint64_t& low) {
+    if (host_bits >= 128) { high = low = ~0ULL; return; }
+    if (host_bits >= 64) {
+        low = ~0ULL;
+        high = host_bits == 64 ? 0 : (~0ULL >> (128 - host_bits));
+        return;
+    }
+    high = 0;
+    low = host_bits == 0 ? 0 : (~0ULL >> (64 - host_bits));
+}
+
+}  // namespace
+
+IntervalResult parse_cidr(std::string_view text) {
+    const std::size_t slash = text.find('/');
+    const std::string_view address_text = text.substr(0, slash);
+    const auto address = parse_ip_address(address_text);
+    if (!address) return std::string("not an IP address (") + std::string(address_text) + ")";
+    if (address->family == IpFamily::v4 && address_text.find(':') != std::string_view::npos)
+        return "write IPv4 blocks in dotted form, not IPv4-mapped (" + std::string(text) + ")";
+    const int width = bit_width(address->family);
+    int prefix = width;
+    if (slash != std::string_view::npos) {
+        const std::string_view digits = text.substr(slash + 1);
+        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+        if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || prefix < 0 ||
+            prefix > width)
+            return "prefix length must be 0.." + std::to_string(width) + " (" + std::string(text) + ")";
+    }
+    std::uint64_t mask_high = 0, mask_low = 0;
+    host_mask(width - prefix, mask_high, mask_low);
+    if (address->family == IpFamily::v4) mask_low &= 0xffffffffULL;
+    if ((address->high & mask_high) != 0 || (address->low & mask_low) != 0) {
+        IpAddress network = *address;
+        network.high &= ~mask_high;
+        network.low &= ~mask_low;
+        return "host bits set; did you mean " + to_string(network) + "/" + std::to_string(prefix) + " (" +
+               std::string(text) + ")";
+    }
+    IpInterval interval{*address, *address};
+    interval.upper.high |= mask_high;
+    interval.upper.low |= mask_low;
+    return interval;
+}
+
+IntervalResult make_interval(std::string_view lower, std::string_view upper) {
+    const auto lo = parse_ip_address(lower);
+    if (!lo) return "not an IP address (" + std::string(lower) + ")";
+    const auto hi = parse_ip_address(upper);
+    if (!hi) return "not an IP address (" + std::string(upper) + ")";
+    if (lo->family != hi->family)
+        return "lower and upper are of different IP families (" + std::string(lower) + " - " +
+               std::string(upper) + ")";
+    if (*hi < *lo) return "lower is above upper (" + std::string(lower) + " - " + std::string(upper) + ")";
+    return IpInterval{*lo, *hi};
+}
+
+std::string to_string(const IpInterval& interval) {
+    if (interval.lower == interval.upper) return to_string(interval.lower);
+    return to_string(interval.lower) + "-" + to_string(interval.upper);
+}
+
+}  // namespace route_milter

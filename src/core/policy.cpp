@@ -1,0 +1,188 @@
+#include "route_milter/core/policy.hpp"
+
+
+#include <algorithm>
+
+namespace route_milter {
+
+struct PolicyCompiler {
+    static PolicyResult compile(Config config);
+};
+
+PolicyResult PolicyCompiler::compile(Config config) {
+    PolicyResult result;
+    auto policy = std::make_shared<Policy>();
+    policy->config_ = std::move(config);
+    Config& c = policy->config_;
+    // Lines are in the file they were read from (an @include); a hand-made Config has one file.
+    const auto file_name = [&](std::uint32_t file) -> const std::string& {
+        return file < c.files.size() ? c.files[file] : c.file;
+    };
+    const auto error = [&](const ListedAddress& at, std::string message) {
+        result.errors.push_back({file_name(at.file), at.line, std::move(message)});
+    };
+    const auto line_of = [&](const RouteConfig& route, const ListedAddress& here) {
+        if (route.file == here.file) return "line " + std::to_string(route.line);
+        return file_name(route.file) + ":" + std::to_string(route.line);
+    };
+
+    std::size_t address_count = 0;
+    for (const RouteConfig& r : c.routes) address_count += r.addresses.size();
+    policy->addresses_.reserve(address_count);
+    policy->exact_routes_.reserve(c.routes.size());
+    policy->listed_counts_.assign(c.routes.size(), 0);
+
+    for (std::size_t i = 0; i < c.routes.size(); ++i) {
+        RouteConfig& r = c.routes[i];
+        const auto index = static_cast<std::uint32_t>(i);
+        if (r.domain == "*") policy->catch_all_ = &r;
+        else if (r.domain.rfind("*.", 0) == 0) policy->wildcard_routes_.insert(std::string_view(r.domain).substr(1), index);
+        else policy->exact_routes_.insert(r.domain, index);
+    }
+    for (const std::string& d : c.local_domains) policy->local_domains_.insert(d, 0);
+    for (std::size_t i = 0; i < c.routes.size(); ++i) {
+        RouteConfig& r = c.routes[i];
+        const bool wildcard = r.domain.find('*') != std::string::npos;
+        for (const ListedAddress& a : r.addresses) {
+            if (const std::uint32_t* first = policy->addresses_.insert(a.address, static_cast<std::uint32_t>(i))) {
+                const RouteConfig& other = c.routes[*first];
+                error(a, "routes: address listed twice, also under " + other.domain + " (" + line_of(other, a) +
+                             ") (\"" + a.address + "\")");
+                continue;
+            }
+            ++policy->listed_counts_[i];
+            if (!wildcard) continue;
+            const std::string_view domain = std::string_view(a.address).substr(a.address.rfind('@') + 1);
+            if (policy->local_domains_.find(domain) != nullptr) {
+                error(a, "routes: address is listed under " + r.domain + " but " + std::string(domain) +
+                             " is one of local_domains, which no wildcard or \"*\" route takes (\"" + a.address + "\")");
+                continue;
+            }
+            const RouteConfig* owner = policy->route_for_domain(domain);
+            // owner->domain == r.domain: a duplicate route domain, which the loader reports.
+            if (owner != nullptr && owner != &r && owner->domain != r.domain)
+                error(a, "routes: address is listed under " + r.domain + " but route " + owner->domain + " (" +
+                             line_of(*owner, a) + ") takes its domain (\"" + a.address + "\")");
+        }
+        r.addresses.clear();
+        r.addresses.shrink_to_fit();
+    }
+    for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);
+    std::stable_sort(policy->ranges_by_priority_.begin(), policy->ranges_by_priority_.end(),
+                     [](const IpRangeConfig* a, const IpRangeConfig* b) { return a->priority > b->priority; });
+    if (result.errors.empty()) result.policy = std::move(policy);
+    return result;
+}
+
+PolicyResult compile_policy(Config config) { return PolicyCompiler::compile(std::move(config)); }
+
+const IpRangeConfig* Policy::range_for(const std::optional<IpAddress>& client) const {
+    if (!client) return nullptr;
+    for (const IpRangeConfig* range : ranges_by_priority_)
+        for (const IpInterval& interval : range->intervals)
+            if (interval.contains(*client)) return range;
+    return nullptr;
+}
+
+const RouteConfig* Policy::route_for_domain(std::string_view domain) const {
+    if (domain.empty()) return nullptr;
+    if (const std::uint32_t* i = exact_routes_.find(domain)) return &config_.routes[*i];
+    if (wildcard_routes_.size() != 0) {
+        for (std::size_t dot = domain.find('.'); dot != std::string_view::npos; dot = domain.find('.', dot + 1))
+            if (const std::uint32_t* i = wildcard_routes_.find(domain.substr(dot))) return &config_.routes[*i];
+    }
+    return catch_all_;
+}
+
+bool Policy::is_listed(const RouteConfig& route, std::string_view canonical_address) const {
+    const std::uint32_t* i = addresses_.find(canonical_address);
+    return i != nullptr && &config_.routes[*i] == &route;
+}
+
+AddressClass Policy::classify_sender(const NormalizedAddress& sender) const {
+    if (sender.is_null() || !sender.has_domain()) return AddressClass::external;
+    if (local_domains_.find(sender.domain()) != nullptr) return AddressClass::local;
+    const RouteConfig* route = route_for_domain(sender.domain());
+    if (route == nullptr || route->treat_sender_as != AddressClass::local) return AddressClass::external;
+    if (route->deliver_to == DeliverTo::listed && !is_listed(*route, sender.text())) return AddressClass::external;
+    return AddressClass::local;
+}
+
+AddressClass Policy::classify_recipient(const NormalizedAddress& recipient, const RouteConfig* route) const {
+    if (!recipient.has_domain()) return AddressClass::local;  // the MTA qualifies bare names locally
+    if (local_domains_.find(recipient.domain()) != nullptr) return AddressClass::local;
+    if (route == nullptr || route->treat_recipient_as != AddressClass::local) return AddressClass::external;
+    if (route->deliver_to == DeliverTo::listed && !is_listed(*route, recipient.text())) return AddressClass::external;
+    return AddressClass::local;
+}
+
+MessageFacts Policy::message_facts(const std::optional<IpAddress>& client, bool authenticated,
+                                   const NormalizedAddress* sender) const {
+    MessageFacts facts;
+    facts.range = range_for(client);
+    facts.authenticated = authenticated;
+    facts.sender_readable = sender != nullptr;
+    facts.sender_class = sender != nullptr ? classify_sender(*sender) : AddressClass::external;
+    return facts;
+}
+
+namespace {
+// RFC 5321 4.5.1: "<Postmaster>" without a domain must be accepted (case-insensitive).
+bool is_bare_postmaster(const NormalizedAddress& a) { return !a.has_domain() && a.text() == "postmaster"; }
+}  // namespace
+
+Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient) const {
+    Decision d;
+    d.range = facts.range;
+    if (is_bare_postmaster(recipient)) {
+        d.rule = Rule::postmaster;
+        return d;
+    }
+    if (!facts.sender_readable) {
+        d.rule = Rule::bad_sender;
+        return d;
+    }
+    // Own domains first: no wildcard or "*" route takes them (routectl's maps agree).
+    const bool own_domain = recipient.has_domain() && local_domains_.find(recipient.domain()) != nullptr;
+    // For its own domains (and bare names) the MTA reads "a%far.test", "far.test!a" and
+    // "\"a@far.test\"" as routes to far.test and relays there: never judge them as local.
+    if ((own_domain || !recipient.has_domain()) && recipient.local().find_first_of("%!@") != std::string_view::npos) {
+        d.rule = Rule::routed_address;
+        return d;
+    }
+    d.route = recipient.has_domain() && !own_domain ? route_for_domain(recipient.domain()) : nullptr;
+    if (d.route == nullptr && config_.scope == Scope::routes) {
+        d.rule = Rule::out_of_scope;
+        return d;
+    }
+    if (d.route != nullptr && d.route->deliver_to == DeliverTo::listed && !is_listed(*d.route, recipient.text())) {
+        d.rule = Rule::not_listed;
+        return d;
+    }
+    d.delivery_class = delivery_class(facts.sender_class, classify_recipient(recipient, d.route));
+    if (facts.range == nullptr || !facts.range->allow.contains(d.delivery_class)) d.rule = Rule::not_allowed;
+    else if (facts.range->require_auth.contains(d.delivery_class) && !facts.authenticated) d.rule = Rule::auth_required;
+    else d.rule = Rule::accepted;
+    return d;
+}
+
+Decision Policy::decide_recipient(const MessageFacts& facts, std::string_view raw_recipient,
+                                  NormalizedAddress& scratch) const {
+    if (parse_address(raw_recipient, scratch) != AddressStatus::ok) {
+        Decision d;
+        d.rule = Rule::bad_address;
+        d.range = facts.range;
+        return d;
+    }
+    return decide_recipient(facts, scratch);
+}
+
+Decision Policy::decide(const Query& query) const {
+    NormalizedAddress sender;
+    NormalizedAddress recipient;
+    const bool sender_ok = parse_address(query.sender, sender) == AddressStatus::ok;
+    const MessageFacts facts = message_facts(query.client, query.authenticated, sender_ok ? &sender : nullptr);
+    return decide_recipient(facts, query.recipient, recipient);
+}
+
+}  // namespace route_milter
