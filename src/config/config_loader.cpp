@@ -13,6 +13,8 @@
 #include <array>
 #include <cstdio>
 #include <initializer_list>
+#include <span>
+#include <stdexcept>
 #include <map>
 #include <memory>
 #include <unordered_map>
@@ -25,20 +27,43 @@ namespace {
 
 using libconfig::Setting;
 
-template <typename Enum>
-struct EnumName {
+// Every setting of each group, declared once: its name, whether it must be given, and for an
+// integer its bounds (Postfix's CONFIG_INT_TABLE rows). The readers ask these tables for all of
+// it, so the list of known keys and what is read cannot drift apart. Defaults are the member
+// initialisers of config.hpp, the one place they are written.
+enum class Holds { string, integer, group, list, strings };  // strings: a string or a list of them
+struct SettingRow {
     std::string_view name;
-    Enum value;
+    Holds holds = Holds::string;
+    long long min = 0;  // integers only
+    long long max = 0;
+    bool required = false;
 };
+using SettingTable = std::span<const SettingRow>;
 
-constexpr std::array<EnumName<Scope>, 2> scope_names{{{"routes", Scope::routes}, {"all", Scope::all}}};
-constexpr std::array<EnumName<Security>, 4> security_names{{{"none", Security::none},
-                                                            {"starttls", Security::starttls},
-                                                            {"starttls-required", Security::starttls_required},
-                                                            {"tls", Security::tls}}};
-constexpr std::array<EnumName<DeliverTo>, 2> deliver_to_names{{{"all", DeliverTo::all}, {"listed", DeliverTo::listed}}};
-constexpr std::array<EnumName<AddressClass>, 2> address_class_names{
-    {{"local", AddressClass::local}, {"external", AddressClass::external}}};
+using H = Holds;
+constexpr SettingRow root_settings[] = {{"milter", H::group}, {"scope"}, {"local_domains", H::strings},
+                                        {"ip_ranges", H::list}, {"routes", H::list}};
+constexpr SettingRow milter_settings[] = {{"socket"}, {"user"}, {"timeout", H::integer, 1, 86400}};
+constexpr SettingRow range_settings[] = {{"name", H::string, 0, 0, true}, {"lower"}, {"upper"}, {"cidr", H::strings},
+                                         {"priority", H::integer, 0, 1000000, true}, {"allow", H::strings},
+                                         {"require_auth", H::strings}};
+constexpr SettingRow route_settings[] = {
+    {"domain", H::string, 0, 0, true}, {"description"}, {"host"}, {"port", H::integer, 1, 65535}, {"security"},
+    {"treat_sender_as"}, {"treat_recipient_as"}, {"deliver_to"}, {"addresses", H::strings},
+    {"retries", H::integer, 0, 1000}, {"retry_minutes", H::integer, 1, 10080}, {"auth", H::group}};
+constexpr SettingRow auth_settings[] = {{"user", H::string, 0, 0, true}, {"password", H::string, 0, 0, true}};
+
+// A reader naming a setting its table lacks, or reading it as another type than the table
+// says, is a programming error, found by any test of that reader.
+const SettingRow& row_of(SettingTable table, std::string_view key, Holds read_as) {
+    for (const SettingRow& row : table) {
+        if (row.name != key) continue;
+        if (row.holds != read_as) throw std::logic_error("config_loader: setting read as another type: " + std::string(key));
+        return row;
+    }
+    throw std::logic_error("config_loader: setting not in its table: " + std::string(key));
+}
 
 std::string_view type_name(const Setting& s) {
     switch (s.getType()) {
@@ -80,8 +105,8 @@ public:
         errors.push_back({file_name(where.file), where.line, what});
     }
 
-    // Reports keys of `group` not in `known`; false when `group` is not a group at all.
-    bool check_group(const Setting& group, const std::string& path, std::initializer_list<std::string_view> known) {
+    // Reports keys of `group` not in its table; false when `group` is not a group at all.
+    bool check_group(const Setting& group, const std::string& path, SettingTable known) {
         if (!group.isGroup()) {
             error(group, path, "expected a group { ... }, found " + std::string(type_name(group)));
             return false;
@@ -89,7 +114,7 @@ public:
         for (int i = 0; i < group.getLength(); ++i) {
             const Setting& child = group[i];
             const std::string_view name = child.getName();
-            if (std::find(known.begin(), known.end(), name) == known.end())
+            if (std::none_of(known.begin(), known.end(), [&](const SettingRow& row) { return row.name == name; }))
                 error(child, join(path, name), "unknown setting (" + std::string(name) + ")");
         }
         return true;
@@ -107,8 +132,10 @@ public:
         return std::string(s.c_str());
     }
 
-    std::optional<std::string> string_member(const Setting& group, const std::string& path, const char* key,
-                                             bool required) {
+    // required_here: needed in this case although the table does not always need it.
+    std::optional<std::string> string_member(const Setting& group, const std::string& path, SettingTable table,
+                                             const char* key, bool required_here = false) {
+        const bool required = row_of(table, key, Holds::string).required || required_here;
         const Setting* s = member(group, key);
         if (s == nullptr) {
             if (required) error(group, path, "missing required setting (" + std::string(key) + ")");
@@ -117,10 +144,15 @@ public:
         return string_value(*s, join(path, key));
     }
 
-    std::optional<long long> int_member(const Setting& group, const std::string& path, const char* key,
-                                        long long min, long long max) {
+    std::optional<long long> int_member(const Setting& group, const std::string& path, SettingTable table,
+                                        const char* key) {
+        const SettingRow& row = row_of(table, key, Holds::integer);
+        const long long min = row.min, max = row.max;
         const Setting* s = member(group, key);
-        if (s == nullptr) return std::nullopt;
+        if (s == nullptr) {
+            if (row.required) error(group, path, "missing required setting (" + std::string(key) + ")");
+            return std::nullopt;
+        }
         const std::string where = join(path, key);
         long long value = 0;
         if (s->getType() == Setting::TypeInt) value = static_cast<int>(*s);
@@ -138,15 +170,12 @@ public:
     }
 
     template <typename Enum, std::size_t N>
-    std::optional<Enum> enum_member(const Setting& group, const std::string& path, const char* key,
-                                    const std::array<EnumName<Enum>, N>& names) {
-        const auto text = string_member(group, path, key, false);
+    std::optional<Enum> enum_member(const Setting& group, const std::string& path, SettingTable table, const char* key,
+                                    const NameCodeTable<Enum, N>& names) {
+        const auto text = string_member(group, path, table, key);
         if (!text) return std::nullopt;
-        for (const auto& n : names)
-            if (n.name == *text) return n.value;
-        std::string choices;
-        for (const auto& n : names) choices += (choices.empty() ? "\"" : ", \"") + std::string(n.name) + "\"";
-        error(group[key], join(path, key), "must be one of " + choices + " (\"" + *text + "\")");
+        if (const auto code = names.code(*text)) return code;
+        error(group[key], join(path, key), "must be one of " + names.choices() + " (\"" + *text + "\")");
         return std::nullopt;
     }
 
@@ -182,58 +211,26 @@ private:
     const ConfigSource& source_;
 };
 
-// Canonical route pattern or an error text.
-std::variant<std::string, std::string> route_pattern(const std::string& text) {
-    using R = std::variant<std::string, std::string>;
-    if (text == "*") return R(std::in_place_index<0>, "*");
-    const bool wildcard = text.rfind("*.", 0) == 0;
-    const std::string_view name = wildcard ? std::string_view(text).substr(2) : std::string_view(text);
-    std::string canonical;
-    if (name.find('*') != std::string_view::npos || canonical_domain(name, canonical) != DomainStatus::ok ||
-        !is_host_name(canonical))
-        return R(std::in_place_index<1>,
-                 "not a domain name, \"*.domain\" or \"*\" (\"" + text + "\")");
-    return R(std::in_place_index<0>, wildcard ? "*." + canonical : canonical);
-}
-
-// True when canonical `domain` falls under canonical route `pattern`.
-bool pattern_matches(std::string_view pattern, std::string_view domain) {
-    if (pattern == "*") return true;
-    if (pattern.rfind("*.", 0) == 0) {
-        const std::string_view base = pattern.substr(1);  // ".example.com"
-        return domain.size() > base.size() && domain.substr(domain.size() - base.size()) == base;
-    }
-    return pattern == domain;
-}
-
 void read_milter(Validator& v, const Setting& root, MilterSettings& out) {
     if (!root.exists("milter")) return;
     const Setting& m = root["milter"];
-    if (!v.check_group(m, "milter", {"socket", "user", "timeout"})) return;
-    if (auto socket = v.string_member(m, "milter", "socket", false)) {
-        const bool unix_socket = socket->rfind("unix:", 0) == 0 || socket->rfind("local:", 0) == 0;
-        const bool inet_socket = socket->rfind("inet:", 0) == 0 || socket->rfind("inet6:", 0) == 0;
-        const std::size_t colon = socket->find(':');
-        const std::string rest = colon == std::string::npos ? "" : socket->substr(colon + 1);
-        bool ok = false;
-        if (unix_socket) ok = !rest.empty();
-        if (inet_socket) {
-            const std::size_t at = rest.find('@');
-            const std::string port = rest.substr(0, at);
-            ok = !port.empty() && port.size() <= 5 && std::all_of(port.begin(), port.end(), ::isdigit) &&
-                 std::stoi(port) >= 1 && std::stoi(port) <= 65535 && (at == std::string::npos || at + 1 < rest.size());
+    if (!v.check_group(m, "milter", milter_settings)) return;
+    if (auto socket = v.string_member(m, "milter", milter_settings, "socket")) {
+        auto parsed = MilterSocket::parse(*socket);
+        if (auto* why = std::get_if<std::string>(&parsed)) v.error(m["socket"], "milter.socket", *why);
+        else out.socket = std::get<MilterSocket>(std::move(parsed));
+    }
+    if (auto user = v.string_member(m, "milter", milter_settings, "user")) {
+        if (user->empty()) {
+            v.error(m["user"], "milter.user", "must not be empty (\"\")");
+        } else {
+            out.user = *user;
+            const SourceLocation where = v.at(m["user"]);
+            out.user_line = where.line;
+            out.user_file = where.file;
         }
-        if (!ok)
-            v.error(m["socket"], "milter.socket",
-                    "must be \"unix:/path\" or \"inet:PORT@HOST\" (\"" + *socket + "\")");
-        else
-            out.socket = *socket;
     }
-    if (auto user = v.string_member(m, "milter", "user", false)) {
-        if (user->empty()) v.error(m["user"], "milter.user", "must not be empty (\"\")");
-        else out.user = *user;
-    }
-    if (auto timeout = v.int_member(m, "milter", "timeout", 1, 86400)) out.timeout = static_cast<int>(*timeout);
+    if (auto timeout = v.int_member(m, "milter", milter_settings, "timeout")) out.timeout = static_cast<int>(*timeout);
 }
 
 void read_local_domains(Validator& v, const Setting& root, std::vector<std::string>& out) {
@@ -259,23 +256,22 @@ void read_ip_range(Validator& v, const Setting& r, const std::string& path, IpRa
     const SourceLocation at = v.at(r);
     out.line = at.line;
     out.file = at.file;
-    if (!v.check_group(r, path, {"name", "lower", "upper", "cidr", "priority", "allow", "require_auth"})) return;
-    if (auto name = v.string_member(r, path, "name", true)) {
+    if (!v.check_group(r, path, range_settings)) return;
+    if (auto name = v.string_member(r, path, range_settings, "name")) {
         // The name stands for the range in log lines (range=...): it must say which one.
         if (name->empty()) v.error(r["name"], path + ".name", "must not be empty (\"\")");
         else if (*name == "none")
             v.error(r["name"], path + ".name", "reserved: logs say range=none for a client no range covers (\"none\")");
         else out.name = *name;
     }
-    if (auto priority = v.int_member(r, path, "priority", 0, 1000000)) out.priority = static_cast<int>(*priority);
-    else if (!r.exists("priority")) v.error(r, path, "missing required setting (priority)");
+    if (auto priority = v.int_member(r, path, range_settings, "priority")) out.priority = static_cast<int>(*priority);
 
     const bool has_bounds = r.exists("lower") || r.exists("upper");
     if (has_bounds == r.exists("cidr")) {
         v.error(r, path, "give either lower and upper, or cidr (" + out.name + ")");
     } else if (has_bounds) {
-        const auto lower = v.string_member(r, path, "lower", true);
-        const auto upper = v.string_member(r, path, "upper", true);
+        const auto lower = v.string_member(r, path, range_settings, "lower", true);
+        const auto upper = v.string_member(r, path, range_settings, "upper", true);
         if (lower && upper) {
             auto interval = make_interval(*lower, *upper);
             if (auto* bad = std::get_if<std::string>(&interval)) v.error(r["lower"], path + ".lower", *bad);
@@ -294,11 +290,10 @@ void read_ip_range(Validator& v, const Setting& r, const std::string& path, IpRa
     const auto class_set = [&](const char* key, DeliveryClassSet& set) {
         if (!r.exists(key)) return;
         v.for_each_string(r[key], Validator::join(path, key), [&](std::string_view text, SourceLocation at) {
-            if (auto c = parse_delivery_class(text)) set = set.with(*c);
+            if (auto c = delivery_class_names.code(text)) set = set.with(*c);
             else
-                v.error_at(at, Validator::join(path, key) +
-                                     ": must be \"local-local\", \"local-external\", \"external-local\" or "
-                                     "\"external-external\" (\"" + std::string(text) + "\")");
+                v.error_at(at, Validator::join(path, key) + ": must be " + delivery_class_names.choices(" or ") +
+                                     " (\"" + std::string(text) + "\")");
         });
     };
     class_set("allow", out.allow);
@@ -367,17 +362,15 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
     const SourceLocation at = v.at(r);
     out.line = at.line;
     out.file = at.file;
-    if (!v.check_group(r, path,
-                       {"domain", "description", "host", "port", "security", "treat_sender_as",
-                        "treat_recipient_as", "deliver_to", "addresses", "retries", "retry_minutes", "auth"}))
-        return;
-    if (auto domain = v.string_member(r, path, "domain", true)) {
-        auto pattern = route_pattern(*domain);
-        if (pattern.index() == 0) out.domain = std::get<0>(pattern);
-        else v.error(r["domain"], path + ".domain", std::get<1>(pattern));
+    if (!v.check_group(r, path, route_settings)) return;
+    if (auto text = v.string_member(r, path, route_settings, "domain")) {
+        auto pattern = RoutePattern::parse(*text);
+        if (auto* parsed = std::get_if<RoutePattern>(&pattern)) out.pattern = std::move(*parsed);
+        else v.error(r["domain"], path + ".domain", std::get<std::string>(pattern));
     }
-    if (auto d = v.string_member(r, path, "description", false)) out.description = *d;
-    if (auto host = v.string_member(r, path, "host", false)) {
+    const std::string& domain = out.pattern.text();  // "" when missing or bad
+    if (auto d = v.string_member(r, path, route_settings, "description")) out.description = *d;
+    if (auto host = v.string_member(r, path, route_settings, "host")) {
         std::string canonical;
         std::optional<IpAddress> literal;
         if (host->size() > 2 && host->front() == '[' && host->back() == ']')
@@ -386,15 +379,15 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
         else if (canonical_domain(*host, canonical) == DomainStatus::ok && is_host_name(canonical)) out.host = canonical;
         else v.error(r["host"], path + ".host", "not a host name or [IP address] (\"" + *host + "\")");
     }
-    const auto port = v.int_member(r, path, "port", 1, 65535);
+    const auto port = v.int_member(r, path, route_settings, "port");
     if (port) out.port = static_cast<int>(*port);
-    if (auto s = v.enum_member(r, path, "security", security_names)) out.security = *s;
+    if (auto s = v.enum_member(r, path, route_settings, "security", security_names)) out.security = *s;
     if (out.security == Security::tls && !r.exists("port")) out.port = 465;
-    if (auto c = v.enum_member(r, path, "treat_sender_as", address_class_names)) out.treat_sender_as = *c;
-    if (auto c = v.enum_member(r, path, "treat_recipient_as", address_class_names)) out.treat_recipient_as = *c;
-    if (auto d = v.enum_member(r, path, "deliver_to", deliver_to_names)) out.deliver_to = *d;
-    if (auto n = v.int_member(r, path, "retries", 0, 1000)) out.retries = static_cast<int>(*n);
-    if (auto n = v.int_member(r, path, "retry_minutes", 1, 10080)) out.retry_minutes = static_cast<int>(*n);
+    if (auto c = v.enum_member(r, path, route_settings, "treat_sender_as", address_class_names)) out.treat_sender_as = *c;
+    if (auto c = v.enum_member(r, path, route_settings, "treat_recipient_as", address_class_names)) out.treat_recipient_as = *c;
+    if (auto d = v.enum_member(r, path, route_settings, "deliver_to", deliver_to_names)) out.deliver_to = *d;
+    if (auto n = v.int_member(r, path, route_settings, "retries")) out.retries = static_cast<int>(*n);
+    if (auto n = v.int_member(r, path, route_settings, "retry_minutes")) out.retry_minutes = static_cast<int>(*n);
     if (port && !r.exists("host") && r.exists("domain"))
         v.error(r["port"], path + ".port", "port without host: MX delivery always uses port 25 (" +
                                                std::to_string(out.port) + ")");
@@ -402,14 +395,14 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
     if (r.exists("auth")) {
         const Setting& a = r["auth"];
         const std::string apath = path + ".auth";
-        if (v.check_group(a, apath, {"user", "password"})) {
-            auto user = v.string_member(a, apath, "user", true);
-            auto password = v.string_member(a, apath, "password", true);
+        if (v.check_group(a, apath, auth_settings)) {
+            auto user = v.string_member(a, apath, auth_settings, "user");
+            auto password = v.string_member(a, apath, auth_settings, "password");
             if (password) v.password_files.push_back(v.at(a["password"]).file);
             if (user && user->empty()) v.error(a["user"], apath + ".user", "must not be empty (\"\")");
             else if (user && password) out.auth = RouteAuth{*user, *password};
             if (out.auth && out.host.empty())
-                v.error(a, apath, "SMTP AUTH needs the route's host (set host for " + out.domain + ")");
+                v.error(a, apath, "SMTP AUTH needs the route's host (set host for " + domain + ")");
         }
     }
 
@@ -425,8 +418,8 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
                                      " (\"" + std::string(text) + "\")");
                 return;
             }
-            if (!out.domain.empty() && !pattern_matches(out.domain, parsed.domain())) {
-                v.error_at(at, path + ".addresses: address outside the route's domain " + out.domain + " (\"" +
+            if (!out.pattern.empty() && !out.pattern.matches(parsed.domain())) {
+                v.error_at(at, path + ".addresses: address outside the route's domain " + domain + " (\"" +
                                      std::string(text) + "\")");
                 return;
             }
@@ -434,10 +427,10 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
         });
     }
     if (out.deliver_to == DeliverTo::listed && out.addresses.empty() && r.exists("domain"))
-        v.error(r, path, "deliver_to = \"listed\" but no addresses are listed (" + out.domain + ")");
+        v.error(r, path, "deliver_to = \"listed\" but no addresses are listed (" + domain + ")");
     if (out.deliver_to == DeliverTo::all && !out.addresses.empty())
         v.error(r["addresses"], path + ".addresses",
-                "addresses are listed but deliver_to is \"all\"; set deliver_to = \"listed\" (" + out.domain + ")");
+                "addresses are listed but deliver_to is \"all\"; set deliver_to = \"listed\" (" + domain + ")");
 }
 
 // Duplicate route domains (after canonicalisation: case, trailing dot, IDN). The address
@@ -447,20 +440,20 @@ void check_route_domains(Validator& v, const std::vector<RouteConfig>& routes) {
     std::unordered_map<std::string_view, std::size_t> by_domain;
     for (std::size_t i = 0; i < routes.size(); ++i) {
         const RouteConfig& r = routes[i];
-        if (r.domain.empty()) continue;
-        const auto [it, inserted] = by_domain.emplace(r.domain, i);
+        if (r.pattern.empty()) continue;
+        const auto [it, inserted] = by_domain.emplace(r.pattern.text(), i);
         const SourceLocation here{r.file, r.line};
         const RouteConfig& first = routes[it->second];
         if (!inserted)
             v.error_at(here, "routes: duplicate route domain, first at " + v.line_ref({first.file, first.line}, here) +
-                                 " (\"" + r.domain + "\")");
+                                 " (\"" + r.pattern.text() + "\")");
     }
 }
 
 void read_root(Validator& v, const Setting& root, Config& config) {
-    v.check_group(root, "", {"milter", "scope", "local_domains", "ip_ranges", "routes"});
+    v.check_group(root, "", root_settings);
     read_milter(v, root, config.milter);
-    if (auto s = v.enum_member(root, "", "scope", scope_names)) config.scope = *s;
+    if (auto s = v.enum_member(root, "", root_settings, "scope", scope_names)) config.scope = *s;
     read_local_domains(v, root, config.local_domains);
     read_ip_ranges(v, root, config);
     if (root.exists("routes")) {
@@ -567,14 +560,6 @@ std::vector<IpRangeConfig> default_ip_ranges() {
                                 .with(DeliveryClass::external_external);
     return {my_computer, internet};
 }
-
-std::string_view name_of(Scope s) { return s == Scope::routes ? "routes" : "all"; }
-std::string_view name_of(Security s) {
-    for (const auto& n : security_names)
-        if (n.value == s) return n.name;
-    return "?";
-}
-std::string_view name_of(DeliverTo d) { return d == DeliverTo::all ? "all" : "listed"; }
 
 ConfigDraft read_config_text(std::string_view text, const std::string& name) {
     return draft_from(read_config_source_text(text, name));

@@ -48,42 +48,52 @@ AddressStatus parse_address(std::string_view raw, NormalizedAddress& out) {
         if (raw.empty()) return AddressStatus::bad_source_route;
     }
 
+    // The local part is written by index into a buffer as long as the input: no capacity check
+    // per character (the RCPT path's hottest loop).
+    const auto fail = [&](AddressStatus status) {  // nothing half-parsed is left behind
+        out.text_.clear();
+        return status;
+    };
+    out.text_.resize(raw.size());
+    char* const local = out.text_.data();
+    std::size_t n = 0;
     std::size_t i = 0;
     for (; i < raw.size() && raw[i] != '@'; ++i) {
         const char c = raw[i];
         if (c == '"') {
             for (++i;; ++i) {
-                if (i >= raw.size()) return AddressStatus::unbalanced_quote;
+                if (i >= raw.size()) return fail(AddressStatus::unbalanced_quote);
                 if (raw[i] == '"') break;
-                if (raw[i] == '\\' && ++i >= raw.size()) return AddressStatus::unbalanced_quote;
-                if (raw[i] == '\0' || raw[i] == '\r' || raw[i] == '\n') return AddressStatus::bad_character;
-                out.text_ += ascii_lower(raw[i]);
+                if (raw[i] == '\\' && ++i >= raw.size()) return fail(AddressStatus::unbalanced_quote);
+                if (raw[i] == '\0' || raw[i] == '\r' || raw[i] == '\n') return fail(AddressStatus::bad_character);
+                local[n++] = ascii_lower(raw[i]);
             }
         } else if (c == '\\') {
-            if (++i >= raw.size()) return AddressStatus::bad_character;
-            if (is_control(raw[i])) return AddressStatus::bad_character;
-            out.text_ += ascii_lower(raw[i]);
+            if (++i >= raw.size()) return fail(AddressStatus::bad_character);
+            if (is_control(raw[i])) return fail(AddressStatus::bad_character);
+            local[n++] = ascii_lower(raw[i]);
         } else if (c == '(' || c == ')') {
-            return AddressStatus::comment;
+            return fail(AddressStatus::comment);
         } else if (is_control(c) || c == ' ' || c == '<' || c == '>') {
-            return AddressStatus::bad_character;
+            return fail(AddressStatus::bad_character);
         } else {
-            out.text_ += ascii_lower(c);
+            local[n++] = ascii_lower(c);
         }
     }
+    out.text_.resize(n);
     if (i == raw.size()) return AddressStatus::ok;  // no domain: "postmaster"
 
     const std::string_view domain = raw.substr(i + 1);
     for (const char c : domain) {
-        if (c == '(' || c == ')') return AddressStatus::comment;
+        if (c == '(' || c == ')') return fail(AddressStatus::comment);
         if (is_control(c) || c == ' ' || c == '@' || c == '"' || c == '<' || c == '>' || c == '\\')
-            return AddressStatus::bad_character;
+            return fail(AddressStatus::bad_character);
     }
     switch (canonical_domain(domain, out.domain_scratch_)) {
     case DomainStatus::ok: break;
-    case DomainStatus::too_long: return AddressStatus::too_long;
+    case DomainStatus::too_long: return fail(AddressStatus::too_long);
     case DomainStatus::empty:
-    case DomainStatus::bad_idn: return AddressStatus::bad_domain;
+    case DomainStatus::bad_idn: return fail(AddressStatus::bad_domain);
     }
     out.at_ = out.text_.size();
     out.text_ += '@';

@@ -1,31 +1,28 @@
 #include "route_milter/core/decision.hpp"
 
+#include "route_milter/core/rule_names.hpp"
+
 #include <array>
 
 namespace route_milter {
 namespace {
 
-struct RuleEntry {
-    std::string_view name;
-    SmtpReply reply;
-};
-
-// Indexed by Rule.
-constexpr std::array<RuleEntry, 9> rule_table{{
-    {"out-of-scope", {"250", "2.1.5", "Ok", false}},
-    {"accepted", {"250", "2.1.5", "Ok", false}},
-    {"bad-address", {"501", "5.1.3", "Bad recipient address syntax.", true}},
-    {"not-listed", {"550", "5.1.1", "Recipient not in route list.", true}},
-    {"not-allowed", {"550", "5.7.1", "Delivery is not allowed to this address.", false}},
-    {"auth-required", {"530", "5.7.0", "SMTP authentication is required.", false}},
-    {"bad-sender", {"501", "5.1.7", "Bad sender address syntax.", false}},
-    {"postmaster", {"250", "2.1.5", "Ok", false}},
-    {"routed-address", {"550", "5.7.1", "Source-routed addresses are not accepted.", true}},
+// Indexed by Rule, like rule_names (rule_names.hpp).
+constexpr std::array<SmtpReply, rule_names.size()> rule_table{{
+    /* out-of-scope */ {"250", "2.1.5", "Ok", false},
+    /* no-objection */ {"250", "2.1.5", "Ok", false},
+    /* bad-address */ {"501", "5.1.3", "Bad recipient address syntax.", true},
+    /* not-listed */ {"550", "5.1.1", "Recipient not in route list.", true},
+    /* not-allowed */ {"550", "5.7.1", "Delivery is not allowed to this address.", false},
+    /* auth-required */ {"530", "5.7.0", "SMTP authentication is required.", false},
+    /* bad-sender */ {"501", "5.1.7", "Bad sender address syntax.", false},
+    /* postmaster */ {"250", "2.1.5", "Ok", false},
+    /* routed-address */ {"550", "5.7.1", "Source-routed addresses are not accepted.", true},
 }};
 
 }  // namespace
 
-SmtpReply reply_for(Rule rule) { return rule_table[static_cast<std::size_t>(rule)].reply; }
+SmtpReply reply_for(Rule rule) { return rule_table[static_cast<std::size_t>(rule)]; }
 void format_reply_text(Rule rule, std::string_view recipient, char* out, std::size_t size) {
     if (size == 0) return;
     const SmtpReply reply = reply_for(rule);
@@ -49,10 +46,10 @@ void format_reply_text(Rule rule, std::string_view recipient, char* out, std::si
         put(':');
         put(' ');
     }
-    for (const char c : reply.text) put(c);
+    for (const char c : std::string_view(reply.text)) put(c);
     out[n] = '\0';
 }
 
-std::string_view name_of(Rule rule) { return rule_table[static_cast<std::size_t>(rule)].name; }
+std::string_view name_of(Rule rule) { return rule_names.name(rule); }
 
 }  // namespace route_milter

@@ -6,10 +6,10 @@
 namespace route_milter {
 
 struct PolicyCompiler {
-    static PolicyResult compile(Config config);
+    static PolicyResult compile(Config config, ListedAddresses lists);
 };
 
-PolicyResult PolicyCompiler::compile(Config config) {
+PolicyResult PolicyCompiler::compile(Config config, ListedAddresses lists) {
     PolicyResult result;
     auto policy = std::make_shared<Policy>();
     policy->config_ = std::move(config);
@@ -35,18 +35,21 @@ PolicyResult PolicyCompiler::compile(Config config) {
     for (std::size_t i = 0; i < c.routes.size(); ++i) {
         RouteConfig& r = c.routes[i];
         const auto index = static_cast<std::uint32_t>(i);
-        if (r.domain == "*") policy->catch_all_ = &r;
-        else if (r.domain.rfind("*.", 0) == 0) policy->wildcard_routes_.insert(std::string_view(r.domain).substr(1), index);
-        else policy->exact_routes_.insert(r.domain, index);
+        switch (r.pattern.kind()) {
+        case RoutePattern::Kind::catch_all: policy->catch_all_ = &r; break;
+        case RoutePattern::Kind::wildcard: policy->wildcard_routes_.insert(r.pattern.suffix(), index); break;
+        case RoutePattern::Kind::exact: policy->exact_routes_.insert(r.pattern.text(), index); break;
+        case RoutePattern::Kind::none: break;  // a hand-made Config: the route matches nothing
+        }
     }
     for (const std::string& d : c.local_domains) policy->local_domains_.insert(d, 0);
     for (std::size_t i = 0; i < c.routes.size(); ++i) {
         RouteConfig& r = c.routes[i];
-        const bool wildcard = r.domain.find('*') != std::string::npos;
+        const bool wildcard = r.pattern.is_wildcard() || r.pattern.is_catch_all();
         for (const ListedAddress& a : r.addresses) {
             if (const std::uint32_t* first = policy->addresses_.insert(a.address, static_cast<std::uint32_t>(i))) {
                 const RouteConfig& other = c.routes[*first];
-                error(a, "routes: address listed twice, also under " + other.domain + " (" + line_of(other, a) +
+                error(a, "routes: address listed twice, also under " + other.pattern.text() + " (" + line_of(other, a) +
                              ") (\"" + a.address + "\")");
                 continue;
             }
@@ -54,18 +57,21 @@ PolicyResult PolicyCompiler::compile(Config config) {
             if (!wildcard) continue;
             const std::string_view domain = std::string_view(a.address).substr(a.address.rfind('@') + 1);
             if (policy->local_domains_.find(domain) != nullptr) {
-                error(a, "routes: address is listed under " + r.domain + " but " + std::string(domain) +
+                error(a, "routes: address is listed under " + r.pattern.text() + " but " + std::string(domain) +
                              " is one of local_domains, which no wildcard or \"*\" route takes (\"" + a.address + "\")");
                 continue;
             }
             const RouteConfig* owner = policy->route_for_domain(domain);
-            // owner->domain == r.domain: a duplicate route domain, which the loader reports.
-            if (owner != nullptr && owner != &r && owner->domain != r.domain)
-                error(a, "routes: address is listed under " + r.domain + " but route " + owner->domain + " (" +
-                             line_of(*owner, a) + ") takes its domain (\"" + a.address + "\")");
+            // owner->pattern == r.pattern: a duplicate route domain, which the loader reports.
+            if (owner != nullptr && owner != &r && owner->pattern != r.pattern)
+                error(a, "routes: address is listed under " + r.pattern.text() + " but route " +
+                             owner->pattern.text() + " (" + line_of(*owner, a) + ") takes its domain (\"" + a.address +
+                             "\")");
         }
-        r.addresses.clear();
-        r.addresses.shrink_to_fit();
+        if (lists == ListedAddresses::into_index) {
+            r.addresses.clear();
+            r.addresses.shrink_to_fit();
+        }
     }
     for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);
     std::stable_sort(policy->ranges_by_priority_.begin(), policy->ranges_by_priority_.end(),
@@ -74,7 +80,7 @@ PolicyResult PolicyCompiler::compile(Config config) {
     return result;
 }
 
-PolicyResult compile_policy(Config config) { return PolicyCompiler::compile(std::move(config)); }
+PolicyResult compile_policy(Config config, ListedAddresses lists) { return PolicyCompiler::compile(std::move(config), lists); }
 
 const IpRangeConfig* Policy::range_for(const std::optional<IpAddress>& client) const {
     if (!client) return nullptr;
@@ -111,6 +117,10 @@ AddressClass Policy::classify_sender(const NormalizedAddress& sender) const {
 AddressClass Policy::classify_recipient(const NormalizedAddress& recipient, const RouteConfig* route) const {
     if (!recipient.has_domain()) return AddressClass::local;  // the MTA qualifies bare names locally
     if (local_domains_.find(recipient.domain()) != nullptr) return AddressClass::local;
+    return class_by_route(recipient, route);
+}
+
+AddressClass Policy::class_by_route(const NormalizedAddress& recipient, const RouteConfig* route) const {
     if (route == nullptr || route->treat_recipient_as != AddressClass::local) return AddressClass::external;
     if (route->deliver_to == DeliverTo::listed && !is_listed(*route, recipient.text())) return AddressClass::external;
     return AddressClass::local;
@@ -159,10 +169,14 @@ Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAdd
         d.rule = Rule::not_listed;
         return d;
     }
-    d.delivery_class = delivery_class(facts.sender_class, classify_recipient(recipient, d.route));
-    if (facts.range == nullptr || !facts.range->allow.contains(d.delivery_class)) d.rule = Rule::not_allowed;
-    else if (facts.range->require_auth.contains(d.delivery_class) && !facts.authenticated) d.rule = Rule::auth_required;
-    else d.rule = Rule::accepted;
+    // classify_recipient without a second local_domains lookup: the RCPT path is hash-bound.
+    const AddressClass rcpt_class =
+        own_domain || !recipient.has_domain() ? AddressClass::local : class_by_route(recipient, d.route);
+    const DeliveryClass cls = delivery_class(facts.sender_class, rcpt_class);
+    d.delivery_class = cls;
+    if (facts.range == nullptr || !facts.range->allow.contains(cls)) d.rule = Rule::not_allowed;
+    else if (facts.range->require_auth.contains(cls) && !facts.authenticated) d.rule = Rule::auth_required;
+    else d.rule = Rule::no_objection;
     return d;
 }
 

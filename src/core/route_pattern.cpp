@@ -8,7 +8,7 @@ namespace route_milter {
 
 std::variant<RoutePattern, std::string> RoutePattern::parse(std::string_view text) {
     using R = std::variant<RoutePattern, std::string>;
-    if (text == "*") return R(std::in_place_index<0>, RoutePattern());
+    if (text == "*") return R(std::in_place_index<0>, RoutePattern(Kind::catch_all, "*"));
     const bool wildcard = text.substr(0, 2) == "*.";
     const std::string_view name = wildcard ? text.substr(2) : text;
     std::string canonical;
@@ -23,6 +23,7 @@ std::string_view RoutePattern::base() const {
     switch (kind_) {
     case Kind::exact: return text_;
     case Kind::wildcard: return std::string_view(text_).substr(2);
+    case Kind::none:
     case Kind::catch_all: break;
     }
     return {};
@@ -40,6 +41,17 @@ bool RoutePattern::matches(std::string_view domain) const {
         return domain.size() > s.size() && domain.substr(domain.size() - s.size()) == s;
     }
     case Kind::catch_all: return !domain.empty();
+    case Kind::none: break;
+    }
+    return false;
+}
+
+bool RoutePattern::matches_subdomains_of(std::string_view domain) const {
+    switch (kind_) {
+    case Kind::wildcard: return domain == base() || matches(domain);
+    case Kind::catch_all: return !domain.empty();
+    case Kind::exact:
+    case Kind::none: break;
     }
     return false;
 }
@@ -47,8 +59,9 @@ bool RoutePattern::matches(std::string_view domain) const {
 std::size_t RoutePattern::specificity() const {
     switch (kind_) {
     case Kind::exact: return std::numeric_limits<std::size_t>::max();
-    case Kind::wildcard: return 1 + text_.size();
-    case Kind::catch_all: break;
+    case Kind::wildcard: return 2 + text_.size();
+    case Kind::catch_all: return 1;
+    case Kind::none: break;
     }
     return 0;
 }

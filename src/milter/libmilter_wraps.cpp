@@ -7,11 +7,14 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <netdb.h>
 #include <sys/un.h>
 
 #include <atomic>
 #include <chrono>
+#include <cstdint>
 #include <cstring>
+#include <string>
 #include <thread>
 
 namespace route_milter {
@@ -34,26 +37,56 @@ void wake_listener() {
 }
 }  // namespace
 
-void set_listen_address(const std::string& socket) {
-    const std::size_t colon = socket.find(':');
-    const std::string kind = colon == std::string::npos ? "unix" : socket.substr(0, colon);
-    const std::string rest = colon == std::string::npos ? socket : socket.substr(colon + 1);
-    if (kind == "unix" || kind == "local") {
+// Where a connection reaches the listener: the socket's own address, or the loopback address
+// of its family when it listens on every address (no host, 0.0.0.0, ::) or on a name that
+// does not resolve.
+void set_listen_address(const MilterSocket& socket) {
+    listen_address = {};
+    listen_address_size = 0;
+    if (socket.is_unix()) {
         sockaddr_un un{};
         un.sun_family = AF_UNIX;
-        if (rest.size() >= sizeof un.sun_path) return;
-        std::memcpy(un.sun_path, rest.c_str(), rest.size() + 1);
+        if (socket.path().size() >= sizeof un.sun_path) return;
+        std::memcpy(un.sun_path, socket.path().c_str(), socket.path().size() + 1);
         std::memcpy(&listen_address, &un, sizeof un);
         listen_address_size = sizeof un;
-    } else if (kind == "inet") {
-        const std::size_t at = rest.find('@');
+        return;
+    }
+    const bool v6 = socket.family() == MilterSocket::Family::inet6;
+    const int family = v6 ? AF_INET6 : AF_INET;
+    const std::string& host = socket.host();
+    addrinfo hints{};
+    hints.ai_family = family;
+    hints.ai_socktype = SOCK_STREAM;
+    hints.ai_flags = AI_NUMERICSERV;
+    addrinfo* found = nullptr;
+    const std::string port = std::to_string(socket.port());
+    if (!host.empty() && ::getaddrinfo(host.c_str(), port.c_str(), &hints, &found) == 0 && found != nullptr &&
+        found->ai_addrlen <= sizeof listen_address) {
+        std::memcpy(&listen_address, found->ai_addr, found->ai_addrlen);
+        listen_address_size = found->ai_addrlen;
+    }
+    if (found != nullptr) ::freeaddrinfo(found);
+    if (v6) {
+        sockaddr_in6 in6{};
+        if (listen_address_size != 0) std::memcpy(&in6, &listen_address, sizeof in6);
+        if (listen_address_size == 0 || IN6_IS_ADDR_UNSPECIFIED(&in6.sin6_addr)) {
+            in6 = {};
+            in6.sin6_family = AF_INET6;
+            in6.sin6_addr = in6addr_loopback;
+            in6.sin6_port = htons(static_cast<std::uint16_t>(socket.port()));
+        }
+        std::memcpy(&listen_address, &in6, sizeof in6);
+        listen_address_size = sizeof in6;
+    } else {
         sockaddr_in in{};
-        in.sin_family = AF_INET;
-        in.sin_port = htons(static_cast<std::uint16_t>(std::stoi(rest.substr(0, at))));
-        const std::string host = at == std::string::npos ? "127.0.0.1" : rest.substr(at + 1);
-        if (inet_pton(AF_INET, host == "localhost" ? "127.0.0.1" : host.c_str(), &in.sin_addr) != 1)
-            inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);  // a name or INADDR_ANY: loopback reaches it
-        if (in.sin_addr.s_addr == htonl(INADDR_ANY)) inet_pton(AF_INET, "127.0.0.1", &in.sin_addr);
+        if (listen_address_size != 0) std::memcpy(&in, &listen_address, sizeof in);
+        if (listen_address_size == 0 || in.sin_addr.s_addr == htonl(INADDR_ANY)) {
+            in = {};
+            in.sin_family = AF_INET;
+            in.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+            in.sin_port = htons(static_cast<std::uint16_t>(socket.port()));
+        }
         std::memcpy(&listen_address, &in, sizeof in);
         listen_address_size = sizeof in;
     }

@@ -10,13 +10,13 @@
 //            times out (seconds); a connection to our own socket wakes it at once.
 #pragma once
 
-#include <string>
+#include "route_milter/core/milter_socket.hpp"
 
 namespace route_milter {
 
 void enable_tcp_quickack(bool on);
 void quickack_after_io(int fd);
 void set_sighup_handler(void (*handler)());
-void set_listen_address(const std::string& socket);  // "unix:/path" or "inet:PORT@HOST"
+void set_listen_address(const MilterSocket& socket);
 
 }  // namespace route_milter

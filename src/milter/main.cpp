@@ -27,6 +27,7 @@
 #include <cstring>
 #include <optional>
 #include <string>
+#include <variant>
 
 using namespace route_milter;
 
@@ -34,12 +35,13 @@ namespace {
 
 LivePolicy* live = nullptr;
 std::string config_path = default_config_path;
+UserCheck user_check = UserCheck::config_user;
 
 void usage(FILE* out) {
     std::fprintf(out,
                  "usage: route-milter [-c FILE] [-p SOCKET] [-u USER] [-l syslog|stderr] [-t] [-V]\n"
                  "  -c FILE    configuration (default %s)\n"
-                 "  -p SOCKET  listen here instead of milter.socket: unix:/path or inet:PORT@HOST\n"
+                 "  -p SOCKET  listen here instead of milter.socket: unix:/path, inet:PORT@HOST or inet6:PORT@HOST\n"
                  "  -u USER    run as USER instead of milter.user (the socket goes to USER's group)\n"
                  "  -l TARGET  log to syslog (mail facility) or stderr (default: stderr on a terminal)\n"
                  "  -t         check the configuration, print every error, exit 0 or 78 (EX_CONFIG)\n"
@@ -55,15 +57,8 @@ void usage(FILE* out) {
 void reload_on_sighup() {
     log_line(LOG_INFO, "SIGHUP: reloading %s", config_path.c_str());
     sd_notify(0, "RELOADING=1");  // systemd (Type=notify): no-ops when not started by it
-    const bool taken = reload_policy(*live, config_path);
+    const bool taken = reload_policy(*live, config_path, user_check);
     sd_notifyf(0, "READY=1\nSTATUS=%s", taken ? "running the reloaded config" : "reload failed, running the old config");
-}
-
-std::string unix_socket_path(const std::string& socket) {
-    for (const char* prefix : {"unix:", "local:"})
-        if (socket.rfind(prefix, 0) == 0) return socket.substr(std::strlen(prefix));
-    if (!socket.empty() && socket.front() == '/') return socket;
-    return {};
 }
 
 // Removes a stale unix socket; refuses a path that is not a socket or one still in use.
@@ -106,7 +101,7 @@ void drop_privileges(const std::string& user, const passwd& pw) {
 }  // namespace
 
 int main(int argc, char** argv) {
-    std::string socket_override;
+    std::optional<MilterSocket> socket_override;
     std::optional<std::string> user_override;
     std::optional<LogTarget> log_target;
     bool check_only = false;
@@ -114,7 +109,16 @@ int main(int argc, char** argv) {
     while ((opt = ::getopt(argc, argv, "c:p:u:l:tVh")) != -1) {
         switch (opt) {
         case 'c': config_path = optarg; break;
-        case 'p': socket_override = optarg; break;
+        case 'p': {
+            // Checked before anything is read or opened: a bad -p is a usage error.
+            auto parsed = MilterSocket::parse(optarg);
+            if (const auto* why = std::get_if<std::string>(&parsed)) {
+                std::fprintf(stderr, "route-milter: -p: %s\n", why->c_str());
+                return EX_USAGE;
+            }
+            socket_override = std::get<MilterSocket>(std::move(parsed));
+            break;
+        }
         case 'u': user_override = optarg; break;
         case 'l':
             if (std::strcmp(optarg, "syslog") == 0) log_target = LogTarget::syslog;
@@ -131,13 +135,17 @@ int main(int argc, char** argv) {
     open_log(check_only ? LogTarget::stderr_stream
                         : log_target.value_or(::isatty(STDERR_FILENO) ? LogTarget::stderr_stream : LogTarget::syslog));
 
-    PolicyResult loaded = load_policy_file(config_path);
+    // The loader checks that milter.user exists (as for routectl check); -u is checked here.
+    user_check = user_override ? UserCheck::skip : UserCheck::config_user;
+    PolicyResult loaded = load_policy_file(config_path, user_check);
     std::optional<passwd> user;
     const std::string user_name =
         user_override ? *user_override : loaded.policy ? loaded.policy->config().milter.user : std::string();
     if (loaded.policy && !user_name.empty()) {
         user = look_up_user(user_name);
-        if (!user) loaded.errors.push_back({config_path, 0, "milter.user: no such user (\"" + user_name + "\")"});
+        if (!user)
+            loaded.errors.push_back({config_path, 0, std::string(user_override ? "-u" : "milter.user") +
+                                                         ": no such user (\"" + user_name + "\")"});
     }
     if (!loaded.errors.empty()) {
         for (const Diagnostic& d : loaded.errors) log_line(LOG_ERR, "%s", format_diagnostic(d).c_str());
@@ -160,7 +168,8 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
 
     const MilterSettings settings = loaded.policy->config().milter;
-    const std::string socket = socket_override.empty() ? settings.socket : socket_override;
+    const MilterSocket listen = socket_override.value_or(settings.socket);
+    const std::string socket = listen.text();
     LivePolicy policy(std::move(loaded.policy));
     live = &policy;
 
@@ -169,7 +178,7 @@ int main(int argc, char** argv) {
     if (smfi_setconn(const_cast<char*>(socket.c_str())) != MI_SUCCESS) fail(EX_CONFIG, "bad socket %s", socket);
     if (smfi_settimeout(settings.timeout) != MI_SUCCESS) fail(EX_SOFTWARE, "%s", std::string("smfi_settimeout failed"));
 
-    const std::string path = unix_socket_path(socket);
+    const std::string path = listen.is_unix() ? listen.path() : std::string();
     if (!path.empty()) clear_stale_socket(path);
     const mode_t old_umask = ::umask(0117);  // the socket is born 0660
     const int opened = smfi_opensocket(false);
@@ -185,9 +194,9 @@ int main(int argc, char** argv) {
         log_line(LOG_WARNING, "socket %s belongs to root (mode 0660): Postfix cannot connect unless it runs as "
                               "root; set milter.user or -u", path.c_str());
 
-    enable_tcp_quickack(socket.rfind("inet", 0) == 0);
+    enable_tcp_quickack(!listen.is_unix());
     set_sighup_handler(reload_on_sighup);
-    set_listen_address(socket);
+    set_listen_address(listen);
     const auto p = policy.snapshot();
     log_line(LOG_INFO, "starting %s on %s: config %s, %zu routes, %zu listed addresses, %zu ip ranges, scope %s",
              version, socket.c_str(), config_path.c_str(), p->config().routes.size(), p->listed_address_count(),

@@ -98,18 +98,18 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     return no_reply_or(*c, SMFIP_NR_MAIL, SMFIS_CONTINUE);
 }
 
-void log_rejection(SMFICTX* ctx, const ConnectionContext& c, const Decision& d, const char* rcpt, const char* code,
-                   const char* xcode, const char* text) {
+void log_rejection(SMFICTX* ctx, const ConnectionContext& c, const Decision& d, const char* rcpt, const SmtpReply& reply,
+                   const char* text) {
     const char* queue_id = macro(ctx, "i");
     char route[320] = "none";
-    if (d.route != nullptr) std::snprintf(route, sizeof route, "%s (line %u)", d.route->domain.c_str(), d.route->line);
-    // The delivery class is only known once the listed-address rule has passed.
-    const bool has_class = d.rule == Rule::not_allowed || d.rule == Rule::auth_required;
-    log_line(LOG_INFO, "%s: reject: RCPT from %s: %s %s %s; from=%s to=%s rule=%s route=%s range=%s%s%s",
-             queue_id[0] != '\0' ? queue_id : "NOQUEUE", c.client_label.c_str(), code, xcode, text,
-             c.message.sender_raw.c_str(), rcpt, std::string(name_of(d.rule)).c_str(), route,
-             d.range != nullptr ? d.range->name.c_str() : "none", has_class ? " class=" : "",
-             has_class ? std::string(name_of(d.delivery_class)).c_str() : "");
+    if (d.route != nullptr) std::snprintf(route, sizeof route, "%s (line %u)", d.route->pattern.text().c_str(), d.route->line);
+    const std::string_view rule = name_of(d.rule);
+    const std::string_view cls = d.delivery_class ? name_of(*d.delivery_class) : std::string_view();
+    log_line(LOG_INFO, "%s: reject: RCPT from %s: %s %s %s; from=%s to=%s rule=%.*s route=%s range=%s%s%.*s",
+             queue_id[0] != '\0' ? queue_id : "NOQUEUE", c.client_label.c_str(), reply.code, reply.xcode, text,
+             c.message.sender_raw.c_str(), rcpt, static_cast<int>(rule.size()), rule.data(), route,
+             d.range != nullptr ? d.range->name.c_str() : "none", d.delivery_class ? " class=" : "",
+             static_cast<int>(cls.size()), cls.data());
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
@@ -122,13 +122,12 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     const Decision d = c->policy->decide_recipient(c->message.facts, rcpt, c->recipient);
     if (!d.rejects()) return SMFIS_CONTINUE;
 
-    const SmtpReply reply = reply_for(d.rule);
-    char code[4], xcode[16], text[max_quoted_address + 128];
-    std::snprintf(code, sizeof code, "%.*s", static_cast<int>(reply.code.size()), reply.code.data());
-    std::snprintf(xcode, sizeof xcode, "%.*s", static_cast<int>(reply.xcode.size()), reply.xcode.data());
+    const SmtpReply reply = d.reply();
+    char text[max_quoted_address + 128];
     format_reply_text(d.rule, rcpt, text, sizeof text);
-    log_rejection(ctx, *c, d, rcpt, code, xcode, text);
-    if (smfi_setreply(ctx, code, xcode, text) != MI_SUCCESS) {
+    log_rejection(ctx, *c, d, rcpt, reply, text);
+    // libmilter's prototype lacks const; it only copies the strings.
+    if (smfi_setreply(ctx, const_cast<char*>(reply.code), const_cast<char*>(reply.xcode), text) != MI_SUCCESS) {
         log_line(LOG_ERR, "smfi_setreply failed for to=%s; answering tempfail", rcpt);
         return SMFIS_TEMPFAIL;
     }

@@ -5,8 +5,8 @@
 
 namespace route_milter {
 
-bool reload_policy(LivePolicy& live, const std::string& path) {
-    PolicyResult loaded = load_policy_file(path);
+bool reload_policy(LivePolicy& live, const std::string& path, UserCheck user_check) {
+    PolicyResult loaded = load_policy_file(path, user_check);
     if (!loaded.policy) {
         // One line says why; a config with several errors lists them first.
         if (loaded.errors.size() == 1) {

@@ -11,18 +11,18 @@ namespace {
 
 std::string classes(DeliveryClassSet set) {
     std::string out;
-    for (std::size_t i = 0; i < delivery_class_names.size(); ++i)
-        if (set.contains(static_cast<DeliveryClass>(i))) out += (out.empty() ? "" : ", ") + std::string(delivery_class_names[i]);
+    for (const auto& [name, c] : delivery_class_names)
+        if (set.contains(c)) out += (out.empty() ? "" : ", ") + std::string(name);
     return out.empty() ? "(none)" : out;
 }
 
 std::string line_of(unsigned line) { return line == 0 ? "built-in" : "line " + std::to_string(line); }
 
-std::string route_label(const RouteConfig& r) { return r.domain + " (" + line_of(r.line) + ")"; }
+std::string route_label(const RouteConfig& r) { return r.pattern.text() + " (" + line_of(r.line) + ")"; }
 
 void print_route(const Policy& policy, const RouteConfig& r) {
     std::string target = r.host.empty() ? "MX lookup" : r.host + ":" + std::to_string(r.port);
-    std::printf("  %-32s %s  deliver %s", r.domain.c_str(), target.c_str(), std::string(name_of(r.deliver_to)).c_str());
+    std::printf("  %-32s %s  deliver %s", r.pattern.text().c_str(), target.c_str(), std::string(name_of(r.deliver_to)).c_str());
     if (r.deliver_to == DeliverTo::listed) std::printf(" (%zu addresses)", policy.listed_address_count(r));
     std::printf("  sender %s  recipient %s  security %s  retries %d x %d min",
                 std::string(name_of(r.treat_sender_as)).c_str(), std::string(name_of(r.treat_recipient_as)).c_str(),
@@ -33,7 +33,18 @@ void print_route(const Policy& policy, const RouteConfig& r) {
 
 }  // namespace
 
-int command_check(const RoutectlOptions& options) {
+struct CheckOptions {
+    std::string config_path;
+    bool verbose = false;
+};
+
+struct QueryOptions {
+    std::string config_path;
+    std::string client, from = "<>", auth_user;
+    std::vector<std::string> arguments;  // the recipients
+};
+
+int command_check(const CheckOptions& options) {
     const std::string& path = options.config_path;
     const bool verbose = options.verbose;
     const auto policy = load_or_report(path);
@@ -46,7 +57,7 @@ int command_check(const RoutectlOptions& options) {
         with_auth += r.auth.has_value();
     }
     std::printf("%s: OK\n", path.c_str());
-    std::printf("socket: %s\n", config->milter.socket.c_str());
+    std::printf("socket: %s\n", config->milter.socket.text().c_str());
     std::printf("scope: %s\n", std::string(name_of(config->scope)).c_str());
     std::printf("local domains: %zu\n", config->local_domains.size());
     std::printf("routes: %zu (%zu deliver to listed addresses only, %zu listed addresses, %zu with SMTP AUTH)\n",
@@ -65,7 +76,7 @@ int command_check(const RoutectlOptions& options) {
     return EX_OK;
 }
 
-int command_query(const RoutectlOptions& options) {
+int command_query(const QueryOptions& options) {
     const std::string& path = options.config_path;
     const std::string& client = options.client;
     const std::string& from = options.from;
@@ -91,16 +102,14 @@ int command_query(const RoutectlOptions& options) {
                 sender_text.c_str(), auth_user.empty() ? "not authenticated" : ("authenticated as " + auth_user).c_str());
     for (const std::string& rcpt : recipients) {
         const Decision d = policy->decide(Query{address, !auth_user.empty(), from, rcpt});
-        const SmtpReply reply = reply_for(d.rule);
+        const SmtpReply reply = d.reply();
         char text[max_quoted_address + 128];
         format_reply_text(d.rule, rcpt, text, sizeof text);
-        std::printf("%s: %s", rcpt.c_str(), d.rejects() ? "REJECT" : d.rule == Rule::accepted ? "ACCEPT" : "PASS");
-        if (d.rejects()) std::printf(" %.*s %.*s %s", static_cast<int>(reply.code.size()), reply.code.data(),
-                                     static_cast<int>(reply.xcode.size()), reply.xcode.data(), text);
+        std::printf("%s: %s", rcpt.c_str(), d.rejects() ? "REJECT" : d.rule == Rule::out_of_scope ? "PASS" : "NO OBJECTION");
+        if (d.rejects()) std::printf(" %s %s %s", reply.code, reply.xcode, text);
         std::printf("\n    rule %s; route %s", std::string(name_of(d.rule)).c_str(),
                     d.route != nullptr ? route_label(*d.route).c_str() : "none");
-        if (d.rule == Rule::not_allowed || d.rule == Rule::auth_required || d.rule == Rule::accepted)
-            std::printf("; class %s", std::string(name_of(d.delivery_class)).c_str());
+        if (d.delivery_class) std::printf("; class %s", std::string(name_of(*d.delivery_class)).c_str());
         if (d.rule == Rule::out_of_scope) std::printf("; scope = \"routes\" and the domain has no route: not judged");
         if (d.rule == Rule::postmaster) std::printf("; <postmaster> is always accepted (RFC 5321 4.5.1)");
         std::printf("\n");
@@ -108,5 +117,17 @@ int command_query(const RoutectlOptions& options) {
     return EX_OK;
 }
 
+
+const RoutectlCommand check_command{
+    "check", "validate the configuration (as route-milter -t) and summarise it", {{"verbose", 'v'}}, nullptr,
+    [](const CommandArguments& a) { return command_check(CheckOptions{a.config_path, a.has("verbose")}); }};
+
+const RoutectlCommand query_command{
+    "query", "print the decision the milter makes for each recipient, and why",
+    {{"client", 0, "IP", true}, {"from", 0, "ADDR"}, {"auth", 0, "USER"}}, "RCPT...",
+    [](const CommandArguments& a) {
+        return command_query(
+            QueryOptions{a.config_path, a.value_or("client", ""), a.value_or("from", "<>"), a.value_or("auth", ""), a.operands});
+    }};
 
 }  // namespace route_milter

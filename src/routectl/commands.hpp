@@ -1,38 +1,47 @@
-// commands.hpp - the routectl subcommands; each returns a sysexits code.
+// commands.hpp - the routectl commands. Each declares its name, usage and options beside its
+// code (Dovecot's doveadm commands are the model); the driver (main.cpp) accepts exactly those,
+// and anything else is exit 64 (EX_USAGE) with that command's usage line.
 #pragma once
 
-#include <cstdint>
-#include <optional>
+#include <map>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace route_milter {
 
-struct RoutectlOptions {
-    std::string config_path;
-    bool verbose = false;
-    // query
-    std::string client, from = "<>", auth_user;
-    // postfix
-    std::string output_dir, milter_address;
-    bool postmap = false;
-    std::string postfix_config;  // Postfix config directory (-c of the Postfix tools)
-    // sendmail
-    bool makemap = false;
-    std::string sendmail_config;  // sendmail.cf: -C of makemap and sendmail, and where retry finds the queue
-    std::string queue_dir;        // Sendmail's QueueDirectory, for the queue groups of `routectl sendmail`
-    // retry
-    std::string mta = "postfix";  // whose queue: "postfix" or "sendmail"
-    std::string state_file;
-    bool dry_run = false;
-    std::optional<std::int64_t> now;
-    std::vector<std::string> arguments;
+struct CommandOption {
+    const char* name;             // --name
+    char letter = 0;              // -x as well, or 0
+    const char* value = nullptr;  // the value's placeholder in the usage line ("DIR"); nullptr: a flag
+    bool required = false;
 };
 
-int command_check(const RoutectlOptions& options);
-int command_query(const RoutectlOptions& options);
-int command_postfix(const RoutectlOptions& options);
-int command_sendmail(const RoutectlOptions& options);
-int command_retry(const RoutectlOptions& options);
+struct RoutectlCommand;
+
+// What the driver parsed for one command: only options it declared, and its operands.
+struct CommandArguments {
+    const RoutectlCommand* command = nullptr;
+    std::string config_path;  // -c FILE / --config FILE: every command takes it
+    std::map<std::string, std::string, std::less<>> given;  // option name -> value ("" for a flag)
+    std::vector<std::string> operands;
+
+    // Throw std::logic_error for an option the command did not declare (a programming error).
+    bool has(std::string_view option) const;
+    std::string value_or(std::string_view option, std::string fallback) const;
+};
+
+struct RoutectlCommand {
+    const char* name;
+    const char* summary;                  // one line for `routectl --help`
+    std::vector<CommandOption> options;   // besides -c FILE
+    const char* operands;                 // "RCPT...": one or more; nullptr: none
+    int (*run)(const CommandArguments&);  // returns a sysexits code
+};
+
+// "routectl query [-c FILE] --client IP [--from ADDR] [--auth USER] RCPT...": from the declaration.
+std::string usage_line(const RoutectlCommand& command);
+
+extern const RoutectlCommand check_command, query_command, postfix_command, sendmail_command, retry_command;
 
 }  // namespace route_milter

@@ -8,7 +8,8 @@
 //                    [--state FILE] [--dry-run] [--now EPOCH]
 //
 // Every command loads the config with the daemon's own loader, so a config routectl accepts
-// is one the milter accepts, and the other way round.
+// is one the milter accepts, and the other way round. Each command declares its own options
+// beside its code (commands.hpp); an option of another command is exit 64 with the usage line.
 #include "commands.hpp"
 #include "route_milter/core/config.hpp"
 #include "route_milter/common/version.hpp"
@@ -16,105 +17,118 @@
 #include <getopt.h>
 #include <sysexits.h>
 
+#include <array>
 #include <cstdio>
-#include <cstdlib>
+#include <stdexcept>
 #include <string>
+#include <vector>
+
+namespace route_milter {
+
+bool CommandArguments::has(std::string_view option) const {
+    for (const CommandOption& o : command->options)
+        if (o.name == option) return given.find(option) != given.end();
+    throw std::logic_error("routectl " + std::string(command->name) + " has no option --" + std::string(option));
+}
+
+std::string CommandArguments::value_or(std::string_view option, std::string fallback) const {
+    if (!has(option)) return fallback;
+    return given.find(option)->second;
+}
+
+std::string usage_line(const RoutectlCommand& command) {
+    std::string line = "routectl " + std::string(command.name) + " [-c FILE]";
+    for (const CommandOption& o : command.options) {
+        std::string word = o.letter != 0 ? std::string("-") + o.letter : std::string("--") + o.name;
+        if (o.value != nullptr) word += std::string(" ") + o.value;
+        line += o.required ? " " + word : " [" + word + "]";
+    }
+    if (command.operands != nullptr) line += std::string(" ") + command.operands;
+    return line;
+}
+
+}  // namespace route_milter
 
 using namespace route_milter;
 
 namespace {
 
+const std::array<const RoutectlCommand*, 5> commands{&check_command, &query_command, &postfix_command,
+                                                     &sendmail_command, &retry_command};
+
 void usage(FILE* out) {
-    std::fprintf(out,
-                 "usage: routectl check   [-c FILE] [-v]\n"
-                 "       routectl query   [-c FILE] --client IP [--from ADDR] [--auth USER] RCPT...\n"
-                 "       routectl postfix [-c FILE] -o DIR [--postmap] [--postfix-config DIR] [--milter ADDRESS]\n"
-                 "       routectl sendmail [-c FILE] -o DIR [--makemap] [--sendmail-config FILE] [--queue-dir DIR]\n"
-                 "                         [--milter ADDRESS]\n"
-                 "       routectl retry   [-c FILE] [--mta postfix|sendmail] [--postfix-config DIR]\n"
-                 "                        [--sendmail-config FILE] [--state FILE] [--dry-run] [--now EPOCH]\n"
-                 "       routectl --version\n"
-                 "  check    validate the configuration (as route-milter -t) and summarise it\n"
-                 "  query    print the decision the milter makes for each recipient, and why\n"
-                 "  postfix  write the Postfix maps and main.cf/master.cf snippets that carry the routes\n"
-                 "  sendmail write the Sendmail maps and sendmail.mc snippet that carry the routes\n"
-                 "  retry    enforce each route's retries/retry_minutes on the MTA's queue (run every minute)\n"
-                 "  -c FILE  configuration (default %s)\n",
-                 default_config_path);
+    const char* lead = "usage: ";
+    for (const RoutectlCommand* c : commands) {
+        std::fprintf(out, "%s%s\n", lead, usage_line(*c).c_str());
+        lead = "       ";
+    }
+    std::fprintf(out, "       routectl --version\n");
+    for (const RoutectlCommand* c : commands) std::fprintf(out, "  %-8s %s\n", c->name, c->summary);
+    std::fprintf(out, "  -c FILE  configuration (default %s)\n", default_config_path);
+}
+
+int command_usage(const RoutectlCommand& command) {
+    std::fprintf(stderr, "usage: %s\n", usage_line(command).c_str());
+    return EX_USAGE;
+}
+
+// Parses argv[2..] with exactly the options `command` declares (and -c), then runs it.
+int run(const RoutectlCommand& command, int argc, char** argv) {
+    std::string letters = "c:";
+    std::vector<option> long_options{{"config", required_argument, nullptr, 'c'}};
+    constexpr int first_long = 256;
+    for (std::size_t i = 0; i < command.options.size(); ++i) {
+        const CommandOption& o = command.options[i];
+        const int code = first_long + static_cast<int>(i);
+        long_options.push_back({o.name, o.value != nullptr ? required_argument : no_argument, nullptr, code});
+        if (o.letter != 0) letters += std::string(1, o.letter) + (o.value != nullptr ? ":" : "");
+    }
+    long_options.push_back({nullptr, 0, nullptr, 0});
+    CommandArguments arguments;
+    arguments.command = &command;
+    arguments.config_path = default_config_path;
+    optind = 2;
+    int opt;
+    while ((opt = getopt_long(argc, argv, letters.c_str(), long_options.data(), nullptr)) != -1) {
+        if (opt == 'c') {
+            arguments.config_path = optarg;
+            continue;
+        }
+        const CommandOption* found = nullptr;
+        for (std::size_t i = 0; i < command.options.size(); ++i)
+            if (opt == first_long + static_cast<int>(i) || (command.options[i].letter != 0 && opt == command.options[i].letter))
+                found = &command.options[i];
+        if (found == nullptr) return command_usage(command);  // getopt has named the option
+        arguments.given[found->name] = found->value != nullptr ? optarg : "";
+    }
+    arguments.operands.assign(argv + optind, argv + argc);
+    for (const CommandOption& o : command.options)
+        if (o.required && !arguments.has(o.name)) {
+            std::fprintf(stderr, "routectl %s: missing %s%s\n", command.name, o.letter != 0 ? "-" : "--",
+                         o.letter != 0 ? std::string(1, o.letter).c_str() : o.name);
+            return command_usage(command);
+        }
+    if (command.operands == nullptr && !arguments.operands.empty()) {
+        std::fprintf(stderr, "routectl %s: unexpected argument (%s)\n", command.name, arguments.operands.front().c_str());
+        return command_usage(command);
+    }
+    if (command.operands != nullptr && arguments.operands.empty()) {
+        std::fprintf(stderr, "routectl %s: missing %s\n", command.name, command.operands);
+        return command_usage(command);
+    }
+    return command.run(arguments);
 }
 
 }  // namespace
 
 int main(int argc, char** argv) {
     if (argc < 2) { usage(stderr); return EX_USAGE; }
-    const std::string command = argv[1];
-    if (command == "--version" || command == "-V") { std::printf("routectl %s\n", version); return EX_OK; }
-    if (command == "--help" || command == "-h") { usage(stdout); return EX_OK; }
-    RoutectlOptions o;
-    o.config_path = default_config_path;
-    o.state_file = "/var/lib/route-milter/retry-state.json";
-    enum { client = 256, from, auth, postmap, postfix_config, milter, state, dry_run, now, makemap, sendmail_config,
-           queue_dir, mta };
-    static const option options[] = {{"config", required_argument, nullptr, 'c'},
-                                     {"verbose", no_argument, nullptr, 'v'},
-                                     {"output", required_argument, nullptr, 'o'},
-                                     {"client", required_argument, nullptr, client},
-                                     {"from", required_argument, nullptr, from},
-                                     {"auth", required_argument, nullptr, auth},
-                                     {"postmap", no_argument, nullptr, postmap},
-                                     {"postfix-config", required_argument, nullptr, postfix_config},
-                                     {"milter", required_argument, nullptr, milter},
-                                     {"state", required_argument, nullptr, state},
-                                     {"dry-run", no_argument, nullptr, dry_run},
-                                     {"now", required_argument, nullptr, now},
-                                     {"makemap", no_argument, nullptr, makemap},
-                                     {"sendmail-config", required_argument, nullptr, sendmail_config},
-                                     {"queue-dir", required_argument, nullptr, queue_dir},
-                                     {"mta", required_argument, nullptr, mta},
-                                     {nullptr, 0, nullptr, 0}};
-    optind = 2;
-    int opt;
-    while ((opt = getopt_long(argc, argv, "c:vo:", options, nullptr)) != -1) {
-        switch (opt) {
-        case 'c': o.config_path = optarg; break;
-        case 'v': o.verbose = true; break;
-        case 'o': o.output_dir = optarg; break;
-        case client: o.client = optarg; break;
-        case from: o.from = optarg; break;
-        case auth: o.auth_user = optarg; break;
-        case postmap: o.postmap = true; break;
-        case postfix_config: o.postfix_config = optarg; break;
-        case milter: o.milter_address = optarg; break;
-        case state: o.state_file = optarg; break;
-        case dry_run: o.dry_run = true; break;
-        case now: {
-            char* end = nullptr;
-            o.now = std::strtoll(optarg, &end, 10);
-            if (end == optarg || *end != '\0') {
-                std::fprintf(stderr, "routectl: --now: not a number of seconds since the epoch (%s)\n", optarg);
-                return EX_USAGE;
-            }
-            break;
-        }
-        case makemap: o.makemap = true; break;
-        case sendmail_config: o.sendmail_config = optarg; break;
-        case queue_dir: o.queue_dir = optarg; break;
-        case mta:
-            o.mta = optarg;
-            if (o.mta != "postfix" && o.mta != "sendmail") {
-                std::fprintf(stderr, "routectl: --mta: must be postfix or sendmail (%s)\n", optarg);
-                return EX_USAGE;
-            }
-            break;
-        default: usage(stderr); return EX_USAGE;
-        }
-    }
-    o.arguments.assign(argv + optind, argv + argc);
-    if (command == "check" && o.arguments.empty()) return command_check(o);
-    if (command == "query" && !o.client.empty() && !o.arguments.empty()) return command_query(o);
-    if (command == "postfix" && !o.output_dir.empty() && o.arguments.empty()) return command_postfix(o);
-    if (command == "sendmail" && !o.output_dir.empty() && o.arguments.empty()) return command_sendmail(o);
-    if (command == "retry" && o.arguments.empty()) return command_retry(o);
+    const std::string name = argv[1];
+    if (name == "--version" || name == "-V") { std::printf("routectl %s\n", version); return EX_OK; }
+    if (name == "--help" || name == "-h") { usage(stdout); return EX_OK; }
+    for (const RoutectlCommand* c : commands)
+        if (name == c->name) return run(*c, argc, argv);
+    std::fprintf(stderr, "routectl: unknown command (%s)\n", name.c_str());
     usage(stderr);
     return EX_USAGE;
 }

@@ -2,9 +2,11 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <sysexits.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cctype>
 #include <cerrno>
 #include <climits>
 #include <cstdio>
@@ -58,9 +60,80 @@ std::string write_temporary(const std::string& path, const RenderedFile& file, s
     return name;
 }
 
+// A map's .db must be (re)built although the map itself is unchanged: the .db is missing or older.
+bool db_is_stale(const std::string& path) {
+    struct stat source {}, db {};
+    if (::stat((path + ".db").c_str(), &db) != 0 || ::stat(path.c_str(), &source) != 0) return true;
+    return db.st_mtim.tv_sec < source.st_mtim.tv_sec ||
+           (db.st_mtim.tv_sec == source.st_mtim.tv_sec && db.st_mtim.tv_nsec < source.st_mtim.tv_nsec);
+}
+
+bool sync_file(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY);
+    if (fd < 0) return false;
+    const bool ok = ::fsync(fd) == 0;
+    ::close(fd);
+    return ok;
+}
+
+void sync_directory(const std::string& directory) {
+    if (const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY); dir >= 0) {
+        ::fsync(dir);
+        ::close(dir);
+    }
+}
+
+// One file of the run: complete in `temporary`, renamed to `path` at the commit.
+struct Staged {
+    std::string temporary;
+    std::string path;
+    std::string backup;  // second name of the old file while the renames run; "" when there was none
+};
+
+// Renames every staged file into place, the old one kept as a hard link first (a rename replaces
+// the name, the old inode lives on as the backup: same bytes, mode, owner and mtime). On the first
+// failure the renames done so far are undone, newest first, by renaming each backup back (or
+// removing the new file where there was none). Leaves no temporary and no backup behind, unless an
+// undo step failed: then the error says where the old file is.
+void commit(std::vector<Staged>& staged, WriteResult& result) {
+    std::size_t done = 0;
+    for (; done < staged.size(); ++done) {
+        Staged& s = staged[done];
+        struct stat st {};
+        if (::lstat(s.path.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) {  // a directory fails the rename below
+            s.backup = s.temporary + ".old";
+            if (::link(s.path.c_str(), s.backup.c_str()) != 0) {
+                result.error = system_error("cannot keep the old " + s.path + " as", s.backup);
+                s.backup.clear();
+                break;
+            }
+        }
+        if (::rename(s.temporary.c_str(), s.path.c_str()) != 0) {
+            result.error = system_error("cannot rename into place", s.path);
+            if (!s.backup.empty()) ::unlink(s.backup.c_str());
+            break;
+        }
+    }
+    for (std::size_t i = done; i < staged.size(); ++i) ::unlink(staged[i].temporary.c_str());
+    if (done == staged.size()) {
+        for (const Staged& s : staged)
+            if (!s.backup.empty()) ::unlink(s.backup.c_str());
+        return;
+    }
+    for (std::size_t i = done; i-- > 0;) {
+        const Staged& s = staged[i];
+        if (s.backup.empty() ? ::unlink(s.path.c_str()) == 0 : ::rename(s.backup.c_str(), s.path.c_str()) == 0)
+            continue;
+        result.restored = false;
+        result.error += "; " + (s.backup.empty() ? system_error("cannot remove the new", s.path)
+                                                 : system_error("cannot put back the old " + s.path + " from", s.backup));
+    }
+}
+
 }  // namespace
 
-WriteResult write_files_atomically(const std::string& directory, const std::vector<RenderedFile>& files) {
+WriteResult write_files_atomically(const std::string& directory, const std::vector<RenderedFile>& files,
+                                   const std::optional<MapTool>& tool) {
     WriteResult result;
     for (std::size_t slash = directory.find('/', 1);; slash = directory.find('/', slash + 1)) {
         const std::string prefix = directory.substr(0, slash);  // mkdir -p
@@ -70,51 +143,68 @@ WriteResult write_files_atomically(const std::string& directory, const std::vect
         }
         if (slash == std::string::npos) break;
     }
-    std::vector<std::pair<std::string, std::string>> pending;  // temporary -> final
+    std::vector<Staged> staged;
+    std::vector<std::string> scratch;  // temporary copies of unchanged maps, only to compile them
     for (const RenderedFile& file : files) {
         const std::string path = directory + "/" + file.name;
-        if (same_file(path, file)) continue;
+        const bool changed = !same_file(path, file);
+        const bool compile = tool && file.compile_map && (changed || db_is_stale(path));
+        if (!changed && !compile) continue;
         const std::string temporary = write_temporary(path, file, result.error);
-        if (temporary.empty()) {
-            for (const auto& [t, final_path] : pending) ::unlink(t.c_str());
-            return result;
+        if (temporary.empty()) break;
+        if (changed) {
+            staged.push_back({temporary, path, {}});
+            result.changed.push_back(file.name);
+        } else {
+            scratch.push_back(temporary);
         }
-        pending.emplace_back(temporary, path);
-        result.changed.push_back(file.name);
-    }
-    for (const auto& [temporary, path] : pending) {
-        if (::rename(temporary.c_str(), path.c_str()) != 0) {
-            result.error = system_error("cannot rename into place", path);
-            for (const auto& [t, p] : pending) ::unlink(t.c_str());
-            return result;
+        if (!compile) continue;
+        const std::string compiled = temporary + ".db";
+        result.error = tool->compile(temporary, file);
+        while (!result.error.empty() && std::isspace(static_cast<unsigned char>(result.error.back())))
+            result.error.pop_back();
+        result.tool_failed = !result.error.empty();
+        if (result.error.empty() && !sync_file(compiled)) result.error = system_error("cannot write", compiled);
+        if (!result.error.empty()) {
+            ::unlink(compiled.c_str());
+            break;
         }
+        staged.push_back({compiled, path + ".db", {}});
+        result.compiled.push_back(file.name);
     }
-    if (const int dir = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY); dir >= 0) {
-        ::fsync(dir);
-        ::close(dir);
+    if (result.error.empty()) {
+        commit(staged, result);
+    } else {
+        for (const Staged& s : staged) ::unlink(s.temporary.c_str());
+    }
+    for (const std::string& t : scratch) ::unlink(t.c_str());
+    sync_directory(directory);
+    if (!result.error.empty()) {
+        result.changed.clear();
+        result.compiled.clear();
     }
     return result;
 }
 
-bool write_and_report(const std::string& directory, const std::vector<RenderedFile>& files, WriteResult& result) {
-    result = write_files_atomically(directory, files);
+int write_and_report(const std::string& directory, const std::vector<RenderedFile>& files,
+                     const std::optional<MapTool>& tool) {
+    const WriteResult result = write_files_atomically(directory, files, tool);
     if (!result.error.empty()) {
-        std::fprintf(stderr, "routectl: %s; no file in %s was changed\n", result.error.c_str(), directory.c_str());
-        return false;
+        if (result.restored)
+            std::fprintf(stderr, "routectl: %s; no file in %s was changed\n", result.error.c_str(), directory.c_str());
+        else
+            std::fprintf(stderr, "routectl: %s; the other files in %s are the old ones\n", result.error.c_str(),
+                         directory.c_str());
+        return result.tool_failed ? EX_SOFTWARE : EX_CANTCREAT;
     }
-    for (const RenderedFile& f : files) {
-        const bool changed = std::find(result.changed.begin(), result.changed.end(), f.name) != result.changed.end();
-        std::printf("%-26s %s\n", f.name.c_str(), changed ? "written" : "unchanged");
-    }
-    return true;
-}
-
-bool table_needs_rebuild(const std::string& path, const WriteResult& written, const std::string& name) {
-    if (std::find(written.changed.begin(), written.changed.end(), name) != written.changed.end()) return true;
-    struct stat source {}, db {};
-    if (::stat((path + ".db").c_str(), &db) != 0 || ::stat(path.c_str(), &source) != 0) return true;
-    return db.st_mtim.tv_sec < source.st_mtim.tv_sec ||
-           (db.st_mtim.tv_sec == source.st_mtim.tv_sec && db.st_mtim.tv_nsec < source.st_mtim.tv_nsec);
+    const auto in = [](const std::vector<std::string>& names, const std::string& name) {
+        return std::find(names.begin(), names.end(), name) != names.end();
+    };
+    for (const RenderedFile& f : files)
+        std::printf("%-26s %s\n", f.name.c_str(), in(result.changed, f.name) ? "written" : "unchanged");
+    for (const RenderedFile& f : files)
+        if (in(result.compiled, f.name)) std::printf("%-26s %s\n", (f.name + ".db").c_str(), tool->name.c_str());
+    return EX_OK;
 }
 
 std::string absolute_path(const std::string& path) {

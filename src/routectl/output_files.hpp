@@ -1,32 +1,55 @@
-// output_files.hpp - writes generated files into a directory, all or nothing.
+// output_files.hpp - writes generated files (and their compiled .db maps) into a directory, all or nothing.
 //
-// Every changed file is first written in full to a temporary file in the same directory (mode
-// set before any byte is written, whatever the umask); only when all of them are complete are
-// they renamed over the old ones. A file whose bytes and mode already match is not touched, so
-// rerunning with an unchanged config changes nothing (not even an mtime).
+// write_files_atomically(directory, files, tool)
+//   Every changed file is first written in full to a temporary file in the same directory (mode
+//   set before any byte is written, whatever the umask). With a tool, each keyed table that
+//   changed, or whose .db is missing or older than it, is compiled from a temporary copy into a
+//   temporary .db. Only when all of that succeeded are they renamed over the old ones, each old
+//   file first kept as a hard link (a backup: same inode, so bytes, mode, owner and mtime). A
+//   failed rename undoes the renames before it: each backup is renamed back (or the new file
+//   removed where there was none); the backups go only once every rename succeeded.
+//   A file whose bytes and mode already match, and a .db newer than its unchanged map, are not
+//   touched: rerunning with an unchanged config changes nothing (not even an mtime).
+// DIAGNOSTICS
+//   error names the operation, the path and errno (or the tool's message). restored says
+//   whether every file is then the old one; it is false only when an undo step failed as well,
+//   and error then also names each file left new and where its old copy is. Not covered: a
+//   crash or SIGKILL between the first and the last rename (a window of a few renames) leaves
+//   the files renamed so far, and the *.tmp.* files.
 #pragma once
 
-#include "route_milter/postfix/postfix_maps.hpp"
+#include "route_milter/core/rendered_file.hpp"
 
+#include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
 namespace route_milter {
 
-struct WriteResult {
-    std::vector<std::string> changed;  // names written
-    std::string error;                 // empty on success; then nothing was replaced
+// How keyed tables are compiled: compile(path, file) turns the table at `path` (a temporary
+// holding file's content) into path + ".db" and returns what went wrong, or "" on success.
+struct MapTool {
+    std::string name;  // "postmap", "makemap": the report line reads "transport.db  postmap"
+    std::function<std::string(const std::string& path, const RenderedFile& file)> compile;
 };
 
-WriteResult write_files_atomically(const std::string& directory, const std::vector<RenderedFile>& files);
+struct WriteResult {
+    std::vector<std::string> changed;   // names written
+    std::vector<std::string> compiled;  // names of the maps whose .db was rebuilt
+    std::string error;                  // empty on success
+    bool tool_failed = false;           // the error is the map tool's
+    bool restored = true;               // on error: every file in the directory is the old one
+};
 
-// write_files_atomically, then one line per file ("written" / "unchanged") on stdout, or the
-// error on stderr. Returns whether the files are in place.
-bool write_and_report(const std::string& directory, const std::vector<RenderedFile>& files, WriteResult& result);
+WriteResult write_files_atomically(const std::string& directory, const std::vector<RenderedFile>& files,
+                                   const std::optional<MapTool>& tool = std::nullopt);
 
-// A map's .db must be (re)built: the map was just written, or its .db is missing or older.
-// Skipping the others keeps reruns from touching anything.
-bool table_needs_rebuild(const std::string& path, const WriteResult& written, const std::string& name);
+// write_files_atomically, then one line per file ("written" / "unchanged") and per rebuilt .db
+// (the tool's name) on stdout, or the error on stderr with what it left. Returns the exit status:
+// EX_OK, EX_SOFTWARE (the tool failed) or EX_CANTCREAT.
+int write_and_report(const std::string& directory, const std::vector<RenderedFile>& files,
+                     const std::optional<MapTool>& tool = std::nullopt);
 
 std::string absolute_path(const std::string& path);
 

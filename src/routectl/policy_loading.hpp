@@ -17,21 +17,13 @@ inline void report_errors(const std::string& path, const Diagnostics& errors) {
     std::fprintf(stderr, "%s: %zu error(s)\n", path.c_str(), errors.size());
 }
 
-// The config with every check done, including those of the policy compiler (duplicate
-// addresses, ...), for the commands that render files from it; errors are printed.
-inline std::optional<Config> load_checked_config(const std::string& path) {
-    ConfigDraft loaded = read_config_file(path);
-    Diagnostics errors = std::move(loaded.errors);
-    if (loaded.parsed) {  // the compiler's problems in the same report as the loader's
-        PolicyResult compiled = compile_policy(loaded.config);
-        errors.insert(errors.end(), compiled.errors.begin(), compiled.errors.end());
-        sort_diagnostics(errors);
-    }
-    if (!errors.empty()) {
-        report_errors(path, errors);
-        return std::nullopt;
-    }
-    return std::move(loaded.config);
+// For the commands that render files from the config: every check of `check` (the daemon's
+// own), and the listed addresses kept in config() for the renderers. One copy of the config,
+// inside the policy; errors are printed.
+inline std::shared_ptr<const Policy> load_for_rendering(const std::string& path) {
+    PolicyResult loaded = load_policy_file(path, UserCheck::config_user, ListedAddresses::also_in_config);
+    if (!loaded.policy) report_errors(path, loaded.errors);
+    return std::move(loaded.policy);
 }
 
 inline std::shared_ptr<const Policy> load_or_report(const std::string& path) {

@@ -11,34 +11,42 @@
 
 namespace route_milter {
 
-int command_postfix(const RoutectlOptions& options) {
-    const std::optional<Config> config = load_checked_config(options.config_path);
-    if (!config) return EX_CONFIG;
+struct PostfixOptions {
+    std::string config_path;
+    std::string output_dir, milter_address;
+    bool postmap = false;
+    std::string postfix_config;  // Postfix config directory (-c of postmap)
+};
+
+int command_postfix(const PostfixOptions& options) {
+    const std::shared_ptr<const Policy> policy = load_for_rendering(options.config_path);
+    if (!policy) return EX_CONFIG;
     const std::string directory = absolute_path(options.output_dir);
-    const PostfixMapsResult maps = render_postfix_maps(*config, PostfixMapsOptions{directory, options.milter_address});
+    const PostfixMapsResult maps = render_postfix_maps(policy->config(), PostfixMapsOptions{directory, options.milter_address});
     if (!maps.errors.empty()) {
         report_errors(options.config_path, maps.errors);
         return EX_CONFIG;
     }
     for (const Diagnostic& d : maps.notes) std::fprintf(stderr, "routectl: note: %s\n", format_diagnostic(d).c_str());
-    WriteResult written;
-    if (!write_and_report(directory, maps.files, written)) return EX_CANTCREAT;
-    if (!options.postmap) return EX_OK;
-    for (const RenderedFile& f : maps.files) {
-        if (!f.compile_map) continue;
-        const std::string path = directory + "/" + f.name;
-        if (!table_needs_rebuild(path, written, f.name)) continue;
-        std::vector<std::string> argv{"postmap"};
-        if (!options.postfix_config.empty()) argv.insert(argv.end(), {"-c", options.postfix_config});
-        argv.push_back("hash:" + path);
-        const CommandResult r = run_command(argv);
-        if (r.status != 0) {
-            std::fprintf(stderr, "routectl: %s failed: %s\n", command_line(argv).c_str(), r.error.c_str());
-            return EX_SOFTWARE;
-        }
-        std::printf("%-26s postmap\n", (f.name + ".db").c_str());
-    }
-    return EX_OK;
+    std::optional<MapTool> postmap;
+    if (options.postmap)
+        postmap = MapTool{"postmap", [&options](const std::string& path, const RenderedFile&) {
+                              std::vector<std::string> argv{"postmap"};
+                              if (!options.postfix_config.empty())
+                                  argv.insert(argv.end(), {"-c", options.postfix_config});
+                              argv.push_back("hash:" + path);
+                              const CommandResult r = run_command(argv);
+                              return r.status == 0 ? std::string() : command_line(argv) + " failed: " + r.error;
+                          }};
+    return write_and_report(directory, maps.files, postmap);
 }
+
+const RoutectlCommand postfix_command{
+    "postfix", "write the Postfix maps and main.cf/master.cf snippets that carry the routes",
+    {{"output", 'o', "DIR", true}, {"postmap"}, {"postfix-config", 0, "DIR"}, {"milter", 0, "ADDRESS"}}, nullptr,
+    [](const CommandArguments& a) {
+        return command_postfix(PostfixOptions{a.config_path, a.value_or("output", ""), a.value_or("milter", ""),
+                                              a.has("postmap"), a.value_or("postfix-config", "")});
+    }};
 
 }  // namespace route_milter

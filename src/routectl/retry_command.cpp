@@ -18,13 +18,14 @@
 #include "route_milter/sendmail/sendmail_queue.hpp"
 #include "run_command.hpp"
 
-#include <dirent.h>
-#include <sys/stat.h>
 #include <sysexits.h>
 #include <syslog.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <ctime>
 #include <fstream>
@@ -32,9 +33,19 @@
 #include <sstream>
 
 namespace route_milter {
+
+struct RetryOptions {
+    std::string config_path;
+    std::string mta = "postfix";   // whose queue: "postfix" or "sendmail"
+    std::string postfix_config;   // -c of postqueue and postsuper
+    std::string sendmail_config;  // sendmail.cf: where the queue is, -C of sendmail
+    std::string state_file = "/var/lib/route-milter/retry-state.json";
+    bool dry_run = false;
+    std::optional<std::int64_t> now;
+};
 namespace {
 
-std::vector<std::string> postfix_tool(const RoutectlOptions& o, const char* tool) {
+std::vector<std::string> postfix_tool(const RetryOptions& o, const char* tool) {
     std::vector<std::string> argv{tool};
     if (!o.postfix_config.empty()) argv.insert(argv.end(), {"-c", o.postfix_config});
     return argv;
@@ -68,7 +79,7 @@ bool run_step(const std::vector<std::string>& argv) {
 
 // ---------------------------------------------------------------- Postfix
 
-std::optional<QueueSnapshot> postfix_queue(const RoutectlOptions& options) {
+std::optional<QueueSnapshot> postfix_queue(const RetryOptions& options) {
     std::vector<std::string> list = postfix_tool(options, "postqueue");
     list.push_back("-j");
     const CommandResult queue = run_command(list);
@@ -81,7 +92,7 @@ std::optional<QueueSnapshot> postfix_queue(const RoutectlOptions& options) {
     return std::move(snapshot.messages);
 }
 
-bool postfix_act(const RoutectlOptions& options, const RetryAction& a) {
+bool postfix_act(const RetryOptions& options, const RetryAction& a) {
     if (a.kind == RetryActionKind::expire) {
         std::vector<std::string> expire = postfix_tool(options, "postsuper");
         expire.insert(expire.end(), {"-e", a.queue_id});
@@ -94,103 +105,21 @@ bool postfix_act(const RoutectlOptions& options, const RetryAction& a) {
 
 // ---------------------------------------------------------------- Sendmail
 
-std::string sendmail_cf(const RoutectlOptions& o) {
+std::string sendmail_cf(const RetryOptions& o) {
     return o.sendmail_config.empty() ? default_sendmail_config : o.sendmail_config;
 }
 
-std::optional<std::string> read_file(const std::string& path, int& error) {
-    std::ifstream in(path, std::ios::binary);
-    if (!in) {
-        error = errno;
+std::optional<QueueSnapshot> sendmail_queue(const RetryOptions& options) {
+    SendmailQueueScan scan = scan_sendmail_queue(sendmail_cf(options));
+    for (const std::string& w : scan.warnings) say(LOG_WARNING, "warning: " + w);
+    if (!scan.error.empty()) {
+        say(LOG_ERR, "error: " + scan.error);
         return std::nullopt;
     }
-    std::ostringstream text;
-    text << in.rdbuf();
-    return text.str();
+    return std::move(scan.messages);
 }
 
-// The directories a queue directory setting names: itself, or for "/var/spool/mqueue/q*" every
-// directory in /var/spool/mqueue whose name starts with "q". A split queue keeps its qf files
-// in a qf/ subdirectory.
-std::vector<std::string> expand_queue_directory(const std::string& setting, std::string& error) {
-    std::vector<std::string> found;
-    if (setting.empty() || setting.back() != '*') {
-        found.push_back(setting);
-    } else {
-        const std::size_t slash = setting.rfind('/');
-        const std::string parent = slash == std::string::npos ? "." : setting.substr(0, slash == 0 ? 1 : slash);
-        const std::string prefix = setting.substr(slash + 1, setting.size() - slash - 2);
-        DIR* dir = ::opendir(parent.c_str());
-        if (dir == nullptr) {
-            error = "cannot read queue directory " + parent + ": " + std::strerror(errno);
-            return {};
-        }
-        while (const dirent* e = ::readdir(dir)) {
-            const std::string name = e->d_name;
-            struct stat st {};
-            const std::string path = parent + (parent == "/" ? "" : "/") + name;
-            if (name != "." && name != ".." && name.rfind(prefix, 0) == 0 && ::stat(path.c_str(), &st) == 0 &&
-                S_ISDIR(st.st_mode))
-                found.push_back(path);
-        }
-        ::closedir(dir);
-        std::sort(found.begin(), found.end());
-    }
-    for (std::string& d : found) {
-        struct stat st {};
-        if (::stat((d + "/qf").c_str(), &st) == 0 && S_ISDIR(st.st_mode)) d += "/qf";
-    }
-    return found;
-}
-
-std::optional<QueueSnapshot> sendmail_queue(const RoutectlOptions& options) {
-    const std::string cf = sendmail_cf(options);
-    int error = 0;
-    const auto cf_text = read_file(cf, error);
-    if (!cf_text) {
-        say(LOG_ERR, "error: cannot read " + cf + ": " + std::strerror(error));
-        return std::nullopt;
-    }
-    QueueSnapshot snapshot;
-    for (const SendmailQueueDirectory& q : sendmail_queue_directories(*cf_text)) {
-        std::string problem;
-        for (const std::string& directory : expand_queue_directory(q.path, problem)) {
-            DIR* dir = ::opendir(directory.c_str());
-            if (dir == nullptr) {
-                problem = "cannot read queue directory " + directory + " (queue group " + q.group +
-                          "): " + std::strerror(errno);
-                break;
-            }
-            std::vector<std::string> names;
-            while (const dirent* e = ::readdir(dir))
-                if (is_sendmail_qf_name(e->d_name)) names.emplace_back(e->d_name);
-            ::closedir(dir);
-            for (const std::string& name : names) {
-                const std::string path = directory + "/" + name;
-                const auto text = read_file(path, error);
-                if (!text) {
-                    // Delivered or bounced since the directory was read: nothing to plan.
-                    if (error != ENOENT) say(LOG_WARNING, "warning: cannot read " + path + ": " +
-                                                               std::strerror(error) + " (message skipped)");
-                    continue;
-                }
-                QfParseResult parsed = parse_sendmail_qf(*text, std::string_view(name).substr(2));
-                if (parsed.message) snapshot.push_back(std::move(*parsed.message));
-                else say(LOG_WARNING, "warning: " + path + ": " + parsed.error + " (message skipped)");
-            }
-        }
-        if (!problem.empty()) {
-            say(LOG_ERR, "error: " + problem);
-            return std::nullopt;
-        }
-    }
-    std::sort(snapshot.begin(), snapshot.end(), [](const QueuedMessage& a, const QueuedMessage& b) {
-        return a.arrival_time != b.arrival_time ? a.arrival_time < b.arrival_time : a.queue_id < b.queue_id;
-    });
-    return snapshot;
-}
-
-bool sendmail_act(const RoutectlOptions& options, const RetryAction& a) {
+bool sendmail_act(const RetryOptions& options, const RetryAction& a) {
     std::vector<std::string> run{"sendmail"};
     if (!options.sendmail_config.empty()) run.insert(run.end(), {"-C", options.sendmail_config});
     run.push_back("-qI" + a.queue_id);
@@ -200,7 +129,7 @@ bool sendmail_act(const RoutectlOptions& options, const RetryAction& a) {
 
 }  // namespace
 
-int command_retry(const RoutectlOptions& options) {
+int command_retry(const RetryOptions& options) {
     openlog("routectl", LOG_PID, LOG_MAIL);
     const auto policy = load_or_report(options.config_path);
     if (!policy) return EX_CONFIG;
@@ -218,8 +147,8 @@ int command_retry(const RoutectlOptions& options) {
         const std::string what =
             a.kind == RetryActionKind::kick
                 ? "kick " + a.queue_id + " (attempt " + std::to_string(a.attempt) + " of " + std::to_string(route.retries) +
-                      ", every " + std::to_string(route.retry_minutes) + " min, route " + route.domain + ")"
-                : "expire " + a.queue_id + " (" + std::to_string(a.attempt) + " retries used, route " + route.domain +
+                      ", every " + std::to_string(route.retry_minutes) + " min, route " + route.pattern.text() + ")"
+                : "expire " + a.queue_id + " (" + std::to_string(a.attempt) + " retries used, route " + route.pattern.text() +
                       "): returning it to the sender";
         if (options.dry_run) {
             say(LOG_INFO, "dry run: " + what);
@@ -246,5 +175,41 @@ int command_retry(const RoutectlOptions& options) {
     }
     return EX_OK;
 }
+
+// The options' values are checked here, before the config is read.
+int run_retry(const CommandArguments& a) {
+    RetryOptions o;
+    o.config_path = a.config_path;
+    o.mta = a.value_or("mta", o.mta);
+    if (o.mta != "postfix" && o.mta != "sendmail") {
+        std::fprintf(stderr, "routectl: --mta: must be postfix or sendmail (%s)\n", o.mta.c_str());
+        return EX_USAGE;
+    }
+    o.postfix_config = a.value_or("postfix-config", "");
+    o.sendmail_config = a.value_or("sendmail-config", "");
+    o.state_file = a.value_or("state", o.state_file);
+    o.dry_run = a.has("dry-run");
+    if (a.has("now")) {
+        const std::string text = a.value_or("now", "");
+        char* end = nullptr;
+        errno = 0;
+        o.now = std::strtoll(text.c_str(), &end, 10);
+        if (text.empty() || *end != '\0' || errno == ERANGE) {
+            std::fprintf(stderr, "routectl: --now: not a number of seconds since the epoch (%s)\n", text.c_str());
+            return EX_USAGE;
+        }
+    }
+    return command_retry(o);
+}
+
+const RoutectlCommand retry_command{
+    "retry", "enforce each route's retries/retry_minutes on the MTA's queue (run every minute)",
+    {{"mta", 0, "postfix|sendmail"},
+     {"postfix-config", 0, "DIR"},
+     {"sendmail-config", 0, "FILE"},
+     {"state", 0, "FILE"},
+     {"dry-run"},
+     {"now", 0, "EPOCH"}},
+    nullptr, run_retry};
 
 }  // namespace route_milter

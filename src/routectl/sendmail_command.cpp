@@ -12,11 +12,19 @@
 #include <cstdio>
 
 namespace route_milter {
+
+struct SendmailOptions {
+    std::string config_path;
+    std::string output_dir, milter_address;
+    bool makemap = false;
+    std::string sendmail_config;  // sendmail.cf: -C of makemap
+    std::string queue_dir;        // Sendmail's QueueDirectory, for the queue groups
+};
 namespace {
 
 // makemap reads the map from stdin; the shell only redirects it (the path is an argument, never
 // part of the script). A map with mode 0600 gets a .db nobody else can read either.
-std::vector<std::string> makemap_command(const RoutectlOptions& o, const std::string& path, unsigned mode) {
+std::vector<std::string> makemap_command(const SendmailOptions& o, const std::string& path, unsigned mode) {
     const std::string script = std::string(mode == 0600 ? "umask 077; " : "umask 022; ") +
                                "exec makemap ${1:+-C \"$1\"} hash \"$2\" < \"$2\"";
     return {"/bin/sh", "-c", script, "makemap", o.sendmail_config, path};
@@ -24,44 +32,50 @@ std::vector<std::string> makemap_command(const RoutectlOptions& o, const std::st
 
 }  // namespace
 
-int command_sendmail(const RoutectlOptions& options) {
-    const std::optional<Config> config = load_checked_config(options.config_path);
-    if (!config) return EX_CONFIG;
+int command_sendmail(const SendmailOptions& options) {
+    const std::shared_ptr<const Policy> policy = load_for_rendering(options.config_path);
+    if (!policy) return EX_CONFIG;
     const std::string directory = absolute_path(options.output_dir);
     SendmailMapsOptions maps_options;
     maps_options.output_dir = directory;
     if (!options.queue_dir.empty()) maps_options.queue_dir = absolute_path(options.queue_dir);
     maps_options.milter_socket = options.milter_address;
-    const SendmailMapsResult maps = render_sendmail_maps(*config, maps_options);
+    const SendmailMapsResult maps = render_sendmail_maps(policy->config(), maps_options);
     if (!maps.errors.empty()) {
         report_errors(options.config_path, maps.errors);
         return EX_CONFIG;
     }
-    WriteResult written;
-    if (!write_and_report(directory, maps.files, written)) return EX_CANTCREAT;
+    std::optional<MapTool> makemap;
+    if (options.makemap)
+        makemap = MapTool{"makemap", [&options](const std::string& path, const RenderedFile& f) {
+                              const CommandResult r = run_command(makemap_command(options, path, f.mode));
+                              if (r.status != 0) return "makemap hash " + path + " failed: " + r.output + r.error;
+                              ::chmod((path + ".db").c_str(), f.mode);
+                              return std::string();
+                          }};
+    if (const int status = write_and_report(directory, maps.files, makemap); status != EX_OK) return status;
     for (const SendmailQueueGroup& g : maps.queue_groups) {
         struct stat st {};
         if (::stat(g.directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
             std::fprintf(stderr, "routectl: note: queue group %s (route %s) needs the directory %s: create it "
                                  "(install -d -m 0700 %s) before sendmail reads the new sendmail.cf\n",
-                         g.name.c_str(), g.route->domain.c_str(), g.directory.c_str(), g.directory.c_str());
-    }
-    if (!options.makemap) return EX_OK;
-    for (const RenderedFile& f : maps.files) {
-        if (!f.compile_map) continue;
-        const std::string path = directory + "/" + f.name;
-        if (!table_needs_rebuild(path, written, f.name)) continue;
-        const std::vector<std::string> argv = makemap_command(options, path, f.mode);
-        const CommandResult r = run_command(argv);
-        if (r.status != 0) {
-            std::fprintf(stderr, "routectl: makemap hash %s failed: %s%s\n", path.c_str(), r.output.c_str(),
-                         r.error.c_str());
-            return EX_SOFTWARE;
-        }
-        ::chmod((path + ".db").c_str(), f.mode);
-        std::printf("%-26s makemap\n", (f.name + ".db").c_str());
+                         g.name.c_str(), g.route->pattern.text().c_str(), g.directory.c_str(), g.directory.c_str());
     }
     return EX_OK;
 }
+
+const RoutectlCommand sendmail_command{
+    "sendmail", "write the Sendmail maps and sendmail.mc snippet that carry the routes",
+    {{"output", 'o', "DIR", true},
+     {"makemap"},
+     {"sendmail-config", 0, "FILE"},
+     {"queue-dir", 0, "DIR"},
+     {"milter", 0, "ADDRESS"}},
+    nullptr,
+    [](const CommandArguments& a) {
+        return command_sendmail(SendmailOptions{a.config_path, a.value_or("output", ""), a.value_or("milter", ""),
+                                                a.has("makemap"), a.value_or("sendmail-config", ""),
+                                                a.value_or("queue-dir", "")});
+    }};
 
 }  // namespace route_milter

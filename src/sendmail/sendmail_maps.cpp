@@ -7,6 +7,7 @@
 #include <cstdint>
 #include <map>
 #include <set>
+#include <variant>
 
 namespace route_milter {
 namespace {
@@ -37,17 +38,11 @@ std::string render_table(const Config& config, std::string_view what, const Tabl
     return out;
 }
 
-bool is_wildcard(const std::string& pattern) { return pattern.rfind("*.", 0) == 0; }
-
-// "*.example.com" -> "example.com"; "example.com" unchanged; "*" -> "".
-std::string base_of(const std::string& pattern) {
-    if (pattern == "*") return {};
-    return is_wildcard(pattern) ? pattern.substr(2) : pattern;
-}
-
-bool ends_with_label(std::string_view domain, std::string_view suffix) {
-    return domain.size() > suffix.size() && domain.substr(domain.size() - suffix.size()) == suffix &&
-           domain[domain.size() - suffix.size() - 1] == '.';
+// A route's key in the mailertable and the access map: "example.com", ".example.com" for
+// "*.example.com" (Sendmail's subdomain form), "." for "*".
+std::string key_of(const RoutePattern& p) {
+    if (p.is_catch_all()) return ".";
+    return std::string(p.is_wildcard() ? p.suffix() : p.base());
 }
 
 // How Sendmail names a route's host: in the mailertable ("[host]", no MX lookup) and as the
@@ -145,7 +140,7 @@ public:
 
 private:
     void error(const RouteConfig& r, const std::string& message) {
-        errors_.push_back({config_.file, r.line, "routes: " + r.domain + ": " + message});
+        errors_.push_back({config_.file, r.line, "routes: " + r.pattern.text() + ": " + message});
     }
 
     void check_paths() {
@@ -166,7 +161,10 @@ private:
     }
 
     std::string milter_address() const {
-        return sendmail_milter_address(options_.milter_socket.empty() ? config_.milter.socket : options_.milter_socket);
+        if (options_.milter_socket.empty()) return sendmail_milter_address(config_.milter.socket);
+        const auto parsed = MilterSocket::parse(options_.milter_socket);
+        const auto* socket = std::get_if<MilterSocket>(&parsed);
+        return socket != nullptr ? sendmail_milter_address(*socket) : options_.milter_socket;
     }
 
     void set(Table& table, const std::string& key, const std::string& value, const RouteConfig& r, const char* what,
@@ -186,20 +184,20 @@ private:
         const std::string other = "the route at line " + std::to_string(first.line);
         if (first.security != r.security)
             error(r, "security \"" + std::string(name_of(r.security)) + "\" for host " + key + " differs from " +
-                         other + " (\"" + std::string(name_of(first.security)) + "\") of " + first.domain +
+                         other + " (\"" + std::string(name_of(first.security)) + "\") of " + first.pattern.text() +
                          ": Sendmail's TLS_Srv:/Try_TLS: entries are per host, not per port or route");
         const bool same_auth = first.auth.has_value() == r.auth.has_value() &&
                                (!r.auth || (first.auth->user == r.auth->user && first.auth->password == r.auth->password));
         if (!same_auth)
-            error(r, "SMTP AUTH for host " + key + " differs from " + other + " (" + first.domain + ", " +
-                         (first.auth ? "with" : "without") + " auth; " + r.domain + " " + (r.auth ? "with" : "without") +
+            error(r, "SMTP AUTH for host " + key + " differs from " + other + " (" + first.pattern.text() + ", " +
+                         (first.auth ? "with" : "without") + " auth; " + r.pattern.text() + " " +
+                         (r.auth ? "with" : "without") +
                          "): Sendmail's AuthInfo: is per host, not per port or route; give both routes the same auth");
     }
 
     void add_route(const RouteConfig& r) {
-        const bool catch_all = r.domain == "*";
-        const std::string base = base_of(r.domain);
-        const std::string key = catch_all ? "." : is_wildcard(r.domain) ? "." + base : base;
+        const bool catch_all = r.pattern.is_catch_all();
+        const std::string key = key_of(r.pattern);
 
         if (r.security == Security::tls)
             error(r, "security \"tls\" (SMTPS, TLS from the first byte) cannot be expressed: this Sendmail (8.17) has "
@@ -229,7 +227,7 @@ private:
             hostless_.push_back(&r);
         }
 
-        const std::string group = sendmail_queue_group_name(r.domain);
+        const std::string group = sendmail_queue_group_name(r.pattern);
         groups_.push_back({group, options_.queue_dir + "/" + group, &r});
         if (catch_all) default_group_ = group;
         else set(access_, "QGRP:" + key, group, r, "queue group");
@@ -247,13 +245,14 @@ private:
         for (const ListedAddress& a : r.addresses) {
             if (a.address.find_first_of(" \t") != std::string::npos) {
                 errors_.push_back({config_.file, a.line,
-                                   "routes: " + r.domain + ": address with a blank cannot be a Sendmail map key (\"" +
+                                   "routes: " + r.pattern.text() +
+                                       ": address with a blank cannot be a Sendmail map key (\"" +
                                        a.address + "\")"});
                 continue;
             }
             if (!dot_string_local_part(a.address)) {
                 errors_.push_back({config_.file, a.line,
-                                   "routes: " + r.domain +
+                                   "routes: " + r.pattern.text() +
                                        ": address cannot be a Sendmail access map key: its local part needs quoting, "
                                        "and Sendmail looks To: entries up with the quoting the client used (\"" +
                                        a.address + "\")"});
@@ -282,13 +281,12 @@ private:
         for (const std::string_view tag : {std::string_view("To:"), std::string_view("TLS_Rcpt:")}) {
             std::vector<std::pair<std::string, Entry>> added;
             for (const RouteConfig& r : config_.routes) {
-                if (r.domain == "*") continue;
-                const std::string base = base_of(r.domain);
-                const std::string own = std::string(tag) + (is_wildcard(r.domain) ? "." + base : base);
+                if (r.pattern.is_catch_all()) continue;
+                const std::string own = std::string(tag) + key_of(r.pattern);
                 if (access_.count(own) != 0) continue;
                 const bool shadowed = std::any_of(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& w) {
-                    return &w != &r && is_wildcard(w.domain) && ends_with_label(base, base_of(w.domain)) &&
-                           access_.count(std::string(tag) + "." + base_of(w.domain)) != 0;
+                    return &w != &r && w.pattern.is_wildcard() && w.pattern.matches(r.pattern.base()) &&
+                           access_.count(std::string(tag) + key_of(w.pattern)) != 0;
                 });
                 if (shadowed) added.emplace_back(own, Entry{"SKIP", r.line});
             }
@@ -296,10 +294,12 @@ private:
         }
     }
 
-    bool captured(const std::string& base, const RouteConfig* self) const {
+    // True when the mailertable entry of a wildcard or "*" route with a host would take
+    // `domain` (and its subdomains): Sendmail looks up the domain's parents, never another
+    // exact entry.
+    bool captured(std::string_view domain, const RouteConfig* self) const {
         return std::any_of(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& o) {
-            if (o.host.empty() || &o == self) return false;
-            return o.domain == "*" || (is_wildcard(o.domain) && ends_with_label(base, base_of(o.domain)));
+            return !o.host.empty() && &o != self && !o.pattern.is_exact() && o.pattern.matches(domain);
         });
     }
 
@@ -311,15 +311,15 @@ private:
     void add_mx_entries() {
         for (const std::string& d : config_.local_domains) {
             const bool own_route = std::any_of(config_.routes.begin(), config_.routes.end(),
-                                               [&](const RouteConfig& o) { return o.domain == d; });
+                                               [&](const RouteConfig& o) { return o.pattern.text() == d; });
             if (!own_route && captured(d, nullptr)) mailertable_.emplace(d, Entry{"esmtp:" + d, 0});
         }
         for (const RouteConfig* r : hostless_) {
-            if (r->domain == "*") continue;
-            const std::string base = base_of(r->domain);
+            if (r->pattern.is_catch_all()) continue;
+            const std::string base(r->pattern.base());
             if (!captured(base, r)) continue;
             // %1 is what Sendmail stripped off the recipient's domain to find ".base".
-            if (is_wildcard(r->domain)) set(mailertable_, "." + base, "esmtp:%1." + base, *r, "mailertable entry");
+            if (r->pattern.is_wildcard()) set(mailertable_, "." + base, "esmtp:%1." + base, *r, "mailertable entry");
             else set(mailertable_, base, "esmtp:" + base, *r, "mailertable entry");
         }
     }
@@ -336,17 +336,16 @@ private:
                 if (domain.empty() || domain.front() == '.' || domain.find('@') != std::string::npos) continue;
                 const std::string guard = std::string(tag) + "." + domain;
                 if (access_.count(guard) != 0) continue;
+                // The subdomains' route: the most specific wildcard that takes them.
+                const RouteConfig* owner = nullptr;
+                for (const RouteConfig& o : config_.routes)
+                    if (o.pattern.is_wildcard() && o.pattern.matches_subdomains_of(domain) &&
+                        (owner == nullptr || o.pattern.specificity() > owner->pattern.specificity()))
+                        owner = &o;
                 std::string value = "SKIP";
-                std::size_t longest = 0;
-                for (const RouteConfig& o : config_.routes) {
-                    if (!is_wildcard(o.domain)) continue;
-                    const std::string base = base_of(o.domain);
-                    if ((base == domain || ends_with_label(domain, base)) && base.size() > longest) {
-                        longest = base.size();
-                        const auto found = access_.find(std::string(tag) + "." + base);
-                        value = found != access_.end() ? found->second.value : "SKIP";
-                    }
-                }
+                if (owner != nullptr)
+                    if (const auto found = access_.find(std::string(tag) + key_of(owner->pattern)); found != access_.end())
+                        value = found->second.value;
                 guards.emplace_back(guard, Entry{value, entry.line});
             }
         }
@@ -375,7 +374,7 @@ private:
         out += default_group_.empty() ? "FEATURE(`queuegroup')dnl\n"
                                       : "FEATURE(`queuegroup', `" + default_group_ + "')dnl\n";
         for (const SendmailQueueGroup& g : groups_) {
-            out += "dnl # route " + g.route->domain + " (line " + std::to_string(g.route->line) + "): " +
+            out += "dnl # route " + g.route->pattern.text() + " (line " + std::to_string(g.route->line) + "): " +
                    std::to_string(g.route->retries) + " retries, " + std::to_string(g.route->retry_minutes) +
                    " minutes apart\n";
             out += "QUEUE_GROUP(`" + g.name + "', `P=" + g.directory + ", I=" + time_minutes(g.route->retry_minutes) +
@@ -422,16 +421,13 @@ SendmailMapsResult render_sendmail_maps(const Config& config, const SendmailMaps
     return Renderer(config, options).run();
 }
 
-std::string sendmail_milter_address(const std::string& socket) {
-    if (socket.rfind("local:", 0) == 0) return "unix:" + socket.substr(6);
-    return socket;
-}
+std::string sendmail_milter_address(const MilterSocket& socket) { return socket.text(); }
 
-std::string sendmail_queue_group_name(const std::string& route_domain) {
-    if (route_domain == "*") return "route___all";
-    const bool wildcard = is_wildcard(route_domain);
+std::string sendmail_queue_group_name(const RoutePattern& route) {
+    if (route.is_catch_all()) return "route___all";
+    const bool wildcard = route.is_wildcard();
     std::string encoded;
-    for (const char c : base_of(route_domain)) {
+    for (const char c : route.base()) {
         if (c == '.') encoded += '_';
         else if (c == '-') encoded += "__";
         else encoded += c;
@@ -442,7 +438,7 @@ std::string sendmail_queue_group_name(const std::string& route_domain) {
     if (name.size() <= longest) return name;
     static constexpr char hex[] = "0123456789abcdef";
     std::string digest;
-    for (std::uint64_t h = fnv1a(route_domain), i = 0; i < 16; ++i, h >>= 4) digest += hex[h & 15];
+    for (std::uint64_t h = fnv1a(route.text()), i = 0; i < 16; ++i, h >>= 4) digest += hex[h & 15];
     return name.substr(0, longest - 17) + "_" + digest;
 }
 

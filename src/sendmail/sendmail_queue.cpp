@@ -1,10 +1,63 @@
 #include "route_milter/sendmail/sendmail_queue.hpp"
 
+#include <dirent.h>
+#include <sys/stat.h>
+
 #include <algorithm>
+#include <cerrno>
 #include <charconv>
+#include <cstring>
+#include <fstream>
+#include <sstream>
 
 namespace route_milter {
 namespace {
+
+std::optional<std::string> read_file(const std::string& path, int& error) {
+    std::ifstream in(path, std::ios::binary);
+    if (!in) {
+        error = errno;
+        return std::nullopt;
+    }
+    std::ostringstream text;
+    text << in.rdbuf();
+    return text.str();
+}
+
+// The directories a queue directory setting names: itself, or for "/var/spool/mqueue/q*" every
+// directory in /var/spool/mqueue whose name starts with "q". A split queue keeps its qf files
+// in a qf/ subdirectory.
+std::vector<std::string> expand_queue_directory(const std::string& setting, std::string& error) {
+    std::vector<std::string> found;
+    if (setting.empty() || setting.back() != '*') {
+        found.push_back(setting);
+    } else {
+        const std::size_t slash = setting.rfind('/');
+        const std::string parent = slash == std::string::npos ? "." : setting.substr(0, slash == 0 ? 1 : slash);
+        const std::string prefix = setting.substr(slash + 1, setting.size() - slash - 2);
+        DIR* dir = ::opendir(parent.c_str());
+        if (dir == nullptr) {
+            error = "cannot read queue directory " + parent + ": " + std::strerror(errno);
+            return {};
+        }
+        while (const dirent* e = ::readdir(dir)) {
+            const std::string name = e->d_name;
+            struct stat st {};
+            const std::string path = parent + (parent == "/" ? "" : "/") + name;
+            if (name != "." && name != ".." && name.rfind(prefix, 0) == 0 && ::stat(path.c_str(), &st) == 0 &&
+                S_ISDIR(st.st_mode))
+                found.push_back(path);
+        }
+        ::closedir(dir);
+        std::sort(found.begin(), found.end());
+    }
+    for (std::string& d : found) {
+        struct stat st {};
+        if (::stat((d + "/qf").c_str(), &st) == 0 && S_ISDIR(st.st_mode)) d += "/qf";
+    }
+    return found;
+}
+
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -125,6 +178,54 @@ QfParseResult parse_sendmail_qf(std::string_view text, std::string_view queue_id
     for (QueuedRecipient& r : m.recipients) r.delay_reason = status;
     result.message = std::move(m);
     return result;
+}
+
+SendmailQueueScan scan_sendmail_queue(const std::string& cf) {
+    SendmailQueueScan scan;
+    int error = 0;
+    const auto cf_text = read_file(cf, error);
+    if (!cf_text) {
+        scan.error = "cannot read " + cf + ": " + std::strerror(error);
+        return scan;
+    }
+    QueueSnapshot& snapshot = scan.messages;
+    for (const SendmailQueueDirectory& q : sendmail_queue_directories(*cf_text)) {
+        std::string problem;
+        for (const std::string& directory : expand_queue_directory(q.path, problem)) {
+            DIR* dir = ::opendir(directory.c_str());
+            if (dir == nullptr) {
+                problem = "cannot read queue directory " + directory + " (queue group " + q.group +
+                          "): " + std::strerror(errno);
+                break;
+            }
+            std::vector<std::string> names;
+            while (const dirent* e = ::readdir(dir))
+                if (is_sendmail_qf_name(e->d_name)) names.emplace_back(e->d_name);
+            ::closedir(dir);
+            for (const std::string& name : names) {
+                const std::string path = directory + "/" + name;
+                const auto text = read_file(path, error);
+                if (!text) {
+                    // Delivered or bounced since the directory was read: nothing to plan.
+                    if (error != ENOENT)
+                        scan.warnings.push_back("cannot read " + path + ": " + std::strerror(error) + " (message skipped)");
+                    continue;
+                }
+                QfParseResult parsed = parse_sendmail_qf(*text, std::string_view(name).substr(2));
+                if (parsed.message) snapshot.push_back(std::move(*parsed.message));
+                else scan.warnings.push_back(path + ": " + parsed.error + " (message skipped)");
+            }
+        }
+        if (!problem.empty()) {
+            scan.error = problem;
+            scan.messages.clear();
+            return scan;
+        }
+    }
+    std::sort(snapshot.begin(), snapshot.end(), [](const QueuedMessage& a, const QueuedMessage& b) {
+        return a.arrival_time != b.arrival_time ? a.arrival_time < b.arrival_time : a.queue_id < b.queue_id;
+    });
+    return scan;
 }
 
 }  // namespace route_milter

@@ -51,8 +51,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const Decision d = policy().decide(Query{parse_ip_address(client), authenticated, sender, recipient});
     // Every decision names a rule with a reply; rejections have a 4xx/5xx code.
     const SmtpReply reply = reply_for(d.rule);
-    if (d.rejects() && (reply.code.empty() || (reply.code[0] != '5' && reply.code[0] != '4'))) std::abort();
-    if (d.rule == Rule::accepted && d.range == nullptr) std::abort();  // rule 2 needs a range to pass
+    if (d.rejects() && (reply.code[0] != '5' && reply.code[0] != '4')) std::abort();
+    // A delivery class exactly where the rules that need one decided.
+    const bool classed = d.rule == Rule::not_allowed || d.rule == Rule::auth_required || d.rule == Rule::no_objection;
+    if (d.delivery_class.has_value() != classed) std::abort();
+    if (d.rule == Rule::no_objection && d.range == nullptr) std::abort();  // rule 2 needs a range to pass
     char text[2048];
     format_reply_text(d.rule, recipient, text, sizeof text);
     for (const char* p = text; *p != '\0'; ++p)

@@ -73,7 +73,7 @@ def _untrack(obj):
 
 def free_port(host="127.0.0.1"):
     """Return a TCP port that was free a moment ago on host."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+    with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind((host, 0))
         return s.getsockname()[1]
 
@@ -602,10 +602,11 @@ class Milter:
         spec = self.socket_spec
         if spec.startswith(("unix:", "local:")):
             return unix_socket_accepts(spec.split(":", 1)[1])
-        if spec.startswith("inet:"):
+        if spec.startswith(("inet:", "inet6:")):
             rest = spec.split(":", 1)[1]
             port, _, host = rest.partition("@")
-            return port_open(host or "127.0.0.1", int(port))
+            loopback = "::1" if spec.startswith("inet6:") else "127.0.0.1"
+            return port_open(host.strip("[]") or loopback, int(port))
         raise LabError("unsupported socket spec %r" % spec)
 
     def start(self):

@@ -359,6 +359,64 @@ class CheckReportTests(unittest.TestCase):
             self.assertIn("2 error(s)", r.stderr)
 
 
+class CheckAgreementTests(unittest.TestCase):
+    """Issue 10: route-milter -t and routectl check run one check and give one exit code."""
+
+    PASSWORD_ROUTE = 'routes = ( { domain = "p.test"; host = "mx.p.test"; auth = { user = "u"; password = "pw"; }; } );\n'
+
+    def cases(self, work):
+        """(name, file, expected exit code) for each config of the set."""
+        def write(name, text, mode=0o600):
+            path = os.path.join(work, name)
+            with open(path, "w") as f:
+                f.write(text)
+            os.chmod(path, mode)
+            return path
+        shipped = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "conf", "route-milter.conf")
+        os.mkdir(os.path.join(work, "a-directory"))
+        return [
+            ("good: the shipped config", write("shipped.conf", read(shipped)), 0),
+            ("good: an existing milter.user", write("user.conf", 'milter = { user = "%s"; };\n' % USER), 0),
+            ("good: an include", (write("part.conf", 'scope = "all";\n'),
+                                  write("include.conf", '@include "part.conf"\n'))[1], 0),
+            ("bad syntax", write("syntax.conf", "routes = ( { domain = ; } );\n"), 78),
+            ("bad user", write("baduser.conf", 'scope = "all";\nmilter = {\n  user = "no-such-user-rm10";\n};\n'), 78),
+            ("bad include: missing", write("missing.conf", '@include "not-there.conf"\n'), 78),
+            ("bad include: a directory", write("dir.conf", '@include "a-directory"\n'), 78),
+            ("world-readable password", write("readable.conf", self.PASSWORD_ROUTE, 0o644), 78),
+            ("others may write", write("writable.conf", 'scope = "all";\n', 0o602), 78),
+            ("bad socket", write("socket.conf", 'milter = { socket = "inet:http@127.0.0.1"; };\n'), 78),
+            ("bad port and duplicate address", write("two.conf",
+                'routes = ( { domain = "b.test"; deliver_to = "listed"; addresses = [ "a@b.test", "A@b.test" ]; },\n'
+                '           { domain = "c.test"; host = "mx.c.test"; port = 0; } );\n'), 78),
+            ("no such file", os.path.join(work, "absent.conf"), 78),
+        ]
+
+    def test_same_exit_code_on_every_config(self):
+        work = tempfile.mkdtemp(prefix="route-milter-agree-")
+        for name, conf, expected in self.cases(work):
+            with self.subTest(name):
+                t = subprocess.run([milter_binary(), "-t", "-c", conf], capture_output=True, text=True, timeout=20)
+                c = subprocess.run([routectl_binary(), "check", "-c", conf], capture_output=True, text=True, timeout=20)
+                self.assertEqual((t.returncode, c.returncode), (expected, expected),
+                                 "%s\n-t: %s%s\ncheck: %s%s" % (name, t.stdout, t.stderr, c.stdout, c.stderr))
+
+    def test_unknown_user_is_reported_at_its_line_by_both(self):
+        work = tempfile.mkdtemp(prefix="route-milter-agree-")
+        conf = [c for name, c, _ in self.cases(work) if name == "bad user"][0]
+        for argv in ([milter_binary(), "-t", "-c", conf], [routectl_binary(), "check", "-c", conf]):
+            r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 78, (argv, r.stdout, r.stderr))
+            self.assertIn(conf + ':3: milter.user: no such user ("no-such-user-rm10")', r.stderr)
+        # -u names the user instead: the config's user is not asked for, -u's is.
+        r = subprocess.run([milter_binary(), "-t", "-u", USER, "-c", conf], capture_output=True, text=True, timeout=20)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        r = subprocess.run([milter_binary(), "-t", "-u", "no-such-user-rm10b", "-c", conf], capture_output=True,
+                           text=True, timeout=20)
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn('-u: no such user ("no-such-user-rm10b")', r.stderr)
+
+
 class SystemdNotifyTests(unittest.TestCase):
     """Type=notify: READY=1 only once the socket listens; reloads are announced."""
 
@@ -410,19 +468,21 @@ class OutputFaultTests(unittest.TestCase):
         self.conf = os.path.join(self.dir, "r.conf")
         self.write_conf(1)
 
-    def write_conf(self, addresses):
+    def write_conf(self, addresses, host="mx.backup.test"):
         listed = ", ".join('"user%d@backup.test"' % i for i in range(addresses))
         with open(self.conf, "w") as f:
-            f.write('routes = ( { domain = "backup.test"; host = "mx.backup.test"; treat_recipient_as = "local";'
-                    ' deliver_to = "listed"; addresses = [ %s ]; } );\n' % listed)
+            f.write('routes = ( { domain = "backup.test"; host = "%s"; treat_recipient_as = "local";'
+                    ' deliver_to = "listed"; addresses = [ %s ]; } );\n' % (host, listed))
         os.chmod(self.conf, 0o644)
 
     def snapshot(self, out):
         return {n: (read(os.path.join(out, n), "rb"), os.stat(os.path.join(out, n)).st_mtime_ns)
                 for n in sorted(os.listdir(out))}
 
-    def routectl(self, out, user=None):
+    def routectl(self, out, user=None, postmap=None):
         argv = [routectl_binary(), "postfix", "-c", self.conf, "-o", out]
+        if postmap:
+            argv += ["--postmap", "--postfix-config", postmap]
         if user:
             argv = ["runuser", "-u", user, "--"] + argv
         return subprocess.run(argv, capture_output=True, text=True)
@@ -454,8 +514,62 @@ class OutputFaultTests(unittest.TestCase):
         finally:
             subprocess.run(["umount", out])
 
+    def full_snapshot(self, out):
+        """Every name in out: bytes (files), inode, mode and mtime; a directory by its listing."""
+        snap = {}
+        for n in sorted(os.listdir(out)):
+            p = os.path.join(out, n)
+            st = os.lstat(p)
+            content = sorted(os.listdir(p)) if stat.S_ISDIR(st.st_mode) else read(p, "rb")
+            snap[n] = (content, st.st_ino, st.st_mode, st.st_mtime_ns)
+        return snap
 
-CLASS_ORDER = [KillAndSlowTests, BadReloadTests, SecurityTests, CheckReportTests, SystemdNotifyTests,
+    def test_failure_after_renames_puts_every_old_file_back(self):
+        # The last file to be renamed (main.cf.snippet) is a non-empty directory: its rename fails
+        # after the changed maps and their .db files were renamed into place; all must be undone.
+        out, control = os.path.join(self.dir, "maps"), os.path.join(self.dir, "control")
+        for d in (out, control):
+            r = self.routectl(d, postmap=LAB.config_dir)
+            self.assertEqual(r.returncode, 0, r.stderr)
+        self.write_conf(3, host="mx2.backup.test")
+        # What a run that succeeds renames, in order: at least two files, .db files among them, before main.cf.snippet.
+        r = self.routectl(control, postmap=LAB.config_dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        renamed = [line.split()[0] for line in r.stdout.splitlines() if line.split()[1] in ("written", "postmap")]
+        self.assertGreaterEqual(len([n for n in renamed if n != "main.cf.snippet"]), 2, r.stdout)
+        self.assertTrue(any(n.endswith(".db") for n in renamed), r.stdout)
+        snippet = os.path.join(out, "main.cf.snippet")
+        os.unlink(snippet)
+        os.mkdir(snippet)
+        with open(os.path.join(snippet, "keep"), "w") as f:
+            f.write("not empty\n")
+        before = self.full_snapshot(out)
+        time.sleep(0.02)  # a rewrite would show in mtime_ns
+        r = self.routectl(out, postmap=LAB.config_dir)
+        self.assertEqual(r.returncode, 73, r.stdout + r.stderr)  # EX_CANTCREAT
+        self.assertRegex(r.stderr, r"^routectl: cannot rename into place %s: Is a directory; no file in %s was "
+                                   r"changed\n$" % (re.escape(snippet), re.escape(out)))
+        self.assertEqual(r.stdout, "")
+        self.assertEqual(self.full_snapshot(out), before)
+
+    def test_failing_postmap_changes_no_file(self):
+        # postmap fails (no main.cf in its -c directory) after the new maps were written: the
+        # maps and .db files stay the old ones, as the message says (not new maps, old .db files).
+        out = os.path.join(self.dir, "maps")
+        r = self.routectl(out, postmap=LAB.config_dir)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        before = self.full_snapshot(out)
+        self.write_conf(3, host="mx2.backup.test")
+        time.sleep(0.02)
+        missing = os.path.join(self.dir, "no-postfix-here")
+        r = self.routectl(out, postmap=missing)
+        self.assertEqual(r.returncode, 70, r.stdout + r.stderr)  # EX_SOFTWARE, as before
+        self.assertRegex(r.stderr, r"postmap -c %s hash:%s/transport\.tmp\.\w+ failed: .*main\.cf.*; no file in %s "
+                                   r"was changed" % (re.escape(missing), re.escape(out), re.escape(out)))
+        self.assertEqual(self.full_snapshot(out), before)
+
+
+CLASS_ORDER = [KillAndSlowTests, BadReloadTests, SecurityTests, CheckReportTests, CheckAgreementTests, SystemdNotifyTests,
                OutputFaultTests]
 
 if __name__ == "__main__":

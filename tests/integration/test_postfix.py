@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lab import LabError, Milter, PostfixLab, cleanup_all, milter_binary, wait_for  # noqa: E402
 import address_scenarios  # noqa: E402
+import rcpt_scenarios  # noqa: E402
 import suite_runner  # noqa: E402
 
 SASL_USER = "relayuser"
@@ -196,43 +197,11 @@ class MilterClassMixin:
 # ---------------------------------------------------------------- tests
 
 class RouteDecisionTests(MilterClassMixin, LabTestCase):
-    """scope = "routes" with the standard config."""
+    """scope = "routes" with the standard config: rcpt_scenarios.SCENARIOS (the Sendmail suite runs them
+    too), then the cases that are more than one RCPT reply (log lines, DATA, sessions)."""
 
-    def test_listed_recipient_accepted(self):
-        self.assertReply(self.rcpt("alice@backup.test"), 250)
-        self.assertReply(self.rcpt("bob@backup.test"), 250)
-
-    def test_unlisted_recipient_rejected(self):
-        self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1",
-                         "<carol@backup.test>: Recipient not in route list.")
-
-    def test_listed_match_is_case_insensitive(self):
-        self.assertReply(self.rcpt("ALICE@Backup.TEST"), 250)
-        self.assertReply(self.rcpt("Bob@BACKUP.test"), 250)
-
-    def test_external_route_requires_auth(self):
-        self.assertReply(self.rcpt("anyone@partner.test"), 530, "5.7.0",
-                         "SMTP authentication is required.")
-
-    def test_external_route_with_auth_accepted(self):
-        self.assertReply(self.rcpt("anyone@partner.test", auth=AUTH), 250)
-        self.assertReply(self.rcpt("other@partner.test", auth=AUTH_FQ), 250)
-
-    def test_external_route_local_sender_without_auth(self):
-        # local_domains sender -> treat_sender_as applies only to the route's own domain;
-        # lab.test is local: local-external is allowed and needs no auth from 127.0.0.1.
-        self.assertReply(self.rcpt("anyone@partner.test", sender=LOCAL_SENDER), 250)
-
-    def test_backup_mx_route_unauthenticated(self):
-        # backup.test: recipient treated as local -> external-local, no auth needed.
-        self.assertReply(self.rcpt("alice@backup.test", sender=EXT_SENDER), 250)
-
-    def test_listed_route_rejects_even_when_authenticated(self):
-        self.assertReply(self.rcpt("carol@backup.test", auth=AUTH), 550, "5.1.1")
-
-    def test_non_route_domain_untouched(self):
-        self.assertReply(self.rcpt("someone@other.example"), 250)
-        self.assertReply(self.rcpt("someone@other.example", sender="x@another.example"), 250)
+    def test_rcpt_scenarios(self):
+        rcpt_scenarios.run(self, "postfix", {rcpt_scenarios.AUTH: AUTH, rcpt_scenarios.AUTH_FQ: AUTH_FQ})
 
     def test_mixed_recipients_in_one_transaction_then_data(self):
         rcpts = ["alice@backup.test", "carol@backup.test", "x@partner.test", "someone@other.example",

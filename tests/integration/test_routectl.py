@@ -698,6 +698,116 @@ class RetryTests(RoutectlCase):
         self.assertExpire(T + 320)
 
 
+# ================================================================ 4b. command options
+
+class CommandOptionTests(RoutectlCase):
+    """Each command takes its own options only: another command's is exit 64 and the usage line."""
+
+    USAGE = {
+        "check": "routectl check [-c FILE] [-v]",
+        "query": "routectl query [-c FILE] --client IP [--from ADDR] [--auth USER] RCPT...",
+        "postfix": "routectl postfix [-c FILE] -o DIR [--postmap] [--postfix-config DIR] [--milter ADDRESS]",
+        "sendmail": "routectl sendmail [-c FILE] -o DIR [--makemap] [--sendmail-config FILE] [--queue-dir DIR] "
+                    "[--milter ADDRESS]",
+        "retry": "routectl retry [-c FILE] [--mta postfix|sendmail] [--postfix-config DIR] [--sendmail-config FILE] "
+                 "[--state FILE] [--dry-run] [--now EPOCH]",
+    }
+    # A valid call of each command (after -c FILE), and options that belong to other commands.
+    BASE = {
+        "check": [],
+        "query": ["--client", "127.0.0.1", "alice@example.com"],
+        "postfix": ["-o", "OUT"],
+        "sendmail": ["-o", "OUT"],
+        "retry": ["--dry-run", "--state", "STATE"],
+    }
+    FOREIGN = {
+        "check": [["--postmap"], ["--mta", "sendmail"], ["-o", "OUT"], ["--client", "127.0.0.1"], ["--makemap"],
+                  ["--dry-run"], ["--now", "0"]],
+        "query": [["--postmap"], ["-o", "OUT"], ["--state", "STATE"], ["-v"], ["--milter", "unix:/x"]],
+        "postfix": [["--makemap"], ["--queue-dir", "OUT"], ["--mta", "postfix"], ["--client", "127.0.0.1"], ["-v"],
+                    ["--sendmail-config", "/etc/mail/sendmail.cf"]],
+        "sendmail": [["--postmap"], ["--postfix-config", "/etc/postfix"], ["--mta", "sendmail"], ["--dry-run"],
+                     ["-v"], ["--from", "a@b.test"]],
+        "retry": [["-o", "OUT"], ["--postmap"], ["--makemap"], ["--milter", "unix:/x"], ["--client", "127.0.0.1"],
+                  ["-v"], ["--queue-dir", "OUT"], ["--auth", "u"]],
+    }
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = tempfile.mkdtemp(prefix="routectl-options-", dir=TMP)
+        cls.conf, _ = new_config("options", [{"domain": "example.com", "host": "mx.example.com"}])
+
+    def args(self, command, conf, extra):
+        sub = {"OUT": os.path.join(self.dir, command + "-out"), "STATE": os.path.join(self.dir, "state.json")}
+        return [command, "-c", conf] + [sub.get(a, a) for a in self.BASE[command] + extra]
+
+    def assertUsage(self, r, command, what):
+        self.assertEqual(r.returncode, 64, "%s: exit %d\n%s%s" % (what, r.returncode, r.stdout, r.stderr))
+        self.assertIn("usage: " + self.USAGE[command] + "\n", r.stderr, what)
+        self.assertEqual(r.stdout, "", what)
+
+    def test_an_option_of_another_command_is_a_usage_error(self):
+        for command, foreign in self.FOREIGN.items():
+            for option in foreign:
+                # Refused before the config is read: a missing config makes no difference.
+                for conf in (self.conf, os.path.join(self.dir, "absent.conf")):
+                    with self.subTest(command=command, option=option, conf=conf):
+                        argv = self.args(command, conf, option)
+                        self.assertUsage(run_routectl(*argv), command, " ".join(argv))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "postfix-out")))
+        self.assertFalse(os.path.exists(os.path.join(self.dir, "sendmail-out")))
+
+    def test_the_issue_example(self):
+        self.assertUsage(run_routectl("check", "--postmap", "--mta", "sendmail", "-c", self.conf), "check",
+                         "check --postmap --mta sendmail")
+
+    def test_missing_or_extra_arguments_are_usage_errors(self):
+        for argv, command in ((["query", "-c", self.conf, "alice@example.com"], "query"),          # no --client
+                              (["query", "-c", self.conf, "--client", "127.0.0.1"], "query"),     # no RCPT
+                              (["postfix", "-c", self.conf], "postfix"),                          # no -o
+                              (["sendmail", "-c", self.conf], "sendmail"),
+                              (["check", "-c", self.conf, "extra"], "check"),
+                              (["retry", "-c", self.conf, "extra"], "retry")):
+            with self.subTest(argv=argv):
+                self.assertUsage(run_routectl(*argv), command, " ".join(argv))
+
+    def test_each_command_takes_its_own_options(self):
+        r = run_routectl("check", "-c", self.conf, "-v")
+        self.assertRoutectlOK(r, "check -v")
+        r = run_routectl("check", "--config", self.conf, "--verbose")
+        self.assertRoutectlOK(r, "check --config --verbose")
+        r = run_routectl("query", "-c", self.conf, "--client", "127.0.0.1", "--from", "a@far.test", "--auth", "u",
+                         "x@example.com")
+        self.assertRoutectlOK(r, "query")
+        self.assertIn("authenticated as u", r.stdout)
+        out = os.path.join(self.dir, "own-postfix")
+        r = run_routectl("postfix", "-c", self.conf, "--output", out, "--milter", "inet:127.0.0.1:8891",
+                         "--postfix-config", "/etc/postfix")
+        self.assertRoutectlOK(r, "postfix")
+        with open(os.path.join(out, "main.cf.snippet")) as f:
+            self.assertIn("smtpd_milters = inet:127.0.0.1:8891\n", f.read())
+        out = os.path.join(self.dir, "own-sendmail")
+        r = run_routectl("sendmail", "-c", self.conf, "-o", out, "--milter", "inet6:8891@::1", "--queue-dir",
+                         os.path.join(self.dir, "mqueue"), "--sendmail-config", "/etc/mail/sendmail.cf")
+        self.assertRoutectlOK(r, "sendmail")
+        with open(os.path.join(out, "sendmail.mc.snippet")) as f:
+            self.assertIn("S=inet6:8891@::1,", f.read())
+
+    def test_retry_checks_its_option_values(self):
+        for option, shown in ((["--mta", "exim"], "--mta: must be postfix or sendmail (exim)"),
+                              (["--now", "soon"], "--now: not a number of seconds since the epoch (soon)")):
+            with self.subTest(option=option):
+                r = run_routectl("retry", "-c", self.conf, "--dry-run", *option)
+                self.assertEqual(r.returncode, 64, r.stderr)
+                self.assertIn(shown, r.stderr)
+
+    def test_help_lists_every_usage_line(self):
+        r = run_routectl("--help")
+        self.assertRoutectlOK(r, "--help")
+        for line in self.USAGE.values():
+            self.assertIn(line + "\n", r.stdout)
+
+
 # ================================================================ 5. bad input
 
 class BadConfigTests(RoutectlCase):
@@ -993,7 +1103,7 @@ class IdnTests(RoutectlCase):
         self.assertIn("User unknown in relay recipient table", replies[0][1])
 
 
-CLASS_ORDER = [MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests, MxDeliveryTests,
+CLASS_ORDER = [CommandOptionTests, MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests, MxDeliveryTests,
                QueueLifetimeTests, MapKeyTests, IdnTests]
 
 

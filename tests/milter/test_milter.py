@@ -9,16 +9,20 @@ continue, y = reply code set, t = tempfail) and the reply texts the milter logge
 
 import os
 import re
+import contextlib
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
+import threading
+import time
 import unittest
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
-from lab import LabError, Milter, cleanup_all, wait_for  # noqa: E402
+from lab import LabError, Milter, cleanup_all, free_port, port_open, wait_for  # noqa: E402
 import address_scenarios  # noqa: E402
 import suite_runner  # noqa: E402
 
@@ -88,19 +92,22 @@ class Run:
         self.options = dict(re.findall(r"^OPTION (\S+) ([01])$", out, re.M))
 
 
-def miltertest(steps, timeout=60, background=False):
-    """Runs plan steps (tuples) through driver.lua; background=True returns the Popen."""
+def miltertest(steps, timeout=60, background=False, socket_spec=None, milter=None):
+    """Runs plan steps (tuples) through driver.lua; background=True returns the Popen.
+
+    socket_spec/milter: another socket to connect to, and the milter whose log to read."""
+    milter = milter or MILTER
     fd, plan = tempfile.mkstemp(dir=WORK, suffix=".plan")
     with os.fdopen(fd, "w") as f:
         for step in steps:
             assert all("\t" not in str(x) and "\n" not in str(x) for x in step), step
             f.write("\t".join(str(x) for x in step) + "\n")
-    cmd = [MILTERTEST, "-D", "socket=" + MILTER.socket_spec, "-D", "plan=" + plan, "-s", DRIVER]
-    offset = MILTER.log_offset()
+    cmd = [MILTERTEST, "-D", "socket=" + (socket_spec or milter.socket_spec), "-D", "plan=" + plan, "-s", DRIVER]
+    offset = milter.log_offset()
     if background:
         return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=timeout)
-    return Run(p.returncode, p.stdout, MILTER.log_text()[offset:])
+    return Run(p.returncode, p.stdout, milter.log_text()[offset:])
 
 
 def message(client, sender, rcpts, auth=None, queue_id="ABC123"):
@@ -258,7 +265,88 @@ class ReloadTests(MilterCase):
         self.assertRun(run, ["c", "y"])
 
 
-CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests]
+class TcpRelay:
+    """Forwards 127.0.0.1:PORT to (host, port): miltertest itself cannot connect over IPv6."""
+
+    def __init__(self, host, port):
+        self.target = (host, port)
+        self.listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.listener.bind(("127.0.0.1", 0))
+        self.listener.listen(4)
+        self.port = self.listener.getsockname()[1]
+        self.connections = 0
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self):
+        with contextlib.suppress(OSError):
+            while True:
+                client, _ = self.listener.accept()
+                upstream = socket.create_connection(self.target, timeout=30)
+                self.connections += 1
+                for a, b in ((client, upstream), (upstream, client)):
+                    threading.Thread(target=self._pipe, args=(a, b), daemon=True).start()
+
+    @staticmethod
+    def _pipe(src, dst):
+        with contextlib.suppress(OSError):
+            while True:
+                data = src.recv(65536)
+                if not data:
+                    break
+                dst.sendall(data)
+        with contextlib.suppress(OSError):
+            dst.shutdown(socket.SHUT_WR)
+
+    def close(self):
+        self.listener.close()
+
+
+class SocketTests(MilterCase):
+    """milter.socket / -p forms beyond the unix socket the other tests use."""
+
+    def test_inet6_serves_and_stops_on_sigterm(self):
+        port = free_port("::1")
+        milter = Milter(WORK, config_text=config(), name="inet6", socket_spec="inet6:%d@::1" % port)
+        milter.start()
+        relay = TcpRelay("::1", port)
+        try:
+            self.assertIn("starting", milter.log_text())
+            self.assertIn("on inet6:%d@::1" % port, milter.log_text())
+            run = miltertest(message("::1", "a@far.test", ["alice@backup.test", "carol@backup.test"]),
+                             socket_spec="inet:%d@127.0.0.1" % relay.port, milter=milter)
+            self.assertRun(run, ["c", "y"])
+            self.assertEqual(relay.connections, 1)
+            # SIGTERM: libmilter's listener is woken over inet6 at once, not at its poll timeout.
+            started = time.monotonic()
+            rc = milter.stop(timeout=20)
+            elapsed = time.monotonic() - started
+        finally:
+            relay.close()
+            milter.stop()
+        self.assertEqual(rc, 0, milter.log_text())
+        self.assertIn("stopped", milter.log_text())
+        self.assertLess(elapsed, 3.0, "stopping took %.1f s:\n%s" % (elapsed, milter.log_text()))
+        self.assertFalse(port_open("::1", port), "still listening after SIGTERM")
+
+    def test_bad_p_is_a_usage_error_before_anything_is_opened(self):
+        conf = os.path.join(HERE, "..", "..", "conf", "route-milter.conf")
+        for spec, shown in (("inet:http@127.0.0.1", "PORT a number 1..65535"),
+                            ("inet6:8891@127.0.0.1", "an IPv4 host needs"),
+                            ("tcp:8891", 'must be "unix:/path" or "inet:PORT@HOST"'),
+                            ("unix:", "with a path")):
+            for config_path in (conf, "/nonexistent/route-milter.conf"):  # not even read
+                p = subprocess.run([MILTER.binary, "-p", spec, "-c", config_path], stdin=subprocess.DEVNULL,
+                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
+                lines = p.stderr.splitlines()
+                self.assertEqual(p.returncode, 64, "%s: %s" % (spec, p.stderr))
+                self.assertEqual(len(lines), 1, p.stderr)
+                self.assertIn("-p: ", lines[0])
+                self.assertIn(shown, lines[0])
+                self.assertIn('("%s")' % spec, lines[0])
+                self.assertEqual(p.stdout, "")
+
+
+CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, SocketTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "milter", CLASS_ORDER, tearDownModule))

@@ -33,6 +33,7 @@ from lab_sendmail import (EX_CONFIG, REPO_ROOT, LabError, SendmailLab, cleanup_a
 from smtp_sink import SmtpSink  # noqa: E402
 import suite_runner  # noqa: E402  (tests/integration, put on sys.path by lab_sendmail)
 import address_scenarios  # noqa: E402  (tests/integration as well)
+import rcpt_scenarios  # noqa: E402  (tests/integration as well)
 
 SASL_USER = "relayuser"
 SASL_PASSWORD = "lab-Passw0rd"
@@ -40,7 +41,6 @@ AUTH = (SASL_USER, SASL_PASSWORD)
 AUTH_FQ = (SASL_USER + "@lab.test", SASL_PASSWORD)
 
 EXT_SENDER = "someone@outside.example"   # external sender (not a local domain, no route)
-LOCAL_SENDER = "staff@lab.test"          # local sender (local_domains)
 OUTSIDE_CLIENT = "127.0.0.2"             # a client Sendmail does not trust (not 127.0.0.1)
 
 # The route's credentials for partner.test's target: a '"', a '%' and a non-ASCII letter make
@@ -334,40 +334,11 @@ class ResolutionTests(LabTestCase):
 # ================================================================ 3. the milter's decisions
 
 class RouteDecisionTests(LabTestCase):
-    """The Postfix suite's RCPT cases, through Sendmail."""
+    """rcpt_scenarios.SCENARIOS (the Postfix suite runs them too), through Sendmail; then the cases
+    that are more than one RCPT reply (log lines, DATA, another client)."""
 
-    def test_listed_recipient_accepted(self):
-        self.assertReply(self.rcpt("alice@backup.test"), 250)
-        self.assertReply(self.rcpt("bob@backup.test"), 250)
-
-    def test_unlisted_recipient_rejected(self):
-        self.assertReply(self.rcpt("carol@backup.test"), 550, "5.1.1",
-                         "<carol@backup.test>: Recipient not in route list.")
-
-    def test_listed_match_is_case_insensitive(self):
-        self.assertReply(self.rcpt("ALICE@Backup.TEST"), 250)
-        self.assertReply(self.rcpt("Bob@BACKUP.test"), 250)
-
-    def test_external_route_requires_auth(self):
-        self.assertReply(self.rcpt("anyone@partner.test"), 530, "5.7.0", "SMTP authentication is required.")
-
-    def test_external_route_with_auth_accepted(self):
-        # Sendmail passes {auth_authen} with MAIL FROM, as Postfix does.
-        self.assertReply(self.rcpt("anyone@partner.test", auth=AUTH), 250)
-        self.assertReply(self.rcpt("other@partner.test", auth=AUTH_FQ), 250)
-
-    def test_external_route_local_sender_without_auth(self):
-        self.assertReply(self.rcpt("anyone@partner.test", sender=LOCAL_SENDER), 250)
-
-    def test_backup_mx_route_unauthenticated(self):
-        self.assertReply(self.rcpt("alice@backup.test", sender=EXT_SENDER), 250)
-
-    def test_listed_route_rejects_even_when_authenticated(self):
-        self.assertReply(self.rcpt("carol@backup.test", auth=AUTH), 550, "5.1.1")
-
-    def test_non_route_domain_untouched(self):
-        self.assertReply(self.rcpt("someone@other.example"), 250)
-        self.assertReply(self.rcpt("someone@other.example", sender="x@another.example"), 250)
+    def test_rcpt_scenarios(self):
+        rcpt_scenarios.run(self, "sendmail", {rcpt_scenarios.AUTH: AUTH, rcpt_scenarios.AUTH_FQ: AUTH_FQ})
 
     def test_client_address_from_connect(self):
         # From 127.0.0.2 the "Internet" range applies (127.0.0.1 is "My computer"): the milter

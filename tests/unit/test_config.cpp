@@ -166,7 +166,7 @@ BOOST_AUTO_TEST_CASE(full_example_loads) {
     )");
     BOOST_REQUIRE_MESSAGE(r.config.has_value(), all_errors(r));
     const Config& c = *r.config;
-    BOOST_TEST(c.milter.socket == "inet:8891@127.0.0.1");
+    BOOST_TEST(c.milter.socket.text() == "inet:8891@127.0.0.1");
     BOOST_TEST(c.milter.user == "route-milter");
     BOOST_TEST(c.milter.timeout == 60);
     BOOST_TEST((c.scope == Scope::all));
@@ -186,9 +186,9 @@ BOOST_AUTO_TEST_CASE(full_example_loads) {
     BOOST_TEST(r0.addresses.at(1).address == "bob@example.com");
     BOOST_TEST(r0.auth->user == "relay");
     BOOST_TEST(r0.retries == 30);
-    BOOST_TEST(c.routes[1].domain == "*.example.net");
+    BOOST_TEST(c.routes[1].pattern.text() == "*.example.net");
     BOOST_TEST(c.routes[1].port == 465);  // tls defaults to SMTPS
-    BOOST_TEST(c.routes[2].domain == "*");
+    BOOST_TEST(c.routes[2].pattern.text() == "*");
 }
 
 BOOST_AUTO_TEST_CASE(defaults) {
@@ -196,7 +196,7 @@ BOOST_AUTO_TEST_CASE(defaults) {
     BOOST_REQUIRE_MESSAGE(r.config.has_value(), all_errors(r));
     const Config& c = *r.config;
     BOOST_TEST((c.scope == Scope::routes));
-    BOOST_TEST(c.milter.socket == default_socket);
+    BOOST_TEST(c.milter.socket.text() == default_socket);
     BOOST_TEST(c.ip_ranges_are_defaults);
     BOOST_REQUIRE(c.ip_ranges.size() == 2u);
     BOOST_TEST(c.ip_ranges[0].name == "My computer");

@@ -284,11 +284,11 @@ BOOST_AUTO_TEST_CASE(idn_domains_in_both_forms) {
 }
 
 BOOST_AUTO_TEST_CASE(milter_addresses_for_postfix) {
-    BOOST_TEST(postfix_milter_address("inet:8891@127.0.0.1") == "inet:127.0.0.1:8891");
-    BOOST_TEST(postfix_milter_address("unix:/run/route-milter/route-milter.sock") == "unix:/run/route-milter/route-milter.sock");
-    BOOST_TEST(postfix_milter_address("unix:/var/spool/postfix/route-milter/route-milter.sock") ==
+    BOOST_TEST(postfix_milter_address(testing::milter_socket("inet:8891@127.0.0.1")) == "inet:127.0.0.1:8891");
+    BOOST_TEST(postfix_milter_address(testing::milter_socket("unix:/run/route-milter/route-milter.sock")) == "unix:/run/route-milter/route-milter.sock");
+    BOOST_TEST(postfix_milter_address(testing::milter_socket("unix:/var/spool/postfix/route-milter/route-milter.sock")) ==
                "unix:/route-milter/route-milter.sock");
-    BOOST_TEST(postfix_milter_address("local:/x.sock") == "unix:/x.sock");
+    BOOST_TEST(postfix_milter_address(testing::milter_socket("local:/x.sock")) == "unix:/x.sock");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

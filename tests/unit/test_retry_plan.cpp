@@ -33,7 +33,7 @@ std::string actions(const RetryPlan& plan) {
     std::string out;
     for (const RetryAction& a : plan.actions)
         out += std::string(name_of(a.kind)) + " " + a.queue_id + " " + std::to_string(a.attempt) + " " +
-               a.route->domain + ";";
+               a.route->pattern.text() + ";";
     return out;
 }
 

@@ -135,7 +135,7 @@ BOOST_AUTO_TEST_CASE(mc_snippet_wires_it_all_in) {
                "divert(0)dnl\n");
     BOOST_REQUIRE(r.queue_groups.size() == 6u);
     BOOST_TEST(r.queue_groups[0].directory == "/var/spool/mqueue/route_example_com");
-    BOOST_TEST(r.queue_groups[5].route->domain == "*");
+    BOOST_TEST(r.queue_groups[5].route->pattern.text() == "*");
     // The directories are listed for the administrator, in the snippet's comments too.
     BOOST_TEST(file(r, "sendmail.mc.snippet").content.find("dnl #   /var/spool/mqueue/route_v6_test\n") !=
                std::string::npos);
@@ -241,29 +241,32 @@ BOOST_AUTO_TEST_CASE(hostless_routes_under_a_wildcard_host_keep_mx_delivery) {
 }
 
 BOOST_AUTO_TEST_CASE(queue_group_names) {
-    BOOST_TEST(sendmail_queue_group_name("example.com") == "route_example_com");
-    BOOST_TEST(sendmail_queue_group_name("*.example.com") == "route__example_com");
-    BOOST_TEST(sendmail_queue_group_name("*") == "route___all");
-    BOOST_TEST(sendmail_queue_group_name("a-b.test") == "route_a__b_test");
-    BOOST_TEST(sendmail_queue_group_name("xn--bcher-kva.example") == "route_xn____bcher__kva_example");
+    const auto group_name = [](const std::string& pattern) {
+        return sendmail_queue_group_name(std::get<RoutePattern>(RoutePattern::parse(pattern)));
+    };
+    BOOST_TEST(group_name("example.com") == "route_example_com");
+    BOOST_TEST(group_name("*.example.com") == "route__example_com");
+    BOOST_TEST(group_name("*") == "route___all");
+    BOOST_TEST(group_name("a-b.test") == "route_a__b_test");
+    BOOST_TEST(group_name("xn--bcher-kva.example") == "route_xn____bcher__kva_example");
     // distinct routes, distinct groups
     std::set<std::string> names;
     for (const char* d : {"a.b.test", "a-b.test", "*.a.b.test", "*.a-b.test", "a.b-test", "*", "all", "*.all"})
-        BOOST_TEST(names.insert(sendmail_queue_group_name(d)).second, d);
+        BOOST_TEST(names.insert(group_name(d)).second, d);
     const std::string long_domain = std::string(60, 'a') + "." + std::string(60, 'b') + ".test";
-    const std::string name = sendmail_queue_group_name(long_domain);
+    const std::string name = group_name(long_domain);
     BOOST_TEST(name.size() == 64u);
-    BOOST_TEST(name != sendmail_queue_group_name(std::string(60, 'a') + "." + std::string(60, 'c') + ".test"));
-    BOOST_TEST(name == sendmail_queue_group_name(long_domain));
+    BOOST_TEST(name != group_name(std::string(60, 'a') + "." + std::string(60, 'c') + ".test"));
+    BOOST_TEST(name == group_name(long_domain));
 }
 
 BOOST_AUTO_TEST_CASE(mailers_and_milter_addresses) {
     BOOST_TEST(sendmail_mailer_for_port(25) == "esmtp");
     BOOST_TEST(sendmail_mailer_for_port(2525) == "route_esmtp_2525");
-    BOOST_TEST(sendmail_milter_address("inet:8891@127.0.0.1") == "inet:8891@127.0.0.1");
-    BOOST_TEST(sendmail_milter_address("unix:/run/route-milter/route-milter.sock") ==
+    BOOST_TEST(sendmail_milter_address(testing::milter_socket("inet:8891@127.0.0.1")) == "inet:8891@127.0.0.1");
+    BOOST_TEST(sendmail_milter_address(testing::milter_socket("unix:/run/route-milter/route-milter.sock")) ==
                "unix:/run/route-milter/route-milter.sock");
-    BOOST_TEST(sendmail_milter_address("local:/x.sock") == "unix:/x.sock");
+    BOOST_TEST(sendmail_milter_address(testing::milter_socket("local:/x.sock")) == "unix:/x.sock");
 }
 
 BOOST_AUTO_TEST_CASE(credentials_that_need_quoting_are_base64) {

@@ -1,7 +1,8 @@
 // load_policy.hpp - the config file (or text) read, validated and compiled: one call, one round.
 //
-// What the daemon (start, -t, reload) and routectl use. The loader's errors and the compiler's
-// (addresses listed twice, shadowed listed addresses) come back together, each as file:line.
+// What the daemon (start, -t, reload) and routectl use, so `route-milter -t` and `routectl check`
+// agree on every file. The loader's errors and the compiler's (addresses listed twice, shadowed
+// listed addresses) come back together, each as file:line.
 #pragma once
 
 #include "route_milter/core/policy.hpp"
@@ -11,7 +12,13 @@
 
 namespace route_milter {
 
-PolicyResult load_policy_file(const std::string& path);
+// What the file cannot say by itself is asked of the running system: milter.user must name a
+// user that exists (an error at the line of `user`). The daemon skips that check when -u
+// names the user instead; load_policy_text never makes it (tests, fuzzing).
+enum class UserCheck { config_user, skip };
+
+PolicyResult load_policy_file(const std::string& path, UserCheck user_check = UserCheck::config_user,
+                              ListedAddresses lists = ListedAddresses::into_index);
 PolicyResult load_policy_text(std::string_view text, const std::string& name);
 
 }  // namespace route_milter

@@ -7,6 +7,9 @@
 
 #include "route_milter/core/delivery_class.hpp"
 #include "route_milter/core/ip_range.hpp"
+#include "route_milter/core/milter_socket.hpp"
+#include "route_milter/core/name_code.hpp"
+#include "route_milter/core/route_pattern.hpp"
 
 #include <cstdint>
 #include <optional>
@@ -19,6 +22,7 @@ inline constexpr const char* default_config_path = "/etc/route-milter/route-milt
 // Inside Postfix's queue directory, so that a chrooted smtpd (Debian's default) reaches it as
 // unix:/route-milter/route-milter.sock.
 inline constexpr const char* default_socket = "unix:/var/spool/postfix/route-milter/route-milter.sock";
+inline constexpr const char* default_socket_path = "/var/spool/postfix/route-milter/route-milter.sock";
 
 // Which recipients the milter judges.
 enum class Scope { routes, all };
@@ -26,9 +30,24 @@ enum class Scope { routes, all };
 enum class Security { none, starttls, starttls_required, tls };
 enum class DeliverTo { all, listed };
 
+// Their spellings in the config file (and in routectl's output).
+inline constexpr NameCodeTable<Scope, 2> scope_names{{{{"routes", Scope::routes}, {"all", Scope::all}}}};
+inline constexpr NameCodeTable<Security, 4> security_names{{{{"none", Security::none},
+                                                             {"starttls", Security::starttls},
+                                                             {"starttls-required", Security::starttls_required},
+                                                             {"tls", Security::tls}}}};
+inline constexpr NameCodeTable<DeliverTo, 2> deliver_to_names{{{{"all", DeliverTo::all}, {"listed", DeliverTo::listed}}}};
+static_assert(scope_names.in_order() && security_names.in_order() && deliver_to_names.in_order());
+
+constexpr std::string_view name_of(Scope s) { return scope_names.name(s); }
+constexpr std::string_view name_of(Security s) { return security_names.name(s); }
+constexpr std::string_view name_of(DeliverTo d) { return deliver_to_names.name(d); }
+
 struct MilterSettings {
-    std::string socket = default_socket;
+    MilterSocket socket = MilterSocket::unix_socket(default_socket_path);
     std::string user;   // empty: keep the identity the daemon was started with
+    unsigned user_line = 0;       // where `user` is set (0: not set)
+    std::uint32_t user_file = 0;  // index into Config::files
     int timeout = 300;  // seconds libmilter waits on the MTA
 };
 
@@ -54,7 +73,7 @@ struct ListedAddress {
 };
 
 struct RouteConfig {
-    std::string domain;  // canonical pattern: "example.com", "*.example.com" or "*"
+    RoutePattern pattern;  // the route's domain; empty only until the loader has read it
     std::string description;
     std::string host;    // empty: normal MX delivery
     int port = 25;
@@ -85,9 +104,5 @@ struct Config {
 
 // hMailServer's default ranges: "My computer" and "Internet".
 std::vector<IpRangeConfig> default_ip_ranges();
-
-std::string_view name_of(Scope s);
-std::string_view name_of(Security s);
-std::string_view name_of(DeliverTo d);
 
 }  // namespace route_milter

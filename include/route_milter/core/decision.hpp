@@ -5,6 +5,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string_view>
 
 namespace route_milter {
@@ -15,7 +16,7 @@ struct IpRangeConfig;
 // The rules of hMailServer's RCPT TO check, in the order they are applied.
 enum class Rule : std::uint8_t {
     out_of_scope,   // scope = "routes" and the recipient's domain has no route: not judged
-    accepted,       // every rule passed
+    no_objection,   // every rule passed: the milter has no objection (the MTA may still refuse)
     bad_address,    // the recipient could not be parsed
     not_listed,     // 1. listed route, address not listed
     not_allowed,    // 2. no IP range covers the client, or the range does not allow the class
@@ -26,24 +27,27 @@ enum class Rule : std::uint8_t {
                     // would re-route it (percent hack, bang path, dequoting) to another domain
 };
 
+// NUL-terminated literals, so a shell can hand them to libmilter as they are.
 struct SmtpReply {
-    std::string_view code;      // "550"
-    std::string_view xcode;     // "5.1.1"
-    std::string_view text;      // "Recipient not in route list."
-    bool names_address;         // text is prefixed with "<address>: "
-};
-
-struct Decision {
-    Rule rule = Rule::out_of_scope;
-    DeliveryClass delivery_class = DeliveryClass::external_external;
-    const RouteConfig* route = nullptr;    // the recipient's route, if any
-    const IpRangeConfig* range = nullptr;  // the client's range, if any
-
-    bool rejects() const { return rule != Rule::out_of_scope && rule != Rule::accepted && rule != Rule::postmaster; }
+    const char* code;    // "550"
+    const char* xcode;   // "5.1.1"
+    const char* text;    // "Recipient not in route list."
+    bool names_address;  // text is prefixed with "<address>: "
 };
 
 // Reply for a rejecting rule; {"250","2.1.5","Ok"} for the others.
 SmtpReply reply_for(Rule rule);
+
+struct Decision {
+    Rule rule = Rule::out_of_scope;
+    // Known once the listed-address rule has passed (rules 2 and 3, or no objection).
+    std::optional<DeliveryClass> delivery_class;
+    const RouteConfig* route = nullptr;    // the recipient's route, if any
+    const IpRangeConfig* range = nullptr;  // the client's range, if any
+
+    bool rejects() const { return rule != Rule::out_of_scope && rule != Rule::no_objection && rule != Rule::postmaster; }
+    SmtpReply reply() const { return reply_for(rule); }
+};
 
 // The reply text for `rule` into out[size] (NUL-terminated, truncated to fit): the rule's text,
 // prefixed with "<recipient>: " where the rule names the address. Characters unsafe in an SMTP

@@ -5,6 +5,8 @@
 // classes and require SMTP authentication for classes; both are DeliveryClassSets.
 #pragma once
 
+#include "route_milter/core/name_code.hpp"
+
 #include <array>
 #include <cstdint>
 #include <optional>
@@ -21,11 +23,19 @@ constexpr DeliveryClass delivery_class(AddressClass sender, AddressClass recipie
                                       (recipient == AddressClass::external ? 1 : 0));
 }
 
-inline constexpr std::array<std::string_view, 4> delivery_class_names = {
-    "local-local", "local-external", "external-local", "external-external"};
+inline constexpr NameCodeTable<AddressClass, 2> address_class_names{
+    {{{"local", AddressClass::local}, {"external", AddressClass::external}}}};
+static_assert(address_class_names.in_order());
 
-constexpr std::string_view name_of(DeliveryClass c) { return delivery_class_names[static_cast<int>(c)]; }
-constexpr std::string_view name_of(AddressClass c) { return c == AddressClass::local ? "local" : "external"; }
+inline constexpr NameCodeTable<DeliveryClass, 4> delivery_class_names{{{{"local-local", DeliveryClass::local_local},
+                                                                         {"local-external", DeliveryClass::local_external},
+                                                                         {"external-local", DeliveryClass::external_local},
+                                                                         {"external-external",
+                                                                          DeliveryClass::external_external}}}};
+static_assert(delivery_class_names.in_order());
+
+constexpr std::string_view name_of(DeliveryClass c) { return delivery_class_names.name(c); }
+constexpr std::string_view name_of(AddressClass c) { return address_class_names.name(c); }
 
 std::optional<DeliveryClass> parse_delivery_class(std::string_view name);
 std::optional<AddressClass> parse_address_class(std::string_view name);

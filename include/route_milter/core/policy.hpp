@@ -78,6 +78,8 @@ public:
 
 private:
     friend struct PolicyCompiler;
+    // A recipient outside local_domains, by its route's treat_recipient_as (and listing).
+    AddressClass class_by_route(const NormalizedAddress& recipient, const RouteConfig* route) const;
     Config config_;  // routes keep their settings; their address lists live in addresses_
     StringIndex exact_routes_;     // "example.com" -> route index
     StringIndex wildcard_routes_;  // ".example.com" (from "*.example.com") -> route index
@@ -96,8 +98,11 @@ struct PolicyResult {
 // Compiles a Config that load_config_* accepted, finishing its validation with the checks
 // that need the whole route table: an address listed twice, or listed under a wildcard route
 // while a more specific route takes its domain. The route address lists are moved into the
-// index (config().routes[i].addresses is empty afterwards; see listed_address_count).
-PolicyResult compile_policy(Config config);
+// index (config().routes[i].addresses is empty afterwards; see listed_address_count), unless
+// the caller renders files from config() too (routectl): then they stay, and no second copy of
+// the config is ever made.
+enum class ListedAddresses { into_index, also_in_config };
+PolicyResult compile_policy(Config config, ListedAddresses lists = ListedAddresses::into_index);
 
 
 }  // namespace route_milter

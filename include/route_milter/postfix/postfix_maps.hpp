@@ -22,6 +22,7 @@
 #include "route_milter/core/config.hpp"
 #include "route_milter/core/rendered_file.hpp"
 #include "route_milter/core/diagnostic.hpp"
+#include "route_milter/core/milter_socket.hpp"
 
 #include <string>
 #include <vector>
@@ -41,10 +42,10 @@ struct PostfixMapsResult {
 
 PostfixMapsResult render_postfix_maps(const Config& config, const PostfixMapsOptions& options);
 
-// The smtpd_milters value for a route-milter socket setting: "unix:/path" stays, "inet:PORT@HOST"
-// becomes "inet:HOST:PORT"; a socket inside Postfix's chroot (/var/spool/postfix/...) is given
-// relative to it.
-std::string postfix_milter_address(const std::string& socket);
+// The smtpd_milters value for a route-milter socket: "unix:/path" stays, "inet:PORT@HOST"
+// becomes "inet:HOST:PORT", "inet6:PORT@::1" "inet:[::1]:PORT" (no host: localhost, [::1]); a
+// socket inside Postfix's chroot (/var/spool/postfix/...) is given relative to it.
+std::string postfix_milter_address(const MilterSocket& socket);
 
 // Name of the master.cf service used for SMTPS (wrapper mode) routes.
 inline constexpr const char* smtps_transport = "route-smtps";

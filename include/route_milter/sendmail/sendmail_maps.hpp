@@ -19,6 +19,7 @@
 
 #include "route_milter/core/config.hpp"
 #include "route_milter/core/diagnostic.hpp"
+#include "route_milter/core/milter_socket.hpp"
 #include "route_milter/core/rendered_file.hpp"
 
 #include <string>
@@ -33,6 +34,7 @@ struct SendmailMapsOptions {
     std::string output_dir;  // absolute directory the maps live in (named in the .mc snippet)
     std::string queue_dir = default_sendmail_queue_dir;  // Sendmail's QueueDirectory; queue groups go below it
     std::string milter_socket;  // INPUT_MAIL_FILTER S= value; empty: derived from config.milter.socket
+                                // (a value that reads as a milter socket is spelled as one)
 };
 
 struct SendmailQueueGroup {
@@ -49,13 +51,14 @@ struct SendmailMapsResult {
 
 SendmailMapsResult render_sendmail_maps(const Config& config, const SendmailMapsOptions& options);
 
-// INPUT_MAIL_FILTER's S= value for a route-milter socket setting ("local:" becomes "unix:").
-std::string sendmail_milter_address(const std::string& socket);
+// INPUT_MAIL_FILTER's S= value for a route-milter socket: libmilter's own spelling, which
+// Sendmail shares ("unix:/path", "inet:PORT@HOST", "inet6:PORT@HOST"; "local:" becomes "unix:").
+std::string sendmail_milter_address(const MilterSocket& socket);
 
 // The queue group of a route: "route_" + the domain with '.' -> '_' and '-' -> "__";
 // "route__" + the base domain for "*.domain"; "route___all" for "*". Distinct for distinct
 // routes; long names are shortened with a hash of the domain.
-std::string sendmail_queue_group_name(const std::string& route_domain);
+std::string sendmail_queue_group_name(const RoutePattern& route);
 
 // The mailer that delivers to a route's port: "esmtp" for 25, else "route_esmtp_PORT".
 std::string sendmail_mailer_for_port(int port);
