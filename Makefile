@@ -57,6 +57,8 @@ ROUTECTL_WINGS = $(CONFIG_LIB) $(POSTFIX_LIB) $(SENDMAIL_LIB) $(COMMON_LIB) $(CO
 BINARIES = $(BUILD)/route-milter $(BUILD)/routectl
 
 .SECONDEXPANSION:
+# Keep the wing objects (make would delete them as intermediates and rebuild a whole wing each time).
+.SECONDARY:
 .PHONY: all check check-tsan fuzz soak unit integration deps run bench clean
 all: $(BINARIES)
 
