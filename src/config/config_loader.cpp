@@ -42,7 +42,7 @@ struct SettingRow {
 using SettingTable = std::span<const SettingRow>;
 
 using H = Holds;
-constexpr SettingRow root_settings[] = {{"milter", H::group}, {"scope"}, {"local_domains", H::strings},
+constexpr SettingRow root_settings[] = {{"milter", H::group}, {"scope"}, {"mode"}, {"local_domains", H::strings},
                                         {"ip_ranges", H::list}, {"routes", H::list}};
 constexpr SettingRow milter_settings[] = {{"socket"}, {"user"}, {"timeout", H::integer, 1, 86400}};
 constexpr SettingRow range_settings[] = {{"name", H::string, 0, 0, true}, {"lower"}, {"upper"}, {"cidr", H::strings},
@@ -51,7 +51,7 @@ constexpr SettingRow range_settings[] = {{"name", H::string, 0, 0, true}, {"lowe
 constexpr SettingRow route_settings[] = {
     {"domain", H::string, 0, 0, true}, {"description"}, {"host"}, {"port", H::integer, 1, 65535}, {"security"},
     {"treat_sender_as"}, {"treat_recipient_as"}, {"deliver_to"}, {"addresses", H::strings},
-    {"retries", H::integer, 0, 1000}, {"retry_minutes", H::integer, 1, 10080}, {"auth", H::group}};
+    {"retries", H::integer, 0, 1000}, {"retry_minutes", H::integer, 1, 10080}, {"auth", H::group}, {"mode"}};
 constexpr SettingRow auth_settings[] = {{"user", H::string, 0, 0, true}, {"password", H::string, 0, 0, true}};
 
 // A reader naming a setting its table lacks, or reading it as another type than the table
@@ -386,6 +386,7 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
     if (auto c = v.enum_member(r, path, route_settings, "treat_sender_as", address_class_names)) out.treat_sender_as = *c;
     if (auto c = v.enum_member(r, path, route_settings, "treat_recipient_as", address_class_names)) out.treat_recipient_as = *c;
     if (auto d = v.enum_member(r, path, route_settings, "deliver_to", deliver_to_names)) out.deliver_to = *d;
+    if (auto m = v.enum_member(r, path, route_settings, "mode", mode_names)) out.mode = *m;
     if (auto n = v.int_member(r, path, route_settings, "retries")) out.retries = static_cast<int>(*n);
     if (auto n = v.int_member(r, path, route_settings, "retry_minutes")) out.retry_minutes = static_cast<int>(*n);
     if (port && !r.exists("host") && r.exists("domain"))
@@ -454,6 +455,7 @@ void read_root(Validator& v, const Setting& root, Config& config) {
     v.check_group(root, "", root_settings);
     read_milter(v, root, config.milter);
     if (auto s = v.enum_member(root, "", root_settings, "scope", scope_names)) config.scope = *s;
+    if (auto m = v.enum_member(root, "", root_settings, "mode", mode_names)) config.mode = *m;
     read_local_domains(v, root, config.local_domains);
     read_ip_ranges(v, root, config);
     if (root.exists("routes")) {

@@ -22,6 +22,21 @@ constexpr std::array<SmtpReply, rule_names.size()> rule_table{{
 
 }  // namespace
 
+bool is_policy_rule(Rule rule) {
+    switch (rule) {
+    case Rule::not_listed:
+    case Rule::not_allowed:
+    case Rule::auth_required:
+    case Rule::routed_address: return true;
+    case Rule::out_of_scope:
+    case Rule::no_objection:
+    case Rule::bad_address:
+    case Rule::bad_sender:
+    case Rule::postmaster: return false;
+    }
+    return false;
+}
+
 SmtpReply reply_for(Rule rule) { return rule_table[static_cast<std::size_t>(rule)]; }
 void format_reply_text(Rule rule, std::string_view recipient, char* out, std::size_t size) {
     if (size == 0) return;

@@ -144,6 +144,7 @@ bool is_bare_postmaster(const NormalizedAddress& a) { return !a.has_domain() && 
 Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient) const {
     Decision d;
     d.range = facts.range;
+    d.mode = config_.mode;
     if (is_bare_postmaster(recipient)) {
         d.rule = Rule::postmaster;
         return d;
@@ -161,6 +162,7 @@ Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAdd
         return d;
     }
     d.route = recipient.has_domain() && !own_domain ? route_for_domain(recipient.domain()) : nullptr;
+    d.mode = effective_mode(config_, d.route);
     if (d.route == nullptr && config_.scope == Scope::routes) {
         d.rule = Rule::out_of_scope;
         return d;
@@ -186,6 +188,7 @@ Decision Policy::decide_recipient(const MessageFacts& facts, std::string_view ra
         Decision d;
         d.rule = Rule::bad_address;
         d.range = facts.range;
+        d.mode = config_.mode;
         return d;
     }
     return decide_recipient(facts, scratch);

@@ -98,18 +98,22 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     return no_reply_or(*c, SMFIP_NR_MAIL, SMFIS_CONTINUE);
 }
 
-void log_rejection(SMFICTX* ctx, const ConnectionContext& c, const Decision& d, const char* rcpt, const SmtpReply& reply,
-                   const char* text) {
+// One line per refused or warned recipient, Postfix style:
+//   QUEUEID: reject: RCPT from host[ip]: 550 5.1.1 <rcpt>: text; from=<..> to=<..> rule=.. route=.. range=..
+//   QUEUEID: warn: RCPT from host[ip]: would reject: 550 5.1.1 ...   (warn mode: nothing refused)
+void log_decision(SMFICTX* ctx, const ConnectionContext& c, const Decision& d, const char* rcpt, const SmtpReply& reply,
+                  const char* text) {
     const char* queue_id = macro(ctx, "i");
     char route[320] = "none";
     if (d.route != nullptr) std::snprintf(route, sizeof route, "%s (line %u)", d.route->pattern.text().c_str(), d.route->line);
     const std::string_view rule = name_of(d.rule);
     const std::string_view cls = d.delivery_class ? name_of(*d.delivery_class) : std::string_view();
-    log_line(LOG_INFO, "%s: reject: RCPT from %s: %s %s %s; from=%s to=%s rule=%.*s route=%s range=%s%s%.*s",
-             queue_id[0] != '\0' ? queue_id : "NOQUEUE", c.client_label.c_str(), reply.code, reply.xcode, text,
-             c.message.sender_raw.c_str(), rcpt, static_cast<int>(rule.size()), rule.data(), route,
-             d.range != nullptr ? d.range->name.c_str() : "none", d.delivery_class ? " class=" : "",
-             static_cast<int>(cls.size()), cls.data());
+    const bool warned = d.warns();
+    log_line(LOG_INFO, "%s: %s: RCPT from %s: %s%s %s %s; from=%s to=%s rule=%.*s route=%s range=%s%s%.*s",
+             queue_id[0] != '\0' ? queue_id : "NOQUEUE", warned ? "warn" : "reject", c.client_label.c_str(),
+             warned ? "would reject: " : "", reply.code, reply.xcode, text, c.message.sender_raw.c_str(), rcpt,
+             static_cast<int>(rule.size()), rule.data(), route, d.range != nullptr ? d.range->name.c_str() : "none",
+             d.delivery_class ? " class=" : "", static_cast<int>(cls.size()), cls.data());
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
@@ -125,7 +129,8 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     const SmtpReply reply = d.reply();
     char text[max_quoted_address + 128];
     format_reply_text(d.rule, rcpt, text, sizeof text);
-    log_rejection(ctx, *c, d, rcpt, reply, text);
+    log_decision(ctx, *c, d, rcpt, reply, text);
+    if (d.warns()) return SMFIS_CONTINUE;
     // libmilter's prototype lacks const; it only copies the strings.
     if (smfi_setreply(ctx, const_cast<char*>(reply.code), const_cast<char*>(reply.xcode), text) != MI_SUCCESS) {
         log_line(LOG_ERR, "smfi_setreply failed for to=%s; answering tempfail", rcpt);

@@ -25,8 +25,9 @@ bool reload_policy(LivePolicy& live, const std::string& path, UserCheck user_che
     if (was.socket != now.socket || was.user != now.user || was.timeout != now.timeout)
         log_line(LOG_WARNING, "reload: milter { socket, user, timeout } changes take effect only at restart");
     const Policy& next = *loaded.policy;
-    log_line(LOG_INFO, "reloaded %s: %zu routes, %zu listed addresses, %zu ip ranges", path.c_str(),
-             next.config().routes.size(), next.listed_address_count(), next.config().ip_ranges.size());
+    log_line(LOG_INFO, "reloaded %s: %zu routes, %zu listed addresses, %zu ip ranges, mode %s, %zu routes in warn mode",
+             path.c_str(), next.config().routes.size(), next.listed_address_count(), next.config().ip_ranges.size(),
+             std::string(name_of(next.config().mode)).c_str(), routes_in_mode(next.config(), Mode::warn));
     live.publish(std::move(loaded.policy));
     return true;
 }

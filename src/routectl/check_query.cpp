@@ -28,6 +28,7 @@ void print_route(const Policy& policy, const RouteConfig& r) {
                 std::string(name_of(r.treat_sender_as)).c_str(), std::string(name_of(r.treat_recipient_as)).c_str(),
                 std::string(name_of(r.security)).c_str(), r.retries, r.retry_minutes);
     if (r.auth) std::printf("  auth user %s (password hidden)", r.auth->user.c_str());
+    std::printf("  mode %s", std::string(name_of(effective_mode(policy.config(), &r))).c_str());
     std::printf("  [%s]\n", line_of(r.line).c_str());
 }
 
@@ -59,6 +60,15 @@ int command_check(const CheckOptions& options) {
     std::printf("%s: OK\n", path.c_str());
     std::printf("socket: %s\n", config->milter.socket.text().c_str());
     std::printf("scope: %s\n", std::string(name_of(config->scope)).c_str());
+    const std::size_t warned = routes_in_mode(*config, Mode::warn);
+    std::printf("mode: %s (%zu of %zu routes in warn mode)\n", std::string(name_of(config->mode)).c_str(), warned,
+                config->routes.size());
+    // The routes whose refusals are only logged, listed in full: nothing may hide in "... more".
+    if (warned != 0 && warned != config->routes.size()) {
+        for (const RouteConfig& r : config->routes)
+            if (effective_mode(*config, &r) == Mode::warn)
+                std::printf("  warn: %s (%s)\n", r.pattern.text().c_str(), line_of(r.line).c_str());
+    }
     std::printf("local domains: %zu\n", config->local_domains.size());
     std::printf("routes: %zu (%zu deliver to listed addresses only, %zu listed addresses, %zu with SMTP AUTH)\n",
                 config->routes.size(), listed, addresses, with_auth);
@@ -105,11 +115,15 @@ int command_query(const QueryOptions& options) {
         const SmtpReply reply = d.reply();
         char text[max_quoted_address + 128];
         format_reply_text(d.rule, rcpt, text, sizeof text);
-        std::printf("%s: %s", rcpt.c_str(), d.rejects() ? "REJECT" : d.rule == Rule::out_of_scope ? "PASS" : "NO OBJECTION");
-        if (d.rejects()) std::printf(" %s %s %s", reply.code, reply.xcode, text);
+        if (d.warns()) std::printf("%s: WARN (would reject %s %s %s)", rcpt.c_str(), reply.code, reply.xcode, text);
+        else if (d.refuses()) std::printf("%s: REJECT %s %s %s", rcpt.c_str(), reply.code, reply.xcode, text);
+        else std::printf("%s: %s", rcpt.c_str(), d.rule == Rule::out_of_scope ? "PASS" : "NO OBJECTION");
         std::printf("\n    rule %s; route %s", std::string(name_of(d.rule)).c_str(),
                     d.route != nullptr ? route_label(*d.route).c_str() : "none");
         if (d.delivery_class) std::printf("; class %s", std::string(name_of(*d.delivery_class)).c_str());
+        if (d.rejects()) std::printf("; mode %s", std::string(name_of(d.mode)).c_str());
+        if (d.rejects() && d.mode == Mode::warn && !d.warns())
+            std::printf("; refused in warn mode too: the milter cannot read the address");
         if (d.rule == Rule::out_of_scope) std::printf("; scope = \"routes\" and the domain has no route: not judged");
         if (d.rule == Rule::postmaster) std::printf("; <postmaster> is always accepted (RFC 5321 4.5.1)");
         std::printf("\n");

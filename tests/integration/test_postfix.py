@@ -320,6 +320,40 @@ class ScopeAllTests(MilterClassMixin, LabTestCase):
         self.assertReply(self.rcpt("x@partner.test"), 530, "5.7.0")
 
 
+class WarnModeTests(MilterClassMixin, LabTestCase):
+    """mode = "warn" through the real Postfix: nothing refused by policy, each refusal logged once."""
+
+    @classmethod
+    def config(cls):
+        # Top level warns, partner.test still enforces.
+        return make_config(LAB.milter_socket).replace('scope = "routes";', 'scope = "routes";\nmode = "warn";').replace(
+            'deliver_to = "all"; }', 'deliver_to = "all"; mode = "enforce"; }')
+
+    def test_would_be_refusals_pass_and_are_logged(self):
+        rcpt = uniq("carol") + "@backup.test"
+        offset = self.milter.log_offset()
+        t = LAB.transaction(EXT_SENDER, [rcpt, "alice@backup.test"], data=True)
+        self.assertEqual(t.rcpt_codes, [250, 250], "%r%s" % (t, self.dump_on_failure()))
+        self.assertEqual(t.data[0], 250, "%r%s" % (t, self.dump_on_failure()))
+        log = self.milter.log_text()[offset:]
+        warns = [l for l in log.splitlines() if ": warn: RCPT from " in l]
+        self.assertEqual(len(warns), 1, log)
+        self.assertRegex(warns[0], r"(?:[0-9A-F]+|NOQUEUE): warn: RCPT from \S+\[127\.0\.0\.1\]: would reject: "
+                         r"550 5\.1\.1 <%s>: Recipient not in route list\.; from=<%s> to=<%s> rule=not-listed "
+                         r"route=backup\.test \(line \d+\) range=My computer" % (re.escape(rcpt), re.escape(EXT_SENDER),
+                                                                              re.escape(rcpt)))
+        self.assertNotIn(": reject: ", log)
+
+    def test_a_route_in_enforce_mode_still_refuses(self):
+        offset = self.milter.log_offset()
+        self.assertReply(self.rcpt("x@partner.test"), 530, "5.7.0", "SMTP authentication is required.")
+        self.assertIn(": reject: RCPT from ", self.milter.log_text()[offset:])
+
+    def test_a_bad_address_still_gets_501(self):
+        # Postfix passes the quoted form to the milter; the milter cannot read a comment in it.
+        self.assertReply(self.rcpt("abuse@backup.test(x)"), 501, "5.1.3")
+
+
 class NotAllowedTests(MilterClassMixin, LabTestCase):
     """A range that does not allow external-external at all -> 550 5.7.1."""
 
@@ -598,7 +632,7 @@ class InetSocketTests(LabTestCase):
 # Run order: the concurrent reload test leaves Postfix's cleanup pool slow to accept
 # (about 1 s per new queue file; Postfix-internal, also without any milter), so the
 # tests with many accepted recipients run first.
-CLASS_ORDER = [RouteDecisionTests, ScopeAllTests, NotAllowedTests, HostileAddressTests, InetSocketTests,
+CLASS_ORDER = [RouteDecisionTests, ScopeAllTests, WarnModeTests, NotAllowedTests, HostileAddressTests, InetSocketTests,
                ReloadTests, MilterDownTests]
 
 

@@ -1103,7 +1103,38 @@ class IdnTests(RoutectlCase):
         self.assertIn("User unknown in relay recipient table", replies[0][1])
 
 
-CLASS_ORDER = [CommandOptionTests, MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests, MxDeliveryTests,
+class WarnModeQueryTests(RoutectlCase):
+    """routectl query and check show warn mode (no MTA needed)."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.conf, cls.text = new_config("warn", [
+            {"domain": "backup.test", "treat_recipient_as": "local", "deliver_to": "listed",
+             "addresses": ["alice@backup.test"], "mode": "warn"},
+            {"domain": "partner.test"}])
+
+    def test_query_shows_what_would_be_rejected(self):
+        r = run_routectl("query", "-c", self.conf, "--client", "203.0.113.5", "--from", "a@far.test",
+                         "carol@backup.test", "x@partner.test", "alice@backup.test", '"bad@backup.test')
+        self.assertRoutectlOK(r)
+        lines = r.stdout.splitlines()
+        self.assertIn("carol@backup.test: WARN (would reject 550 5.1.1 <carol@backup.test>: "
+                      "Recipient not in route list.)", lines)
+        self.assertIn("    rule not-listed; route backup.test (line %d); mode warn"
+                      % (line_of(self.text, '"backup.test"') - 1), lines)
+        self.assertIn("x@partner.test: REJECT 530 5.7.0 SMTP authentication is required.", lines)
+        self.assertIn("alice@backup.test: NO OBJECTION", lines)
+        self.assertIn('"bad@backup.test: REJECT 501 5.1.3 <"bad@backup.test>: Bad recipient address syntax.', lines)
+
+    def test_check_lists_the_routes_in_warn_mode(self):
+        r = run_routectl("check", "-c", self.conf)
+        self.assertRoutectlOK(r)
+        self.assertIn("mode: enforce (1 of 2 routes in warn mode)\n", r.stdout)
+        self.assertIn("  warn: backup.test (line %d)\n" % (line_of(self.text, '"backup.test"') - 1), r.stdout)
+        self.assertNotIn("  warn: partner.test", r.stdout)
+
+
+CLASS_ORDER = [WarnModeQueryTests, CommandOptionTests, MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests, MxDeliveryTests,
                QueueLifetimeTests, MapKeyTests, IdnTests]
 
 

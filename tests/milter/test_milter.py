@@ -31,6 +31,7 @@ DRIVER = os.path.join(HERE, "driver.lua")
 ALL = address_scenarios.ALL_CLASSES
 
 CONFIG = """\
+%(mode)s
 scope = "%(scope)s";
 local_domains = [ "lab.test" ];
 ip_ranges = (
@@ -43,7 +44,7 @@ ip_ranges = (
 routes = (
   { domain = "backup.test"; treat_recipient_as = "local"; deliver_to = "listed";
     addresses = [ %(listed)s ]; },
-  { domain = "partner.test"; }
+  { domain = "partner.test"; %(partner_mode)s}
 );
 """
 
@@ -51,8 +52,10 @@ WORK = None
 MILTER = None
 
 
-def config(listed=("alice@backup.test", "bob@backup.test"), scope="routes"):
-    return CONFIG % {"scope": scope, "all": ALL, "listed": ", ".join('"%s"' % a for a in listed)}
+def config(listed=("alice@backup.test", "bob@backup.test"), scope="routes", mode=None, partner_mode=None):
+    return CONFIG % {"scope": scope, "all": ALL, "listed": ", ".join('"%s"' % a for a in listed),
+                     "mode": 'mode = "%s";' % mode if mode else "",
+                     "partner_mode": 'mode = "%s"; ' % partner_mode if partner_mode else ""}
 
 
 def setUpModule():
@@ -265,6 +268,85 @@ class ReloadTests(MilterCase):
         self.assertRun(run, ["c", "y"])
 
 
+class WarnModeTests(MilterCase):
+    """mode = "warn": policy refusals are logged as "would reject" and the recipient goes on."""
+
+    def tearDown(self):
+        use_config(config())
+
+    def warn_lines(self, run):
+        return [l for l in run.log.splitlines() if ": warn: RCPT from " in l]
+
+    def test_policy_rules_are_logged_not_enforced(self):
+        use_config(config(mode="warn"))
+        for name, client, sender, rcpt, expected, rule in [
+            ("not listed", "127.0.0.1", "a@far.test", "carol@backup.test",
+             "550 5.1.1 <carol@backup.test>: Recipient not in route list.", "not-listed"),
+            ("auth required", "203.0.113.9", "a@far.test", "x@partner.test",
+             "530 5.7.0 SMTP authentication is required.", "auth-required"),
+            ("not allowed", "192.0.2.7", "a@far.test", "x@partner.test",
+             "550 5.7.1 Delivery is not allowed to this address.", "not-allowed"),
+            ("routed address", "127.0.0.1", "a@far.test", "v%far.test@lab.test",
+             "550 5.7.1 <v?far.test@lab.test>: Source-routed addresses are not accepted.", "routed-address"),
+        ]:
+            with self.subTest(name):
+                run = miltertest(message(client, sender, [rcpt], queue_id="W1234"))
+                self.assertRun(run, ["c"], name)
+                warns = self.warn_lines(run)
+                self.assertEqual(len(warns), 1, "%s: %s" % (name, run.log))
+                self.assertIn("W1234: warn: RCPT from client.example[%s]: would reject: %s; from=<%s> to=<%s> rule=%s "
+                              % (client, expected, sender, rcpt, rule), warns[0])
+                self.assertNotIn(": reject: ", run.log, name)
+        # No objection: nothing logged.
+        run = miltertest(message("127.0.0.1", "a@far.test", ["alice@backup.test"]))
+        self.assertRun(run, ["c"])
+        self.assertEqual(self.warn_lines(run), [])
+
+    def test_unreadable_addresses_are_refused_in_warn_mode_too(self):
+        use_config(config(mode="warn"))
+        run = miltertest(message("127.0.0.1", "a@far.test", ['"unterminated@backup.test', "carol@backup.test"]))
+        self.assertRun(run, ["y", "c"])
+        self.assertIn(": reject: RCPT from client.example[127.0.0.1]: 501 5.1.3 ", run.log)
+        self.assertEqual(len(self.warn_lines(run)), 1, run.log)
+        run = miltertest(message("127.0.0.1", "a@far.test(x)", ["alice@backup.test"]))
+        self.assertRun(run, ["y"])
+        self.assertIn("501 5.1.7 Bad sender address syntax.", run.log)
+
+    def test_route_mode_overrides_the_top_level(self):
+        use_config(config(mode="warn", partner_mode="enforce"))
+        run = miltertest(message("203.0.113.9", "a@far.test", ["carol@backup.test", "x@partner.test"]))
+        self.assertRun(run, ["c", "y"])
+        self.assertIn("rule=not-listed route=backup.test", "\n".join(self.warn_lines(run)))
+        self.assertIn(": reject: RCPT from client.example[203.0.113.9]: 530 5.7.0 ", run.log)
+        use_config(config(partner_mode="warn"))
+        run = miltertest(message("203.0.113.9", "a@far.test", ["carol@backup.test", "x@partner.test"]))
+        self.assertRun(run, ["y", "c"])
+        self.assertIn("rule=auth-required route=partner.test", "\n".join(self.warn_lines(run)))
+
+    def test_reload_switches_mode_and_a_connection_keeps_its_own(self):
+        use_config(config(mode="warn"))
+        reached = os.path.join(WORK, "reached-warn")
+        go_on = os.path.join(WORK, "go-on-warn")
+        for f in (reached, go_on):
+            if os.path.exists(f):
+                os.unlink(f)
+        first = miltertest([("negotiate",), ("connect", "client.example", "127.0.0.1"),
+                            ("mail", "<a@far.test>"), ("rcpt", "<carol@backup.test>"), ("touch", reached),
+                            ("wait_for", go_on), ("rcpt", "<carol@backup.test>"), ("close",)], background=True)
+        try:
+            wait_for(lambda: os.path.exists(reached) or first.poll() is not None, 20, what="first connection")
+            offset = MILTER.log_offset()
+            use_config(config(mode="enforce"))
+            self.assertIn("mode enforce, 0 routes in warn mode", MILTER.log_text()[offset:])
+            second = miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"]))
+            self.assertRun(second, ["y"], "new connection after the switch to enforce")
+        finally:
+            open(go_on, "w").close()
+            out, _ = first.communicate(timeout=30)
+        self.assertEqual(first.returncode, 0, out)
+        self.assertEqual(re.findall(r"^REPLY rcpt (.)$", out, re.M), ["c", "c"], out)
+
+
 class TcpRelay:
     """Forwards 127.0.0.1:PORT to (host, port): miltertest itself cannot connect over IPv6."""
 
@@ -346,7 +428,7 @@ class SocketTests(MilterCase):
                 self.assertEqual(p.stdout, "")
 
 
-CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, SocketTests]
+CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, WarnModeTests, SocketTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "milter", CLASS_ORDER, tearDownModule))

@@ -43,6 +43,10 @@ const BadCase bad_cases[] = {
      "test.conf:2: routes[0].port: expected an integer, found a string"},
     {"wrong type scope", "scope = 1;\n", "test.conf:1: scope: expected a string, found an integer"},
     {"bad scope", "scope = \"everything\";\n", "test.conf:1: scope: must be one of \"routes\", \"all\" (\"everything\")"},
+    {"bad mode", "\nmode = \"dry-run\";\n", "test.conf:2: mode: must be one of \"enforce\", \"warn\" (\"dry-run\")"},
+    {"wrong type mode", "mode = true;\n", "test.conf:1: mode: expected a string, found a boolean"},
+    {"bad route mode", "routes = ( { domain = \"a.example\";\n mode = \"Warn\"; } );\n",
+     "test.conf:2: routes[0].mode: must be one of \"enforce\", \"warn\" (\"Warn\")"},
     {"bad security", "routes = ( { domain = \"a.example\"; host = \"mx.a.example\";\n security = \"ssl\"; } );\n",
      "test.conf:2: routes[0].security: must be one of \"none\", \"starttls\", \"starttls-required\", \"tls\" (\"ssl\")"},
     {"bad treat_sender_as", "routes = ( { domain = \"a.example\";\n treat_sender_as = \"internal\"; } );\n",
@@ -216,6 +220,27 @@ BOOST_AUTO_TEST_CASE(route_defaults) {
     BOOST_TEST((route.treat_sender_as == AddressClass::external));
     BOOST_TEST((route.treat_recipient_as == AddressClass::external));
     BOOST_TEST(!route.auth.has_value());
+    BOOST_TEST(!route.mode.has_value());
+    BOOST_TEST((r.config->mode == Mode::enforce));
+    BOOST_TEST((effective_mode(*r.config, &route) == Mode::enforce));
+}
+
+// A route's mode wins over the top-level one for its recipients; recipients without a route
+// take the top-level mode.
+BOOST_AUTO_TEST_CASE(mode_top_level_and_per_route) {
+    const ConfigResult r = load(R"(
+        mode = "warn";
+        routes = ( { domain = "a.example"; }, { domain = "b.example"; mode = "enforce"; },
+                   { domain = "c.example"; mode = "warn"; } );
+    )");
+    BOOST_REQUIRE_MESSAGE(r.config.has_value(), all_errors(r));
+    const Config& c = *r.config;
+    BOOST_TEST((c.mode == Mode::warn));
+    BOOST_TEST((effective_mode(c, &c.routes[0]) == Mode::warn));
+    BOOST_TEST((effective_mode(c, &c.routes[1]) == Mode::enforce));
+    BOOST_TEST((effective_mode(c, &c.routes[2]) == Mode::warn));
+    BOOST_TEST((effective_mode(c, nullptr) == Mode::warn));
+    BOOST_TEST(routes_in_mode(c, Mode::warn) == 2u);
 }
 
 BOOST_AUTO_TEST_CASE(nul_byte_in_text) {

@@ -191,6 +191,49 @@ BOOST_AUTO_TEST_CASE(bad_recipient_is_rejected_not_accepted) {
     BOOST_TEST(d.rejects());
 }
 
+// Warn mode softens the policy rules only; a route's mode wins over the top-level one.
+BOOST_AUTO_TEST_CASE(warn_mode_softens_policy_rules_only) {
+    const auto p = policy_from(R"(
+        mode = "warn"; scope = "all"; local_domains = [ "own.test" ];
+        ip_ranges = ( { name = "net"; cidr = "0.0.0.0/0"; priority = 1; allow = [ "external-local", "local-local" ];
+                        require_auth = [ "local-local" ]; } );
+        routes = ( { domain = "backup.test"; treat_recipient_as = "local"; deliver_to = "listed";
+                     addresses = [ "alice@backup.test" ]; },
+                   { domain = "strict.test"; treat_recipient_as = "local"; deliver_to = "listed"; mode = "enforce";
+                     addresses = [ "alice@strict.test" ]; } );
+    )");
+    struct Case {
+        const char* from;
+        const char* to;
+        const char* rule;
+        bool warns;
+    };
+    const Case cases[] = {
+        {"<a@far.test>", "<carol@backup.test>", "not-listed", true},
+        {"<a@far.test>", "<x@else.test>", "not-allowed", true},            // no route: top-level mode
+        {"<me@own.test>", "<u@own.test>", "auth-required", true},
+        {"<a@far.test>", "<v%far.test@own.test>", "routed-address", true},
+        {"<a@far.test>", "<carol@strict.test>", "not-listed", false},      // the route enforces
+        {"<a@far.test>", "<\"unterminated@backup.test>", "bad-address", false},  // unreadable: refused
+        {"<a@far.test(x)>", "<alice@backup.test>", "bad-sender", false},
+        {"<a@far.test>", "<alice@backup.test>", "no-objection", false},
+    };
+    for (const Case& c : cases) {
+        const Decision d = decide(*p, "203.0.113.5", c.from, c.to);
+        BOOST_TEST(rule(d) == c.rule, c.to);
+        BOOST_TEST(d.warns() == c.warns, c.to);
+        BOOST_TEST(d.refuses() == (d.rejects() && !c.warns), c.to);
+    }
+    BOOST_TEST((decide(*p, "203.0.113.5", "<a@far.test>", "<carol@strict.test>").mode == Mode::enforce));
+    BOOST_TEST((decide(*p, "203.0.113.5", "<a@far.test>", "<carol@backup.test>").mode == Mode::warn));
+    // The same config in enforce mode refuses every one of them.
+    const auto enforcing = policy_from("scope = \"all\"; routes = ( { domain = \"b.test\"; mode = \"warn\"; deliver_to = "
+                                       "\"listed\"; addresses = [ \"a@b.test\" ]; } );");
+    BOOST_TEST(decide(*enforcing, "203.0.113.5", "<a@far.test>", "<c@b.test>").warns());
+    BOOST_TEST(decide(*enforcing, "203.0.113.5", "<a@far.test>", "<c@else.test>").refuses());
+    BOOST_TEST(rule(decide(*enforcing, "203.0.113.5", "<a@far.test>", "<c@else.test>")) == "auth-required");
+}
+
 // A comment in MAIL FROM must not turn a local sender into an "external" one that the Internet
 // range lets through without AUTH; a comment in RCPT TO must not slip past a listed route.
 BOOST_AUTO_TEST_CASE(comments_never_change_the_verdict) {

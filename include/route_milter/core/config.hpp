@@ -8,6 +8,7 @@
 #include "route_milter/core/delivery_class.hpp"
 #include "route_milter/core/ip_range.hpp"
 #include "route_milter/core/milter_socket.hpp"
+#include "route_milter/core/mode.hpp"
 #include "route_milter/core/name_code.hpp"
 #include "route_milter/core/route_pattern.hpp"
 
@@ -85,6 +86,7 @@ struct RouteConfig {
     int retries = 4;         // hMailServer's default route: 4 retries,
     int retry_minutes = 60;  // 60 minutes apart
     std::optional<RouteAuth> auth;
+    std::optional<Mode> mode;  // unset: the top-level mode
     unsigned line = 0;
     std::uint32_t file = 0;  // index into Config::files
 };
@@ -96,11 +98,24 @@ struct Config {
     std::vector<std::string> files;
     MilterSettings milter;
     Scope scope = Scope::routes;
+    Mode mode = Mode::enforce;
     std::vector<std::string> local_domains;
     std::vector<IpRangeConfig> ip_ranges;
     bool ip_ranges_are_defaults = false;
     std::vector<RouteConfig> routes;
 };
+
+// The mode in force for a route's recipients (route == nullptr: no route).
+inline Mode effective_mode(const Config& config, const RouteConfig* route) {
+    return route != nullptr && route->mode ? *route->mode : config.mode;
+}
+
+// How many routes are in `mode` (their own or inherited).
+inline std::size_t routes_in_mode(const Config& config, Mode mode) {
+    std::size_t n = 0;
+    for (const RouteConfig& r : config.routes) n += effective_mode(config, &r) == mode;
+    return n;
+}
 
 // hMailServer's default ranges: "My computer" and "Internet".
 std::vector<IpRangeConfig> default_ip_ranges();

@@ -2,6 +2,7 @@
 #pragma once
 
 #include "route_milter/core/delivery_class.hpp"
+#include "route_milter/core/mode.hpp"
 
 #include <cstddef>
 #include <cstdint>
@@ -35,6 +36,12 @@ struct SmtpReply {
     bool names_address;  // text is prefixed with "<address>: "
 };
 
+// Whether a rejecting rule is a policy decision (routes, IP ranges, AUTH, source routing),
+// which warn mode only logs. bad-address and bad-sender are not: an address the milter cannot
+// read as the MTA reads it gives no policy to try out, and letting it through would let a
+// forged or mis-parsed address decide what the warn log claims.
+bool is_policy_rule(Rule rule);
+
 // Reply for a rejecting rule; {"250","2.1.5","Ok"} for the others.
 SmtpReply reply_for(Rule rule);
 
@@ -44,8 +51,14 @@ struct Decision {
     std::optional<DeliveryClass> delivery_class;
     const RouteConfig* route = nullptr;    // the recipient's route, if any
     const IpRangeConfig* range = nullptr;  // the client's range, if any
+    Mode mode = Mode::enforce;             // the route's mode, else the top-level one
 
+    // The rule objects to the recipient (whether or not the objection is enforced).
     bool rejects() const { return rule != Rule::out_of_scope && rule != Rule::no_objection && rule != Rule::postmaster; }
+    // The objection is only logged: warn mode and a policy rule.
+    bool warns() const { return rejects() && mode == Mode::warn && is_policy_rule(rule); }
+    // The MTA is told to refuse the recipient.
+    bool refuses() const { return rejects() && !warns(); }
     SmtpReply reply() const { return reply_for(rule); }
 };
 
