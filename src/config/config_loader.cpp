@@ -4,6 +4,7 @@
 #include "route_milter/core/address.hpp"
 #include "route_milter/config/config_source.hpp"
 #include "route_milter/core/domain.hpp"
+#include "route_milter/core/utc_time.hpp"
 
 #include <libconfig.h++>
 #include <malloc.h>
@@ -31,7 +32,7 @@ using libconfig::Setting;
 // integer its bounds (Postfix's CONFIG_INT_TABLE rows). The readers ask these tables for all of
 // it, so the list of known keys and what is read cannot drift apart. Defaults are the member
 // initialisers of config.hpp, the one place they are written.
-enum class Holds { string, integer, group, list, strings };  // strings: a string or a list of them
+enum class Holds { string, integer, boolean, group, list, strings };  // strings: a string or a list of them
 struct SettingRow {
     std::string_view name;
     Holds holds = Holds::string;
@@ -47,9 +48,11 @@ constexpr SettingRow root_settings[] = {{"milter", H::group}, {"scope"}, {"mode"
 constexpr SettingRow milter_settings[] = {{"socket"}, {"user"}, {"timeout", H::integer, 1, 86400}};
 constexpr SettingRow range_settings[] = {{"name", H::string, 0, 0, true}, {"lower"}, {"upper"}, {"cidr", H::strings},
                                          {"priority", H::integer, 0, 1000000, true}, {"allow", H::strings},
-                                         {"require_auth", H::strings}};
+                                         {"require_auth", H::strings}, {"require_tls_for_auth", H::boolean},
+                                         {"expires"}};
 constexpr SettingRow route_settings[] = {
-    {"domain", H::string, 0, 0, true}, {"description"}, {"host"}, {"port", H::integer, 1, 65535}, {"security"},
+    {"domain", H::string, 0, 0, true}, {"description"}, {"host", H::strings}, {"port", H::integer, 1, 65535},
+    {"security"}, {"tls_verify", H::boolean}, {"etrn", H::boolean},
     {"treat_sender_as"}, {"treat_recipient_as"}, {"deliver_to"}, {"addresses", H::strings},
     {"retries", H::integer, 0, 1000}, {"retry_minutes", H::integer, 1, 10080}, {"auth", H::group}, {"mode"}};
 constexpr SettingRow auth_settings[] = {{"user", H::string, 0, 0, true}, {"password", H::string, 0, 0, true}};
@@ -167,6 +170,17 @@ public:
             return std::nullopt;
         }
         return value;
+    }
+
+    std::optional<bool> bool_member(const Setting& group, const std::string& path, SettingTable table, const char* key) {
+        row_of(table, key, Holds::boolean);
+        const Setting* s = member(group, key);
+        if (s == nullptr) return std::nullopt;
+        if (s->getType() != Setting::TypeBoolean) {
+            error(*s, join(path, key), "expected true or false, found " + std::string(type_name(*s)));
+            return std::nullopt;
+        }
+        return static_cast<bool>(*s);
     }
 
     template <typename Enum, std::size_t N>
@@ -298,6 +312,11 @@ void read_ip_range(Validator& v, const Setting& r, const std::string& path, IpRa
     };
     class_set("allow", out.allow);
     class_set("require_auth", out.require_auth);
+    if (auto b = v.bool_member(r, path, range_settings, "require_tls_for_auth")) out.require_tls_for_auth = *b;
+    if (auto text = v.string_member(r, path, range_settings, "expires")) {
+        if (auto when = parse_utc_timestamp(*text)) out.expires = *when;
+        else v.error(r["expires"], path + ".expires", "not a UTC time YYYY-MM-DDTHH:MM:SSZ (\"" + *text + "\")");
+    }
 }
 
 void check_range_overlaps(Validator& v, const std::vector<IpRangeConfig>& ranges) {
@@ -358,6 +377,39 @@ void read_ip_ranges(Validator& v, const Setting& root, Config& config) {
     check_range_overlaps(v, config.ip_ranges);
 }
 
+// "host": one host, or a list tried in order. hMailServer writes several hosts as "a|b"; its
+// admins will type that, so it gets an error showing the list form.
+void read_hosts(Validator& v, const Setting& s, const std::string& path, std::vector<std::string>& out) {
+    const int count = v.for_each_string(s, path, [&](std::string_view text, SourceLocation at) {
+        if (text.find('|') != std::string_view::npos) {
+            std::string list;
+            for (std::size_t start = 0; start <= text.size();) {
+                const std::size_t bar = std::min(text.find('|', start), text.size());
+                list += std::string(list.empty() ? "" : ", ") + "\"" + std::string(text.substr(start, bar - start)) + "\"";
+                start = bar + 1;
+            }
+            v.error_at(at, path + ": several hosts are a list, tried in order: host = [ " + list + " ]; (\"" +
+                               std::string(text) + "\")");
+            return;
+        }
+        std::string canonical;
+        if (text.size() > 2 && text.front() == '[' && text.back() == ']' &&
+            parse_ip_address(text.substr(1, text.size() - 2)))
+            canonical = std::string(text);
+        else if (canonical_domain(text, canonical) != DomainStatus::ok || !is_host_name(canonical)) {
+            v.error_at(at, path + ": not a host name or [IP address] (\"" + std::string(text) + "\")");
+            return;
+        }
+        if (std::find(out.begin(), out.end(), canonical) != out.end()) {
+            v.error_at(at, path + ": host listed twice (\"" + std::string(text) + "\")");
+            return;
+        }
+        out.push_back(std::move(canonical));
+    });
+    if (count == 0 && (s.isArray() || s.isList()))
+        v.error(s, path, "empty list: leave host out for MX delivery");
+}
+
 void read_route(Validator& v, const Setting& r, const std::string& path, RouteConfig& out) {
     const SourceLocation at = v.at(r);
     out.line = at.line;
@@ -370,15 +422,7 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
     }
     const std::string& domain = out.pattern.text();  // "" when missing or bad
     if (auto d = v.string_member(r, path, route_settings, "description")) out.description = *d;
-    if (auto host = v.string_member(r, path, route_settings, "host")) {
-        std::string canonical;
-        std::optional<IpAddress> literal;
-        if (host->size() > 2 && host->front() == '[' && host->back() == ']')
-            literal = parse_ip_address(std::string_view(*host).substr(1, host->size() - 2));
-        if (literal) out.host = *host;
-        else if (canonical_domain(*host, canonical) == DomainStatus::ok && is_host_name(canonical)) out.host = canonical;
-        else v.error(r["host"], path + ".host", "not a host name or [IP address] (\"" + *host + "\")");
-    }
+    if (r.exists("host")) read_hosts(v, r["host"], path + ".host", out.hosts);
     const auto port = v.int_member(r, path, route_settings, "port");
     if (port) out.port = static_cast<int>(*port);
     if (auto s = v.enum_member(r, path, route_settings, "security", security_names)) out.security = *s;
@@ -389,6 +433,20 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
     if (auto m = v.enum_member(r, path, route_settings, "mode", mode_names)) out.mode = *m;
     if (auto n = v.int_member(r, path, route_settings, "retries")) out.retries = static_cast<int>(*n);
     if (auto n = v.int_member(r, path, route_settings, "retry_minutes")) out.retry_minutes = static_cast<int>(*n);
+    if (auto b = v.bool_member(r, path, route_settings, "tls_verify")) out.tls_verify = *b;
+    if (out.tls_verify && out.security != Security::starttls_required && out.security != Security::tls)
+        v.error(r["tls_verify"], path + ".tls_verify",
+                "needs security \"starttls-required\" or \"tls\": a certificate is only checked on a connection "
+                "that must be encrypted (security \"" + std::string(name_of(out.security)) + "\")");
+    if (out.tls_verify)
+        for (const std::string& host : out.hosts)
+            if (host.front() == '[')
+                v.error(r["tls_verify"], path + ".tls_verify",
+                        "a certificate names a host, and " + host + " is an IP address: give the host's name");
+    if (auto b = v.bool_member(r, path, route_settings, "etrn")) out.etrn = *b;
+    if (out.etrn && !out.pattern.empty() && !out.pattern.is_exact())
+        v.error(r["etrn"], path + ".etrn",
+                "ETRN names one domain: an ETRN route must be for an exact domain, not " + domain);
     if (port && !r.exists("host") && r.exists("domain"))
         v.error(r["port"], path + ".port", "port without host: MX delivery always uses port 25 (" +
                                                std::to_string(out.port) + ")");
@@ -402,7 +460,7 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
             if (password) v.password_files.push_back(v.at(a["password"]).file);
             if (user && user->empty()) v.error(a["user"], apath + ".user", "must not be empty (\"\")");
             else if (user && password) out.auth = RouteAuth{*user, *password};
-            if (out.auth && out.host.empty())
+            if (out.auth && out.hosts.empty())
                 v.error(a, apath, "SMTP AUTH needs the route's host (set host for " + domain + ")");
         }
     }

@@ -18,6 +18,7 @@ constexpr std::array<SmtpReply, rule_names.size()> rule_table{{
     /* bad-sender */ {"501", "5.1.7", "Bad sender address syntax.", false},
     /* postmaster */ {"250", "2.1.5", "Ok", false},
     /* routed-address */ {"550", "5.7.1", "Source-routed addresses are not accepted.", true},
+    /* tls-required */ {"530", "5.7.0", "Must issue a STARTTLS command first.", false},
 }};
 
 }  // namespace

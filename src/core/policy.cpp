@@ -82,11 +82,13 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddresses lists) {
 
 PolicyResult compile_policy(Config config, ListedAddresses lists) { return PolicyCompiler::compile(std::move(config), lists); }
 
-const IpRangeConfig* Policy::range_for(const std::optional<IpAddress>& client) const {
+const IpRangeConfig* Policy::range_for(const std::optional<IpAddress>& client, std::int64_t now) const {
     if (!client) return nullptr;
-    for (const IpRangeConfig* range : ranges_by_priority_)
+    for (const IpRangeConfig* range : ranges_by_priority_) {
+        if (range->expired_at(now)) continue;
         for (const IpInterval& interval : range->intervals)
             if (interval.contains(*client)) return range;
+    }
     return nullptr;
 }
 
@@ -126,11 +128,12 @@ AddressClass Policy::class_by_route(const NormalizedAddress& recipient, const Ro
     return AddressClass::local;
 }
 
-MessageFacts Policy::message_facts(const std::optional<IpAddress>& client, bool authenticated,
-                                   const NormalizedAddress* sender) const {
+MessageFacts Policy::message_facts(const std::optional<IpAddress>& client, bool authenticated, bool tls,
+                                   const NormalizedAddress* sender, std::int64_t now) const {
     MessageFacts facts;
-    facts.range = range_for(client);
+    facts.range = range_for(client, now);
     facts.authenticated = authenticated;
+    facts.tls = tls;
     facts.sender_readable = sender != nullptr;
     facts.sender_class = sender != nullptr ? classify_sender(*sender) : AddressClass::external;
     return facts;
@@ -177,6 +180,9 @@ Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAdd
     const DeliveryClass cls = delivery_class(facts.sender_class, rcpt_class);
     d.delivery_class = cls;
     if (facts.range == nullptr || !facts.range->allow.contains(cls)) d.rule = Rule::not_allowed;
+    // hMailServer refuses AUTH without TLS in such a range; the MTA took it, so the session's
+    // mail is refused instead, whatever its class needs.
+    else if (facts.range->require_tls_for_auth && facts.authenticated && !facts.tls) d.rule = Rule::tls_required;
     else if (facts.range->require_auth.contains(cls) && !facts.authenticated) d.rule = Rule::auth_required;
     else d.rule = Rule::no_objection;
     return d;
@@ -198,7 +204,8 @@ Decision Policy::decide(const Query& query) const {
     NormalizedAddress sender;
     NormalizedAddress recipient;
     const bool sender_ok = parse_address(query.sender, sender) == AddressStatus::ok;
-    const MessageFacts facts = message_facts(query.client, query.authenticated, sender_ok ? &sender : nullptr);
+    const MessageFacts facts =
+        message_facts(query.client, query.authenticated, query.tls, sender_ok ? &sender : nullptr, query.now);
     return decide_recipient(facts, query.recipient, recipient);
 }
 

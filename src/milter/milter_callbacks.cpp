@@ -67,8 +67,9 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
     *actions_out = 0;
     if ((actions & SMFIF_SETSYMLIST) != 0) {
         *actions_out = SMFIF_SETSYMLIST;
-        // Only the macros the decision and the log need.
-        smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen}"));
+        // Only the macros the decision and the log need. TLS: Postfix and Sendmail both set
+        // {tls_version} once STARTTLS (or SMTPS) is in force; {cipher} as a second witness.
+        smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen} {tls_version} {cipher}"));
         smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>("i"));
     }
     return SMFIS_CONTINUE;
@@ -93,7 +94,10 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     m.sender_raw.assign(argv != nullptr && argv[0] != nullptr ? argv[0] : "");
     const bool parsed = parse_address(m.sender_raw, c->sender) == AddressStatus::ok;
     // Postfix and Sendmail send {auth_authen} with MAIL FROM, not with RCPT TO.
-    m.facts = c->policy->message_facts(c->client, macro(ctx, "{auth_authen}")[0] != '\0', parsed ? &c->sender : nullptr);
+    const bool authenticated = macro(ctx, "{auth_authen}")[0] != '\0';
+    const bool tls = macro(ctx, "{tls_version}")[0] != '\0' || macro(ctx, "{cipher}")[0] != '\0';
+    m.facts = c->policy->message_facts(c->client, authenticated, tls, parsed ? &c->sender : nullptr,
+                                       static_cast<std::int64_t>(std::time(nullptr)));
     m.started = true;
     return no_reply_or(*c, SMFIP_NR_MAIL, SMFIS_CONTINUE);
 }

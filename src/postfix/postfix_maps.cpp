@@ -89,10 +89,22 @@ std::string render_lines(const Config& config, std::string_view what, const std:
     return out;
 }
 
-// "[mx1.example.com]" or "[192.0.2.1]": brackets turn off MX lookups, as in hMailServer's routes.
-std::string next_hop(const RouteConfig& r) {
-    const std::string host = r.host.front() == '[' ? r.host : "[" + r.host + "]";
-    return host + ":" + std::to_string(r.port);
+// "[mx1.example.com]:25" or "[192.0.2.1]:25": brackets turn off MX lookups, as in hMailServer's routes.
+std::string next_hop(const std::string& host, int port) {
+    return (host.front() == '[' ? host : "[" + host + "]") + ":" + std::to_string(port);
+}
+
+// "3.7.11" -> true when at least major.minor; false for anything unreadable.
+bool version_at_least(std::string_view version, int major, int minor) {
+    int parts[2] = {0, 0};
+    std::size_t i = 0;
+    for (int& part : parts) {
+        const std::size_t start = i;
+        while (i < version.size() && version[i] >= '0' && version[i] <= '9') part = part * 10 + (version[i++] - '0');
+        if (i == start || part > 1000) return false;
+        if (&part == &parts[0] && (i >= version.size() || version[i++] != '.')) return false;
+    }
+    return parts[0] > major || (parts[0] == major && parts[1] >= minor);
 }
 
 std::string regexp_escape(std::string_view s) {
@@ -104,12 +116,14 @@ std::string regexp_escape(std::string_view s) {
     return out;
 }
 
-std::string_view tls_level(Security s) {
-    switch (s) {
+// tls_verify: "secure" for a route's own hosts (the certificate must name the host in brackets),
+// "verify" for MX delivery (it must name the MX host found in DNS).
+std::string_view tls_level(const RouteConfig& r) {
+    switch (r.security) {
     case Security::none: return "none";
     case Security::starttls: return "may";
     case Security::starttls_required:
-    case Security::tls: return "encrypt";
+    case Security::tls: return r.tls_verify ? (r.hosts.empty() ? "verify" : "secure") : "encrypt";
     }
     return "none";
 }
@@ -127,6 +141,7 @@ public:
         for (const RouteConfig& r : config_.routes) add_route(r);
         for (const std::string& d : config_.local_domains) add_local_domain(d);
         for (const RouteConfig& r : config_.routes) add_wildcard_relay(r);
+        check_version();
         PostfixMapsResult result;
         result.errors = std::move(errors_);
         result.notes = std::move(notes_);
@@ -149,6 +164,9 @@ public:
                           "recipients of wildcard routes treated as local; first match wins, more specific routes first",
                           relay_recipients_regexp_),
              0644, false},
+            {"etrn_domains", render_table(config_, "domains held until ETRN (fast_flush_domains, smtpd_etrn_restrictions)",
+                                          etrn_domains_),
+             0644, true},
             {"master.cf.snippet", master_cf(), 0644, false},
             {"main.cf.snippet", main_cf(), 0644, false},
         };
@@ -206,25 +224,51 @@ private:
         for (const std::string& spelling : key_spellings(d)) transport_.emplace(spelling, Entry{":", 0, d});
     }
 
-    // A route with a host: transport entry (or default_transport for "*"), TLS policy and
-    // credentials, all keyed by the next hop.
+    // The master.cf service that delivers a route's mail: smtp, or a clone of it for SMTPS
+    // (wrapper mode) and for ETRN routes (listed in defer_transports: only a flush delivers).
+    std::string transport_of(const RouteConfig& r) {
+        const bool smtps = r.security == Security::tls;
+        if (smtps && !r.etrn) uses_smtps_ = true;
+        if (r.etrn) (smtps ? uses_etrn_smtps_ : uses_etrn_) = true;
+        if (r.etrn) return smtps ? etrn_smtps_transport : etrn_transport;
+        return smtps ? smtps_transport : "smtp";
+    }
+
+    // A route with hosts: transport entry (or default_transport for "*") with the hosts in
+    // order (Postfix >= 3.5 tries a list of nexthops in order), TLS policy and credentials for
+    // each of them, keyed by the next hop.
     void add_target(const RouteConfig& r, const std::string& key, bool catch_all) {
-        const std::string hop = next_hop(r);
-        check_shared_hop(hop, r);
-        if (r.security == Security::tls) uses_smtps_ = true;
-        const std::string target = std::string(r.security == Security::tls ? smtps_transport : "smtp") + ":" + hop;
+        std::string hops;
+        for (const std::string& host : r.hosts) hops += (hops.empty() ? "" : ", ") + next_hop(host, r.port);
+        if (r.hosts.size() > 1 && first_multi_host_ == nullptr) first_multi_host_ = &r;
+        const std::string target = transport_of(r) + ":" + hops;
         // "*" in transport_maps would also take this server's own domains away from local
         // delivery; default_transport applies to exactly the domains nothing else claims.
         if (catch_all) default_transport_ = target;
         else set(transport_, key, target, r, "transport");
-        set(tls_, hop, std::string(tls_level(r.security)), r, "TLS policy");
-        if (!r.auth) return;
-        if (r.auth->user.find(':') != std::string::npos || bad_map_text(r.auth->user))
-            error(r, "auth.user cannot be written to sasl_passwd (a ':', a line break or surrounding blanks)");
-        else if (bad_map_text(r.auth->password))
-            error(r, "auth.password cannot be written to sasl_passwd (a line break or surrounding blanks)");
-        else
+        for (const std::string& host : r.hosts) {
+            const std::string hop = next_hop(host, r.port);
+            check_shared_hop(hop, r);
+            set(tls_, hop, std::string(tls_level(r)), r, "TLS policy");
+            if (!r.auth) continue;
+            if (r.auth->user.find(':') != std::string::npos || bad_map_text(r.auth->user))
+                return error(r, "auth.user cannot be written to sasl_passwd (a ':', a line break or surrounding blanks)");
+            if (bad_map_text(r.auth->password))
+                return error(r, "auth.password cannot be written to sasl_passwd (a line break or surrounding blanks)");
             set(sasl_, hop, r.auth->user + ":" + r.auth->password, r, "SMTP AUTH credentials", true);
+        }
+    }
+
+    // Lists of nexthops came with Postfix 3.5; an older one would read the list as one host.
+    void check_version() {
+        if (first_multi_host_ == nullptr) return;
+        const RouteConfig& r = *first_multi_host_;
+        if (options_.mail_version.empty())
+            error(r, "several hosts need Postfix 3.5 or later, and this Postfix's version is unknown (" +
+                         options_.mail_version_error + ")");
+        else if (!version_at_least(options_.mail_version, 3, 5))
+            error(r, "several hosts need Postfix 3.5 or later; this Postfix is " + options_.mail_version +
+                         ": give one host, or upgrade Postfix");
     }
 
     // A route without a host: normal MX delivery, TLS policy by domain.
@@ -232,13 +276,14 @@ private:
         // "smtp:" resets the nexthop to the recipient domain (MX lookup), and keeps a wildcard
         // route from taking this domain. ":" would not do: it keeps the nexthop of
         // default_transport, the "*" route's host. A local domain keeps ":" (local delivery).
-        if (!catch_all) set(transport_, key, is_local_domain(key) ? ":" : "smtp:", r, "transport");
+        if (!catch_all && r.etrn) set(transport_, key, transport_of(r) + ":", r, "transport");
+        else if (!catch_all) set(transport_, key, is_local_domain(key) ? ":" : "smtp:", r, "transport");
         if (r.security == Security::tls)
             error(r, "security \"tls\" (SMTPS) needs a host: MX delivery cannot use wrapper-mode TLS");
         else if (r.security != Security::none && catch_all)
             error(r, "a TLS policy for \"*\" without host cannot be expressed; set smtp_tls_security_level");
         else if (r.security != Security::none)
-            set(tls_, key, std::string(tls_level(r.security)), r, "TLS policy");
+            set(tls_, key, std::string(tls_level(r)), r, "TLS policy");
     }
 
     void add_route(const RouteConfig& r) {
@@ -247,8 +292,10 @@ private:
         // transport(5) keys: "example.com", ".example.com" for "*.example.com"; "*" has none.
         const std::string key(wildcard ? r.pattern.suffix() : r.pattern.base());
 
-        if (!r.host.empty()) add_target(r, key, catch_all);
+        if (!r.hosts.empty()) add_target(r, key, catch_all);
         else add_mx_delivery(r, key, catch_all);
+        // The loader allows ETRN on exact domains only: ETRN names one domain.
+        if (r.etrn) set(etrn_domains_, key, "OK", r, "ETRN domain");
         const long schedule = static_cast<long>(r.retries) * r.retry_minutes;
         longest_schedule_minutes_ = std::max(longest_schedule_minutes_, schedule);
         if (schedule + 24 * 60 > postfix_max_lifetime_minutes)
@@ -327,11 +374,14 @@ private:
 
     std::string master_cf() const {
         std::string out = header(config_, "master.cf lines for the transports the routes use; append to master.cf");
-        if (!uses_smtps_) return out + "# (no route needs an extra transport)\n";
-        out += std::string(smtps_transport) +
-               " unix  -       -       n       -       -       smtp\n"
-               "  -o smtp_tls_wrappermode=yes\n"
-               "  -o smtp_tls_security_level=encrypt\n";
+        if (!uses_smtps_ && !uses_etrn_ && !uses_etrn_smtps_) return out + "# (no route needs an extra transport)\n";
+        const auto service = [](const char* name) { return std::string(name) + " unix  -       -       n       -       -       smtp\n"; };
+        const std::string wrapper = "  -o smtp_tls_wrappermode=yes\n  -o smtp_tls_security_level=encrypt\n";
+        if (uses_smtps_) out += service(smtps_transport) + wrapper;
+        if (uses_etrn_ || uses_etrn_smtps_)
+            out += "# ETRN routes: listed in defer_transports, so only ETRN (or postqueue -s/-f) delivers their mail\n";
+        if (uses_etrn_) out += service(etrn_transport);
+        if (uses_etrn_smtps_) out += service(etrn_smtps_transport) + wrapper;
         return out;
     }
 
@@ -349,7 +399,8 @@ private:
         if (!default_transport_.empty()) out += "default_transport = " + default_transport_ + "\n";
         // Postfix's default minus relay_domains: a backup-MX route for example.com must not make
         // Postfix relay for every subdomain of example.com too (wildcard routes are explicit).
-        out += "parent_domain_matches_subdomains = debug_peer_list, fast_flush_domains, mynetworks, "
+        // ... and without fast_flush_domains: ETRN for example.com is not ETRN for its subdomains.
+        out += "parent_domain_matches_subdomains = debug_peer_list, mynetworks, "
                "permit_mx_backup_networks, qmqpd_authorized_clients, smtpd_access_maps\n";
         out += "relay_domains = " + table("hash", "relay_domains") + ", " + table("regexp", "relay_domains.regexp") + "\n";
         out += "relay_recipient_maps = " + table("hash", "relay_recipients") + ", " +
@@ -359,6 +410,18 @@ private:
         out += "smtp_sasl_security_options = noanonymous\n";
         out += "smtp_sasl_tls_security_options = noanonymous\n";
         out += "smtp_tls_policy_maps = " + table("hash", "tls_policy") + "\n";
+        // ETRN: only for the ETRN routes' domains (Postfix's default would be every relay
+        // domain), from any client: ETRN gives the asker nothing but an earlier delivery
+        // attempt to the route's own hosts.
+        out += "fast_flush_domains = " + table("hash", "etrn_domains") + "\n";
+        out += "smtpd_etrn_restrictions = check_etrn_access " + table("hash", "etrn_domains") + ", reject\n";
+        std::string deferred;
+        if (uses_etrn_) deferred = etrn_transport;
+        if (uses_etrn_smtps_) deferred += (deferred.empty() ? "" : ", ") + std::string(etrn_smtps_transport);
+        out += "defer_transports = " + deferred + "\n";
+        if (std::any_of(config_.routes.begin(), config_.routes.end(), [](const RouteConfig& r) { return r.tls_verify; }))
+            out += "# Routes with tls_verify: certificates are checked against smtp_tls_CAfile / smtp_tls_CApath\n"
+                   "# (Debian's main.cf: smtp_tls_CApath=/etc/ssl/certs); set them if yours has neither.\n";
         out += "smtpd_milters = " + milter + "\n";
         out += "milter_default_action = tempfail\n";
         out += "milter_protocol = 6\n";
@@ -374,10 +437,11 @@ private:
     const Config& config_;
     const PostfixMapsOptions& options_;
     Diagnostics errors_, notes_;
-    std::map<std::string, Entry> transport_, sasl_, tls_, relay_domains_, relay_recipients_;
+    std::map<std::string, Entry> transport_, sasl_, tls_, relay_domains_, relay_recipients_, etrn_domains_;
     std::map<std::string, std::string> relay_domains_regexp_, relay_recipients_regexp_;  // sort key -> lines
     std::map<std::string, const RouteConfig*> hop_routes_;  // next hop -> first route using it
-    bool uses_smtps_ = false;
+    bool uses_smtps_ = false, uses_etrn_ = false, uses_etrn_smtps_ = false;
+    const RouteConfig* first_multi_host_ = nullptr;
     std::string default_transport_;  // from the "*" route
     long longest_schedule_minutes_ = 0;
 };

@@ -4,7 +4,10 @@
 
 #include <sysexits.h>
 
+#include "route_milter/core/utc_time.hpp"
+
 #include <cstdio>
+#include <ctime>
 
 namespace route_milter {
 namespace {
@@ -21,12 +24,17 @@ std::string line_of(unsigned line) { return line == 0 ? "built-in" : "line " + s
 std::string route_label(const RouteConfig& r) { return r.pattern.text() + " (" + line_of(r.line) + ")"; }
 
 void print_route(const Policy& policy, const RouteConfig& r) {
-    std::string target = r.host.empty() ? "MX lookup" : r.host + ":" + std::to_string(r.port);
+    std::string target;
+    for (const std::string& host : r.hosts) target += (target.empty() ? "" : ", ") + host + ":" + std::to_string(r.port);
+    if (r.hosts.empty()) target = "MX lookup";
+    else if (r.hosts.size() > 1) target = "hosts in order " + target;
     std::printf("  %-32s %s  deliver %s", r.pattern.text().c_str(), target.c_str(), std::string(name_of(r.deliver_to)).c_str());
     if (r.deliver_to == DeliverTo::listed) std::printf(" (%zu addresses)", policy.listed_address_count(r));
     std::printf("  sender %s  recipient %s  security %s  retries %d x %d min",
                 std::string(name_of(r.treat_sender_as)).c_str(), std::string(name_of(r.treat_recipient_as)).c_str(),
                 std::string(name_of(r.security)).c_str(), r.retries, r.retry_minutes);
+    if (r.tls_verify) std::printf("  certificate verified");
+    if (r.etrn) std::printf("  held until ETRN");
     if (r.auth) std::printf("  auth user %s (password hidden)", r.auth->user.c_str());
     std::printf("  mode %s", std::string(name_of(effective_mode(policy.config(), &r))).c_str());
     std::printf("  [%s]\n", line_of(r.line).c_str());
@@ -42,6 +50,7 @@ struct CheckOptions {
 struct QueryOptions {
     std::string config_path;
     std::string client, from = "<>", auth_user;
+    bool tls = false;
     std::vector<std::string> arguments;  // the recipients
 };
 
@@ -51,6 +60,7 @@ int command_check(const CheckOptions& options) {
     const auto policy = load_or_report(path);
     if (!policy) return EX_CONFIG;
     const Config* config = &policy->config();
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
     std::size_t addresses = 0, listed = 0, with_auth = 0;
     for (const RouteConfig& r : config->routes) {
         addresses += policy->listed_address_count(r);
@@ -80,9 +90,19 @@ int command_check(const CheckOptions& options) {
     for (const IpRangeConfig& r : config->ip_ranges) {
         std::string intervals;
         for (const IpInterval& i : r.intervals) intervals += (intervals.empty() ? "" : ", ") + to_string(i);
-        std::printf("  \"%s\" priority %d: %s; allow %s; require auth %s [%s]\n", r.name.c_str(), r.priority,
-                    intervals.c_str(), classes(r.allow).c_str(), classes(r.require_auth).c_str(), line_of(r.line).c_str());
+        std::string extra;
+        if (r.require_tls_for_auth) extra += "; AUTH only over TLS";
+        if (r.expires) extra += std::string(r.expired_at(now) ? "; EXPIRED " : "; expires ") + format_utc_timestamp(*r.expires);
+        std::printf("  \"%s\" priority %d: %s; allow %s; require auth %s%s [%s]\n", r.name.c_str(), r.priority,
+                    intervals.c_str(), classes(r.allow).c_str(), classes(r.require_auth).c_str(), extra.c_str(),
+                    line_of(r.line).c_str());
     }
+    // An expired range is valid config, but it no longer matches: say so where it is written.
+    for (const IpRangeConfig& r : config->ip_ranges)
+        if (r.expired_at(now))
+            std::fprintf(stderr, "%s:%u: warning: ip range \"%s\" expired at %s and matches no client\n",
+                         r.file < config->files.size() ? config->files[r.file].c_str() : config->file.c_str(), r.line,
+                         r.name.c_str(), format_utc_timestamp(*r.expires).c_str());
     return EX_OK;
 }
 
@@ -103,15 +123,17 @@ int command_query(const QueryOptions& options) {
     // An unreadable sender is not a usage error: the milter refuses its recipients, and this shows it.
     const AddressStatus sender_status = parse_address(from, sender);
     const bool sender_ok = sender_status == AddressStatus::ok;
-    const MessageFacts facts = policy->message_facts(address, !auth_user.empty(), sender_ok ? &sender : nullptr);
+    const auto now = static_cast<std::int64_t>(std::time(nullptr));
+    const MessageFacts facts = policy->message_facts(address, !auth_user.empty(), options.tls, sender_ok ? &sender : nullptr, now);
     const std::string sender_text = sender_ok ? "<" + std::string(sender.text()) + ">: " + std::string(name_of(facts.sender_class))
                                               : from + ": unreadable, " + std::string(describe(sender_status));
     std::printf("client %s: range %s; sender %s; %s\n", client.c_str(),
                 facts.range != nullptr ? ("\"" + facts.range->name + "\" (" + line_of(facts.range->line) + ")").c_str()
                                        : "none",
                 sender_text.c_str(), auth_user.empty() ? "not authenticated" : ("authenticated as " + auth_user).c_str());
+    if (options.tls) std::printf("session encrypted (TLS)\n");
     for (const std::string& rcpt : recipients) {
-        const Decision d = policy->decide(Query{address, !auth_user.empty(), from, rcpt});
+        const Decision d = policy->decide(Query{address, !auth_user.empty(), from, rcpt, options.tls, now});
         const SmtpReply reply = d.reply();
         char text[max_quoted_address + 128];
         format_reply_text(d.rule, rcpt, text, sizeof text);
@@ -138,10 +160,10 @@ const RoutectlCommand check_command{
 
 const RoutectlCommand query_command{
     "query", "print the decision the milter makes for each recipient, and why",
-    {{"client", 0, "IP", true}, {"from", 0, "ADDR"}, {"auth", 0, "USER"}}, "RCPT...",
+    {{"client", 0, "IP", true}, {"from", 0, "ADDR"}, {"auth", 0, "USER"}, {"tls"}}, "RCPT...",
     [](const CommandArguments& a) {
-        return command_query(
-            QueryOptions{a.config_path, a.value_or("client", ""), a.value_or("from", "<>"), a.value_or("auth", ""), a.operands});
+        return command_query(QueryOptions{a.config_path, a.value_or("client", ""), a.value_or("from", "<>"),
+                                          a.value_or("auth", ""), a.has("tls"), a.operands});
     }};
 
 }  // namespace route_milter

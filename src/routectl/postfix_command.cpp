@@ -7,6 +7,7 @@
 
 #include <sysexits.h>
 
+#include <cctype>
 #include <cstdio>
 
 namespace route_milter {
@@ -22,7 +23,19 @@ int command_postfix(const PostfixOptions& options) {
     const std::shared_ptr<const Policy> policy = load_for_rendering(options.config_path);
     if (!policy) return EX_CONFIG;
     const std::string directory = absolute_path(options.output_dir);
-    const PostfixMapsResult maps = render_postfix_maps(policy->config(), PostfixMapsOptions{directory, options.milter_address});
+    PostfixMapsOptions maps_options{directory, options.milter_address, {}, {}};
+    // The compiled-in version (-d): it needs no main.cf, and no setting can change it.
+    std::vector<std::string> postconf{"postconf", "-d", "-h", "mail_version"};
+    if (!options.postfix_config.empty()) postconf.insert(postconf.begin() + 1, {"-c", options.postfix_config});
+    const CommandResult version = run_command(postconf);
+    if (version.status == 0) {
+        maps_options.mail_version = version.output;
+        while (!maps_options.mail_version.empty() && std::isspace(static_cast<unsigned char>(maps_options.mail_version.back())))
+            maps_options.mail_version.pop_back();
+    } else {
+        maps_options.mail_version_error = command_line(postconf) + " failed: " + version.error;
+    }
+    const PostfixMapsResult maps = render_postfix_maps(policy->config(), maps_options);
     if (!maps.errors.empty()) {
         report_errors(options.config_path, maps.errors);
         return EX_CONFIG;

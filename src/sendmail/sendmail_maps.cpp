@@ -52,15 +52,15 @@ struct Target {
     std::string key;
 };
 
-Target target_of(const RouteConfig& r) {
-    if (r.host.size() > 2 && r.host.front() == '[' && r.host.back() == ']') {
-        if (const auto ip = parse_ip_address(std::string_view(r.host).substr(1, r.host.size() - 2))) {
+Target target_of(const std::string& host) {
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']') {
+        if (const auto ip = parse_ip_address(std::string_view(host).substr(1, host.size() - 2))) {
             const std::string text = to_string(*ip);
             if (ip->family == IpFamily::v6) return {"[IPv6:" + text + "]", "IPv6:" + text};
             return {"[" + text + "]", text};
         }
     }
-    return {"[" + r.host + "]", r.host};
+    return {"[" + host + "]", host};
 }
 
 std::string base64(std::string_view in) {
@@ -202,8 +202,11 @@ private:
         if (r.security == Security::tls)
             error(r, "security \"tls\" (SMTPS, TLS from the first byte) cannot be expressed: this Sendmail (8.17) has "
                      "no client-side SMTPS; use \"starttls-required\"");
-        if (!r.host.empty()) {
-            const Target t = target_of(r);
+        if (r.hosts.size() > 1) error(r, "several hosts are not written for Sendmail yet");
+        if (r.etrn) error(r, "etrn is not written for Sendmail yet");
+        if (r.tls_verify) error(r, "tls_verify is not written for Sendmail yet");
+        if (!r.hosts.empty()) {
+            const Target t = target_of(r.hosts.front());
             if (r.port != 25) ports_.insert(r.port);
             set(mailertable_, key, sendmail_mailer_for_port(r.port) + ":" + t.bracketed, r, "mailertable entry");
             check_host(t.key, r);
@@ -299,7 +302,7 @@ private:
     // exact entry.
     bool captured(std::string_view domain, const RouteConfig* self) const {
         return std::any_of(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& o) {
-            return !o.host.empty() && &o != self && !o.pattern.is_exact() && o.pattern.matches(domain);
+            return !o.hosts.empty() && &o != self && !o.pattern.is_exact() && o.pattern.matches(domain);
         });
     }
 

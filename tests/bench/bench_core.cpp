@@ -78,7 +78,7 @@ int decide(const char* path, int rounds) {
     }
     NormalizedAddress sender, rcpt;
     parse_address("<someone@far.example>", sender);
-    const MessageFacts facts = policy->message_facts(parse_ip_address("203.0.113.7"), false, &sender);
+    const MessageFacts facts = policy->message_facts(parse_ip_address("203.0.113.7"), false, false, &sender, 0);
 
     const auto measure = [&](auto&& one) {
         std::vector<double> rates;

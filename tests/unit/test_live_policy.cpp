@@ -42,7 +42,7 @@ BOOST_AUTO_TEST_CASE(reload_in_a_loop_while_threads_decide) {
             parse_address("<alice@backup.test>", rcpt);
             while (!stop.load(std::memory_order_relaxed)) {
                 const std::shared_ptr<const Policy> snapshot = live.snapshot();
-                const MessageFacts facts = snapshot->message_facts(parse_ip_address("203.0.113.1"), false, &sender);
+                const MessageFacts facts = snapshot->message_facts(parse_ip_address("203.0.113.1"), false, false, &sender, 0);
                 const Rule rule = snapshot->decide_recipient(facts, rcpt).rule;
                 const Rule expected = snapshot == alice ? Rule::no_objection : Rule::not_listed;
                 if (rule != expected) wrong.fetch_add(1);

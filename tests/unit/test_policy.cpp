@@ -366,7 +366,7 @@ BOOST_AUTO_TEST_CASE(staged_decision_matches_whole_decision) {
     const auto p = policy_from(routes_conf);
     NormalizedAddress sender, rcpt;
     BOOST_REQUIRE(parse_address("<a@far.example>", sender) == AddressStatus::ok);
-    const MessageFacts facts = p->message_facts(parse_ip_address("203.0.113.5"), false, &sender);
+    const MessageFacts facts = p->message_facts(parse_ip_address("203.0.113.5"), false, false, &sender, 0);
     for (const char* to : {"<alice@backup.example>", "<carol@backup.example>", "<x@partner.example>", "<x@else.example>"}) {
         BOOST_REQUIRE(parse_address(to, rcpt) == AddressStatus::ok);
         BOOST_TEST(rule(p->decide_recipient(facts, rcpt)) == rule(decide(*p, "203.0.113.5", "<a@far.example>", to)), to);

@@ -58,7 +58,7 @@ BOOST_AUTO_TEST_SUITE(postfix_maps)
 
 BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
     const Config c = config_from(routes);
-    const PostfixMapsResult r = render_postfix_maps(c, {"/etc/postfix/routes", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/etc/postfix/routes", "", "3.7.11", ""});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     // "*" becomes default_transport; routes without host and local domains get ":" (MX or
     // local delivery), so that neither a wildcard nor "*" takes them.
@@ -105,15 +105,15 @@ BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
 
 BOOST_AUTO_TEST_CASE(output_is_deterministic) {
     const Config c = config_from(routes);
-    const PostfixMapsResult a = render_postfix_maps(c, {"/d", ""});
-    const PostfixMapsResult b = render_postfix_maps(c, {"/d", ""});
+    const PostfixMapsResult a = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    const PostfixMapsResult b = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
     BOOST_REQUIRE(a.files.size() == b.files.size());
     for (std::size_t i = 0; i < a.files.size(); ++i) BOOST_TEST(a.files[i].content == b.files[i].content);
 }
 
 BOOST_AUTO_TEST_CASE(long_schedules_extend_the_queue_lifetime) {
     const Config c = config_from("routes = ( { domain = \"slow.test\"; retries = 200; retry_minutes = 60; } );");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
     // 200 x 60 min = 12000 min, plus a day of slack.
     BOOST_TEST(body(r, "main.cf.snippet").find("maximal_queue_lifetime = 13440m\n") != std::string::npos);
 }
@@ -149,7 +149,7 @@ BOOST_AUTO_TEST_CASE(what_postfix_cannot_express_is_an_error) {
          "maps.conf:2: routes: b.test: next hop [relay.test]:587 is shared with route * (line 1)"},
     };
     for (const Case& c : cases) {
-        const PostfixMapsResult r = render_postfix_maps(config_from(c.text), {"/d", ""});
+        const PostfixMapsResult r = render_postfix_maps(config_from(c.text), {"/d", "", "3.7.11", ""});
         BOOST_TEST(r.files.empty());
         BOOST_TEST(errors_of(r).find(c.expected) != std::string::npos, c.text << "\n" << errors_of(r));
         BOOST_TEST(errors_of(r).find("\"one\"") == std::string::npos);
@@ -168,7 +168,7 @@ BOOST_AUTO_TEST_CASE(route_without_host_resets_the_nexthop) {
           { domain = "*.own.test"; host = "sub.relay.test"; },
           { domain = "*"; host = "relay.isp.test"; port = 587; auth = { user = "isp"; password = "pw"; }; }
         );)");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     BOOST_TEST(body(r, "transport") ==
                ".mxwild.test\tsmtp:\n"
@@ -187,7 +187,7 @@ BOOST_AUTO_TEST_CASE(queue_lifetime_capped_at_postfix_maximum) {
     const Config c = config_from(R"(routes = (
         { domain = "a.test"; retries = 100; retry_minutes = 1440; },
         { domain = "b.test"; retries = 2; retry_minutes = 60; } );)");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     const std::string main_cf = file(r, "main.cf.snippet").content;
     BOOST_TEST(main_cf.find("maximal_queue_lifetime = 144000m\n") != std::string::npos, main_cf);
@@ -199,7 +199,7 @@ BOOST_AUTO_TEST_CASE(queue_lifetime_capped_at_postfix_maximum) {
                format_diagnostic(r.notes[0]));
     // just below the maximum: no cap, no note
     const PostfixMapsResult below = render_postfix_maps(
-        config_from("routes = ( { domain = \"a.test\"; retries = 99; retry_minutes = 1440; } );"), {"/d", ""});
+        config_from("routes = ( { domain = \"a.test\"; retries = 99; retry_minutes = 1440; } );"), {"/d", "", "3.7.11", ""});
     BOOST_TEST(file(below, "main.cf.snippet").content.find("maximal_queue_lifetime = 144000m\n") != std::string::npos);
     BOOST_TEST(file(below, "main.cf.snippet").content.find("Capped") == std::string::npos);
     BOOST_TEST(below.notes.empty());
@@ -214,7 +214,7 @@ BOOST_AUTO_TEST_CASE(wildcard_relay_lines_exclude_more_specific_routes) {
         { domain = "*.x.wild.test"; host = "mx.wild.test"; },
         { domain = "*.l.x.wild.test"; host = "mx.wild.test"; treat_recipient_as = "local"; },
         { domain = "other.test"; host = "mx.wild.test"; } );)");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     BOOST_TEST(body(r, "relay_domains.regexp") ==
                "/\\.l\\.x\\.wild\\.test$/\tOK\n"
@@ -236,7 +236,7 @@ BOOST_AUTO_TEST_CASE(awkward_addresses_are_written_as_postfix_looks_them_up) {
     const Config c = config_from(R"(routes = ( { domain = "a.test"; treat_recipient_as = "local"; deliver_to = "listed";
         addresses = [ "\"#sales\"@a.test", "\"john doe\"@a.test", "\"x@y\"@a.test", "\"a\\\"b\"@a.test",
                       "\"back\\\\slash\"@a.test", "\".dot\"@a.test", "plain.name@a.test" ]; } );)");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     BOOST_TEST(body(r, "relay_recipients") ==
                "\".dot\"@a.test\tOK\n"
@@ -258,7 +258,7 @@ BOOST_AUTO_TEST_CASE(idn_domains_in_both_forms) {
           { domain = "*.müller.test"; host = "mx.test"; treat_recipient_as = "local"; },
           { domain = "ä.müller.test"; host = "mx.test"; },
           { domain = "café.test"; security = "starttls"; } );)");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     BOOST_TEST(body(r, "transport") ==
                ".m\xC3\xBCller.test\tsmtp:[mx.test]:25\n"

@@ -58,8 +58,16 @@ struct IpRangeConfig {
     int priority = 0;
     DeliveryClassSet allow;
     DeliveryClassSet require_auth;
+    // hMailServer's "Require SSL/TLS for authentication": an authenticated session that did
+    // not use TLS is refused.
+    bool require_tls_for_auth = false;
+    // hMailServer's "Expires": from this instant on (seconds since the epoch, UTC) the range
+    // no longer matches any client.
+    std::optional<std::int64_t> expires;
     unsigned line = 0;  // 0 for the built-in defaults
     std::uint32_t file = 0;  // index into Config::files: the file `line` is in
+
+    bool expired_at(std::int64_t now) const { return expires.has_value() && now >= *expires; }
 };
 
 struct RouteAuth {
@@ -76,9 +84,15 @@ struct ListedAddress {
 struct RouteConfig {
     RoutePattern pattern;  // the route's domain; empty only until the loader has read it
     std::string description;
-    std::string host;    // empty: normal MX delivery
+    // Target hosts, tried in the order given (hMailServer's "a|b"): canonical host names or IP
+    // literals "[192.0.2.7]". Empty: normal MX delivery. port, security and auth apply to each.
+    std::vector<std::string> hosts;
     int port = 25;
     Security security = Security::none;
+    bool tls_verify = false;  // the hosts' certificates must verify (CA and name)
+    // hMailServer's "ETRN" routes: mail is held in the queue until the destination asks for it
+    // with ETRN <domain>, then delivered to the route's hosts.
+    bool etrn = false;
     AddressClass treat_sender_as = AddressClass::external;
     AddressClass treat_recipient_as = AddressClass::external;
     DeliverTo deliver_to = DeliverTo::all;

@@ -26,6 +26,8 @@ enum class Rule : std::uint8_t {
     postmaster,     // <postmaster> without a domain: always accepted (RFC 5321 4.5.1)
     routed_address, // '%', '!' or '@' in the local part of an own or bare address: the MTA
                     // would re-route it (percent hack, bang path, dequoting) to another domain
+    tls_required,   // the client's range requires TLS for SMTP AUTH, and this session
+                    // authenticated without it
 };
 
 // NUL-terminated literals, so a shell can hand them to libmilter as they are.

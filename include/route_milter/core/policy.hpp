@@ -26,6 +26,7 @@ struct MessageFacts {
     const IpRangeConfig* range = nullptr;  // the client's range of highest priority, if any
     AddressClass sender_class = AddressClass::external;
     bool authenticated = false;
+    bool tls = false;  // the session is encrypted (STARTTLS or SMTPS)
     // False when MAIL FROM could not be read as the MTA reads it (a comment, bad quoting...):
     // its class is unknown, and guessing "external" would let a forged local sender skip AUTH.
     bool sender_readable = true;
@@ -37,14 +38,16 @@ struct Query {
     bool authenticated = false;
     std::string_view sender;     // MAIL FROM argument, e.g. "<a@b>" or "<>"
     std::string_view recipient;  // RCPT TO argument
+    bool tls = false;            // the session is encrypted
+    std::int64_t now = 0;        // seconds since the epoch: ranges expired by then match no client
 };
 
 class Policy {
 public:
     const Config& config() const { return config_; }
 
-    // The matching IP range of highest priority, or nullptr.
-    const IpRangeConfig* range_for(const std::optional<IpAddress>& client) const;
+    // The matching IP range of highest priority that has not expired by `now`, or nullptr.
+    const IpRangeConfig* range_for(const std::optional<IpAddress>& client, std::int64_t now) const;
 
     // The route for a canonical domain: exact, then longest "*.suffix", then "*".
     const RouteConfig* route_for_domain(std::string_view domain) const;
@@ -54,13 +57,14 @@ public:
     AddressClass classify_sender(const NormalizedAddress& sender) const;
     AddressClass classify_recipient(const NormalizedAddress& recipient, const RouteConfig* route) const;
 
-    // sender: the parsed MAIL FROM address, or nullptr when it could not be parsed.
-    MessageFacts message_facts(const std::optional<IpAddress>& client, bool authenticated,
-                               const NormalizedAddress* sender) const;
+    // sender: the parsed MAIL FROM address, or nullptr when it could not be parsed. now: the
+    // time of MAIL FROM (seconds since the epoch), for the ranges' expiry.
+    MessageFacts message_facts(const std::optional<IpAddress>& client, bool authenticated, bool tls,
+                               const NormalizedAddress* sender, std::int64_t now) const;
 
     // The RCPT TO decision for one parsed recipient. The rules, in order: <postmaster>, an
     // unreadable sender, a source-routed own address, scope, the listed-address rule, then the
-    // IP range's allow and auth sets. This server's own domains (local_domains) never take a
+    // IP range's allow set, its TLS-for-AUTH requirement and its auth set. This server's own domains (local_domains) never take a
     // route, as in hMailServer.
     Decision decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient) const;
 

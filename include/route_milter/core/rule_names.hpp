@@ -7,7 +7,7 @@
 
 namespace route_milter {
 
-inline constexpr NameCodeTable<Rule, 9> rule_names{{{{"out-of-scope", Rule::out_of_scope},
+inline constexpr NameCodeTable<Rule, 10> rule_names{{{{"out-of-scope", Rule::out_of_scope},
                                                      {"no-objection", Rule::no_objection},
                                                      {"bad-address", Rule::bad_address},
                                                      {"not-listed", Rule::not_listed},
@@ -15,7 +15,8 @@ inline constexpr NameCodeTable<Rule, 9> rule_names{{{{"out-of-scope", Rule::out_
                                                      {"auth-required", Rule::auth_required},
                                                      {"bad-sender", Rule::bad_sender},
                                                      {"postmaster", Rule::postmaster},
-                                                     {"routed-address", Rule::routed_address}}}};
+                                                     {"routed-address", Rule::routed_address},
+                                                     {"tls-required", Rule::tls_required}}}};
 static_assert(rule_names.in_order());
 
 }  // namespace route_milter

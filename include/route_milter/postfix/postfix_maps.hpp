@@ -1,13 +1,14 @@
 // postfix_maps.hpp - the Postfix files that carry the routes, as contents. No I/O.
 //
 // render_postfix_maps turns a validated Config into the files `routectl postfix` writes:
-//   transport               route domain -> smtp:[host]:port (or the SMTPS transport); "smtp:"
+//   transport               route domain -> smtp:[host]:port[, [host2]:port...] (or the SMTPS or ETRN transport); "smtp:"
 //                           (MX delivery: nexthop reset to the recipient domain) for routes
 //                           without a host; ":" for local domains (Postfix's own delivery); the
 //                           "*" route becomes default_transport in main.cf, so it never takes
 //                           local domains
-//   sasl_passwd             [host]:port -> user:password          (mode 0600)
-//   tls_policy              [host]:port (or the domain) -> none | may | encrypt
+//   sasl_passwd             [host]:port -> user:password          (mode 0600), each host of a route
+//   tls_policy              [host]:port (or the domain) -> none | may | encrypt | secure | verify
+//   etrn_domains            ETRN routes' domains (fast_flush_domains, check_etrn_access)
 //   relay_domains(.regexp)  domains of routes treated as local (backup MX), and local domains
 //   relay_recipients(.regexp)  their listed addresses, or the whole domain
 //   master.cf.snippet       only the transports the routes need
@@ -32,6 +33,10 @@ namespace route_milter {
 struct PostfixMapsOptions {
     std::string output_dir;   // absolute path the maps will live in (for main.cf references)
     std::string milter_socket;  // smtpd_milters value; empty: derived from config.milter.socket
+    // The target Postfix's mail_version ("3.7.11"); a route with several hosts needs >= 3.5.
+    // Empty: unknown, and mail_version_error says why (a route with several hosts is refused).
+    std::string mail_version;
+    std::string mail_version_error;
 };
 
 struct PostfixMapsResult {
@@ -47,7 +52,10 @@ PostfixMapsResult render_postfix_maps(const Config& config, const PostfixMapsOpt
 // socket inside Postfix's chroot (/var/spool/postfix/...) is given relative to it.
 std::string postfix_milter_address(const MilterSocket& socket);
 
-// Name of the master.cf service used for SMTPS (wrapper mode) routes.
+// Names of the master.cf services: SMTPS (wrapper mode) routes, and ETRN routes (held in the
+// queue by defer_transports until ETRN), plain and SMTPS.
 inline constexpr const char* smtps_transport = "route-smtps";
+inline constexpr const char* etrn_transport = "route-etrn";
+inline constexpr const char* etrn_smtps_transport = "route-etrn-smtps";
 
 }  // namespace route_milter
