@@ -28,7 +28,8 @@ bool is_policy_rule(Rule rule) {
     case Rule::not_listed:
     case Rule::not_allowed:
     case Rule::auth_required:
-    case Rule::routed_address: return true;
+    case Rule::routed_address:
+    case Rule::tls_required: return true;
     case Rule::out_of_scope:
     case Rule::no_objection:
     case Rule::bad_address:
