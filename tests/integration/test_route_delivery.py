@@ -1,0 +1,236 @@
+"""Issue 11 through a real Postfix: a route's hosts tried in order, ETRN routes, and each
+route's connection security proven on the wire (see lab.py, lab_relay.py).
+
+Postfix A gets its routes from `routectl postfix` (snippets applied as an admin would); the
+route targets are SMTP sinks on 127.0.0.1 (tests/sendmail/smtp_sink.py), so what crossed the
+wire (TLS or not, AUTH before or after it) is seen where it arrives. Run as root:
+
+    ROUTECTL=build/routectl tests/integration/run.sh FailoverTests EtrnTests ...
+"""
+
+import os
+import re
+import shutil
+import smtplib
+import sys
+import tempfile
+import time
+import unittest
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+from lab import LabError, cleanup_all, wait_for  # noqa: E402
+import suite_runner  # noqa: E402
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sendmail"))
+from smtp_sink import SmtpSink  # noqa: E402
+from lab_relay import RelayLab, routectl_binary, run_routectl, write_config  # noqa: E402
+
+USER = "relay"
+PASSWORD = "Route-Passw0rd-11"
+TMP = None
+
+
+def setUpModule():
+    global TMP
+    if os.geteuid() != 0:
+        raise RuntimeError("the Postfix integration tests must run as root")
+    if not os.access(routectl_binary(), os.X_OK):
+        raise RuntimeError("routectl binary not found: %s" % routectl_binary())
+    TMP = tempfile.mkdtemp(prefix="route-delivery-")
+    os.chmod(TMP, 0o755)
+
+
+def tearDownModule():
+    cleanup_all()
+    if TMP and not os.environ.get("LAB_KEEP"):
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+def _value(v):
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, int):
+        return str(v)
+    if isinstance(v, str):
+        return '"%s"' % v.replace("\\", "\\\\").replace('"', '\\"')
+    if isinstance(v, (list, tuple)):
+        return "[ %s ]" % ", ".join(_value(x) for x in v)
+    if isinstance(v, dict):
+        return "{ %s }" % " ".join("%s = %s;" % (k, _value(x)) for k, x in v.items())
+    raise TypeError(v)
+
+
+def config_text(routes, extra=""):
+    out = ['milter = { socket = "unix:/run/route-milter/route-milter.sock"; };', 'scope = "routes";', extra,
+           "routes = ("]
+    out.append(",\n".join("  { %s }" % " ".join("%s = %s;" % (k, _value(v)) for k, v in r.items()) for r in routes))
+    out.append(");")
+    return "\n".join(out) + "\n"
+
+
+def lab_with_routes(name, routes, overrides=None, **lab_kw):
+    """A RelayLab whose routes come from `routectl postfix --postmap` (snippets applied)."""
+    conf = write_config(os.path.join(TMP, name + ".conf"), config_text(routes))
+    lab = RelayLab(**lab_kw)
+    lab.start()
+    try:
+        out = lab.path("routes")
+        r = run_routectl("postfix", "-c", conf, "-o", out, "--postmap", "--postfix-config", lab.config_dir)
+        if r.returncode != 0:
+            raise LabError("routectl postfix failed (%d):\n%s%s" % (r.returncode, r.stdout, r.stderr))
+        settings = {"smtpd_milters": "", "smtp_dns_support_level": "disabled"}
+        settings.update(overrides or {})
+        lab.apply_snippets(out, settings)
+    except BaseException:
+        lab.stop()
+        raise
+    return lab
+
+
+class DeliveryCase(unittest.TestCase):
+    maxDiff = 4000
+
+    def deliver(self, lab, rcpt, status="sent"):
+        """Submit to A; wait for the delivery line of rcpt with that status; returns (tag, match)."""
+        tag = "rt-%s" % os.urandom(4).hex()
+        off = lab.log_offset()
+        qid = lab.submit("sender@far.test", [rcpt], subject=tag)
+        m = lab.wait_log(r"%s: to=<%s>, relay=([^,]*), .*status=%s.*" % (qid, re.escape(rcpt), status), off,
+                         timeout=20, what="A's delivery of %s (%s)" % (rcpt, status))
+        return tag, qid, off, m
+
+
+# ================================================================ 1. several hosts, in order
+
+class FailoverTests(DeliveryCase):
+    """host = [ first, second ]: the first refuses connections, the second is the sink."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.A = None
+        # On 127.0.0.1 only; 127.0.0.2 is loopback too, but nothing listens there: connection refused.
+        cls.sink = SmtpSink("second.lab.test", users={USER: PASSWORD}).start()
+        cls.plain = SmtpSink("plain.lab.test").start()
+        try:
+            cls.A = lab_with_routes("failover", [
+                {"domain": "two.test", "host": ["[127.0.0.2]", "[127.0.0.1]"], "port": cls.sink.port,
+                 "auth": {"user": USER, "password": PASSWORD}},
+                # Another port: sasl_passwd is keyed by [host]:port, a route without auth needs its own.
+                {"domain": "plain.test", "host": ["[127.0.0.2]", "[127.0.0.1]"], "port": cls.plain.port},
+                {"domain": "first.test", "host": ["[127.0.0.1]", "[127.0.0.2]"], "port": cls.plain.port},
+            ])
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.A is not None:
+            cls.A.stop()
+        cls.sink.stop()
+        cls.plain.stop()
+
+    def test_second_host_takes_the_mail_with_the_routes_auth(self):
+        tag, qid, off, m = self.deliver(self.A, "user@two.test")
+        self.assertEqual(m.group(1), "127.0.0.1[127.0.0.1]:%d" % self.sink.port, m.group(0))
+        log = self.A.log_since(off)
+        self.assertRegex(log, r"connect to 127\.0\.0\.2\[127\.0\.0\.2\]:%d: Connection refused" % self.sink.port)
+        got = self.sink.wait_for_message("user@two.test", text=tag)
+        self.assertEqual(len(got), 1, self.sink.messages)
+        self.assertIsNotNone(got[0].auth, "the second host got no AUTH")
+        self.assertEqual(got[0].auth[1], USER)
+
+    def test_second_host_without_auth(self):
+        tag, qid, off, m = self.deliver(self.A, "user@plain.test")
+        got = self.plain.wait_for_message("user@plain.test", text=tag)
+        self.assertEqual(len(got), 1)
+        self.assertIsNone(got[0].auth)
+
+    def test_first_host_is_tried_first(self):
+        tag, qid, off, m = self.deliver(self.A, "user@first.test")
+        self.assertNotIn("127.0.0.2[127.0.0.2]", self.A.log_since(off))
+        self.assertEqual(len(self.plain.wait_for_message("user@first.test", text=tag)), 1)
+
+    def test_transport_lists_the_hosts_in_order(self):
+        with open(self.A.path("routes", "transport")) as f:
+            text = f.read()
+        self.assertIn("two.test\tsmtp:[127.0.0.2]:%d, [127.0.0.1]:%d\n" % (self.sink.port, self.sink.port), text)
+
+    def test_routectl_check_and_query_show_the_hosts_in_order(self):
+        conf = os.path.join(TMP, "failover.conf")
+        r = run_routectl("check", "-c", conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("hosts in order [127.0.0.2]:%d, [127.0.0.1]:%d" % (self.sink.port, self.sink.port), r.stdout)
+        self.assertNotIn(PASSWORD, r.stdout + r.stderr)
+        r = run_routectl("query", "-c", conf, "--client", "127.0.0.1", "user@two.test")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertIn("two.test", r.stdout)
+
+
+# ================================================================ 2. ETRN
+
+class EtrnTests(DeliveryCase):
+    """An ETRN route's mail waits in the queue until the site asks for it with ETRN."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.A = None
+        cls.sink = SmtpSink("site.lab.test").start()
+        try:
+            cls.A = lab_with_routes("etrn", [
+                {"domain": "site.test", "host": "[127.0.0.1]", "port": cls.sink.port, "etrn": True,
+                 "treat_recipient_as": "local"},
+                {"domain": "plain.test", "host": "[127.0.0.1]", "port": cls.sink.port},
+            ], overrides={
+                # Queue runs every second: held mail must stay held through them.
+                "queue_run_delay": "1s", "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+            })
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.A is not None:
+            cls.A.stop()
+        cls.sink.stop()
+
+    def etrn(self, domain):
+        s = self.A.session()
+        try:
+            return s.docmd("ETRN", domain)
+        finally:
+            s.quit()
+
+    def test_held_until_etrn(self):
+        tag, qid, off, m = self.deliver(self.A, "user@site.test", status="deferred")
+        self.assertIn("deferred transport", m.group(0))
+        # At least one more queue run (queue_run_delay 1s) defers it again; nothing reaches the site.
+        self.A.wait_log(r"%s: to=<user@site\.test>.*status=deferred[^\n]*\n(?:.*\n)*.*%s: to=<user@site\.test>.*"
+                        r"status=deferred" % (qid, qid), off, timeout=20, what="a second deferral (queue run)")
+        self.assertEqual(self.sink.messages_to("user@site.test"), [])
+        self.assertEqual(self.A.queued(qid)["queue_name"], "deferred")
+        code, text = self.etrn("site.test")
+        self.assertEqual(code, 250, text)
+        got = self.sink.wait_for_message("user@site.test", text=tag)
+        self.assertEqual(len(got), 1, "ETRN did not release the mail; log:\n" + self.A.log_since(off)[-3000:])
+        self.A.wait_queue_state(qid, None)
+
+    def test_other_routes_are_not_held(self):
+        tag, qid, off, m = self.deliver(self.A, "user@plain.test")
+        self.assertEqual(len(self.sink.wait_for_message("user@plain.test", text=tag)), 1)
+
+    def test_etrn_for_a_domain_that_is_no_etrn_route_is_refused(self):
+        for domain in ("plain.test", "sub.site.test", "far.test"):
+            code, text = self.etrn(domain)
+            self.assertGreaterEqual(code, 400, "ETRN %s: %d %s" % (domain, code, text))
+
+    def test_snippets(self):
+        self.assertEqual(self.A.main_value("defer_transports"), "route-etrn")
+        self.assertIn("etrn_domains", self.A.main_value("fast_flush_domains"))
+
+
+CLASS_ORDER = [FailoverTests, EtrnTests]
+
+if __name__ == "__main__":
+    sys.exit(suite_runner.run(sys.modules[__name__], "route-delivery", CLASS_ORDER, cleanup_all))
