@@ -9,7 +9,9 @@ const RouteConfig* governing_route(const QueuedMessage& m, const Policy& policy,
     for (const QueuedRecipient& r : m.recipients) {
         if (parse_address(r.address, scratch) != AddressStatus::ok || !scratch.has_domain()) return nullptr;
         const RouteConfig* route = policy.route_for_domain(scratch.domain());
-        if (route == nullptr) return nullptr;
+        // ETRN routes hold their mail until the site asks for it: no kick would deliver it
+        // (defer_transports), and no schedule may return it before then.
+        if (route == nullptr || route->etrn) return nullptr;
         const long patience = static_cast<long>(route->retries) * route->retry_minutes;
         const long best_patience = best == nullptr ? -1 : static_cast<long>(best->retries) * best->retry_minutes;
         if (patience > best_patience || (patience == best_patience && route->retries > best->retries)) best = route;

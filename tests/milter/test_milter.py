@@ -39,7 +39,11 @@ ip_ranges = (
     require_auth = [ "external-external" ]; },
   { name = "Internet"; cidr = [ "0.0.0.0/0", "::/0" ]; priority = 10; allow = %(all)s;
     require_auth = [ "local-local", "local-external", "external-external" ]; },
-  { name = "Blocked"; cidr = "192.0.2.0/24"; priority = 40; allow = [ "external-local" ]; }
+  { name = "Blocked"; cidr = "192.0.2.0/24"; priority = 40; allow = [ "external-local" ]; },
+  { name = "TLS for AUTH"; cidr = "198.51.100.0/24"; priority = 35; allow = %(all)s;
+    require_auth = [ "external-external" ]; require_tls_for_auth = true; },
+  { name = "Expired"; cidr = "203.0.113.0/24"; priority = 50; allow = [ "external-local" ];
+    expires = "2001-01-01T00:00:00Z"; }
 );
 routes = (
   { domain = "backup.test"; treat_recipient_as = "local"; deliver_to = "listed";
@@ -113,9 +117,9 @@ def miltertest(steps, timeout=60, background=False, socket_spec=None, milter=Non
     return Run(p.returncode, p.stdout, milter.log_text()[offset:])
 
 
-def message(client, sender, rcpts, auth=None, queue_id="ABC123"):
+def message(client, sender, rcpts, auth=None, queue_id="ABC123", mail_macros=()):
     steps = [("negotiate",), ("connect", "client.example", client)]
-    steps.append(("macro_mail", "i", queue_id) + (("{auth_authen}", auth) if auth else ()))
+    steps.append(("macro_mail", "i", queue_id) + (("{auth_authen}", auth) if auth else ()) + tuple(mail_macros))
     steps.append(("mail", "<%s>" % sender))
     steps += [("rcpt", "<%s>" % r) for r in rcpts]
     return steps + [("close",)]
@@ -183,6 +187,31 @@ class RuleTests(MilterCase):
                 self.assertIn(": " + expected.replace("%", "?") + ";", rejects[0], name)
                 self.assertIn("RCPT from client.example[%s]" % client, rejects[0], name)
                 self.assertIn("to=<%s>" % rcpt, rejects[0], name)
+
+    def test_auth_without_tls_where_the_range_wants_tls(self):
+        # Postfix and Sendmail name the TLS version in {tls_version} (and the cipher in {cipher}).
+        cases = [
+            ("plain AUTH", "relayuser", (), ["y"]),
+            ("AUTH after STARTTLS", "relayuser", ("{tls_version}", "TLSv1.3", "{cipher}", "TLS_AES_256_GCM_SHA384"), ["c"]),
+            ("cipher only", "relayuser", ("{cipher}", "TLS_AES_256_GCM_SHA384"), ["c"]),
+            ("no AUTH: the class decides", None, (), ["y"]),
+        ]
+        for name, auth, macros, expected in cases:
+            with self.subTest(name):
+                run = miltertest(message("198.51.100.7", "a@far.test", ["x@partner.test"], auth=auth,
+                                         mail_macros=macros))
+                self.assertRun(run, expected, name)
+                if auth and not macros:
+                    self.assertIn(": 530 5.7.0 Must issue a STARTTLS command first.;", run.log)
+                    self.assertIn("rule=tls-required", run.log)
+                if not auth:
+                    self.assertIn("rule=auth-required", run.log)
+
+    def test_expired_range_matches_no_client(self):
+        # "Expired" (priority 50) would allow only external-local from 203.0.113.0/24; it expired
+        # in 2001, so "Internet" decides: relaying with AUTH is allowed.
+        run = miltertest(message("203.0.113.9", "a@far.test", ["x@partner.test"], auth="relayuser"))
+        self.assertRun(run, ["c"])
 
     def test_queue_id_macro_starts_the_log_line(self):
         run = miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"], queue_id="4XyZ9Q"))

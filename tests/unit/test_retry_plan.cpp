@@ -16,7 +16,8 @@ std::shared_ptr<const Policy> policy() {
     PolicyResult r = load_policy_text(R"(
         routes = ( { domain = "quick.test"; retries = 2; retry_minutes = 10; },
                    { domain = "patient.test"; retries = 3; retry_minutes = 60; },
-                   { domain = "never.test"; retries = 0; retry_minutes = 5; } );
+                   { domain = "never.test"; retries = 0; retry_minutes = 5; },
+                   { domain = "held.test"; retries = 1; retry_minutes = 5; etrn = true; } );
     )", "retry.conf");
     BOOST_REQUIRE(r.policy != nullptr);
     return r.policy;
@@ -86,6 +87,15 @@ BOOST_AUTO_TEST_CASE(messages_outside_routes_follow_postfix) {
     const RetryPlan plan = plan_retries(q, {}, T + 1000 * minute, *p);
     BOOST_TEST(plan.actions.empty());
     BOOST_TEST(plan.next_state.empty());
+}
+
+BOOST_AUTO_TEST_CASE(etrn_routes_are_held_never_kicked_nor_expired) {
+    // Alone, or beside a route with a schedule: the held recipient keeps the message waiting for ETRN.
+    const QueueSnapshot q{message("E1", {"x@held.test"}), message("E2", {"x@quick.test", "y@held.test"}),
+                          message("Q1", {"x@quick.test"})};
+    BOOST_TEST(timeline(q, {T + 10 * minute, T + 20 * minute, T + 30 * minute, T + 10000 * minute}) ==
+               "@10:kick Q1 1 quick.test; @20:kick Q1 2 quick.test; @30:expire Q1 2 quick.test; "
+               "@10000:expire Q1 2 quick.test; ");
 }
 
 BOOST_AUTO_TEST_CASE(only_deferred_messages_are_acted_on) {

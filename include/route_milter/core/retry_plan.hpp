@@ -6,6 +6,8 @@
 // have used up their retries (expire). Rules:
 //  - Only deferred messages whose pending recipients all have a route are planned; the others
 //    follow the MTA's own schedule. Several routes: the most patient (longest R*M) decides.
+//  - A message with a recipient of an ETRN route is never planned: it is held until ETRN (as
+//    hMailServer keeps it on hold), and only the MTA's queue lifetime can return it.
 //  - Attempt k (1..R) is due at arrival + k*M minutes, and never sooner than M minutes after
 //    the previous one this planner made.
 //  - After R attempts, a message still deferred at least `expire_grace` seconds after the last
