@@ -17,6 +17,7 @@ import re
 import shutil
 import signal
 import smtplib
+import ssl
 import sys
 import tempfile
 import threading
@@ -30,7 +31,7 @@ sys.path.insert(0, HERE)
 from lab_sendmail import (EX_CONFIG, REPO_ROOT, LabError, SendmailLab, cleanup_all,  # noqa: E402
                           free_port, postfix_lab, routectl_binary, run_routectl, wait_for, work_base,
                           write_config)
-from smtp_sink import SmtpSink  # noqa: E402
+from smtp_sink import SmtpSink, make_test_pki  # noqa: E402
 import suite_runner  # noqa: E402  (tests/integration, put on sys.path by lab_sendmail)
 import address_scenarios  # noqa: E402  (tests/integration as well)
 import rcpt_scenarios  # noqa: E402  (tests/integration as well)
@@ -795,7 +796,105 @@ routes = (
             s.close()
 
 
-CLASS_ORDER = [GeneratedFilesTests, ResolutionTests, RouteDecisionTests, HostileAddressTests, DeliveryTests, RetryTests,
+# ================================================================ the test sink's TLS (both MTA suites use it)
+
+class SinkTlsTests(unittest.TestCase):
+    """smtp_sink's STARTTLS/SMTPS and make_test_pki, against Python's own TLS client (no MTA):
+    what the MTA tests conclude from message.tls and the session events must be true."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.pki = make_test_pki(os.path.join(WORK, "sink-pki"))
+
+    def verifying(self):
+        return ssl.create_default_context(cafile=self.pki.ca_cert)
+
+    def sink(self, **kw):
+        sink = SmtpSink("tls-selftest.lab.test", **kw).start()
+        self.addCleanup(sink.stop)
+        return sink
+
+    def client(self, sink, implicit=False, context=None):
+        cls = smtplib.SMTP_SSL if implicit else smtplib.SMTP
+        kw = {"context": context} if implicit else {}
+        s = cls("localhost", sink.port, local_hostname="client.lab.test", timeout=10, **kw)
+        self.addCleanup(s.close)
+        s.ehlo()
+        return s
+
+    def test_starttls_then_auth(self):
+        sink = self.sink(users={"u": "pw"}, tls="starttls", certfile=self.pki.cert, keyfile=self.pki.key)
+        s = self.client(sink)
+        self.assertTrue(s.has_extn("starttls"))
+        s.starttls(context=self.verifying())  # the CA-signed certificate verifies for "localhost"
+        s.ehlo()
+        self.assertFalse(s.has_extn("starttls"), "STARTTLS offered again inside TLS")
+        s.login("u", "pw")
+        s.sendmail("a@lab.test", ["b@sink.test"], "Subject: tls\r\n\r\nhi\r\n")
+        s.quit()
+        m = sink.wait_for_message("b@sink.test", timeout=5)[0]
+        self.assertTrue(m.tls)
+        self.assertRegex(m.tls_version, r"^TLSv1\.[23]$")
+        self.assertTrue(m.auth_tls)
+        session = sink.sessions_snapshot()[0]
+        self.assertEqual(session.events, ["connect", "ehlo", "starttls", "tls", "ehlo", "auth PLAIN u", "mail",
+                                          "data", "quit"])
+        self.assertFalse(session.auth_before_tls)
+
+    def test_auth_in_clear_is_recorded(self):
+        sink = self.sink(users={"u": "pw"}, tls="starttls", certfile=self.pki.cert, keyfile=self.pki.key)
+        s = self.client(sink)
+        s.login("u", "pw")
+        s.sendmail("a@lab.test", ["b@sink.test"], "Subject: clear\r\n\r\nhi\r\n")
+        s.quit()
+        m = sink.wait_for_message("b@sink.test", timeout=5)[0]
+        self.assertFalse(m.tls)
+        self.assertIsNone(m.tls_version)
+        self.assertIs(m.auth_tls, False)
+        session = sink.sessions_snapshot()[0]
+        self.assertTrue(session.auth_before_tls)
+        self.assertTrue(session.auth_offered_in_clear)
+
+    def test_auth_tls_only_hides_auth_in_clear(self):
+        sink = self.sink(users={"u": "pw"}, tls="starttls", certfile=self.pki.cert, keyfile=self.pki.key,
+                         auth_tls_only=True)
+        s = self.client(sink)
+        self.assertFalse(s.has_extn("auth"))
+        self.assertEqual(s.docmd("AUTH PLAIN " + base64.b64encode(b"\0u\0pw").decode())[0], 502)
+        s.starttls(context=self.verifying())
+        s.ehlo()
+        self.assertTrue(s.has_extn("auth"))
+
+    def test_no_tls_offers_no_starttls(self):
+        sink = self.sink()
+        s = self.client(sink)
+        self.assertFalse(s.has_extn("starttls"))
+        self.assertEqual(s.docmd("STARTTLS")[0], 502)
+        s.sendmail("a@lab.test", ["b@sink.test"], "Subject: plain\r\n\r\nhi\r\n")
+        m = sink.wait_for_message("b@sink.test", timeout=5)[0]
+        self.assertFalse(m.tls)
+        self.assertIsNone(m.auth_tls)
+
+    def test_implicit_tls_and_the_self_signed_certificate(self):
+        sink = self.sink(tls="implicit", certfile=self.pki.selfsigned_cert, keyfile=self.pki.selfsigned_key)
+        with self.assertRaises(ssl.SSLCertVerificationError):   # no CA vouches for it
+            self.client(sink, implicit=True, context=self.verifying())
+        wait_for(lambda: sink.tls_errors(), 5, what="the sink's record of the failed handshake")
+        s = self.client(sink, implicit=True, context=ssl._create_unverified_context())
+        self.assertFalse(s.has_extn("starttls"))
+        s.sendmail("a@lab.test", ["b@sink.test"], "Subject: smtps\r\n\r\nhi\r\n")
+        m = sink.wait_for_message("b@sink.test", timeout=5)[0]
+        self.assertTrue(m.tls)
+        self.assertEqual(sink.sessions_snapshot()[-1].events[:3], ["connect", "tls", "ehlo"])
+
+    def test_bad_arguments(self):
+        with self.assertRaises(ValueError):
+            SmtpSink(tls="smtps", certfile=self.pki.cert)
+        with self.assertRaises(ValueError):
+            SmtpSink(tls="starttls")
+
+
+CLASS_ORDER = [SinkTlsTests, GeneratedFilesTests, ResolutionTests, RouteDecisionTests, HostileAddressTests, DeliveryTests, RetryTests,
                ReloadTests, BadConfigTests, MilterDownTests, MapSpecificityTests]
 
 
