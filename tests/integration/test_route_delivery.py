@@ -19,10 +19,10 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lab import LabError, cleanup_all, wait_for  # noqa: E402
+from lab import LabError, Milter, PostfixLab, cleanup_all, wait_for  # noqa: E402
 import suite_runner  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sendmail"))
-from smtp_sink import SmtpSink  # noqa: E402
+from smtp_sink import SmtpSink, make_test_pki  # noqa: E402
 from lab_relay import RelayLab, routectl_binary, run_routectl, write_config  # noqa: E402
 
 USER = "relay"
@@ -230,7 +230,209 @@ class EtrnTests(DeliveryCase):
         self.assertIn("etrn_domains", self.A.main_value("fast_flush_domains"))
 
 
-CLASS_ORDER = [FailoverTests, EtrnTests]
+# ================================================================ 3. connection security on the wire
+
+class TlsTests(DeliveryCase):
+    """Each route's security, seen where the mail arrives: the sinks record whether the message
+    came over TLS and whether AUTH came before or after it. Certificates: a test CA (Postfix A
+    trusts it through smtp_tls_CAfile), a server certificate for localhost signed by it, and a
+    self-signed one for the same name."""
+
+    @classmethod
+    def setUpClass(cls):
+        cls.A = None
+        cls.pki = make_test_pki(os.path.join(TMP, "pki"))
+        signed = {"certfile": cls.pki.cert, "keyfile": cls.pki.key}
+        cls.sinks = {
+            "auth": SmtpSink("starttls-auth.lab.test", users={USER: PASSWORD}, tls="starttls", **signed),
+            "offered": SmtpSink("starttls.lab.test", tls="starttls", **signed),
+            "clear": SmtpSink("clear.lab.test"),
+            "smtps": SmtpSink("smtps.lab.test", tls="implicit", **signed),
+            "selfsigned": SmtpSink("selfsigned.lab.test", tls="starttls", certfile=cls.pki.selfsigned_cert,
+                                   keyfile=cls.pki.selfsigned_key),
+        }
+        for sink in cls.sinks.values():
+            sink.start()
+        port = lambda name: cls.sinks[name].port  # noqa: E731
+        try:
+            # tls_policy is keyed by [host]:port: routes with another security on the same sink
+            # reach it as [localhost] instead of [127.0.0.1] (A resolves names natively).
+            cls.A = lab_with_routes("tls", [
+                {"domain": "required-auth.test", "host": "[127.0.0.1]", "port": port("auth"),
+                 "security": "starttls-required", "auth": {"user": USER, "password": PASSWORD}},
+                {"domain": "required-clear.test", "host": "[127.0.0.1]", "port": port("clear"),
+                 "security": "starttls-required"},
+                {"domain": "optional-clear.test", "host": "localhost", "port": port("clear"), "security": "starttls"},
+                {"domain": "optional-offered.test", "host": "[127.0.0.1]", "port": port("offered"),
+                 "security": "starttls"},
+                {"domain": "none-offered.test", "host": "localhost", "port": port("offered"), "security": "none"},
+                {"domain": "smtps.test", "host": "[127.0.0.1]", "port": port("smtps"), "security": "tls"},
+                {"domain": "verified.test", "host": "localhost", "port": port("auth"),
+                 "security": "starttls-required", "tls_verify": True},
+                {"domain": "verified-smtps.test", "host": "localhost", "port": port("smtps"), "security": "tls",
+                 "tls_verify": True},
+                {"domain": "unverified.test", "host": "localhost", "port": port("selfsigned"),
+                 "security": "starttls-required", "tls_verify": True},
+                {"domain": "encrypt-selfsigned.test", "host": "[127.0.0.1]", "port": port("selfsigned"),
+                 "security": "starttls-required"},
+            ], overrides={"smtp_tls_CAfile": cls.pki.ca_cert, "smtp_tls_loglevel": "1"})
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.A is not None:
+            cls.A.stop()
+        for sink in cls.sinks.values():
+            sink.stop()
+
+    def arrived(self, sink, rcpt, tag):
+        got = self.sinks[sink].wait_for_message(rcpt, text=tag)
+        self.assertEqual(len(got), 1, "%s: %r" % (sink, self.sinks[sink].messages))
+        return got[0]
+
+    def sessions_with(self, sink, tag_rcpt):
+        return [s for s in self.sinks[sink].sessions if s.events]
+
+    def test_starttls_required_with_auth_authenticates_only_after_tls(self):
+        tag, qid, off, m = self.deliver(self.A, "user@required-auth.test")
+        msg = self.arrived("auth", "user@required-auth.test", tag)
+        self.assertTrue(msg.tls, msg)
+        self.assertEqual(msg.auth[1], USER)
+        self.assertIs(msg.auth_tls, True, "AUTH was sent in clear")
+        for session in self.sinks["auth"].sessions:
+            self.assertFalse(session.auth_before_tls, session)
+        self.assertRegex(self.A.log_since(off), r"TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:%d"
+                         % self.sinks["auth"].port)
+
+    def test_starttls_required_defers_rather_than_send_in_clear(self):
+        tag, qid, off, m = self.deliver(self.A, "user@required-clear.test", status="deferred")
+        self.assertIn("TLS is required, but was not offered", m.group(0))
+        time.sleep(0.5)
+        self.assertEqual(self.sinks["clear"].messages_to("user@required-clear.test"), [])
+        self.assertEqual(self.A.queued(qid)["queue_name"], "deferred")
+        self.A.delete_all_mail()
+
+    def test_starttls_optional_uses_tls_when_offered(self):
+        tag, qid, off, m = self.deliver(self.A, "user@optional-offered.test")
+        self.assertTrue(self.arrived("offered", "user@optional-offered.test", tag).tls)
+
+    def test_starttls_optional_sends_in_clear_when_not_offered(self):
+        tag, qid, off, m = self.deliver(self.A, "user@optional-clear.test")
+        self.assertFalse(self.arrived("clear", "user@optional-clear.test", tag).tls)
+
+    def test_none_never_starts_tls_even_when_offered(self):
+        before = len(self.sinks["offered"].sessions)
+        tag, qid, off, m = self.deliver(self.A, "user@none-offered.test")
+        self.assertFalse(self.arrived("offered", "user@none-offered.test", tag).tls)
+        for session in self.sinks["offered"].sessions[before:]:
+            self.assertNotIn("starttls", session.events, session)
+
+    def test_tls_is_implicit_tls(self):
+        tag, qid, off, m = self.deliver(self.A, "user@smtps.test")
+        msg = self.arrived("smtps", "user@smtps.test", tag)
+        self.assertTrue(msg.tls)
+        self.assertEqual(m.group(1), "127.0.0.1[127.0.0.1]:%d" % self.sinks["smtps"].port)
+
+    def test_verified_certificate_is_delivered(self):
+        for domain, sink in (("verified.test", "auth"), ("verified-smtps.test", "smtps")):
+            with self.subTest(domain):
+                tag, qid, off, m = self.deliver(self.A, "user@" + domain)
+                self.assertTrue(self.arrived(sink, "user@" + domain, tag).tls)
+                self.assertRegex(self.A.log_since(off), r"Verified TLS connection established to localhost")
+
+    def test_self_signed_certificate_is_deferred_with_tls_verify(self):
+        tag, qid, off, m = self.deliver(self.A, "user@unverified.test", status="deferred")
+        self.assertRegex(m.group(0), r"(?i)certificate|verif")
+        time.sleep(0.5)
+        self.assertEqual(self.sinks["selfsigned"].messages_to("user@unverified.test"), [])
+        self.A.delete_all_mail()
+
+    def test_self_signed_certificate_without_tls_verify_is_delivered_encrypted(self):
+        # The control for the test above: the same sink takes the mail when nobody checks.
+        tag, qid, off, m = self.deliver(self.A, "user@encrypt-selfsigned.test")
+        self.assertTrue(self.arrived("selfsigned", "user@encrypt-selfsigned.test", tag).tls)
+
+
+# ================================================================ 4. require_tls_for_auth
+
+class RequireTlsForAuthTests(unittest.TestCase):
+    """An ip range with require_tls_for_auth, through a real Postfix that offers STARTTLS and
+    SASL: AUTH after STARTTLS passes, plain AUTH gets 530 5.7.0 at RCPT (the milter sees TLS in
+    the {tls_version}/{cipher} macros it asks for at MAIL)."""
+
+    SASL_USER = "tlsuser"
+    SASL_PASSWORD = "Tls-Auth-Passw0rd"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = cls.milter = None
+        pki = make_test_pki(os.path.join(TMP, "pki-smtpd"))
+        try:
+            cls.lab = PostfixLab(users={cls.SASL_USER: cls.SASL_PASSWORD}, extra_main={
+                "smtpd_tls_security_level": "may", "smtpd_tls_cert_file": pki.cert,
+                # AUTH in clear too; the lab's mynetworks (127.0.0.0/8) lets the milter decide relaying.
+                "smtpd_tls_key_file": pki.key, "smtpd_tls_auth_only": "no"}).start()
+            mdir = cls.lab.path("milter")
+            socket = "unix:" + os.path.join(mdir, "route-milter.sock")
+            cls.milter = Milter(mdir, socket_spec=socket, name="route-milter", user="postfix")
+            cls.milter.write_config("""\
+milter = { socket = "%s"; user = "postfix"; };
+scope = "all";
+local_domains = [ "own.test" ];
+ip_ranges = (
+  { name = "Loopback"; cidr = "127.0.0.0/8"; priority = 20;
+    allow = [ "local-local", "local-external", "external-local", "external-external" ];
+    require_auth = [ "external-external" ]; require_tls_for_auth = true; } );
+routes = ( );
+""" % socket)
+            cls.milter.start()
+            cls.lab.set_milter(cls.milter.postfix_socket)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.milter is not None:
+            cls.milter.stop()
+        if cls.lab is not None:
+            cls.lab.stop()
+
+    def rcpt(self, starttls, auth, rcpt="someone@far.test"):
+        s = smtplib.SMTP(self.lab.host, self.lab.port, local_hostname="client.example.net", timeout=30)
+        try:
+            s.ehlo()
+            if starttls:
+                s.starttls()
+                s.ehlo()
+            if auth:
+                s.login(self.SASL_USER, self.SASL_PASSWORD)
+            self.assertEqual(s.docmd("MAIL FROM:<a@far.test>")[0], 250)
+            code, text = s.docmd("RCPT TO:<%s>" % rcpt)
+            return code, text.decode()
+        finally:
+            s.quit()
+
+    def test_auth_after_starttls_is_accepted(self):
+        code, text = self.rcpt(starttls=True, auth=True)
+        self.assertEqual(code, 250, text)
+
+    def test_plain_auth_is_refused(self):
+        off = self.milter.log_offset()
+        code, text = self.rcpt(starttls=False, auth=True)
+        self.assertEqual((code, text), (530, "5.7.0 Must issue a STARTTLS command first."))
+        self.assertIn("rule=tls-required", self.milter.log_text()[off:])
+        # Even to an own domain: the session's AUTH does not count, and its mail is refused.
+        self.assertEqual(self.rcpt(starttls=False, auth=True, rcpt="user@own.test")[0], 530)
+
+    def test_without_auth_the_class_decides(self):
+        self.assertEqual(self.rcpt(starttls=False, auth=False, rcpt="user@own.test")[0], 250)
+        self.assertEqual(self.rcpt(starttls=True, auth=False)[:1], (530,))
+
+
+CLASS_ORDER = [FailoverTests, EtrnTests, TlsTests, RequireTlsForAuthTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "route-delivery", CLASS_ORDER, cleanup_all))
