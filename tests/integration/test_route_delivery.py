@@ -432,7 +432,61 @@ routes = ( );
         self.assertEqual(self.rcpt(starttls=True, auth=False)[:1], (530,))
 
 
-CLASS_ORDER = [FailoverTests, EtrnTests, TlsTests, RequireTlsForAuthTests]
+# ================================================================ 5. what routectl says
+
+class RoutectlTests(unittest.TestCase):
+    """routectl's side of issue 11 that needs no Postfix running: the Postfix version check
+    (through the real postconf, and a stand-in for an old one) and the expired-range warning."""
+
+    HOSTS = [{"domain": "two.test", "host": ["mx1.two.test", "mx2.two.test"]}]
+
+    def run_postfix(self, path_dirs):
+        conf = write_config(os.path.join(TMP, "version.conf"), config_text(self.HOSTS))
+        out = tempfile.mkdtemp(dir=TMP)
+        env = dict(os.environ, PATH=":".join(path_dirs))
+        import subprocess
+        return subprocess.run([routectl_binary(), "postfix", "-c", conf, "-o", out], capture_output=True, text=True,
+                              env=env, stdin=subprocess.DEVNULL), out
+
+    def test_real_postfix_is_new_enough(self):
+        r, out = self.run_postfix(os.environ.get("PATH", "/usr/sbin:/usr/bin").split(":") + ["/usr/sbin"])
+        self.assertEqual(r.returncode, 0, r.stderr)
+        with open(os.path.join(out, "transport")) as f:
+            self.assertIn("two.test\tsmtp:[mx1.two.test]:25, [mx2.two.test]:25\n", f.read())
+
+    def test_old_postfix_is_refused(self):
+        fake = tempfile.mkdtemp(dir=TMP)
+        with open(os.path.join(fake, "postconf"), "w") as f:
+            f.write("#!/bin/sh\necho 3.4.14\n")
+        os.chmod(os.path.join(fake, "postconf"), 0o755)
+        r, out = self.run_postfix([fake, "/usr/bin", "/bin"])
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+        self.assertIn("version.conf:5: routes: two.test: several hosts need Postfix 3.5 or later; this Postfix is "
+                      "3.4.14", r.stderr)
+        self.assertEqual(os.listdir(out), [], "files were written")
+
+    def test_unknown_version_is_refused(self):
+        empty = tempfile.mkdtemp(dir=TMP)
+        r, out = self.run_postfix([empty])
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+        self.assertIn("this Postfix's version is unknown (postconf -d -h mail_version failed", r.stderr)
+
+    def test_check_warns_about_expired_ranges(self):
+        text = ('ip_ranges = (\n'
+                '  { name = "old"; cidr = "192.0.2.0/24"; priority = 20; expires = "2020-01-01T00:00:00Z"; },\n'
+                '  { name = "new"; cidr = "0.0.0.0/0"; priority = 10; expires = "2999-01-01T00:00:00Z"; } );\n')
+        conf = write_config(os.path.join(TMP, "expired.conf"), text)
+        r = run_routectl("check", "-c", conf)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertEqual(r.stderr, "%s:2: warning: ip range \"old\" expired at 2020-01-01T00:00:00Z and matches no "
+                         "client\n" % conf)
+        self.assertIn("EXPIRED 2020-01-01T00:00:00Z", r.stdout)
+        self.assertIn("expires 2999-01-01T00:00:00Z", r.stdout)
+        q = run_routectl("query", "-c", conf, "--client", "192.0.2.1", "x@far.test")
+        self.assertIn('range "new"', q.stdout)
+
+
+CLASS_ORDER = [RoutectlTests, FailoverTests, EtrnTests, TlsTests, RequireTlsForAuthTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "route-delivery", CLASS_ORDER, cleanup_all))
