@@ -88,7 +88,30 @@ def lab_with_routes(name, routes, overrides=None, **lab_kw):
 
 
 class DeliveryCase(unittest.TestCase):
+    """A class's Postfix A and the sinks its routes point at, stopped again whatever happens."""
     maxDiff = 4000
+    A = None
+    sinks_started = ()
+
+    @classmethod
+    def start(cls, sinks, name, routes, overrides=None):
+        """Starts sinks, then A from routes (a function of the started sinks)."""
+        cls.sinks_started = list(sinks)
+        try:
+            for sink in cls.sinks_started:
+                sink.start()
+            cls.A = lab_with_routes(name, routes(), overrides)
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.A is not None:
+            cls.A.stop()
+            cls.A = None
+        for sink in cls.sinks_started:
+            sink.stop()
 
     def deliver(self, lab, rcpt, status="sent"):
         """Submit to A; wait for the delivery line of rcpt with that status; returns (tag, match)."""
@@ -107,28 +130,16 @@ class FailoverTests(DeliveryCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.A = None
         # On 127.0.0.1 only; 127.0.0.2 is loopback too, but nothing listens there: connection refused.
-        cls.sink = SmtpSink("second.lab.test", users={USER: PASSWORD}).start()
-        cls.plain = SmtpSink("plain.lab.test").start()
-        try:
-            cls.A = lab_with_routes("failover", [
-                {"domain": "two.test", "host": ["[127.0.0.2]", "[127.0.0.1]"], "port": cls.sink.port,
-                 "auth": {"user": USER, "password": PASSWORD}},
-                # Another port: sasl_passwd is keyed by [host]:port, a route without auth needs its own.
-                {"domain": "plain.test", "host": ["[127.0.0.2]", "[127.0.0.1]"], "port": cls.plain.port},
-                {"domain": "first.test", "host": ["[127.0.0.1]", "[127.0.0.2]"], "port": cls.plain.port},
-            ])
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.A is not None:
-            cls.A.stop()
-        cls.sink.stop()
-        cls.plain.stop()
+        cls.sink = SmtpSink("second.lab.test", users={USER: PASSWORD})
+        cls.plain = SmtpSink("plain.lab.test")
+        cls.start([cls.sink, cls.plain], "failover", lambda: [
+            {"domain": "two.test", "host": ["[127.0.0.2]", "[127.0.0.1]"], "port": cls.sink.port,
+             "auth": {"user": USER, "password": PASSWORD}},
+            # Another port: sasl_passwd is keyed by [host]:port, a route without auth needs its own.
+            {"domain": "plain.test", "host": ["[127.0.0.2]", "[127.0.0.1]"], "port": cls.plain.port},
+            {"domain": "first.test", "host": ["[127.0.0.1]", "[127.0.0.2]"], "port": cls.plain.port},
+        ])
 
     def test_second_host_takes_the_mail_with_the_routes_auth(self):
         tag, qid, off, m = self.deliver(self.A, "user@two.test")
@@ -174,26 +185,15 @@ class EtrnTests(DeliveryCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.A = None
-        cls.sink = SmtpSink("site.lab.test").start()
-        try:
-            cls.A = lab_with_routes("etrn", [
-                {"domain": "site.test", "host": "[127.0.0.1]", "port": cls.sink.port, "etrn": True,
-                 "treat_recipient_as": "local"},
-                {"domain": "plain.test", "host": "[127.0.0.1]", "port": cls.sink.port},
-            ], overrides={
-                # Queue runs every second: held mail must stay held through them.
-                "queue_run_delay": "1s", "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
-            })
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.A is not None:
-            cls.A.stop()
-        cls.sink.stop()
+        cls.sink = SmtpSink("site.lab.test")
+        cls.start([cls.sink], "etrn", lambda: [
+            {"domain": "site.test", "host": "[127.0.0.1]", "port": cls.sink.port, "etrn": True,
+             "treat_recipient_as": "local"},
+            {"domain": "plain.test", "host": "[127.0.0.1]", "port": cls.sink.port},
+        ], overrides={
+            # Queue runs every second: held mail must stay held through them.
+            "queue_run_delay": "1s", "minimal_backoff_time": "1s", "maximal_backoff_time": "2s",
+        })
 
     def etrn(self, domain):
         s = self.A.session()
@@ -240,7 +240,6 @@ class TlsTests(DeliveryCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.A = None
         cls.pki = make_test_pki(os.path.join(TMP, "pki"))
         signed = {"certfile": cls.pki.cert, "keyfile": cls.pki.key}
         cls.sinks = {
@@ -251,49 +250,33 @@ class TlsTests(DeliveryCase):
             "selfsigned": SmtpSink("selfsigned.lab.test", tls="starttls", certfile=cls.pki.selfsigned_cert,
                                    keyfile=cls.pki.selfsigned_key),
         }
-        for sink in cls.sinks.values():
-            sink.start()
         port = lambda name: cls.sinks[name].port  # noqa: E731
-        try:
-            # tls_policy is keyed by [host]:port: routes with another security on the same sink
-            # reach it as [localhost] instead of [127.0.0.1] (A resolves names natively).
-            cls.A = lab_with_routes("tls", [
-                {"domain": "required-auth.test", "host": "[127.0.0.1]", "port": port("auth"),
-                 "security": "starttls-required", "auth": {"user": USER, "password": PASSWORD}},
-                {"domain": "required-clear.test", "host": "[127.0.0.1]", "port": port("clear"),
-                 "security": "starttls-required"},
-                {"domain": "optional-clear.test", "host": "localhost", "port": port("clear"), "security": "starttls"},
-                {"domain": "optional-offered.test", "host": "[127.0.0.1]", "port": port("offered"),
-                 "security": "starttls"},
-                {"domain": "none-offered.test", "host": "localhost", "port": port("offered"), "security": "none"},
-                {"domain": "smtps.test", "host": "[127.0.0.1]", "port": port("smtps"), "security": "tls"},
-                {"domain": "verified.test", "host": "localhost", "port": port("auth"),
-                 "security": "starttls-required", "tls_verify": True},
-                {"domain": "verified-smtps.test", "host": "localhost", "port": port("smtps"), "security": "tls",
-                 "tls_verify": True},
-                {"domain": "unverified.test", "host": "localhost", "port": port("selfsigned"),
-                 "security": "starttls-required", "tls_verify": True},
-                {"domain": "encrypt-selfsigned.test", "host": "[127.0.0.1]", "port": port("selfsigned"),
-                 "security": "starttls-required"},
-            ], overrides={"smtp_tls_CAfile": cls.pki.ca_cert, "smtp_tls_loglevel": "1"})
-        except BaseException:
-            cls.tearDownClass()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        if cls.A is not None:
-            cls.A.stop()
-        for sink in cls.sinks.values():
-            sink.stop()
+        # tls_policy is keyed by [host]:port: routes with another security on the same sink
+        # reach it as [localhost] instead of [127.0.0.1] (A resolves names natively).
+        cls.start(cls.sinks.values(), "tls", lambda: [
+            {"domain": "required-auth.test", "host": "[127.0.0.1]", "port": port("auth"),
+             "security": "starttls-required", "auth": {"user": USER, "password": PASSWORD}},
+            {"domain": "required-clear.test", "host": "[127.0.0.1]", "port": port("clear"),
+             "security": "starttls-required"},
+            {"domain": "optional-clear.test", "host": "localhost", "port": port("clear"), "security": "starttls"},
+            {"domain": "optional-offered.test", "host": "[127.0.0.1]", "port": port("offered"),
+             "security": "starttls"},
+            {"domain": "none-offered.test", "host": "localhost", "port": port("offered"), "security": "none"},
+            {"domain": "smtps.test", "host": "[127.0.0.1]", "port": port("smtps"), "security": "tls"},
+            {"domain": "verified.test", "host": "localhost", "port": port("auth"),
+             "security": "starttls-required", "tls_verify": True},
+            {"domain": "verified-smtps.test", "host": "localhost", "port": port("smtps"), "security": "tls",
+             "tls_verify": True},
+            {"domain": "unverified.test", "host": "localhost", "port": port("selfsigned"),
+             "security": "starttls-required", "tls_verify": True},
+            {"domain": "encrypt-selfsigned.test", "host": "[127.0.0.1]", "port": port("selfsigned"),
+             "security": "starttls-required"},
+        ], overrides={"smtp_tls_CAfile": cls.pki.ca_cert, "smtp_tls_loglevel": "1"})
 
     def arrived(self, sink, rcpt, tag):
         got = self.sinks[sink].wait_for_message(rcpt, text=tag)
         self.assertEqual(len(got), 1, "%s: %r" % (sink, self.sinks[sink].messages))
         return got[0]
-
-    def sessions_with(self, sink, tag_rcpt):
-        return [s for s in self.sinks[sink].sessions if s.events]
 
     def test_starttls_required_with_auth_authenticates_only_after_tls(self):
         tag, qid, off, m = self.deliver(self.A, "user@required-auth.test")
