@@ -38,7 +38,7 @@ A_PASSWORD = "A-lab-Passw0rd"
 B = None          # the AUTH-requiring relay (PostfixLab)
 TMP = None        # scratch directory for configs and output dirs
 
-HASH_MAPS = ("transport", "sasl_passwd", "tls_policy", "relay_domains", "relay_recipients")
+HASH_MAPS = ("transport", "sasl_passwd", "tls_policy", "relay_domains", "relay_recipients", "etrn_domains")
 ALL_FILES = HASH_MAPS + ("relay_domains.regexp", "relay_recipients.regexp", "master.cf.snippet",
                          "main.cf.snippet")
 
@@ -705,7 +705,7 @@ class CommandOptionTests(RoutectlCase):
 
     USAGE = {
         "check": "routectl check [-c FILE] [-v]",
-        "query": "routectl query [-c FILE] --client IP [--from ADDR] [--auth USER] RCPT...",
+        "query": "routectl query [-c FILE] --client IP [--from ADDR] [--auth USER] [--tls] RCPT...",
         "postfix": "routectl postfix [-c FILE] -o DIR [--postmap] [--postfix-config DIR] [--milter ADDRESS]",
         "sendmail": "routectl sendmail [-c FILE] -o DIR [--makemap] [--sendmail-config FILE] [--queue-dir DIR] "
                     "[--milter ADDRESS]",
