@@ -25,6 +25,14 @@ constexpr std::array<std::string_view, 3> domain_tags = {"To:", "QGRP:", "TLS_Rc
 // Sendmail's ENCR:bits for "starttls-required": any cipher of at least 112 bits, no certificate
 // verification (like Postfix's "encrypt").
 constexpr const char* required_encryption = "ENCR:112";
+// ... and with tls_verify: the certificate must verify against CACertFile/CACertPath, and name
+// the host connected to ("+CN": {cn_subject}, or a subjectAltName with check_cert_altnames).
+constexpr const char* verified_encryption = "VERIFY:112+CN";
+
+// The access map tag of the ETRN routes' domains, read by the check_etrn ruleset of the snippet.
+constexpr const char* etrn_tag = "ETRN:";
+
+std::string tls_requirement(const RouteConfig& r) { return r.tls_verify ? verified_encryption : required_encryption; }
 
 std::string header(const Config& config, std::string_view what, std::string_view comment = "# ") {
     return std::string(comment) + std::string(what) + "\n" + std::string(comment) +
@@ -186,6 +194,10 @@ private:
             error(r, "security \"" + std::string(name_of(r.security)) + "\" for host " + key + " differs from " +
                          other + " (\"" + std::string(name_of(first.security)) + "\") of " + first.pattern.text() +
                          ": Sendmail's TLS_Srv:/Try_TLS: entries are per host, not per port or route");
+        else if (first.tls_verify != r.tls_verify)
+            error(r, std::string("tls_verify = ") + (r.tls_verify ? "true" : "false") + " for host " + key +
+                         " differs from " + other + " (" + first.pattern.text() +
+                         "): Sendmail's TLS_Srv: entries are per host, not per port or route");
         const bool same_auth = first.auth.has_value() == r.auth.has_value() &&
                                (!r.auth || (first.auth->user == r.auth->user && first.auth->password == r.auth->password));
         if (!same_auth)
@@ -202,32 +214,47 @@ private:
         if (r.security == Security::tls)
             error(r, "security \"tls\" (SMTPS, TLS from the first byte) cannot be expressed: this Sendmail (8.17) has "
                      "no client-side SMTPS; use \"starttls-required\"");
-        if (r.hosts.size() > 1) error(r, "several hosts are not written for Sendmail yet");
-        if (r.etrn) error(r, "etrn is not written for Sendmail yet");
-        if (r.tls_verify) error(r, "tls_verify is not written for Sendmail yet");
+        // ETRN routes: an expensive mailer (F=e, HoldExpensive) queues their mail on arrival;
+        // the loader allows ETRN on exact domains only (ETRN names one domain).
+        if (r.etrn) {
+            etrn_ports_.insert(r.port);
+            set(access_, etrn_tag + key, "OK", r, "ETRN entry");
+        } else if (r.port != 25) {
+            ports_.insert(r.port);
+        }
+        const std::string mailer = r.etrn ? sendmail_etrn_mailer_for_port(r.port) : sendmail_mailer_for_port(r.port);
         if (!r.hosts.empty()) {
-            const Target t = target_of(r.hosts.front());
-            if (r.port != 25) ports_.insert(r.port);
-            set(mailertable_, key, sendmail_mailer_for_port(r.port) + ":" + t.bracketed, r, "mailertable entry");
-            check_host(t.key, r);
-            if (r.security == Security::none) set(access_, "Try_TLS:" + t.key, "NO", r, "Try_TLS");
-            if (r.security == Security::starttls_required)
-                set(access_, "TLS_Srv:" + t.key, required_encryption, r, "TLS_Srv");
-            if (r.auth)
-                set(authinfo_, "AuthInfo:" + t.key,
-                    auth_item('U', r.auth->user) + " " + auth_item('P', r.auth->password) + " \"M:PLAIN LOGIN\"", r,
-                    "AuthInfo", true);
+            // "mailer:[mx1]:[mx2]": Sendmail tries the hosts in order. AUTH and TLS are per host.
+            std::string value = mailer;
+            for (const std::string& host : r.hosts) {
+                const Target t = target_of(host);
+                value += ":" + t.bracketed;
+                check_host(t.key, r);
+                if (r.security == Security::none) set(access_, "Try_TLS:" + t.key, "NO", r, "Try_TLS");
+                // try_tls looks the host's name up, then its address: a named host that wants TLS
+                // must not inherit the "NO" of an [address] route (any value but NO means "try").
+                else if (host.front() != '[') set(access_, "Try_TLS:" + t.key, "YES", r, "Try_TLS");
+                if (r.security == Security::starttls_required)
+                    set(access_, "TLS_Srv:" + t.key, tls_requirement(r), r, "TLS_Srv");
+                if (r.auth)
+                    set(authinfo_, "AuthInfo:" + t.key,
+                        auth_item('U', r.auth->user) + " " + auth_item('P', r.auth->password) + " \"M:PLAIN LOGIN\"",
+                        r, "AuthInfo", true);
+            }
+            set(mailertable_, key, value, r, "mailertable entry");
         } else {
             if (r.security == Security::starttls_required) {
                 if (catch_all)
                     error(r, "security \"starttls-required\" on \"*\" without host cannot be expressed per route; "
                              "require TLS for all mail with a TLS_Rcpt: default entry of your own");
                 else
-                    set(access_, "TLS_Rcpt:" + key, required_encryption, r, "TLS_Rcpt");
+                    set(access_, "TLS_Rcpt:" + key, tls_requirement(r), r, "TLS_Rcpt");
             }
             // "none" and "starttls" without host: no per-domain entry; Sendmail uses STARTTLS when
             // the MX offers it (Try_TLS: is keyed by server, and the MX hosts are not known here).
-            hostless_.push_back(&r);
+            // An ETRN route needs its own mailer even for MX delivery (no brackets: MX lookup).
+            if (r.etrn) set(mailertable_, key, mailer + ":" + key, r, "mailertable entry");
+            else hostless_.push_back(&r);
         }
 
         const std::string group = sendmail_queue_group_name(r.pattern);
@@ -235,6 +262,7 @@ private:
         if (catch_all) default_group_ = group;
         else set(access_, "QGRP:" + key, group, r, "queue group");
         longest_schedule_minutes_ = std::max(longest_schedule_minutes_, static_cast<long>(r.retries) * r.retry_minutes);
+        uses_tls_verify_ = uses_tls_verify_ || r.tls_verify;
 
         if (r.treat_recipient_as != AddressClass::local) return;
         if (catch_all) {
@@ -355,6 +383,14 @@ private:
         for (auto& [key, entry] : guards) access_.emplace(key, entry);
     }
 
+    // One esmtp clone: the route's port, F=e for the ETRN routes' mailers.
+    static std::string mailer_definition(const std::string& name, int port, bool expensive) {
+        return "M" + name + ",\tP=[IPC], F=mDFMuXa" + (expensive ? "e" : "") +
+               ", S=EnvFromSMTP/HdrFromSMTP, R=EnvToSMTP, E=\\r\\n, L=990,\n"
+               "\t\tT=DNS/RFC822/SMTP,\n"
+               "\t\tA=TCP $h " + std::to_string(port) + "\n";
+    }
+
     std::string mc_snippet() const {
         const std::string dir = options_.output_dir;
         const long return_minutes = std::max(5L * 24 * 60, longest_schedule_minutes_ + 24 * 60);
@@ -370,6 +406,16 @@ private:
         out += "dnl # Sendmail's own queue lifetime outlasts the longest route schedule; routectl retry\n"
                "dnl # --mta sendmail returns mail earlier where a route says so.\n";
         out += "define(`confTO_QUEUERETURN', `" + time_minutes(return_minutes) + "')dnl\n";
+        if (!etrn_ports_.empty())
+            out += "dnl # ETRN routes: their mailers are expensive (F=e) and HoldExpensive is on, so their mail waits\n"
+                   "dnl # in the queue; their queue groups run once per queue lifetime only (I=), so only a queue\n"
+                   "dnl # run that takes every group delivers it: ETRN <domain>, or sendmail -q by hand.\n"
+                   "define(`confCON_EXPENSIVE', `True')dnl\n";
+        if (uses_tls_verify_)
+            out += "dnl # Routes with tls_verify: TLS_Srv:/TLS_Rcpt: VERIFY:112+CN, so the certificate must verify against\n"
+                   "dnl # CACertFile/CACertPath and name the host (CN or subjectAltName). If your sendmail.mc sets\n"
+                   "dnl # neither, add e.g. define(`confCACERT_PATH', `/etc/ssl/certs') (Debian's CA store).\n"
+                   "FEATURE(`check_cert_altnames')dnl\n";
         out += "FEATURE(`mailertable', `hash " + dir + "/mailertable')dnl\n";
         out += "FEATURE(`access_db', `hash -T<TMPF> " + dir +
                "/access', `skip', `lookupdotdomain', `relaytofulladdress')dnl\n";
@@ -378,22 +424,34 @@ private:
                                       : "FEATURE(`queuegroup', `" + default_group_ + "')dnl\n";
         for (const SendmailQueueGroup& g : groups_) {
             out += "dnl # route " + g.route->pattern.text() + " (line " + std::to_string(g.route->line) + "): " +
-                   std::to_string(g.route->retries) + " retries, " + std::to_string(g.route->retry_minutes) +
-                   " minutes apart\n";
-            out += "QUEUE_GROUP(`" + g.name + "', `P=" + g.directory + ", I=" + time_minutes(g.route->retry_minutes) +
-                   "')dnl\n";
+                   (g.route->etrn ? std::string("held until ETRN")
+                                  : std::to_string(g.route->retries) + " retries, " +
+                                        std::to_string(g.route->retry_minutes) + " minutes apart") +
+                   "\n";
+            // An ETRN route's group: periodic queue runs reach it only once per queue lifetime.
+            const long interval = g.route->etrn ? return_minutes : g.route->retry_minutes;
+            out += "QUEUE_GROUP(`" + g.name + "', `P=" + g.directory + ", I=" + time_minutes(interval) + "')dnl\n";
         }
         out += "INPUT_MAIL_FILTER(`route-milter', `S=" + milter_address() + ", F=T, T=S:30s;R:30s;E:1m')dnl\n";
-        if (!ports_.empty()) {
-            out += "dnl # esmtp to the ports of the routes that do not use 25 (a mailertable host has no port)\n";
+        if (!ports_.empty() || !etrn_ports_.empty()) {
+            out += "dnl # esmtp to the ports of the routes that do not use 25 (a mailertable host has no port),\n"
+                   "dnl # and expensive (F=e) ones for the ETRN routes\n";
             out += "MAILER_DEFINITIONS\n";
-            for (const int port : ports_)
-                out += "M" + sendmail_mailer_for_port(port) +
-                       ",\tP=[IPC], F=mDFMuXa, S=EnvFromSMTP/HdrFromSMTP, R=EnvToSMTP, E=\\r\\n, L=990,\n"
-                       "\t\tT=DNS/RFC822/SMTP,\n"
-                       "\t\tA=TCP $h " + std::to_string(port) + "\n";
+            for (const int port : ports_) out += mailer_definition(sendmail_mailer_for_port(port), port, false);
+            for (const int port : etrn_ports_) out += mailer_definition(sendmail_etrn_mailer_for_port(port), port, true);
             out += "divert(0)dnl\n";
         }
+        // ETRN from any client, but only for the ETRN routes' domains (ETRN:domain OK in the
+        // access map); anything else, "#queuegroup" too, gets RFC 1985's 459.
+        out += "dnl # ETRN only for the domains of ETRN routes (none: ETRN is refused); replaces no ruleset of\n"
+               "dnl # Sendmail's own, but one check_etrn of yours would clash: merge it into this one\n";
+        out += "LOCAL_RULESETS\n"
+               "Scheck_etrn\n"
+               "R@ $+\t\t\t$: $1\t\t\t\tETRN @domain is ETRN domain\n"
+               "R$+\t\t\t$: < $(access " + std::string(etrn_tag) + "$1 $: ? $) > $1\n"
+               "R< OK > $*\t\t$@ OK\n"
+               "R< $* > $*\t\t$#error $@ 4.7.1 $: \"459 ETRN not allowed for \" $2 \" (no ETRN route)\"\n"
+               "divert(0)dnl\n";
         return out;
     }
 
@@ -405,8 +463,9 @@ private:
     std::vector<const RouteConfig*> hostless_;
     std::vector<SendmailQueueGroup> groups_;
     std::string default_group_;
-    std::set<int> ports_;
+    std::set<int> ports_, etrn_ports_;
     long longest_schedule_minutes_ = 0;
+    bool uses_tls_verify_ = false;
 };
 
 std::uint64_t fnv1a(std::string_view s) {
@@ -448,5 +507,7 @@ std::string sendmail_queue_group_name(const RoutePattern& route) {
 std::string sendmail_mailer_for_port(int port) {
     return port == 25 ? "esmtp" : "route_esmtp_" + std::to_string(port);
 }
+
+std::string sendmail_etrn_mailer_for_port(int port) { return "route_etrn_esmtp_" + std::to_string(port); }
 
 }  // namespace route_milter

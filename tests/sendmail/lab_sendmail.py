@@ -6,7 +6,8 @@ binaries from there through two small wrappers in build/sendmail-root/lab-bin:
 
   sendmail  sets LD_LIBRARY_PATH for the unpacked libraries and runs Sendmail in a private UTS
             namespace whose host name is mx.lab.test (Sendmail sleeps 60 s on every start when
-            the machine's host name is unqualified and cannot be resolved);
+            the machine's host name is unqualified and cannot be resolved); for a lab with
+            target host names also in a private mount namespace whose /etc/hosts names them;
   makemap   the unpacked makemap.
 
 routectl finds them first in PATH (tool_env()), as it finds the system's sendmail/makemap on a
@@ -31,6 +32,7 @@ import shlex
 import shutil
 import signal
 import smtplib
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -95,6 +97,11 @@ export LD_LIBRARY_PATH
 
 SENDMAIL_BODY = """\
 # Sendmail wants a fully qualified host name it can resolve, or it sleeps 60 s on every start.
+# LAB_RESOLVER_HOSTS (a lab with target host names): /etc/hosts in Sendmail's own mount namespace.
+if [ -n "$LAB_RESOLVER_HOSTS" ] && unshare --uts --mount true 2>/dev/null; then
+    exec unshare --uts --mount /bin/sh -c \
+        'mount --bind "$LAB_RESOLVER_HOSTS" /etc/hosts && hostname %(host)s && exec "$0" "$@"' %(real)s "$@"
+fi
 if unshare --uts true 2>/dev/null; then
     exec unshare --uts /bin/sh -c 'hostname %(host)s && exec "$0" "$@"' %(real)s "$@"
 fi
@@ -194,11 +201,18 @@ class SendmailLab:
 
     conf: the route-milter config file (routectl reads it; the milter named in it is attached).
     catchall_port: where mail without a route goes (and bounces).  users: {user: password} in the
-    private sasldb (realm lab.test).  Route targets must be IP literals: Sendmail resolves target
-    host names with the system's resolver, which knows nothing about the lab.
+    private sasldb (realm lab.test).  Route targets are IP literals, or names given in hosts
+    ({name: address}): Sendmail resolves target names with the system's resolver, so the lab's
+    Sendmail processes run with a private /etc/hosts (mount namespace) that has them, and the
+    lab's own hosts file (canonical names) too. Names must be fully qualified: Sendmail appends
+    its own domain to a short one ("localhost" becomes localhost.lab.test).
+    pki: a smtp_sink.TestPki; Sendmail then offers STARTTLS with its CA-signed certificate and
+    checks servers' certificates against its CA (CACertFile).  queue_interval: e.g. "2s" runs the
+    daemon with -q2s (periodic queue runs); None: no queue runs of its own.
     """
 
-    def __init__(self, conf, catchall_port, users=None, port=None, start_timeout=20.0, keep=False):
+    def __init__(self, conf, catchall_port, users=None, port=None, start_timeout=20.0, keep=False, pki=None,
+                 queue_interval=None, hosts=None):
         self.conf = conf
         self.catchall_port = catchall_port
         self.users = dict(users or {})
@@ -209,6 +223,9 @@ class SendmailLab:
         self.dir = None
         self.proc = None
         self.routectl_output = ""
+        self.pki = pki
+        self.hosts = dict(hosts or {})
+        self.queue_interval = queue_interval
         self._out = None
 
     # ------------------------------------------------------------ paths
@@ -252,7 +269,12 @@ class SendmailLab:
         os.chmod(self.queue_dir, 0o700)
         if self.port is None:
             self.port = free_port(self.host)
-        self._write("etc/hosts", "127.0.0.1\t%s localhost\n" % LAB_HOSTNAME)
+        # Sendmail canonifies target names with this file ("hosts files"): "localhost" must stay
+        # localhost (the system resolver then finds it), not become the lab's own name.
+        names = "".join("%s\t%s\n" % (address, name) for name, address in sorted(self.hosts.items()))
+        self._write("etc/hosts", "127.0.0.1\tlocalhost\n127.0.0.1\t%s\n" % LAB_HOSTNAME + names)
+        if self.hosts:
+            self._write("etc/resolver-hosts", "127.0.0.1\tlocalhost\n" + names)
         self._write("etc/service.switch", "hosts\tfiles\naliases\tfiles\n")
         self._write("etc/local-host-names", LAB_HOSTNAME + "\n")
         shutil.copy(os.path.join(SENDMAIL_ROOT, "etc", "mail", "helpfile"), self.path("etc", "helpfile"))
@@ -292,10 +314,25 @@ class SendmailLab:
             raise LabError("routectl %s failed (exit %d):\n%s%s" % (" ".join(args), r.returncode, r.stdout, r.stderr))
         return r
 
+    def tls_mc_lines(self):
+        """The sendmail.mc lines for STARTTLS with the lab's PKI (none without one)."""
+        if self.pki is None:
+            return ""
+        # Sendmail offers STARTTLS only when CACertPath exists too: a directory with the test CA
+        # alone (never the self-signed certificate, which must stay untrusted).
+        ca_dir = self.path("etc", "cacerts")
+        os.makedirs(ca_dir, exist_ok=True)
+        shutil.copy(self.pki.ca_cert, os.path.join(ca_dir, "ca.crt"))
+        return "".join("define(`%s', `%s')dnl\n" % kv for kv in (
+            ("confCACERT_PATH", ca_dir), ("confCACERT", self.pki.ca_cert),
+            ("confSERVER_CERT", self.pki.cert), ("confSERVER_KEY", self.pki.key),
+            ("confCLIENT_CERT", self.pki.cert), ("confCLIENT_KEY", self.pki.key)))
+
     def build_cf(self):
         with open(MC_TEMPLATE) as f:
             mc = f.read()
         for key, value in (("@CFDIR@", CF_DIR), ("@LAB@", self.dir), ("@PORT@", str(self.port)),
+                           ("@TLS@", self.tls_mc_lines()),
                            ("@CATCHALL_PORT@", str(self.catchall_port)), ("@SNIPPET@", self.snippet)):
             mc = mc.replace(key, value)
         self._write("sendmail.mc", mc)
@@ -306,10 +343,14 @@ class SendmailLab:
         return r
 
     # ------------------------------------------------------------ tools
+    def env(self):
+        """The environment of the lab's Sendmail processes (the resolver's hosts file, if any)."""
+        return tool_env({"LAB_RESOLVER_HOSTS": self.path("etc", "resolver-hosts")} if self.hosts else None)
+
     def sendmail(self, *args, input=None, timeout=60):
         """The lab's sendmail with -C sendmail.cf; CompletedProcess (text)."""
         return subprocess.run([SENDMAIL, "-C", self.cf] + [str(a) for a in args], input=input,
-                              capture_output=True, text=True, timeout=timeout,
+                              capture_output=True, text=True, timeout=timeout, env=self.env(),
                               stdin=None if input is not None else subprocess.DEVNULL)
 
     def bt(self, *lines):
@@ -367,7 +408,8 @@ class SendmailLab:
         try:
             self._setup()
             self._out = open(self.path("sendmail.out"), "wb")
-            self.proc = subprocess.Popen([SENDMAIL, "-C", self.cf, "-bD"], stdin=subprocess.DEVNULL,
+            queue_runs = ["-q" + self.queue_interval] if self.queue_interval else []
+            self.proc = subprocess.Popen([SENDMAIL, "-C", self.cf, "-bD"] + queue_runs, stdin=subprocess.DEVNULL, env=self.env(),
                                          stdout=self._out, stderr=subprocess.STDOUT, start_new_session=True)
 
             def ready():
@@ -440,12 +482,16 @@ class SendmailLab:
         return False
 
     # ------------------------------------------------------------ SMTP
-    def session(self, auth=None, source=None, helo="client.example.net", timeout=30):
-        """smtplib.SMTP connected and EHLO done; auth=(user, password); source: client address."""
+    def session(self, auth=None, source=None, helo="client.example.net", timeout=30, starttls=False):
+        """smtplib.SMTP connected and EHLO done; auth=(user, password); source: client address;
+        starttls: STARTTLS first (Sendmail's certificate checked against the lab's CA)."""
         s = smtplib.SMTP(self.host, self.port, local_hostname=helo, timeout=timeout,
                          source_address=(source, 0) if source else None)
         try:
             s.ehlo()
+            if starttls:
+                s.starttls(context=ssl.create_default_context(cafile=self.pki.ca_cert))
+                s.ehlo()
             if auth is not None:
                 s.login(auth[0], auth[1])
         except BaseException:
@@ -463,10 +509,10 @@ class SendmailLab:
         return (code, _reply_text(msg))
 
     def transaction(self, sender, recipients, auth=None, data=False, source=None,
-                    body="Subject: route-milter sendmail lab test\r\n\r\nhello\r\n"):
+                    body="Subject: route-milter sendmail lab test\r\n\r\nhello\r\n", starttls=False):
         """MAIL FROM, one RCPT TO each, DATA when asked and something was accepted; never raises
         on SMTP replies. Returns a Transaction (.mail, .rcpts, .data, .queue_id)."""
-        s = self.session(auth=auth, source=source)
+        s = self.session(auth=auth, source=source, starttls=starttls)
         try:
             t = Transaction()
             t.queue_id = None

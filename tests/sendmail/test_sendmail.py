@@ -56,8 +56,24 @@ MILTER_USER = "daemon"
 # resolves target names with the system resolver, not the lab's hosts file: addresses only.
 PARTNER_ADDRESS = "127.0.0.3"
 TLS_ADDRESS = "127.0.0.4"
+# failover.test: two hosts on one port; nobody listens on the first, the second needs AUTH.
+FAILOVER_FIRST = "127.0.0.6"
+FAILOVER_SECOND = "127.0.0.5"
+FAILOVER_USER = "failover"
+FAILOVER_PASSWORD = "Fail-0ver"
+# order.test / order-rev.test: the same two live hosts, listed the other way round.
+ORDER_A = "127.0.0.12"
+ORDER_B = "127.0.0.13"
+# The connection-security routes, each with target hosts of their own (TLS is per host).
+TLSOK_ADDRESS = "127.0.0.7"     # starttls-required, the target offers STARTTLS
+MAY_ADDRESS = "127.0.0.8"       # starttls: one target with STARTTLS, one without (two ports)
+AUTHTLS_ADDRESS = "127.0.0.10"  # starttls + auth: AUTH must come after TLS
+# tls_verify needs host names: this one is in the lab's hosts file (and in the test certificates)
+VERIFY_HOST = "verify-mx.lab.test"
+TLS_CLIENT = "127.0.0.14"       # the client of the range with require_tls_for_auth
 
 WORK = None       # scratch: route-milter config, milter socket, state files, output dirs
+PKI = None        # smtp_sink.TestPki: the test CA, a CA-signed and a self-signed certificate
 LAB = None        # the SendmailLab
 SINKS = {}        # name -> SmtpSink
 MILTER = None     # the route-milter attached to LAB
@@ -67,6 +83,9 @@ DEAD_PORT = None  # down.test's target: nobody listens
 ALL_CLASSES = '[ "local-local", "local-external", "external-local", "external-external" ]'
 IP_RANGES = """\
 ip_ranges = (
+  { name = "TLS for AUTH"; lower = "127.0.0.14"; upper = "127.0.0.14"; priority = 40;
+    allow = %(all)s;
+    require_auth = [ "local-external", "external-external" ]; require_tls_for_auth = true; },
   { name = "My computer"; lower = "127.0.0.1"; upper = "127.0.0.1"; priority = 30;
     allow = %(all)s;
     require_auth = [ "external-external" ]; },
@@ -100,20 +119,69 @@ routes = (
     auth = { user = "%(route_user)s"; password = "%(route_password)s"; }; },
   { domain = "*.wild.test"; host = "[127.0.0.1]"; port = %(wild)d; },
   { domain = "tlsreq.test"; host = "[127.0.0.4]"; port = %(tls)d; security = "starttls-required"; },
-  { domain = "down.test"; host = "[127.0.0.1]"; port = %(dead)d; retries = 2; retry_minutes = 1; }%(extra)s
+  { domain = "down.test"; host = "[127.0.0.1]"; port = %(dead)d; retries = 2; retry_minutes = 1; },
+  { domain = "failover.test"; host = [ "[%(fo1)s]", "[%(fo2)s]" ]; port = %(failover)d;
+    auth = { user = "%(fo_user)s"; password = "%(fo_password)s"; }; },
+  { domain = "order.test"; host = [ "[%(order_a)s]", "[%(order_b)s]" ]; port = %(order)d; },
+  { domain = "order-rev.test"; host = [ "[%(order_b)s]", "[%(order_a)s]" ]; port = %(order)d; },
+  { domain = "etrn.test"; description = "ETRN: a site online now and then"; host = "[127.0.0.1]";
+    port = %(etrn)d; etrn = true; treat_recipient_as = "local"; },
+  { domain = "tlsok.test"; host = "[%(tlsok_ip)s]"; port = %(tlsok)d; security = "starttls-required"; },
+  { domain = "may.test"; host = "[%(may_ip)s]"; port = %(may)d; security = "starttls"; },
+  { domain = "mayclear.test"; host = "[%(may_ip)s]"; port = %(mayclear)d; security = "starttls"; },
+  { domain = "notls.test"; host = "[127.0.0.1]"; port = %(notls)d; security = "none"; },
+  { domain = "authtls.test"; host = "[%(authtls_ip)s]"; port = %(authtls)d; security = "starttls";
+    auth = { user = "%(fo_user)s"; password = "%(fo_password)s"; }; },
+  { domain = "verified.test"; host = "%(verify_host)s"; port = %(verified)d; security = "starttls-required";
+    tls_verify = true; },
+  { domain = "selfsigned.test"; host = "%(verify_host)s"; port = %(selfsigned)d; security = "starttls-required";
+    tls_verify = true; }%(extra)s
 );
 """ % {"socket": socket or milter_socket(), "user": MILTER_USER, "ranges": IP_RANGES, "addresses": addresses,
        "backup": SINKS["backup"].port, "partner": SINKS["partner"].port, "wild": SINKS["wild"].port,
        "tls": SINKS["tls"].port, "dead": DEAD_PORT, "route_user": ROUTE_USER,
-       "route_password": ROUTE_PASSWORD.replace('"', '\\"'), "extra": extra_routes}
+       "route_password": ROUTE_PASSWORD.replace('"', '\\"'), "extra": extra_routes,
+       "fo1": FAILOVER_FIRST, "fo2": FAILOVER_SECOND, "failover": SINKS["failover"].port,
+       "fo_user": FAILOVER_USER, "fo_password": FAILOVER_PASSWORD,
+       "order_a": ORDER_A, "order_b": ORDER_B, "order": SINKS["order_a"].port, "etrn": SINKS["etrn"].port,
+       "tlsok_ip": TLSOK_ADDRESS, "tlsok": SINKS["tlsok"].port, "may_ip": MAY_ADDRESS, "may": SINKS["may"].port,
+       "mayclear": SINKS["mayclear"].port, "notls": SINKS["notls"].port, "authtls_ip": AUTHTLS_ADDRESS,
+       "authtls": SINKS["authtls"].port, "verified": SINKS["verified"].port, "selfsigned": SINKS["selfsigned"].port,
+       "verify_host": VERIFY_HOST}
 
 
 def config_path():
     return os.path.join(WORK, "route-milter.conf")
 
 
+def start_sinks():
+    """The route targets. Sinks that share a port (one route, several hosts) are started on the
+    first one's port."""
+    cert = {"tls": "starttls", "certfile": PKI.cert, "keyfile": PKI.key}
+    SINKS["catchall"] = SmtpSink("catchall.lab.test").start()
+    SINKS["backup"] = SmtpSink("backup-mx.lab.test").start()
+    SINKS["partner"] = SmtpSink("partner-mx.lab.test", users={ROUTE_USER: ROUTE_PASSWORD},
+                                require_auth=True, host=PARTNER_ADDRESS).start()
+    SINKS["wild"] = SmtpSink("wild-mx.lab.test").start()
+    SINKS["tls"] = SmtpSink("tls-mx.lab.test", host=TLS_ADDRESS).start()
+    SINKS["failover"] = SmtpSink("failover-mx2.lab.test", users={FAILOVER_USER: FAILOVER_PASSWORD},
+                                 require_auth=True, host=FAILOVER_SECOND).start()
+    SINKS["order_a"] = SmtpSink("order-a.lab.test", host=ORDER_A).start()
+    SINKS["order_b"] = SmtpSink("order-b.lab.test", host=ORDER_B, port=SINKS["order_a"].port).start()
+    SINKS["etrn"] = SmtpSink("etrn-site.lab.test").start()
+    SINKS["tlsok"] = SmtpSink("tlsok-mx.lab.test", host=TLSOK_ADDRESS, **cert).start()
+    SINKS["may"] = SmtpSink("may-mx.lab.test", host=MAY_ADDRESS, **cert).start()
+    SINKS["mayclear"] = SmtpSink("mayclear-mx.lab.test", host=MAY_ADDRESS).start()
+    SINKS["notls"] = SmtpSink("notls-mx.lab.test", **cert).start()
+    SINKS["authtls"] = SmtpSink("authtls-mx.lab.test", users={FAILOVER_USER: FAILOVER_PASSWORD}, require_auth=True,
+                                host=AUTHTLS_ADDRESS, **cert).start()
+    SINKS["verified"] = SmtpSink("verified-mx.lab.test", **cert).start()
+    SINKS["selfsigned"] = SmtpSink("selfsigned-mx.lab.test", tls="starttls", certfile=PKI.selfsigned_cert,
+                                   keyfile=PKI.selfsigned_key).start()
+
+
 def setUpModule():
-    global WORK, LAB, MILTER, DEAD_PORT
+    global WORK, LAB, MILTER, DEAD_PORT, PKI
     if os.geteuid() != 0:
         raise RuntimeError("the Sendmail tests must run as root")
     for binary in (postfix_lab.milter_binary(), routectl_binary()):
@@ -124,19 +192,17 @@ def setUpModule():
     os.makedirs(os.path.join(WORK, "milter"))
     os.chmod(os.path.join(WORK, "milter"), 0o755)
     try:
-        SINKS["catchall"] = SmtpSink("catchall.lab.test").start()
-        SINKS["backup"] = SmtpSink("backup-mx.lab.test").start()
-        SINKS["partner"] = SmtpSink("partner-mx.lab.test", users={ROUTE_USER: ROUTE_PASSWORD},
-                                    require_auth=True, host=PARTNER_ADDRESS).start()
-        SINKS["wild"] = SmtpSink("wild-mx.lab.test").start()
-        SINKS["tls"] = SmtpSink("tls-mx.lab.test", host=TLS_ADDRESS).start()
+        # CN localhost, VERIFY_HOST only as a subjectAltName (check_cert_altnames must find it)
+        PKI = make_test_pki(os.path.join(WORK, "pki"), names=("localhost", VERIFY_HOST))
+        start_sinks()
         DEAD_PORT = free_port()
         write_config(config_path(), make_config(), user=MILTER_USER)
         MILTER = postfix_lab.Milter(os.path.join(WORK, "milter"), socket_spec=milter_socket(),
                                     name="route-milter", user=MILTER_USER)
         MILTER.conf = config_path()
         MILTER.start()
-        LAB = SendmailLab(config_path(), SINKS["catchall"].port, users={SASL_USER: SASL_PASSWORD}).start()
+        LAB = SendmailLab(config_path(), SINKS["catchall"].port, users={SASL_USER: SASL_PASSWORD}, pki=PKI,
+                          hosts={VERIFY_HOST: "127.0.0.1"}).start()
     except BaseException:
         tearDownModule()
         raise
@@ -188,6 +254,12 @@ def remove_queued(qid):
                     os.unlink(os.path.join(os.path.dirname(path), prefix + qid))
 
 
+def deferral_reason(qid, group):
+    """Why LAB's first delivery attempt of qid (in queue group) failed: its qf M line."""
+    wait_for(lambda: (LAB.qf_field(qid, "N", group) or "0") != "0", 20, what="a delivery attempt of %s" % qid)
+    return LAB.qf_field(qid, "M", group) or ""
+
+
 class LabTestCase(unittest.TestCase):
     def assertReply(self, reply, code, enhanced=None, text=None, msg=None):
         c, m = reply
@@ -205,6 +277,12 @@ class LabTestCase(unittest.TestCase):
 
     def context(self):
         return "\n--- milter log (tail) ---\n%s\n--- mailq ---\n%s" % (MILTER.log_text()[-3000:], LAB.mailq())
+
+    def received(self, sink, rcpt, tag):
+        """The one message for rcpt (containing tag) that SINKS[sink] got, once it is there."""
+        found = SINKS[sink].wait_for_message(rcpt, text=tag)
+        self.assertEqual(len(found), 1, "%s got %r%s" % (sink, SINKS[sink].messages, self.context()))
+        return found[0]
 
 
 # ================================================================ 1. the generated files
@@ -416,11 +494,6 @@ class DeliveryTests(LabTestCase):
         self.assertEqual(t.data[0], 250, repr(t) + self.context())
         return tag, t.queue_id
 
-    def received(self, sink, rcpt, tag):
-        found = SINKS[sink].wait_for_message(rcpt, text=tag)
-        self.assertEqual(len(found), 1, "%s got %r%s" % (sink, SINKS[sink].messages, self.context()))
-        return found[0]
-
     def test_route_target_gets_the_mail_with_the_routes_auth(self):
         tag, _ = self.deliver(EXT_SENDER, "someone@Partner.TEST", auth=AUTH)
         m = self.received("partner", "someone@partner.test", tag)
@@ -448,13 +521,199 @@ class DeliveryTests(LabTestCase):
         tag, qid = self.deliver(EXT_SENDER, "x@tlsreq.test", auth=AUTH)
         self.assertIsNotNone(qid)
         try:
-            wait_for(lambda: (LAB.qf_field(qid, "N", "route_tlsreq_test") or "0") != "0", 20,
-                     what="a delivery attempt of %s" % qid)
-            reason = LAB.qf_field(qid, "M", "route_tlsreq_test") or ""
-            self.assertIn("encryption too weak 0 less than 112", reason)
+            self.assertIn("encryption too weak 0 less than 112", deferral_reason(qid, "route_tlsreq_test"))
             self.assertEqual([m for m in SINKS["tls"].messages if tag in m.text], [])
         finally:
             remove_queued(qid)
+
+
+# ================================================================ 4b. issue 11: host lists, ETRN, security on the wire
+
+def deliver_tagged(test, rcpt, auth=AUTH, source=None):
+    """Submit one message for rcpt through LAB (accepted), tagged; (tag, queue id)."""
+    tag = uniq("wire")
+    t = LAB.transaction(EXT_SENDER, [rcpt], auth=auth, source=source, data=True,
+                        body="Subject: %s\r\n\r\nhello\r\n" % tag)
+    test.assertEqual(t.rcpt_codes, [250], repr(t) + test.context())
+    test.assertEqual(t.data[0] if t.data else None, 250, repr(t) + test.context())
+    return tag, t.queue_id
+
+
+def tagged(sink, tag):
+    return [m for m in list(SINKS[sink].messages) if tag in m.text]
+
+
+class FailoverTests(LabTestCase):
+    """A route's host list (mailertable "mailer:[a]:[b]"): tried in order, AUTH for each host."""
+
+    def test_first_host_refuses_the_second_gets_it_with_the_routes_auth(self):
+        mailer, host, _ = LAB.parse("x@failover.test")
+        self.assertEqual(host, "[%s]:[%s]" % (FAILOVER_FIRST, FAILOVER_SECOND))
+        out = LAB.bt("/map authinfo AuthInfo:" + FAILOVER_FIRST, "/map authinfo AuthInfo:" + FAILOVER_SECOND)
+        self.assertEqual(out.count('returns "U:%s"' % FAILOVER_USER), 2, out)
+        tag, _ = deliver_tagged(self, "someone@failover.test")
+        m = self.received("failover", "someone@failover.test", tag)
+        self.assertIsNotNone(m.auth, "delivered without SMTP AUTH")
+        self.assertEqual(m.auth[1:3], (FAILOVER_USER, FAILOVER_PASSWORD))
+        self.assertEqual(m.sender, EXT_SENDER)
+
+    def test_hosts_are_tried_in_the_order_listed(self):
+        tag, _ = deliver_tagged(self, "a@order.test")
+        tag_rev, _ = deliver_tagged(self, "b@order-rev.test")
+        self.received("order_a", "a@order.test", tag)
+        self.received("order_b", "b@order-rev.test", tag_rev)
+        time.sleep(0.5)
+        self.assertEqual(SINKS["order_b"].messages_to("a@order.test"), [])
+        self.assertEqual(SINKS["order_a"].messages_to("b@order-rev.test"), [])
+
+
+class EtrnTests(LabTestCase):
+    """etrn.test is held until ETRN: a second lab whose daemon runs queue runs every 2 s (-q2s),
+    as a real Sendmail does (-q10m or so); the ETRN route's mail waits through them."""
+
+    RCPT = "user@etrn.test"
+
+    @classmethod
+    def setUpClass(cls):
+        cls.lab = SendmailLab(config_path(), SINKS["catchall"].port, queue_interval="2s").start()  # stops itself on failure
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.lab.stop()
+
+    def etrn(self, argument):
+        s = self.lab.session()
+        try:
+            code, msg = s.docmd("ETRN " + argument)
+            return code, msg.decode("utf-8", "replace")
+        finally:
+            with contextlib.suppress(Exception):
+                s.quit()
+
+    def held(self, qid):
+        return self.lab.qf_field(qid, "N", "route_etrn_test")
+
+    def test_held_through_queue_runs_until_etrn(self):
+        tag = uniq("etrn")
+        t = self.lab.transaction(EXT_SENDER, [self.RCPT], data=True, body="Subject: %s\r\n\r\nhello\r\n" % tag)
+        self.assertEqual((t.rcpt_codes, t.data[0] if t.data else None), ([250], 250), repr(t) + self.context())
+        qid = t.queue_id
+        self.assertIsNotNone(qid, repr(t))
+        try:
+            # A queue run of the lab: a message queued (-odq) in the default group is delivered by it.
+            control = uniq("control")
+            r = self.lab.sendmail("-odq", "-f", "control@lab.test", control + "@other.example",
+                                  input="Subject: %s\n\nqueued for the next queue run\n" % control)
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertEqual(len(SINKS["catchall"].wait_for_message(control + "@other.example", timeout=20)), 1,
+                             "no periodic queue run delivered the control message\n" + self.lab.mailq())
+            time.sleep(5)   # two more queue runs
+            self.assertEqual(tagged("etrn", tag), [], "delivered before ETRN")
+            self.assertEqual(self.held(qid), "0", "a delivery attempt before ETRN\n" + self.lab.mailq())
+            # routectl retry never kicks or returns held mail, however late
+            r = run_routectl("retry", "--mta", "sendmail", "-c", config_path(), "--sendmail-config", self.lab.cf,
+                             "--state", os.path.join(WORK, uniq("etrn-state") + ".json"),
+                             "--now", str(int(time.time()) + 30 * 86400))
+            self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+            self.assertNotIn(qid, r.stdout)
+            time.sleep(1)
+            self.assertEqual(self.held(qid), "0")
+
+            code, msg = self.etrn("etrn.test")
+            self.assertEqual(code, 250, msg)
+            self.assertIn("Queuing for node etrn.test started", msg)
+            found = SINKS["etrn"].wait_for_message(self.RCPT, timeout=20, text=tag)
+            self.assertEqual(len(found), 1, "not delivered after ETRN\n" + self.lab.mailq())
+            wait_for(lambda: self.held(qid) is None, 10, what="%s gone from the queue" % qid)
+        finally:
+            for path in self.lab.all_queue_files().values():
+                if os.path.basename(path) == "qf" + qid:
+                    for prefix in ("qf", "df", "xf"):
+                        with contextlib.suppress(FileNotFoundError):
+                            os.unlink(os.path.join(os.path.dirname(path), prefix + qid))
+
+    def test_etrn_only_for_etrn_routes(self):
+        for argument in ("other.example", "partner.test", "backup.test", "#route_etrn_test", "sub.etrn.test"):
+            code, msg = self.etrn(argument)
+            self.assertEqual(code, 459, "%s: %s" % (argument, msg))
+            self.assertIn("4.7.1 ETRN not allowed for %s (no ETRN route)" % argument, msg)
+        for argument in ("ETRN.test", "@etrn.test"):
+            self.assertEqual(self.etrn(argument)[0], 250, argument)
+
+
+class WireSecurityTests(LabTestCase):
+    """Each route's connection security, seen by the target (the sink records TLS and AUTH)."""
+
+    def test_starttls_required_is_delivered_over_tls(self):
+        tag, _ = deliver_tagged(self, "x@tlsok.test")
+        m = self.received("tlsok", "x@tlsok.test", tag)
+        self.assertTrue(m.tls, "delivered in clear")
+        self.assertRegex(m.tls_version, r"^TLSv1\.[23]$")
+
+    def test_starttls_uses_tls_when_offered_clear_text_when_not(self):
+        tag, _ = deliver_tagged(self, "x@may.test")
+        self.assertTrue(self.received("may", "x@may.test", tag).tls)
+        tag, _ = deliver_tagged(self, "x@mayclear.test")
+        self.assertFalse(self.received("mayclear", "x@mayclear.test", tag).tls)
+
+    def test_none_never_starts_tls(self):
+        tag, _ = deliver_tagged(self, "x@notls.test")
+        m = self.received("notls", "x@notls.test", tag)
+        self.assertFalse(m.tls)
+        for session in SINKS["notls"].sessions_snapshot():
+            self.assertNotIn("starttls", session.events, session)
+
+    def test_auth_only_after_tls(self):
+        tag, _ = deliver_tagged(self, "x@authtls.test")
+        m = self.received("authtls", "x@authtls.test", tag)
+        self.assertTrue(m.tls)
+        self.assertIs(m.auth_tls, True, "AUTH in clear")
+        self.assertEqual(m.auth[1:3], (FAILOVER_USER, FAILOVER_PASSWORD))
+        sessions = SINKS["authtls"].sessions_snapshot()
+        self.assertTrue(sessions)
+        for session in sessions:
+            # the sink offered AUTH before TLS too: Sendmail did not take it
+            self.assertTrue(session.auth_offered_in_clear)
+            self.assertFalse(session.auth_before_tls, session)
+
+    def test_tls_verify_delivers_to_a_certificate_of_the_ca(self):
+        self.assertIn("(TLS_Srv:%s) returns VERIFY:112+CN" % VERIFY_HOST, LAB.bt("/map access TLS_Srv:" + VERIFY_HOST))
+        tag, _ = deliver_tagged(self, "x@verified.test")
+        m = self.received("verified", "x@verified.test", tag)
+        self.assertTrue(m.tls)
+
+    def test_tls_verify_defers_a_self_signed_certificate(self):
+        tag, qid = deliver_tagged(self, "x@selfsigned.test")
+        self.assertIsNotNone(qid)
+        try:
+            self.assertIn("authentication failed", deferral_reason(qid, "route_selfsigned_test"))
+            self.assertEqual(tagged("selfsigned", tag), [])
+            # it got as far as TLS, then Sendmail refused the certificate and sent nothing
+            self.assertTrue(any("tls" in s.events for s in SINKS["selfsigned"].sessions_snapshot()))
+            self.assertFalse(any("mail" in s.events for s in SINKS["selfsigned"].sessions_snapshot()))
+        finally:
+            remove_queued(qid)
+
+
+class TlsForAuthTests(LabTestCase):
+    """The range with require_tls_for_auth, through Sendmail: the milter gets {tls_version} and
+    {cipher} at MAIL, so AUTH over STARTTLS passes and AUTH in clear gets 530 5.7.0 at RCPT."""
+
+    def test_starttls_and_auth_is_accepted(self):
+        t = LAB.transaction(EXT_SENDER, ["x@partner.test"], auth=AUTH, source=TLS_CLIENT, starttls=True)
+        self.assertEqual(t.mail[0], 250, repr(t))
+        self.assertReply(t.rcpts[0], 250, msg=self.context())
+
+    def test_auth_without_tls_is_refused(self):
+        offset = MILTER.log_offset()
+        t = LAB.transaction(EXT_SENDER, ["x@partner.test"], auth=AUTH, source=TLS_CLIENT)
+        self.assertEqual(t.mail[0], 250, repr(t))
+        self.assertReply(t.rcpts[0], 530, "5.7.0", "Must issue a STARTTLS command first")
+        wait_for(lambda: "x@partner.test" in MILTER.log_text()[offset:], 5, what="milter log line")
+        self.assertRegex(MILTER.log_text()[offset:], r"\[127\.0\.0\.14\]: 530 5\.7\.0 ")
+
+    def test_other_clients_may_still_authenticate_in_clear(self):
+        self.assertReply(self.rcpt("x@partner.test", auth=AUTH), 250)
 
 
 # ================================================================ 5. retries on Sendmail's queue
@@ -804,7 +1063,7 @@ class SinkTlsTests(unittest.TestCase):
 
     @classmethod
     def setUpClass(cls):
-        cls.pki = make_test_pki(os.path.join(WORK, "sink-pki"))
+        cls.pki = PKI
 
     def verifying(self):
         return ssl.create_default_context(cafile=self.pki.ca_cert)
@@ -894,7 +1153,8 @@ class SinkTlsTests(unittest.TestCase):
             SmtpSink(tls="starttls")
 
 
-CLASS_ORDER = [SinkTlsTests, GeneratedFilesTests, ResolutionTests, RouteDecisionTests, HostileAddressTests, DeliveryTests, RetryTests,
+CLASS_ORDER = [SinkTlsTests, GeneratedFilesTests, ResolutionTests, RouteDecisionTests, HostileAddressTests, DeliveryTests,
+               FailoverTests, EtrnTests, WireSecurityTests, TlsForAuthTests, RetryTests,
                ReloadTests, BadConfigTests, MilterDownTests, MapSpecificityTests]
 
 

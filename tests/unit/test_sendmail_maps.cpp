@@ -94,6 +94,7 @@ BOOST_AUTO_TEST_CASE(maps_are_sorted_and_complete) {
                "To:bob@example.com\tRELAY\n"
                "Try_TLS:127.0.0.1\tNO\n"
                "Try_TLS:IPv6:2001:db8::1\tNO\n"
+               "Try_TLS:mx1.example.com\tYES\n"  // by name: no "NO" for its address may apply
                "Try_TLS:smarthost.test\tNO\n");
     BOOST_TEST(body(r, "authinfo") == "AuthInfo:192.0.2.5\t\"U:relay\" \"P=czMgY3I6ZXQ=\" \"M:PLAIN LOGIN\"\n");
     BOOST_TEST(file(r, "authinfo").mode == 0600u);
@@ -132,6 +133,13 @@ BOOST_AUTO_TEST_CASE(mc_snippet_wires_it_all_in) {
                "Mroute_esmtp_2525,\tP=[IPC], F=mDFMuXa, S=EnvFromSMTP/HdrFromSMTP, R=EnvToSMTP, E=\\r\\n, L=990,\n"
                "\t\tT=DNS/RFC822/SMTP,\n"
                "\t\tA=TCP $h 2525\n"
+               "divert(0)dnl\n"
+               "LOCAL_RULESETS\n"
+               "Scheck_etrn\n"
+               "R@ $+\t\t\t$: $1\t\t\t\tETRN @domain is ETRN domain\n"
+               "R$+\t\t\t$: < $(access ETRN:$1 $: ? $) > $1\n"
+               "R< OK > $*\t\t$@ OK\n"
+               "R< $* > $*\t\t$#error $@ 4.7.1 $: \"459 ETRN not allowed for \" $2 \" (no ETRN route)\"\n"
                "divert(0)dnl\n");
     BOOST_REQUIRE(r.queue_groups.size() == 6u);
     BOOST_TEST(r.queue_groups[0].directory == "/var/spool/mqueue/route_example_com");
@@ -319,6 +327,118 @@ BOOST_AUTO_TEST_CASE(what_sendmail_cannot_express_is_an_error) {
         BOOST_TEST(errors_of(r).find("pw-first") == std::string::npos);
         BOOST_TEST(errors_of(r).find("pw-second") == std::string::npos);
     }
+}
+
+BOOST_AUTO_TEST_CASE(several_hosts_are_tried_in_order_each_with_auth_and_tls) {
+    const Config c = config_from(R"(routes = (
+        { domain = "a.test"; host = [ "mx2.a.test", "[192.0.2.7]", "mx1.a.test" ]; port = 2525;
+          security = "starttls-required"; auth = { user = "relay"; password = "Secret-1"; }; },
+        { domain = "b.test"; host = [ "[192.0.2.8]", "[2001:db8::8]" ]; } );)");
+    const SendmailMapsResult r = render_sendmail_maps(c, options());
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    // the order of the config, not sorted: Sendmail tries ':'-separated hosts in order
+    BOOST_TEST(body(r, "mailertable") ==
+               "a.test\troute_esmtp_2525:[mx2.a.test]:[192.0.2.7]:[mx1.a.test]\n"
+               "b.test\tesmtp:[192.0.2.8]:[IPv6:2001:db8::8]\n");
+    BOOST_TEST(body(r, "authinfo") ==
+               "AuthInfo:192.0.2.7\t\"U:relay\" \"P:Secret-1\" \"M:PLAIN LOGIN\"\n"
+               "AuthInfo:mx1.a.test\t\"U:relay\" \"P:Secret-1\" \"M:PLAIN LOGIN\"\n"
+               "AuthInfo:mx2.a.test\t\"U:relay\" \"P:Secret-1\" \"M:PLAIN LOGIN\"\n");
+    const std::string access = body(r, "access");
+    for (const char* line : {"TLS_Srv:192.0.2.7\tENCR:112\n", "TLS_Srv:mx1.a.test\tENCR:112\n",
+                             "TLS_Srv:mx2.a.test\tENCR:112\n", "Try_TLS:mx1.a.test\tYES\n", "Try_TLS:mx2.a.test\tYES\n",
+                             "Try_TLS:192.0.2.8\tNO\n", "Try_TLS:IPv6:2001:db8::8\tNO\n"})
+        BOOST_TEST(access.find(line) != std::string::npos, line << "\n" << access);
+    BOOST_TEST(access.find("Try_TLS:192.0.2.7") == std::string::npos);  // an address: nothing to shadow
+}
+
+BOOST_AUTO_TEST_CASE(per_host_conflicts_are_checked_for_every_host_of_a_list) {
+    struct Case {
+        const char* text;
+        const char* expected;
+    };
+    const Case cases[] = {
+        {"routes = ( { domain = \"a.test\"; host = [ \"mx1.test\", \"mx2.test\" ];\n"
+         "   auth = { user = \"u\"; password = \"pw-first\"; }; },\n"
+         " { domain = \"b.test\"; host = [ \"mx3.test\", \"mx2.test\" ]; port = 587; } );",
+         "maps.conf:3: routes: b.test: SMTP AUTH for host mx2.test differs from the route at line 1"},
+        {"routes = ( { domain = \"a.test\"; host = [ \"[192.0.2.1]\", \"mx2.test\" ]; },\n"
+         " { domain = \"b.test\"; host = \"[192.0.2.1]\"; port = 587; security = \"starttls\"; } );",
+         "maps.conf:2: routes: b.test: security \"starttls\" for host 192.0.2.1 differs from the route at line 1"},
+        {"routes = ( { domain = \"a.test\"; host = [ \"mx1.test\", \"mx2.test\" ]; security = \"starttls-required\"; },\n"
+         " { domain = \"b.test\"; host = \"mx2.test\"; port = 587; security = \"starttls-required\"; tls_verify = true; } );",
+         "maps.conf:2: routes: b.test: tls_verify = true for host mx2.test differs from the route at line 1 (a.test)"},
+    };
+    for (const Case& c : cases) {
+        const SendmailMapsResult r = render_sendmail_maps(config_from(c.text), options());
+        BOOST_TEST(r.files.empty());
+        BOOST_TEST(errors_of(r).find(c.expected) != std::string::npos, c.text << "\n" << errors_of(r));
+        BOOST_TEST(errors_of(r).find("pw-first") == std::string::npos);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(etrn_routes_get_an_expensive_mailer_a_held_queue_group_and_etrn_access) {
+    const Config c = config_from(R"(routes = (
+        { domain = "site.test"; host = [ "[192.0.2.9]", "mx.site.test" ]; port = 2526; etrn = true;
+          treat_recipient_as = "local"; },
+        { domain = "mx-site.test"; etrn = true; retries = 3; retry_minutes = 10; },
+        { domain = "now.test"; host = "[192.0.2.10]"; port = 2526; } );)");
+    const SendmailMapsResult r = render_sendmail_maps(c, options());
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "mailertable") ==
+               "mx-site.test\troute_etrn_esmtp_25:mx-site.test\n"  // MX delivery, but held
+               "now.test\troute_esmtp_2526:[192.0.2.10]\n"
+               "site.test\troute_etrn_esmtp_2526:[192.0.2.9]:[mx.site.test]\n");
+    const std::string access = body(r, "access");
+    BOOST_TEST(access.find("ETRN:site.test\tOK\n") != std::string::npos, access);
+    BOOST_TEST(access.find("ETRN:mx-site.test\tOK\n") != std::string::npos, access);
+    BOOST_TEST(access.find("ETRN:now.test") == std::string::npos, access);
+    BOOST_TEST(access.find("ETRN:.") == std::string::npos, access);  // ETRN names one domain
+    const std::string snippet = body(r, "sendmail.mc.snippet");
+    const auto has = [&](const std::string& text) {
+        BOOST_TEST(snippet.find(text) != std::string::npos, text << "\n" << snippet);
+    };
+    has("define(`confCON_EXPENSIVE', `True')dnl\n");
+    // held: periodic queue runs reach the group once per queue lifetime only
+    has("define(`confTO_QUEUERETURN', `7200m')dnl\n");
+    has("QUEUE_GROUP(`route_site_test', `P=/var/spool/mqueue/route_site_test, I=7200m')dnl\n");
+    has("QUEUE_GROUP(`route_mx__site_test', `P=/var/spool/mqueue/route_mx__site_test, I=7200m')dnl\n");
+    has("QUEUE_GROUP(`route_now_test', `P=/var/spool/mqueue/route_now_test, I=60m')dnl\n");
+    has("Mroute_esmtp_2526,\tP=[IPC], F=mDFMuXa, S=");
+    has("Mroute_etrn_esmtp_2526,\tP=[IPC], F=mDFMuXae, S=EnvFromSMTP/HdrFromSMTP, R=EnvToSMTP, E=\\r\\n, L=990,\n"
+        "\t\tT=DNS/RFC822/SMTP,\n\t\tA=TCP $h 2526\n");
+    has("Mroute_etrn_esmtp_25,\tP=[IPC], F=mDFMuXae,");
+    has("Scheck_etrn\n");
+    BOOST_TEST(file(r, "sendmail.mc.snippet").content.find("dnl # route site.test (line 2): held until ETRN\n") !=
+               std::string::npos);
+    BOOST_TEST(sendmail_etrn_mailer_for_port(25) == "route_etrn_esmtp_25");
+
+    // Without ETRN routes: nothing is held, and check_etrn refuses every ETRN.
+    const SendmailMapsResult plain = render_sendmail_maps(config_from(R"(routes = ( { domain = "a.test"; } );)"), options());
+    BOOST_REQUIRE_MESSAGE(plain.errors.empty(), errors_of(plain));
+    BOOST_TEST(body(plain, "sendmail.mc.snippet").find("confCON_EXPENSIVE") == std::string::npos);
+    BOOST_TEST(body(plain, "sendmail.mc.snippet").find("Scheck_etrn\n") != std::string::npos);
+    BOOST_TEST(body(plain, "access").find("ETRN:") == std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(tls_verify_asks_for_a_verified_certificate_naming_the_host) {
+    const Config c = config_from(R"(routes = (
+        { domain = "a.test"; host = [ "mx1.a.test", "mx2.a.test" ]; security = "starttls-required"; tls_verify = true; },
+        { domain = "b.test"; security = "starttls-required"; tls_verify = true; },
+        { domain = "c.test"; host = "mx.c.test"; security = "starttls-required"; } );)");
+    const SendmailMapsResult r = render_sendmail_maps(c, options());
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    const std::string access = body(r, "access");
+    for (const char* line : {"TLS_Srv:mx1.a.test\tVERIFY:112+CN\n", "TLS_Srv:mx2.a.test\tVERIFY:112+CN\n",
+                             "TLS_Rcpt:b.test\tVERIFY:112+CN\n", "TLS_Srv:mx.c.test\tENCR:112\n"})
+        BOOST_TEST(access.find(line) != std::string::npos, line << "\n" << access);
+    const std::string snippet = file(r, "sendmail.mc.snippet").content;
+    BOOST_TEST(snippet.find("FEATURE(`check_cert_altnames')dnl\n") != std::string::npos);
+    BOOST_TEST(snippet.find("confCACERT_PATH") != std::string::npos);  // where the CAs come from is said
+    const SendmailMapsResult plain =
+        render_sendmail_maps(config_from(R"(routes = ( { domain = "c.test"; host = "mx.c.test"; security = "starttls-required"; } );)"),
+                             options());
+    BOOST_TEST(file(plain, "sendmail.mc.snippet").content.find("check_cert_altnames") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(paths_that_cannot_go_into_sendmail_mc_are_errors) {

@@ -2,13 +2,16 @@
 //
 // render_sendmail_maps turns a validated Config into the files `routectl sendmail` writes:
 //   mailertable          route domain -> esmtp:[host] (".example.com" for "*.example.com", "." for
-//                        "*"); a port other than 25 gets its own mailer, route_esmtp_PORT
+//                        "*"); several hosts esmtp:[mx1]:[mx2], tried in order; a port other
+//                        than 25 gets its own mailer, route_esmtp_PORT; an ETRN route an
+//                        expensive one (F=e), route_etrn_esmtp_PORT
 //   access               To: RELAY for routes treated as local (backup MX), TLS_Srv:/Try_TLS:
-//                        per target host and TLS_Rcpt: per domain where security asks for it,
-//                        QGRP: putting each route in its own queue group
-//   authinfo             AuthInfo:host -> the route's user and password      (mode 0600)
-//   sendmail.mc.snippet  the FEATUREs, QUEUE_GROUPs, mailers and INPUT_MAIL_FILTER to add to
-//                        sendmail.mc
+//                        per target host and TLS_Rcpt: per domain where security asks for it
+//                        (VERIFY:112+CN with tls_verify), QGRP: putting each route in its own
+//                        queue group, ETRN: OK for the ETRN routes' domains
+//   authinfo             AuthInfo:host -> the route's user and password, for each host (0600)
+//   sendmail.mc.snippet  the FEATUREs, QUEUE_GROUPs, mailers, INPUT_MAIL_FILTER and the
+//                        check_etrn ruleset to add to sendmail.mc
 // Everything is sorted, so the same config always gives the same bytes. What Sendmail (8.17)
 // cannot express is an error naming the route; nothing is dropped silently.
 //
@@ -62,6 +65,9 @@ std::string sendmail_queue_group_name(const RoutePattern& route);
 
 // The mailer that delivers to a route's port: "esmtp" for 25, else "route_esmtp_PORT".
 std::string sendmail_mailer_for_port(int port);
+
+// The mailer of an ETRN route (expensive, F=e: its mail waits for a queue run): "route_etrn_esmtp_PORT".
+std::string sendmail_etrn_mailer_for_port(int port);
 
 // Name of the .mc snippet in the output directory.
 inline constexpr const char* sendmail_mc_snippet = "sendmail.mc.snippet";
