@@ -30,10 +30,10 @@ CXXFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=thread
 LDFLAGS  += -fsanitize=thread
 endif
 
-CORE_LIBS   = -lconfig++ -lidn2
+CORE_LIBS   = -lconfig++ -lidn2 -lcrypto
 # libmilter is linked statically so that its read() and sigwait() can be wrapped:
 # read() to set TCP_QUICKACK on inet sockets, sigwait() to turn SIGHUP into a reload.
-MILTER_LIBS = /usr/lib/x86_64-linux-gnu/libmilter.a -Wl,--wrap=read -Wl,--wrap=sigwait -lpthread -lsystemd
+MILTER_LIBS = /usr/lib/x86_64-linux-gnu/libmilter.a -Wl,--wrap=read -Wl,--wrap=sigwait -lpthread -lsystemd -lmicrohttpd
 TEST_LIBS   = -lboost_unit_test_framework
 
 # One archive per wing (README "How it is built"); linked in dependency order, core last.

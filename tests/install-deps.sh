@@ -2,6 +2,7 @@
 # Installs the Debian packages route-milter needs to build and test, when they are missing.
 set -eu
 packages="g++ make miltertest libmilter-dev libconfig++-dev libidn2-dev libboost-test-dev nlohmann-json3-dev libsystemd-dev
+          libmicrohttpd-dev libssl-dev prometheus
           postfix sasl2-bin libsasl2-modules python3 procps
           debhelper dpkg-dev fakeroot lintian systemd man-db adduser"
 missing=""

@@ -15,11 +15,15 @@ void open_log(LogTarget target) {
 }
 
 void log_line(int priority, const char* format, ...) {
-    char line[2048];
     va_list args;
     va_start(args, format);
-    std::vsnprintf(line, sizeof line, format, args);
+    log_vline(priority, format, args);
     va_end(args);
+}
+
+void log_vline(int priority, const char* format, va_list args) {
+    char line[2048];
+    std::vsnprintf(line, sizeof line, format, args);
     if (log_target == LogTarget::syslog) {
         syslog(priority, "%s", line);
         return;

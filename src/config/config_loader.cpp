@@ -2,6 +2,7 @@
 #include "route_milter/config/config_loader.hpp"
 
 #include "route_milter/core/address.hpp"
+#include "route_milter/config/config_digest.hpp"
 #include "route_milter/config/config_source.hpp"
 #include "route_milter/core/domain.hpp"
 #include "route_milter/core/utc_time.hpp"
@@ -43,9 +44,12 @@ struct SettingRow {
 using SettingTable = std::span<const SettingRow>;
 
 using H = Holds;
-constexpr SettingRow root_settings[] = {{"milter", H::group}, {"scope"}, {"mode"}, {"local_domains", H::strings},
+constexpr SettingRow root_settings[] = {{"milter", H::group}, {"metrics", H::group}, {"scope"}, {"mode"}, {"local_domains", H::strings},
                                         {"ip_ranges", H::list}, {"routes", H::list}};
 constexpr SettingRow milter_settings[] = {{"socket"}, {"user"}, {"timeout", H::integer, 1, 86400}};
+constexpr SettingRow metrics_settings[] = {{"listen", H::string, 0, 0, true},
+                                           {"max_connections", H::integer, 1, 1024},
+                                           {"timeout", H::integer, 1, 300}};
 constexpr SettingRow range_settings[] = {{"name", H::string, 0, 0, true}, {"lower"}, {"upper"}, {"cidr", H::strings},
                                          {"priority", H::integer, 0, 1000000, true}, {"allow", H::strings},
                                          {"require_auth", H::strings}, {"require_tls_for_auth", H::boolean},
@@ -247,6 +251,45 @@ void read_milter(Validator& v, const Setting& root, MilterSettings& out) {
     if (auto timeout = v.int_member(m, "milter", milter_settings, "timeout")) out.timeout = static_cast<int>(*timeout);
 }
 
+// metrics.listen: an IP address the daemon binds itself (no name lookups), loopback unless
+// another address is written out.
+void read_metrics(Validator& v, const Setting& root, std::optional<MetricsSettings>& out) {
+    if (!root.exists("metrics")) return;
+    const Setting& m = root["metrics"];
+    if (!v.check_group(m, "metrics", metrics_settings)) return;
+    MetricsSettings settings;
+    const SourceLocation where = v.at(m);
+    settings.line = where.line;
+    settings.file = where.file;
+    bool ok = true;
+    if (auto listen = v.string_member(m, "metrics", metrics_settings, "listen")) {
+        auto parsed = MilterSocket::parse(*listen);
+        if (auto* why = std::get_if<std::string>(&parsed)) {
+            v.error(m["listen"], "metrics.listen", *why);
+            ok = false;
+        } else {
+            MilterSocket socket = std::get<MilterSocket>(std::move(parsed));
+            if (socket.is_unix()) {
+                v.error(m["listen"], "metrics.listen", "must be \"inet:PORT@IP\" or \"inet6:PORT@IP\" (\"" + *listen + "\")");
+                ok = false;
+            } else if (socket.host().empty()) {
+                socket = std::get<MilterSocket>(MilterSocket::parse(
+                    (socket.family() == MilterSocket::Family::inet ? "inet:" : "inet6:") + std::to_string(socket.port()) +
+                    (socket.family() == MilterSocket::Family::inet ? "@127.0.0.1" : "@::1")));
+            } else if (!parse_ip_address(socket.host())) {
+                v.error(m["listen"], "metrics.listen", "HOST must be an IP address, not a name (\"" + *listen + "\")");
+                ok = false;
+            }
+            settings.listen = std::move(socket);
+        }
+    } else {
+        ok = false;
+    }
+    if (auto n = v.int_member(m, "metrics", metrics_settings, "max_connections")) settings.max_connections = static_cast<int>(*n);
+    if (auto n = v.int_member(m, "metrics", metrics_settings, "timeout")) settings.timeout = static_cast<int>(*n);
+    if (ok) out = std::move(settings);
+}
+
 void read_local_domains(Validator& v, const Setting& root, std::vector<std::string>& out) {
     if (!root.exists("local_domains")) return;
     const Setting& s = root["local_domains"];
@@ -417,8 +460,15 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
     if (!v.check_group(r, path, route_settings)) return;
     if (auto text = v.string_member(r, path, route_settings, "domain")) {
         auto pattern = RoutePattern::parse(*text);
-        if (auto* parsed = std::get_if<RoutePattern>(&pattern)) out.pattern = std::move(*parsed);
-        else v.error(r["domain"], path + ".domain", std::get<std::string>(pattern));
+        if (auto* parsed = std::get_if<RoutePattern>(&pattern)) {
+            // Logs and metrics say route=none for a recipient without a route.
+            if (parsed->text() == "none")
+                v.error(r["domain"], path + ".domain", "reserved: logs and metrics say route=none for a recipient "
+                                                       "without a route (\"" + *text + "\")");
+            else out.pattern = std::move(*parsed);
+        } else {
+            v.error(r["domain"], path + ".domain", std::get<std::string>(pattern));
+        }
     }
     const std::string& domain = out.pattern.text();  // "" when missing or bad
     if (auto d = v.string_member(r, path, route_settings, "description")) out.description = *d;
@@ -512,6 +562,7 @@ void check_route_domains(Validator& v, const std::vector<RouteConfig>& routes) {
 void read_root(Validator& v, const Setting& root, Config& config) {
     v.check_group(root, "", root_settings);
     read_milter(v, root, config.milter);
+    read_metrics(v, root, config.metrics);
     if (auto s = v.enum_member(root, "", root_settings, "scope", scope_names)) config.scope = *s;
     if (auto m = v.enum_member(root, "", root_settings, "mode", mode_names)) config.mode = *m;
     read_local_domains(v, root, config.local_domains);
@@ -535,6 +586,7 @@ ConfigDraft draft_from(ConfigSource source) {
     ConfigDraft draft;
     Config& config = draft.config;
     config.file = source.files.front().name;
+    config.digest = config_digest(source.files);
     for (const SourceFile& f : source.files) config.files.push_back(f.name);
     Validator v(source);
     v.errors = std::move(source.errors);

@@ -1,6 +1,8 @@
 // config_source.cpp - read the config and its @includes, checked, into one text with a line map.
 #include "route_milter/config/config_source.hpp"
 
+#include "route_milter/config/config_digest.hpp"
+
 #include "route_milter/config/config_loader.hpp"
 
 #include <fcntl.h>
@@ -174,7 +176,7 @@ std::optional<std::uint32_t> Expander::open_file(const std::string& path, std::s
         return std::nullopt;
     }
     const auto index = static_cast<std::uint32_t>(out_.files.size());
-    out_.files.push_back({path, file.st.st_mode & 07777, true});
+    out_.files.push_back({path, file.st.st_mode & 07777, true, sha256_of(file.text)});
     if ((file.st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
         error({index, 0}, "group or other users can write it; run chmod go-w (mode " + mode_text(file.st.st_mode) + ")");
     open_.push_back(id);
@@ -299,7 +301,7 @@ void Expander::expand(std::uint32_t index, std::string_view text, unsigned depth
 
 ConfigSource read_config_source_text(std::string_view text, const std::string& name) {
     ConfigSource out;
-    out.files.push_back({name, 0, false});
+    out.files.push_back({name, 0, false, sha256_of(text)});
     if (text.find('\0') != std::string_view::npos) {
         out.errors.push_back({name, 0, "the file contains a NUL byte"});
         return out;

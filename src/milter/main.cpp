@@ -6,7 +6,9 @@
 #include "libmilter_wraps.hpp"
 #include "reload.hpp"
 #include "route_milter/common/log.hpp"
+#include "metrics_server.hpp"
 #include "milter_callbacks.hpp"
+#include "milter_metrics.hpp"
 #include "route_milter/core/policy.hpp"
 #include "route_milter/config/load_policy.hpp"
 #include "route_milter/common/version.hpp"
@@ -33,7 +35,8 @@ using namespace route_milter;
 
 namespace {
 
-LivePolicy* live = nullptr;
+Live<Serving>* live = nullptr;
+MilterMetrics* metrics = nullptr;  // nullptr: no metrics group in the config
 std::string config_path = default_config_path;
 UserCheck user_check = UserCheck::config_user;
 
@@ -57,7 +60,8 @@ void usage(FILE* out) {
 void reload_on_sighup() {
     log_line(LOG_INFO, "SIGHUP: reloading %s", config_path.c_str());
     sd_notify(0, "RELOADING=1");  // systemd (Type=notify): no-ops when not started by it
-    const bool taken = reload_policy(*live, config_path, user_check);
+    const bool taken = reload_policy(*live, metrics != nullptr ? &metrics->counters : nullptr, config_path, user_check);
+    if (metrics != nullptr) metrics->reload_done(taken);
     sd_notifyf(0, "READY=1\nSTATUS=%s", taken ? "running the reloaded config" : "reload failed, running the old config");
 }
 
@@ -154,8 +158,8 @@ int main(int argc, char** argv) {
     }
     if (check_only) {
         const Config& c = loaded.policy->config();
-        std::printf("%s: OK (%zu routes, %zu listed addresses, %zu ip ranges)\n", config_path.c_str(), c.routes.size(),
-                    loaded.policy->listed_address_count(), c.ip_ranges.size());
+        std::printf("%s: OK (%zu routes, %zu listed addresses, %zu ip ranges, digest %s)\n", config_path.c_str(),
+                    c.routes.size(), loaded.policy->listed_address_count(), c.ip_ranges.size(), c.digest.c_str());
         return EX_OK;
     }
 
@@ -168,9 +172,13 @@ int main(int argc, char** argv) {
     pthread_sigmask(SIG_BLOCK, &handled, nullptr);
 
     const MilterSettings settings = loaded.policy->config().milter;
+    const std::optional<MetricsSettings> metrics_settings = loaded.policy->config().metrics;
     const MilterSocket listen = socket_override.value_or(settings.socket);
     const std::string socket = listen.text();
-    LivePolicy policy(std::move(loaded.policy));
+    std::unique_ptr<MilterMetrics> counted;
+    if (metrics_settings) counted = std::make_unique<MilterMetrics>();
+    metrics = counted.get();
+    Live<Serving> policy(make_serving(std::move(loaded.policy), metrics != nullptr ? &metrics->counters : nullptr));
     live = &policy;
 
     smfiDesc description = milter_description(policy);
@@ -189,6 +197,14 @@ int main(int argc, char** argv) {
         if (user && ::geteuid() == 0 && ::chown(path.c_str(), user->pw_uid, user->pw_gid) != 0)
             fail(EX_OSERR, "cannot hand the socket to milter.user: %s", path + ": " + std::strerror(errno));
     }
+    // Bound as the starting user (a port below 1024 needs root); its thread has the signals
+    // blocked above, so SIGHUP still reaches libmilter's signal thread only.
+    std::unique_ptr<MetricsServer> metrics_server;
+    if (metrics_settings) {
+        auto started = MetricsServer::start(*metrics_settings, [] { return metrics->render(*live->snapshot()); });
+        if (auto* why = std::get_if<std::string>(&started)) fail(EX_UNAVAILABLE, "metrics: %s", *why);
+        metrics_server = std::move(std::get<std::unique_ptr<MetricsServer>>(started));
+    }
     if (user) drop_privileges(user_name, *user);
     else if (!path.empty() && ::geteuid() == 0)
         log_line(LOG_WARNING, "socket %s belongs to root (mode 0660): Postfix cannot connect unless it runs as "
@@ -197,13 +213,14 @@ int main(int argc, char** argv) {
     enable_tcp_quickack(!listen.is_unix());
     set_sighup_handler(reload_on_sighup);
     set_listen_address(listen);
-    const auto p = policy.snapshot();
+    const auto p = policy.snapshot()->policy;
     log_line(LOG_INFO,
              "starting %s on %s: config %s, %zu routes, %zu listed addresses, %zu ip ranges, scope %s, mode %s, "
-             "%zu routes in warn mode",
+             "%zu routes in warn mode, digest %s, metrics %s",
              version, socket.c_str(), config_path.c_str(), p->config().routes.size(), p->listed_address_count(),
              p->config().ip_ranges.size(), std::string(name_of(p->config().scope)).c_str(),
-             std::string(name_of(p->config().mode)).c_str(), routes_in_mode(p->config(), Mode::warn));
+             std::string(name_of(p->config().mode)).c_str(), routes_in_mode(p->config(), Mode::warn),
+             p->config().digest.c_str(), metrics_settings ? metrics_settings->listen.text().c_str() : "off");
     // The socket is listening (connections wait in its backlog until smfi_main accepts them):
     // systemd may start Postfix now, with no window of 4xx answers.
     sd_notifyf(0, "READY=1\nSTATUS=listening on %s", socket.c_str());

@@ -13,7 +13,7 @@
 namespace route_milter {
 namespace {
 
-LivePolicy* live_policy = nullptr;
+Live<Serving>* live_serving = nullptr;
 
 // Stages the milter does not use, and the replies it never gives: the MTA skips them.
 constexpr unsigned long unused_stages = SMFIP_NOHELO | SMFIP_NOHDRS | SMFIP_NOEOH | SMFIP_NOBODY | SMFIP_NODATA |
@@ -28,7 +28,8 @@ struct MessageContext {
 };
 
 struct ConnectionContext {
-    std::shared_ptr<const Policy> policy;  // the snapshot this connection keeps to its end
+    std::shared_ptr<const Serving> serving;  // the snapshot this connection keeps to its end
+    const Policy* policy = nullptr;          // serving->policy
     unsigned long protocol = 0;            // SMFIP_* flags agreed with the MTA
     std::optional<IpAddress> client;
     std::string client_label;  // "host[ip]" for logs
@@ -44,8 +45,11 @@ ConnectionContext* ensure_context(SMFICTX* ctx) {
     if (ConnectionContext* c = context_of(ctx)) return c;
     auto fresh = std::unique_ptr<ConnectionContext>(new (std::nothrow) ConnectionContext);
     if (!fresh) return nullptr;
-    fresh->policy = live_policy->snapshot();
+    fresh->serving = live_serving->snapshot();
+    fresh->policy = fresh->serving->policy.get();
     if (smfi_setpriv(ctx, fresh.get()) != MI_SUCCESS) return nullptr;
+    if (fresh->serving->counters != nullptr)
+        fresh->serving->counters->connections.fetch_add(1, std::memory_order_relaxed);
     return fresh.release();
 }
 
@@ -124,10 +128,15 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     ConnectionContext* c = context_of(ctx);
     if (c == nullptr || !c->message.started || argv == nullptr || argv[0] == nullptr) {
         log_line(LOG_ERR, "RCPT without a MAIL FROM context; answering tempfail");
+        if (c != nullptr && c->serving->counters != nullptr) {
+            c->serving->counters->undecided.fetch_add(1, std::memory_order_relaxed);
+            c->serving->counters->tempfails.fetch_add(1, std::memory_order_relaxed);
+        }
         return SMFIS_TEMPFAIL;
     }
     const char* rcpt = argv[0];
     const Decision d = c->policy->decide_recipient(c->message.facts, rcpt, c->recipient);
+    c->serving->count(d);
     if (!d.rejects()) return SMFIS_CONTINUE;
 
     const SmtpReply reply = d.reply();
@@ -138,6 +147,7 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     // libmilter's prototype lacks const; it only copies the strings.
     if (smfi_setreply(ctx, const_cast<char*>(reply.code), const_cast<char*>(reply.xcode), text) != MI_SUCCESS) {
         log_line(LOG_ERR, "smfi_setreply failed for to=%s; answering tempfail", rcpt);
+        if (c->serving->counters != nullptr) c->serving->counters->tempfails.fetch_add(1, std::memory_order_relaxed);
         return SMFIS_TEMPFAIL;
     }
     return SMFIS_REJECT;
@@ -151,8 +161,8 @@ sfsistat on_close(SMFICTX* ctx) {
 
 }  // namespace
 
-smfiDesc milter_description(LivePolicy& live) {
-    live_policy = &live;
+smfiDesc milter_description(Live<Serving>& live) {
+    live_serving = &live;
     smfiDesc d{};
     d.xxfi_name = const_cast<char*>("route-milter");
     d.xxfi_version = SMFI_VERSION;

@@ -5,7 +5,7 @@
 
 namespace route_milter {
 
-bool reload_policy(LivePolicy& live, const std::string& path, UserCheck user_check) {
+bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::string& path, UserCheck user_check) {
     PolicyResult loaded = load_policy_file(path, user_check);
     if (!loaded.policy) {
         // One line says why; a config with several errors lists them first.
@@ -20,15 +20,25 @@ bool reload_policy(LivePolicy& live, const std::string& path, UserCheck user_che
         return false;
     }
     const auto running = live.snapshot();
-    const MilterSettings& was = running->config().milter;
+    const MilterSettings& was = running->policy->config().milter;
     const MilterSettings& now = loaded.policy->config().milter;
     if (was.socket != now.socket || was.user != now.user || was.timeout != now.timeout)
         log_line(LOG_WARNING, "reload: milter { socket, user, timeout } changes take effect only at restart");
+    const auto& metrics_was = running->policy->config().metrics;
+    const auto& metrics_now = loaded.policy->config().metrics;
+    if (metrics_was.has_value() != metrics_now.has_value() ||
+        (metrics_was && (metrics_was->listen != metrics_now->listen ||
+                         metrics_was->max_connections != metrics_now->max_connections ||
+                         metrics_was->timeout != metrics_now->timeout)))
+        log_line(LOG_WARNING, "reload: metrics { listen, max_connections, timeout } changes take effect only at restart");
     const Policy& next = *loaded.policy;
-    log_line(LOG_INFO, "reloaded %s: %zu routes, %zu listed addresses, %zu ip ranges, mode %s, %zu routes in warn mode",
+    log_line(LOG_INFO,
+             "reloaded %s: %zu routes, %zu listed addresses, %zu ip ranges, mode %s, %zu routes in warn mode, "
+             "digest %s",
              path.c_str(), next.config().routes.size(), next.listed_address_count(), next.config().ip_ranges.size(),
-             std::string(name_of(next.config().mode)).c_str(), routes_in_mode(next.config(), Mode::warn));
-    live.publish(std::move(loaded.policy));
+             std::string(name_of(next.config().mode)).c_str(), routes_in_mode(next.config(), Mode::warn),
+             next.config().digest.c_str());
+    live.publish(make_serving(std::move(loaded.policy), counters));
     return true;
 }
 

@@ -68,7 +68,15 @@ int command_check(const CheckOptions& options) {
         with_auth += r.auth.has_value();
     }
     std::printf("%s: OK\n", path.c_str());
+    // The policy's identity: the same on every host that runs the same files (config_digest.hpp).
+    std::printf("digest: %s (sha256 of %zu file%s)\n", config->digest.c_str(), config->files.size(),
+                config->files.size() == 1 ? "" : "s");
     std::printf("socket: %s\n", config->milter.socket.text().c_str());
+    if (config->metrics)
+        std::printf("metrics: %s (at most %d scrapers at once, %d s idle timeout)\n",
+                    metrics_url(*config->metrics).c_str(), config->metrics->max_connections, config->metrics->timeout);
+    else
+        std::printf("metrics: off\n");
     std::printf("scope: %s\n", std::string(name_of(config->scope)).c_str());
     const std::size_t warned = routes_in_mode(*config, Mode::warn);
     std::printf("mode: %s (%zu of %zu routes in warn mode)\n", std::string(name_of(config->mode)).c_str(), warned,

@@ -1,5 +1,6 @@
 #!/usr/bin/env python3
-"""SMTP throughput through a real Postfix on loopback: no milter vs route-milter vs a no-op milter.
+"""SMTP throughput through a real Postfix on loopback: no milter vs route-milter vs a no-op milter,
+and route-milter with metrics off and on (scraped every 0.5 s while it runs).
 
 smtp-source sends MESSAGES messages in SESSIONS parallel sessions, RCPTS recipients each, into
 a private Postfix whose transports all discard. The modes alternate within every round (so
@@ -14,10 +15,12 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "integration"))
 import lab  # noqa: E402
+import metrics_lab  # noqa: E402
 
 ROUTE_CONF = """
 milter = { user = "postfix"; };
@@ -58,9 +61,25 @@ def main():
             rm_inet = lab.Milter(work, ROUTE_CONF % listed, name="rm-inet", user="postfix",
                                  socket_spec="inet:%d@127.0.0.1" % inet_port,
                                  binary=os.path.join(build, "route-milter"))
-            for m in (rm_unix, rm_inet):
+            metrics_port = lab.free_port()
+            rm_metrics = lab.Milter(work, ROUTE_CONF % listed + 'metrics = { listen = "inet:%d"; };\n' % metrics_port,
+                                    name="rm-metrics", user="postfix", binary=os.path.join(build, "route-milter"))
+            for m in (rm_unix, rm_inet, rm_metrics):
                 m.start()
                 procs.append(m)
+            # A scraper far keener than Prometheus' usual 15 s, so that any cost shows.
+            scraping = threading.Event()
+            stopped = threading.Event()
+            scrapes = [0]
+
+            def scraper():
+                while not stopped.is_set():
+                    if scraping.is_set():
+                        metrics_lab.scrape(metrics_port)
+                        scrapes[0] += 1
+                    stopped.wait(0.5)
+            scraper_thread = threading.Thread(target=scraper, daemon=True)
+            scraper_thread.start()
             noop_sock = os.path.join(work, "noop.sock")
             noop_port = lab.free_port()
             for spec in ("unix:" + noop_sock, "inet:%d@127.0.0.1" % noop_port):
@@ -72,6 +91,7 @@ def main():
                 ("no milter", ""),
                 ("no-op milter, unix", "unix:" + noop_sock),
                 ("route-milter, unix", rm_unix.postfix_socket),
+                ("rm + metrics, unix", rm_metrics.postfix_socket),
                 ("no-op milter, inet", "inet:127.0.0.1:%d" % noop_port),
                 ("route-milter, inet", rm_inet.postfix_socket),
             ]
@@ -82,7 +102,10 @@ def main():
                 for name, spec in modes:
                     postfix.set_milter(spec)
                     run_source(postfix.port, 200, a.sessions, a.rcpts)  # warm the new smtpd processes
+                    if spec == rm_metrics.postfix_socket:
+                        scraping.set()
                     rate = run_source(postfix.port, a.messages, a.sessions, a.rcpts)
+                    scraping.clear()
                     rates[name].append(rate)
                     print("  round %d  %-20s %7.1f msgs/s" % (rnd + 1, name, rate), flush=True)
             base = statistics.median(rates["no milter"])
@@ -94,7 +117,17 @@ def main():
                 rm = statistics.median(rates["route-milter, %s" % kind])
                 noop = statistics.median(rates["no-op milter, %s" % kind])
                 print("  route-milter / no-op milter on %s: %.2f" % (kind, rm / noop))
-            rejects = rm_unix.log_text().count("reject:") + rm_inet.log_text().count("reject:")
+            on = statistics.median(rates["rm + metrics, unix"])
+            off = statistics.median(rates["route-milter, unix"])
+            print("  route-milter metrics on / off (unix): %.2f  (%d scrapes during the runs)" % (on / off, scrapes[0]))
+            counted = metrics_lab.parse(metrics_lab.scrape(metrics_port))
+            decided = metrics_lab.value(counted, "route_milter_decisions_total", rule="no-objection",
+                                        route="bench.example", mode="enforce")
+            expected = a.rounds * (a.messages + 200) * a.rcpts
+            print("  decisions counted with metrics on: %d (RCPTs sent: %d)" % (decided, expected))
+            if decided != expected:
+                raise SystemExit("metrics counted %d decisions, %d RCPTs were sent" % (decided, expected))
+            rejects = sum(m.log_text().count("reject:") for m in (rm_unix, rm_inet, rm_metrics))
             if rejects:
                 raise SystemExit("route-milter rejected %d recipients during the bench" % rejects)
     finally:

@@ -19,7 +19,8 @@ import uuid
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lab import LabError, Milter, PostfixLab, cleanup_all, milter_binary, wait_for  # noqa: E402
+from lab import LabError, Milter, PostfixLab, cleanup_all, free_port, milter_binary, wait_for  # noqa: E402
+import metrics_lab  # noqa: E402
 import address_scenarios  # noqa: E402
 import rcpt_scenarios  # noqa: E402
 import suite_runner  # noqa: E402
@@ -354,6 +355,97 @@ class WarnModeTests(MilterClassMixin, LabTestCase):
         self.assertReply(self.rcpt("abuse@backup.test(x)"), 501, "5.1.3")
 
 
+class MetricsTests(LabTestCase):
+    """Real SMTP through the real Postfix, then a scrape: promtool-checked and counted by value."""
+
+    @classmethod
+    def config(cls, mode=None):
+        text = make_config(LAB.milter_socket)
+        if mode:
+            text = text.replace('scope = "routes";', 'scope = "routes";\nmode = "%s";' % mode)
+        return text + 'metrics = { listen = "inet:%d@127.0.0.1"; };\n' % cls.port
+
+    @classmethod
+    def setUpClass(cls):
+        # Metrics are set at start: this class runs its own milter on the shared socket.
+        global SHARED
+        if SHARED is not None:
+            SHARED.stop()
+            SHARED = None
+        cls.port = free_port()
+        cls.milter = start_milter(cls.config(), name="route-milter-metrics")
+
+    @classmethod
+    def tearDownClass(cls):
+        cls.milter.stop()
+        cls.milter = None
+        shared_milter()
+
+    def scrape(self):
+        text = metrics_lab.scrape(self.port)
+        metrics_lab.promtool_check(text)
+        return metrics_lab.parse(text)
+
+    def decisions(self, samples, rule, route, mode="enforce"):
+        return metrics_lab.value(samples, "route_milter_decisions_total", rule=rule, route=route, mode=mode)
+
+    def test_rejections_and_sessions_counted_per_route(self):
+        before = self.scrape()
+        for _ in range(4):
+            t = LAB.transaction(EXT_SENDER, [uniq("carol") + "@backup.test", "alice@backup.test"])
+            self.assertEqual(t.rcpt_codes, [550, 250], repr(t) + self.dump_on_failure())
+        for _ in range(2):
+            t = LAB.transaction(EXT_SENDER, ["x@partner.test"])
+            self.assertEqual(t.rcpt_codes, [530], repr(t))
+        t = LAB.transaction(EXT_SENDER, ["x@partner.test"], auth=AUTH)
+        self.assertEqual(t.rcpt_codes, [250], repr(t))
+        after = self.scrape()
+
+        def delta(rule, route, mode="enforce"):
+            return self.decisions(after, rule, route, mode) - self.decisions(before, rule, route, mode)
+        self.assertEqual(delta("not-listed", "backup.test"), 4, self.dump_on_failure())
+        self.assertEqual(delta("no-objection", "backup.test"), 4)
+        self.assertEqual(delta("auth-required", "partner.test"), 2)
+        self.assertEqual(delta("no-objection", "partner.test"), 1)
+        value = metrics_lab.value
+        self.assertEqual(value(after, "route_milter_rcpt_total") - value(before, "route_milter_rcpt_total"), 11)
+        # One milter connection per SMTP session.
+        self.assertEqual(value(after, "route_milter_connections_total") - value(before, "route_milter_connections_total"), 7)
+        self.assertEqual(value(after, "route_milter_routes"), 2)
+        self.assertEqual(value(after, "route_milter_listed_addresses"), 2)
+
+    def test_warn_mode_and_a_failed_reload_are_counted(self):
+        first = self.scrape()
+        offset = self.milter.log_offset()
+        self.milter.write_config(self.config(mode="warn"))
+        self.milter.reload()
+        self.wait_milter_log(lambda log: "reloaded" in log[offset:], what="reload to warn mode")
+        try:
+            for _ in range(3):
+                self.assertReply(self.rcpt(uniq("carol") + "@backup.test"), 250)
+            warned = self.scrape()
+            self.assertEqual(self.decisions(warned, "not-listed", "backup.test", "warn")
+                             - self.decisions(first, "not-listed", "backup.test", "warn"), 3)
+            self.assertEqual(metrics_lab.value(warned, "route_milter_reloads_total", result="ok")
+                             - metrics_lab.value(first, "route_milter_reloads_total", result="ok"), 1)
+            offset = self.milter.log_offset()
+            self.milter.write_config("this is { not libconfig\n")
+            self.milter.reload()
+            self.wait_milter_log(lambda log: "reload failed" in log[offset:], what="failed reload")
+            failed = self.scrape()
+            self.assertEqual(metrics_lab.value(failed, "route_milter_reloads_total", result="failed")
+                             - metrics_lab.value(first, "route_milter_reloads_total", result="failed"), 1)
+            self.assertEqual(metrics_lab.value(failed, "route_milter_config_last_reload_successful"), 0)
+            # The failed reload kept warn mode.
+            self.assertReply(self.rcpt(uniq("carol") + "@backup.test"), 250)
+        finally:
+            offset = self.milter.log_offset()
+            self.milter.write_config(self.config())
+            self.milter.reload()
+            self.wait_milter_log(lambda log: "reloaded" in log[offset:], what="reload back to enforce")
+        self.assertEqual(metrics_lab.value(self.scrape(), "route_milter_config_last_reload_successful"), 1)
+
+
 class NotAllowedTests(MilterClassMixin, LabTestCase):
     """A range that does not allow external-external at all -> 550 5.7.1."""
 
@@ -632,7 +724,7 @@ class InetSocketTests(LabTestCase):
 # Run order: the concurrent reload test leaves Postfix's cleanup pool slow to accept
 # (about 1 s per new queue file; Postfix-internal, also without any milter), so the
 # tests with many accepted recipients run first.
-CLASS_ORDER = [RouteDecisionTests, ScopeAllTests, WarnModeTests, NotAllowedTests, HostileAddressTests, InetSocketTests,
+CLASS_ORDER = [RouteDecisionTests, ScopeAllTests, WarnModeTests, MetricsTests, NotAllowedTests, HostileAddressTests, InetSocketTests,
                ReloadTests, MilterDownTests]
 
 

@@ -22,7 +22,7 @@ import unittest
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from lab import LabError, PostfixLab, cleanup_all, free_port, wait_for  # noqa: E402
+from lab import LabError, PostfixLab, cleanup_all, free_port, milter_binary, wait_for  # noqa: E402
 import suite_runner  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sendmail"))
 from smtp_sink import SmtpSink  # noqa: E402
@@ -1132,6 +1132,15 @@ class WarnModeQueryTests(RoutectlCase):
         self.assertIn("mode: enforce (1 of 2 routes in warn mode)\n", r.stdout)
         self.assertIn("  warn: backup.test (line %d)\n" % (line_of(self.text, '"backup.test"') - 1), r.stdout)
         self.assertNotIn("  warn: partner.test", r.stdout)
+
+    def test_check_prints_the_digest_route_milter_logs(self):
+        r = run_routectl("check", "-c", self.conf)
+        self.assertRoutectlOK(r)
+        m = re.search(r"^digest: ([0-9a-f]{64}) \(sha256 of 1 file\)$", r.stdout, re.M)
+        self.assertTrue(m, r.stdout)
+        t = subprocess.run([milter_binary(), "-t", "-c", self.conf], capture_output=True, text=True, timeout=30)
+        self.assertIn("digest %s)" % m.group(1), t.stdout)
+        self.assertIn("metrics: off\n", r.stdout)
 
 
 CLASS_ORDER = [WarnModeQueryTests, CommandOptionTests, MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests, MxDeliveryTests,

@@ -24,6 +24,7 @@ sys.path.insert(0, os.path.join(HERE, "..", "integration"))
 
 from lab import LabError, Milter, cleanup_all, free_port, port_open, wait_for  # noqa: E402
 import address_scenarios  # noqa: E402
+import metrics_lab  # noqa: E402
 import suite_runner  # noqa: E402
 
 MILTERTEST = shutil.which("miltertest") or "/usr/bin/miltertest"
@@ -376,6 +377,181 @@ class WarnModeTests(MilterCase):
         self.assertEqual(re.findall(r"^REPLY rcpt (.)$", out, re.M), ["c", "c"], out)
 
 
+class MetricsTests(MilterCase):
+    """/metrics of a milter started with a metrics group: counted by value, checked by promtool."""
+
+    milter = None
+    port = None
+
+    @classmethod
+    def config(cls, mode=None):
+        return config(mode=mode) + 'metrics = { listen = "inet:%d@127.0.0.1"; max_connections = 8; timeout = 2; };\n' % cls.port
+
+    @classmethod
+    def setUpClass(cls):
+        cls.port = free_port()
+        cls.milter = Milter(WORK, config_text=cls.config(), name="metrics-milter")
+        cls.milter.start()
+        wait_for(lambda: port_open("127.0.0.1", cls.port), 10, what="metrics port")
+
+    @classmethod
+    def tearDownClass(cls):
+        if cls.milter:
+            cls.milter.stop()
+        cls.milter = None
+
+    def scrape(self):
+        text = metrics_lab.scrape(self.port)
+        metrics_lab.promtool_check(text)
+        return metrics_lab.parse(text)
+
+    def run_messages(self, client, sender, rcpts, times):
+        for _ in range(times):
+            run = miltertest(message(client, sender, rcpts), milter=self.milter)
+            self.assertEqual(run.returncode, 0, run.out)
+
+    def use(self, text):
+        offset = self.milter.log_offset()
+        self.milter.write_config(text)
+        self.milter.reload()
+        wait_for(lambda: re.search(r"reloaded|reload failed", self.milter.log_text()[offset:]), 10, what="reload")
+        return self.milter.log_text()[offset:]
+
+    def decisions(self, samples, rule, route, mode="enforce"):
+        return metrics_lab.value(samples, "route_milter_decisions_total", rule=rule, route=route, mode=mode)
+
+    def test_decisions_are_counted_by_rule_route_and_mode(self):
+        before = self.scrape()
+        self.run_messages("127.0.0.1", "a@far.test", ["carol@backup.test", "alice@backup.test"], 3)
+        self.run_messages("203.0.113.9", "a@far.test", ["x@partner.test", "y@elsewhere.test"], 2)
+        self.run_messages("127.0.0.1", "a@far.test", ['"unterminated@backup.test'], 1)
+        after = self.scrape()
+
+        def delta(rule, route, mode="enforce"):
+            return self.decisions(after, rule, route, mode) - self.decisions(before, rule, route, mode)
+        self.assertEqual(delta("not-listed", "backup.test"), 3)
+        self.assertEqual(delta("no-objection", "backup.test"), 3)
+        self.assertEqual(delta("auth-required", "partner.test"), 2)
+        self.assertEqual(delta("out-of-scope", "none"), 2)
+        self.assertEqual(delta("bad-address", "none"), 1)
+        self.assertEqual(delta("not-listed", "backup.test", "warn"), 0)
+        total = lambda s, name: metrics_lab.value(s, name)  # noqa: E731
+        self.assertEqual(total(after, "route_milter_rcpt_total") - total(before, "route_milter_rcpt_total"), 11)
+        self.assertEqual(total(after, "route_milter_connections_total") - total(before, "route_milter_connections_total"), 6)
+        self.assertEqual(total(after, "route_milter_routes"), 2)
+        self.assertEqual(total(after, "route_milter_listed_addresses"), 2)
+        self.assertEqual(total(after, "route_milter_ip_ranges"), 3)
+        for name in ("process_start_time_seconds", "process_resident_memory_bytes", "process_open_fds",
+                     "process_max_fds", "process_cpu_seconds_total"):
+            self.assertGreater(total(after, name), 0, name)
+        started = total(after, "process_start_time_seconds")
+        self.assertTrue(time.time() - 3600 < started <= time.time(), started)
+
+    def test_reloads_modes_and_digest(self):
+        digest = lambda s: [l["digest"] for l, _ in metrics_lab.series(s, "route_milter_config_info")]  # noqa: E731
+        checked = subprocess.run([self.milter.binary, "-t", "-c", self.milter.conf], capture_output=True, text=True)
+        first = self.scrape()
+        self.assertEqual(len(digest(first)), 1)
+        self.assertIn("digest %s)" % digest(first)[0], checked.stdout)
+        self.assertRegex(digest(first)[0], r"^[0-9a-f]{64}$")
+        ok0 = metrics_lab.value(first, "route_milter_reloads_total", result="ok")
+        failed0 = metrics_lab.value(first, "route_milter_reloads_total", result="failed")
+        try:
+            log = self.use(self.config(mode="warn"))
+            self.assertIn("reloaded", log)
+            self.assertIn("digest ", log)
+            self.run_messages("127.0.0.1", "a@far.test", ["carol@backup.test"], 2)
+            warned = self.scrape()
+            self.assertEqual(self.decisions(warned, "not-listed", "backup.test", "warn")
+                             - self.decisions(first, "not-listed", "backup.test", "warn"), 2)
+            self.assertEqual(metrics_lab.value(warned, "route_milter_reloads_total", result="ok"), ok0 + 1)
+            self.assertEqual(metrics_lab.value(warned, "route_milter_config_last_reload_successful"), 1)
+            self.assertEqual(metrics_lab.value(warned, "route_milter_routes_in_warn_mode"), 2)
+            self.assertNotEqual(digest(warned), digest(first))
+            self.assertGreaterEqual(metrics_lab.value(warned, "route_milter_config_last_reload_success_timestamp_seconds"),
+                                    metrics_lab.value(first, "route_milter_config_last_reload_success_timestamp_seconds"))
+
+            log = self.use('routes = ( { domain = "backup.test"; port = 99999; } );\n')
+            self.assertIn("reload failed", log)
+            failed = self.scrape()
+            self.assertEqual(metrics_lab.value(failed, "route_milter_reloads_total", result="failed"), failed0 + 1)
+            self.assertEqual(metrics_lab.value(failed, "route_milter_reloads_total", result="ok"), ok0 + 1)
+            self.assertEqual(metrics_lab.value(failed, "route_milter_config_last_reload_successful"), 0)
+            self.assertEqual(digest(failed), digest(warned), "a failed reload keeps the running config")
+        finally:
+            log = self.use(self.config())
+        back = self.scrape()
+        self.assertEqual(digest(back), digest(first), "the same files give the same digest")
+        self.assertEqual(metrics_lab.value(back, "route_milter_config_last_reload_successful"), 1)
+
+    def test_only_get_metrics_is_served(self):
+        import http.client
+        for method, path, status in (("GET", "/", 404), ("GET", "/metrics/x", 404), ("POST", "/metrics", 405),
+                                     ("DELETE", "/metrics", 405), ("HEAD", "/metrics", 200)):
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=10)
+            try:
+                conn.request(method, path, body="x=1" if method == "POST" else None)
+                self.assertEqual(conn.getresponse().status, status, "%s %s" % (method, path))
+            finally:
+                conn.close()
+
+    def threads(self):
+        with open("/proc/%d/status" % self.milter.proc.pid) as f:
+            return int(re.search(r"^Threads:\s+(\d+)", f.read(), re.M).group(1))
+
+    def test_hostile_scrapers_never_hold_up_decisions(self):
+        threads_before = self.threads()
+        offset = self.milter.log_offset()
+        held = []
+        try:
+            # Many connections, each a request that never ends (a header line, then nothing).
+            for _ in range(40):
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+                with contextlib.suppress(OSError):
+                    s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                held.append(s)
+            # A huge header: refused with 431, not buffered.
+            big = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            held.append(big)
+            with contextlib.suppress(OSError):
+                big.sendall(b"GET /metrics HTTP/1.1\r\nX-Big: " + b"a" * 200000 + b"\r\n\r\n")
+            # Decisions go on meanwhile, with the same answers.
+            for _ in range(3):
+                run = miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test", "alice@backup.test"]),
+                                 milter=self.milter, timeout=20)
+                self.assertRun(run, ["y", "c"], "decisions while scrapers hold the metrics port")
+            self.assertEqual(self.threads(), threads_before, "scrapers must not start threads")
+            # Every connection is closed by the server: at once beyond max_connections (or the
+            # per-IP share), after metrics.timeout (2 s) idle, or after the 431.
+            deadline = time.time() + 10
+            for s in held:
+                while True:
+                    s.settimeout(max(0.05, deadline - time.time()))
+                    try:
+                        if not s.recv(65536):
+                            break
+                    except socket.timeout:
+                        self.fail("a scraper connection is still open after 10 s")
+                    except OSError:
+                        break
+        finally:
+            for s in held:
+                s.close()
+        # A well-behaved scrape is served again, and the refusals did not flood the log.
+        self.scrape()
+        refusals = [l for l in self.milter.log_text()[offset:].splitlines() if "metrics: " in l]
+        self.assertLessEqual(len(refusals), 15, "\n".join(refusals))
+
+    def test_huge_header_gets_431(self):
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        try:
+            with contextlib.suppress(OSError):
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 100000 + b"\r\n\r\n")
+            self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 431 "))
+        finally:
+            s.close()
+
+
 class TcpRelay:
     """Forwards 127.0.0.1:PORT to (host, port): miltertest itself cannot connect over IPv6."""
 
@@ -457,7 +633,7 @@ class SocketTests(MilterCase):
                 self.assertEqual(p.stdout, "")
 
 
-CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, WarnModeTests, SocketTests]
+CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, WarnModeTests, MetricsTests, SocketTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "milter", CLASS_ORDER, tearDownModule))

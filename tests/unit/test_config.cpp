@@ -44,6 +44,18 @@ const BadCase bad_cases[] = {
     {"wrong type scope", "scope = 1;\n", "test.conf:1: scope: expected a string, found an integer"},
     {"bad scope", "scope = \"everything\";\n", "test.conf:1: scope: must be one of \"routes\", \"all\" (\"everything\")"},
     {"bad mode", "\nmode = \"dry-run\";\n", "test.conf:2: mode: must be one of \"enforce\", \"warn\" (\"dry-run\")"},
+    {"route named none", "routes = ( {\n domain = \"None.\"; } );\n",
+     "test.conf:2: routes[0].domain: reserved: logs and metrics say route=none for a recipient without a route (\"None.\")"},
+    {"metrics on a unix socket", "metrics = {\n listen = \"unix:/run/m.sock\"; };\n",
+     "test.conf:2: metrics.listen: must be \"inet:PORT@IP\" or \"inet6:PORT@IP\" (\"unix:/run/m.sock\")"},
+    {"metrics host name", "metrics = { listen = \"inet:9101@localhost\"; };\n",
+     "test.conf:1: metrics.listen: HOST must be an IP address, not a name (\"inet:9101@localhost\")"},
+    {"metrics bad port", "metrics = { listen = \"inet:0@127.0.0.1\"; };\n", "test.conf:1: metrics.listen: "},
+    {"metrics without listen", "metrics = { timeout = 5; };\n", "test.conf:1: metrics: missing required setting (listen)"},
+    {"metrics limit out of range", "metrics = { listen = \"inet:9101\";\n max_connections = 0; };\n",
+     "test.conf:2: metrics.max_connections: out of range 1..1024 (0)"},
+    {"metrics unknown key", "metrics = { listen = \"inet:9101\"; path = \"/m\"; };\n",
+     "test.conf:1: metrics.path: unknown setting (path)"},
     {"wrong type mode", "mode = true;\n", "test.conf:1: mode: expected a string, found a boolean"},
     {"bad route mode", "routes = ( { domain = \"a.example\";\n mode = \"Warn\"; } );\n",
      "test.conf:2: routes[0].mode: must be one of \"enforce\", \"warn\" (\"Warn\")"},
@@ -225,6 +237,24 @@ BOOST_AUTO_TEST_CASE(route_defaults) {
     BOOST_TEST((effective_mode(*r.config, &route) == Mode::enforce));
 }
 
+// metrics.listen: loopback unless another address is written out; off without the group.
+BOOST_AUTO_TEST_CASE(metrics_settings) {
+    BOOST_TEST(!load("").config->metrics.has_value());
+    const ConfigResult r = load("metrics = { listen = \"inet:9101\"; };");
+    BOOST_REQUIRE_MESSAGE(r.config.has_value(), all_errors(r));
+    BOOST_REQUIRE(r.config->metrics.has_value());
+    BOOST_TEST(r.config->metrics->listen.text() == "inet:9101@127.0.0.1");
+    BOOST_TEST(r.config->metrics->max_connections == 8);
+    BOOST_TEST(r.config->metrics->timeout == 5);
+    const ConfigResult v6 = load("metrics = { listen = \"inet6:9101\"; max_connections = 3; timeout = 30; };");
+    BOOST_REQUIRE_MESSAGE(v6.config.has_value(), all_errors(v6));
+    BOOST_TEST(v6.config->metrics->listen.text() == "inet6:9101@::1");
+    BOOST_TEST(v6.config->metrics->max_connections == 3);
+    const ConfigResult any = load("metrics = { listen = \"inet:9101@0.0.0.0\"; };");
+    BOOST_REQUIRE_MESSAGE(any.config.has_value(), all_errors(any));
+    BOOST_TEST(any.config->metrics->listen.host() == "0.0.0.0");
+}
+
 // A route's mode wins over the top-level one for its recipients; recipients without a route
 // take the top-level mode.
 BOOST_AUTO_TEST_CASE(mode_top_level_and_per_route) {
@@ -320,6 +350,36 @@ const char* const password_route =
 }  // namespace
 
 BOOST_AUTO_TEST_SUITE(config)
+
+// The digest: the bytes of every file read, address files included; not their paths.
+BOOST_AUTO_TEST_CASE(digest_covers_every_file_read_and_not_its_path) {
+    const ConfigDir a, b;
+    const char* main_text = "routes = ( { domain = \"a.example\"; deliver_to = \"listed\"; addresses = [\n"
+                            "@include \"addresses.conf\"\n ]; } );\n";
+    a.write("addresses.conf", "\"x@a.example\"\n");
+    b.write("addresses.conf", "\"x@a.example\"\n");
+    const std::string main_a = a.write("main.conf", main_text);
+    const std::string main_b = b.write("other-name.conf", main_text);
+    const ConfigResult ra = load_config_file(main_a), rb = load_config_file(main_b);
+    BOOST_REQUIRE_MESSAGE(ra.config.has_value(), all_errors(ra));
+    BOOST_REQUIRE_MESSAGE(rb.config.has_value(), all_errors(rb));
+    BOOST_TEST(ra.config->digest.size() == 64u);
+    BOOST_TEST(ra.config->digest.find_first_not_of("0123456789abcdef") == std::string::npos);
+    BOOST_TEST(ra.config->digest == rb.config->digest);
+    // One byte more in the address file (a second address) is another policy.
+    b.write("addresses.conf", "\"x@a.example\", \"y@a.example\"\n");
+    const ConfigResult changed = load_config_file(main_b);
+    BOOST_REQUIRE_MESSAGE(changed.config.has_value(), all_errors(changed));
+    BOOST_TEST(changed.config->digest != ra.config->digest);
+    // The same text inlined is another set of files: another digest.
+    const ConfigResult inlined = load_config_text(
+        "routes = ( { domain = \"a.example\"; deliver_to = \"listed\"; addresses = [ \"x@a.example\" ]; } );\n", "t");
+    BOOST_REQUIRE(inlined.config.has_value());
+    BOOST_TEST(inlined.config->digest != ra.config->digest);
+    // Known value: sha256(sha256("")) for an empty text.
+    BOOST_TEST(load_config_text("", "empty").config->digest ==
+               "5df6e0e2761359d30a8275058e299fcc0381534545f55cf43e41983f5d4c9456");
+}
 
 BOOST_AUTO_TEST_CASE(includes_are_read_with_their_own_file_and_line) {
     const ConfigDir d;

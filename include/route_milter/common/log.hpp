@@ -3,6 +3,8 @@
 
 #include <syslog.h>
 
+#include <cstdarg>
+
 namespace route_milter {
 
 enum class LogTarget { syslog, stderr_stream };
@@ -11,5 +13,6 @@ void open_log(LogTarget target);
 
 // printf-style; one call is one line. Never pass a password.
 void log_line(int priority, const char* format, ...) __attribute__((format(printf, 2, 3)));
+void log_vline(int priority, const char* format, va_list args) __attribute__((format(printf, 2, 0)));
 
 }  // namespace route_milter

@@ -27,6 +27,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -43,6 +44,7 @@ struct SourceFile {
     std::string name;    // as opened: the main file's path, or the resolved @include path
     mode_t mode = 0;     // permission bits; 0 for text that came from memory
     bool from_disk = false;
+    std::array<unsigned char, 32> sha256{};  // of the bytes read (config_digest.hpp)
 };
 
 class ConfigSource {

@@ -52,6 +52,22 @@ struct MilterSettings {
     int timeout = 300;  // seconds libmilter waits on the MTA
 };
 
+// Prometheus metrics over HTTP (off when the config has no `metrics` group).
+struct MetricsSettings {
+    MilterSocket listen;     // inet or inet6 with an IP address; "inet:PORT" alone means 127.0.0.1
+    int max_connections = 8;  // scrapers served at once; more are refused at accept
+    int timeout = 5;          // seconds a scraper may stay idle before its connection is closed
+    unsigned line = 0;
+    std::uint32_t file = 0;
+};
+
+// "http://127.0.0.1:9101/metrics", "http://[::1]:9101/metrics": where a scraper finds the page.
+inline std::string metrics_url(const MetricsSettings& m) {
+    const std::string& host = m.listen.host();
+    return "http://" + (m.listen.family() == MilterSocket::Family::inet6 ? "[" + host + "]" : host) + ":" +
+           std::to_string(m.listen.port()) + "/metrics";
+}
+
 struct IpRangeConfig {
     std::string name;
     std::vector<IpInterval> intervals;
@@ -110,7 +126,11 @@ struct Config {
     // Every file read, in the order met: files[0] is `file`, then each @include (as opened).
     // The `file` index of a range, route or address points here; empty for a hand-made Config.
     std::vector<std::string> files;
+    // sha256 (hex) of the bytes of every file read (`files`, in order): the policy's identity,
+    // the same on every host that runs the same files, whatever their paths.
+    std::string digest;
     MilterSettings milter;
+    std::optional<MetricsSettings> metrics;
     Scope scope = Scope::routes;
     Mode mode = Mode::enforce;
     std::vector<std::string> local_domains;

@@ -14,17 +14,20 @@
 
 namespace route_milter {
 
-class LivePolicy {
+// Live<T>: any immutable value published whole (the daemon publishes its policy together with
+// what it counts per route); LivePolicy is the policy alone.
+template <class T>
+class Live {
 public:
-    explicit LivePolicy(std::shared_ptr<const Policy> initial) : current_(std::move(initial)) {}
+    explicit Live(std::shared_ptr<const T> initial) : current_(std::move(initial)) {}
 
-    std::shared_ptr<const Policy> snapshot() const {
+    std::shared_ptr<const T> snapshot() const {
         const std::lock_guard<std::mutex> lock(mutex_);
         return current_;
     }
 
     // The old policy is released outside the lock (it may be large) once its last connection ends.
-    void publish(std::shared_ptr<const Policy> next) {
+    void publish(std::shared_ptr<const T> next) {
         {
             const std::lock_guard<std::mutex> lock(mutex_);
             current_.swap(next);
@@ -33,7 +36,9 @@ public:
 
 private:
     mutable std::mutex mutex_;
-    std::shared_ptr<const Policy> current_;
+    std::shared_ptr<const T> current_;
 };
+
+using LivePolicy = Live<Policy>;
 
 }  // namespace route_milter

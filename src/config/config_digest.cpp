@@ -1,0 +1,33 @@
+// config_digest.cpp - sha256 of the configuration files, through libcrypto.
+#include "route_milter/config/config_digest.hpp"
+
+#include <openssl/evp.h>
+
+#include <stdexcept>
+
+namespace route_milter {
+
+std::array<unsigned char, 32> sha256_of(std::string_view bytes) {
+    std::array<unsigned char, 32> out{};
+    unsigned int size = 0;
+    if (EVP_Digest(bytes.data(), bytes.size(), out.data(), &size, EVP_sha256(), nullptr) != 1 || size != out.size())
+        throw std::runtime_error("sha256: libcrypto failed");
+    return out;
+}
+
+std::string config_digest(const std::vector<SourceFile>& files) {
+    std::string joined;
+    joined.reserve(files.size() * 32);
+    for (const SourceFile& f : files) joined.append(reinterpret_cast<const char*>(f.sha256.data()), f.sha256.size());
+    const auto digest = sha256_of(joined);
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(64);
+    for (const unsigned char c : digest) {
+        out += hex[c >> 4];
+        out += hex[c & 15];
+    }
+    return out;
+}
+
+}  // namespace route_milter
