@@ -31,13 +31,15 @@ LDFLAGS  += -fsanitize=thread
 endif
 
 CORE_LIBS   = -lconfig++ -lidn2 -lcrypto
+# The hMailServer wing: its backup is a 7z archive (libarchive) of UTF-16 XML (libxml2), passwords Blowfish (nettle).
+HMS_LIBS    = -larchive -lxml2 -lnettle
 # libmilter is linked statically so that its read() and sigwait() can be wrapped:
 # read() to set TCP_QUICKACK on inet sockets, sigwait() to turn SIGHUP into a reload.
 MILTER_LIBS = /usr/lib/x86_64-linux-gnu/libmilter.a -Wl,--wrap=read -Wl,--wrap=sigwait -lpthread -lsystemd -lmicrohttpd
 TEST_LIBS   = -lboost_unit_test_framework
 
 # One archive per wing (README "How it is built"); linked in dependency order, core last.
-WINGS       = config postfix sendmail common core
+WINGS       = config postfix sendmail hmailserver common core
 wing_lib    = $(BUILD)/lib/libroute_milter_$(1).a
 CORE_SRC    = $(wildcard src/core/*.cpp)
 MILTER_SRC  = $(wildcard src/milter/*.cpp)
@@ -52,8 +54,9 @@ CONFIG_LIB   = $(call wing_lib,config)
 POSTFIX_LIB  = $(call wing_lib,postfix)
 SENDMAIL_LIB = $(call wing_lib,sendmail)
 COMMON_LIB   = $(call wing_lib,common)
+HMS_LIB      = $(call wing_lib,hmailserver)
 MILTER_WINGS   = $(CONFIG_LIB) $(COMMON_LIB) $(CORE_LIB)
-ROUTECTL_WINGS = $(CONFIG_LIB) $(POSTFIX_LIB) $(SENDMAIL_LIB) $(COMMON_LIB) $(CORE_LIB)
+ROUTECTL_WINGS = $(CONFIG_LIB) $(POSTFIX_LIB) $(SENDMAIL_LIB) $(HMS_LIB) $(COMMON_LIB) $(CORE_LIB)
 BINARIES = $(BUILD)/route-milter $(BUILD)/routectl
 
 .SECONDEXPANSION:
@@ -66,6 +69,9 @@ $(BUILD)/obj/%.o: %.cpp
 	@mkdir -p $(dir $@)
 	$(CXX) $(CXXFLAGS) -MMD -MP -c $< -o $@
 
+# libxml2's headers live in their own directory.
+$(BUILD)/obj/src/hmailserver/%.o: CXXFLAGS += -I/usr/include/libxml2
+
 $(BUILD)/lib/libroute_milter_%.a: $$(call obj,$$(wildcard src/$$*/*.cpp))
 	@mkdir -p $(dir $@)
 	@rm -f $@
@@ -75,15 +81,18 @@ $(BUILD)/route-milter: $(call obj,$(MILTER_SRC)) $(MILTER_WINGS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(MILTER_LIBS)
 
 $(BUILD)/routectl: $(call obj,$(ROUTECTL_SRC)) $(ROUTECTL_WINGS)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(HMS_LIBS)
 
 $(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(ROUTECTL_WINGS)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(TEST_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(HMS_LIBS) $(TEST_LIBS)
 
 $(BUILD)/bench-core: $(call obj,$(BENCH_SRC)) $(CONFIG_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
 
 # libFuzzer targets (built with clang: make fuzz).
+$(BUILD)/fuzz-hmailserver: $(BUILD)/obj/tests/fuzz/fuzz_hmailserver.o $(HMS_LIB) $(CONFIG_LIB) $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(HMS_LIBS)
+
 $(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(CONFIG_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
 

@@ -42,6 +42,7 @@ struct RoutectlCommand {
 // "routectl query [-c FILE] --client IP [--from ADDR] [--auth USER] RCPT...": from the declaration.
 std::string usage_line(const RoutectlCommand& command);
 
-extern const RoutectlCommand check_command, query_command, postfix_command, sendmail_command, retry_command;
+extern const RoutectlCommand check_command, query_command, postfix_command, sendmail_command, retry_command,
+    import_hmailserver_command;
 
 }  // namespace route_milter

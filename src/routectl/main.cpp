@@ -6,6 +6,7 @@
 //   routectl sendmail [-c FILE] -o DIR [--makemap] [--sendmail-config FILE] [--queue-dir DIR] [--milter ADDRESS]
 //   routectl retry   [-c FILE] [--mta postfix|sendmail] [--postfix-config DIR] [--sendmail-config FILE]
 //                    [--state FILE] [--dry-run] [--now EPOCH]
+//   routectl import-hmailserver [-o FILE] [--force] BACKUP
 //
 // Every command loads the config with the daemon's own loader, so a config routectl accepts
 // is one the milter accepts, and the other way round. Each command declares its own options
@@ -53,8 +54,8 @@ using namespace route_milter;
 
 namespace {
 
-const std::array<const RoutectlCommand*, 5> commands{&check_command, &query_command, &postfix_command,
-                                                     &sendmail_command, &retry_command};
+const std::array<const RoutectlCommand*, 6> commands{&check_command,    &query_command, &postfix_command,
+                                                     &sendmail_command, &retry_command, &import_hmailserver_command};
 
 void usage(FILE* out) {
     const char* lead = "usage: ";
@@ -63,7 +64,7 @@ void usage(FILE* out) {
         lead = "       ";
     }
     std::fprintf(out, "       routectl --version\n");
-    for (const RoutectlCommand* c : commands) std::fprintf(out, "  %-8s %s\n", c->name, c->summary);
+    for (const RoutectlCommand* c : commands) std::fprintf(out, "  %-18s %s\n", c->name, c->summary);
     std::fprintf(out, "  -c FILE  configuration (default %s)\n", default_config_path);
 }
 

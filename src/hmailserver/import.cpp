@@ -1,0 +1,527 @@
+// import.cpp - HmsBackup -> route-milter.conf text and the report of what was not mapped as it was.
+#include "route_milter/hmailserver/import.hpp"
+
+#include "route_milter/core/address.hpp"
+#include "route_milter/core/delivery_class.hpp"
+#include "route_milter/core/domain.hpp"
+#include "route_milter/core/ip_address.hpp"
+#include "route_milter/core/ip_range.hpp"
+#include "route_milter/core/route_pattern.hpp"
+#include "route_milter/hmailserver/password.hpp"
+#include "route_milter/hmailserver/wildcard.hpp"
+
+#include <algorithm>
+#include <array>
+#include <map>
+#include <numeric>
+#include <optional>
+#include <set>
+#include <variant>
+
+namespace route_milter::hmailserver {
+namespace {
+
+// Server/Common/BO/SecurityRange.h: the option bits of a range.
+constexpr long long option_smtp = 1;
+constexpr long long option_require_tls_for_auth = 131072;
+struct ClassBits {
+    DeliveryClass cls;
+    long long allow;
+    long long auth;
+};
+constexpr std::array<ClassBits, 4> class_bits{{{DeliveryClass::local_local, 64, 8192},
+                                                {DeliveryClass::local_external, 128, 16384},
+                                                {DeliveryClass::external_local, 256, 32768},
+                                                {DeliveryClass::external_external, 512, 65536}}};
+
+// The loader's bounds (config_loader.cpp settings tables).
+constexpr long long max_priority = 1000000, max_retries = 1000, max_retry_minutes = 10080;
+
+// A libconfig string literal: every byte that could end or bend it escaped.
+std::string quoted(std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out = "\"";
+    for (const char ch : s) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '"' || c == '\\') out += {'\\', ch};
+        else if (c == '\n') out += "\\n";
+        else if (c == '\t') out += "\\t";
+        else if (c == '\r') out += "\\r";
+        else if (c < 0x20 || c == 0x7f) out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+        else out += ch;
+    }
+    return out + "\"";
+}
+
+// Text from the backup shown in a note or a comment: one line, no control characters, bounded.
+std::string shown(std::string_view s) {
+    std::string out;
+    for (const char ch : s.substr(0, 200)) out += static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f ? '?' : ch;
+    if (s.size() > 200) out += "...";
+    return out;
+}
+
+std::string trimmed(std::string_view s) {
+    const auto first = s.find_first_not_of(" \t");
+    if (first == std::string_view::npos) return {};
+    return std::string(s.substr(first, s.find_last_not_of(" \t") - first + 1));
+}
+
+std::string string_list(const std::vector<std::string>& items, const char* indent) {
+    if (items.empty()) return "[ ]";
+    std::string out = "[ ";
+    std::size_t width = 0;
+    for (std::size_t i = 0; i < items.size(); ++i) {
+        const std::string item = quoted(items[i]);
+        if (i > 0) {
+            out += ",";
+            if (width + item.size() > 90) {
+                out += std::string("\n") + indent;
+                width = 0;
+            } else {
+                out += " ";
+            }
+        }
+        out += item;
+        width += item.size() + 2;
+    }
+    return out + " ]";
+}
+
+// "YYYY-MM-DD HH:MM:SS" (Time::GetTimeStampFromDateTime) -> seconds since the epoch, taking it as UTC.
+std::optional<long long> parse_timestamp(std::string_view t) {
+    if (t.size() != 19 || t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' || t[16] != ':') return std::nullopt;
+    const auto number = [&](std::size_t at, std::size_t n) -> std::optional<int> {
+        int v = 0;
+        for (std::size_t i = at; i < at + n; ++i) {
+            if (t[i] < '0' || t[i] > '9') return std::nullopt;
+            v = v * 10 + (t[i] - '0');
+        }
+        return v;
+    };
+    const auto y = number(0, 4), m = number(5, 2), d = number(8, 2), hh = number(11, 2), mm = number(14, 2),
+               ss = number(17, 2);
+    if (!y || !m || !d || !hh || !mm || !ss || *m < 1 || *m > 12 || *d < 1 || *hh > 23 || *mm > 59 || *ss > 59)
+        return std::nullopt;
+    static constexpr int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
+    const bool leap = (*y % 4 == 0 && *y % 100 != 0) || *y % 400 == 0;
+    if (*d > month_days[*m - 1] || (*m == 2 && *d == 29 && !leap)) return std::nullopt;
+    // Days from civil (Howard Hinnant's algorithm).
+    const int yy = *y - (*m <= 2);
+    const int era = yy / 400;
+    const int yoe = yy - era * 400;
+    const int doy = (153 * (*m + (*m > 2 ? -3 : 9)) + 2) / 5 + *d - 1;
+    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    const long long days = static_cast<long long>(era) * 146097 + doe - 719468;
+    return days * 86400 + *hh * 3600 + *mm * 60 + *ss;
+}
+
+class Importer {
+public:
+    Importer(const HmsBackup& backup, const ImportOptions& options) : backup_(backup), options_(options) {}
+    ImportResult run();
+
+private:
+    struct RouteOut {
+        const HmsRoute* from = nullptr;
+        std::string domain;  // lower case, as written
+        RoutePattern pattern;
+        std::vector<std::string> hosts;
+        std::vector<std::string> comments;
+        std::vector<std::string> addresses;
+        std::optional<std::string> password;
+        bool live = false;
+    };
+
+    void note(std::string subject, const std::string& text, std::vector<std::string>* comments = nullptr) {
+        result_.notes.push_back(subject + ": " + text);
+        if (comments != nullptr) comments->push_back(text);
+    }
+    void error(const std::string& subject, const std::string& text) { result_.errors.push_back(subject + ": " + text); }
+
+    static std::string route_subject(const HmsRoute& r) { return "route \"" + shown(r.name) + "\""; }
+    static std::string range_subject(const std::string& name) { return "range \"" + shown(name) + "\""; }
+
+    void read_domains();
+    void read_ranges();
+    void read_routes();
+    bool map_route(RouteOut& out);
+    void filter_addresses(RouteOut& out);
+    const RouteOut* owner_of(std::string_view domain) const;
+    void render();
+
+    const HmsBackup& backup_;
+    const ImportOptions& options_;
+    ImportResult result_;
+    std::vector<std::string> local_domains_;  // as written (lower case)
+    std::set<std::string, std::less<>> local_canonical_;
+    std::string ranges_text_, routes_text_, domains_comment_;
+    std::vector<RouteOut> routes_;
+    std::vector<std::string> not_imported_;  // comment lines for routes left out
+};
+
+void Importer::read_domains() {
+    std::set<std::string, std::less<>> seen;
+    const auto add = [&](const std::string& name, const std::string& subject) {
+        std::string canonical;
+        const std::string lower = ascii_lower(trimmed(name));
+        if (canonical_domain(lower, canonical) != DomainStatus::ok || !is_host_name(canonical)) {
+            error(subject, "not a domain name (\"" + shown(name) + "\")");
+            return;
+        }
+        if (!seen.insert(canonical).second) return;
+        local_domains_.push_back(lower);
+        local_canonical_.insert(canonical);
+    };
+    for (const HmsDomain& d : backup_.domains) {
+        const std::string subject = "domain \"" + shown(d.name) + "\"";
+        if (!d.active) {
+            std::string aliases;
+            for (const std::string& a : d.aliases) aliases += (aliases.empty() ? "" : ", ") + shown(a);
+            note(subject, "inactive: hMailServer refuses its recipients (550 Domain has been disabled.); not a local "
+                          "domain here, so its mail is judged as external" +
+                              (aliases.empty() ? std::string() : " (aliases " + aliases + " too)"));
+            continue;
+        }
+        add(d.name, subject);
+        for (const std::string& a : d.aliases) add(a, subject + " alias \"" + shown(a) + "\"");
+    }
+    result_.local_domains = local_domains_.size();
+}
+
+void Importer::read_ranges() {
+    struct Placed {
+        std::string name;
+        long long priority;
+        std::optional<IpInterval> interval;
+    };
+    std::vector<Placed> placed;
+    std::set<std::string, std::less<>> names;
+    bool any_v6 = false;
+    if (backup_.security_ranges.empty())
+        note("ip_ranges", "the backup has no IP ranges: hMailServer accepts no SMTP client; imported as an empty list "
+                          "(every recipient refused with 550 5.7.1)");
+    for (const HmsSecurityRange& r : backup_.security_ranges) {
+        std::vector<std::string> comments;
+        std::string name = r.name;
+        if (name.empty() || name == "none") {
+            name = (name.empty() ? "unnamed" : "none") + std::string(" (hMailServer XML line ") + std::to_string(r.line) + ")";
+            note(range_subject(r.name), "renamed \"" + name + "\" (route-milter's range names are non-empty, not \"none\")",
+                 &comments);
+        }
+        for (int n = 2; !names.insert(name).second; ++n) {
+            const std::string renamed = r.name + " (" + std::to_string(n) + ")";
+            if (names.count(renamed) != 0) continue;
+            name = renamed;
+            names.insert(name);
+            note(range_subject(r.name), "a second range of that name: renamed \"" + shown(name) + "\"", &comments);
+            break;
+        }
+        const std::string subject = range_subject(name);
+        long long priority = r.priority;
+        if (priority < 0 || priority > max_priority) {
+            priority = std::clamp(priority, 0LL, max_priority);
+            note(subject, "priority " + std::to_string(r.priority) + " outside 0.." + std::to_string(max_priority) +
+                              ": imported as " + std::to_string(priority),
+                 &comments);
+        }
+        std::optional<IpInterval> interval;
+        auto made = make_interval(trimmed(r.lower_ip), trimmed(r.upper_ip));
+        if (auto* bad = std::get_if<std::string>(&made)) error(subject, "LowerIP/UpperIP: " + *bad);
+        else interval = std::get<IpInterval>(made);
+        if (interval && interval->lower.family == IpFamily::v6) any_v6 = true;
+
+        std::vector<std::string> allow, require_auth;
+        const bool smtp = (r.options & option_smtp) != 0;
+        for (const ClassBits& b : class_bits) {
+            if (smtp && (r.options & b.allow) != 0) allow.emplace_back(name_of(b.cls));
+            if ((r.options & b.auth) != 0) require_auth.emplace_back(name_of(b.cls));
+        }
+        if (!smtp)
+            note(subject, "no SMTP option: hMailServer drops its clients without a greeting; imported with allow = [ ], "
+                          "so every recipient of theirs is refused (550 5.7.1), after Postfix's greeting",
+                 &comments);
+        std::string expires;
+        if (r.expires) {
+            const auto at = parse_timestamp(r.expires_time);
+            if (!at) {
+                error(subject, "Expires=1 but ExpiresTime is not \"YYYY-MM-DD HH:MM:SS\" (\"" + shown(r.expires_time) + "\")");
+            } else {
+                expires = r.expires_time.substr(0, 10) + "T" + r.expires_time.substr(11) + "Z";
+                if (*at <= options_.now)
+                    note(subject, "expired at " + r.expires_time +
+                                      " (hMailServer removes expired ranges): imported with expires, so it matches no "
+                                      "client; delete it",
+                         &comments);
+                else
+                    note(subject, "expires at " + r.expires_time +
+                                      ", hMailServer's local time, written as UTC: correct expires if that server did "
+                                      "not run on UTC",
+                         &comments);
+            }
+        }
+        placed.push_back({name, priority, interval});
+
+        std::string& t = ranges_text_;
+        t += t.empty() ? "  " : ",\n  ";
+        t += "# hMailServer range \"" + shown(r.name) + "\" (Options " + std::to_string(r.options) + ")\n";
+        for (const std::string& c : comments) t += "  # " + shown(c) + "\n";
+        t += "  { name = " + quoted(name) + ";\n";
+        t += "    lower = " + quoted(trimmed(r.lower_ip)) + "; upper = " + quoted(trimmed(r.upper_ip)) + ";\n";
+        t += "    priority = " + std::to_string(priority) + ";\n";
+        t += "    allow = " + string_list(allow, "              ") + ";\n";
+        t += "    require_auth = " + string_list(require_auth, "                     ") + ";";
+        if ((r.options & option_require_tls_for_auth) != 0) t += "\n    require_tls_for_auth = true;";
+        if (!expires.empty()) t += "\n    expires = " + quoted(expires) + ";";
+        t += " }";
+    }
+    for (std::size_t i = 0; i < placed.size(); ++i)
+        for (std::size_t j = i + 1; j < placed.size(); ++j)
+            if (placed[i].interval && placed[j].interval && placed[i].priority == placed[j].priority &&
+                placed[i].interval->overlaps(*placed[j].interval))
+                error(range_subject(placed[j].name),
+                      "overlaps range \"" + shown(placed[i].name) + "\" at equal priority " +
+                          std::to_string(placed[i].priority) +
+                          ": which one hMailServer applies is not defined (database order); give one of them a "
+                          "higher priority in hMailServer and make the backup again");
+    if (!backup_.security_ranges.empty() && !any_v6)
+        note("ip_ranges", "no range covers IPv6: hMailServer drops IPv6 clients; route-milter refuses their "
+                          "recipients (550 5.7.1)");
+    result_.ranges = placed.size();
+}
+
+// The live imported route route-milter picks for `domain` (canonical): exact, longest wildcard, "*".
+const Importer::RouteOut* Importer::owner_of(std::string_view domain) const {
+    const RouteOut* best = nullptr;
+    for (const RouteOut& r : routes_)
+        if (r.live && r.pattern.matches(domain) && (best == nullptr || r.pattern.specificity() > best->pattern.specificity()))
+            best = &r;
+    return best;
+}
+
+bool Importer::map_route(RouteOut& out) {
+    const HmsRoute& r = *out.from;
+    const std::string subject = route_subject(r);
+    const std::size_t errors_before = result_.errors.size();
+    // Hosts: "a|b" tried in order; a bare IP becomes "[ip]" (route-milter's literal).
+    std::string host_text = r.target_host;
+    std::size_t start = 0;
+    while (start <= host_text.size()) {
+        const std::size_t bar = std::min(host_text.find('|', start), host_text.size());
+        const std::string part = ascii_lower(trimmed(std::string_view(host_text).substr(start, bar - start)));
+        start = bar + 1;
+        if (part.empty()) continue;
+        std::string canonical;
+        std::string inner = part.size() > 2 && part.front() == '[' && part.back() == ']' ? part.substr(1, part.size() - 2) : part;
+        if (parse_ip_address(inner)) out.hosts.push_back("[" + inner + "]");
+        else if (canonical_domain(part, canonical) == DomainStatus::ok && is_host_name(canonical)) out.hosts.push_back(part);
+        else error(subject, "TargetHost: not a host name or IP address (\"" + shown(part) + "\")");
+    }
+    if (!out.hosts.empty() && (r.target_port < 1 || r.target_port > 65535)) error(subject, "TargetPort out of 1..65535 (" + std::to_string(r.target_port) + ")");
+    if (!r.use_ssl && (r.connection_security < 0 || r.connection_security > 3))
+        error(subject, "ConnectionSecurity is not 0..3 (" + std::to_string(r.connection_security) + ")");
+    if (r.requires_authentication) {
+        if (out.hosts.empty()) {
+            note(subject, "RequiresAuthentication without TargetHost: hMailServer delivers by MX lookup and never uses "
+                          "the credentials; imported without auth",
+                 &out.comments);
+        } else if (trimmed(r.username).empty()) {
+            note(subject, "RequiresAuthentication with an empty Username: imported without auth", &out.comments);
+        } else {
+            PasswordResult p = decrypt_password(trimmed(r.encrypted_password));
+            if (!p.password) error(subject, "Password: " + p.error);
+            else out.password = std::move(p.password);
+        }
+    }
+    if (r.number_of_tries < 1 || r.number_of_tries - 1 > max_retries)
+        note(subject, "NumberOfTries " + std::to_string(r.number_of_tries) + ": imported as retries = " +
+                          std::to_string(std::clamp(r.number_of_tries - 1, 0LL, max_retries)),
+             &out.comments);
+    if (r.minutes_between_try < 1 || r.minutes_between_try > max_retry_minutes)
+        note(subject, "MinutesBetweenTry " + std::to_string(r.minutes_between_try) + ": imported as retry_minutes = " +
+                          std::to_string(std::clamp(r.minutes_between_try, 1LL, max_retry_minutes)),
+             &out.comments);
+    return result_.errors.size() == errors_before;
+}
+
+void Importer::filter_addresses(RouteOut& out) {
+    const HmsRoute& r = *out.from;
+    const std::string subject = route_subject(r);
+    if (r.to_all_addresses) {
+        if (!r.addresses.empty())
+            note(subject, std::to_string(r.addresses.size()) +
+                              " listed address(es) ignored: the route delivers to all addresses (as in hMailServer)",
+                 &out.comments);
+        return;
+    }
+    std::set<std::string, std::less<>> seen;
+    NormalizedAddress parsed;
+    for (const std::string& raw : r.addresses) {
+        const std::string text = trimmed(raw);
+        const std::string who = "listed address \"" + shown(text) + "\"";
+        if (parse_address(text, parsed) != AddressStatus::ok || !parsed.has_domain() || parsed.local().empty()) {
+            note(subject, who + " is not an address: dropped", &out.comments);
+            continue;
+        }
+        if (!seen.insert(std::string(parsed.text())).second) continue;  // the same address in another case
+        const std::string_view domain = parsed.domain();
+        if (!out.pattern.matches(domain)) {
+            note(subject, who + " is outside the route's domain, so hMailServer never matched it here: dropped",
+                 &out.comments);
+        } else if (!out.pattern.is_exact() && local_canonical_.count(domain) != 0) {
+            note(subject, who + " is in a local domain, which hMailServer serves before any route: dropped",
+                 &out.comments);
+        } else if (const RouteOut* owner = owner_of(domain); owner != &out) {
+            note(subject, who + " belongs to route \"" + shown(owner->from->name) +
+                              "\", which comes first for its domain in hMailServer too: dropped",
+                 &out.comments);
+        } else {
+            out.addresses.push_back(ascii_lower(text));
+        }
+    }
+}
+
+void Importer::read_routes() {
+    // hMailServer's order: `order by routedomainname asc`, first wildcard match wins.
+    std::vector<std::size_t> order(backup_.routes.size());
+    std::iota(order.begin(), order.end(), std::size_t{0});
+    std::vector<std::string> lower(backup_.routes.size());
+    for (std::size_t i = 0; i < lower.size(); ++i) lower[i] = ascii_lower(trimmed(backup_.routes[i].name));
+    std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lower[a] < lower[b]; });
+
+    std::vector<std::size_t> earlier;  // indices (into backup_.routes) already seen, in hMailServer's order
+    for (const std::size_t i : order) {
+        const HmsRoute& r = backup_.routes[i];
+        const std::string subject = route_subject(r);
+        const std::string& name = lower[i];
+        const auto leave_out = [&](const std::string& why) {
+            note(subject, "not imported: " + why);
+            not_imported_.push_back("route \"" + shown(r.name) + "\": " + why);
+            ++result_.routes_not_imported;
+        };
+        if (name.empty()) {
+            leave_out("no domain name: hMailServer matches no domain with it");
+            continue;
+        }
+        std::optional<std::size_t> shadow;
+        for (const std::size_t e : earlier)
+            if (wildcard_covers(lower[e], name)) {
+                shadow = e;
+                break;
+            }
+        earlier.push_back(i);
+        if (shadow) {
+            leave_out("hMailServer never uses it: route \"" + shown(backup_.routes[*shadow].name) +
+                      "\" comes first in its (alphabetical) order and takes every domain this one matches; "
+                      "route-milter would prefer the more specific route, so it is left out to keep hMailServer's "
+                      "decisions");
+            continue;
+        }
+        const bool plain_wildcard = name == "*" || (name.starts_with("*.") && name.find_first_of("*?", 1) == std::string::npos);
+        if (name.find('?') != std::string::npos || (name.find('*') != std::string::npos && !plain_wildcard)) {
+            leave_out("route-milter's route domains are \"example.com\", \"*.example.com\" or \"*\"; the domains this "
+                      "pattern matched now take the route-milter route that matches them, or none");
+            continue;
+        }
+        auto parsed = RoutePattern::parse(name);
+        if (auto* why = std::get_if<std::string>(&parsed)) {
+            error(subject, "domain: " + *why);
+            continue;
+        }
+        RouteOut out;
+        out.from = &r;
+        out.domain = name;
+        out.pattern = std::get<RoutePattern>(std::move(parsed));
+        if (!map_route(out)) continue;
+        out.live = true;
+        routes_.push_back(std::move(out));
+    }
+    for (RouteOut& out : routes_) filter_addresses(out);
+    for (RouteOut& out : routes_)
+        if (!out.from->to_all_addresses && out.addresses.empty()) {
+            out.live = false;
+            const std::string why = "it delivers to listed addresses only and lists none here, so hMailServer refused "
+                                    "every recipient of it (550 Recipient not in route list.); route-milter cannot say "
+                                    "that, and these recipients are now judged without a route";
+            note(route_subject(*out.from), "not imported: " + why);
+            not_imported_.push_back("route \"" + shown(out.from->name) + "\": " + why);
+            ++result_.routes_not_imported;
+        }
+}
+
+void Importer::render() {
+    static constexpr std::array<const char*, 4> security{"none", "tls", "starttls", "starttls-required"};
+    for (const RouteOut& out : routes_) {
+        if (!out.live) continue;
+        const HmsRoute& r = *out.from;
+        std::string& t = routes_text_;
+        t += t.empty() ? "  " : ",\n  ";
+        t += "# hMailServer route \"" + shown(r.name) + "\"\n";
+        for (const std::string& c : out.comments) t += "  # " + shown(c) + "\n";
+        t += "  { domain = " + quoted(out.domain) + ";\n";
+        if (!r.description.empty()) t += "    description = " + quoted(r.description) + ";\n";
+        if (ascii_lower(std::string_view(r.description).substr(0, 4)) == "etrn") t += "    etrn = true;  # the description starts with ETRN: mail waits for ETRN\n";
+        if (out.hosts.size() == 1) t += "    host = " + quoted(out.hosts[0]) + ";\n";
+        else if (out.hosts.size() > 1) t += "    host = " + string_list(out.hosts, "             ") + ";  # tried in this order\n";
+        else t += "    # no TargetHost: MX lookup\n";
+        if (!out.hosts.empty()) {
+            t += "    port = " + std::to_string(r.target_port) + ";\n";
+            t += "    security = \"" + std::string(security[r.use_ssl ? 1 : static_cast<std::size_t>(r.connection_security)]) + "\";\n";
+        }
+        t += "    treat_sender_as = \"" + std::string(r.treat_sender_as_local ? "local" : "external") + "\";\n";
+        t += "    treat_recipient_as = \"" + std::string(r.treat_recipient_as_local ? "local" : "external") + "\";\n";
+        if (r.to_all_addresses) {
+            t += "    deliver_to = \"all\";\n";
+        } else {
+            t += "    deliver_to = \"listed\";\n";
+            t += "    addresses = " + string_list(out.addresses, "                  ") + ";\n";
+            result_.listed_addresses += out.addresses.size();
+        }
+        t += "    retries = " + std::to_string(std::clamp(r.number_of_tries - 1, 0LL, max_retries)) +
+             "; retry_minutes = " + std::to_string(std::clamp(r.minutes_between_try, 1LL, max_retry_minutes)) + ";";
+        if (out.password) {
+            t += "\n    auth = { user = " + quoted(trimmed(r.username)) + "; password = " + quoted(*out.password) + "; };";
+            result_.routes_with_passwords.push_back(shown(r.name));
+        }
+        t += " }";
+        ++result_.routes;
+    }
+}
+
+ImportResult Importer::run() {
+    read_domains();
+    read_ranges();
+    read_routes();
+    render();
+    std::string& c = result_.config_text;
+    c += "# route-milter.conf - imported from the hMailServer backup " + shown(options_.source) +
+         (backup_.version.empty() ? std::string() : " (hMailServer " + shown(backup_.version) + ")") + "\n";
+    c += "# by `routectl import-hmailserver`. See route-milter.conf(5); check with `routectl check -c FILE`.\n"
+         "#\n"
+         "# Every recipient is judged as hMailServer judged it: this server's domains, its IP ranges\n"
+         "# (highest priority wins) and its routes (listed addresses first, then the range's delivery\n"
+         "# class, then SMTP AUTH). What route-milter cannot say the same way is noted in a comment\n"
+         "# beside it, and was reported when the file was written. The milter settings are the defaults.\n\n";
+    c += "# hMailServer applies its IP ranges to every recipient, not only to routed domains.\n";
+    c += "scope = \"all\";\n\n";
+    c += "# hMailServer's active domains and their aliases.\n";
+    c += "local_domains = " + string_list(local_domains_, "  ") + ";\n\n";
+    c += "# hMailServer's IP ranges. Options bits: allow local-local 64, local-external 128,\n"
+         "# external-local 256, external-external 512; SMTP AUTH for them 8192, 16384, 32768, 65536.\n";
+    c += "ip_ranges = (\n" + ranges_text_ + (ranges_text_.empty() ? "" : "\n") + ");\n\n";
+    c += "# hMailServer's routes. Number of tries N = 1 delivery + (N - 1) retries.\n";
+    if (!not_imported_.empty()) {
+        c += "# Not imported (see the notes):\n";
+        for (const std::string& n : not_imported_) c += "#   " + shown(n) + "\n";
+    }
+    c += "routes = (\n" + routes_text_ + (routes_text_.empty() ? "" : "\n") + ");\n";
+    return std::move(result_);
+}
+
+}  // namespace
+
+ImportResult import_backup(const HmsBackup& backup, const ImportOptions& options) {
+    return Importer(backup, options).run();
+}
+
+}  // namespace route_milter::hmailserver

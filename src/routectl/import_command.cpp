@@ -1,0 +1,134 @@
+// routectl import-hmailserver: an hMailServer backup (.7z or its XML) -> route-milter.conf.
+//
+// The config is checked with the daemon's own loader before anything is written; FILE is
+// written whole or not at all (a temporary file in its directory, then link or rename), mode
+// 0600 when it holds route passwords (0644 otherwise), and never over an existing FILE without
+// --force. Passwords go into FILE only: without -o a backup with route passwords is refused.
+// Exit: 0, 64 (usage; passwords without -o), 65 (a bad backup, or a config that fails the
+// check), 66 (BACKUP unreadable), 73 (FILE exists, or cannot be written).
+#include "commands.hpp"
+#include "route_milter/config/load_policy.hpp"
+#include "route_milter/hmailserver/backup.hpp"
+#include "route_milter/hmailserver/import.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <sysexits.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <ctime>
+#include <string>
+
+namespace route_milter {
+namespace {
+
+constexpr const char* me = "routectl import-hmailserver";
+
+struct ImportCommandOptions {
+    std::string backup, output;
+    bool force = false;
+};
+
+// Writes `text` to `path` through a temporary file beside it; "" on success, else what failed.
+std::string write_whole(const std::string& path, const std::string& text, mode_t mode, bool replace) {
+    std::string temp = path + ".tmp.XXXXXX";
+    const int fd = mkstemp(temp.data());
+    if (fd < 0) return "cannot create a temporary file beside " + path + " (" + std::strerror(errno) + ")";
+    std::string failed;
+    if (fchmod(fd, mode) != 0) failed = "fchmod";
+    for (std::size_t done = 0; failed.empty() && done < text.size();) {
+        const ssize_t n = write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) failed = "write";
+        else done += static_cast<std::size_t>(n);
+    }
+    if (failed.empty() && fsync(fd) != 0) failed = "fsync";
+    if (close(fd) != 0 && failed.empty()) failed = "close";
+    if (failed.empty()) {
+        // Without --force, link() refuses an existing FILE atomically (no check-then-write race).
+        if (replace ? rename(temp.c_str(), path.c_str()) != 0 : link(temp.c_str(), path.c_str()) != 0)
+            failed = errno == EEXIST ? "exists" : replace ? "rename" : "link";
+    }
+    const int saved = errno;
+    if (!failed.empty() || !replace) unlink(temp.c_str());
+    if (failed == "exists") return path + " exists; give --force to replace it";
+    if (!failed.empty()) return failed + " " + path + ": " + std::strerror(saved);
+    return {};
+}
+
+int command_import(const ImportCommandOptions& options) {
+    using namespace hmailserver;
+    if (!options.output.empty() && !options.force && access(options.output.c_str(), F_OK) == 0) {
+        std::fprintf(stderr, "%s: %s exists; give --force to replace it\n", me, options.output.c_str());
+        return EX_CANTCREAT;
+    }
+    if (access(options.backup.c_str(), R_OK) != 0) {
+        std::fprintf(stderr, "%s: %s: %s\n", me, options.backup.c_str(), std::strerror(errno));
+        return EX_NOINPUT;
+    }
+    const BackupResult read = read_backup_file(options.backup);
+    if (!read.backup) {
+        std::fprintf(stderr, "%s: %s\n", me, read.error.c_str());
+        return EX_DATAERR;
+    }
+    const ImportResult imported = import_backup(*read.backup, {options.backup, static_cast<long long>(std::time(nullptr))});
+    for (const std::string& n : imported.notes) std::fprintf(stderr, "%s: note: %s\n", me, n.c_str());
+    if (!imported.errors.empty()) {
+        for (const std::string& e : imported.errors) std::fprintf(stderr, "%s: %s: %s\n", me, options.backup.c_str(), e.c_str());
+        std::fprintf(stderr, "%s: %zu error(s); nothing written\n", me, imported.errors.size());
+        return EX_DATAERR;
+    }
+    // The very check `routectl check` makes, on the text about to be written.
+    const std::string shown_as = options.output.empty() ? "(imported config)" : options.output;
+    const PolicyResult checked = load_policy_text(imported.config_text, shown_as);
+    if (!checked.policy) {
+        for (const Diagnostic& d : checked.errors) std::fprintf(stderr, "%s: %s\n", me, format_diagnostic(d).c_str());
+        std::fprintf(stderr, "%s: the imported config would not pass routectl check (%zu error(s)); nothing written\n", me,
+                     checked.errors.size());
+        return EX_DATAERR;
+    }
+    const std::string summary = std::to_string(imported.routes) + " route(s) (" + std::to_string(imported.listed_addresses) +
+                                " listed address(es), " + std::to_string(imported.routes_with_passwords.size()) +
+                                " with SMTP AUTH), " + std::to_string(imported.routes_not_imported) + " route(s) not imported, " +
+                                std::to_string(imported.ranges) + " IP range(s), " + std::to_string(imported.local_domains) +
+                                " local domain(s); " + std::to_string(imported.notes.size()) + " note(s)";
+    if (options.output.empty()) {
+        if (!imported.routes_with_passwords.empty()) {
+            std::fprintf(stderr, "%s: %zu route(s) hold SMTP AUTH passwords, which are never printed: give -o FILE (written "
+                                 "with mode 0600)\n", me, imported.routes_with_passwords.size());
+            return EX_USAGE;
+        }
+        std::fputs(imported.config_text.c_str(), stdout);
+        if (std::fflush(stdout) != 0) return EX_IOERR;
+        std::fprintf(stderr, "%s: imported %s\n", me, summary.c_str());
+        return EX_OK;
+    }
+    const mode_t mode = imported.routes_with_passwords.empty() ? 0644 : 0600;
+    if (const std::string why = write_whole(options.output, imported.config_text, mode, options.force); !why.empty()) {
+        std::fprintf(stderr, "%s: %s; nothing written\n", me, why.c_str());
+        return EX_CANTCREAT;
+    }
+    std::fprintf(stderr, "%s: wrote %s (mode %04o): %s\n", me, options.output.c_str(), static_cast<unsigned>(mode),
+                 summary.c_str());
+    std::fprintf(stderr, "%s: next: routectl check -c %s, then routectl postfix -c %s -o DIR\n", me,
+                 options.output.c_str(), options.output.c_str());
+    return EX_OK;
+}
+
+}  // namespace
+
+const RoutectlCommand import_hmailserver_command{
+    "import-hmailserver", "turn an hMailServer backup (.7z or its XML) into a route-milter configuration",
+    {{"output", 'o', "FILE"}, {"force"}}, "BACKUP",
+    [](const CommandArguments& a) {
+        if (a.operands.size() != 1) {
+            std::fprintf(stderr, "%s: exactly one BACKUP\nusage: %s\n", me, usage_line(*a.command).c_str());
+            return EX_USAGE;
+        }
+        return command_import(ImportCommandOptions{a.operands[0], a.value_or("output", ""), a.has("force")});
+    }};
+
+}  // namespace route_milter
