@@ -1,0 +1,424 @@
+#define BOOST_TEST_DYN_LINK
+#include "route_milter/config/config_loader.hpp"
+#include "route_milter/config/load_policy.hpp"
+#include "route_milter/core/policy.hpp"
+#include "route_milter/hmailserver/import.hpp"
+#include "route_milter/hmailserver/password.hpp"
+#include "route_milter/hmailserver/wildcard.hpp"
+
+#include "test_support.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+using namespace route_milter;
+using namespace route_milter::hmailserver;
+
+namespace {
+
+constexpr long long now = 1795000000;  // 2026-11-18
+
+// hMailServer's defaults (DBScripts/CreateTables*.sql).
+HmsSecurityRange range(std::string name, std::string lower, std::string upper, long long priority, long long options) {
+    HmsSecurityRange r;
+    r.name = std::move(name);
+    r.lower_ip = std::move(lower);
+    r.upper_ip = std::move(upper);
+    r.priority = priority;
+    r.options = options;
+    return r;
+}
+HmsSecurityRange internet() { return range("Internet", "0.0.0.0", "255.255.255.255", 10, 96203); }
+HmsSecurityRange my_computer() { return range("My computer", "127.0.0.1", "127.0.0.1", 30, 71627); }
+
+HmsRoute route(std::string name, std::string host = "mx.example.net") {
+    HmsRoute r;
+    r.name = std::move(name);
+    r.target_host = std::move(host);
+    r.number_of_tries = 4;
+    r.minutes_between_try = 60;
+    return r;
+}
+
+HmsDomain domain(std::string name, bool active = true, std::vector<std::string> aliases = {}) {
+    HmsDomain d;
+    d.name = std::move(name);
+    d.active = active;
+    d.aliases = std::move(aliases);
+    return d;
+}
+
+HmsBackup backup_with(std::vector<HmsRoute> routes, std::vector<HmsSecurityRange> ranges = {my_computer(), internet()},
+                      std::vector<HmsDomain> domains = {domain("corp.example")}) {
+    HmsBackup b;
+    b.mode = 3;
+    b.routes = std::move(routes);
+    b.security_ranges = std::move(ranges);
+    b.domains = std::move(domains);
+    return b;
+}
+
+ImportResult imported(const HmsBackup& b) { return import_backup(b, {"test.7z", now}); }
+
+std::string lines(const std::vector<std::string>& v) {
+    std::string out;
+    for (const std::string& s : v) out += s + "\n";
+    return out;
+}
+
+bool has_note(const ImportResult& r, const std::string& part) {
+    for (const std::string& n : r.notes)
+        if (n.find(part) != std::string::npos) return true;
+    return false;
+}
+
+// The imported text through the daemon's own loader; fails the test with every error.
+Config loaded(const ImportResult& r) {
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), lines(r.errors));
+    ConfigResult c = load_config_text(r.config_text, "imported.conf");
+    BOOST_REQUIRE_MESSAGE(c.config.has_value(), testing::errors_text(c) + r.config_text);
+    return std::move(*c.config);
+}
+
+std::shared_ptr<const Policy> policy_of(const ImportResult& r) {
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), lines(r.errors));
+    PolicyResult p = load_policy_text(r.config_text, "imported.conf");
+    BOOST_REQUIRE_MESSAGE(p.policy != nullptr, testing::errors_text(p) + r.config_text);
+    return p.policy;
+}
+
+std::string classes(DeliveryClassSet set) {
+    std::string out;
+    for (const auto& [name, c] : delivery_class_names)
+        if (set.contains(c)) out += std::string(out.empty() ? "" : " ") + std::string(name);
+    return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(hmailserver_import)
+
+BOOST_AUTO_TEST_CASE(wildcards_as_hmailserver_matches_them) {
+    BOOST_TEST(wildcard_match("*.example.com", "a.b.Example.COM"));
+    BOOST_TEST(!wildcard_match("*.example.com", "example.com"));
+    BOOST_TEST(wildcard_match("mail?.example.com", "mail1.example.com"));
+    BOOST_TEST(!wildcard_match("mail?.example.com", "mail.example.com"));
+    BOOST_TEST(wildcard_match("*", ""));
+    BOOST_TEST(wildcard_covers("*", "*.example.com"));
+    BOOST_TEST(wildcard_covers("*.com", "*.example.com"));
+    BOOST_TEST(wildcard_covers("*.example.com", "mx.example.com"));
+    BOOST_TEST(!wildcard_covers("*.example.com", "*.com"));
+    BOOST_TEST(!wildcard_covers("?.example.com", "*.example.com"));
+    BOOST_TEST(!wildcard_covers("a.example.com", "*.example.com"));
+}
+
+// Every Options bit that route-milter uses, alone, and the two default ranges.
+BOOST_AUTO_TEST_CASE(options_bits) {
+    struct Row {
+        long long options;
+        const char* allow;
+        const char* require_auth;
+    };
+    const Row rows[] = {{1 | 64, "local-local", ""},
+                        {1 | 128, "local-external", ""},
+                        {1 | 256, "external-local", ""},
+                        {1 | 512, "external-external", ""},
+                        {1 | 8192, "", "local-local"},
+                        {1 | 16384, "", "local-external"},
+                        {1 | 32768, "", "external-local"},
+                        {1 | 65536, "", "external-external"},
+                        {1 | 2 | 8 | 1024 | 4096, "", ""},  // POP3, IMAP, anti-spam, anti-virus: not relay policy
+                        {96203, "local-local local-external external-local external-external",
+                         "local-local local-external external-external"},
+                        {71627, "local-local local-external external-local external-external", "external-external"},
+                        {960 | 122880, "", "local-local local-external external-local external-external"}};  // no SMTP bit
+    for (const Row& row : rows) {
+        const Config c = loaded(imported(backup_with({}, {range("r", "10.0.0.0", "10.0.0.255", 5, row.options)})));
+        BOOST_REQUIRE(c.ip_ranges.size() == 1u);
+        BOOST_TEST(classes(c.ip_ranges[0].allow) == row.allow, "Options " << row.options);
+        BOOST_TEST(classes(c.ip_ranges[0].require_auth) == row.require_auth, "Options " << row.options);
+        BOOST_TEST(c.ip_ranges[0].intervals.size() == 1u);
+    }
+}
+
+BOOST_AUTO_TEST_CASE(range_without_smtp_is_reported) {
+    const ImportResult r = imported(backup_with({}, {range("POP only", "10.0.0.0", "10.0.0.255", 5, 2 | 960)}));
+    BOOST_TEST(has_note(r, "range \"POP only\": no SMTP option: hMailServer drops its clients without a greeting"), lines(r.notes));
+    BOOST_TEST(classes(loaded(r).ip_ranges[0].allow) == "");
+}
+
+BOOST_AUTO_TEST_CASE(require_tls_and_expiry_are_written_and_reported) {
+    HmsSecurityRange tls = range("tls", "10.0.0.0", "10.0.0.255", 5, 96203 | 131072);
+    HmsSecurityRange soon = range("soon", "10.0.1.0", "10.0.1.255", 5, 96203);
+    soon.expires = true;
+    soon.expires_time = "2027-03-01 00:00:00";
+    HmsSecurityRange gone = range("gone", "10.0.2.0", "10.0.2.255", 5, 96203);
+    gone.expires = true;
+    gone.expires_time = "2020-01-31 23:59:59";
+    const ImportResult r = imported(backup_with({}, {tls, soon, gone}));
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), lines(r.errors));
+    BOOST_TEST(r.config_text.find("require_tls_for_auth = true;") != std::string::npos);
+    BOOST_TEST(r.config_text.find("expires = \"2027-03-01T00:00:00Z\";") != std::string::npos);
+    BOOST_TEST(r.config_text.find("expires = \"2020-01-31T23:59:59Z\";") != std::string::npos);
+    BOOST_TEST(has_note(r, "range \"soon\": expires at 2027-03-01 00:00:00, hMailServer's local time, written as UTC"));
+    BOOST_TEST(has_note(r, "range \"gone\": expired at 2020-01-31 23:59:59"));
+    HmsSecurityRange bad = soon;
+    bad.expires_time = "2027-02-30 00:00:00";
+    const ImportResult e = imported(backup_with({}, {bad}));
+    BOOST_TEST(lines(e.errors).find("range \"soon\": Expires=1 but ExpiresTime") != std::string::npos, lines(e.errors));
+}
+
+BOOST_AUTO_TEST_CASE(range_names_and_ips) {
+    const ImportResult r = imported(backup_with({}, {range("", "10.0.0.1", "10.0.0.1", 5, 96203),
+                                                     range("none", "10.0.0.2", "10.0.0.2", 5, 96203),
+                                                     range("twice", "10.0.0.3", "10.0.0.3", 5, 96203),
+                                                     range("twice", "2001:db8::", "2001:db8::ff", 5, 96203)}));
+    const Config c = loaded(r);
+    BOOST_TEST(c.ip_ranges[0].name == "unnamed (hMailServer XML line 0)");
+    BOOST_TEST(c.ip_ranges[1].name == "none (hMailServer XML line 0)");
+    BOOST_TEST(c.ip_ranges[3].name == "twice (2)");
+    BOOST_TEST(has_note(r, "range \"twice\": a second range of that name: renamed \"twice (2)\""));
+    BOOST_TEST(!has_note(r, "no range covers IPv6"));
+    const ImportResult v4 = imported(backup_with({}));
+    BOOST_TEST(has_note(v4, "ip_ranges: no range covers IPv6"));
+    const ImportResult bad = imported(backup_with({}, {range("x", "10.0.0.300", "10.0.0.1", 5, 1)}));
+    BOOST_TEST(lines(bad.errors).find("range \"x\": LowerIP/UpperIP") != std::string::npos, lines(bad.errors));
+    const ImportResult none = imported(backup_with({}, {}));
+    BOOST_TEST(loaded(none).ip_ranges.empty());
+    BOOST_TEST(has_note(none, "the backup has no IP ranges"));
+}
+
+BOOST_AUTO_TEST_CASE(equal_priority_overlap_is_an_error) {
+    const ImportResult r = imported(backup_with({}, {internet(), range("LAN", "192.168.0.0", "192.168.255.255", 10, 96203)}));
+    BOOST_TEST(lines(r.errors).find("range \"LAN\": overlaps range \"Internet\" at equal priority 10") != std::string::npos,
+               lines(r.errors));
+}
+
+// ConnectionSecurity 0..3 and the older UseSSL="1".
+BOOST_AUTO_TEST_CASE(connection_security) {
+    const std::pair<long long, Security> rows[] = {
+        {0, Security::none}, {1, Security::tls}, {2, Security::starttls}, {3, Security::starttls_required}};
+    for (const auto& [value, security] : rows) {
+        HmsRoute r = route("a.example");
+        r.connection_security = value;
+        r.target_port = 2525;
+        const Config c = loaded(imported(backup_with({r})));
+        BOOST_TEST(name_of(c.routes.at(0).security) == name_of(security), "ConnectionSecurity " << value);
+        BOOST_TEST(c.routes.at(0).port == 2525);
+    }
+    HmsRoute old = route("a.example");
+    old.use_ssl = true;
+    old.connection_security = 2;  // UseSSL="1" wins, as Route::XMLLoad reads it
+    BOOST_TEST(name_of(loaded(imported(backup_with({old}))).routes.at(0).security) == "tls");
+    HmsRoute bad = route("a.example");
+    bad.connection_security = 7;
+    BOOST_TEST(lines(imported(backup_with({bad})).errors).find("ConnectionSecurity is not 0..3 (7)") != std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(route_fields) {
+    HmsRoute r = route("Partner.Example", "MX1.Partner.Example");
+    r.description = "line1\n\"quoted\" \\ back";
+    r.target_port = 587;
+    r.number_of_tries = 5;
+    r.minutes_between_try = 30;
+    r.treat_recipient_as_local = true;
+    r.treat_sender_as_local = true;
+    r.to_all_addresses = false;
+    r.addresses = {"Alice@Partner.example", "alice@partner.EXAMPLE", "bob@partner.example"};
+    r.requires_authentication = true;
+    r.username = "relay";
+    r.encrypted_password = encrypt_password("s3cr\"et");
+    const ImportResult i = imported(backup_with({r}));
+    const Config c = loaded(i);
+    const RouteConfig& out = c.routes.at(0);
+    BOOST_TEST(out.pattern.text() == "partner.example");
+    BOOST_TEST(out.description == r.description);
+    BOOST_TEST(out.host == "mx1.partner.example");
+    BOOST_TEST(out.port == 587);
+    BOOST_TEST(out.retries == 4);
+    BOOST_TEST(out.retry_minutes == 30);
+    BOOST_TEST(name_of(out.treat_recipient_as) == "local");
+    BOOST_TEST(name_of(out.treat_sender_as) == "local");
+    BOOST_TEST(name_of(out.deliver_to) == "listed");
+    BOOST_TEST(out.addresses.size() == 2u);
+    BOOST_REQUIRE(out.auth.has_value());
+    BOOST_TEST(out.auth->user == "relay");
+    BOOST_TEST(out.auth->password == "s3cr\"et");
+    BOOST_TEST(i.routes_with_passwords == std::vector<std::string>{"Partner.Example"});
+    for (const std::string& n : i.notes) BOOST_TEST(n.find("s3cr") == std::string::npos);
+    BOOST_TEST(name_of(c.scope) == "all");
+    BOOST_TEST(c.local_domains == std::vector<std::string>{"corp.example"});
+}
+
+BOOST_AUTO_TEST_CASE(hosts_etrn_and_retries) {
+    HmsRoute r = route("a.example", "mx1.a.example | 192.0.2.7|[2001:db8::1]");
+    r.description = "etrn: hold for the branch office";
+    r.number_of_tries = 0;
+    r.minutes_between_try = 0;
+    const ImportResult i = imported(backup_with({r}));
+    BOOST_REQUIRE_MESSAGE(i.errors.empty(), lines(i.errors));
+    BOOST_TEST(i.config_text.find("host = [ \"mx1.a.example\", \"[192.0.2.7]\", \"[2001:db8::1]\" ];") != std::string::npos,
+               i.config_text);
+    BOOST_TEST(i.config_text.find("etrn = true;") != std::string::npos);
+    BOOST_TEST(i.config_text.find("retries = 0; retry_minutes = 1;") != std::string::npos);
+    BOOST_TEST(has_note(i, "route \"a.example\": NumberOfTries 0: imported as retries = 0"));
+    BOOST_TEST(has_note(i, "route \"a.example\": MinutesBetweenTry 0: imported as retry_minutes = 1"));
+    HmsRoute bad = route("b.example", "good.example|bad host");
+    BOOST_TEST(lines(imported(backup_with({bad})).errors).find("TargetHost: not a host name or IP address (\"bad host\")") !=
+               std::string::npos);
+}
+
+BOOST_AUTO_TEST_CASE(unmappable_patterns_are_reported) {
+    const ImportResult i = imported(backup_with({route("mail?.example.com"), route("mail*.example.org"), route("*example.net"),
+                                                 route("b.example")}));
+    for (const char* name : {"mail?.example.com", "mail*.example.org", "*example.net"})
+        BOOST_TEST(has_note(i, "route \"" + std::string(name) + "\": not imported: route-milter's route domains are"),
+                   name << "\n" << lines(i.notes));
+    const Config c = loaded(i);
+    BOOST_REQUIRE(c.routes.size() == 1u);
+    BOOST_TEST(c.routes[0].pattern.text() == "b.example");
+    BOOST_TEST(i.routes_not_imported == 3u);
+    BOOST_TEST(i.config_text.find("#   route \"mail?.example.com\": route-milter's") != std::string::npos);
+}
+
+// hMailServer takes the first route in name order: "*" and "*.x" sort before letters.
+BOOST_AUTO_TEST_CASE(route_order_differences_are_reported) {
+    const ImportResult i =
+        imported(backup_with({route("mx.example.com"), route("*.example.com"), route("*.sub.example.com"),
+                              route("*.a.example.org"), route("*.example.org"), route("other.example")}));
+    BOOST_TEST(has_note(i, "route \"mx.example.com\": not imported: hMailServer never uses it: route \"*.example.com\" comes first"),
+               lines(i.notes));
+    BOOST_TEST(has_note(i, "route \"*.sub.example.com\": not imported: hMailServer never uses it: route \"*.example.com\""));
+    BOOST_TEST(!has_note(i, "route \"*.a.example.org\""));  // the more specific one comes first: same choice
+    const Config c = loaded(i);
+    std::vector<std::string> names;
+    for (const RouteConfig& r : c.routes) names.push_back(r.pattern.text());
+    BOOST_TEST((names == std::vector<std::string>{"*.a.example.org", "*.example.com", "*.example.org", "other.example"}));
+    const ImportResult star = imported(backup_with({route("a.example"), route("*")}));
+    BOOST_TEST(has_note(star, "route \"a.example\": not imported: hMailServer never uses it: route \"*\""));
+    const ImportResult dup = imported(backup_with({route("a.example"), route("A.Example")}));
+    BOOST_TEST(dup.routes == 1u);
+    BOOST_TEST(has_note(dup, "route \"A.Example\": not imported: hMailServer never uses it: route \"a.example\""));
+}
+
+BOOST_AUTO_TEST_CASE(auth_without_host) {
+    HmsRoute r = route("a.example", "");
+    r.requires_authentication = true;
+    r.username = "u";
+    r.encrypted_password = encrypt_password("pw");
+    r.target_port = 587;
+    const ImportResult i = imported(backup_with({r}));
+    BOOST_TEST(has_note(i, "route \"a.example\": RequiresAuthentication without TargetHost: hMailServer delivers by MX lookup"));
+    const Config c = loaded(i);
+    BOOST_TEST(!c.routes.at(0).auth.has_value());
+    BOOST_TEST(c.routes.at(0).host.empty());
+    BOOST_TEST(i.routes_with_passwords.empty());
+    HmsRoute bad = route("b.example");
+    bad.requires_authentication = true;
+    bad.username = "u";
+    bad.encrypted_password = "zz";
+    const ImportResult e = imported(backup_with({bad}));
+    BOOST_TEST(lines(e.errors).find("route \"b.example\": Password: encrypted password is 2 hex digits") != std::string::npos,
+               lines(e.errors));
+    HmsRoute nouser = route("c.example");
+    nouser.requires_authentication = true;
+    BOOST_TEST(has_note(imported(backup_with({nouser})), "route \"c.example\": RequiresAuthentication with an empty Username"));
+}
+
+BOOST_AUTO_TEST_CASE(listed_addresses_hmailserver_never_matched) {
+    HmsRoute wild = route("*.example.com");
+    wild.to_all_addresses = false;
+    wild.addresses = {"a@x.example.com", "b@other.example", "c@corp.example", "d@taken.example.com", "not an address"};
+    HmsRoute taken = route("taken.example.com");  // sorts after "*.example.com": shadowed, so the wildcard keeps d@
+    HmsRoute empty = route("empty.example");
+    empty.to_all_addresses = false;
+    HmsRoute all = route("all.example");
+    all.addresses = {"x@all.example"};
+    const ImportResult i = imported(backup_with({wild, taken, empty, all}, {my_computer(), internet()},
+                                                {domain("corp.example"), domain("old.example", false, {"old-alias.example"})}));
+    BOOST_TEST(has_note(i, "listed address \"b@other.example\" is outside the route's domain"), lines(i.notes));
+    BOOST_TEST(has_note(i, "listed address \"c@corp.example\" is outside the route's domain"));
+    BOOST_TEST(has_note(i, "listed address \"not an address\" is not an address"));
+    BOOST_TEST(has_note(i, "route \"empty.example\": not imported: it delivers to listed addresses only and lists none"));
+    BOOST_TEST(has_note(i, "route \"all.example\": 1 listed address(es) ignored"));
+    BOOST_TEST(has_note(i, "domain \"old.example\": inactive: hMailServer refuses its recipients (550 Domain has been "
+                           "disabled.); not a local domain here, so its mail is judged as external (aliases "
+                           "old-alias.example too)"));
+    const Config c = loaded(i);
+    BOOST_REQUIRE(c.routes.size() == 2u);
+    BOOST_TEST(c.routes[0].addresses.size() == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(wildcard_list_entries_in_local_domains_are_dropped) {
+    HmsRoute star = route("*");
+    star.to_all_addresses = false;
+    star.addresses = {"a@corp.example", "b@far.example"};
+    const ImportResult i = imported(backup_with({star}));
+    BOOST_TEST(has_note(i, "listed address \"a@corp.example\" is in a local domain"), lines(i.notes));
+    BOOST_TEST(loaded(i).routes.at(0).addresses.size() == 1u);
+}
+
+BOOST_AUTO_TEST_CASE(domains_and_aliases) {
+    const ImportResult i = imported(backup_with({}, {internet()},
+                                                {domain("Corp.Example", true, {"alias.example", "corp.example"}),
+                                                 domain("bücher.example"), domain("off.example", false)}));
+    const Config c = loaded(i);
+    BOOST_TEST((c.local_domains == std::vector<std::string>{"corp.example", "alias.example", "xn--bcher-kva.example"}));
+    BOOST_TEST(i.local_domains == 3u);
+    const ImportResult bad = imported(backup_with({}, {internet()}, {domain("not a domain")}));
+    BOOST_TEST(lines(bad.errors).find("domain \"not a domain\": not a domain name") != std::string::npos);
+}
+
+// A backup whose text could bend the config: names and descriptions are quoted, comments one line.
+BOOST_AUTO_TEST_CASE(hostile_text_stays_in_its_string) {
+    HmsRoute r = route("a.example");
+    r.description = "x\";\n}; scope = \"routes\"; #";
+    HmsSecurityRange evil = range("r\n scope = \"routes\";", "10.0.0.0", "10.0.0.255", 5, 96203);
+    const Config c = loaded(imported(backup_with({r, route("b?\n scope = \"routes\";")}, {evil})));
+    BOOST_TEST(name_of(c.scope) == "all");
+    BOOST_TEST(c.routes.at(0).description == r.description);
+    BOOST_TEST(c.ip_ranges.at(0).name == evil.name);
+}
+
+// hMailServer's order at RCPT: route list, then the range's class, then SMTP AUTH; what it would
+// answer for each case, through route-milter's own decide().
+BOOST_AUTO_TEST_CASE(decisions_match_hmailserver) {
+    HmsRoute backup_mx = route("backup.example");
+    backup_mx.treat_recipient_as_local = true;
+    backup_mx.to_all_addresses = false;
+    backup_mx.addresses = {"Alice@Backup.Example"};
+    HmsRoute smarthost = route("*.partner.example");
+    HmsRoute trusted = route("trusted.example");
+    trusted.treat_sender_as_local = true;
+    HmsSecurityRange office = range("Office", "192.0.2.0", "192.0.2.255", 20, 1 | 64 | 128 | 256 | 512);  // no AUTH
+    HmsSecurityRange blocked = range("Blocked", "198.51.100.0", "198.51.100.255", 40, 2);              // no SMTP
+    const auto policy = policy_of(imported(backup_with({backup_mx, smarthost, trusted},
+                                                       {my_computer(), internet(), office, blocked})));
+    struct Case {
+        const char* client;
+        const char* from;
+        const char* to;
+        bool auth;
+        Rule rule;
+    };
+    const Case cases[] = {
+        {"203.0.113.5", "<x@far.example>", "<alice@backup.example>", false, Rule::no_objection},  // E2L allowed, no AUTH
+        {"203.0.113.5", "<x@far.example>", "<carol@backup.example>", false, Rule::not_listed},    // 550 not in route list
+        {"203.0.113.5", "<x@far.example>", "<carol@backup.example>", true, Rule::not_listed},     // list first, AUTH no help
+        {"203.0.113.5", "<x@far.example>", "<a@b.partner.example>", false, Rule::auth_required},  // E2E needs AUTH
+        {"203.0.113.5", "<x@far.example>", "<a@b.partner.example>", true, Rule::no_objection},
+        {"203.0.113.5", "<x@far.example>", "<u@corp.example>", false, Rule::no_objection},        // E2L
+        {"203.0.113.5", "<me@corp.example>", "<u@corp.example>", false, Rule::auth_required},     // L2L needs AUTH
+        {"203.0.113.5", "<me@trusted.example>", "<u@corp.example>", false, Rule::auth_required},  // sender local by route
+        {"127.0.0.1", "<x@far.example>", "<a@far.example>", false, Rule::auth_required},          // My computer: E2E AUTH
+        {"127.0.0.1", "<me@corp.example>", "<a@far.example>", false, Rule::no_objection},         // L2E free there
+        {"192.0.2.9", "<x@far.example>", "<a@far.example>", false, Rule::no_objection},           // Office: open relay
+        {"198.51.100.7", "<x@far.example>", "<u@corp.example>", true, Rule::not_allowed},         // no SMTP: refused
+        {"2001:db8::1", "<x@far.example>", "<u@corp.example>", false, Rule::not_allowed},         // no IPv6 range
+    };
+    for (const Case& k : cases) {
+        const Decision d = policy->decide(Query{parse_ip_address(k.client), k.auth, k.from, k.to});
+        BOOST_TEST(name_of(d.rule) == name_of(k.rule), k.client << " " << k.from << " -> " << k.to << (k.auth ? " (auth)" : ""));
+    }
+}
+
+BOOST_AUTO_TEST_SUITE_END()
