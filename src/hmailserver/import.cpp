@@ -130,6 +130,7 @@ private:
         std::vector<std::string> comments;
         std::vector<std::string> addresses;
         std::optional<std::string> password;
+        bool etrn = false;
         bool live = false;
     };
 
@@ -237,6 +238,11 @@ void Importer::read_ranges() {
             if (smtp && (r.options & b.allow) != 0) allow.emplace_back(name_of(b.cls));
             if ((r.options & b.auth) != 0) require_auth.emplace_back(name_of(b.cls));
         }
+        if ((r.options & option_require_tls_for_auth) != 0)
+            note(subject, "require TLS for auth: hMailServer refuses the AUTH command itself without TLS; route-milter "
+                          "refuses the recipients of a session authenticated without TLS (530 5.7.0); Postfix's "
+                          "smtpd_tls_auth_only = yes refuses that AUTH as hMailServer does",
+                 &comments);
         if (!smtp)
             note(subject, "no SMTP option: hMailServer drops its clients without a greeting; imported with allow = [ ], "
                           "so every recipient of theirs is refused (550 5.7.1), after Postfix's greeting",
@@ -332,6 +338,16 @@ bool Importer::map_route(RouteOut& out) {
             if (!p.password) error(subject, "Password: " + p.error);
             else out.password = std::move(p.password);
         }
+    }
+    // hMailServer holds the mail of a route whose description starts with "ETRN" (any case).
+    if (ascii_lower(std::string_view(r.description).substr(0, 4)) == "etrn") {
+        if (out.pattern.is_exact())
+            out.etrn = true;
+        else
+            note(subject, "ETRN description on a wildcard route: hMailServer holds its mail, and no ETRN can release "
+                          "it (ETRN must name the route literally); route-milter's etrn takes exact domains only, so "
+                          "its mail is delivered at once",
+                 &out.comments);
     }
     if (r.number_of_tries < 1 || r.number_of_tries - 1 > max_retries)
         note(subject, "NumberOfTries " + std::to_string(r.number_of_tries) + ": imported as retries = " +
@@ -460,7 +476,7 @@ void Importer::render() {
         for (const std::string& c : out.comments) t += "  # " + shown(c) + "\n";
         t += "  { domain = " + quoted(out.domain) + ";\n";
         if (!r.description.empty()) t += "    description = " + quoted(r.description) + ";\n";
-        if (ascii_lower(std::string_view(r.description).substr(0, 4)) == "etrn") t += "    etrn = true;  # the description starts with ETRN: mail waits for ETRN\n";
+        if (out.etrn) t += "    etrn = true;  # the description starts with ETRN: mail waits for ETRN <domain>\n";
         if (out.hosts.size() == 1) t += "    host = " + quoted(out.hosts[0]) + ";\n";
         else if (out.hosts.size() > 1) t += "    host = " + string_list(out.hosts, "             ") + ";  # tried in this order\n";
         else t += "    # no TargetHost: MX lookup\n";

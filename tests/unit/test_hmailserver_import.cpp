@@ -155,10 +155,13 @@ BOOST_AUTO_TEST_CASE(require_tls_and_expiry_are_written_and_reported) {
     gone.expires = true;
     gone.expires_time = "2020-01-31 23:59:59";
     const ImportResult r = imported(backup_with({}, {tls, soon, gone}));
-    BOOST_REQUIRE_MESSAGE(r.errors.empty(), lines(r.errors));
-    BOOST_TEST(r.config_text.find("require_tls_for_auth = true;") != std::string::npos);
-    BOOST_TEST(r.config_text.find("expires = \"2027-03-01T00:00:00Z\";") != std::string::npos);
-    BOOST_TEST(r.config_text.find("expires = \"2020-01-31T23:59:59Z\";") != std::string::npos);
+    const Config c = loaded(r);
+    BOOST_TEST(c.ip_ranges.at(0).require_tls_for_auth);
+    BOOST_TEST(!c.ip_ranges.at(1).require_tls_for_auth);
+    BOOST_TEST(!c.ip_ranges.at(0).expires.has_value());
+    BOOST_TEST(c.ip_ranges.at(1).expires.value_or(0) == 1803859200);  // 2027-03-01T00:00:00Z
+    BOOST_TEST(c.ip_ranges.at(2).expires.value_or(0) == 1580515199);  // 2020-01-31T23:59:59Z
+    BOOST_TEST(has_note(r, "range \"tls\": require TLS for auth: hMailServer refuses the AUTH command itself"));
     BOOST_TEST(has_note(r, "range \"soon\": expires at 2027-03-01 00:00:00, hMailServer's local time, written as UTC"));
     BOOST_TEST(has_note(r, "range \"gone\": expired at 2020-01-31 23:59:59"));
     HmsSecurityRange bad = soon;
@@ -232,7 +235,7 @@ BOOST_AUTO_TEST_CASE(route_fields) {
     const RouteConfig& out = c.routes.at(0);
     BOOST_TEST(out.pattern.text() == "partner.example");
     BOOST_TEST(out.description == r.description);
-    BOOST_TEST(out.host == "mx1.partner.example");
+    BOOST_TEST(out.hosts == std::vector<std::string>{"mx1.partner.example"});
     BOOST_TEST(out.port == 587);
     BOOST_TEST(out.retries == 4);
     BOOST_TEST(out.retry_minutes == 30);
@@ -255,10 +258,17 @@ BOOST_AUTO_TEST_CASE(hosts_etrn_and_retries) {
     r.number_of_tries = 0;
     r.minutes_between_try = 0;
     const ImportResult i = imported(backup_with({r}));
-    BOOST_REQUIRE_MESSAGE(i.errors.empty(), lines(i.errors));
-    BOOST_TEST(i.config_text.find("host = [ \"mx1.a.example\", \"[192.0.2.7]\", \"[2001:db8::1]\" ];") != std::string::npos,
-               i.config_text);
-    BOOST_TEST(i.config_text.find("etrn = true;") != std::string::npos);
+    const Config c = loaded(i);
+    BOOST_TEST((c.routes.at(0).hosts == std::vector<std::string>{"mx1.a.example", "[192.0.2.7]", "[2001:db8::1]"}));
+    BOOST_TEST(c.routes.at(0).etrn);
+    HmsRoute wild = route("*.b.example");
+    wild.description = "ETRN";
+    const ImportResult w = imported(backup_with({wild}));
+    BOOST_TEST(!loaded(w).routes.at(0).etrn);
+    BOOST_TEST(has_note(w, "route \"*.b.example\": ETRN description on a wildcard route"), lines(w.notes));
+    HmsRoute plain = route("c.example");
+    plain.description = "Etr";
+    BOOST_TEST(!loaded(imported(backup_with({plain}))).routes.at(0).etrn);
     BOOST_TEST(i.config_text.find("retries = 0; retry_minutes = 1;") != std::string::npos);
     BOOST_TEST(has_note(i, "route \"a.example\": NumberOfTries 0: imported as retries = 0"));
     BOOST_TEST(has_note(i, "route \"a.example\": MinutesBetweenTry 0: imported as retry_minutes = 1"));
@@ -310,7 +320,7 @@ BOOST_AUTO_TEST_CASE(auth_without_host) {
     BOOST_TEST(has_note(i, "route \"a.example\": RequiresAuthentication without TargetHost: hMailServer delivers by MX lookup"));
     const Config c = loaded(i);
     BOOST_TEST(!c.routes.at(0).auth.has_value());
-    BOOST_TEST(c.routes.at(0).host.empty());
+    BOOST_TEST(c.routes.at(0).hosts.empty());
     BOOST_TEST(i.routes_with_passwords.empty());
     HmsRoute bad = route("b.example");
     bad.requires_authentication = true;
@@ -391,14 +401,19 @@ BOOST_AUTO_TEST_CASE(decisions_match_hmailserver) {
     trusted.treat_sender_as_local = true;
     HmsSecurityRange office = range("Office", "192.0.2.0", "192.0.2.255", 20, 1 | 64 | 128 | 256 | 512);  // no AUTH
     HmsSecurityRange blocked = range("Blocked", "198.51.100.0", "198.51.100.255", 40, 2);              // no SMTP
+    HmsSecurityRange old = range("Old partner", "192.0.2.128", "192.0.2.255", 25, 1 | 64 | 128 | 256 | 512);
+    old.expires = true;
+    old.expires_time = "2020-01-01 00:00:00";  // expired: the Office range decides again
+    HmsSecurityRange v6 = range("v6 LAN", "2001:db8::", "2001:db8::ffff", 20, 96203 | 131072);
     const auto policy = policy_of(imported(backup_with({backup_mx, smarthost, trusted},
-                                                       {my_computer(), internet(), office, blocked})));
+                                                       {my_computer(), internet(), office, blocked, old, v6})));
     struct Case {
         const char* client;
         const char* from;
         const char* to;
         bool auth;
         Rule rule;
+        bool tls = false;
     };
     const Case cases[] = {
         {"203.0.113.5", "<x@far.example>", "<alice@backup.example>", false, Rule::no_objection},  // E2L allowed, no AUTH
@@ -413,10 +428,14 @@ BOOST_AUTO_TEST_CASE(decisions_match_hmailserver) {
         {"127.0.0.1", "<me@corp.example>", "<a@far.example>", false, Rule::no_objection},         // L2E free there
         {"192.0.2.9", "<x@far.example>", "<a@far.example>", false, Rule::no_objection},           // Office: open relay
         {"198.51.100.7", "<x@far.example>", "<u@corp.example>", true, Rule::not_allowed},         // no SMTP: refused
-        {"2001:db8::1", "<x@far.example>", "<u@corp.example>", false, Rule::not_allowed},         // no IPv6 range
+        {"192.0.2.200", "<x@far.example>", "<a@far.example>", false, Rule::no_objection},         // expired: Office
+        {"2001:db8::1", "<x@far.example>", "<u@corp.example>", false, Rule::no_objection},        // v6 LAN: E2L
+        {"2001:db8::1", "<x@far.example>", "<a@far.example>", true, Rule::tls_required},          // AUTH without TLS
+        {"2001:db8::1", "<x@far.example>", "<a@far.example>", true, Rule::no_objection, true},    // AUTH with TLS
+        {"2001:db9::1", "<x@far.example>", "<u@corp.example>", false, Rule::not_allowed},         // no range covers it
     };
     for (const Case& k : cases) {
-        const Decision d = policy->decide(Query{parse_ip_address(k.client), k.auth, k.from, k.to});
+        const Decision d = policy->decide(Query{parse_ip_address(k.client), k.auth, k.from, k.to, k.tls, now});
         BOOST_TEST(name_of(d.rule) == name_of(k.rule), k.client << " " << k.from << " -> " << k.to << (k.auth ? " (auth)" : ""));
     }
 }
