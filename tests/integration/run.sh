@@ -2,8 +2,8 @@
 # Run the real-Postfix integration tests for route-milter and routectl (needs root, postfix,
 # sasl2-bin, libsasl2-modules).  Usage:
 #   ROUTE_MILTER=build/route-milter ROUTECTL=build/routectl tests/integration/run.sh [TestClass[.test_name] ...]
-# Test names are looked up in test_postfix.py, test_routectl.py, test_faults.py and test_route_delivery.py; without
-# names all run. Last line of output: "integration: N passed, M failed" (all files); exit status
+# Test names are looked up in test_postfix.py, test_routectl.py, test_faults.py, test_route_delivery.py
+# and test_hmailserver.py; without names all run. Last line of output: "integration: N passed, M failed" (all files); exit status
 # non-zero on any failure.
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -27,7 +27,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Which file each named test belongs to (by its class name); without names, every file.
-files="test_postfix.py test_routectl.py test_faults.py test_route_delivery.py"
+files="test_postfix.py test_routectl.py test_faults.py test_route_delivery.py test_hmailserver.py"
 file_args() {  # file_args FILE NAMES...: the names whose class FILE defines
     file=$1; shift
     for name in "$@"; do
