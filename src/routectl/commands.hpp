@@ -37,6 +37,7 @@ struct RoutectlCommand {
     std::vector<CommandOption> options;   // besides -c FILE
     const char* operands;                 // "RCPT...": one or more; nullptr: none
     int (*run)(const CommandArguments&);  // returns a sysexits code
+    bool reads_config = true;             // takes -c FILE (import-hmailserver writes one instead)
 };
 
 // "routectl query [-c FILE] --client IP [--from ADDR] [--auth USER] RCPT...": from the declaration.

@@ -129,6 +129,7 @@ const RoutectlCommand import_hmailserver_command{
             return EX_USAGE;
         }
         return command_import(ImportCommandOptions{a.operands[0], a.value_or("output", ""), a.has("force")});
-    }};
+    },
+    false};
 
 }  // namespace route_milter

@@ -38,7 +38,7 @@ std::string CommandArguments::value_or(std::string_view option, std::string fall
 }
 
 std::string usage_line(const RoutectlCommand& command) {
-    std::string line = "routectl " + std::string(command.name) + " [-c FILE]";
+    std::string line = "routectl " + std::string(command.name) + (command.reads_config ? " [-c FILE]" : "");
     for (const CommandOption& o : command.options) {
         std::string word = o.letter != 0 ? std::string("-") + o.letter : std::string("--") + o.name;
         if (o.value != nullptr) word += std::string(" ") + o.value;
@@ -65,7 +65,7 @@ void usage(FILE* out) {
     }
     std::fprintf(out, "       routectl --version\n");
     for (const RoutectlCommand* c : commands) std::fprintf(out, "  %-18s %s\n", c->name, c->summary);
-    std::fprintf(out, "  -c FILE  configuration (default %s)\n", default_config_path);
+    std::fprintf(out, "  -c FILE            configuration (default %s)\n", default_config_path);
 }
 
 int command_usage(const RoutectlCommand& command) {
@@ -75,8 +75,9 @@ int command_usage(const RoutectlCommand& command) {
 
 // Parses argv[2..] with exactly the options `command` declares (and -c), then runs it.
 int run(const RoutectlCommand& command, int argc, char** argv) {
-    std::string letters = "c:";
-    std::vector<option> long_options{{"config", required_argument, nullptr, 'c'}};
+    std::string letters = command.reads_config ? "c:" : "";
+    std::vector<option> long_options;
+    if (command.reads_config) long_options.push_back({"config", required_argument, nullptr, 'c'});
     constexpr int first_long = 256;
     for (std::size_t i = 0; i < command.options.size(); ++i) {
         const CommandOption& o = command.options[i];

@@ -242,6 +242,20 @@ class ImportTests(unittest.TestCase):
         self.assertEqual(run_routectl("import-hmailserver", "-o", conf, archive).returncode, 0)
         self.assertEqual(stat.S_IMODE(os.stat(conf).st_mode), 0o644)
 
+    def test_usage_errors(self):
+        for argv, shown in ((["-c", self.conf, self.archive], "invalid option -- 'c'"),
+                            (["--postmap", self.archive], "unrecognized option '--postmap'"),
+                            ([], "missing BACKUP"),
+                            ([self.archive, self.archive], "exactly one BACKUP")):
+            with self.subTest(argv=argv):
+                r = run_routectl("import-hmailserver", *argv)
+                self.assertEqual(r.returncode, EX_USAGE, r.stderr)
+                self.assertIn(shown, r.stderr)
+                self.assertIn("usage: routectl import-hmailserver [-o FILE] [--force] BACKUP\n", r.stderr)
+        r = run_routectl("import-hmailserver", os.path.join(TMP, "absent.7z"))
+        self.assertEqual(r.returncode, 66, r.stderr)
+        self.assertIn("absent.7z: No such file or directory", r.stderr)
+
     def assertRefused(self, archive, message):
         conf = os.path.join(TMP, "refused.conf")
         r = run_routectl("import-hmailserver", "-o", conf, archive)

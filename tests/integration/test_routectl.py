@@ -711,6 +711,7 @@ class CommandOptionTests(RoutectlCase):
                     "[--milter ADDRESS]",
         "retry": "routectl retry [-c FILE] [--mta postfix|sendmail] [--postfix-config DIR] [--sendmail-config FILE] "
                  "[--state FILE] [--dry-run] [--now EPOCH]",
+        "import-hmailserver": "routectl import-hmailserver [-o FILE] [--force] BACKUP",
     }
     # A valid call of each command (after -c FILE), and options that belong to other commands.
     BASE = {
