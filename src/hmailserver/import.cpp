@@ -101,7 +101,9 @@ std::optional<long long> parse_timestamp(std::string_view t) {
     };
     const auto y = number(0, 4), m = number(5, 2), d = number(8, 2), hh = number(11, 2), mm = number(14, 2),
                ss = number(17, 2);
-    if (!y || !m || !d || !hh || !mm || !ss || *m < 1 || *m > 12 || *d < 1 || *hh > 23 || *mm > 59 || *ss > 59)
+    // route-milter's expires takes years 1970..9999 (utc_time.hpp).
+    if (!y || !m || !d || !hh || !mm || !ss || *y < 1970 || *m < 1 || *m > 12 || *d < 1 || *hh > 23 || *mm > 59 ||
+        *ss > 59)
         return std::nullopt;
     static constexpr int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     const bool leap = (*y % 4 == 0 && *y % 100 != 0) || *y % 400 == 0;
@@ -251,7 +253,7 @@ void Importer::read_ranges() {
         if (r.expires) {
             const auto at = parse_timestamp(r.expires_time);
             if (!at) {
-                error(subject, "Expires=1 but ExpiresTime is not \"YYYY-MM-DD HH:MM:SS\" (\"" + shown(r.expires_time) + "\")");
+                error(subject, "Expires=1 but ExpiresTime is not \"YYYY-MM-DD HH:MM:SS\" from 1970 on (\"" + shown(r.expires_time) + "\")");
             } else {
                 expires = r.expires_time.substr(0, 10) + "T" + r.expires_time.substr(11) + "Z";
                 if (*at <= options_.now)

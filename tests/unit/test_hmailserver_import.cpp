@@ -168,6 +168,8 @@ BOOST_AUTO_TEST_CASE(require_tls_and_expiry_are_written_and_reported) {
     bad.expires_time = "2027-02-30 00:00:00";
     const ImportResult e = imported(backup_with({}, {bad}));
     BOOST_TEST(lines(e.errors).find("range \"soon\": Expires=1 but ExpiresTime") != std::string::npos, lines(e.errors));
+    bad.expires_time = "1969-12-31 23:59:59";
+    BOOST_TEST(lines(imported(backup_with({}, {bad})).errors).find("from 1970 on") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(range_names_and_ips) {
