@@ -37,6 +37,8 @@ HMS_LIBS    = -larchive -lxml2 -lnettle
 # read() to set TCP_QUICKACK on inet sockets, sigwait() to turn SIGHUP into a reload.
 MILTER_LIBS = /usr/lib/x86_64-linux-gnu/libmilter.a -Wl,--wrap=read -Wl,--wrap=sigwait -lpthread -lsystemd -lmicrohttpd
 TEST_LIBS   = -lboost_unit_test_framework
+# routectl stats reads the daemon's /metrics over HTTP.
+ROUTECTL_LIBS = -lcurl
 
 # One archive per wing (README "How it is built"); linked in dependency order, core last.
 WINGS       = config postfix sendmail hmailserver common core
@@ -81,7 +83,7 @@ $(BUILD)/route-milter: $(call obj,$(MILTER_SRC)) $(MILTER_WINGS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(MILTER_LIBS)
 
 $(BUILD)/routectl: $(call obj,$(ROUTECTL_SRC)) $(ROUTECTL_WINGS)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(HMS_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(HMS_LIBS) $(ROUTECTL_LIBS)
 
 $(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(ROUTECTL_WINGS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(HMS_LIBS) $(TEST_LIBS)

@@ -2,7 +2,7 @@
 # Installs the Debian packages route-milter needs to build and test, when they are missing.
 set -eu
 packages="g++ make miltertest libmilter-dev libconfig++-dev libidn2-dev libboost-test-dev nlohmann-json3-dev libsystemd-dev
-          libmicrohttpd-dev libssl-dev prometheus
+          libmicrohttpd-dev libssl-dev libcurl4-openssl-dev prometheus
           libarchive-dev libxml2-dev nettle-dev 7zip
           postfix sasl2-bin libsasl2-modules python3 procps
           debhelper dpkg-dev fakeroot lintian systemd man-db adduser"

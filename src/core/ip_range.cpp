@@ -68,4 +68,22 @@ std::string to_string(const IpInterval& interval) {
     return to_string(interval.lower) + "-" + to_string(interval.upper);
 }
 
+std::optional<std::string> to_cidr(const IpInterval& interval) {
+    const IpAddress& lo = interval.lower;
+    const IpAddress& hi = interval.upper;
+    if (lo.family != hi.family) return std::nullopt;
+    const int width = bit_width(lo.family);
+    for (int prefix = 0; prefix <= width; ++prefix) {
+        // The host part: the low (width - prefix) bits, as a (high, low) pair of masks.
+        const int host_bits = width - prefix;
+        const std::uint64_t low_mask = host_bits >= 64 ? ~std::uint64_t{0} : (std::uint64_t{1} << host_bits) - 1;
+        const std::uint64_t high_mask =
+            host_bits <= 64 ? 0 : host_bits >= 128 ? ~std::uint64_t{0} : (std::uint64_t{1} << (host_bits - 64)) - 1;
+        if ((lo.low & low_mask) != 0 || (lo.high & high_mask) != 0) continue;
+        if (hi.low == (lo.low | low_mask) && hi.high == (lo.high | high_mask))
+            return to_string(lo) + "/" + std::to_string(prefix);
+    }
+    return std::nullopt;
+}
+
 }  // namespace route_milter

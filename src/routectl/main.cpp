@@ -2,6 +2,8 @@
 //
 //   routectl check   [-c FILE] [-v]
 //   routectl query   [-c FILE] --client IP [--from ADDR] [--auth USER] RCPT...
+//   routectl show    [-c FILE] [-n]
+//   routectl stats   [-c FILE] [--url URL]
 //   routectl postfix [-c FILE] -o DIR [--postmap] [--postfix-config DIR] [--milter ADDRESS]
 //   routectl sendmail [-c FILE] -o DIR [--makemap] [--sendmail-config FILE] [--queue-dir DIR] [--milter ADDRESS]
 //   routectl retry   [-c FILE] [--mta postfix|sendmail] [--postfix-config DIR] [--sendmail-config FILE]
@@ -54,8 +56,9 @@ using namespace route_milter;
 
 namespace {
 
-const std::array<const RoutectlCommand*, 6> commands{&check_command,    &query_command, &postfix_command,
-                                                     &sendmail_command, &retry_command, &import_hmailserver_command};
+const std::array<const RoutectlCommand*, 8> commands{&check_command,    &query_command, &show_command,
+                                                     &stats_command,    &postfix_command, &sendmail_command,
+                                                     &retry_command,    &import_hmailserver_command};
 
 void usage(FILE* out) {
     const char* lead = "usage: ";

@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 from lab import LabError, Milter, PostfixLab, cleanup_all, free_port, milter_binary, wait_for  # noqa: E402
 import metrics_lab  # noqa: E402
+from lab_relay import run_routectl  # noqa: E402
 import address_scenarios  # noqa: E402
 import rcpt_scenarios  # noqa: E402
 import suite_runner  # noqa: E402
@@ -413,6 +414,48 @@ class MetricsTests(LabTestCase):
         self.assertEqual(value(after, "route_milter_connections_total") - value(before, "route_milter_connections_total"), 7)
         self.assertEqual(value(after, "route_milter_routes"), 2)
         self.assertEqual(value(after, "route_milter_listed_addresses"), 2)
+
+    def stats_row(self, out, route):
+        for line in out.splitlines():
+            fields = line.split()
+            if fields and fields[0] == route:
+                return [int(f) for f in fields[1:]]
+        self.fail("no row for %s in:\n%s" % (route, out))
+
+    def test_routectl_stats_prints_the_counters_per_route(self):
+        for _ in range(2):
+            LAB.transaction(EXT_SENDER, [uniq("carol") + "@backup.test", "alice@backup.test", "x@partner.test"])
+        samples = self.scrape()
+        r = run_routectl("stats", "-c", self.milter.conf)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("http://127.0.0.1:%d/metrics" % self.port, r.stdout)
+        digest = metrics_lab.series(samples, "route_milter_config_info")[0][0]["digest"]
+        self.assertIn("config digest %s; 2 routes (0 in warn mode)" % digest, r.stdout)
+        self.assertIn("route accepted not-listed not-allowed auth-required warned other", " ".join(r.stdout.split()))
+        # Columns: accepted, not-listed, not-allowed, auth-required, warned, other.
+        d = lambda rule, route, mode="enforce": int(self.decisions(samples, rule, route, mode))  # noqa: E731
+        self.assertEqual(self.stats_row(r.stdout, "backup.test"),
+                         [d("no-objection", "backup.test"), d("not-listed", "backup.test"), 0, 0,
+                          d("not-listed", "backup.test", "warn"), 0])
+        self.assertEqual(self.stats_row(r.stdout, "partner.test")[3], d("auth-required", "partner.test"))
+        self.assertGreaterEqual(d("not-listed", "backup.test"), 2)
+        total = self.stats_row(r.stdout, "total")
+        self.assertEqual(sum(total), int(metrics_lab.value(samples, "route_milter_rcpt_total")))
+
+    def test_routectl_stats_without_metrics_or_daemon(self):
+        no_metrics = os.path.join(LAB.milter_dir, "no-metrics.conf")
+        with open(no_metrics, "w") as f:
+            f.write(make_config(LAB.milter_socket))
+        os.chmod(no_metrics, 0o600)
+        r = run_routectl("stats", "-c", no_metrics)
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+        self.assertIn("has no metrics group", r.stderr)
+        r = run_routectl("stats", "-c", no_metrics, "--url", "http://127.0.0.1:%d/metrics" % free_port())
+        self.assertEqual(r.returncode, 69, r.stdout + r.stderr)
+        self.assertIn("cannot read the daemon's counters", r.stderr)
+        r = run_routectl("stats", "--url", "http://127.0.0.1:%d/nothing" % self.port)
+        self.assertEqual(r.returncode, 69, r.stdout + r.stderr)
+        self.assertIn("HTTP status 404", r.stderr)
 
     def test_warn_mode_and_a_failed_reload_are_counted(self):
         first = self.scrape()

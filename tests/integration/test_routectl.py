@@ -1144,7 +1144,97 @@ class WarnModeQueryTests(RoutectlCase):
         self.assertIn("metrics: off\n", r.stdout)
 
 
-CLASS_ORDER = [WarnModeQueryTests, CommandOptionTests, MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests, MxDeliveryTests,
+class ShowTests(RoutectlCase):
+    """routectl show / show -n: the effective config, reloadable, passwords hidden."""
+
+    ROUTES = [
+        {"domain": "backup.test", "description": 'say "hi" \\ bye', "treat_recipient_as": "local",
+         "deliver_to": "listed", "addresses": ["Alice@Backup.TEST", "bob@backup.test"], "mode": "warn"},
+        {"domain": "*.relay.test", "host": ["mx1.relay.test", "mx2.relay.test"], "security": "tls",
+         "auth": {"user": "relay", "password": "Show-S3cret"}, "retries": 9},
+        {"domain": "plain.test"},
+    ]
+
+    @classmethod
+    def setUpClass(cls):
+        cls.conf, cls.text = new_config("show", cls.ROUTES, local_domains=["own.test"])
+
+    def show(self, *args, conf=None):
+        r = run_routectl("show", "-c", conf or self.conf, *args)
+        self.assertRoutectlOK(r, "routectl show " + " ".join(args))
+        self.assertNotIn("Show-S3cret", r.stdout + r.stderr)
+        return r.stdout
+
+    def test_show_fills_in_every_default_and_hides_passwords(self):
+        out = self.show()
+        for line in ('  socket = "unix:/run/route-milter/route-milter.sock";', "  timeout = 300;", 'scope = "routes";',
+                     'mode = "enforce";', '    description = "say \\"hi\\" \\\\ bye";',
+                     '    addresses = [ "alice@backup.test", "bob@backup.test" ];', '    mode = "warn";',
+                     '    host = [ "mx1.relay.test", "mx2.relay.test" ];', "    port = 465;", "    retries = 9;",
+                     '    auth = { user = "relay"; password = "(hidden)"; };', '    name = "My computer";',
+                     '    cidr = [ "127.0.0.1/32", "::1/128" ];', "    retry_minutes = 60;",
+                     '    treat_sender_as = "external";', "# metrics: off (no metrics group)"):
+            self.assertIn(line + "\n", out)
+        # Each route shows the defaults too: plain.test's block has every key.
+        plain = out[out.index('domain = "plain.test"'):]
+        for key in ("security", "treat_sender_as", "treat_recipient_as", "deliver_to", "retries", "retry_minutes",
+                    "mode", "tls_verify", "etrn"):
+            self.assertIn("    %s = " % key, plain[:plain.index("}")], key)
+
+    def test_show_output_is_a_config_that_loads_to_the_same(self):
+        out = self.show()
+        copy = os.path.join(TMP, "shown.conf")
+        write_config(copy, out)
+        t = subprocess.run([milter_binary(), "-t", "-c", copy], capture_output=True, text=True, timeout=30)
+        self.assertEqual(t.returncode, 0, t.stdout + t.stderr + out)
+        again = self.show(conf=copy)
+        # Comments differ (the file's name and digest; the defaults are now written out).
+        strip = lambda text: [l for l in text.splitlines() if not l.lstrip().startswith("#")]  # noqa: E731
+        self.assertEqual(strip(again), strip(out))
+
+    def test_show_n_prints_only_what_differs(self):
+        out = self.show("-n")
+        body = [l for l in out.splitlines() if not l.startswith("#")]
+        self.assertEqual(body, [
+            "milter = {",
+            '  socket = "unix:/run/route-milter/route-milter.sock";',
+            "};",
+            'local_domains = [ "own.test" ];',
+            "routes = (",
+            "  {",
+            '    domain = "backup.test";',
+            '    description = "say \\"hi\\" \\\\ bye";',
+            '    treat_recipient_as = "local";',
+            '    deliver_to = "listed";',
+            '    addresses = [ "alice@backup.test", "bob@backup.test" ];',
+            '    mode = "warn";',
+            "  },",
+            "  {",
+            '    domain = "*.relay.test";',
+            '    host = [ "mx1.relay.test", "mx2.relay.test" ];',
+            '    security = "tls";',
+            "    retries = 9;",
+            '    auth = { user = "relay"; password = "(hidden)"; };',
+            "  },",
+            "  {",
+            '    domain = "plain.test";',
+            "  }",
+            ");",
+        ], out)
+        minimal, _ = new_config("minimal", [])
+        self.assertEqual([l for l in self.show("-n", conf=minimal).splitlines() if not l.startswith("#")],
+                         ["milter = {", '  socket = "unix:/run/route-milter/route-milter.sock";', "};"])
+
+    def test_show_of_a_bad_config_is_exit_78(self):
+        bad = os.path.join(TMP, "show-bad.conf")
+        write_config(bad, 'routes = ( { domain = "a.test"; retries = -1; } );\n')
+        r = run_routectl("show", "-c", bad)
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+        self.assertEqual(r.stdout, "")
+        self.assertIn("show-bad.conf:1: routes[0].retries: out of range", r.stderr)
+
+
+CLASS_ORDER = [ShowTests, WarnModeQueryTests, CommandOptionTests, MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests, MxDeliveryTests,
                QueueLifetimeTests, MapKeyTests, IdnTests]
 
 

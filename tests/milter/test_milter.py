@@ -554,6 +554,65 @@ class MetricsTests(MilterCase):
             s.close()
 
 
+class LogcheckTests(MilterCase):
+    """The package's logcheck rules (egrep -v -f, as logcheck runs them) on real log lines."""
+
+    RULES = os.path.join(HERE, "..", "..", "packaging", "debian", "route-milter.logcheck.ignore.server")
+
+    @staticmethod
+    def as_syslog(lines, stamp):
+        # -l stderr writes "route-milter: [error: |warning: ]TEXT"; syslog writes TEXT after the tag.
+        out = []
+        for line in lines:
+            text = re.sub(r"^route-milter: (?:error: |warning: )?", "", line)
+            out.append("%s mx1 route-milter[4242]: %s" % (stamp, text))
+        return out
+
+    def reported(self, lines):
+        p = subprocess.run(["grep", "-E", "-v", "-f", self.RULES], input="\n".join(lines) + "\n",
+                           capture_output=True, text=True)
+        self.assertIn(p.returncode, (0, 1), p.stderr)
+        return [l for l in p.stdout.splitlines() if l]
+
+    def test_routine_lines_are_ignored_and_errors_kept(self):
+        work = tempfile.mkdtemp(dir=WORK)
+        m = Milter(work, config_text=config(partner_mode="warn") +
+                   'metrics = { listen = "inet:%d@127.0.0.1"; };\n' % free_port(), name="logcheck")
+        m.start()
+        try:
+            run = miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"]), milter=m)
+            self.assertRun(run, ["y"])
+            run = miltertest(message("203.0.113.9", "a@far.test", ["x@partner.test"]), milter=m)
+            self.assertRun(run, ["c"])
+            routine_end = m.log_offset()
+            # A good reload (routine), then a bad one (reported).
+            m.reload()
+            wait_for(lambda: "reloaded" in m.log_text()[routine_end:], 10, what="reload")
+            bad_start = m.log_offset()
+            m.write_config('routes = ( { domain = "backup.test"; port = 99999; } );\n')
+            m.reload()
+            wait_for(lambda: "reload failed" in m.log_text()[bad_start:], 10, what="failed reload")
+        finally:
+            m.stop()
+        log = m.log_text()
+        # Run as root without milter.user, the daemon warns about its socket: a warning, reported.
+        root_socket = [l for l in log.splitlines() if "belongs to root" in l]
+        self.assertEqual(len(root_socket), 1, log)
+        routine = [l for l in log[:bad_start].splitlines() if "belongs to root" not in l]
+        bad = [l for l in log[bad_start:].splitlines() if "reload" in l and "SIGHUP" not in l] + root_socket
+        for kind in (": reject: RCPT", ": warn: RCPT", "starting ", "reloaded ", "stopped"):
+            self.assertTrue(any(kind in l for l in routine + log[bad_start:].splitlines()), kind)
+        for stamp in ("Dec  2 06:00:00", "2026-12-02T06:00:00.123456+00:00"):
+            with self.subTest(stamp):
+                self.assertEqual(self.reported(self.as_syslog(routine, stamp)), [], "routine lines reported")
+                kept = self.reported(self.as_syslog(bad, stamp))
+                self.assertTrue(bad and len(kept) == len(bad), "failed reload lines ignored: %s" % bad)
+                self.assertIn("reload failed", "\n".join(kept))
+                self.assertIn("belongs to root", "\n".join(kept))
+                self.assertEqual(self.reported(self.as_syslog(["route-milter: error: RCPT without a MAIL FROM context; "
+                                                               "answering tempfail"], stamp))[0][-8:], "tempfail")
+
+
 class TcpRelay:
     """Forwards 127.0.0.1:PORT to (host, port): miltertest itself cannot connect over IPv6."""
 
@@ -635,7 +694,7 @@ class SocketTests(MilterCase):
                 self.assertEqual(p.stdout, "")
 
 
-CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, WarnModeTests, MetricsTests, SocketTests]
+CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, WarnModeTests, MetricsTests, LogcheckTests, SocketTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "milter", CLASS_ORDER, tearDownModule))

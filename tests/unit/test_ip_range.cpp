@@ -108,3 +108,24 @@ BOOST_AUTO_TEST_CASE(from_sockaddr) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_SUITE(ip_range_cidr)
+
+// to_cidr spells an interval as a CIDR block only when it is exactly one (routectl show).
+BOOST_AUTO_TEST_CASE(to_cidr_round_trips_blocks_only) {
+    for (const char* cidr : {"10.0.0.0/8", "192.0.2.7/32", "0.0.0.0/0", "2001:db8::/32", "::/0", "::1/128",
+                             "2001:db8:0:1::/64", "2001:db8::/65"}) {
+        const auto parsed = parse_cidr(cidr);
+        BOOST_REQUIRE_MESSAGE(std::holds_alternative<IpInterval>(parsed), cidr);
+        const auto back = to_cidr(std::get<IpInterval>(parsed));
+        BOOST_REQUIRE_MESSAGE(back.has_value(), cidr);
+        BOOST_TEST(*back == cidr);
+    }
+    const auto odd = make_interval("10.0.0.5", "10.0.0.9");
+    BOOST_REQUIRE(std::holds_alternative<IpInterval>(odd));
+    BOOST_TEST(!to_cidr(std::get<IpInterval>(odd)).has_value());
+    const auto almost = make_interval("10.0.0.0", "10.0.0.254");
+    BOOST_TEST(!to_cidr(std::get<IpInterval>(almost)).has_value());
+}
+
+BOOST_AUTO_TEST_SUITE_END()

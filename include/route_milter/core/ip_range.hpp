@@ -5,6 +5,7 @@
 
 #include "route_milter/core/ip_address.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 #include <variant>
@@ -29,5 +30,8 @@ IntervalResult parse_cidr(std::string_view text);
 IntervalResult make_interval(std::string_view lower, std::string_view upper);
 
 std::string to_string(const IpInterval& interval);
+
+// "10.0.0.0/8" when the interval is exactly one CIDR block, nullopt otherwise.
+std::optional<std::string> to_cidr(const IpInterval& interval);
 
 }  // namespace route_milter
