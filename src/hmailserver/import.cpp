@@ -451,6 +451,12 @@ void Importer::read_routes() {
         out.domain = name;
         out.pattern = std::get<RoutePattern>(std::move(parsed));
         if (!map_route(out)) continue;
+        if (out.pattern.is_exact() && local_canonical_.count(out.pattern.text()) != 0)
+            note(subject, "its domain is one of this server's domains: hMailServer delivers the accounts it has there "
+                          "itself and routes only the other recipients; route-milter judges every recipient of a local "
+                          "domain as local (never by the route), and routectl postfix sends all of the domain's mail "
+                          "to the route's hosts: remove the route or the domain from local_domains",
+                 &out.comments);
         out.live = true;
         routes_.push_back(std::move(out));
     }

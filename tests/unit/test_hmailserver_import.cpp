@@ -369,6 +369,13 @@ BOOST_AUTO_TEST_CASE(wildcard_list_entries_in_local_domains_are_dropped) {
     BOOST_TEST(loaded(i).routes.at(0).addresses.size() == 1u);
 }
 
+BOOST_AUTO_TEST_CASE(route_for_a_local_domain_is_reported) {
+    const ImportResult i = imported(backup_with({route("Corp.Example"), route("far.example")}));
+    BOOST_TEST(has_note(i, "route \"Corp.Example\": its domain is one of this server's domains"), lines(i.notes));
+    BOOST_TEST(!has_note(i, "route \"far.example\""));
+    BOOST_TEST(loaded(i).routes.size() == 2u);
+}
+
 BOOST_AUTO_TEST_CASE(domains_and_aliases) {
     const ImportResult i = imported(backup_with({}, {internet()},
                                                 {domain("Corp.Example", true, {"alias.example", "corp.example"}),
