@@ -712,6 +712,8 @@ class CommandOptionTests(RoutectlCase):
         "retry": "routectl retry [-c FILE] [--mta postfix|sendmail] [--postfix-config DIR] [--sendmail-config FILE] "
                  "[--state FILE] [--dry-run] [--now EPOCH]",
         "import-hmailserver": "routectl import-hmailserver [-o FILE] [--force] BACKUP",
+        "show": "routectl show [-c FILE] [-n]",
+        "stats": "routectl stats [-c FILE] [--url URL]",
     }
     # A valid call of each command (after -c FILE), and options that belong to other commands.
     BASE = {
@@ -720,6 +722,8 @@ class CommandOptionTests(RoutectlCase):
         "postfix": ["-o", "OUT"],
         "sendmail": ["-o", "OUT"],
         "retry": ["--dry-run", "--state", "STATE"],
+        "show": [],
+        "stats": ["--url", "http://127.0.0.1:1/metrics"],
     }
     FOREIGN = {
         "check": [["--postmap"], ["--mta", "sendmail"], ["-o", "OUT"], ["--client", "127.0.0.1"], ["--makemap"],
@@ -731,6 +735,9 @@ class CommandOptionTests(RoutectlCase):
                      ["-v"], ["--from", "a@b.test"]],
         "retry": [["-o", "OUT"], ["--postmap"], ["--makemap"], ["--milter", "unix:/x"], ["--client", "127.0.0.1"],
                   ["-v"], ["--queue-dir", "OUT"], ["--auth", "u"]],
+        "show": [["-v"], ["--postmap"], ["--url", "http://127.0.0.1:1/metrics"], ["--client", "127.0.0.1"],
+                 ["-o", "OUT"]],
+        "stats": [["-n"], ["-v"], ["--postmap"], ["--mta", "postfix"], ["--tls"]],
     }
 
     @classmethod
@@ -768,7 +775,9 @@ class CommandOptionTests(RoutectlCase):
                               (["postfix", "-c", self.conf], "postfix"),                          # no -o
                               (["sendmail", "-c", self.conf], "sendmail"),
                               (["check", "-c", self.conf, "extra"], "check"),
-                              (["retry", "-c", self.conf, "extra"], "retry")):
+                              (["retry", "-c", self.conf, "extra"], "retry"),
+                              (["show", "-c", self.conf, "extra"], "show"),
+                              (["stats", "-c", self.conf, "extra"], "stats")):
             with self.subTest(argv=argv):
                 self.assertUsage(run_routectl(*argv), command, " ".join(argv))
 
