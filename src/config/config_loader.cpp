@@ -3,6 +3,7 @@
 
 #include "route_milter/core/address.hpp"
 #include "route_milter/config/config_digest.hpp"
+#include "route_milter/config/address_file.hpp"
 #include "route_milter/config/config_source.hpp"
 #include "route_milter/core/domain.hpp"
 #include "route_milter/core/utc_time.hpp"
@@ -57,7 +58,7 @@ constexpr SettingRow range_settings[] = {{"name", H::string, 0, 0, true}, {"lowe
 constexpr SettingRow route_settings[] = {
     {"domain", H::string, 0, 0, true}, {"description"}, {"host", H::strings}, {"port", H::integer, 1, 65535},
     {"security"}, {"tls_verify", H::boolean}, {"etrn", H::boolean},
-    {"treat_sender_as"}, {"treat_recipient_as"}, {"deliver_to"}, {"addresses", H::strings},
+    {"treat_sender_as"}, {"treat_recipient_as"}, {"deliver_to"}, {"addresses", H::strings}, {"addresses_file"},
     {"retries", H::integer, 0, 1000}, {"retry_minutes", H::integer, 1, 10080}, {"auth", H::group}, {"mode"}};
 constexpr SettingRow auth_settings[] = {{"user", H::string, 0, 0, true}, {"password", H::string, 0, 0, true}};
 
@@ -90,10 +91,25 @@ std::string_view type_name(const Setting& s) {
 // one text (config_source.hpp); every line it reports is mapped back to its file and line.
 class Validator {
 public:
-    explicit Validator(const ConfigSource& source) : source_(source) {}
+    explicit Validator(ConfigSource& source) : source_(source) {
+        // addresses_file names are taken from the main file's directory (text: the working one).
+        const SourceFile& main = source.files.front();
+        const std::size_t slash = main.name.rfind('/');
+        if (main.from_disk && slash != std::string::npos) file_dir_ = main.name.substr(0, slash + 1);
+    }
 
     Diagnostics errors;
     std::vector<std::uint32_t> password_files;  // where each route password is written
+    // addresses_file settings met in the tree, read once the tree is freed (it and a million
+    // addresses would otherwise add up to the peak).
+    struct PendingAddressFile {
+        std::uint32_t route;
+        std::string name;    // as written
+        std::string path;    // "routes[3]"
+        SourceLocation at;   // of the addresses_file setting
+        bool inline_listed;  // the route lists addresses inline too
+    };
+    std::vector<PendingAddressFile> pending_address_files;
 
     SourceLocation locate(unsigned text_line) const { return source_.locate(text_line); }
     SourceLocation at(const Setting& s) const { return locate(s.getSourceLine()); }
@@ -225,8 +241,17 @@ public:
         return path.empty() ? std::string(key) : path + "." + std::string(key);
     }
 
+    std::string resolve(const std::string& name) const { return name.front() == '/' ? name : file_dir_ + name; }
+
+    std::uint32_t add_file(SourceFile file) {
+        source_.files.push_back(std::move(file));
+        return static_cast<std::uint32_t>(source_.files.size() - 1);
+    }
+    SourceFile& file(std::uint32_t index) { return source_.files.at(index); }
+
 private:
-    const ConfigSource& source_;
+    ConfigSource& source_;
+    std::string file_dir_;
 };
 
 void read_milter(Validator& v, const Setting& root, MilterSettings& out) {
@@ -453,7 +478,31 @@ void read_hosts(Validator& v, const Setting& s, const std::string& path, std::ve
         v.error(s, path, "empty list: leave host out for MX delivery");
 }
 
-void read_route(Validator& v, const Setting& r, const std::string& path, RouteConfig& out) {
+// A route's addresses_file, streamed into config.listed (after the libconfig tree is freed).
+void read_addresses_file(Validator& v, const Validator::PendingAddressFile& pending, Config& config,
+                         std::vector<char>& buffer) {
+    RouteConfig& route = config.routes.at(pending.route);
+    const std::string file_path = v.resolve(pending.name);
+    const std::uint32_t file = v.add_file({file_path, 0, true, true});
+    AddressFileReader reader(config.listed, pending.route, route.pattern, file, file_path);
+    const AddressFileRead read = read_address_file(file_path, reader, buffer);
+    if (read.unusable) {
+        v.error_at(pending.at, pending.path + ".addresses_file: " + *read.unusable + " (\"" + pending.name + "\"" +
+                                   (file_path == pending.name ? "" : ", " + file_path) + ")");
+        return;
+    }
+    v.file(file).mode = read.mode & 07777;
+    if ((read.mode & (S_IWGRP | S_IWOTH)) != 0)
+        v.error_at({file, 0}, "group or other users can write it; run chmod go-w (mode " + mode_text(read.mode) + ")");
+    for (Diagnostic& d : reader.errors()) v.errors.push_back(std::move(d));
+    route.addresses_file = AddressFile{file_path, file, reader.count(), pending.at.line, pending.at.file};
+    if (route.deliver_to == DeliverTo::listed && reader.count() == 0 && !pending.inline_listed && !route.pattern.empty())
+        v.error_at({route.file, route.line}, pending.path + ": deliver_to = \"listed\" but no addresses are listed (" +
+                                                 route.pattern.text() + "; " + file_path + " holds none)");
+}
+
+void read_route(Validator& v, const Setting& r, const std::string& path, Config& config, std::uint32_t index) {
+    RouteConfig& out = config.routes[index];
     const SourceLocation at = v.at(r);
     out.line = at.line;
     out.file = at.file;
@@ -515,11 +564,10 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
         }
     }
 
+    const std::size_t listed_before = config.listed.record_count();
     if (r.exists("addresses")) {
         NormalizedAddress parsed;
-        const Setting& list = r["addresses"];
-        out.addresses.reserve(static_cast<std::size_t>(list.getLength()));
-        v.for_each_string(list, path + ".addresses", [&](std::string_view text, SourceLocation at) {
+        v.for_each_string(r["addresses"], path + ".addresses", [&](std::string_view text, SourceLocation at) {
             const AddressStatus status = parse_address(text, parsed);
             if (status != AddressStatus::ok || !parsed.has_domain() || parsed.local().empty()) {
                 v.error_at(at, path + ".addresses: " +
@@ -532,14 +580,23 @@ void read_route(Validator& v, const Setting& r, const std::string& path, RouteCo
                                      std::string(text) + "\")");
                 return;
             }
-            out.addresses.push_back({std::string(parsed.text()), at.line, at.file});
+            config.listed.add(parsed.text(), index, at.line, at.file);
         });
     }
-    if (out.deliver_to == DeliverTo::listed && out.addresses.empty() && r.exists("domain"))
+    const bool none_listed = config.listed.record_count() == listed_before;
+    if (r.exists("addresses_file")) {
+        if (auto name = v.string_member(r, path, route_settings, "addresses_file")) {
+            if (name->empty()) v.error(r["addresses_file"], path + ".addresses_file", "must not be empty (\"\")");
+            else v.pending_address_files.push_back({index, *name, path, v.at(r["addresses_file"]), !none_listed});
+        }
+    } else if (out.deliver_to == DeliverTo::listed && none_listed && r.exists("domain")) {
         v.error(r, path, "deliver_to = \"listed\" but no addresses are listed (" + domain + ")");
-    if (out.deliver_to == DeliverTo::all && !out.addresses.empty())
-        v.error(r["addresses"], path + ".addresses",
+    }
+    if (out.deliver_to == DeliverTo::all && (r.exists("addresses") || r.exists("addresses_file"))) {
+        const char* key = r.exists("addresses") ? "addresses" : "addresses_file";
+        v.error(r[key], path + "." + key,
                 "addresses are listed but deliver_to is \"all\"; set deliver_to = \"listed\" (" + domain + ")");
+    }
 }
 
 // Duplicate route domains (after canonicalisation: case, trailing dot, IDN). The address
@@ -574,7 +631,7 @@ void read_root(Validator& v, const Setting& root, Config& config) {
         } else {
             config.routes.resize(static_cast<std::size_t>(list.getLength()));
             for (int i = 0; i < list.getLength(); ++i)
-                read_route(v, list[i], "routes[" + std::to_string(i) + "]", config.routes[static_cast<std::size_t>(i)]);
+                read_route(v, list[i], "routes[" + std::to_string(i) + "]", config, static_cast<std::uint32_t>(i));
             check_route_domains(v, config.routes);
         }
     }
@@ -623,6 +680,14 @@ ConfigDraft draft_from(ConfigSource source) {
             draft.parsed = true;
         }
     }
+    if (!v.pending_address_files.empty()) {
+        // The tree is gone: give its pages back before the addresses take their place.
+        if (config.routes.size() >= 1000) malloc_trim(0);
+        std::vector<char> buffer(std::size_t{1} << 16);
+        for (const Validator::PendingAddressFile& pending : v.pending_address_files)
+            read_addresses_file(v, pending, config, buffer);
+        std::vector<Validator::PendingAddressFile>().swap(v.pending_address_files);
+    }
     // Each file that holds a route password must be closed to other users (like ssh's keys).
     std::sort(v.password_files.begin(), v.password_files.end());
     v.password_files.erase(std::unique(v.password_files.begin(), v.password_files.end()), v.password_files.end());
@@ -639,6 +704,8 @@ ConfigDraft draft_from(ConfigSource source) {
     // list); hand its pages back now so that compiling the policy does not add to the peak.
     // Small configs skip it: trimming costs more than they ever held.
     if (config.routes.size() >= 1000) malloc_trim(0);
+    config.files.clear();
+    for (const SourceFile& f : source.files) config.files.push_back(f.name);  // with the address files
     sort_diagnostics(v.errors);
     draft.errors = std::move(v.errors);
     return draft;

@@ -39,31 +39,11 @@ void ConfigSource::map_from(unsigned text_line, std::uint32_t file, unsigned lin
     segments_.push_back({text_line, {file, line}});
 }
 
-namespace {
-
-constexpr unsigned max_include_depth = 10;  // libconfig 1.5's MAX_INCLUDE_DEPTH
-
-// A file descriptor that closes itself.
-class Fd {
-public:
-    explicit Fd(int fd) : fd_(fd) {}
-    Fd(const Fd&) = delete;
-    Fd& operator=(const Fd&) = delete;
-    ~Fd() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
-
-std::string mode_text(mode_t mode) {
-    char text[8];
-    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
-    return text;
+Fd::~Fd() {
+    if (fd_ >= 0) ::close(fd_);
 }
 
+namespace {
 std::string kind_of(mode_t mode) {
     if (S_ISDIR(mode)) return "a directory";
     if (S_ISFIFO(mode)) return "a FIFO";
@@ -72,24 +52,42 @@ std::string kind_of(mode_t mode) {
     if (S_ISBLK(mode)) return "a block device";
     return "not a regular file";
 }
+}  // namespace
+
+// The checks are made on the open descriptor, so what is read is what was checked; the stat()
+// before open() only keeps us from opening a device or FIFO at all (O_NONBLOCK covers a FIFO
+// swapped in between).
+std::variant<Fd, std::string> open_regular_file(const std::string& path, struct stat& st) {
+    if (::stat(path.c_str(), &st) != 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
+    if (!S_ISREG(st.st_mode)) return "not a regular file (" + kind_of(st.st_mode) + ")";
+    Fd fd(::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    if (fd.get() < 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
+    if (::fstat(fd.get(), &st) != 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
+    if (!S_ISREG(st.st_mode)) return "not a regular file (" + kind_of(st.st_mode) + ")";
+    return fd;
+}
+
+std::string mode_text(mode_t mode) {
+    char text[8];
+    std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
+    return text;
+}
+
+namespace {
+
+constexpr unsigned max_include_depth = 10;  // libconfig 1.5's MAX_INCLUDE_DEPTH
 
 struct ReadFile {
     std::string text;
     struct stat st {};
 };
 
-// Opens, checks and reads one file; the error text otherwise. The checks are made on the open
-// descriptor, so what is read is what was checked; the stat() before open() only keeps us from
-// opening a device or FIFO at all (O_NONBLOCK covers a FIFO swapped in between).
+// Opens, checks and reads one file; the error text otherwise.
 std::variant<ReadFile, std::string> read_checked(const std::string& path, std::size_t budget) {
-    struct stat st {};
-    if (::stat(path.c_str(), &st) != 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
-    if (!S_ISREG(st.st_mode)) return "not a regular file (" + kind_of(st.st_mode) + ")";
-    const Fd fd(::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
-    if (fd.get() < 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
     ReadFile out;
-    if (::fstat(fd.get(), &out.st) != 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
-    if (!S_ISREG(out.st.st_mode)) return "not a regular file (" + kind_of(out.st.st_mode) + ")";
+    auto opened = open_regular_file(path, out.st);
+    if (auto* why = std::get_if<std::string>(&opened)) return std::move(*why);
+    const Fd fd = std::move(std::get<Fd>(opened));
     const auto too_big = [&](unsigned long long size) {
         return "too big (" + std::to_string(size) + " bytes; the config and its @includes may hold " +
                std::to_string(max_config_file_bytes) + ")";

@@ -2,6 +2,7 @@
 
 #include "route_milter/config/config_loader.hpp"
 
+#include <malloc.h>
 #include <pwd.h>
 
 #include <cerrno>
@@ -26,7 +27,7 @@ bool user_exists(const std::string& name) {
 // run reports both (a duplicate listed address and a bad port elsewhere); the config moves
 // into the compiler, never copied. Any error at all and there is no policy.
 PolicyResult compile_loaded(ConfigDraft loaded, UserCheck user_check = UserCheck::skip,
-                            ListedAddresses lists = ListedAddresses::into_index) {
+                            ListedAddressUse lists = ListedAddressUse::into_index) {
     if (!loaded.parsed) return PolicyResult{nullptr, std::move(loaded.errors)};
     const MilterSettings& milter = loaded.config.milter;
     if (user_check == UserCheck::config_user && !milter.user.empty() && !user_exists(milter.user)) {
@@ -34,7 +35,11 @@ PolicyResult compile_loaded(ConfigDraft loaded, UserCheck user_check = UserCheck
                                  "milter.user: no such user (\"" + milter.user + "\")"});
         sort_diagnostics(loaded.errors);
     }
+    const bool big = loaded.config.routes.size() >= 1000 || loaded.config.listed.record_count() >= 100000;
     PolicyResult compiled = compile_policy(std::move(loaded.config), lists);
+    // The records the compiler dropped and whatever it freed: back to the system, so a reload
+    // leaves the daemon as big as a fresh start.
+    if (big) malloc_trim(0);
     if (loaded.errors.empty()) return compiled;
     loaded.errors.insert(loaded.errors.end(), std::make_move_iterator(compiled.errors.begin()),
                          std::make_move_iterator(compiled.errors.end()));
@@ -43,7 +48,7 @@ PolicyResult compile_loaded(ConfigDraft loaded, UserCheck user_check = UserCheck
 }
 }  // namespace
 
-PolicyResult load_policy_file(const std::string& path, UserCheck user_check, ListedAddresses lists) {
+PolicyResult load_policy_file(const std::string& path, UserCheck user_check, ListedAddressUse lists) {
     return compile_loaded(read_config_file(path), user_check, lists);
 }
 

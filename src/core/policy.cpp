@@ -6,10 +6,10 @@
 namespace route_milter {
 
 struct PolicyCompiler {
-    static PolicyResult compile(Config config, ListedAddresses lists);
+    static PolicyResult compile(Config config, ListedAddressUse lists);
 };
 
-PolicyResult PolicyCompiler::compile(Config config, ListedAddresses lists) {
+PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
     PolicyResult result;
     auto policy = std::make_shared<Policy>();
     policy->config_ = std::move(config);
@@ -18,17 +18,14 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddresses lists) {
     const auto file_name = [&](std::uint32_t file) -> const std::string& {
         return file < c.files.size() ? c.files[file] : c.file;
     };
-    const auto error = [&](const ListedAddress& at, std::string message) {
+    const auto error = [&](const ListedAddresses::Record& at, std::string message) {
         result.errors.push_back({file_name(at.file), at.line, std::move(message)});
     };
-    const auto line_of = [&](const RouteConfig& route, const ListedAddress& here) {
+    const auto line_of = [&](const RouteConfig& route, const ListedAddresses::Record& here) {
         if (route.file == here.file) return "line " + std::to_string(route.line);
         return file_name(route.file) + ":" + std::to_string(route.line);
     };
 
-    std::size_t address_count = 0;
-    for (const RouteConfig& r : c.routes) address_count += r.addresses.size();
-    policy->addresses_.reserve(address_count);
     policy->exact_routes_.reserve(c.routes.size());
     policy->listed_counts_.assign(c.routes.size(), 0);
 
@@ -43,36 +40,33 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddresses lists) {
         }
     }
     for (const std::string& d : c.local_domains) policy->local_domains_.insert(d, 0);
-    for (std::size_t i = 0; i < c.routes.size(); ++i) {
-        RouteConfig& r = c.routes[i];
-        const bool wildcard = r.pattern.is_wildcard() || r.pattern.is_catch_all();
-        for (const ListedAddress& a : r.addresses) {
-            if (const std::uint32_t* first = policy->addresses_.insert(a.address, static_cast<std::uint32_t>(i))) {
-                const RouteConfig& other = c.routes[*first];
-                error(a, "routes: address listed twice, also under " + other.pattern.text() + " (" + line_of(other, a) +
-                             ") (\"" + a.address + "\")");
-                continue;
-            }
-            ++policy->listed_counts_[i];
-            if (!wildcard) continue;
-            const std::string_view domain = std::string_view(a.address).substr(a.address.rfind('@') + 1);
-            if (policy->local_domains_.find(domain) != nullptr) {
-                error(a, "routes: address is listed under " + r.pattern.text() + " but " + std::string(domain) +
-                             " is one of local_domains, which no wildcard or \"*\" route takes (\"" + a.address + "\")");
-                continue;
-            }
-            const RouteConfig* owner = policy->route_for_domain(domain);
-            // owner->pattern == r.pattern: a duplicate route domain, which the loader reports.
-            if (owner != nullptr && owner != &r && owner->pattern != r.pattern)
-                error(a, "routes: address is listed under " + r.pattern.text() + " but route " +
-                             owner->pattern.text() + " (" + line_of(*owner, a) + ") takes its domain (\"" + a.address +
-                             "\")");
+    for (const ListedAddresses::Record& a : c.listed.records())
+        if (a.route < c.routes.size()) ++policy->listed_counts_[a.route];
+    c.listed.index([&](const ListedAddresses::Record& a, std::uint32_t first) {
+        --policy->listed_counts_[a.route];
+        error(a, "routes: address listed twice, also under " + c.routes[first].pattern.text() + " (" +
+                     line_of(c.routes[first], a) + ") (\"" + std::string(c.listed.text(a)) + "\")");
+    });
+    // A listed address under a wildcard or "*" whose domain another route takes would never be
+    // found there: the other route decides.
+    for (const ListedAddresses::Record& a : c.listed.records()) {
+        const RouteConfig& r = c.routes.at(a.route);
+        if (!r.pattern.is_wildcard() && !r.pattern.is_catch_all()) continue;
+        const std::string_view address = c.listed.text(a);
+        const std::string_view domain = address.substr(address.rfind('@') + 1);
+        if (policy->local_domains_.find(domain) != nullptr) {
+            error(a, "routes: address is listed under " + r.pattern.text() + " but " + std::string(domain) +
+                         " is one of local_domains, which no wildcard or \"*\" route takes (\"" + std::string(address) +
+                         "\")");
+            continue;
         }
-        if (lists == ListedAddresses::into_index) {
-            r.addresses.clear();
-            r.addresses.shrink_to_fit();
-        }
+        const RouteConfig* owner = policy->route_for_domain(domain);
+        // owner->pattern == r.pattern: a duplicate route domain, which the loader reports.
+        if (owner != nullptr && owner != &r && owner->pattern != r.pattern)
+            error(a, "routes: address is listed under " + r.pattern.text() + " but route " + owner->pattern.text() +
+                         " (" + line_of(*owner, a) + ") takes its domain (\"" + std::string(address) + "\")");
     }
+    if (lists == ListedAddressUse::into_index) c.listed.drop_records();
     for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);
     std::stable_sort(policy->ranges_by_priority_.begin(), policy->ranges_by_priority_.end(),
                      [](const IpRangeConfig* a, const IpRangeConfig* b) { return a->priority > b->priority; });
@@ -80,7 +74,7 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddresses lists) {
     return result;
 }
 
-PolicyResult compile_policy(Config config, ListedAddresses lists) { return PolicyCompiler::compile(std::move(config), lists); }
+PolicyResult compile_policy(Config config, ListedAddressUse lists) { return PolicyCompiler::compile(std::move(config), lists); }
 
 const IpRangeConfig* Policy::range_for(const std::optional<IpAddress>& client, std::int64_t now) const {
     if (!client) return nullptr;
@@ -103,8 +97,8 @@ const RouteConfig* Policy::route_for_domain(std::string_view domain) const {
 }
 
 bool Policy::is_listed(const RouteConfig& route, std::string_view canonical_address) const {
-    const std::uint32_t* i = addresses_.find(canonical_address);
-    return i != nullptr && &config_.routes[*i] == &route;
+    const std::uint32_t* i = config_.listed.route_of(canonical_address);
+    return i != nullptr && *i == static_cast<std::uint32_t>(&route - config_.routes.data());
 }
 
 AddressClass Policy::classify_sender(const NormalizedAddress& sender) const {

@@ -30,27 +30,41 @@ void StringIndex::grow(std::size_t slot_count) {
     }
 }
 
-const std::uint32_t* StringIndex::insert(std::string_view key, std::uint32_t value) {
-    if ((size_ + 1) * 10 > slots_.size() * 7) grow(std::bit_ceil((size_ + 1) * 2 + 16));
-    if (arena_.size() + key.size() > UINT32_MAX) throw std::length_error("StringIndex arena full");
-    const std::uint32_t h = hash_of(key);
+std::size_t StringIndex::probe(std::string_view key, std::uint32_t hash) const {
     const std::size_t mask = slots_.size() - 1;
-    std::size_t i = h & mask;
+    std::size_t i = hash & mask;
     for (; slots_[i].hash != 0; i = (i + 1) & mask)
-        if (slots_[i].hash == h && key_of(slots_[i]) == key) return &slots_[i].value;
-    slots_[i] = Slot{static_cast<std::uint32_t>(arena_.size()), static_cast<std::uint32_t>(key.size()), value, h};
+        if (slots_[i].hash == hash && key_of(slots_[i]) == key) break;
+    return i;
+}
+
+std::uint32_t StringIndex::store_key(std::string_view key) {
+    if (arena_.size() + key.size() > UINT32_MAX) throw std::length_error("StringIndex arena full");
+    const auto offset = static_cast<std::uint32_t>(arena_.size());
     arena_.append(key);
+    return offset;
+}
+
+const std::uint32_t* StringIndex::index_stored(std::uint32_t offset, std::uint32_t length, std::uint32_t value) {
+    if ((size_ + 1) * 10 > slots_.size() * 7) grow(std::bit_ceil((size_ + 1) * 2 + 16));
+    const std::string_view key = stored_key(offset, length);
+    const std::uint32_t h = hash_of(key);
+    Slot& slot = slots_[probe(key, h)];
+    if (slot.hash != 0) return &slot.value;
+    slot = Slot{offset, length, value, h};
     ++size_;
     return nullptr;
 }
 
+const std::uint32_t* StringIndex::insert(std::string_view key, std::uint32_t value) {
+    if (const std::uint32_t* existing = find(key)) return existing;
+    return index_stored(store_key(key), static_cast<std::uint32_t>(key.size()), value);
+}
+
 const std::uint32_t* StringIndex::find(std::string_view key) const {
     if (slots_.empty()) return nullptr;
-    const std::uint32_t h = hash_of(key);
-    const std::size_t mask = slots_.size() - 1;
-    for (std::size_t i = h & mask; slots_[i].hash != 0; i = (i + 1) & mask)
-        if (slots_[i].hash == h && key_of(slots_[i]) == key) return &slots_[i].value;
-    return nullptr;
+    const Slot& slot = slots_[probe(key, hash_of(key))];
+    return slot.hash != 0 ? &slot.value : nullptr;
 }
 
 }  // namespace route_milter

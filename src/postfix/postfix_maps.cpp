@@ -318,8 +318,9 @@ private:
         }
         // Written in Postfix's external form. One that begins with '#' would be a comment line
         // for postmap: it goes into the regexp table, as an exact line before the wildcards.
-        for (const ListedAddress& a : r.addresses) {
-            const std::string key = postfix_external_address(a.address);
+        const auto route = static_cast<std::uint32_t>(&r - config_.routes.data());
+        for (const ListedAddresses::Record& a : config_.listed.of_route(route)) {
+            const std::string key = postfix_external_address(std::string(config_.listed.text(a)));
             if (key.front() != '#') {
                 set(relay_recipients_, key, "OK", r, "relay recipient");
                 continue;

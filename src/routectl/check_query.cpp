@@ -90,6 +90,15 @@ int command_check(const CheckOptions& options) {
     std::printf("local domains: %zu\n", config->local_domains.size());
     std::printf("routes: %zu (%zu deliver to listed addresses only, %zu listed addresses, %zu with SMTP AUTH)\n",
                 config->routes.size(), listed, addresses, with_auth);
+    // Every address file with what it holds: a nightly export that came out short shows here.
+    std::size_t files = 0, from_files = 0;
+    for (const RouteConfig& r : config->routes)
+        if (r.addresses_file) ++files, from_files += r.addresses_file->count;
+    if (files != 0) std::printf("address files: %zu (%zu addresses)\n", files, from_files);
+    for (const RouteConfig& r : config->routes)
+        if (r.addresses_file)
+            std::printf("  %s: %zu addresses (route %s, %s)\n", r.addresses_file->path.c_str(), r.addresses_file->count,
+                        r.pattern.text().c_str(), line_of(r.addresses_file->line).c_str());
     const std::size_t shown = verbose ? config->routes.size() : std::min<std::size_t>(config->routes.size(), 50);
     for (std::size_t i = 0; i < shown; ++i) print_route(*policy, config->routes[i]);
     if (shown < config->routes.size())

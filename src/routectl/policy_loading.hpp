@@ -21,7 +21,7 @@ inline void report_errors(const std::string& path, const Diagnostics& errors) {
 // own), and the listed addresses kept in config() for the renderers. One copy of the config,
 // inside the policy; errors are printed.
 inline std::shared_ptr<const Policy> load_for_rendering(const std::string& path) {
-    PolicyResult loaded = load_policy_file(path, UserCheck::config_user, ListedAddresses::also_in_config);
+    PolicyResult loaded = load_policy_file(path, UserCheck::config_user, ListedAddressUse::also_in_config);
     if (!loaded.policy) report_errors(path, loaded.errors);
     return std::move(loaded.policy);
 }

@@ -273,23 +273,25 @@ private:
             set(access_, "To:" + key, "RELAY", r, "relay entry");
             return;
         }
-        for (const ListedAddress& a : r.addresses) {
-            if (a.address.find_first_of(" \t") != std::string::npos) {
-                errors_.push_back({config_.file, a.line,
+        const auto route = static_cast<std::uint32_t>(&r - config_.routes.data());
+        for (const ListedAddresses::Record& record : config_.listed.of_route(route)) {
+            const std::string address(config_.listed.text(record));
+            const std::string& file = record.file < config_.files.size() ? config_.files[record.file] : config_.file;
+            if (address.find_first_of(" \t") != std::string::npos) {
+                errors_.push_back({file, record.line,
                                    "routes: " + r.pattern.text() +
-                                       ": address with a blank cannot be a Sendmail map key (\"" +
-                                       a.address + "\")"});
+                                       ": address with a blank cannot be a Sendmail map key (\"" + address + "\")"});
                 continue;
             }
-            if (!dot_string_local_part(a.address)) {
-                errors_.push_back({config_.file, a.line,
+            if (!dot_string_local_part(address)) {
+                errors_.push_back({file, record.line,
                                    "routes: " + r.pattern.text() +
                                        ": address cannot be a Sendmail access map key: its local part needs quoting, "
                                        "and Sendmail looks To: entries up with the quoting the client used (\"" +
-                                       a.address + "\")"});
+                                       address + "\")"});
                 continue;
             }
-            set(access_, "To:" + a.address, "RELAY", r, "relay entry");
+            set(access_, "To:" + address, "RELAY", r, "relay entry");
         }
     }
 

@@ -1,6 +1,8 @@
 // bench_core - decisions per second, config load time and peak RSS for a large config.
 //
-//   bench-core generate FILE ROUTES ADDRESSES_PER_ROUTE   write a config
+//   bench-core generate FILE ROUTES ADDRESSES_PER_ROUTE [files]
+//                                                         write a config (files: each route's
+//                                                         addresses in an addresses_file, in FILE.d/)
 //   bench-core load FILE                                  load+compile once, print time and peak RSS
 //   bench-core decide FILE [ROUNDS]                       decisions/s on one thread (median of ROUNDS)
 //
@@ -24,15 +26,26 @@ using Clock = std::chrono::steady_clock;
 
 namespace {
 
-int generate(const char* path, long routes, long per_route) {
+int generate(const char* path, long routes, long per_route, bool files) {
+    const std::string dir = std::string(path) + ".d";
+    const std::string dir_name = dir.substr(dir.rfind('/') + 1);
+    if (files) mkdir(dir.c_str(), 0755);
     std::ofstream out(path);
     out << "scope = \"all\";\nlocal_domains = [ \"local.example\" ];\nroutes = (\n";
     for (long r = 0; r < routes; ++r) {
-        out << "  { domain = \"d" << r << ".example.com\"; treat_recipient_as = \"local\"; deliver_to = \"listed\";\n"
-            << "    addresses = [ ";
-        for (long a = 0; a < per_route; ++a)
-            out << (a ? ", " : "") << "\"user" << a << "@d" << r << ".example.com\"";
-        out << " ]; }" << (r + 1 < routes ? ",\n" : "\n");
+        const std::string domain = "d" + std::to_string(r) + ".example.com";
+        out << "  { domain = \"" << domain << "\"; treat_recipient_as = \"local\"; deliver_to = \"listed\";\n";
+        if (files) {
+            std::ofstream list(dir + "/" + domain);
+            for (long a = 0; a < per_route; ++a) list << "user" << a << "@" << domain << "\n";
+            if (!list) return 1;
+            out << "    addresses_file = \"" << dir_name << "/" << domain << "\";";
+        } else {
+            out << "    addresses = [ ";
+            for (long a = 0; a < per_route; ++a) out << (a ? ", " : "") << "\"user" << a << "@" << domain << "\"";
+            out << " ];";
+        }
+        out << " }" << (r + 1 < routes ? ",\n" : "\n");
     }
     out << ");\n";
     out.close();
@@ -55,8 +68,14 @@ int load_once(const char* path) {
     const double seconds = std::chrono::duration<double>(Clock::now() - t0).count();
     rusage usage{};
     getrusage(RUSAGE_SELF, &usage);
-    std::printf("load: %.2f s, peak RSS %.0f MB (%zu routes, %zu listed addresses)\n", seconds,
-                usage.ru_maxrss / 1024.0, policy->config().routes.size(), policy->listed_address_count());
+    long pages = 0, resident = 0;
+    if (FILE* statm = std::fopen("/proc/self/statm", "r")) {
+        if (std::fscanf(statm, "%ld %ld", &pages, &resident) != 2) resident = 0;
+        std::fclose(statm);
+    }
+    std::printf("load: %.2f s, peak RSS %.0f MB, RSS after %.0f MB (%zu routes, %zu listed addresses)\n", seconds,
+                usage.ru_maxrss / 1024.0, static_cast<double>(resident) * 4096 / 1048576,
+                policy->config().routes.size(), policy->listed_address_count());
     return 0;
 }
 
@@ -114,9 +133,10 @@ int decide(const char* path, int rounds) {
 
 int main(int argc, char** argv) {
     const std::string mode = argc > 1 ? argv[1] : "";
-    if (mode == "generate" && argc == 5) return generate(argv[2], std::atol(argv[3]), std::atol(argv[4]));
+    if (mode == "generate" && (argc == 5 || (argc == 6 && std::string(argv[5]) == "files")))
+        return generate(argv[2], std::atol(argv[3]), std::atol(argv[4]), argc == 6);
     if (mode == "load" && argc == 3) return load_once(argv[2]);
     if (mode == "decide" && argc >= 3) return decide(argv[2], argc > 3 ? std::atoi(argv[3]) : 7);
-    std::fprintf(stderr, "usage: bench-core generate FILE ROUTES PER_ROUTE | load FILE | decide FILE [ROUNDS]\n");
+    std::fprintf(stderr, "usage: bench-core generate FILE ROUTES PER_ROUTE [files] | load FILE | decide FILE [ROUNDS]\n");
     return 64;
 }

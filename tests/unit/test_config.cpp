@@ -198,8 +198,10 @@ BOOST_AUTO_TEST_CASE(full_example_loads) {
     BOOST_TEST(r0.port == 2525);
     BOOST_TEST((r0.security == Security::starttls_required));
     BOOST_TEST((r0.treat_recipient_as == AddressClass::local));
-    BOOST_TEST(r0.addresses.at(0).address == "alice@example.com");
-    BOOST_TEST(r0.addresses.at(1).address == "bob@example.com");
+    const auto listed = testing::records_of(c, 0);
+    BOOST_REQUIRE(listed.size() == 2u);
+    BOOST_TEST(c.listed.text(listed[0]) == "alice@example.com");
+    BOOST_TEST(c.listed.text(listed[1]) == "bob@example.com");
     BOOST_TEST(r0.auth->user == "relay");
     BOOST_TEST(r0.retries == 30);
     BOOST_TEST(c.routes[1].pattern.text() == "*.example.net");
@@ -327,22 +329,7 @@ BOOST_AUTO_TEST_SUITE_END()
 
 namespace {
 
-// A private directory of config files, removed with everything in it.
-struct ConfigDir {
-    std::string path;
-    ConfigDir() {
-        char name[] = "/tmp/route-milter-conf-XXXXXX";
-        BOOST_REQUIRE(mkdtemp(name) != nullptr);
-        path = name;
-    }
-    ~ConfigDir() { std::filesystem::remove_all(path); }
-    std::string write(const std::string& name, const std::string& text, mode_t mode = 0600) const {
-        const std::string file = path + "/" + name;
-        std::ofstream(file) << text;
-        BOOST_REQUIRE(chmod(file.c_str(), mode) == 0);
-        return file;
-    }
-};
+using testing::ConfigDir;
 
 const char* const password_route =
     "routes = ( { domain = \"a.example\"; host = \"mx.a.example\"; auth = { user = \"u\"; password = \"p\"; }; } );\n";
@@ -413,9 +400,10 @@ BOOST_AUTO_TEST_CASE(includes_are_read_with_their_own_file_and_line) {
     BOOST_TEST(ok.config->ip_ranges.at(0).name == "office");
     BOOST_TEST(ok.config->files.at(ok.config->ip_ranges.at(0).file) == d.path + "/ranges.conf");
     BOOST_TEST(ok.config->ip_ranges.at(0).line == 1u);
-    BOOST_REQUIRE(ok.config->routes.at(0).addresses.size() == 3u);
-    const ListedAddress& y = ok.config->routes.at(0).addresses.at(1);
-    BOOST_TEST(y.address == "y@a.example");
+    const auto listed = testing::records_of(*ok.config, 0);
+    BOOST_REQUIRE(listed.size() == 3u);
+    const ListedAddresses::Record& y = listed.at(1);
+    BOOST_TEST(ok.config->listed.text(y) == "y@a.example");
     BOOST_TEST(ok.config->files.at(y.file) == d.path + "/more.conf");
     BOOST_TEST(y.line == 1u);
 }

@@ -377,12 +377,13 @@ BOOST_AUTO_TEST_CASE(staged_decision_matches_whole_decision) {
 BOOST_AUTO_TEST_CASE(listed_addresses_stay_in_the_config_when_asked) {
     ConfigResult loaded = load_config_text(routes_conf, "policy-test.conf");
     BOOST_REQUIRE(loaded.config.has_value());
-    PolicyResult kept = compile_policy(*loaded.config, ListedAddresses::also_in_config);
+    PolicyResult kept = compile_policy(*loaded.config, ListedAddressUse::also_in_config);
     PolicyResult moved = compile_policy(std::move(*loaded.config));
     BOOST_REQUIRE(kept.policy != nullptr);
     BOOST_REQUIRE(moved.policy != nullptr);
-    BOOST_TEST(kept.policy->config().routes[0].addresses.size() == 2u);
-    BOOST_TEST(moved.policy->config().routes[0].addresses.empty());
+    BOOST_TEST(kept.policy->config().listed.of_route(0).size() == 2u);
+    BOOST_TEST(kept.policy->config().listed.text(kept.policy->config().listed.of_route(0)[1]) == "bob@backup.example");
+    BOOST_TEST(moved.policy->config().listed.records().empty());  // the daemon keeps only the index
     BOOST_TEST(kept.policy->listed_address_count() == moved.policy->listed_address_count());
     BOOST_TEST(rule(decide(*kept.policy, "203.0.113.5", "<a@far.example>", "<carol@backup.example>")) == "not-listed");
 }

@@ -6,8 +6,15 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <sys/stat.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+
 #include <string>
 #include <variant>
+#include <vector>
 
 namespace route_milter::testing {
 
@@ -24,6 +31,31 @@ inline Config config_from(const std::string& text, const std::string& name = "ma
     ConfigResult r = load_config_text(text, name);
     BOOST_REQUIRE_MESSAGE(r.config.has_value(), errors_text(r));
     return std::move(*r.config);
+}
+
+// A private directory of config files, removed with everything in it.
+struct ConfigDir {
+    std::string path;
+    ConfigDir() {
+        char name[] = "/tmp/route-milter-conf-XXXXXX";
+        BOOST_REQUIRE(mkdtemp(name) != nullptr);
+        path = name;
+    }
+    ~ConfigDir() { std::filesystem::remove_all(path); }
+    std::string write(const std::string& name, const std::string& text, mode_t mode = 0600) const {
+        const std::string file = path + "/" + name;
+        std::ofstream(file) << text;
+        BOOST_REQUIRE(chmod(file.c_str(), mode) == 0);
+        return file;
+    }
+};
+
+// The listed-address records of route `route`, in the order read.
+inline std::vector<ListedAddresses::Record> records_of(const Config& config, std::uint32_t route) {
+    std::vector<ListedAddresses::Record> out;
+    for (const ListedAddresses::Record& r : config.listed.records())
+        if (r.route == route) out.push_back(r);
+    return out;
 }
 
 // A socket the test expects to parse; fails the test with the parser's line otherwise.

@@ -25,12 +25,15 @@
 
 #include "route_milter/core/diagnostic.hpp"
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <array>
 #include <cstdint>
 #include <string>
 #include <string_view>
+#include <utility>
+#include <variant>
 #include <vector>
 
 namespace route_milter {
@@ -41,10 +44,11 @@ struct SourceLocation {
 };
 
 struct SourceFile {
-    std::string name;    // as opened: the main file's path, or the resolved @include path
+    std::string name;    // as opened: the main file's path, the resolved @include or addresses_file path
     mode_t mode = 0;     // permission bits; 0 for text that came from memory
     bool from_disk = false;
     std::array<unsigned char, 32> sha256{};  // of the bytes read (config_digest.hpp)
+    bool addresses = false;  // an addresses_file (address_file.hpp), not config text
 };
 
 class ConfigSource {
@@ -69,6 +73,26 @@ private:
 };
 
 ConfigSource read_config_source_file(const std::string& path);
+
+// A file descriptor that closes itself.
+class Fd {
+public:
+    explicit Fd(int fd) : fd_(fd) {}
+    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
+    Fd& operator=(Fd&&) = delete;
+    ~Fd();
+    int get() const { return fd_; }
+
+private:
+    int fd_;
+};
+
+// Opens `path` read-only as the loader opens every file: it must be a regular file, checked on
+// the open descriptor (filling `st`); the reason ("cannot read the file (...)") otherwise.
+std::variant<Fd, std::string> open_regular_file(const std::string& path, struct stat& st);
+
+// "0644"
+std::string mode_text(mode_t mode);
 ConfigSource read_config_source_text(std::string_view text, const std::string& name);
 
 }  // namespace route_milter

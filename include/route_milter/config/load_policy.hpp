@@ -18,7 +18,7 @@ namespace route_milter {
 enum class UserCheck { config_user, skip };
 
 PolicyResult load_policy_file(const std::string& path, UserCheck user_check = UserCheck::config_user,
-                              ListedAddresses lists = ListedAddresses::into_index);
+                              ListedAddressUse lists = ListedAddressUse::into_index);
 PolicyResult load_policy_text(std::string_view text, const std::string& name);
 
 }  // namespace route_milter

@@ -7,6 +7,7 @@
 
 #include "route_milter/core/delivery_class.hpp"
 #include "route_milter/core/ip_range.hpp"
+#include "route_milter/core/listed_addresses.hpp"
 #include "route_milter/core/milter_socket.hpp"
 #include "route_milter/core/mode.hpp"
 #include "route_milter/core/name_code.hpp"
@@ -91,10 +92,13 @@ struct RouteAuth {
     std::string password;  // never logged, never printed
 };
 
-struct ListedAddress {
-    std::string address;  // canonical
-    unsigned line = 0;
-    std::uint32_t file = 0;  // index into Config::files (an address list may come from an @include)
+// A route's `addresses_file`: one address per line, read straight into Config::listed.
+struct AddressFile {
+    std::string path;        // as opened: relative names are taken from the config file's directory
+    std::uint32_t file = 0;  // index into Config::files once read
+    std::size_t count = 0;   // addresses it holds
+    unsigned line = 0;       // the config line naming it
+    std::uint32_t config_file = 0;  // index into Config::files: the file `line` is in
 };
 
 struct RouteConfig {
@@ -112,7 +116,8 @@ struct RouteConfig {
     AddressClass treat_sender_as = AddressClass::external;
     AddressClass treat_recipient_as = AddressClass::external;
     DeliverTo deliver_to = DeliverTo::all;
-    std::vector<ListedAddress> addresses;
+    // Its listed addresses live in Config::listed (of_route); this says where some came from.
+    std::optional<AddressFile> addresses_file;
     int retries = 4;         // hMailServer's default route: 4 retries,
     int retry_minutes = 60;  // 60 minutes apart
     std::optional<RouteAuth> auth;
@@ -123,7 +128,8 @@ struct RouteConfig {
 
 struct Config {
     std::string file;  // where it was read from
-    // Every file read, in the order met: files[0] is `file`, then each @include (as opened).
+    // Every file read, in the order met: files[0] is `file`, then each @include (as opened) and
+    // each addresses_file.
     // The `file` index of a range, route or address points here; empty for a hand-made Config.
     std::vector<std::string> files;
     // sha256 (hex) of the bytes of every file read (`files`, in order): the policy's identity,
@@ -137,6 +143,8 @@ struct Config {
     std::vector<IpRangeConfig> ip_ranges;
     bool ip_ranges_are_defaults = false;
     std::vector<RouteConfig> routes;
+    // Every route's listed addresses (inline and from files), route by route.
+    ListedAddresses listed;
 };
 
 // The mode in force for a route's recipients (route == nullptr: no route).

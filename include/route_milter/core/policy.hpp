@@ -75,7 +75,7 @@ public:
     // The whole decision from raw MTA input (parses both addresses).
     Decision decide(const Query& query) const;
 
-    std::size_t listed_address_count() const { return addresses_.size(); }
+    std::size_t listed_address_count() const { return config_.listed.indexed_count(); }
     std::size_t listed_address_count(const RouteConfig& route) const {
         return listed_counts_[static_cast<std::size_t>(&route - config_.routes.data())];
     }
@@ -84,12 +84,11 @@ private:
     friend struct PolicyCompiler;
     // A recipient outside local_domains, by its route's treat_recipient_as (and listing).
     AddressClass class_by_route(const NormalizedAddress& recipient, const RouteConfig* route) const;
-    Config config_;  // routes keep their settings; their address lists live in addresses_
+    Config config_;  // its listed addresses are indexed in place (config_.listed)
     StringIndex exact_routes_;     // "example.com" -> route index
     StringIndex wildcard_routes_;  // ".example.com" (from "*.example.com") -> route index
     const RouteConfig* catch_all_ = nullptr;
     StringIndex local_domains_;
-    StringIndex addresses_;  // canonical address -> route index
     std::vector<const IpRangeConfig*> ranges_by_priority_;
     std::vector<std::uint32_t> listed_counts_;  // per route
 };
@@ -101,12 +100,12 @@ struct PolicyResult {
 
 // Compiles a Config that load_config_* accepted, finishing its validation with the checks
 // that need the whole route table: an address listed twice, or listed under a wildcard route
-// while a more specific route takes its domain. The route address lists are moved into the
-// index (config().routes[i].addresses is empty afterwards; see listed_address_count), unless
-// the caller renders files from config() too (routectl): then they stay, and no second copy of
-// the config is ever made.
-enum class ListedAddresses { into_index, also_in_config };
-PolicyResult compile_policy(Config config, ListedAddresses lists = ListedAddresses::into_index);
+// while a more specific route takes its domain. The listed addresses are indexed where they are
+// (Config::listed); their records (file:line of each) are dropped afterwards, unless the caller
+// renders files from config() too (routectl): then they stay, and no second copy of the config
+// is ever made.
+enum class ListedAddressUse { into_index, also_in_config };
+PolicyResult compile_policy(Config config, ListedAddressUse lists = ListedAddressUse::into_index);
 
 
 }  // namespace route_milter

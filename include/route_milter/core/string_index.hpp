@@ -24,6 +24,16 @@ public:
 
     const std::uint32_t* find(std::string_view key) const;
 
+    // Two steps for keys that are stored before they are indexed (ListedAddresses): store_key
+    // appends a key to the arena only and returns its offset; index_stored then indexes it,
+    // with insert's answer. reserve_arena makes room for that many more key bytes.
+    std::uint32_t store_key(std::string_view key);
+    const std::uint32_t* index_stored(std::uint32_t offset, std::uint32_t length, std::uint32_t value);
+    void reserve_arena(std::size_t more_bytes) { arena_.reserve(arena_.size() + more_bytes); }
+    std::string_view stored_key(std::uint32_t offset, std::uint32_t length) const {
+        return std::string_view(arena_).substr(offset, length);
+    }
+
     std::size_t size() const { return size_; }
     std::size_t memory_bytes() const { return arena_.capacity() + slots_.capacity() * sizeof(Slot); }
 
@@ -37,6 +47,8 @@ private:
     static std::uint32_t hash_of(std::string_view key);
     std::string_view key_of(const Slot& s) const { return std::string_view(arena_).substr(s.offset, s.length); }
     void grow(std::size_t slot_count);
+    // The slot holding `key`, or the empty slot where it would go.
+    std::size_t probe(std::string_view key, std::uint32_t hash) const;
 
     std::string arena_;
     std::vector<Slot> slots_;

@@ -1,0 +1,80 @@
+// address_file.hpp - a route's `addresses_file`: one address per line, read without libconfig.
+//
+// NAME
+//   AddressFileReader - parses the lines of an address file straight into ListedAddresses.
+//   read_address_file - opens, checks and streams one file through it.
+// SYNOPSIS
+//   AddressFileReader reader(listed, route_index, pattern, file_index, "example.com.addresses");
+//   reader.feed(chunk); ... reader.finish();  // reader.errors(), reader.count()
+// DESCRIPTION
+//   One address per line, in any form an inline `addresses` entry takes ("Alice@Example.com",
+//   "\"john doe\"@example.com", IDN); blanks around it and a trailing CR are ignored, and so are
+//   empty lines and lines whose first non-blank character is '#'. Each address is validated as
+//   an inline one (local@domain, inside the route's domain) and appended in canonical form: no
+//   std::string per address, no copy of the file. Duplicates are found by compile_policy.
+//   The file is read in chunks, so a million-address file never sits in memory as text.
+// DIAGNOSTICS
+//   Every bad line is one diagnostic "FILE:LINE: what (\"the line\")"; all of them are reported.
+//   read_address_file returns why a file cannot be used at all (missing, not a regular file,
+//   unreadable, too big), for the caller to report at the config line that names it; a file a
+//   group or other users may write is a diagnostic under the file's own name.
+#pragma once
+
+#include "route_milter/core/address.hpp"
+#include "route_milter/core/diagnostic.hpp"
+#include "route_milter/core/listed_addresses.hpp"
+#include "route_milter/core/route_pattern.hpp"
+
+#include <sys/types.h>
+
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace route_milter {
+
+inline constexpr std::size_t max_address_file_bytes = std::size_t{1} << 30;  // each file
+// Longer lines cannot hold an address (max_address_length) and are not kept whole.
+inline constexpr std::size_t max_address_line = 4096;
+
+class AddressFileReader {
+public:
+    AddressFileReader(ListedAddresses& listed, std::uint32_t route, const RoutePattern& pattern, std::uint32_t file,
+                      std::string name)
+        : listed_(listed), route_(route), pattern_(pattern), file_(file), name_(std::move(name)) {}
+
+    void feed(std::string_view chunk);
+    void finish();  // the last line may lack its '\n'
+    void expect_bytes(std::size_t bytes) { listed_.reserve_bytes(bytes); }
+
+    std::size_t count() const { return count_; }
+    Diagnostics& errors() { return errors_; }
+
+private:
+    void line(std::string_view text, bool overlong);
+
+    ListedAddresses& listed_;
+    std::uint32_t route_;
+    const RoutePattern& pattern_;
+    std::uint32_t file_;
+    std::string name_;
+    std::string partial_;  // a line split between two chunks
+    bool overlong_ = false;  // the line in progress passed max_address_line
+    unsigned line_ = 0;
+    std::size_t count_ = 0;
+    Diagnostics errors_;
+    NormalizedAddress parsed_;
+};
+
+struct AddressFileRead {
+    std::optional<std::string> unusable;  // why the file cannot be read at all
+    mode_t mode = 0;
+};
+
+// Streams `path` through `reader` in pieces of buffer.size(); the reader holds what was found.
+AddressFileRead read_address_file(const std::string& path, AddressFileReader& reader, std::vector<char>& buffer);
+
+}  // namespace route_milter

@@ -1,0 +1,169 @@
+// Address files (addresses_file): the reader, the loader's use of it, and the compact store.
+#define BOOST_TEST_DYN_LINK
+#include "route_milter/config/address_file.hpp"
+#include "route_milter/config/load_policy.hpp"
+#include "route_milter/core/listed_addresses.hpp"
+
+#include "test_support.hpp"
+
+#include <boost/test/unit_test.hpp>
+
+#include <unistd.h>
+
+using namespace route_milter;
+using testing::ConfigDir;
+
+namespace {
+
+std::string rule_for(const Policy& p, const char* to) {
+    return std::string(name_of(p.decide(Query{parse_ip_address("203.0.113.5"), false, "<a@far.example>", to}).rule));
+}
+
+const char* const two_routes =
+    "routes = (\n"
+    "  { domain = \"a.example\"; treat_recipient_as = \"local\"; deliver_to = \"listed\";\n"
+    "    addresses = [ \"inline@a.example\" ];\n"
+    "    addresses_file = \"a.list\"; },\n"
+    "  { domain = \"b.example\"; deliver_to = \"listed\"; addresses_file = \"lists/b.list\"; }\n"
+    ");\n";
+
+std::string text_of(const Diagnostics& errors) {
+    std::string out;
+    for (const Diagnostic& d : errors) out += format_diagnostic(d) + "\n";
+    return out;
+}
+
+}  // namespace
+
+BOOST_AUTO_TEST_SUITE(address_file)
+
+BOOST_AUTO_TEST_CASE(reader_gives_the_same_result_however_the_file_is_cut) {
+    const std::string text =
+        "# exported nightly\n\nAlice@A.example\r\n  \"john doe\"@a.example  \n\tbob@a.example\n"
+        "x@b.example\nnobody\n" + std::string(5000, 'y') + "@a.example\nlast@a.example";
+    const auto pattern = std::get<RoutePattern>(RoutePattern::parse("a.example"));
+    ListedAddresses whole_store;
+    AddressFileReader whole(whole_store, 0, pattern, 1, "a.list");
+    whole.feed(text);
+    whole.finish();
+    for (const std::size_t piece : {1u, 2u, 3u, 7u, 64u, 4097u}) {
+        ListedAddresses store;
+        AddressFileReader cut(store, 0, pattern, 1, "a.list");
+        for (std::size_t at = 0; at < text.size(); at += piece) cut.feed(std::string_view(text).substr(at, piece));
+        cut.finish();
+        BOOST_TEST(cut.count() == whole.count(), piece);
+        BOOST_TEST(text_of(cut.errors()) == text_of(whole.errors()), piece);
+        BOOST_REQUIRE(store.record_count() == whole_store.record_count());
+        for (std::size_t i = 0; i < store.record_count(); ++i) {
+            BOOST_TEST(store.text(store.records()[i]) == whole_store.text(whole_store.records()[i]));
+            BOOST_TEST(store.records()[i].line == whole_store.records()[i].line);
+        }
+    }
+    BOOST_TEST(whole.count() == 4u);
+    BOOST_TEST(whole_store.text(whole_store.records()[0]) == "alice@a.example");
+    BOOST_TEST(whole_store.text(whole_store.records()[1]) == "john doe@a.example");
+    BOOST_TEST(whole_store.records()[1].line == 4u);
+    BOOST_TEST(whole_store.text(whole_store.records()[3]) == "last@a.example");
+    BOOST_TEST(whole_store.records()[3].line == 9u);
+    const std::string e = text_of(whole.errors());
+    BOOST_TEST(e.find("a.list:6: address outside the route's domain a.example (\"x@b.example\")") != std::string::npos, e);
+    BOOST_TEST(e.find("a.list:7: not local@domain (\"nobody\")") != std::string::npos, e);
+    BOOST_TEST(e.find("a.list:8: line too long (more than 4096 bytes) (\"yyy") != std::string::npos, e);
+    BOOST_TEST(whole.errors().size() == 3u, e);
+}
+
+BOOST_AUTO_TEST_CASE(files_are_read_next_to_the_config_and_decide_like_inline_addresses) {
+    const ConfigDir d;
+    BOOST_REQUIRE(mkdir((d.path + "/lists").c_str(), 0755) == 0);
+    d.write("a.list", "# a.example\nfile@a.example\nMiXed@A.EXAMPLE\n", 0644);  // world-readable: no secret
+    d.write("lists/b.list", "b1@b.example\n\nb2@b.example\n", 0644);
+    const std::string main = d.write("main.conf", two_routes);
+    const PolicyResult r = load_policy_file(main);
+    BOOST_REQUIRE_MESSAGE(r.policy != nullptr, testing::errors_text(r));
+    const Policy& p = *r.policy;
+    BOOST_TEST(p.listed_address_count() == 5u);
+    BOOST_TEST(p.listed_address_count(p.config().routes[0]) == 3u);
+    BOOST_TEST(rule_for(p, "<inline@a.example>") == "no-objection");
+    BOOST_TEST(rule_for(p, "<FILE@a.example>") == "no-objection");
+    BOOST_TEST(rule_for(p, "<mixed@a.example>") == "no-objection");
+    BOOST_TEST(rule_for(p, "<other@a.example>") == "not-listed");
+    BOOST_TEST(rule_for(p, "<b2@b.example>") != "not-listed");
+    BOOST_TEST(rule_for(p, "<b3@b.example>") == "not-listed");
+    const AddressFile& a = *p.config().routes[0].addresses_file;
+    BOOST_TEST(a.path == d.path + "/a.list");
+    BOOST_TEST(a.count == 2u);
+    BOOST_TEST(a.line == 4u);
+    BOOST_TEST(p.config().files.at(a.file) == d.path + "/a.list");
+    BOOST_TEST(p.config().routes[1].addresses_file->count == 2u);
+}
+
+BOOST_AUTO_TEST_CASE(every_problem_of_every_file_comes_in_one_report) {
+    const ConfigDir d;
+    BOOST_REQUIRE(mkdir((d.path + "/lists").c_str(), 0755) == 0);
+    d.write("a.list", "ok@a.example\nINLINE@a.example\n\"open@a.example\nb@b.example\n", 0620);
+    const std::string main = d.write("main.conf", std::string(two_routes) + "mode = \"nonsense\";\n");
+    const PolicyResult r = load_policy_file(main);
+    BOOST_TEST(r.policy == nullptr);
+    const std::string e = testing::errors_text(r);
+    const std::string a = d.path + "/a.list";
+    BOOST_TEST(e.find(a + ":2: routes: address listed twice, also under a.example (" + main + ":2) (\"inline@a.example\")") !=
+                   std::string::npos, e);
+    BOOST_TEST(e.find(a + ":3: unbalanced quote (\"\"open@a.example\")") != std::string::npos, e);
+    BOOST_TEST(e.find(a + ":4: address outside the route's domain a.example (\"b@b.example\")") != std::string::npos, e);
+    BOOST_TEST(e.find(a + ": group or other users can write it; run chmod go-w (mode 0620)") != std::string::npos, e);
+    // The missing file is an error of the line that names it.
+    BOOST_TEST(e.find(main + ":5: routes[1].addresses_file: cannot read the file (No such file or directory) "
+                             "(\"lists/b.list\", " + d.path + "/lists/b.list)") != std::string::npos, e);
+    BOOST_TEST(e.find(main + ":7: mode: must be one of") != std::string::npos, e);
+    BOOST_TEST(r.errors.size() == 6u, e);
+}
+
+BOOST_AUTO_TEST_CASE(an_empty_file_a_directory_and_deliver_all_are_refused) {
+    const ConfigDir d;
+    BOOST_REQUIRE(mkdir((d.path + "/adir").c_str(), 0755) == 0);
+    d.write("empty.list", "# nothing exported tonight\n");
+    d.write("c.list", "x@c.example\n");
+    const std::string main = d.write("main.conf",
+                                     "routes = (\n"
+                                     "  { domain = \"a.example\"; deliver_to = \"listed\"; addresses_file = \"empty.list\"; },\n"
+                                     "  { domain = \"b.example\"; deliver_to = \"listed\"; addresses_file = \"adir\"; },\n"
+                                     "  { domain = \"c.example\"; addresses_file = \"c.list\"; },\n"
+                                     "  { domain = \"d.example\"; deliver_to = \"listed\"; addresses_file = \"\"; }\n"
+                                     ");\n");
+    const PolicyResult r = load_policy_file(main);
+    const std::string e = testing::errors_text(r);
+    BOOST_TEST(e.find(main + ":2: routes[0]: deliver_to = \"listed\" but no addresses are listed (a.example; " + d.path +
+                      "/empty.list holds none)") != std::string::npos, e);
+    BOOST_TEST(e.find(main + ":3: routes[1].addresses_file: not a regular file (a directory)") != std::string::npos, e);
+    BOOST_TEST(e.find(main + ":4: routes[2].addresses_file: addresses are listed but deliver_to is \"all\"") !=
+                   std::string::npos, e);
+    BOOST_TEST(e.find(main + ":5: routes[3].addresses_file: must not be empty") != std::string::npos, e);
+    BOOST_TEST(r.errors.size() == 4u, e);
+}
+
+BOOST_AUTO_TEST_CASE(store_puts_late_records_in_route_order_and_reports_duplicates_once) {
+    ListedAddresses store;
+    store.add("a@one", 0, 1, 0);
+    store.add("b@two", 1, 2, 0);
+    store.add("c@one", 0, 1, 1);  // from route 0's file, read after every inline list
+    store.add("a@one", 1, 2, 1);
+    std::vector<std::pair<std::string, std::uint32_t>> duplicates;
+    store.index([&](const ListedAddresses::Record& r, std::uint32_t first) {
+        duplicates.emplace_back(std::string(store.text(r)), first);
+    });
+    BOOST_REQUIRE(duplicates.size() == 1u);
+    BOOST_TEST(duplicates[0].first == "a@one");
+    BOOST_TEST(duplicates[0].second == 0u);
+    BOOST_TEST(store.of_route(0).size() == 2u);
+    BOOST_TEST(store.text(store.of_route(0)[1]) == "c@one");
+    BOOST_TEST(store.of_route(1).size() == 2u);
+    BOOST_TEST(store.of_route(2).empty());
+    BOOST_TEST(*store.route_of("c@one") == 0u);
+    store.drop_records();
+    BOOST_TEST(store.records().empty());
+    BOOST_TEST(*store.route_of("b@two") == 1u);
+    BOOST_TEST(store.route_of("x@one") == nullptr);
+    BOOST_TEST(store.indexed_count() == 3u);
+}
+
+BOOST_AUTO_TEST_SUITE_END()
