@@ -298,6 +298,44 @@ class ReloadTests(MilterCase):
         self.assertRun(run, ["c", "y"])
 
 
+    def test_reload_rereads_address_files_all_or_nothing(self):
+        listed = os.path.join(WORK, "backup.list")
+
+        def write_list(text):
+            with open(listed + ".new", "w") as f:
+                f.write(text)
+            os.rename(listed + ".new", listed)
+
+        write_list("# nightly export\nalice@backup.test\n")
+        use_config(config().replace('addresses = [ "alice@backup.test", "bob@backup.test" ];',
+                                    'addresses = [ "bob@backup.test" ]; addresses_file = "%s";' % listed))
+        run = miltertest(message("127.0.0.1", "a@far.test", ["alice@backup.test", "bob@backup.test",
+                                                             "carol@backup.test"]))
+        self.assertRun(run, ["c", "c", "y"], "inline and file addresses")
+        # The config is unchanged: SIGHUP reads the file again.
+        write_list("alice@backup.test\ncarol@backup.test\n")
+        offset = MILTER.log_offset()
+        MILTER.reload()
+        wait_for(lambda: "reloaded" in MILTER.log_text()[offset:], 10, what="reload")
+        self.assertIn("3 listed addresses", MILTER.log_text()[offset:])
+        self.assertRun(miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"])), ["c"], "after reload")
+        # A broken file keeps the running policy, and the log names the file and line.
+        write_list("dave@backup.test\nnot an address\n")
+        offset = MILTER.log_offset()
+        MILTER.reload()
+        wait_for(lambda: "keeping the running policy" in MILTER.log_text()[offset:], 10, what="refused reload")
+        self.assertIn(listed + ":2: ", MILTER.log_text()[offset:])
+        run = miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test", "dave@backup.test"]))
+        self.assertRun(run, ["c", "y"], "the old policy still in force")
+        # So does a missing one, named at the config line.
+        os.unlink(listed)
+        offset = MILTER.log_offset()
+        MILTER.reload()
+        wait_for(lambda: "keeping the running policy" in MILTER.log_text()[offset:], 10, what="refused reload")
+        self.assertIn("addresses_file: cannot read the file (No such file or directory)", MILTER.log_text()[offset:])
+        self.assertRun(miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"])), ["c"], "still in force")
+
+
 class WarnModeTests(MilterCase):
     """mode = "warn": policy refusals are logged as "would reject" and the recipient goes on."""
 
