@@ -1,6 +1,7 @@
 // address_file.cpp - one address per line, streamed into the compact store.
 #include "route_milter/config/address_file.hpp"
 
+#include "route_milter/config/config_digest.hpp"
 #include "route_milter/config/config_source.hpp"
 
 #include <unistd.h>
@@ -86,8 +87,7 @@ AddressFileRead read_address_file(const std::string& path, AddressFileReader& re
         return out;
     }
     reader.expect_bytes(static_cast<std::size_t>(st.st_size));
-    // TODO(issue 13): the config digest hashes every file read; address files pass through here,
-    // chunk by chunk: feed each chunk to the digest as well.
+    Sha256Stream sha256;  // the config digest covers address files too
     std::size_t total = 0;
     for (;;) {
         const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
@@ -102,9 +102,12 @@ AddressFileRead read_address_file(const std::string& path, AddressFileReader& re
             out.unusable = too_big(total);
             return out;
         }
-        reader.feed(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+        const std::string_view chunk(buffer.data(), static_cast<std::size_t>(n));
+        sha256.update(chunk);
+        reader.feed(chunk);
     }
     reader.finish();
+    out.sha256 = sha256.finish();
     return out;
 }
 

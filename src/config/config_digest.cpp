@@ -15,6 +15,22 @@ std::array<unsigned char, 32> sha256_of(std::string_view bytes) {
     return out;
 }
 
+Sha256Stream::Sha256Stream() : md_(EVP_MD_CTX_new(), &EVP_MD_CTX_free) {
+    if (!md_ || EVP_DigestInit_ex(md_.get(), EVP_sha256(), nullptr) != 1) throw std::runtime_error("sha256: libcrypto failed");
+}
+
+void Sha256Stream::update(std::string_view bytes) {
+    if (EVP_DigestUpdate(md_.get(), bytes.data(), bytes.size()) != 1) throw std::runtime_error("sha256: libcrypto failed");
+}
+
+std::array<unsigned char, 32> Sha256Stream::finish() {
+    std::array<unsigned char, 32> out{};
+    unsigned int size = 0;
+    if (EVP_DigestFinal_ex(md_.get(), out.data(), &size) != 1 || size != out.size())
+        throw std::runtime_error("sha256: libcrypto failed");
+    return out;
+}
+
 std::string config_digest(const std::vector<SourceFile>& files) {
     std::string joined;
     joined.reserve(files.size() * 32);

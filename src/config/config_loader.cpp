@@ -492,6 +492,7 @@ void read_addresses_file(Validator& v, const Validator::PendingAddressFile& pend
         return;
     }
     v.file(file).mode = read.mode & 07777;
+    v.file(file).sha256 = read.sha256;
     if ((read.mode & (S_IWGRP | S_IWOTH)) != 0)
         v.error_at({file, 0}, "group or other users can write it; run chmod go-w (mode " + mode_text(read.mode) + ")");
     for (Diagnostic& d : reader.errors()) v.errors.push_back(std::move(d));
@@ -706,6 +707,7 @@ ConfigDraft draft_from(ConfigSource source) {
     if (config.routes.size() >= 1000) malloc_trim(0);
     config.files.clear();
     for (const SourceFile& f : source.files) config.files.push_back(f.name);  // with the address files
+    config.digest = config_digest(source.files);
     sort_diagnostics(v.errors);
     draft.errors = std::move(v.errors);
     return draft;

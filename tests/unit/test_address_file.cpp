@@ -1,6 +1,7 @@
 // Address files (addresses_file): the reader, the loader's use of it, and the compact store.
 #define BOOST_TEST_DYN_LINK
 #include "route_milter/config/address_file.hpp"
+#include "route_milter/config/config_digest.hpp"
 #include "route_milter/config/load_policy.hpp"
 #include "route_milter/core/listed_addresses.hpp"
 
@@ -139,6 +140,25 @@ BOOST_AUTO_TEST_CASE(an_empty_file_a_directory_and_deliver_all_are_refused) {
                    std::string::npos, e);
     BOOST_TEST(e.find(main + ":5: routes[3].addresses_file: must not be empty") != std::string::npos, e);
     BOOST_TEST(r.errors.size() == 4u, e);
+}
+
+// The config digest covers the address files, streamed: sha256 over sha256(main) sha256(list).
+BOOST_AUTO_TEST_CASE(digest_covers_address_files) {
+    const ConfigDir d;
+    const std::string list = "x@a.example\n" + std::string(100000, '#') + "\ny@a.example\n";  // several chunks
+    d.write("a.list", list);
+    const std::string main_text = "routes = ( { domain = \"a.example\"; deliver_to = \"listed\"; addresses_file = \"a.list\"; } );\n";
+    const std::string main = d.write("main.conf", main_text);
+    const ConfigResult first = load_config_file(main);
+    BOOST_REQUIRE_MESSAGE(first.config.has_value(), testing::errors_text(first));
+    std::vector<SourceFile> files(2);
+    files[0].sha256 = sha256_of(main_text);
+    files[1].sha256 = sha256_of(list);
+    BOOST_TEST(first.config->digest == config_digest(files));
+    d.write("a.list", "x@a.example\n");
+    const ConfigResult changed = load_config_file(main);
+    BOOST_REQUIRE_MESSAGE(changed.config.has_value(), testing::errors_text(changed));
+    BOOST_TEST(changed.config->digest != first.config->digest);
 }
 
 BOOST_AUTO_TEST_CASE(store_puts_late_records_in_route_order_and_reports_duplicates_once) {

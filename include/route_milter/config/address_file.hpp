@@ -27,6 +27,7 @@
 
 #include <sys/types.h>
 
+#include <array>
 #include <cstddef>
 #include <cstdint>
 #include <optional>
@@ -72,6 +73,7 @@ private:
 struct AddressFileRead {
     std::optional<std::string> unusable;  // why the file cannot be read at all
     mode_t mode = 0;
+    std::array<unsigned char, 32> sha256{};  // of the bytes read, for the config digest
 };
 
 // Streams `path` through `reader` in pieces of buffer.size(); the reader holds what was found.

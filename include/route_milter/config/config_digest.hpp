@@ -4,6 +4,7 @@
 //   sha256_of, config_digest - what "do all MX hosts run the same rules" compares.
 // SYNOPSIS
 //   file.sha256 = sha256_of(text);          // each file as read (config_source.cpp)
+//   Sha256Stream s; s.update(chunk); ...; file.sha256 = s.finish();   // address files
 //   config.digest = config_digest(files);   // "3f1c...": 64 lowercase hex digits
 // DESCRIPTION
 //   config_digest is sha256 over the sha256 of each file read, in the order met (the main file,
@@ -18,13 +19,27 @@
 #include "route_milter/config/config_source.hpp"
 
 #include <array>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <vector>
 
+struct evp_md_ctx_st;
+
 namespace route_milter {
 
 std::array<unsigned char, 32> sha256_of(std::string_view bytes);
+
+// The same, fed piece by piece (an address file is streamed, never held whole).
+class Sha256Stream {
+public:
+    Sha256Stream();
+    void update(std::string_view bytes);
+    std::array<unsigned char, 32> finish();
+
+private:
+    std::unique_ptr<evp_md_ctx_st, void (*)(evp_md_ctx_st*)> md_;  // libcrypto's EVP_MD_CTX
+};
 
 std::string config_digest(const std::vector<SourceFile>& files);
 
