@@ -213,14 +213,18 @@ int main(int argc, char** argv) {
     enable_tcp_quickack(!listen.is_unix());
     set_sighup_handler(reload_on_sighup);
     set_listen_address(listen);
-    const auto p = policy.snapshot()->policy;
-    log_line(LOG_INFO,
-             "starting %s on %s: config %s, %zu routes, %zu listed addresses, %zu ip ranges, scope %s, mode %s, "
-             "%zu routes in warn mode, digest %s, metrics %s",
-             version, socket.c_str(), config_path.c_str(), p->config().routes.size(), p->listed_address_count(),
-             p->config().ip_ranges.size(), std::string(name_of(p->config().scope)).c_str(),
-             std::string(name_of(p->config().mode)).c_str(), routes_in_mode(p->config(), Mode::warn),
-             p->config().digest.c_str(), metrics_settings ? metrics_settings->listen.text().c_str() : "off");
+    {
+        // Scoped: a reference kept here for the daemon's life would keep the first policy (all its
+        // addresses) in memory after every reload.
+        const auto p = policy.snapshot()->policy;
+        log_line(LOG_INFO,
+                 "starting %s on %s: config %s, %zu routes, %zu listed addresses, %zu ip ranges, scope %s, mode %s, "
+                 "%zu routes in warn mode, digest %s, metrics %s",
+                 version, socket.c_str(), config_path.c_str(), p->config().routes.size(), p->listed_address_count(),
+                 p->config().ip_ranges.size(), std::string(name_of(p->config().scope)).c_str(),
+                 std::string(name_of(p->config().mode)).c_str(), routes_in_mode(p->config(), Mode::warn),
+                 p->config().digest.c_str(), metrics_settings ? metrics_settings->listen.text().c_str() : "off");
+    }
     // The socket is listening (connections wait in its backlog until smfi_main accepts them):
     // systemd may start Postfix now, with no window of 4xx answers.
     sd_notifyf(0, "READY=1\nSTATUS=listening on %s", socket.c_str());

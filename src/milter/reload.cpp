@@ -3,9 +3,21 @@
 
 #include "route_milter/common/log.hpp"
 
+#include <malloc.h>
+
 namespace route_milter {
 
+namespace {
+// Runs when a reload is over, whatever its outcome: the policy it replaced (unless a connection
+// still pins it; its last close frees it, and the next reload hands its pages back) or the one it
+// refused is freed by then, and its pages go back to the system, so RSS returns to where it was.
+struct GiveBackMemory {
+    ~GiveBackMemory() { malloc_trim(0); }
+};
+}  // namespace
+
 bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::string& path, UserCheck user_check) {
+    const GiveBackMemory give_back;  // destroyed last: after `loaded` and `running` below
     PolicyResult loaded = load_policy_file(path, user_check);
     if (!loaded.policy) {
         // One line says why; a config with several errors lists them first.

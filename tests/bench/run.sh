@@ -5,8 +5,14 @@ build=${1:-build}
 mkdir -p "$build/bench"
 conf="$build/bench/100k-routes.conf"
 [ -s "$conf" ] || "$build/bench-core" generate "$conf" 100000 10
+files="$build/bench/100k-routes-files.conf"   # the same addresses, one addresses_file per route
+[ -s "$files" ] || "$build/bench-core" generate "$files" 100000 10 files
 echo "== core: 100,000 routes, 1,000,000 listed addresses ($(du -h "$conf" | cut -f1) config)"
 for i in 1 2 3; do "$build/bench-core" load "$conf"; done
-"$build/bench-core" decide "$conf" 7
+echo "== core: the same, the addresses in 100,000 address files ($(du -h "$files" | cut -f1) config)"
+for i in 1 2 3; do "$build/bench-core" load "$files"; done
+"$build/bench-core" decide "$files" 7
+echo "== the daemon across reloads (address files)"
+python3 tests/bench/reload_rss.py "$build/route-milter" "$files" 3
 echo "== SMTP through Postfix on loopback"
 python3 tests/bench/smtp_bench.py "$build" ${BENCH_ARGS:-}
