@@ -97,10 +97,13 @@ void print_route(Printer& p, const Policy& policy, const RouteConfig& r, bool la
               quoted(name_of(defaults.treat_recipient_as)));
     p.setting(4, "deliver_to", quoted(name_of(r.deliver_to)), quoted(name_of(defaults.deliver_to)));
     if (r.deliver_to == DeliverTo::listed) {
+        // Inline addresses as a list; an address file by its name (it is read again on reload).
         std::vector<std::string> addresses;
-        addresses.reserve(r.addresses.size());
-        for (const ListedAddress& a : r.addresses) addresses.push_back(a.address);
-        p.line(4, "addresses = " + string_list(addresses) + ";");
+        const auto route = static_cast<std::uint32_t>(&r - c.routes.data());
+        for (const ListedAddresses::Record& a : c.listed.of_route(route))
+            if (!r.addresses_file || a.file != r.addresses_file->file) addresses.emplace_back(c.listed.text(a));
+        if (!addresses.empty() || !r.addresses_file) p.line(4, "addresses = " + string_list(addresses) + ";");
+        if (r.addresses_file) p.line(4, "addresses_file = " + quoted(r.addresses_file->path) + ";");
     }
     p.setting(4, "retries", std::to_string(r.retries), std::to_string(defaults.retries));
     p.setting(4, "retry_minutes", std::to_string(r.retry_minutes), std::to_string(defaults.retry_minutes));
