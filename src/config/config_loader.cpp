@@ -483,7 +483,11 @@ void read_addresses_file(Validator& v, const Validator::PendingAddressFile& pend
                          std::vector<char>& buffer) {
     RouteConfig& route = config.routes.at(pending.route);
     const std::string file_path = v.resolve(pending.name);
-    const std::uint32_t file = v.add_file({file_path, 0, true, true});
+    SourceFile source_file;
+    source_file.name = file_path;
+    source_file.from_disk = true;
+    source_file.addresses = true;
+    const std::uint32_t file = v.add_file(std::move(source_file));
     AddressFileReader reader(config.listed, pending.route, route.pattern, file, file_path);
     const AddressFileRead read = read_address_file(file_path, reader, buffer);
     if (read.unusable) {

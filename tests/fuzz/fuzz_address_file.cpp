@@ -1,0 +1,43 @@
+// libFuzzer target: the address-file reader (address_file.hpp), fed in two pieces cut where the
+// input's first byte says, against the same input fed whole.
+#include "route_milter/config/address_file.hpp"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <string_view>
+#include <variant>
+
+using namespace route_milter;
+
+extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
+    if (size == 0) return 0;
+    static const RoutePattern pattern = std::get<RoutePattern>(RoutePattern::parse("*.example.com"));
+    const std::string_view text(reinterpret_cast<const char*>(data) + 1, size - 1);
+    const std::size_t cut = text.empty() ? 0 : data[0] % (text.size() + 1);
+    ListedAddresses whole_store, cut_store;
+    AddressFileReader whole(whole_store, 0, pattern, 1, "fuzz.list");
+    whole.feed(text);
+    whole.finish();
+    AddressFileReader pieces(cut_store, 0, pattern, 1, "fuzz.list");
+    pieces.feed(text.substr(0, cut));
+    pieces.feed(text.substr(cut));
+    pieces.finish();
+    // However the file is cut, the same addresses and the same errors; every address canonical
+    // and inside the route's domain; every error on a line that exists.
+    if (whole.count() != pieces.count() || whole.errors().size() != pieces.errors().size()) std::abort();
+    if (whole_store.record_count() != whole.count()) std::abort();
+    for (std::size_t i = 0; i < whole_store.record_count(); ++i) {
+        const std::string_view a = whole_store.text(whole_store.records()[i]);
+        if (a != cut_store.text(cut_store.records()[i])) std::abort();
+        const std::size_t at = a.rfind('@');
+        if (at == std::string_view::npos || !pattern.matches(a.substr(at + 1))) std::abort();
+        for (const char c : a)
+            if (c >= 'A' && c <= 'Z') std::abort();
+    }
+    const std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
+    for (const Diagnostic& d : whole.errors())
+        if (d.line == 0 || d.line > lines || d.file != "fuzz.list") std::abort();
+    whole_store.index([](const ListedAddresses::Record&, std::uint32_t) {});
+    return 0;
+}
