@@ -5,6 +5,7 @@
 #include "route_milter/config/config_digest.hpp"
 #include "route_milter/config/address_file.hpp"
 #include "route_milter/config/config_source.hpp"
+#include "route_milter/config/route_list_scan.hpp"
 #include "route_milter/core/domain.hpp"
 #include "route_milter/core/utc_time.hpp"
 
@@ -20,6 +21,7 @@
 #include <stdexcept>
 #include <map>
 #include <memory>
+#include <optional>
 #include <unordered_map>
 #include <tuple>
 #include <utility>
@@ -112,7 +114,10 @@ public:
     std::vector<PendingAddressFile> pending_address_files;
 
     SourceLocation locate(unsigned text_line) const { return source_.locate(text_line); }
-    SourceLocation at(const Setting& s) const { return locate(s.getSourceLine()); }
+    SourceLocation at(const Setting& s) const { return locate(s.getSourceLine() + line_base); }
+    // The text line before the first line of the text libconfig is reading (a slice of the
+    // route list starts on a later line than its own line 1).
+    unsigned line_base = 0;
     const std::string& file_name(std::uint32_t file) const { return source_.files.at(file).name; }
 
     // "line 3", or "other.conf:3" when `first` is in another file than `here`.
@@ -232,7 +237,8 @@ public:
                 continue;
             }
             // Array elements may carry no line of their own; use the array's then.
-            fn(std::string_view(e.c_str()), locate(e.getSourceLine() != 0 ? e.getSourceLine() : s.getSourceLine()));
+            fn(std::string_view(e.c_str()),
+               locate((e.getSourceLine() != 0 ? e.getSourceLine() : s.getSourceLine()) + line_base));
         }
         return s.getLength();
     }
@@ -621,7 +627,8 @@ void check_route_domains(Validator& v, const std::vector<RouteConfig>& routes) {
     }
 }
 
-void read_root(Validator& v, const Setting& root, Config& config) {
+// sliced: the route list is read apart, a slice at a time (read_sliced); here it is empty.
+void read_root(Validator& v, const Setting& root, Config& config, bool sliced = false) {
     v.check_group(root, "", root_settings);
     read_milter(v, root, config.milter);
     read_metrics(v, root, config.metrics);
@@ -633,7 +640,7 @@ void read_root(Validator& v, const Setting& root, Config& config) {
         const Setting& list = root["routes"];
         if (!list.isList()) {
             v.error(list, "routes", "expected a list ( { ... }, ... ), found " + std::string(type_name(list)));
-        } else {
+        } else if (!sliced) {
             config.routes.resize(static_cast<std::size_t>(list.getLength()));
             for (int i = 0; i < list.getLength(); ++i)
                 read_route(v, list[i], "routes[" + std::to_string(i) + "]", config, static_cast<std::uint32_t>(i));
@@ -642,9 +649,78 @@ void read_root(Validator& v, const Setting& root, Config& config) {
     }
 }
 
+// Reads `text` into `tree`; false on a syntax error (what and where in `error`, `line`).
+bool parse_text(libconfig::Config& tree, std::string_view text, std::string& error, unsigned& line) {
+    // config_source expanded every @include. Should libconfig still meet one, version 1.5
+    // puts include_dir and "/" before every name, and nothing can be opened under /dev/null.
+    tree.setIncludeDir("/dev/null");
+    try {
+        if (text.empty()) {
+            tree.readString("");
+        } else {
+            // From memory without the copy readString() would make of a big config.
+            const std::unique_ptr<FILE, int (*)(FILE*)> in(
+                ::fmemopen(const_cast<char*>(text.data()), text.size(), "r"), &std::fclose);
+            if (!in) throw libconfig::FileIOException();
+            tree.read(in.get());
+        }
+        return true;
+    } catch (const libconfig::ParseException& e) {
+        error = std::string("syntax error: ") + e.getError();
+        line = static_cast<unsigned>(e.getLine());
+    } catch (const libconfig::FileIOException&) {
+        error = "cannot read the file";
+        line = 0;
+    }
+    return false;
+}
+
+// A big route list read a slice at a time (route_list_scan.hpp): first the config with the
+// list left empty (its lines kept, so every line number stays), then `slicing.routes` groups
+// at a time, each tree freed before the next. False when libconfig refuses any part: the
+// caller then starts again from the whole text, so a syntax error reads as it always did.
+bool read_sliced(Validator& v, const std::string& text, const RouteListLayout& layout, Config& config,
+                 RouteSlicing slicing) {
+    const std::vector<RouteListElement>& el = layout.elements;
+    std::string error;
+    unsigned line = 0;
+    {
+        std::string rest;
+        rest.reserve(text.size() - (el.back().end - el.front().begin) + el.back().line - el.front().line);
+        rest.append(text, 0, el.front().begin);
+        rest.append(static_cast<std::size_t>(std::count(text.begin() + static_cast<std::ptrdiff_t>(el.front().begin),
+                                                        text.begin() + static_cast<std::ptrdiff_t>(el.back().end), '\n')),
+                    '\n');
+        rest.append(text, el.back().end);
+        libconfig::Config tree;
+        if (!parse_text(tree, rest, error, line)) return false;
+        read_root(v, tree.getRoot(), config, true);
+    }
+    const std::size_t per_slice = std::max<std::size_t>(slicing.routes, 1);
+    config.routes.resize(el.size());
+    std::string piece;
+    for (std::size_t first = 0; first < el.size(); first += per_slice) {
+        const std::size_t last = std::min(el.size(), first + per_slice);
+        piece.assign("routes = (");
+        piece.append(text, el[first].begin, el[last - 1].end - el[first].begin);
+        piece.append(");");
+        libconfig::Config tree;
+        if (!parse_text(tree, piece, error, line)) return false;
+        const Setting& list = tree.getRoot()["routes"];
+        if (static_cast<std::size_t>(list.getLength()) != last - first) return false;  // not what the scan saw
+        v.line_base = el[first].line - 1;
+        for (std::size_t i = first; i < last; ++i)
+            read_route(v, list[static_cast<int>(i - first)], "routes[" + std::to_string(i) + "]", config,
+                       static_cast<std::uint32_t>(i));
+        v.line_base = 0;
+    }
+    check_route_domains(v, config.routes);
+    return true;
+}
+
 // Parses the checked text of the config and its @includes and validates the tree. The text and
 // the tree are freed before returning: they are the big part, the caller compiles a policy next.
-ConfigDraft draft_from(ConfigSource source) {
+ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing) {
     ConfigDraft draft;
     Config& config = draft.config;
     config.file = source.files.front().name;
@@ -657,34 +733,38 @@ ConfigDraft draft_from(ConfigSource source) {
         draft.errors = std::move(v.errors);
         return draft;
     }
-    {
-        libconfig::Config tree;
-        // config_source expanded every @include. Should libconfig still meet one, version 1.5
-        // puts include_dir and "/" before every name, and nothing can be opened under /dev/null.
-        tree.setIncludeDir("/dev/null");
-        bool read = false;
-        try {
-            if (source.text.empty()) {
-                tree.readString("");
-            } else {
-                // From memory without the copy readString() would make of a big config.
-                const std::unique_ptr<FILE, int (*)(FILE*)> in(
-                    ::fmemopen(source.text.data(), source.text.size(), "r"), &std::fclose);
-                if (!in) throw libconfig::FileIOException();
-                tree.read(in.get());
-            }
-            read = true;
-        } catch (const libconfig::ParseException& e) {
-            v.error_at(v.locate(static_cast<unsigned>(e.getLine())), std::string("syntax error: ") + e.getError());
-        } catch (const libconfig::FileIOException&) {
-            v.error_at({0, 0}, "cannot read the file");
+    std::optional<RouteListLayout> layout;
+    if (source.text.size() >= slicing.text_bytes) layout = scan_route_list(source.text);
+    if (layout && layout->elements.size() >= slicing.from_routes) {
+        const Diagnostics before = v.errors;
+        if (read_sliced(v, source.text, *layout, config, slicing)) {
+            draft.parsed = true;
+        } else {  // from the start, the whole text at once
+            v.errors = before;
+            v.password_files.clear();
+            v.pending_address_files.clear();
+            v.line_base = 0;
+            Config fresh;
+            fresh.file = std::move(config.file);
+            fresh.digest = std::move(config.digest);
+            fresh.files = std::move(config.files);
+            config = std::move(fresh);
         }
+    }
+    layout.reset();
+    if (!draft.parsed) {
+        libconfig::Config tree;
+        std::string error;
+        unsigned line = 0;
+        const bool read = parse_text(tree, source.text, error, line);
+        if (!read) v.error_at(v.locate(line), error);
         std::string().swap(source.text);
         if (read) {
             read_root(v, tree.getRoot(), config);
             draft.parsed = true;
         }
     }
+    std::string().swap(source.text);
     if (!v.pending_address_files.empty()) {
         // The tree is gone: give its pages back before the addresses take their place.
         if (config.routes.size() >= 1000) malloc_trim(0);
@@ -746,11 +826,13 @@ std::vector<IpRangeConfig> default_ip_ranges() {
     return {my_computer, internet};
 }
 
-ConfigDraft read_config_text(std::string_view text, const std::string& name) {
-    return draft_from(read_config_source_text(text, name));
+ConfigDraft read_config_text(std::string_view text, const std::string& name, RouteSlicing slicing) {
+    return draft_from(read_config_source_text(text, name), slicing);
 }
 
-ConfigDraft read_config_file(const std::string& path) { return draft_from(read_config_source_file(path)); }
+ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing) {
+    return draft_from(read_config_source_file(path), slicing);
+}
 
 ConfigResult load_config_text(std::string_view text, const std::string& name) {
     return accept(read_config_text(text, name));

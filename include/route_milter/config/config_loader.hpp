@@ -48,7 +48,16 @@ struct ConfigDraft {
     bool parsed = false;
 };
 
-ConfigDraft read_config_file(const std::string& path);
-ConfigDraft read_config_text(std::string_view text, const std::string& name);
+// A big route list is given to libconfig in slices (route_list_scan.hpp): its whole tree would
+// be most of the memory and time of a load. The result is the same as of a reading in one
+// piece (a syntax error anywhere: the text is read again in one piece, for libconfig's report).
+struct RouteSlicing {
+    std::size_t text_bytes = 1 << 20;  // a smaller config is read in one piece
+    std::size_t from_routes = 2000;    // so is one with fewer routes
+    std::size_t routes = 1000;         // routes per slice
+};
+
+ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing = {});
+ConfigDraft read_config_text(std::string_view text, const std::string& name, RouteSlicing slicing = {});
 
 }  // namespace route_milter
