@@ -506,7 +506,7 @@ void read_addresses_file(Validator& v, const Validator::PendingAddressFile& pend
     if ((read.mode & (S_IWGRP | S_IWOTH)) != 0)
         v.error_at({file, 0}, "group or other users can write it; run chmod go-w (mode " + mode_text(read.mode) + ")");
     for (Diagnostic& d : reader.errors()) v.errors.push_back(std::move(d));
-    route.addresses_file = AddressFile{file_path, file, reader.count(), pending.at.line, pending.at.file};
+    route.addresses_file = AddressFile{file, reader.count(), pending.at.line, pending.at.file};
     if (route.deliver_to == DeliverTo::listed && reader.count() == 0 && !pending.inline_listed && !route.pattern.empty())
         v.error_at({route.file, route.line}, pending.path + ": deliver_to = \"listed\" but no addresses are listed (" +
                                                  route.pattern.text() + "; " + file_path + " holds none)");

@@ -1,6 +1,5 @@
 #include "route_milter/core/string_index.hpp"
 
-#include <bit>
 #include <functional>
 #include <stdexcept>
 
@@ -12,8 +11,14 @@ std::uint32_t StringIndex::hash_of(std::string_view key) {
     return folded == 0 ? 1 : folded;
 }
 
+// Any number of slots, not a power of two: a million keys take 1.43 million slots (22 MB),
+// not 2^21 (33 MB). The slot of a hash is its place in [0, slots) by a multiply, not a mask.
+std::size_t StringIndex::home(std::uint32_t hash) const {
+    return static_cast<std::size_t>((static_cast<std::uint64_t>(hash) * slots_.size()) >> 32);
+}
+
 void StringIndex::reserve(std::size_t keys) {
-    const std::size_t wanted = std::bit_ceil(keys * 10 / 7 + 16);  // load factor <= 0.7
+    const std::size_t wanted = keys * 10 / 7 + 16;  // load factor <= 0.7
     if (wanted > slots_.size()) grow(wanted);
 }
 
@@ -21,19 +26,17 @@ void StringIndex::grow(std::size_t slot_count) {
     std::vector<Slot> old;
     old.swap(slots_);
     slots_.assign(slot_count, Slot{});
-    const std::size_t mask = slot_count - 1;
     for (const Slot& s : old) {
         if (s.hash == 0) continue;
-        std::size_t i = s.hash & mask;
-        while (slots_[i].hash != 0) i = (i + 1) & mask;
+        std::size_t i = home(s.hash);
+        while (slots_[i].hash != 0) i = next(i);
         slots_[i] = s;
     }
 }
 
 std::size_t StringIndex::probe(std::string_view key, std::uint32_t hash) const {
-    const std::size_t mask = slots_.size() - 1;
-    std::size_t i = hash & mask;
-    for (; slots_[i].hash != 0; i = (i + 1) & mask)
+    std::size_t i = home(hash);
+    for (; slots_[i].hash != 0; i = next(i))
         if (slots_[i].hash == hash && key_of(slots_[i]) == key) break;
     return i;
 }
@@ -46,7 +49,7 @@ std::uint32_t StringIndex::store_key(std::string_view key) {
 }
 
 const std::uint32_t* StringIndex::index_stored(std::uint32_t offset, std::uint32_t length, std::uint32_t value) {
-    if ((size_ + 1) * 10 > slots_.size() * 7) grow(std::bit_ceil((size_ + 1) * 2 + 16));
+    if ((size_ + 1) * 10 > slots_.size() * 7) grow((size_ + 1) * 2 + 16);
     const std::string_view key = stored_key(offset, length);
     const std::uint32_t h = hash_of(key);
     Slot& slot = slots_[probe(key, h)];

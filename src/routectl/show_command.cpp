@@ -103,7 +103,7 @@ void print_route(Printer& p, const Policy& policy, const RouteConfig& r, bool la
         for (const ListedAddresses::Record& a : c.listed.of_route(route))
             if (!r.addresses_file || a.file != r.addresses_file->file) addresses.emplace_back(c.listed.text(a));
         if (!addresses.empty() || !r.addresses_file) p.line(4, "addresses = " + string_list(addresses) + ";");
-        if (r.addresses_file) p.line(4, "addresses_file = " + quoted(r.addresses_file->path) + ";");
+        if (r.addresses_file) p.line(4, "addresses_file = " + quoted(c.files.at(r.addresses_file->file)) + ";");
     }
     p.setting(4, "retries", std::to_string(r.retries), std::to_string(defaults.retries));
     p.setting(4, "retry_minutes", std::to_string(r.retry_minutes), std::to_string(defaults.retry_minutes));

@@ -47,6 +47,8 @@ private:
     static std::uint32_t hash_of(std::string_view key);
     std::string_view key_of(const Slot& s) const { return std::string_view(arena_).substr(s.offset, s.length); }
     void grow(std::size_t slot_count);
+    std::size_t home(std::uint32_t hash) const;
+    std::size_t next(std::size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
     // The slot holding `key`, or the empty slot where it would go.
     std::size_t probe(std::string_view key, std::uint32_t hash) const;
 
