@@ -12,9 +12,11 @@
 #include <libconfig.h++>
 #include <malloc.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <array>
+#include <cerrno>
 #include <cstdio>
 #include <initializer_list>
 #include <span>
@@ -484,9 +486,96 @@ void read_hosts(Validator& v, const Setting& s, const std::string& path, std::ve
         v.error(s, path, "empty list: leave host out for MX delivery");
 }
 
+// What is known of a route's addresses_file once read: its mode, digest and count.
+void address_file_read(Validator& v, const Validator::PendingAddressFile& pending, Config& config, std::uint32_t file,
+                       mode_t mode, const std::array<unsigned char, 32>& sha256, std::size_t count) {
+    RouteConfig& route = config.routes.at(pending.route);
+    v.file(file).mode = mode & 07777;
+    v.file(file).sha256 = sha256;
+    if ((mode & (S_IWGRP | S_IWOTH)) != 0)
+        v.error_at({file, 0}, "group or other users can write it; run chmod go-w (mode " + mode_text(mode) + ")");
+    route.addresses_file = AddressFile{file, count, pending.at.line, pending.at.file};
+    if (route.deliver_to == DeliverTo::listed && count == 0 && !pending.inline_listed && !route.pattern.empty())
+        v.error_at({route.file, route.line}, pending.path + ": deliver_to = \"listed\" but no addresses are listed (" +
+                                                 route.pattern.text() + "; " + v.file_name(file) + " holds none)");
+}
+
+// Everything besides the address files' bytes that decides what the listed-address index
+// holds and which of its checks pass: local_domains, every route's domain and deliver_to, the
+// inline addresses (the only records so far) and which route reads which file.
+std::array<unsigned char, 32> listed_inputs_digest(const Validator& v, const Config& config) {
+    Sha256Stream sha;
+    const auto put = [&](std::string_view bytes) {
+        const auto size = static_cast<std::uint32_t>(bytes.size());
+        sha.update(std::string_view(reinterpret_cast<const char*>(&size), sizeof size));
+        sha.update(bytes);
+    };
+    const auto put_number = [&](std::uint32_t n) { sha.update(std::string_view(reinterpret_cast<const char*>(&n), sizeof n)); };
+    for (const std::string& d : config.local_domains) put(d);
+    put_number(static_cast<std::uint32_t>(config.routes.size()));
+    for (const RouteConfig& r : config.routes) {
+        put(r.pattern.text());
+        put_number(static_cast<std::uint32_t>(r.deliver_to));
+    }
+    for (const ListedAddresses::Record& a : config.listed.records()) {
+        put_number(a.route);
+        put(config.listed.text(a));
+    }
+    for (const Validator::PendingAddressFile& pending : v.pending_address_files) {
+        put_number(pending.route);
+        put(v.resolve(pending.name));
+    }
+    return sha.finish();
+}
+
+// A reload whose address files are byte for byte the ones the running policy was built from,
+// listed by the same routes: each file is read once more to its sha256 (no address parsed or
+// stored), and the running index is kept instead of a second one built beside it. False, with
+// nothing changed, when anything differs or cannot be read: the files are then read in full.
+bool keep_address_files(Validator& v, Config& config, const ListedAddresses& running,
+                        const std::array<unsigned char, 32>& inputs, std::vector<char>& buffer) {
+    const ListedAddresses::Provenance& was = running.provenance();
+    if (was.routes != inputs || was.files.size() != v.pending_address_files.size() ||
+        running.route_counts().size() != config.routes.size())
+        return false;
+    std::vector<mode_t> modes;
+    modes.reserve(was.files.size());
+    for (std::size_t i = 0; i < was.files.size(); ++i) {
+        struct stat st {};
+        auto opened = open_regular_file(v.resolve(v.pending_address_files[i].name), st);
+        if (!std::holds_alternative<Fd>(opened) || static_cast<std::size_t>(st.st_size) > max_address_file_bytes)
+            return false;
+        const Fd fd = std::move(std::get<Fd>(opened));
+        Sha256Stream sha;
+        std::size_t total = 0;
+        for (;;) {
+            const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+            if (n < 0 && errno == EINTR) continue;
+            if (n < 0) return false;
+            if (n == 0) break;
+            total += static_cast<std::size_t>(n);
+            if (total > max_address_file_bytes) return false;
+            sha.update(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+        }
+        if (sha.finish() != was.files[i].sha256) return false;
+        modes.push_back(st.st_mode);
+    }
+    for (std::size_t i = 0; i < was.files.size(); ++i) {
+        const Validator::PendingAddressFile& pending = v.pending_address_files[i];
+        SourceFile source_file;
+        source_file.name = v.resolve(pending.name);
+        source_file.from_disk = true;
+        source_file.addresses = true;
+        const std::uint32_t file = v.add_file(std::move(source_file));
+        address_file_read(v, pending, config, file, modes[i], was.files[i].sha256, was.files[i].count);
+    }
+    config.listed.keep_index_of(running);
+    return true;
+}
+
 // A route's addresses_file, streamed into config.listed (after the libconfig tree is freed).
 void read_addresses_file(Validator& v, const Validator::PendingAddressFile& pending, Config& config,
-                         std::vector<char>& buffer) {
+                         std::vector<char>& buffer, ListedAddresses::Provenance& provenance) {
     RouteConfig& route = config.routes.at(pending.route);
     const std::string file_path = v.resolve(pending.name);
     SourceFile source_file;
@@ -499,17 +588,12 @@ void read_addresses_file(Validator& v, const Validator::PendingAddressFile& pend
     if (read.unusable) {
         v.error_at(pending.at, pending.path + ".addresses_file: " + *read.unusable + " (\"" + pending.name + "\"" +
                                    (file_path == pending.name ? "" : ", " + file_path) + ")");
+        provenance.files.push_back({});
         return;
     }
-    v.file(file).mode = read.mode & 07777;
-    v.file(file).sha256 = read.sha256;
-    if ((read.mode & (S_IWGRP | S_IWOTH)) != 0)
-        v.error_at({file, 0}, "group or other users can write it; run chmod go-w (mode " + mode_text(read.mode) + ")");
     for (Diagnostic& d : reader.errors()) v.errors.push_back(std::move(d));
-    route.addresses_file = AddressFile{file, reader.count(), pending.at.line, pending.at.file};
-    if (route.deliver_to == DeliverTo::listed && reader.count() == 0 && !pending.inline_listed && !route.pattern.empty())
-        v.error_at({route.file, route.line}, pending.path + ": deliver_to = \"listed\" but no addresses are listed (" +
-                                                 route.pattern.text() + "; " + file_path + " holds none)");
+    address_file_read(v, pending, config, file, read.mode, read.sha256, reader.count());
+    provenance.files.push_back({read.sha256, reader.count()});
 }
 
 void read_route(Validator& v, const Setting& r, const std::string& path, Config& config, std::uint32_t index) {
@@ -569,7 +653,7 @@ void read_route(Validator& v, const Setting& r, const std::string& path, Config&
             auto password = v.string_member(a, apath, auth_settings, "password");
             if (password) v.password_files.push_back(v.at(a["password"]).file);
             if (user && user->empty()) v.error(a["user"], apath + ".user", "must not be empty (\"\")");
-            else if (user && password) out.auth = RouteAuth{*user, *password};
+            else if (user && password) out.auth = std::make_shared<const RouteAuth>(RouteAuth{*user, *password});
             if (out.auth && out.hosts.empty())
                 v.error(a, apath, "SMTP AUTH needs the route's host (set host for " + domain + ")");
         }
@@ -720,7 +804,7 @@ bool read_sliced(Validator& v, const std::string& text, const RouteListLayout& l
 
 // Parses the checked text of the config and its @includes and validates the tree. The text and
 // the tree are freed before returning: they are the big part, the caller compiles a policy next.
-ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing) {
+ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const ListedAddresses* running) {
     ConfigDraft draft;
     Config& config = draft.config;
     config.file = source.files.front().name;
@@ -769,8 +853,15 @@ ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing) {
         // The tree is gone: give its pages back before the addresses take their place.
         if (config.routes.size() >= 1000) malloc_trim(0);
         std::vector<char> buffer(std::size_t{1} << 16);
-        for (const Validator::PendingAddressFile& pending : v.pending_address_files)
-            read_addresses_file(v, pending, config, buffer);
+        const std::array<unsigned char, 32> inputs = listed_inputs_digest(v, config);
+        if (running == nullptr || !keep_address_files(v, config, *running, inputs, buffer)) {
+            ListedAddresses::Provenance provenance;
+            provenance.routes = inputs;
+            provenance.files.reserve(v.pending_address_files.size());
+            for (const Validator::PendingAddressFile& pending : v.pending_address_files)
+                read_addresses_file(v, pending, config, buffer, provenance);
+            config.listed.set_provenance(std::move(provenance));
+        }
         std::vector<Validator::PendingAddressFile>().swap(v.pending_address_files);
     }
     // Each file that holds a route password must be closed to other users (like ssh's keys).
@@ -789,9 +880,11 @@ ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing) {
     // list); hand its pages back now so that compiling the policy does not add to the peak.
     // Small configs skip it: trimming costs more than they ever held.
     if (config.routes.size() >= 1000) malloc_trim(0);
-    config.files.clear();
-    for (const SourceFile& f : source.files) config.files.push_back(f.name);  // with the address files
     config.digest = config_digest(source.files);
+    // With the address files; the names move (the diagnostics above hold their own copies).
+    config.files.clear();
+    config.files.reserve(source.files.size());
+    for (SourceFile& f : source.files) config.files.push_back(std::move(f.name));
     sort_diagnostics(v.errors);
     draft.errors = std::move(v.errors);
     return draft;
@@ -827,11 +920,11 @@ std::vector<IpRangeConfig> default_ip_ranges() {
 }
 
 ConfigDraft read_config_text(std::string_view text, const std::string& name, RouteSlicing slicing) {
-    return draft_from(read_config_source_text(text, name), slicing);
+    return draft_from(read_config_source_text(text, name), slicing, nullptr);
 }
 
-ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing) {
-    return draft_from(read_config_source_file(path), slicing);
+ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing, const ListedAddresses* running) {
+    return draft_from(read_config_source_file(path), slicing, running);
 }
 
 ConfigResult load_config_text(std::string_view text, const std::string& name) {

@@ -57,9 +57,11 @@ PolicyResult compile_loaded(ConfigDraft loaded, UserCheck user_check = UserCheck
 }
 }  // namespace
 
-PolicyResult load_policy_file(const std::string& path, UserCheck user_check, ListedAddressUse lists) {
+PolicyResult load_policy_file(const std::string& path, UserCheck user_check, ListedAddressUse lists,
+                              const Policy* running) {
     tune_malloc();
-    return compile_loaded(read_config_file(path), user_check, lists);
+    return compile_loaded(read_config_file(path, {}, running != nullptr ? &running->config().listed : nullptr),
+                          user_check, lists);
 }
 
 PolicyResult load_policy_text(std::string_view text, const std::string& name) {

@@ -5,7 +5,7 @@
 namespace route_milter {
 
 void ListedAddresses::reserve_bytes(std::size_t bytes) {
-    index_.reserve_arena(bytes);  // std::string grows geometrically here too
+    body_->index.reserve_arena(bytes);  // std::string grows geometrically here too
     // An address line is rarely under 8 bytes; reserved pages that stay unused cost no memory.
     // Geometric growth: many small files must not copy the records once each.
     const std::size_t wanted = records_.size() + bytes / 8 + 1;
@@ -14,7 +14,7 @@ void ListedAddresses::reserve_bytes(std::size_t bytes) {
 
 void ListedAddresses::add(std::string_view canonical, std::uint32_t route, unsigned line, std::uint32_t file) {
     if (!records_.empty() && route < records_.back().route) in_route_order_ = false;
-    const std::uint32_t offset = index_.store_key(canonical);
+    const std::uint32_t offset = body_->index.store_key(canonical);
     records_.push_back({offset, static_cast<std::uint32_t>(canonical.size()), route, line, file});
 }
 

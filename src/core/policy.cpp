@@ -40,9 +40,13 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
         }
     }
     for (const std::string& d : c.local_domains) policy->local_domains_.insert(d, 0);
+    if (c.listed.kept()) {
+        // The running policy's index, built from the same routes and files: indexed and checked.
+        if (c.listed.route_counts().size() == c.routes.size()) policy->listed_counts_ = c.listed.route_counts();
+    }
     for (const ListedAddresses::Record& a : c.listed.records())
         if (a.route < c.routes.size()) ++policy->listed_counts_[a.route];
-    c.listed.index([&](const ListedAddresses::Record& a, std::uint32_t first) {
+    if (!c.listed.kept()) c.listed.index([&](const ListedAddresses::Record& a, std::uint32_t first) {
         --policy->listed_counts_[a.route];
         error(a, "routes: address listed twice, also under " + c.routes[first].pattern.text() + " (" +
                      line_of(c.routes[first], a) + ") (\"" + std::string(c.listed.text(a)) + "\")");
@@ -66,6 +70,7 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
             error(a, "routes: address is listed under " + r.pattern.text() + " but route " + owner->pattern.text() +
                          " (" + line_of(*owner, a) + ") takes its domain (\"" + std::string(address) + "\")");
     }
+    if (!c.listed.kept()) c.listed.set_route_counts(policy->listed_counts_);
     if (lists == ListedAddressUse::into_index) c.listed.drop_records();
     for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);
     std::stable_sort(policy->ranges_by_priority_.begin(), policy->ranges_by_priority_.end(),

@@ -1,6 +1,8 @@
 // decision_counters.cpp - slots per route pattern; see decision_counters.hpp.
 #include "decision_counters.hpp"
 
+#include <malloc.h>
+
 namespace route_milter {
 
 DecisionCounters::DecisionCounters() { no_route_ = &slots_.emplace_back("none"); }
@@ -15,6 +17,14 @@ std::vector<DecisionCounters::Slot*> DecisionCounters::slots_for(const Config& c
         out.push_back(slot);
     }
     return out;
+}
+
+Serving::~Serving() {
+    if (!policy || policy.use_count() != 1) return;
+    const Config& c = policy->config();
+    const bool big = c.routes.size() >= 1000 || policy->listed_address_count() >= 100000;
+    policy.reset();
+    if (big) malloc_trim(0);
 }
 
 std::shared_ptr<const Serving> make_serving(std::shared_ptr<const Policy> policy, DecisionCounters* counters) {

@@ -76,6 +76,14 @@ private:
 
 // The policy in force and where its decisions are counted; published whole (Live<Serving>).
 struct Serving {
+    Serving() = default;
+    Serving(const Serving&) = delete;
+    Serving& operator=(const Serving&) = delete;
+    // Frees the policy, if this was the last hold on it, and a big one's pages go back to the
+    // system then: a policy a reload replaced is often freed later, when the last connection
+    // that started under it closes (never on the RCPT path), after the reload's own trim ran.
+    ~Serving();
+
     std::shared_ptr<const Policy> policy;
     std::vector<DecisionCounters::Slot*> route_slots;  // by route index; empty when metrics are off
     DecisionCounters::Slot* no_route = nullptr;        // nullptr when metrics are off

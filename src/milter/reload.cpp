@@ -18,7 +18,8 @@ struct GiveBackMemory {
 
 bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::string& path, UserCheck user_check) {
     const GiveBackMemory give_back;  // destroyed last: after `loaded` and `running` below
-    PolicyResult loaded = load_policy_file(path, user_check);
+    const auto running = live.snapshot();
+    PolicyResult loaded = load_policy_file(path, user_check, ListedAddressUse::into_index, running->policy.get());
     if (!loaded.policy) {
         // One line says why; a config with several errors lists them first.
         if (loaded.errors.size() == 1) {
@@ -31,7 +32,6 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::s
                  loaded.errors.size());
         return false;
     }
-    const auto running = live.snapshot();
     const MilterSettings& was = running->policy->config().milter;
     const MilterSettings& now = loaded.policy->config().milter;
     if (was.socket != now.socket || was.user != now.user || was.timeout != now.timeout)
@@ -45,9 +45,10 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::s
         log_line(LOG_WARNING, "reload: metrics { listen, max_connections, timeout } changes take effect only at restart");
     const Policy& next = *loaded.policy;
     log_line(LOG_INFO,
-             "reloaded %s: %zu routes, %zu listed addresses, %zu ip ranges, mode %s, %zu routes in warn mode, "
+             "reloaded %s: %zu routes, %zu listed addresses%s, %zu ip ranges, mode %s, %zu routes in warn mode, "
              "digest %s",
-             path.c_str(), next.config().routes.size(), next.listed_address_count(), next.config().ip_ranges.size(),
+             path.c_str(), next.config().routes.size(), next.listed_address_count(),
+             next.config().listed.kept() ? " (address files unchanged: index kept)" : "", next.config().ip_ranges.size(),
              std::string(name_of(next.config().mode)).c_str(), routes_in_mode(next.config(), Mode::warn),
              next.config().digest.c_str());
     live.publish(make_serving(std::move(loaded.policy), counters));

@@ -196,7 +196,7 @@ private:
     // auth would log in with that route's credentials.
     void check_shared_hop(const std::string& hop, const RouteConfig& r) {
         const auto [it, inserted] = hop_routes_.emplace(hop, &r);
-        if (inserted || it->second->auth.has_value() == r.auth.has_value()) return;
+        if (inserted || (it->second->auth != nullptr) == (r.auth != nullptr)) return;
         const RouteConfig& with = r.auth ? r : *it->second;
         const RouteConfig& without = r.auth ? *it->second : r;
         error(r, "next hop " + hop + " is shared with route " + it->second->pattern.text() + " (line " +

@@ -65,7 +65,7 @@ int command_check(const CheckOptions& options) {
     for (const RouteConfig& r : config->routes) {
         addresses += policy->listed_address_count(r);
         listed += r.deliver_to == DeliverTo::listed;
-        with_auth += r.auth.has_value();
+        with_auth += r.auth != nullptr;
     }
     std::printf("%s: OK\n", path.c_str());
     // The policy's identity: the same on every host that runs the same files (config_digest.hpp).

@@ -198,7 +198,7 @@ private:
             error(r, std::string("tls_verify = ") + (r.tls_verify ? "true" : "false") + " for host " + key +
                          " differs from " + other + " (" + first.pattern.text() +
                          "): Sendmail's TLS_Srv: entries are per host, not per port or route");
-        const bool same_auth = first.auth.has_value() == r.auth.has_value() &&
+        const bool same_auth = (first.auth != nullptr) == (r.auth != nullptr) &&
                                (!r.auth || (first.auth->user == r.auth->user && first.auth->password == r.auth->password));
         if (!same_auth)
             error(r, "SMTP AUTH for host " + key + " differs from " + other + " (" + first.pattern.text() + ", " +

@@ -233,7 +233,7 @@ BOOST_AUTO_TEST_CASE(route_defaults) {
     BOOST_TEST((route.deliver_to == DeliverTo::all));
     BOOST_TEST((route.treat_sender_as == AddressClass::external));
     BOOST_TEST((route.treat_recipient_as == AddressClass::external));
-    BOOST_TEST(!route.auth.has_value());
+    BOOST_TEST(route.auth == nullptr);
     BOOST_TEST(!route.mode.has_value());
     BOOST_TEST((r.config->mode == Mode::enforce));
     BOOST_TEST((effective_mode(*r.config, &route) == Mode::enforce));

@@ -245,7 +245,7 @@ BOOST_AUTO_TEST_CASE(route_fields) {
     BOOST_TEST(name_of(out.treat_sender_as) == "local");
     BOOST_TEST(name_of(out.deliver_to) == "listed");
     BOOST_TEST(testing::records_of(c, 0).size() == 2u);
-    BOOST_REQUIRE(out.auth.has_value());
+    BOOST_REQUIRE(out.auth != nullptr);
     BOOST_TEST(out.auth->user == "relay");
     BOOST_TEST(out.auth->password == "s3cr\"et");
     BOOST_TEST(i.routes_with_passwords == std::vector<std::string>{"Partner.Example"});
@@ -321,7 +321,7 @@ BOOST_AUTO_TEST_CASE(auth_without_host) {
     const ImportResult i = imported(backup_with({r}));
     BOOST_TEST(has_note(i, "route \"a.example\": RequiresAuthentication without TargetHost: hMailServer delivers by MX lookup"));
     const Config c = loaded(i);
-    BOOST_TEST(!c.routes.at(0).auth.has_value());
+    BOOST_TEST(c.routes.at(0).auth == nullptr);
     BOOST_TEST(c.routes.at(0).hosts.empty());
     BOOST_TEST(i.routes_with_passwords.empty());
     HmsRoute bad = route("b.example");

@@ -57,7 +57,11 @@ struct RouteSlicing {
     std::size_t routes = 1000;         // routes per slice
 };
 
-ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing = {});
+// running: the listed addresses of the policy in force (a reload). When the address files are
+// byte for byte those it was built from, and the routes that list them the same, its index is
+// kept (ListedAddresses::keep_index_of) instead of a second one built beside it.
+ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing = {},
+                             const ListedAddresses* running = nullptr);
 ConfigDraft read_config_text(std::string_view text, const std::string& name, RouteSlicing slicing = {});
 
 }  // namespace route_milter

@@ -14,6 +14,7 @@
 #include "route_milter/core/route_pattern.hpp"
 
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <vector>
@@ -121,7 +122,9 @@ struct RouteConfig {
     std::optional<AddressFile> addresses_file;
     int retries = 4;         // hMailServer's default route: 4 retries,
     int retry_minutes = 60;  // 60 minutes apart
-    std::optional<RouteAuth> auth;
+    // Shared, not inline: most routes have none, and a hundred thousand routes would each carry
+    // the room for two strings.
+    std::shared_ptr<const RouteAuth> auth;
     std::optional<Mode> mode;  // unset: the top-level mode
     unsigned line = 0;
     std::uint32_t file = 0;  // index into Config::files

@@ -14,11 +14,17 @@
 //   frees the records once nothing needs the lines any more (the daemon); what stays is the
 //   arena and the slots. index() puts the records in route order (stable), so one route's
 //   addresses are a range and a duplicate is reported against the route listed first.
+//   The arena and the slots are shared by the copies a reload makes with keep_index_of(): a
+//   SIGHUP whose address files are byte for byte the ones the running policy was built from
+//   (and the routes that list them the same) keeps their index instead of building a second
+//   one beside it. What they were built from (the Provenance) is kept with them to tell.
 #pragma once
 
 #include "route_milter/core/string_index.hpp"
 
+#include <array>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string_view>
 #include <vector>
@@ -27,6 +33,29 @@ namespace route_milter {
 
 class ListedAddresses {
 public:
+    // What an index was built from: a digest of everything besides the address files that
+    // decides what it holds (the routes, their inline addresses, the files' names), and each
+    // address file's sha256 and address count, in the order read.
+    struct SourceFileFacts {
+        std::array<unsigned char, 32> sha256{};
+        std::size_t count = 0;
+    };
+    struct Provenance {
+        std::array<unsigned char, 32> routes{};
+        std::vector<SourceFileFacts> files;
+    };
+
+    ListedAddresses() = default;
+    // A copy is a store of its own (value semantics); only keep_index_of() shares.
+    ListedAddresses(const ListedAddresses& other)
+        : body_(std::make_shared<Body>(*other.body_)), records_(other.records_), in_route_order_(other.in_route_order_),
+          kept_(other.kept_) {}
+    ListedAddresses& operator=(const ListedAddresses& other) {
+        if (this != &other) *this = ListedAddresses(other);
+        return *this;
+    }
+    ListedAddresses(ListedAddresses&&) noexcept = default;
+    ListedAddresses& operator=(ListedAddresses&&) noexcept = default;
     struct Record {
         std::uint32_t offset = 0;  // into the arena
         std::uint32_t length = 0;
@@ -46,29 +75,52 @@ public:
     std::span<const Record> records() const { return records_; }
     // One route's records (index() has put them in route order).
     std::span<const Record> of_route(std::uint32_t route) const;
-    std::string_view text(const Record& r) const { return index_.stored_key(r.offset, r.length); }
+    std::string_view text(const Record& r) const { return body_->index.stored_key(r.offset, r.length); }
 
     // Indexes every record; a duplicate address is not indexed again and is handed to
     // on_duplicate(record, route that listed it first).
     template <typename OnDuplicate>
     void index(OnDuplicate&& on_duplicate) {
         sort_by_route();  // duplicates are then reported against the first route, in config order
-        index_.reserve(records_.size());
+        body_->index.reserve(records_.size());
         for (const Record& r : records_)
-            if (const std::uint32_t* first = index_.index_stored(r.offset, r.length, r.route)) on_duplicate(r, *first);
+            if (const std::uint32_t* first = body_->index.index_stored(r.offset, r.length, r.route))
+                on_duplicate(r, *first);
     }
     void drop_records() { std::vector<Record>().swap(records_); }
 
     // The route that lists `canonical_address`, or nullptr.
-    const std::uint32_t* route_of(std::string_view canonical_address) const { return index_.find(canonical_address); }
-    std::size_t indexed_count() const { return index_.size(); }
-    std::size_t memory_bytes() const { return index_.memory_bytes() + records_.capacity() * sizeof(Record); }
+    const std::uint32_t* route_of(std::string_view canonical_address) const {
+        return body_->index.find(canonical_address);
+    }
+    std::size_t indexed_count() const { return body_->index.size(); }
+    std::size_t memory_bytes() const { return body_->index.memory_bytes() + records_.capacity() * sizeof(Record); }
+
+    void set_provenance(Provenance p) { body_->provenance = std::move(p); }
+    const Provenance& provenance() const { return body_->provenance; }
+    // Per route, how many addresses the index holds for it (compile_policy sets it).
+    void set_route_counts(std::vector<std::uint32_t> counts) { body_->route_counts = std::move(counts); }
+    const std::vector<std::uint32_t>& route_counts() const { return body_->route_counts; }
+    // Shares `running`'s index (and provenance, and counts) instead of building one; drops the
+    // records added so far (the inline addresses, which that index holds already).
+    void keep_index_of(const ListedAddresses& running) {
+        body_ = running.body_;
+        drop_records();
+        kept_ = true;
+    }
+    bool kept() const { return kept_; }  // by keep_index_of(): indexed and checked already
 
 private:
     void sort_by_route();
-    StringIndex index_;
+    struct Body {
+        StringIndex index;
+        Provenance provenance;
+        std::vector<std::uint32_t> route_counts;
+    };
+    std::shared_ptr<Body> body_ = std::make_shared<Body>();
     std::vector<Record> records_;
     bool in_route_order_ = true;  // inline addresses come first, address files after all of them
+    bool kept_ = false;
 };
 
 }  // namespace route_milter
