@@ -335,6 +335,47 @@ class ReloadTests(MilterCase):
         self.assertIn("addresses_file: cannot read the file (No such file or directory)", MILTER.log_text()[offset:])
         self.assertRun(miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"])), ["c"], "still in force")
 
+    def test_reload_keeps_the_index_only_while_the_files_are_byte_for_byte_the_same(self):
+        listed = os.path.join(WORK, "kept.list")
+        with open(listed, "w") as f:
+            f.write("alice@backup.test\ncarol@backup.test\n")
+        base = config().replace('addresses = [ "alice@backup.test", "bob@backup.test" ];',
+                                'addresses = [ "bob@backup.test" ]; addresses_file = "%s";' % listed)
+
+        def reload_with(text, what):
+            offset = MILTER.log_offset()
+            use_config(text)
+            line = [l for l in MILTER.log_text()[offset:].splitlines() if "reloaded" in l][-1]
+            return "index kept" in line
+
+        def verdicts(*rcpts):
+            return miltertest(message("127.0.0.1", "a@far.test", list(rcpts)))
+
+        reload_with(base, "first")
+        # Nothing changed (and a description added to a route): the running index is kept.
+        self.assertTrue(reload_with(base, "unchanged"), "unchanged files must keep the index")
+        self.assertTrue(reload_with(base.replace('domain = "backup.test";', 'domain = "backup.test"; description = "x";'),
+                                    "a description"))
+        self.assertRun(verdicts("alice@backup.test", "bob@backup.test", "carol@backup.test", "dave1@backup.test"),
+                       ["c", "c", "c", "y"], "kept index")
+        # The same size, the same inode and mtime, other bytes: read again, not kept.
+        st = os.stat(listed)
+        with open(listed, "r+") as f:
+            f.write("alice@backup.test\ndave1@backup.test\n")
+        os.utime(listed, ns=(st.st_atime_ns, st.st_mtime_ns))
+        self.assertEqual(os.stat(listed).st_size, st.st_size)
+        self.assertFalse(reload_with(base, "changed bytes"), "a changed file must be read again")
+        self.assertRun(verdicts("carol@backup.test", "dave1@backup.test"), ["y", "c"], "changed file")
+        # The files unchanged, but an inline address more: read again.
+        self.assertTrue(reload_with(base, "unchanged again"))
+        self.assertFalse(reload_with(base.replace('[ "bob@backup.test" ]', '[ "bob@backup.test", "erin@backup.test" ]'),
+                                     "inline address added"))
+        self.assertRun(verdicts("erin@backup.test", "dave1@backup.test"), ["c", "c"], "inline address added")
+        # Another route's domain changes what a listed address may be: read again.
+        self.assertFalse(reload_with(base.replace('domain = "partner.test";', 'domain = "partner2.test";'),
+                                     "route domain"))
+        self.assertRun(verdicts("erin@backup.test", "alice@backup.test"), ["y", "c"], "route domain changed")
+
 
 class WarnModeTests(MilterCase):
     """mode = "warn": policy refusals are logged as "would reject" and the recipient goes on."""
