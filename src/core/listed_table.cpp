@@ -120,6 +120,12 @@ bool ListedKeys::contains(std::string_view key) const {
 
 RenderedFile table_file(std::string name, std::string header, std::vector<std::pair<std::string, std::string>> other_lines,
                         ListedKeys listed, std::string listed_value, unsigned mode, bool compile_map) {
+    // Mostly they come sorted from a std::map already; a key given twice keeps its first value.
+    const auto by_key = [](const auto& a, const auto& b) { return a.first < b.first; };
+    std::stable_sort(other_lines.begin(), other_lines.end(), by_key);
+    other_lines.erase(std::unique(other_lines.begin(), other_lines.end(),
+                                  [](const auto& a, const auto& b) { return a.first == b.first; }),
+                      other_lines.end());
     auto content = std::make_shared<const TableContent>(
         TableContent{std::move(header), std::move(other_lines), std::move(listed), std::move(listed_value)});
     RenderedFile file{std::move(name), {}, mode, compile_map, {}};

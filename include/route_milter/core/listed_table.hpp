@@ -10,11 +10,13 @@
 //   keys.sort();                             // once, after the last add
 //   keys.contains("To:a@b.test");           // the other keys' conflict checks
 //   table_file("access", header, other_lines, std::move(keys), "RELAY", 0644, true);
+//                                            // other_lines: key -> value, a key given twice
+//                                            // keeps the first
 // DESCRIPTION
 //   A million addresses in a table must not be copied into a std::map and a std::string: a key
 //   here is 8 bytes (the record, and which domain spelling), its text stays in the store. The
-//   other lines of the table (few: "@domain", "To:domain" entries) come as sorted key -> value
-//   pairs; table_file merges both in std::string order, so the bytes are those of one sorted
+//   other lines of the table (few: "@domain", "To:domain" entries) come as key -> value pairs;
+//   table_file sorts them and merges both in std::string order, so the bytes are those of one sorted
 //   map of all of them. A key that is both (or listed twice) is written once, the other line's.
 //   The file reads the ListedAddresses it was built from whenever it generates: keep it alive.
 #pragma once
@@ -66,8 +68,8 @@ private:
     std::map<std::string, std::uint32_t, std::less<>> spelling_ids_;
 };
 
-// A table file: `header`, then the lines "KEY\tVALUE\n" of `other_lines` (sorted by key) and of
-// the listed keys (each with `listed_value`), merged in key order. Generated on demand.
+// A table file: `header`, then the lines "KEY\tVALUE\n" of `other_lines` and of the listed keys
+// (each with `listed_value`), merged in key order. Generated on demand.
 RenderedFile table_file(std::string name, std::string header, std::vector<std::pair<std::string, std::string>> other_lines,
                         ListedKeys listed, std::string listed_value, unsigned mode, bool compile_map);
 
