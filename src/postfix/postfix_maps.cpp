@@ -1,5 +1,7 @@
 #include "route_milter/postfix/postfix_maps.hpp"
 
+#include "route_milter/core/listed_table.hpp"
+
 #include <idn2.h>
 
 #include <algorithm>
@@ -25,16 +27,21 @@ constexpr long postfix_max_lifetime_minutes = 100L * 24 * 60;
 // dot-string is quoted, '"' and '\' backslash-escaped (quote_822_local, 8-bit clean). Routes
 // keep addresses with the quoting removed, so "x@y"@example.com is stored as x@y@example.com.
 // postmap (Postfix >= 3.2) reads such a key as it is, blanks inside the quotes included.
-std::string postfix_external_address(const std::string& address) {
-    const std::size_t at = address.rfind('@');
-    const std::string local = address.substr(0, at);
+// An address whose local part is a dot-string is its own external form.
+bool external_as_stored(std::string_view address) {
+    const std::string_view local = address.substr(0, address.rfind('@'));
     const auto special = [](char c) {
         const auto u = static_cast<unsigned char>(c);
         return u == ' ' || u < 0x20 || u == 0x7f || std::string_view("()<>@,;:\\\"[]").find(c) != std::string_view::npos;
     };
-    const bool dot_string = !local.empty() && local.front() != '.' && local.back() != '.' &&
-                            local.find("..") == std::string::npos && std::none_of(local.begin(), local.end(), special);
-    if (dot_string) return address;
+    return !local.empty() && local.front() != '.' && local.back() != '.' && local.find("..") == std::string_view::npos &&
+           std::none_of(local.begin(), local.end(), special);
+}
+
+std::string postfix_external_address(const std::string& address) {
+    const std::size_t at = address.rfind('@');
+    const std::string local = address.substr(0, at);
+    if (external_as_stored(address)) return address;
     std::string quoted = "\"";
     for (const char c : local) {
         if (c == '"' || c == '\\' || c == '\r') quoted += '\\';
@@ -79,6 +86,13 @@ std::string header(const Config& config, std::string_view what) {
 std::string render_table(const Config& config, std::string_view what, const std::map<std::string, Entry>& entries) {
     std::string out = header(config, what);
     for (const auto& [key, entry] : entries) out += key + "\t" + entry.value + "\n";
+    return out;
+}
+
+std::vector<std::pair<std::string, std::string>> lines_of(std::map<std::string, Entry>&& entries) {
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(entries.size());
+    for (auto& [key, entry] : entries) out.emplace_back(key, std::move(entry.value));
     return out;
 }
 
@@ -142,6 +156,7 @@ public:
         for (const std::string& d : config_.local_domains) add_local_domain(d);
         for (const RouteConfig& r : config_.routes) add_wildcard_relay(r);
         check_version();
+        check_listed_recipients();
         PostfixMapsResult result;
         result.errors = std::move(errors_);
         result.notes = std::move(notes_);
@@ -157,8 +172,9 @@ public:
                           "wildcard routes treated as local (backup MX); first match wins, more specific routes first",
                           relay_domains_regexp_),
              0644, false},
-            {"relay_recipients",
-             render_table(config_, "recipients accepted for routes treated as local", relay_recipients_), 0644, true},
+            // A line per listed address: streamed from the address store when it is written.
+            table_file("relay_recipients", header(config_, "recipients accepted for routes treated as local"),
+                       lines_of(std::move(relay_recipients_)), std::move(listed_recipients_), "OK", 0644, true),
             {"relay_recipients.regexp",
              render_lines(config_,
                           "recipients of wildcard routes treated as local; first match wins, more specific routes first",
@@ -318,9 +334,19 @@ private:
         }
         // Written in Postfix's external form. One that begins with '#' would be a comment line
         // for postmap: it goes into the regexp table, as an exact line before the wildcards.
+        // Most need no quoting: those stay in the address store (listed_recipients_), with the
+        // U-label spelling of an IDN domain beside them.
         const auto route = static_cast<std::uint32_t>(&r - config_.routes.data());
         for (const ListedAddresses::Record& a : config_.listed.of_route(route)) {
-            const std::string key = postfix_external_address(std::string(config_.listed.text(a)));
+            const std::string_view stored = config_.listed.text(a);
+            if (stored.front() != '#' && external_as_stored(stored)) {
+                listed_recipients_.add(a);
+                if (const std::string_view unicode = cached_unicode_domain(stored.substr(stored.rfind('@') + 1));
+                    !unicode.empty())
+                    listed_recipients_.add(a, unicode);
+                continue;
+            }
+            const std::string key = postfix_external_address(std::string(stored));
             if (key.front() != '#') {
                 set(relay_recipients_, key, "OK", r, "relay recipient");
                 continue;
@@ -328,6 +354,28 @@ private:
             for (const std::string& spelling : key_spellings(key))
                 relay_recipients_regexp_.emplace("000\t" + spelling, "/^" + regexp_escape(spelling) + "$/\tOK");
         }
+    }
+
+    // The U-label spelling of a listed address's domain; the last one is kept (a route's
+    // addresses mostly share one domain).
+    std::string_view cached_unicode_domain(std::string_view ascii) {
+        if (ascii.find("xn--") == std::string_view::npos) return {};
+        if (ascii != unicode_cache_ascii_) {
+            unicode_cache_ascii_ = ascii;
+            unicode_cache_ = unicode_domain(ascii);
+        }
+        return unicode_cache_;
+    }
+
+    // The other relay_recipients keys ("@domain", quoted addresses) against the listed ones, as
+    // set() checks keys against each other: one key, one value.
+    void check_listed_recipients() {
+        listed_recipients_.sort();
+        for (const auto& [key, entry] : relay_recipients_)
+            if (entry.value != "OK" && listed_recipients_.contains(key))
+                errors_.push_back({config_.file, entry.line,
+                                   "routes: " + entry.domain + ": relay recipient for " + key +
+                                       " differs from a listed address (" + entry.value + " vs OK)"});
     }
 
     // The regexp lines of a wildcard route treated as local. Regexp tables answer with their
@@ -440,6 +488,8 @@ private:
     Diagnostics errors_, notes_;
     std::map<std::string, Entry> transport_, sasl_, tls_, relay_domains_, relay_recipients_, etrn_domains_;
     std::map<std::string, std::string> relay_domains_regexp_, relay_recipients_regexp_;  // sort key -> lines
+    ListedKeys listed_recipients_{config_.listed, ""};  // the listed addresses of relay_recipients
+    std::string unicode_cache_ascii_, unicode_cache_;
     std::map<std::string, const RouteConfig*> hop_routes_;  // next hop -> first route using it
     bool uses_smtps_ = false, uses_etrn_ = false, uses_etrn_smtps_ = false;
     const RouteConfig* first_multi_host_ = nullptr;

@@ -11,19 +11,42 @@
 #include <climits>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
-#include <sstream>
 
 namespace route_milter {
 namespace {
 
+// Reads exactly `size` bytes (fewer only at the end of the file); false on a read error.
+bool read_full(int fd, char* to, std::size_t size, std::size_t& got) {
+    got = 0;
+    while (got < size) {
+        const ssize_t n = ::read(fd, to + got, size - got);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return false;
+        if (n == 0) break;
+        got += static_cast<std::size_t>(n);
+    }
+    return true;
+}
+
+// The old file has the file's mode and bytes: compared chunk by chunk as they are generated,
+// the first difference stops the generator (the content is never held whole).
 bool same_file(const std::string& path, const RenderedFile& file) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0 || (st.st_mode & 07777) != file.mode) return false;
-    std::ifstream in(path, std::ios::binary);
-    std::ostringstream content;
-    content << in.rdbuf();
-    return in.good() || in.eof() ? content.str() == file.content : false;
+    if (::stat(path.c_str(), &st) != 0 || (st.st_mode & 07777) != file.mode || !S_ISREG(st.st_mode)) return false;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return false;
+    std::string old;
+    bool same = stream_content(file, [&](std::string_view chunk) {
+        old.resize(chunk.size());
+        std::size_t got = 0;
+        return read_full(fd, old.data(), chunk.size(), got) && got == chunk.size() &&
+               std::memcmp(old.data(), chunk.data(), got) == 0;
+    });
+    char extra = 0;
+    std::size_t got = 0;
+    same = same && read_full(fd, &extra, 1, got) && got == 0;  // nothing left over in the old file
+    ::close(fd);
+    return same;
 }
 
 std::string system_error(const std::string& what, const std::string& path) {
@@ -39,15 +62,22 @@ std::string write_temporary(const std::string& path, const RenderedFile& file, s
         return {};
     }
     bool ok = ::fchmod(fd, file.mode) == 0;
-    const char* p = file.content.data();
-    std::size_t left = file.content.size();
-    while (ok && left > 0) {
-        const ssize_t n = ::write(fd, p, left);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) { ok = false; break; }
-        p += n;
-        left -= static_cast<std::size_t>(n);
-    }
+    // Streamed: a table with a line per listed address goes from the address store to the file.
+    ok = ok && stream_content(file, [fd](std::string_view chunk) {
+             const char* p = chunk.data();
+             std::size_t left = chunk.size();
+             while (left > 0) {
+                 const ssize_t n = ::write(fd, p, left);
+                 if (n < 0 && errno == EINTR) continue;
+                 if (n <= 0) {
+                     if (n == 0) errno = EIO;
+                     return false;
+                 }
+                 p += n;
+                 left -= static_cast<std::size_t>(n);
+             }
+             return true;
+         });
     ok = ok && ::fsync(fd) == 0;
     const int saved = errno;
     ok = (::close(fd) == 0) && ok;

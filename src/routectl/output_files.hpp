@@ -9,7 +9,9 @@
 //   failed rename undoes the renames before it: each backup is renamed back (or the new file
 //   removed where there was none); the backups go only once every rename succeeded.
 //   A file whose bytes and mode already match, and a .db newer than its unchanged map, are not
-//   touched: rerunning with an unchanged config changes nothing (not even an mtime).
+//   touched: rerunning with an unchanged config changes nothing (not even an mtime). A file with
+//   a generator (a line per listed address) is never held whole: it is compared with the old
+//   file chunk by chunk as it is generated, and generated again into the temporary file.
 // DIAGNOSTICS
 //   error names the operation, the path and errno (or the tool's message). restored says
 //   whether every file is then the old one; it is false only when an undo step failed as well,

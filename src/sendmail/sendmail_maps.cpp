@@ -1,6 +1,7 @@
 #include "route_milter/sendmail/sendmail_maps.hpp"
 
 #include "route_milter/core/ip_address.hpp"
+#include "route_milter/core/listed_table.hpp"
 
 #include <algorithm>
 #include <array>
@@ -43,6 +44,13 @@ std::string header(const Config& config, std::string_view what, std::string_view
 std::string render_table(const Config& config, std::string_view what, const Table& entries) {
     std::string out = header(config, what);
     for (const auto& [key, entry] : entries) out += key + "\t" + entry.value + "\n";
+    return out;
+}
+
+std::vector<std::pair<std::string, std::string>> lines_of(Table&& entries) {
+    std::vector<std::pair<std::string, std::string>> out;
+    out.reserve(entries.size());
+    for (auto& [key, entry] : entries) out.emplace_back(key, std::move(entry.value));
     return out;
 }
 
@@ -129,16 +137,17 @@ public:
         add_mx_entries();
         add_more_specific_entries();
         add_subdomain_guards();
+        check_listed_relays();
         SendmailMapsResult result;
         result.errors = std::move(errors_);
         if (!result.errors.empty()) return result;
         result.queue_groups = groups_;
         result.files = {
             {"mailertable", render_table(config_, "mailertable: where each route's mail goes", mailertable_), 0644, true},
-            {"access",
-             render_table(config_, "access map: backup-MX relaying, TLS requirements and queue groups of the routes",
-                          access_),
-             0644, true},
+            // A line per listed address: streamed from the address store when it is written.
+            table_file("access",
+                       header(config_, "access map: backup-MX relaying, TLS requirements and queue groups of the routes"),
+                       lines_of(std::move(access_)), std::move(listed_relays_), "RELAY", 0644, true),
             {"authinfo", render_table(config_, "authinfo: SMTP AUTH credentials per route target", authinfo_), 0600,
              true},
             {sendmail_mc_snippet, mc_snippet(), 0644, false},
@@ -291,8 +300,19 @@ private:
                                        address + "\")"});
                 continue;
             }
-            set(access_, "To:" + address, "RELAY", r, "relay entry");
+            listed_relays_.add(record);  // "To:" + address, RELAY
         }
+    }
+
+    // The other access map keys against the listed addresses, as set() checks keys against each
+    // other: one key, one value. ("To:domain" keys hold no '@'; none is a listed address today.)
+    void check_listed_relays() {
+        listed_relays_.sort();
+        for (const auto& [key, entry] : access_)
+            if (entry.value != "RELAY" && listed_relays_.contains(key))
+                errors_.push_back({config_.file, entry.line,
+                                   "relay entry for " + key + " differs from a listed address (" + entry.value +
+                                       " vs RELAY)"});
     }
 
     // A local part Sendmail sees the same however the client writes it: an RFC 5322
@@ -461,6 +481,7 @@ private:
     const SendmailMapsOptions& options_;
     Diagnostics errors_;
     Table mailertable_, access_, authinfo_;
+    ListedKeys listed_relays_{config_.listed, "To:"};  // the listed addresses of the access map
     std::map<std::string, const RouteConfig*> hosts_;
     std::vector<const RouteConfig*> hostless_;
     std::vector<SendmailQueueGroup> groups_;

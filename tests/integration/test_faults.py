@@ -514,6 +514,41 @@ class OutputFaultTests(unittest.TestCase):
         finally:
             subprocess.run(["umount", out])
 
+    def test_disk_full_while_streaming_an_address_file(self):
+        # relay_recipients (Postfix) and the access map (Sendmail) are streamed from the address
+        # store: the disk fills after the first chunks went out, and every old file stays.
+        addresses = os.path.join(self.dir, "backup.list")
+        conf = os.path.join(self.dir, "files.conf")
+        with open(conf, "w") as f:
+            f.write('routes = ( { domain = "backup.test"; host = "mx.backup.test"; treat_recipient_as = "local";'
+                    ' deliver_to = "listed"; addresses_file = "backup.list"; } );\n')
+        os.chmod(conf, 0o644)
+
+        def write_list(count):
+            with open(addresses, "w") as f:
+                f.write("".join("user%d@backup.test\n" % i for i in range(count)))
+
+        for mta in ("postfix", "sendmail"):
+            out = os.path.join(self.dir, "tiny-" + mta)
+            os.mkdir(out)
+            if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=256k", "tmpfs", out]).returncode != 0:
+                self.skipTest("cannot mount a tmpfs here")
+            try:
+                write_list(100)
+                run = lambda: subprocess.run([routectl_binary(), mta, "-c", conf, "-o", out],  # noqa: E731
+                                             capture_output=True, text=True)
+                r = run()
+                self.assertEqual(r.returncode, 0, r.stderr)
+                before = self.snapshot(out)
+                write_list(50000)  # about 1 MB of lines, several 64 kB chunks fit before the disk is full
+                r = run()
+                self.assertEqual(r.returncode, 73, r.stdout + r.stderr)  # EX_CANTCREAT
+                self.assertRegex(r.stderr, r"cannot write .*No space left on device.*no file in .* was changed")
+                self.assertEqual(self.snapshot(out), before, mta)
+                self.assertEqual([n for n in os.listdir(out) if ".tmp." in n], [], mta)
+            finally:
+                subprocess.run(["umount", out])
+
     def full_snapshot(self, out):
         """Every name in out: bytes (files), inode, mode and mtime; a directory by its listing."""
         snap = {}

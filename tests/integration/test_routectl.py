@@ -1051,6 +1051,104 @@ class MapKeyTests(RoutectlCase):
             self.assertIn("User unknown in relay recipient table", reply[1])
 
 
+class AddressFileMapsTests(RoutectlCase):
+    """Listed addresses from address files in relay_recipients (Postfix) and the access map
+    (Sendmail): streamed from the address store, yet line for line what one sorted table holds,
+    found by postmap, and a rerun changes nothing; a one-byte change is found and written."""
+
+    # Names that sort around '@', '.', '-' and digits, so the merge with "@all.test" and the order
+    # of the chunks (more than 64 kB of lines) are both checked.
+    NAMES = ["a", "a.b", "a-b", "a_b", "ab", "z", "0", "9z"] + ["user%05d" % i for i in range(6000)]
+
+    @classmethod
+    def setUpClass(cls):
+        require_command("postfix")
+        cls.pf = B.config_dir
+        cls.dir = tempfile.mkdtemp(prefix="addrfile-", dir=TMP)
+        os.chmod(cls.dir, 0o755)
+        names = list(cls.NAMES)
+        names.reverse()  # the file's order is not the table's
+        cls.list_path = os.path.join(cls.dir, "big.list")
+        with open(cls.list_path, "w") as f:
+            f.write("# exported nightly\n\n" + "".join("%s@big.test\n" % n for n in names))
+        with open(os.path.join(cls.dir, "idn.list"), "w") as f:
+            f.write("hans@b\u00fccher.test\nanna@xn--bcher-kva.test\n")
+        cls.conf = os.path.join(cls.dir, "files.conf")
+        write_config(cls.conf, config_text([
+            {"domain": "big.test", "host": "[127.0.0.1]", "port": B.port, "treat_recipient_as": "local",
+             "deliver_to": "listed", "addresses_file": "big.list", "addresses": ["inline@big.test"]},
+            {"domain": "all.test", "host": "[127.0.0.1]", "port": B.port, "treat_recipient_as": "local"},
+            {"domain": "b\u00fccher.test", "host": "[127.0.0.1]", "port": B.port, "treat_recipient_as": "local",
+             "deliver_to": "listed", "addresses_file": "idn.list"},
+        ]))
+
+    def expected_postfix_lines(self):
+        keys = ["@all.test", "inline@big.test", "hans@xn--bcher-kva.test", "anna@xn--bcher-kva.test",
+                "hans@b\u00fccher.test", "anna@b\u00fccher.test"] + ["%s@big.test" % n for n in self.NAMES]
+        # std::string order: bytes, unsigned
+        return ["%s\tOK" % k for k in sorted(keys, key=lambda k: k.encode())]
+
+    def body(self, path):
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+        self.assertEqual(lines[-1], "", "no newline at the end of %s" % path)
+        return [line for line in lines[:-1] if not line.startswith("#")]
+
+    def test_postfix_relay_recipients_line_by_line_and_rerun_unchanged(self):
+        out = os.path.join(self.dir, "postfix")
+        r = generate(self.conf, out, postmap=True, pf=self.pf)
+        self.assertRoutectlOK(r)
+        self.assertEqual(self.body(os.path.join(out, "relay_recipients")), self.expected_postfix_lines())
+        table = "hash:%s/relay_recipients" % out
+        for key in ("a.b@big.test", "user05999@big.test", "inline@big.test", "hans@b\u00fccher.test", "@all.test"):
+            self.assertEqual(postmap_query(key, table, self.pf), "OK", key)
+        self.assertIsNone(postmap_query("user06000@big.test", table, self.pf))
+        before = file_snapshot(out)
+        r = generate(self.conf, out, postmap=True, pf=self.pf)
+        self.assertRoutectlOK(r)
+        self.assertNotIn("written", r.stdout)
+        self.assertEqual(r.stdout.count("unchanged"), len(ALL_FILES), r.stdout)
+        self.assertEqual(file_snapshot(out), before)
+
+    def test_a_changed_byte_in_the_address_file_is_written(self):
+        out = os.path.join(self.dir, "postfix-change")
+        self.assertRoutectlOK(generate(self.conf, out, postmap=False))
+        with open(self.list_path) as f:
+            original = f.read()
+        try:
+            # One address with one byte changed: the same size, so only the bytes can tell.
+            with open(self.list_path, "w") as f:
+                f.write(original.replace("user03000@", "user0300a@"))
+            r = generate(self.conf, out, postmap=False)
+            self.assertRoutectlOK(r)
+            written = sorted(line.split()[0] for line in r.stdout.splitlines() if line.split()[1] == "written")
+            self.assertEqual(written, ["relay_recipients"], r.stdout)
+            lines = self.body(os.path.join(out, "relay_recipients"))
+            self.assertIn("user0300a@big.test\tOK", lines)
+            self.assertNotIn("user03000@big.test\tOK", lines)
+        finally:
+            with open(self.list_path, "w") as f:
+                f.write(original)
+
+    def test_sendmail_access_map_line_by_line_and_rerun_unchanged(self):
+        out = os.path.join(self.dir, "sendmail")
+        r = run_routectl("sendmail", "-c", self.conf, "-o", out)
+        self.assertRoutectlOK(r)
+        lines = self.body(os.path.join(out, "access"))
+        to_lines = [line for line in lines if line.startswith("To:") and "@" in line]
+        # Sendmail has no U-label spelling: the A-label form only.
+        keys = ["inline@big.test", "hans@xn--bcher-kva.test", "anna@xn--bcher-kva.test"] + \
+            ["%s@big.test" % n for n in self.NAMES]
+        self.assertEqual(to_lines, ["To:%s\tRELAY" % k for k in sorted(keys, key=lambda k: k.encode())])
+        self.assertEqual(lines, sorted(lines, key=lambda line: line.split("\t")[0].encode()), "access map not sorted")
+        self.assertIn("To:all.test\tRELAY", lines)
+        before = file_snapshot(out)
+        r = run_routectl("sendmail", "-c", self.conf, "-o", out)
+        self.assertRoutectlOK(r)
+        self.assertNotIn("written", r.stdout)
+        self.assertEqual(file_snapshot(out), before)
+
+
 class IdnTests(RoutectlCase):
     """SMTPUTF8 recipients with U-labels: Postfix looks them up as they came, the maps hold both
     forms (milter out of the way)."""
@@ -1244,7 +1342,7 @@ class ShowTests(RoutectlCase):
 
 
 CLASS_ORDER = [ShowTests, WarnModeQueryTests, CommandOptionTests, MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests, MxDeliveryTests,
-               QueueLifetimeTests, MapKeyTests, IdnTests]
+               QueueLifetimeTests, MapKeyTests, IdnTests, AddressFileMapsTests]
 
 
 if __name__ == "__main__":

@@ -23,7 +23,7 @@ const RenderedFile& file(const PostfixMapsResult& r, const std::string& name) {
 // The table's lines without the comment header.
 std::string body(const PostfixMapsResult& r, const std::string& name) {
     std::string out;
-    const std::string& content = file(r, name).content;
+    const std::string content = content_of(file(r, name));
     std::size_t start = 0;
     while (start < content.size()) {
         const std::size_t end = content.find('\n', start);
@@ -100,7 +100,7 @@ BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
     // Postfix's default 5 days already outlasts 30 x 60 minutes.
     BOOST_TEST(main_cf.find("maximal_queue_lifetime = 7200m\n") != std::string::npos);
     for (const RenderedFile& f : r.files)  // the password is in sasl_passwd and nowhere else
-        if (f.name != "sasl_passwd") BOOST_TEST(f.content.find("s3 cr:et") == std::string::npos, f.name);
+        if (f.name != "sasl_passwd") BOOST_TEST(content_of(f).find("s3 cr:et") == std::string::npos, f.name);
 }
 
 BOOST_AUTO_TEST_CASE(output_is_deterministic) {
@@ -108,7 +108,7 @@ BOOST_AUTO_TEST_CASE(output_is_deterministic) {
     const PostfixMapsResult a = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
     const PostfixMapsResult b = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
     BOOST_REQUIRE(a.files.size() == b.files.size());
-    for (std::size_t i = 0; i < a.files.size(); ++i) BOOST_TEST(a.files[i].content == b.files[i].content);
+    for (std::size_t i = 0; i < a.files.size(); ++i) BOOST_TEST(content_of(a.files[i]) == content_of(b.files[i]));
 }
 
 BOOST_AUTO_TEST_CASE(long_schedules_extend_the_queue_lifetime) {
@@ -189,7 +189,7 @@ BOOST_AUTO_TEST_CASE(queue_lifetime_capped_at_postfix_maximum) {
         { domain = "b.test"; retries = 2; retry_minutes = 60; } );)");
     const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
-    const std::string main_cf = file(r, "main.cf.snippet").content;
+    const std::string main_cf = content_of(file(r, "main.cf.snippet"));
     BOOST_TEST(main_cf.find("maximal_queue_lifetime = 144000m\n") != std::string::npos, main_cf);
     BOOST_TEST(main_cf.find("bounce_queue_lifetime = 144000m\n") != std::string::npos);
     BOOST_TEST(main_cf.find("# Capped at Postfix's maximum (100d): the longest route schedule needs 145440m") !=
@@ -200,8 +200,8 @@ BOOST_AUTO_TEST_CASE(queue_lifetime_capped_at_postfix_maximum) {
     // just below the maximum: no cap, no note
     const PostfixMapsResult below = render_postfix_maps(
         config_from("routes = ( { domain = \"a.test\"; retries = 99; retry_minutes = 1440; } );"), {"/d", "", "3.7.11", ""});
-    BOOST_TEST(file(below, "main.cf.snippet").content.find("maximal_queue_lifetime = 144000m\n") != std::string::npos);
-    BOOST_TEST(file(below, "main.cf.snippet").content.find("Capped") == std::string::npos);
+    BOOST_TEST(content_of(file(below, "main.cf.snippet")).find("maximal_queue_lifetime = 144000m\n") != std::string::npos);
+    BOOST_TEST(content_of(file(below, "main.cf.snippet")).find("Capped") == std::string::npos);
     BOOST_TEST(below.notes.empty());
 }
 

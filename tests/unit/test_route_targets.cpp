@@ -157,18 +157,18 @@ BOOST_AUTO_TEST_CASE(postfix_host_lists_each_get_policy_and_credentials) {
         { domain = "v.example"; host = "mx.v.example"; security = "tls"; tls_verify = true; },
         { domain = "w.example"; security = "starttls-required"; tls_verify = true; } );)");
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_text(r));
-    const std::string transport = file(r, "transport").content;
+    const std::string transport = content_of(file(r, "transport"));
     BOOST_TEST(transport.find("a.example\tsmtp:[mx1.a.example]:587, [192.0.2.7]:587\n") != std::string::npos, transport);
     BOOST_TEST(transport.find("v.example\troute-smtps:[mx.v.example]:465\n") != std::string::npos, transport);
-    const std::string sasl = file(r, "sasl_passwd").content;
+    const std::string sasl = content_of(file(r, "sasl_passwd"));
     BOOST_TEST(sasl.find("[mx1.a.example]:587\tu:p\n") != std::string::npos);
     BOOST_TEST(sasl.find("[192.0.2.7]:587\tu:p\n") != std::string::npos);
-    const std::string tls = file(r, "tls_policy").content;
+    const std::string tls = content_of(file(r, "tls_policy"));
     BOOST_TEST(tls.find("[mx1.a.example]:587\tencrypt\n") != std::string::npos, tls);
     BOOST_TEST(tls.find("[192.0.2.7]:587\tencrypt\n") != std::string::npos, tls);
     BOOST_TEST(tls.find("[mx.v.example]:465\tsecure\n") != std::string::npos, tls);
     BOOST_TEST(tls.find("w.example\tverify\n") != std::string::npos, tls);
-    BOOST_TEST(file(r, "main.cf.snippet").content.find("smtp_tls_CApath") != std::string::npos);
+    BOOST_TEST(content_of(file(r, "main.cf.snippet")).find("smtp_tls_CApath") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(postfix_host_lists_need_3_5) {
@@ -192,28 +192,28 @@ BOOST_AUTO_TEST_CASE(postfix_etrn_routes) {
         { domain = "s.example"; host = "gw.s.example"; security = "tls"; etrn = true; },
         { domain = "plain.example"; host = "gw.plain.example"; } );)");
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_text(r));
-    const std::string transport = file(r, "transport").content;
+    const std::string transport = content_of(file(r, "transport"));
     BOOST_TEST(transport.find("site.example\troute-etrn:[gw.site.example]:25\n") != std::string::npos, transport);
     BOOST_TEST(transport.find("mx.example\troute-etrn:\n") != std::string::npos, transport);
     BOOST_TEST(transport.find("s.example\troute-etrn-smtps:[gw.s.example]:465\n") != std::string::npos, transport);
     BOOST_TEST(transport.find("plain.example\tsmtp:[gw.plain.example]:25\n") != std::string::npos, transport);
-    const std::string etrn = file(r, "etrn_domains").content;
+    const std::string etrn = content_of(file(r, "etrn_domains"));
     BOOST_TEST(etrn.find("site.example\tOK\nmx.example\tOK\n") == std::string::npos);  // sorted
     BOOST_TEST(etrn.find("mx.example\tOK\ns.example\tOK\nsite.example\tOK\n") != std::string::npos, etrn);
     BOOST_TEST(etrn.find("plain.example") == std::string::npos);
-    const std::string main_cf = file(r, "main.cf.snippet").content;
+    const std::string main_cf = content_of(file(r, "main.cf.snippet"));
     BOOST_TEST(main_cf.find("defer_transports = route-etrn, route-etrn-smtps\n") != std::string::npos, main_cf);
     BOOST_TEST(main_cf.find("fast_flush_domains = hash:/m/etrn_domains\n") != std::string::npos);
     BOOST_TEST(main_cf.find("smtpd_etrn_restrictions = check_etrn_access hash:/m/etrn_domains, reject\n") != std::string::npos);
     BOOST_TEST(main_cf.find("fast_flush_domains,") == std::string::npos);  // not in parent_domain_matches_subdomains
-    const std::string master = file(r, "master.cf.snippet").content;
+    const std::string master = content_of(file(r, "master.cf.snippet"));
     BOOST_TEST(master.find("route-etrn unix") != std::string::npos);
     BOOST_TEST(master.find("route-etrn-smtps unix  -       -       n       -       -       smtp\n  -o smtp_tls_wrappermode=yes\n") !=
                std::string::npos, master);
     // Without ETRN routes: no deferred transport, and ETRN for no domain.
     const PostfixMapsResult none = render("routes = ( { domain = \"a.example\"; } );");
-    BOOST_TEST(file(none, "main.cf.snippet").content.find("defer_transports = \n") != std::string::npos);
-    BOOST_TEST(file(none, "master.cf.snippet").content.find("route-etrn") == std::string::npos);
+    BOOST_TEST(content_of(file(none, "main.cf.snippet")).find("defer_transports = \n") != std::string::npos);
+    BOOST_TEST(content_of(file(none, "master.cf.snippet")).find("route-etrn") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

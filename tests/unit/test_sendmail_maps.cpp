@@ -31,7 +31,7 @@ const RenderedFile& file(const SendmailMapsResult& r, const std::string& name) {
 // The lines without comments ("#" in maps, "dnl #" in the snippet).
 std::string body(const SendmailMapsResult& r, const std::string& name) {
     std::string out;
-    const std::string& content = file(r, name).content;
+    const std::string content = content_of(file(r, name));
     std::size_t start = 0;
     while (start < content.size()) {
         const std::size_t end = content.find('\n', start);
@@ -103,7 +103,7 @@ BOOST_AUTO_TEST_CASE(maps_are_sorted_and_complete) {
     BOOST_TEST(file(r, "authinfo").compile_map);
     BOOST_TEST(!file(r, "sendmail.mc.snippet").compile_map);
     for (const RenderedFile& f : r.files)  // the password is nowhere in clear text
-        BOOST_TEST(f.content.find("s3 cr:et") == std::string::npos, f.name);
+        BOOST_TEST(content_of(f).find("s3 cr:et") == std::string::npos, f.name);
 }
 
 BOOST_AUTO_TEST_CASE(mc_snippet_wires_it_all_in) {
@@ -145,7 +145,7 @@ BOOST_AUTO_TEST_CASE(mc_snippet_wires_it_all_in) {
     BOOST_TEST(r.queue_groups[0].directory == "/var/spool/mqueue/route_example_com");
     BOOST_TEST(r.queue_groups[5].route->pattern.text() == "*");
     // The directories are listed for the administrator, in the snippet's comments too.
-    BOOST_TEST(file(r, "sendmail.mc.snippet").content.find("dnl #   /var/spool/mqueue/route_v6_test\n") !=
+    BOOST_TEST(content_of(file(r, "sendmail.mc.snippet")).find("dnl #   /var/spool/mqueue/route_v6_test\n") !=
                std::string::npos);
 }
 
@@ -165,7 +165,7 @@ BOOST_AUTO_TEST_CASE(output_is_deterministic) {
     const SendmailMapsResult a = render_sendmail_maps(c, options());
     const SendmailMapsResult b = render_sendmail_maps(c, options());
     BOOST_REQUIRE(a.files.size() == b.files.size());
-    for (std::size_t i = 0; i < a.files.size(); ++i) BOOST_TEST(a.files[i].content == b.files[i].content);
+    for (std::size_t i = 0; i < a.files.size(); ++i) BOOST_TEST(content_of(a.files[i]) == content_of(b.files[i]));
 }
 
 BOOST_AUTO_TEST_CASE(long_schedules_extend_the_queue_lifetime) {
@@ -409,7 +409,7 @@ BOOST_AUTO_TEST_CASE(etrn_routes_get_an_expensive_mailer_a_held_queue_group_and_
         "\t\tT=DNS/RFC822/SMTP,\n\t\tA=TCP $h 2526\n");
     has("Mroute_etrn_esmtp_25,\tP=[IPC], F=mDFMuXae,");
     has("Scheck_etrn\n");
-    BOOST_TEST(file(r, "sendmail.mc.snippet").content.find("dnl # route site.test (line 2): held until ETRN\n") !=
+    BOOST_TEST(content_of(file(r, "sendmail.mc.snippet")).find("dnl # route site.test (line 2): held until ETRN\n") !=
                std::string::npos);
     BOOST_TEST(sendmail_etrn_mailer_for_port(25) == "route_etrn_esmtp_25");
 
@@ -432,13 +432,13 @@ BOOST_AUTO_TEST_CASE(tls_verify_asks_for_a_verified_certificate_naming_the_host)
     for (const char* line : {"TLS_Srv:mx1.a.test\tVERIFY:112+CN\n", "TLS_Srv:mx2.a.test\tVERIFY:112+CN\n",
                              "TLS_Rcpt:b.test\tVERIFY:112+CN\n", "TLS_Srv:mx.c.test\tENCR:112\n"})
         BOOST_TEST(access.find(line) != std::string::npos, line << "\n" << access);
-    const std::string snippet = file(r, "sendmail.mc.snippet").content;
+    const std::string snippet = content_of(file(r, "sendmail.mc.snippet"));
     BOOST_TEST(snippet.find("FEATURE(`check_cert_altnames')dnl\n") != std::string::npos);
     BOOST_TEST(snippet.find("confCACERT_PATH") != std::string::npos);  // where the CAs come from is said
     const SendmailMapsResult plain =
         render_sendmail_maps(config_from(R"(routes = ( { domain = "c.test"; host = "mx.c.test"; security = "starttls-required"; } );)"),
                              options());
-    BOOST_TEST(file(plain, "sendmail.mc.snippet").content.find("check_cert_altnames") == std::string::npos);
+    BOOST_TEST(content_of(file(plain, "sendmail.mc.snippet")).find("check_cert_altnames") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(paths_that_cannot_go_into_sendmail_mc_are_errors) {

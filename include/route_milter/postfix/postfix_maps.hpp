@@ -45,6 +45,8 @@ struct PostfixMapsResult {
     Diagnostics notes;               // what the files cannot honour exactly (schedules beyond 100 days)
 };
 
+// The relay_recipients file generates its listed-address lines from config.listed when it is written
+// (RenderedFile::generate): `config` must outlive the result.
 PostfixMapsResult render_postfix_maps(const Config& config, const PostfixMapsOptions& options);
 
 // The smtpd_milters value for a route-milter socket: "unix:/path" stays, "inet:PORT@HOST"

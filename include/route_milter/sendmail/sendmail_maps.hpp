@@ -52,6 +52,8 @@ struct SendmailMapsResult {
     Diagnostics errors;  // routes Sendmail cannot express, conflicting per-host settings, bad paths
 };
 
+// The access file generates its listed-address lines from config.listed when it is written
+// (RenderedFile::generate): `config` must outlive the result.
 SendmailMapsResult render_sendmail_maps(const Config& config, const SendmailMapsOptions& options);
 
 // INPUT_MAIL_FILTER's S= value for a route-milter socket: libmilter's own spelling, which
