@@ -184,6 +184,28 @@ def run_load(pool, port, first, sessions, rcpts, workers, big=False):
     return counts, disputed, bad
 
 
+def load_while(reloader, stop, pool, port, a, big=False):
+    """The soak's sessions while reloader runs; then stop it and let connections close."""
+    t0 = time.monotonic()
+    reloader.start()
+    counts, disputed, bad = run_load(pool, port, a.warmup, a.sessions, a.rcpts, a.workers, big)
+    elapsed = time.monotonic() - t0
+    stop.set()
+    reloader.join()
+    pool.close()
+    pool.join()
+    time.sleep(2)
+    return counts, disputed, bad, elapsed
+
+
+def print_load(name, counts, elapsed, more=""):
+    print("%s: %d sessions, %d recipients in %.1f s: %.0f sessions/s"
+          % (name, counts["sessions"], sum(v for k, v in counts.items() if k != "sessions"), elapsed,
+             counts["sessions"] / elapsed))
+    print("replies: " + ", ".join("%s x%d" % (k, v) for k, v in sorted(counts.items(), key=str)
+                                 if k != "sessions") + more)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--big", action="store_true",
@@ -228,25 +250,13 @@ def main():
                     reloads[kind] += 1
 
             thread = threading.Thread(target=reloader, daemon=True)
-            t0 = time.monotonic()
-            thread.start()
-            counts, _, bad = run_load(pool, postfix.port, a.warmup, a.sessions, a.rcpts, a.workers)
-            elapsed = time.monotonic() - t0
-            stop.set()
-            thread.join()
-            pool.close()
-            pool.join()
+            counts, _, bad, elapsed = load_while(thread, stop, pool, postfix.port, a)
             failures += bad
-            time.sleep(2)
             if not milter.running():
                 failures.append(("milter", "died", milter.proc.returncode, milter.log_text()[-2000:]))
             rss1, fds1 = rss_and_fds(milter.proc.pid) if milter.running() else (0, 0)
             log = milter.log_text()
-            print("soak: %d sessions, %d recipients in %.1f s: %.0f sessions/s"
-                  % (counts["sessions"], sum(v for k, v in counts.items() if k != "sessions"), elapsed,
-                     counts["sessions"] / elapsed))
-            print("replies: " + ", ".join("%s x%d" % (k, v) for k, v in sorted(counts.items(), key=str)
-                                         if k != "sessions"))
+            print_load("soak", counts, elapsed)
             print("reloads: %d to A, %d to B, %d broken; milter log: %d reloaded, %d reload failed"
                   % (reloads["A"], reloads["B"], reloads["broken"], log.count("reloaded "),
                      log.count("reload failed")))
@@ -370,17 +380,8 @@ def soak_big(a, work):
             done = []
             thread = threading.Thread(target=big_reloads,
                                       args=(milter, os.path.join(work, SOAK_FILE), stop, done), daemon=True)
-            t0 = time.monotonic()
-            thread.start()
-            counts, disputed, bad = run_load(pool, postfix.port, a.warmup, a.sessions, a.rcpts, a.workers,
-                                             big=True)
-            elapsed = time.monotonic() - t0
-            stop.set()
-            thread.join()
-            pool.close()
-            pool.join()
+            counts, disputed, bad, elapsed = load_while(thread, stop, pool, postfix.port, a, big=True)
             failures += bad
-            time.sleep(2)
             if not milter.running():
                 failures.append(("milter", "died", milter.proc.returncode, milter.log_text()[-2000:]))
                 rss1, fds1, peak = 0, 0, 0
@@ -390,12 +391,8 @@ def soak_big(a, work):
             kinds = collections.Counter(kind for kind, _, _, _ in done)
             seconds = [s for _, _, s, _ in done] or [0.0]
             after = [rss for kind, _, _, rss in done if kind != "broken"] or [0]
-            print("soak --big: %d sessions, %d recipients in %.1f s: %.0f sessions/s"
-                  % (counts["sessions"], sum(v for k, v in counts.items() if k != "sessions"), elapsed,
-                     counts["sessions"] / elapsed))
-            print("replies: " + ", ".join("%s x%d" % (k, v) for k, v in sorted(counts.items(), key=str)
-                                         if k != "sessions")
-                  + "; disputed: " + ", ".join("%s %d x%d" % (k[0], k[1], v) for k, v in sorted(disputed.items())))
+            print_load("soak --big", counts, elapsed,
+                       "; disputed: " + ", ".join("%s %d x%d" % (k[0], k[1], v) for k, v in sorted(disputed.items())))
             print("reloads: %d to A, %d to B, %d broken (one every %.1f s); taken %d, refused %d; "
                   "outcome logged after median %.2f s, max %.2f s"
                   % (kinds["A"], kinds["B"], kinds["broken"], elapsed / max(1, len(done)),
