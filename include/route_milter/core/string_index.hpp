@@ -1,8 +1,9 @@
 // string_index.hpp - a compact hash index from strings to 32-bit values.
 //
 // Built once (when a policy is compiled), then only read: lookups take a string_view and
-// neither allocate nor lock. Keys live in one arena, slots are 16 bytes, so a million listed
-// addresses cost tens of megabytes, not hundreds.
+// neither allocate nor lock. Keys live in one arena, each after its 2-byte length; a slot is
+// 12 bytes (offset, value, hash), so a million listed addresses cost tens of megabytes, not
+// hundreds. Keys are at most 65,535 bytes.
 #pragma once
 
 #include <cstdint>
@@ -39,13 +40,15 @@ public:
 
 private:
     struct Slot {
-        std::uint32_t offset = 0;
-        std::uint32_t length = 0;
+        std::uint32_t offset = 0;  // of the key's bytes; its length is in the 2 bytes before
         std::uint32_t value = 0;
         std::uint32_t hash = 0;  // 0 marks an empty slot
     };
     static std::uint32_t hash_of(std::string_view key);
-    std::string_view key_of(const Slot& s) const { return std::string_view(arena_).substr(s.offset, s.length); }
+    std::string_view key_of(const Slot& s) const {
+        const auto* at = reinterpret_cast<const unsigned char*>(arena_.data()) + s.offset;
+        return std::string_view(arena_.data() + s.offset, static_cast<std::size_t>(at[-2]) | (static_cast<std::size_t>(at[-1]) << 8));
+    }
     void grow(std::size_t slot_count);
     std::size_t home(std::uint32_t hash) const;
     std::size_t next(std::size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
