@@ -5,13 +5,19 @@
 //                                                         addresses in an addresses_file, in FILE.d/)
 //   bench-core load FILE                                  load+compile once, print time and peak RSS
 //   bench-core decide FILE [ROUNDS]                       decisions/s on one thread (median of ROUNDS)
+//   bench-core read-files DIR                             the floor under loading address files:
+//                                                         open, fstat, read and close every file in
+//                                                         DIR, nothing parsed or kept
 //
 // Load runs in a process of its own so its peak RSS is the config's alone.
 #include "route_milter/core/policy.hpp"
 #include "route_milter/config/load_policy.hpp"
 
+#include <dirent.h>
+#include <fcntl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
@@ -129,6 +135,35 @@ int decide(const char* path, int rounds) {
     return 0;
 }
 
+// What the kernel alone costs for a config of many address files: the same system calls the
+// loader makes per file (open, fstat, read to the end, close), no parsing, nothing kept.
+int read_files(const char* dir_path) {
+    DIR* dir = ::opendir(dir_path);
+    if (dir == nullptr) {
+        std::perror(dir_path);
+        return 1;
+    }
+    std::vector<std::string> names;
+    while (const dirent* e = ::readdir(dir))
+        if (e->d_name[0] != '.') names.push_back(std::string(dir_path) + "/" + e->d_name);
+    ::closedir(dir);
+    std::vector<char> buffer(1 << 16);
+    std::size_t bytes = 0;
+    const auto start = Clock::now();
+    for (const std::string& name : names) {
+        const int fd = ::open(name.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0) continue;
+        struct stat st {};
+        ::fstat(fd, &st);
+        for (ssize_t n; (n = ::read(fd, buffer.data(), buffer.size())) > 0;) bytes += static_cast<std::size_t>(n);
+        ::close(fd);
+    }
+    const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
+    std::printf("read-files: %.2f s to open, read and close %zu files (%zu bytes), nothing parsed\n", seconds,
+                names.size(), bytes);
+    return 0;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -137,6 +172,8 @@ int main(int argc, char** argv) {
         return generate(argv[2], std::atol(argv[3]), std::atol(argv[4]), argc == 6);
     if (mode == "load" && argc == 3) return load_once(argv[2]);
     if (mode == "decide" && argc >= 3) return decide(argv[2], argc > 3 ? std::atoi(argv[3]) : 7);
-    std::fprintf(stderr, "usage: bench-core generate FILE ROUTES PER_ROUTE [files] | load FILE | decide FILE [ROUNDS]\n");
+    if (mode == "read-files" && argc == 3) return read_files(argv[2]);
+    std::fprintf(stderr, "usage: bench-core generate FILE ROUTES PER_ROUTE [files] | load FILE | decide FILE [ROUNDS] | "
+                         "read-files DIR\n");
     return 64;
 }
