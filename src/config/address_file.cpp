@@ -68,7 +68,12 @@ void AddressFileReader::line(std::string_view text, bool overlong) {
     ++count_;
 }
 
-AddressFileRead read_address_file(const std::string& path, AddressFileReader& reader, std::vector<char>& buffer) {
+namespace {
+
+// Opens and checks `path`, then hands each piece of it to on_chunk; the sha256 is of them all.
+template <typename OnSize, typename OnChunk>
+AddressFileRead stream_address_file(const std::string& path, std::vector<char>& buffer, OnSize&& on_size,
+                                    OnChunk&& on_chunk) {
     AddressFileRead out;
     struct stat st {};
     auto opened = open_regular_file(path, st);
@@ -86,7 +91,7 @@ AddressFileRead read_address_file(const std::string& path, AddressFileReader& re
         out.unusable = too_big(static_cast<unsigned long long>(st.st_size));
         return out;
     }
-    reader.expect_bytes(static_cast<std::size_t>(st.st_size));
+    on_size(static_cast<std::size_t>(st.st_size));
     Sha256Stream sha256;  // the config digest covers address files too
     std::size_t total = 0;
     for (;;) {
@@ -104,11 +109,24 @@ AddressFileRead read_address_file(const std::string& path, AddressFileReader& re
         }
         const std::string_view chunk(buffer.data(), static_cast<std::size_t>(n));
         sha256.update(chunk);
-        reader.feed(chunk);
+        on_chunk(chunk);
     }
-    reader.finish();
     out.sha256 = sha256.finish();
     return out;
+}
+
+}  // namespace
+
+AddressFileRead read_address_file(const std::string& path, AddressFileReader& reader, std::vector<char>& buffer) {
+    AddressFileRead out = stream_address_file(
+        path, buffer, [&](std::size_t size) { reader.expect_bytes(size); },
+        [&](std::string_view chunk) { reader.feed(chunk); });
+    if (!out.unusable) reader.finish();
+    return out;
+}
+
+AddressFileRead hash_address_file(const std::string& path, std::vector<char>& buffer) {
+    return stream_address_file(path, buffer, [](std::size_t) {}, [](std::string_view) {});
 }
 
 }  // namespace route_milter

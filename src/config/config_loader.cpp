@@ -12,11 +12,9 @@
 #include <libconfig.h++>
 #include <malloc.h>
 #include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <array>
-#include <cerrno>
 #include <cstdio>
 #include <initializer_list>
 #include <span>
@@ -510,7 +508,9 @@ std::array<unsigned char, 32> listed_inputs_digest(const Validator& v, const Con
         sha.update(std::string_view(reinterpret_cast<const char*>(&size), sizeof size));
         sha.update(bytes);
     };
-    const auto put_number = [&](std::uint32_t n) { sha.update(std::string_view(reinterpret_cast<const char*>(&n), sizeof n)); };
+    const auto put_number = [&](std::uint32_t n) {
+        sha.update(std::string_view(reinterpret_cast<const char*>(&n), sizeof n));
+    };
     for (const std::string& d : config.local_domains) put(d);
     put_number(static_cast<std::uint32_t>(config.routes.size()));
     for (const RouteConfig& r : config.routes) {
@@ -541,24 +541,9 @@ bool keep_address_files(Validator& v, Config& config, const ListedAddresses& run
     std::vector<mode_t> modes;
     modes.reserve(was.files.size());
     for (std::size_t i = 0; i < was.files.size(); ++i) {
-        struct stat st {};
-        auto opened = open_regular_file(v.resolve(v.pending_address_files[i].name), st);
-        if (!std::holds_alternative<Fd>(opened) || static_cast<std::size_t>(st.st_size) > max_address_file_bytes)
-            return false;
-        const Fd fd = std::move(std::get<Fd>(opened));
-        Sha256Stream sha;
-        std::size_t total = 0;
-        for (;;) {
-            const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
-            if (n < 0 && errno == EINTR) continue;
-            if (n < 0) return false;
-            if (n == 0) break;
-            total += static_cast<std::size_t>(n);
-            if (total > max_address_file_bytes) return false;
-            sha.update(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
-        }
-        if (sha.finish() != was.files[i].sha256) return false;
-        modes.push_back(st.st_mode);
+        const AddressFileRead read = hash_address_file(v.resolve(v.pending_address_files[i].name), buffer);
+        if (read.unusable || read.sha256 != was.files[i].sha256) return false;
+        modes.push_back(read.mode);
     }
     for (std::size_t i = 0; i < was.files.size(); ++i) {
         const Validator::PendingAddressFile& pending = v.pending_address_files[i];
@@ -769,12 +754,12 @@ bool read_sliced(Validator& v, const std::string& text, const RouteListLayout& l
     std::string error;
     unsigned line = 0;
     {
+        const auto newlines = static_cast<std::size_t>(std::count(text.begin() + static_cast<std::ptrdiff_t>(el.front().begin),
+                                                                  text.begin() + static_cast<std::ptrdiff_t>(el.back().end), '\n'));
         std::string rest;
-        rest.reserve(text.size() - (el.back().end - el.front().begin) + el.back().line - el.front().line);
+        rest.reserve(text.size() - (el.back().end - el.front().begin) + newlines);
         rest.append(text, 0, el.front().begin);
-        rest.append(static_cast<std::size_t>(std::count(text.begin() + static_cast<std::ptrdiff_t>(el.front().begin),
-                                                        text.begin() + static_cast<std::ptrdiff_t>(el.back().end), '\n')),
-                    '\n');
+        rest.append(newlines, '\n');
         rest.append(text, el.back().end);
         libconfig::Config tree;
         if (!parse_text(tree, rest, error, line)) return false;
@@ -842,7 +827,6 @@ ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const ListedAd
         unsigned line = 0;
         const bool read = parse_text(tree, source.text, error, line);
         if (!read) v.error_at(v.locate(line), error);
-        std::string().swap(source.text);
         if (read) {
             read_root(v, tree.getRoot(), config);
             draft.parsed = true;

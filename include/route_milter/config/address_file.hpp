@@ -78,5 +78,8 @@ struct AddressFileRead {
 
 // Streams `path` through `reader` in pieces of buffer.size(); the reader holds what was found.
 AddressFileRead read_address_file(const std::string& path, AddressFileReader& reader, std::vector<char>& buffer);
+// The same reading, to the mode and sha256 only: nothing is parsed or stored (a reload telling
+// whether a file is byte for byte the one the running policy was built from).
+AddressFileRead hash_address_file(const std::string& path, std::vector<char>& buffer);
 
 }  // namespace route_milter

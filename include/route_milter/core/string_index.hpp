@@ -47,7 +47,8 @@ private:
     static std::uint32_t hash_of(std::string_view key);
     std::string_view key_of(const Slot& s) const {
         const auto* at = reinterpret_cast<const unsigned char*>(arena_.data()) + s.offset;
-        return std::string_view(arena_.data() + s.offset, static_cast<std::size_t>(at[-2]) | (static_cast<std::size_t>(at[-1]) << 8));
+        const std::size_t length = static_cast<std::size_t>(at[-2]) | (static_cast<std::size_t>(at[-1]) << 8);
+        return std::string_view(arena_.data() + s.offset, length);
     }
     void grow(std::size_t slot_count);
     std::size_t home(std::uint32_t hash) const;
