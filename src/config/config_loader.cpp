@@ -249,6 +249,8 @@ public:
 
     std::string resolve(const std::string& name) const { return name.front() == '/' ? name : file_dir_ + name; }
 
+    void reserve_files(std::size_t more) { source_.files.reserve(source_.files.size() + more); }
+    std::size_t file_count() const { return source_.files.size(); }
     std::uint32_t add_file(SourceFile file) {
         source_.files.push_back(std::move(file));
         return static_cast<std::uint32_t>(source_.files.size() - 1);
@@ -492,93 +494,137 @@ void address_file_read(Validator& v, const Validator::PendingAddressFile& pendin
     v.file(file).sha256 = sha256;
     if ((mode & (S_IWGRP | S_IWOTH)) != 0)
         v.error_at({file, 0}, "group or other users can write it; run chmod go-w (mode " + mode_text(mode) + ")");
-    route.addresses_file = AddressFile{file, count, pending.at.line, pending.at.file};
+    route.addresses_file = AddressFile{file, static_cast<std::uint32_t>(count), pending.at.line, pending.at.file};
     if (route.deliver_to == DeliverTo::listed && count == 0 && !pending.inline_listed && !route.pattern.empty())
         v.error_at({route.file, route.line}, pending.path + ": deliver_to = \"listed\" but no addresses are listed (" +
                                                  route.pattern.text() + "; " + v.file_name(file) + " holds none)");
 }
 
-// Everything besides the address files' bytes that decides what the listed-address index
-// holds and which of its checks pass: local_domains, every route's domain and deliver_to, the
-// inline addresses (the only records so far) and which route reads which file.
-std::array<unsigned char, 32> listed_inputs_digest(const Validator& v, const Config& config) {
-    Sha256Stream sha;
-    const auto put = [&](std::string_view bytes) {
+// What decides a shard of the listed-address index besides its address files' bytes: the
+// routes placed in it, in order, with their domain, deliver_to, inline addresses and the file
+// each reads. Read before the files, while the only records are the inline ones (route order).
+std::vector<ListedAddresses::Digest> listed_inline_digests(const Validator& v, const Config& config) {
+    constexpr std::uint32_t shards = ListedAddresses::shard_count;
+    std::vector<std::optional<Sha256Stream>> sha(shards);
+    const auto put = [](Sha256Stream& to, std::string_view bytes) {
         const auto size = static_cast<std::uint32_t>(bytes.size());
-        sha.update(std::string_view(reinterpret_cast<const char*>(&size), sizeof size));
-        sha.update(bytes);
+        to.update(std::string_view(reinterpret_cast<const char*>(&size), sizeof size));
+        to.update(bytes);
     };
-    const auto put_number = [&](std::uint32_t n) {
-        sha.update(std::string_view(reinterpret_cast<const char*>(&n), sizeof n));
-    };
-    for (const std::string& d : config.local_domains) put(d);
-    put_number(static_cast<std::uint32_t>(config.routes.size()));
-    for (const RouteConfig& r : config.routes) {
-        put(r.pattern.text());
-        put_number(static_cast<std::uint32_t>(r.deliver_to));
+    std::size_t next_file = 0;
+    for (std::uint32_t i = 0; i < config.routes.size(); ++i) {
+        if (!config.listed.placed(i)) continue;
+        std::optional<Sha256Stream>& to = sha[config.listed.shard_of_route(i)];
+        if (!to) to.emplace();
+        const RouteConfig& r = config.routes[i];
+        put(*to, r.pattern.text());
+        put(*to, deliver_to_names.name(r.deliver_to));
+        for (const ListedAddresses::Record& a : config.listed.of_route(i)) put(*to, config.listed.text(a));
+        while (next_file < v.pending_address_files.size() && v.pending_address_files[next_file].route < i) ++next_file;
+        put(*to, next_file < v.pending_address_files.size() && v.pending_address_files[next_file].route == i
+                     ? v.resolve(v.pending_address_files[next_file].name) : std::string("-"));
     }
-    for (const ListedAddresses::Record& a : config.listed.records()) {
-        put_number(a.route);
-        put(config.listed.text(a));
-    }
-    for (const Validator::PendingAddressFile& pending : v.pending_address_files) {
-        put_number(pending.route);
-        put(v.resolve(pending.name));
-    }
-    return sha.finish();
+    std::vector<ListedAddresses::Digest> out(shards);
+    for (std::uint32_t s = 0; s < shards; ++s)
+        if (sha[s]) out[s] = sha[s]->finish();
+    return out;
 }
 
-// A reload whose address files are byte for byte the ones the running policy was built from,
-// listed by the same routes: each file is read once more to its sha256 (no address parsed or
-// stored), and the running index is kept instead of a second one built beside it. False, with
-// nothing changed, when anything differs or cannot be read: the files are then read in full.
-bool keep_address_files(Validator& v, Config& config, const ListedAddresses& running,
-                        const std::array<unsigned char, 32>& inputs, std::vector<char>& buffer) {
-    const ListedAddresses::Provenance& was = running.provenance();
-    if (was.routes != inputs || was.files.size() != v.pending_address_files.size() ||
-        running.route_counts().size() != config.routes.size())
-        return false;
-    std::vector<mode_t> modes;
-    modes.reserve(was.files.size());
-    for (std::size_t i = 0; i < was.files.size(); ++i) {
-        const AddressFileRead read = hash_address_file(v.resolve(v.pending_address_files[i].name), buffer);
-        if (read.unusable || read.sha256 != was.files[i].sha256) return false;
-        modes.push_back(read.mode);
+// Each shard's digest: its inline digest, then the sha256 of each of its files in order (the
+// files are Validator files first_file, first_file + 1, ..., one per pending address file). A
+// shard with a file that cannot be read gets none (nullopt: never kept).
+std::vector<std::optional<ListedAddresses::Digest>> listed_digests(Validator& v, const Config& config,
+                                                                   const std::vector<ListedAddresses::Digest>& inline_part,
+                                                                   std::uint32_t first_file,
+                                                                   const std::vector<bool>& unusable) {
+    constexpr std::uint32_t shards = ListedAddresses::shard_count;
+    std::vector<std::optional<Sha256Stream>> sha(shards);
+    std::vector<bool> usable(shards, true);
+    for (std::uint32_t s = 0; s < shards; ++s) {
+        if (!config.listed.digest_wanted(s)) continue;
+        sha[s].emplace();
+        sha[s]->update(std::string_view(reinterpret_cast<const char*>(inline_part[s].data()), inline_part[s].size()));
     }
-    for (std::size_t i = 0; i < was.files.size(); ++i) {
-        const Validator::PendingAddressFile& pending = v.pending_address_files[i];
-        SourceFile source_file;
-        source_file.name = v.resolve(pending.name);
-        source_file.from_disk = true;
-        source_file.addresses = true;
-        const std::uint32_t file = v.add_file(std::move(source_file));
-        address_file_read(v, pending, config, file, modes[i], was.files[i].sha256, was.files[i].count);
+    for (std::size_t i = 0; i < v.pending_address_files.size(); ++i) {
+        const std::uint32_t s = config.listed.shard_of_route(v.pending_address_files[i].route);
+        const auto& file_sha = v.file(first_file + static_cast<std::uint32_t>(i)).sha256;
+        if (sha[s]) sha[s]->update(std::string_view(reinterpret_cast<const char*>(file_sha.data()), file_sha.size()));
+        if (unusable[i]) usable[s] = false;
     }
-    config.listed.keep_index_of(running);
-    return true;
+    std::vector<std::optional<ListedAddresses::Digest>> out(shards);
+    for (std::uint32_t s = 0; s < shards; ++s)
+        if (sha[s] && usable[s]) out[s] = sha[s]->finish();
+    return out;
+}
+
+// A reload: each address file is read once more to its sha256 and mode (nothing parsed or
+// stored), and every shard of the running index whose digest is the new one's is kept instead
+// of built again.
+void keep_listed_shards(Validator& v, Config& config, const ListedAddresses& running,
+                        const std::vector<ListedAddresses::Digest>& inline_part, std::uint32_t first_file,
+                        std::vector<bool>& unusable, std::vector<char>& buffer) {
+    for (std::size_t i = 0; i < v.pending_address_files.size(); ++i) {
+        SourceFile& file = v.file(first_file + static_cast<std::uint32_t>(i));
+        const AddressFileRead read = hash_address_file(file.name, buffer);
+        file.sha256 = read.sha256;
+        file.mode = read.mode;
+        unusable[i] = read.unusable.has_value();
+    }
+    const auto digests = listed_digests(v, config, inline_part, first_file, unusable);
+    ListedAddresses::ShardSet keep;
+    for (std::uint32_t s = 0; s < ListedAddresses::shard_count; ++s) {
+        const ListedAddresses::Digest* was = running.digest(s);
+        if (was != nullptr && digests[s] && *digests[s] == *was) keep.set(s);
+    }
+    config.listed.keep_shards_of(running, keep);
 }
 
 // A route's addresses_file, streamed into config.listed (after the libconfig tree is freed).
-void read_addresses_file(Validator& v, const Validator::PendingAddressFile& pending, Config& config,
-                         std::vector<char>& buffer, ListedAddresses::Provenance& provenance) {
+// False when it cannot be read.
+bool read_addresses_file(Validator& v, const Validator::PendingAddressFile& pending, Config& config, std::uint32_t file,
+                         std::vector<char>& buffer) {
     RouteConfig& route = config.routes.at(pending.route);
-    const std::string file_path = v.resolve(pending.name);
-    SourceFile source_file;
-    source_file.name = file_path;
-    source_file.from_disk = true;
-    source_file.addresses = true;
-    const std::uint32_t file = v.add_file(std::move(source_file));
+    const std::string& file_path = v.file(file).name;
     AddressFileReader reader(config.listed, pending.route, route.pattern, file, file_path);
     const AddressFileRead read = read_address_file(file_path, reader, buffer);
     if (read.unusable) {
         v.error_at(pending.at, pending.path + ".addresses_file: " + *read.unusable + " (\"" + pending.name + "\"" +
                                    (file_path == pending.name ? "" : ", " + file_path) + ")");
-        provenance.files.push_back({});
-        return;
+        return false;
     }
     for (Diagnostic& d : reader.errors()) v.errors.push_back(std::move(d));
     address_file_read(v, pending, config, file, read.mode, read.sha256, reader.count());
-    provenance.files.push_back({read.sha256, reader.count()});
+    config.listed.set_file_count(pending.route, static_cast<std::uint32_t>(reader.count()));
+    return true;
+}
+
+// Every route's addresses_file, into the shards of the index; on a reload, the shards whose
+// inputs are unchanged are the running policy's (each such file's count is the running one's).
+void read_listed(Validator& v, Config& config, const ListedAddresses* running) {
+    std::vector<char> buffer(std::size_t{1} << 16);
+    const std::vector<ListedAddresses::Digest> inline_part = listed_inline_digests(v, config);
+    v.reserve_files(v.pending_address_files.size());
+    const auto first_file = static_cast<std::uint32_t>(v.file_count());
+    for (const Validator::PendingAddressFile& pending : v.pending_address_files) {
+        SourceFile source_file;
+        source_file.name = v.resolve(pending.name);
+        source_file.from_disk = true;
+        source_file.addresses = true;
+        v.add_file(std::move(source_file));
+    }
+    std::vector<bool> unusable(v.pending_address_files.size(), false);
+    if (running != nullptr) keep_listed_shards(v, config, *running, inline_part, first_file, unusable, buffer);
+    for (std::size_t i = 0; i < v.pending_address_files.size(); ++i) {
+        const Validator::PendingAddressFile& pending = v.pending_address_files[i];
+        const std::uint32_t file = first_file + static_cast<std::uint32_t>(i);
+        if (config.listed.kept(config.listed.shard_of_route(pending.route)))
+            address_file_read(v, pending, config, file, v.file(file).mode, v.file(file).sha256,
+                              config.listed.file_count(pending.route));
+        else unusable[i] = !read_addresses_file(v, pending, config, file, buffer);
+    }
+    const auto digests = listed_digests(v, config, inline_part, first_file, unusable);
+    for (std::uint32_t s = 0; s < ListedAddresses::shard_count; ++s)
+        if (digests[s]) config.listed.set_digest(s, *digests[s]);
 }
 
 void read_route(Validator& v, const Setting& r, const std::string& path, Config& config, std::uint32_t index) {
@@ -645,6 +691,7 @@ void read_route(Validator& v, const Setting& r, const std::string& path, Config&
     }
 
     const std::size_t listed_before = config.listed.record_count();
+    if (r.exists("addresses") || r.exists("addresses_file")) config.listed.place_route(index, out.pattern.text());
     if (r.exists("addresses")) {
         NormalizedAddress parsed;
         v.for_each_string(r["addresses"], path + ".addresses", [&](std::string_view text, SourceLocation at) {
@@ -767,6 +814,8 @@ bool read_sliced(Validator& v, const std::string& text, const RouteListLayout& l
     }
     const std::size_t per_slice = std::max<std::size_t>(slicing.routes, 1);
     config.routes.resize(el.size());
+    // No doubling copies while the text is still held (most big lists name a file per route).
+    v.pending_address_files.reserve(el.size());
     std::string piece;
     for (std::size_t first = 0; first < el.size(); first += per_slice) {
         const std::size_t last = std::min(el.size(), first + per_slice);
@@ -833,19 +882,10 @@ ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const ListedAd
         }
     }
     std::string().swap(source.text);
-    if (!v.pending_address_files.empty()) {
+    if (config.listed.shards_in_use() != 0) {
         // The tree is gone: give its pages back before the addresses take their place.
         if (config.routes.size() >= 1000) malloc_trim(0);
-        std::vector<char> buffer(std::size_t{1} << 16);
-        const std::array<unsigned char, 32> inputs = listed_inputs_digest(v, config);
-        if (running == nullptr || !keep_address_files(v, config, *running, inputs, buffer)) {
-            ListedAddresses::Provenance provenance;
-            provenance.routes = inputs;
-            provenance.files.reserve(v.pending_address_files.size());
-            for (const Validator::PendingAddressFile& pending : v.pending_address_files)
-                read_addresses_file(v, pending, config, buffer, provenance);
-            config.listed.set_provenance(std::move(provenance));
-        }
+        read_listed(v, config, running);
         std::vector<Validator::PendingAddressFile>().swap(v.pending_address_files);
     }
     // Each file that holds a route password must be closed to other users (like ssh's keys).

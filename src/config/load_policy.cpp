@@ -49,7 +49,7 @@ PolicyResult compile_loaded(ConfigDraft loaded, UserCheck user_check = UserCheck
     // The records the compiler dropped and whatever it freed: back to the system, so a reload
     // leaves the daemon as big as a fresh start.
     if (big) malloc_trim(0);
-    if (loaded.errors.empty()) return compiled;
+    if (loaded.errors.empty() || compiled.rebuild_listed) return compiled;
     loaded.errors.insert(loaded.errors.end(), std::make_move_iterator(compiled.errors.begin()),
                          std::make_move_iterator(compiled.errors.end()));
     sort_diagnostics(loaded.errors);
@@ -60,8 +60,11 @@ PolicyResult compile_loaded(ConfigDraft loaded, UserCheck user_check = UserCheck
 PolicyResult load_policy_file(const std::string& path, UserCheck user_check, ListedAddressUse lists,
                               const Policy* running) {
     tune_malloc();
-    return compile_loaded(read_config_file(path, {}, running != nullptr ? &running->config().listed : nullptr),
-                          user_check, lists);
+    PolicyResult result = compile_loaded(
+        read_config_file(path, {}, running != nullptr ? &running->config().listed : nullptr), user_check, lists);
+    // An error in a part of the index kept from the running policy has no file:line left to name.
+    if (result.rebuild_listed) result = compile_loaded(read_config_file(path, {}, nullptr), user_check, lists);
+    return result;
 }
 
 PolicyResult load_policy_text(std::string_view text, const std::string& name) {

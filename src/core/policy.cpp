@@ -27,7 +27,6 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
     };
 
     policy->exact_routes_.reserve(c.routes.size());
-    policy->listed_counts_.assign(c.routes.size(), 0);
 
     for (std::size_t i = 0; i < c.routes.size(); ++i) {
         RouteConfig& r = c.routes[i];
@@ -40,42 +39,81 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
         }
     }
     for (const std::string& d : c.local_domains) policy->local_domains_.insert(d, 0);
-    if (c.listed.kept()) {
-        // The running policy's index, built from the same routes and files: indexed and checked.
-        if (c.listed.route_counts().size() == c.routes.size()) policy->listed_counts_ = c.listed.route_counts();
-    }
-    for (const ListedAddresses::Record& a : c.listed.records())
-        if (a.route < c.routes.size()) ++policy->listed_counts_[a.route];
-    if (!c.listed.kept()) c.listed.index([&](const ListedAddresses::Record& a, std::uint32_t first) {
-        --policy->listed_counts_[a.route];
+    // Within a route: the shards see that.
+    c.listed.index([&](const ListedAddresses::Record& a, std::uint32_t first) {
         error(a, "routes: address listed twice, also under " + c.routes[first].pattern.text() + " (" +
                      line_of(c.routes[first], a) + ") (\"" + std::string(c.listed.text(a)) + "\")");
     });
-    // A listed address under a wildcard or "*" whose domain another route takes would never be
-    // found there: the other route decides.
-    for (const ListedAddresses::Record& a : c.listed.records()) {
-        const RouteConfig& r = c.routes.at(a.route);
-        if (!r.pattern.is_wildcard() && !r.pattern.is_catch_all()) continue;
-        const std::string_view address = c.listed.text(a);
+    // Across routes, only a wildcard or "*" route can list an address another route lists (two
+    // routes of one domain are the loader's error): every address such a route lists is checked
+    // against the routes that cover its domain. Its record names the line; in a shard a reload
+    // kept there is none, and an error there asks for a load that builds every shard.
+    const auto route_index = [&](const RouteConfig* r) { return static_cast<std::uint32_t>(r - c.routes.data()); };
+    const auto record_of = [&](std::uint32_t route, std::string_view address) -> const ListedAddresses::Record* {
+        for (const ListedAddresses::Record& a : c.listed.of_route(route))
+            if (c.listed.text(a) == address) return &a;
+        return nullptr;
+    };
+    std::vector<std::uint32_t> listing;
+    const auto check_wide = [&](std::uint32_t wide, std::string_view address, const ListedAddresses::Record* at) {
+        const RouteConfig& r = c.routes[wide];
         const std::string_view domain = address.substr(address.rfind('@') + 1);
         if (policy->local_domains_.find(domain) != nullptr) {
-            error(a, "routes: address is listed under " + r.pattern.text() + " but " + std::string(domain) +
-                         " is one of local_domains, which no wildcard or \"*\" route takes (\"" + std::string(address) +
-                         "\")");
-            continue;
+            if (at == nullptr) return void(result.rebuild_listed = true);
+            error(*at, "routes: address is listed under " + r.pattern.text() + " but " + std::string(domain) +
+                           " is one of local_domains, which no wildcard or \"*\" route takes (\"" +
+                           std::string(address) + "\")");
+            return;
         }
         const RouteConfig* owner = policy->route_for_domain(domain);
         // owner->pattern == r.pattern: a duplicate route domain, which the loader reports.
-        if (owner != nullptr && owner != &r && owner->pattern != r.pattern)
-            error(a, "routes: address is listed under " + r.pattern.text() + " but route " + owner->pattern.text() +
-                         " (" + line_of(*owner, a) + ") takes its domain (\"" + std::string(address) + "\")");
-    }
-    if (!c.listed.kept()) c.listed.set_route_counts(policy->listed_counts_);
+        if (owner != nullptr && owner != &r && owner->pattern != r.pattern) {
+            if (at == nullptr) return void(result.rebuild_listed = true);
+            error(*at, "routes: address is listed under " + r.pattern.text() + " but route " + owner->pattern.text() +
+                           " (" + line_of(*owner, *at) + ") takes its domain (\"" + std::string(address) + "\")");
+        }
+        // Every route covering the domain that lists the address: each after the first is told
+        // (once: by the first wildcard or "*" route among them).
+        listing.clear();
+        const auto consider = [&](const std::uint32_t* route) {
+            if (route != nullptr && c.listed.lists(*route, address)) listing.push_back(*route);
+        };
+        consider(policy->exact_routes_.find(domain));
+        for (std::size_t dot = domain.find('.'); dot != std::string_view::npos; dot = domain.find('.', dot + 1))
+            consider(policy->wildcard_routes_.find(domain.substr(dot)));
+        if (policy->catch_all_ != nullptr) {
+            const std::uint32_t all = route_index(policy->catch_all_);
+            consider(&all);
+        }
+        if (listing.size() < 2) return;
+        std::sort(listing.begin(), listing.end());
+        for (const std::uint32_t l : listing)
+            if (!c.routes[l].pattern.is_exact()) {
+                if (l != wide) return;
+                break;
+            }
+        const RouteConfig& first = c.routes[listing.front()];
+        for (std::size_t k = 1; k < listing.size(); ++k) {
+            const ListedAddresses::Record* dup = record_of(listing[k], address);
+            if (dup == nullptr) return void(result.rebuild_listed = true);
+            error(*dup, "routes: address listed twice, also under " + first.pattern.text() + " (" +
+                            line_of(first, *dup) + ") (\"" + std::string(address) + "\")");
+        }
+    };
+    const auto is_wide = [&](std::uint32_t route) {
+        return c.routes[route].pattern.is_wildcard() || c.routes[route].pattern.is_catch_all();
+    };
+    for (const ListedAddresses::Record& a : c.listed.records())
+        if (a.route < c.routes.size() && is_wide(a.route)) check_wide(a.route, c.listed.text(a), &a);
+    if (c.listed.kept_shards().any())
+        for (std::uint32_t i = 0; i < c.routes.size(); ++i)
+            if (is_wide(i) && c.listed.placed(i) && c.listed.kept(c.listed.shard_of_route(i)))
+                c.listed.for_each_of_route(i, [&](std::string_view address) { check_wide(i, address, nullptr); });
     if (lists == ListedAddressUse::into_index) c.listed.drop_records();
     for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);
     std::stable_sort(policy->ranges_by_priority_.begin(), policy->ranges_by_priority_.end(),
                      [](const IpRangeConfig* a, const IpRangeConfig* b) { return a->priority > b->priority; });
-    if (result.errors.empty()) result.policy = std::move(policy);
+    if (result.errors.empty() && !result.rebuild_listed) result.policy = std::move(policy);
     return result;
 }
 
@@ -102,8 +140,7 @@ const RouteConfig* Policy::route_for_domain(std::string_view domain) const {
 }
 
 bool Policy::is_listed(const RouteConfig& route, std::string_view canonical_address) const {
-    const std::uint32_t* i = config_.listed.route_of(canonical_address);
-    return i != nullptr && *i == static_cast<std::uint32_t>(&route - config_.routes.data());
+    return config_.listed.lists(static_cast<std::uint32_t>(&route - config_.routes.data()), canonical_address);
 }
 
 AddressClass Policy::classify_sender(const NormalizedAddress& sender) const {

@@ -11,6 +11,14 @@ std::uint32_t StringIndex::hash_of(std::string_view key) {
     return folded == 0 ? 1 : folded;
 }
 
+// A pair's hash: the key's, mixed with the value, so that one address listed by two routes
+// takes two homes.
+std::uint32_t StringIndex::hash_of(std::string_view key, std::uint32_t value) {
+    const std::size_t h = std::hash<std::string_view>{}(key) ^ (static_cast<std::size_t>(value) * 0x9E3779B97F4A7C15ull);
+    const auto folded = static_cast<std::uint32_t>(h ^ (h >> 32));
+    return folded == 0 ? 1 : folded;
+}
+
 // Any number of slots, not a power of two: 1.1 million keys take 1.83 million slots (22 MB),
 // not 2^22 (67 MB at the 16 bytes a slot took with the length in it). The slot of a hash is
 // its place in [0, slots) by a multiply, not a mask. Load 0.6, not 0.7: a lookup of an
@@ -44,6 +52,17 @@ std::size_t StringIndex::probe(std::string_view key, std::uint32_t hash) const {
     return i;
 }
 
+std::size_t StringIndex::probe(std::string_view key, std::uint32_t value, std::uint32_t hash) const {
+    std::size_t i = home(hash);
+    for (; slots_[i].hash != 0; i = next(i))
+        if (slots_[i].hash == hash && slots_[i].value == value && key_of(slots_[i]) == key) break;
+    return i;
+}
+
+void StringIndex::make_room() {
+    if ((size_ + 1) * 10 > slots_.size() * 7) grow((size_ + 1) * 2 + 16);
+}
+
 std::uint32_t StringIndex::store_key(std::string_view key) {
     if (key.size() > 0xffff) throw std::length_error("StringIndex key longer than 65535 bytes");
     if (arena_.size() + 2 + key.size() > UINT32_MAX) throw std::length_error("StringIndex arena full");
@@ -55,7 +74,7 @@ std::uint32_t StringIndex::store_key(std::string_view key) {
 }
 
 const std::uint32_t* StringIndex::index_stored(std::uint32_t offset, std::uint32_t length, std::uint32_t value) {
-    if ((size_ + 1) * 10 > slots_.size() * 7) grow((size_ + 1) * 2 + 16);
+    make_room();
     const std::string_view key = stored_key(offset, length);
     const std::uint32_t h = hash_of(key);
     Slot& slot = slots_[probe(key, h)];
@@ -63,6 +82,21 @@ const std::uint32_t* StringIndex::index_stored(std::uint32_t offset, std::uint32
     slot = Slot{offset, value, h};
     ++size_;
     return nullptr;
+}
+
+bool StringIndex::index_stored_pair(std::uint32_t offset, std::uint32_t length, std::uint32_t value) {
+    make_room();
+    const std::string_view key = stored_key(offset, length);
+    const std::uint32_t h = hash_of(key, value);
+    Slot& slot = slots_[probe(key, value, h)];
+    if (slot.hash != 0) return false;
+    slot = Slot{offset, value, h};
+    ++size_;
+    return true;
+}
+
+bool StringIndex::contains_pair(std::string_view key, std::uint32_t value) const {
+    return !slots_.empty() && slots_[probe(key, value, hash_of(key, value))].hash != 0;
 }
 
 const std::uint32_t* StringIndex::insert(std::string_view key, std::uint32_t value) {

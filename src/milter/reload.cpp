@@ -3,6 +3,7 @@
 
 #include "route_milter/common/log.hpp"
 
+#include <cstdio>
 #include <malloc.h>
 
 namespace route_milter {
@@ -44,11 +45,17 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::s
                          metrics_was->timeout != metrics_now->timeout)))
         log_line(LOG_WARNING, "reload: metrics { listen, max_connections, timeout } changes take effect only at restart");
     const Policy& next = *loaded.policy;
+    // Which parts of the address index were kept from the running policy (their routes, inline
+    // addresses and files unchanged) and which were built again.
+    const ListedAddresses& listed = next.config().listed;
+    char parts[96] = "";
+    if (listed.shards_in_use() != 0)
+        std::snprintf(parts, sizeof parts, " (index parts: %zu kept, %zu built)", listed.kept_shards().count(),
+                      listed.shards_in_use() - listed.kept_shards().count());
     log_line(LOG_INFO,
              "reloaded %s: %zu routes, %zu listed addresses%s, %zu ip ranges, mode %s, %zu routes in warn mode, "
              "digest %s",
-             path.c_str(), next.config().routes.size(), next.listed_address_count(),
-             next.config().listed.kept() ? " (address files unchanged: index kept)" : "", next.config().ip_ranges.size(),
+             path.c_str(), next.config().routes.size(), next.listed_address_count(), parts, next.config().ip_ranges.size(),
              std::string(name_of(next.config().mode)).c_str(), routes_in_mode(next.config(), Mode::warn),
              next.config().digest.c_str());
     live.publish(make_serving(std::move(loaded.policy), counters));

@@ -97,7 +97,7 @@ int command_check(const CheckOptions& options) {
     if (files != 0) std::printf("address files: %zu (%zu addresses)\n", files, from_files);
     for (const RouteConfig& r : config->routes)
         if (r.addresses_file)
-            std::printf("  %s: %zu addresses (route %s, %s)\n", config->files.at(r.addresses_file->file).c_str(), r.addresses_file->count,
+            std::printf("  %s: %u addresses (route %s, %s)\n", config->files.at(r.addresses_file->file).c_str(), r.addresses_file->count,
                         r.pattern.text().c_str(), line_of(r.addresses_file->line).c_str());
     const std::size_t shown = verbose ? config->routes.size() : std::min<std::size_t>(config->routes.size(), 50);
     for (std::size_t i = 0; i < shown; ++i) print_route(*policy, config->routes[i]);

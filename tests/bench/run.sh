@@ -15,5 +15,6 @@ for i in 1 2 3; do "$build/bench-core" read-files "$files.d"; done  # the kernel
 "$build/bench-core" decide "$files" 7
 echo "== the daemon across reloads (address files)"
 python3 tests/bench/reload_rss.py "$build/route-milter" "$files" 3
+python3 tests/bench/reload_rss.py "$build/route-milter" "$files" 3 "$files.d/d4242.example.com"
 echo "== SMTP through Postfix on loopback"
 python3 tests/bench/smtp_bench.py "$build" ${BENCH_ARGS:-}

@@ -335,46 +335,69 @@ class ReloadTests(MilterCase):
         self.assertIn("addresses_file: cannot read the file (No such file or directory)", MILTER.log_text()[offset:])
         self.assertRun(miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"])), ["c"], "still in force")
 
-    def test_reload_keeps_the_index_only_while_the_files_are_byte_for_byte_the_same(self):
+    def test_reload_builds_only_the_index_parts_whose_files_or_routes_changed(self):
+        # Two listing routes in different parts (shards) of the index: the shard of a route is
+        # FNV-1a of its domain pattern, modulo 256 (ListedAddresses::shard_of).
+        def shard_of(pattern):
+            h = 2166136261
+            for c in pattern.encode():
+                h = ((h ^ c) * 16777619) & 0xFFFFFFFF
+            return (h ^ (h >> 16)) % 256
+        second = next("second%d.test" % i for i in range(100) if shard_of("second%d.test" % i) != shard_of("backup.test"))
         listed = os.path.join(WORK, "kept.list")
+        second_list = os.path.join(WORK, "second.list")
         with open(listed, "w") as f:
             f.write("alice@backup.test\ncarol@backup.test\n")
-        base = config().replace('addresses = [ "alice@backup.test", "bob@backup.test" ];',
-                                'addresses = [ "bob@backup.test" ]; addresses_file = "%s";' % listed)
+        with open(second_list, "w") as f:
+            f.write("s1@%s\n" % second)
+        base = config().replace('addresses = [ "alice@backup.test", "bob@backup.test" ]; },',
+                                'addresses = [ "bob@backup.test" ]; addresses_file = "%s"; },\n'
+                                '  { domain = "%s"; treat_recipient_as = "local"; deliver_to = "listed";\n'
+                                '    addresses_file = "%s"; },' % (listed, second, second_list))
 
         def reload_with(text, what):
             offset = MILTER.log_offset()
             use_config(text)
             line = [l for l in MILTER.log_text()[offset:].splitlines() if "reloaded" in l][-1]
-            return "index kept" in line
+            found = re.search(r"\(index parts: (\d+) kept, (\d+) built\)", line)
+            self.assertIsNotNone(found, "%s: %s" % (what, line))
+            return int(found.group(1)), int(found.group(2))
 
         def verdicts(*rcpts):
             return miltertest(message("127.0.0.1", "a@far.test", list(rcpts)))
 
         reload_with(base, "first")
-        # Nothing changed (and a description added to a route): the running index is kept.
-        self.assertTrue(reload_with(base, "unchanged"), "unchanged files must keep the index")
-        self.assertTrue(reload_with(base.replace('domain = "backup.test";', 'domain = "backup.test"; description = "x";'),
-                                    "a description"))
-        self.assertRun(verdicts("alice@backup.test", "bob@backup.test", "carol@backup.test", "dave1@backup.test"),
-                       ["c", "c", "c", "y"], "kept index")
-        # The same size, the same inode and mtime, other bytes: read again, not kept.
+        # Nothing changed (and a description added to a route): every part is kept.
+        self.assertEqual(reload_with(base, "unchanged"), (2, 0), "unchanged files must keep the index")
+        self.assertEqual(reload_with(base.replace('domain = "backup.test";', 'domain = "backup.test"; description = "x";'),
+                                     "a description"), (2, 0))
+        self.assertRun(verdicts("alice@backup.test", "bob@backup.test", "carol@backup.test", "dave1@backup.test",
+                                "s1@" + second, "s2@" + second), ["c", "c", "c", "y", "c", "y"], "kept index")
+        # The same size, the same inode and mtime, other bytes: that file's part is built again.
         st = os.stat(listed)
         with open(listed, "r+") as f:
             f.write("alice@backup.test\ndave1@backup.test\n")
         os.utime(listed, ns=(st.st_atime_ns, st.st_mtime_ns))
         self.assertEqual(os.stat(listed).st_size, st.st_size)
-        self.assertFalse(reload_with(base, "changed bytes"), "a changed file must be read again")
-        self.assertRun(verdicts("carol@backup.test", "dave1@backup.test"), ["y", "c"], "changed file")
-        # The files unchanged, but an inline address more: read again.
-        self.assertTrue(reload_with(base, "unchanged again"))
-        self.assertFalse(reload_with(base.replace('[ "bob@backup.test" ]', '[ "bob@backup.test", "erin@backup.test" ]'),
-                                     "inline address added"))
+        self.assertEqual(reload_with(base, "changed bytes"), (1, 1), "a changed file must be read again")
+        self.assertRun(verdicts("carol@backup.test", "dave1@backup.test", "s1@" + second), ["y", "c", "c"], "changed file")
+        # The files unchanged, but an inline address more: its route's part is built again.
+        self.assertEqual(reload_with(base, "unchanged again"), (2, 0))
+        self.assertEqual(reload_with(base.replace('[ "bob@backup.test" ]', '[ "bob@backup.test", "erin@backup.test" ]'),
+                                     "inline address added"), (1, 1))
         self.assertRun(verdicts("erin@backup.test", "dave1@backup.test"), ["c", "c"], "inline address added")
-        # Another route's domain changes what a listed address may be: read again.
-        self.assertFalse(reload_with(base.replace('domain = "partner.test";', 'domain = "partner2.test";'),
-                                     "route domain"))
-        self.assertRun(verdicts("erin@backup.test", "alice@backup.test"), ["y", "c"], "route domain changed")
+        # A route that lists nothing changes its domain: nothing to build, and the checks across
+        # routes still run over the kept parts.
+        self.assertEqual(reload_with(base, "without erin"), (1, 1))
+        self.assertEqual(reload_with(base.replace('domain = "partner.test";', 'domain = "partner2.test";'),
+                                     "route domain"), (2, 0))
+        self.assertRun(verdicts("erin@backup.test", "alice@backup.test", "s1@" + second), ["y", "c", "c"],
+                       "route domain changed")
+        # The other route's file changes: only its part is built.
+        with open(second_list, "w") as f:
+            f.write("s2@%s\n" % second)
+        self.assertEqual(reload_with(base, "second file"), (1, 1))
+        self.assertRun(verdicts("s1@" + second, "s2@" + second, "alice@backup.test"), ["y", "c", "c"], "second file")
 
 
 class WarnModeTests(MilterCase):

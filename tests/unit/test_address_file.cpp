@@ -160,29 +160,37 @@ BOOST_AUTO_TEST_CASE(digest_covers_address_files) {
     BOOST_TEST(changed.config->digest != first.config->digest);
 }
 
+// A route's duplicates are the store's to report; one address under two routes is two pairs
+// (compile_policy reports that, the routes may sit in different shards).
 BOOST_AUTO_TEST_CASE(store_puts_late_records_in_route_order_and_reports_duplicates_once) {
     ListedAddresses store;
     store.add("a@one", 0, 1, 0);
     store.add("b@two", 1, 2, 0);
     store.add("c@one", 0, 1, 1);  // from route 0's file, read after every inline list
     store.add("a@one", 1, 2, 1);
+    store.add("a@one", 0, 3, 1);
     std::vector<std::pair<std::string, std::uint32_t>> duplicates;
     store.index([&](const ListedAddresses::Record& r, std::uint32_t first) {
-        duplicates.emplace_back(std::string(store.text(r)), first);
+        duplicates.emplace_back(std::string(store.text(r)) + ":" + std::to_string(r.line), first);
     });
     BOOST_REQUIRE(duplicates.size() == 1u);
-    BOOST_TEST(duplicates[0].first == "a@one");
+    BOOST_TEST(duplicates[0].first == "a@one:3");
     BOOST_TEST(duplicates[0].second == 0u);
-    BOOST_TEST(store.of_route(0).size() == 2u);
+    BOOST_TEST(store.of_route(0).size() == 3u);
     BOOST_TEST(store.text(store.of_route(0)[1]) == "c@one");
     BOOST_TEST(store.of_route(1).size() == 2u);
     BOOST_TEST(store.of_route(2).empty());
-    BOOST_TEST(*store.route_of("c@one") == 0u);
+    BOOST_TEST(store.lists(0, "c@one"));
     store.drop_records();
     BOOST_TEST(store.records().empty());
-    BOOST_TEST(*store.route_of("b@two") == 1u);
-    BOOST_TEST(store.route_of("x@one") == nullptr);
-    BOOST_TEST(store.indexed_count() == 3u);
+    BOOST_TEST(store.lists(1, "b@two"));
+    BOOST_TEST(store.lists(1, "a@one"));
+    BOOST_TEST(!store.lists(1, "c@one"));
+    BOOST_TEST(!store.lists(0, "x@one"));
+    BOOST_TEST(!store.lists(7, "a@one"));
+    BOOST_TEST(store.indexed_count() == 4u);
+    BOOST_TEST(store.listed_count(0) == 2u);
+    BOOST_TEST(store.listed_count(1) == 2u);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

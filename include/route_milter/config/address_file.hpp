@@ -49,7 +49,7 @@ public:
 
     void feed(std::string_view chunk);
     void finish();  // the last line may lack its '\n'
-    void expect_bytes(std::size_t bytes) { listed_.reserve_bytes(bytes); }
+    void expect_bytes(std::size_t bytes) { listed_.reserve_bytes(route_, bytes); }
 
     std::size_t count() const { return count_; }
     Diagnostics& errors() { return errors_; }

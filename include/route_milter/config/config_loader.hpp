@@ -57,9 +57,9 @@ struct RouteSlicing {
     std::size_t routes = 1000;         // routes per slice
 };
 
-// running: the listed addresses of the policy in force (a reload). When the address files are
-// byte for byte those it was built from, and the routes that list them the same, its index is
-// kept (ListedAddresses::keep_index_of) instead of a second one built beside it.
+// running: the listed addresses of the policy in force (a reload). Each shard of its index whose
+// inputs (its routes, their inline addresses, the files they name and those files' bytes) are
+// the new ones is kept (ListedAddresses::keep_shards_of); only the others are read and built.
 ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing = {},
                              const ListedAddresses* running = nullptr);
 ConfigDraft read_config_text(std::string_view text, const std::string& name, RouteSlicing slicing = {});

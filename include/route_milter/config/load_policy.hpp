@@ -17,8 +17,9 @@ namespace route_milter {
 // names the user instead; load_policy_text never makes it (tests, fuzzing).
 enum class UserCheck { config_user, skip };
 
-// running: the policy in force, on a reload. Its listed-address index is kept when the address
-// files and the routes that list them are unchanged (config_loader.hpp, read_config_file).
+// running: the policy in force, on a reload. The shards of its listed-address index whose files
+// and routes are unchanged are kept (config_loader.hpp, read_config_file); when an error lies in
+// a kept shard (no file:line left there), the file is loaded again building every shard.
 PolicyResult load_policy_file(const std::string& path, UserCheck user_check = UserCheck::config_user,
                               ListedAddressUse lists = ListedAddressUse::into_index, const Policy* running = nullptr);
 PolicyResult load_policy_text(std::string_view text, const std::string& name);

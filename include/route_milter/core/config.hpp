@@ -30,8 +30,8 @@ inline constexpr const char* default_socket_path = "/var/spool/postfix/route-mil
 // Which recipients the milter judges.
 enum class Scope { routes, all };
 
-enum class Security { none, starttls, starttls_required, tls };
-enum class DeliverTo { all, listed };
+enum class Security : std::uint8_t { none, starttls, starttls_required, tls };
+enum class DeliverTo : std::uint8_t { all, listed };
 
 // Their spellings in the config file (and in routectl's output).
 inline constexpr NameCodeTable<Scope, 2> scope_names{{{{"routes", Scope::routes}, {"all", Scope::all}}}};
@@ -98,7 +98,7 @@ struct AddressFile {
     // Its path (as opened: a relative name is taken from the config file's directory) is
     // Config::files[file]: a hundred thousand routes do not hold every path twice.
     std::uint32_t file = 0;  // index into Config::files once read
-    std::size_t count = 0;   // addresses it holds
+    std::uint32_t count = 0;  // addresses it holds
     unsigned line = 0;       // the config line naming it
     std::uint32_t config_file = 0;  // index into Config::files: the file `line` is in
 };
@@ -109,7 +109,17 @@ struct RouteConfig {
     // Target hosts, tried in the order given (hMailServer's "a|b"): canonical host names or IP
     // literals "[192.0.2.7]". Empty: normal MX delivery. port, security and auth apply to each.
     std::vector<std::string> hosts;
+    // Shared, not inline: most routes have none, and a hundred thousand routes would each carry
+    // the room for two strings.
+    std::shared_ptr<const RouteAuth> auth;
+    // Its listed addresses live in Config::listed (of_route); this says where some came from.
+    std::optional<AddressFile> addresses_file;
     int port = 25;
+    int retries = 4;         // hMailServer's default route: 4 retries,
+    int retry_minutes = 60;  // 60 minutes apart
+    unsigned line = 0;
+    std::uint32_t file = 0;  // index into Config::files
+    // The small members last, together (a hundred thousand routes: every byte is 100 kB).
     Security security = Security::none;
     bool tls_verify = false;  // the hosts' certificates must verify (CA and name)
     // hMailServer's "ETRN" routes: mail is held in the queue until the destination asks for it
@@ -118,16 +128,7 @@ struct RouteConfig {
     AddressClass treat_sender_as = AddressClass::external;
     AddressClass treat_recipient_as = AddressClass::external;
     DeliverTo deliver_to = DeliverTo::all;
-    // Its listed addresses live in Config::listed (of_route); this says where some came from.
-    std::optional<AddressFile> addresses_file;
-    int retries = 4;         // hMailServer's default route: 4 retries,
-    int retry_minutes = 60;  // 60 minutes apart
-    // Shared, not inline: most routes have none, and a hundred thousand routes would each carry
-    // the room for two strings.
-    std::shared_ptr<const RouteAuth> auth;
     std::optional<Mode> mode;  // unset: the top-level mode
-    unsigned line = 0;
-    std::uint32_t file = 0;  // index into Config::files
 };
 
 struct Config {

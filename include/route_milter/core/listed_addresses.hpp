@@ -1,28 +1,33 @@
-// listed_addresses.hpp - every address a config lists, in one arena, and the index over them.
+// listed_addresses.hpp - every address a config lists, in 256 parts that reloads can share.
 //
 // NAME
 //   ListedAddresses - the compact store of a config's listed addresses (inline `addresses` and
 //   `addresses_file` alike).
 // SYNOPSIS
+//   listed.place_route(route, "example.com");            // the loader, before its addresses
 //   listed.add("alice@example.com", route, line, file);  // route by route, canonical form
 //   listed.index(on_duplicate);                          // once, by compile_policy
-//   listed.route_of("alice@example.com");                // the RCPT path: no allocation
+//   listed.lists(route, "alice@example.com");            // the RCPT path: no allocation
 // DESCRIPTION
-//   A million addresses must not cost a million std::strings: their bytes go into one arena,
-//   each with a 20-byte record (route, and the file:line it came from for diagnostics and
-//   routectl's maps). index() hashes the arena's keys in place (16-byte slots). drop_records()
-//   frees the records once nothing needs the lines any more (the daemon); what stays is the
-//   arena and the slots. index() puts the records in route order (stable), so one route's
-//   addresses are a range and a duplicate is reported against the route listed first.
-//   The arena and the slots are shared by the copies a reload makes with keep_index_of(): a
-//   SIGHUP whose address files are byte for byte the ones the running policy was built from
-//   (and the routes that list them the same) keeps their index instead of building a second
-//   one beside it. What they were built from (the Provenance) is kept with them to tell.
+//   A million addresses must not cost a million std::strings: their bytes go into arenas, each
+//   with a 20-byte record (route, and the file:line it came from for diagnostics and routectl's
+//   maps). A route's addresses go to one of 256 shards, chosen by its domain pattern alone, so a
+//   route keeps its shard whatever routes come and go around it. index() hashes each shard's
+//   keys in place: the key is the pair (address, the route's tag in its shard), so a lookup
+//   asks "does this route list this address", and an address two routes list is indexed twice
+//   (compile_policy reports that: the shards cannot see each other). drop_records() frees the
+//   records once nothing needs the lines any more (the daemon).
+//   A reload shares the shards whose inputs are unchanged (keep_shards_of): the loader digests
+//   each shard's inputs (its routes' domains and deliver_to, inline addresses, file names and
+//   the files' sha256) and keeps a running shard with the same digest. A SIGHUP after one file
+//   changed builds one shard, not the whole index beside the running one.
 #pragma once
 
 #include "route_milter/core/string_index.hpp"
 
+#include <algorithm>
 #include <array>
+#include <bitset>
 #include <cstdint>
 #include <memory>
 #include <span>
@@ -33,94 +38,128 @@ namespace route_milter {
 
 class ListedAddresses {
 public:
-    // What an index was built from: a digest of everything besides the address files that
-    // decides what it holds (the routes, their inline addresses, the files' names), and each
-    // address file's sha256 and address count, in the order read.
-    struct SourceFileFacts {
-        std::array<unsigned char, 32> sha256{};
-        std::size_t count = 0;
-    };
-    struct Provenance {
-        std::array<unsigned char, 32> routes{};
-        std::vector<SourceFileFacts> files;
-    };
+    static constexpr std::uint32_t shard_count = 256;
+    using Digest = std::array<unsigned char, 32>;
+    using ShardSet = std::bitset<shard_count>;
 
-    ListedAddresses() = default;
-    // A copy is a store of its own (value semantics); only keep_index_of() shares.
-    ListedAddresses(const ListedAddresses& other)
-        : body_(std::make_shared<Body>(*other.body_)), records_(other.records_), in_route_order_(other.in_route_order_),
-          kept_(other.kept_) {}
-    ListedAddresses& operator=(const ListedAddresses& other) {
-        if (this != &other) *this = ListedAddresses(other);
-        return *this;
-    }
-    ListedAddresses(ListedAddresses&&) noexcept = default;
-    ListedAddresses& operator=(ListedAddresses&&) noexcept = default;
+    // The shard of a route with this domain pattern (FNV-1a of its text): stable across reloads
+    // and builds.
+    static std::uint32_t shard_of(std::string_view route_pattern);
+
     struct Record {
-        std::uint32_t offset = 0;  // into the arena
+        std::uint32_t offset = 0;  // into the arena of its route's shard
         std::uint32_t length = 0;
         std::uint32_t route = 0;  // index into Config::routes
         std::uint32_t line = 0;
         std::uint32_t file = 0;   // index into Config::files
     };
 
-    // Room for about `bytes` more address bytes (an address file's size): reading a big file
-    // then neither copies the arena while it grows nor leaves it twice as big as needed.
-    void reserve_bytes(std::size_t bytes);
+    ListedAddresses() = default;
+    // A copy is a store of its own (value semantics); only keep_shards_of() shares.
+    ListedAddresses(const ListedAddresses& other);
+    ListedAddresses& operator=(const ListedAddresses& other) {
+        if (this != &other) *this = ListedAddresses(other);
+        return *this;
+    }
+    ListedAddresses(ListedAddresses&&) noexcept = default;
+    ListedAddresses& operator=(ListedAddresses&&) noexcept = default;
+
+    // The route lists addresses (inline, from a file, or both): it gets its shard and its tag
+    // there, in the order routes are placed. Once per route, before its first add(); a route
+    // add()ed without it is placed in shard 0 (a hand-made Config).
+    void place_route(std::uint32_t route, std::string_view pattern);
+    bool placed(std::uint32_t route) const { return route < places_.size() && places_[route] != unplaced; }
+    std::uint32_t shard_of_route(std::uint32_t route) const { return places_.at(route) & 0xff; }
+
+    // Room for about `bytes` more address bytes of `route` (an address file's size): reading a
+    // big file then neither copies the arena while it grows nor leaves it twice as big as needed.
+    void reserve_bytes(std::uint32_t route, std::size_t bytes);
     void add(std::string_view canonical, std::uint32_t route, unsigned line, std::uint32_t file);
-    // Drops records from `count` on (what the loader added for a route it then refused).
-    void truncate(std::size_t count);
 
     std::size_t record_count() const { return records_.size(); }
     std::span<const Record> records() const { return records_; }
-    // One route's records (index() has put them in route order).
+    // One route's records (index() has put them in route order; so has a loader before it).
     std::span<const Record> of_route(std::uint32_t route) const;
-    std::string_view text(const Record& r) const { return body_->index.stored_key(r.offset, r.length); }
+    std::string_view text(const Record& r) const {
+        return shards_[shard_of_route(r.route)]->index.stored_key(r.offset, r.length);
+    }
 
-    // Indexes every record; a duplicate address is not indexed again and is handed to
-    // on_duplicate(record, route that listed it first).
+    // Indexes every record of the shards not kept; an address a route lists twice is indexed
+    // once and the second record is handed to on_duplicate(record, its route).
     template <typename OnDuplicate>
     void index(OnDuplicate&& on_duplicate) {
-        sort_by_route();  // duplicates are then reported against the first route, in config order
-        body_->index.reserve(records_.size());
-        for (const Record& r : records_)
-            if (const std::uint32_t* first = body_->index.index_stored(r.offset, r.length, r.route))
-                on_duplicate(r, *first);
+        sort_by_route();
+        std::vector<std::uint32_t> per_shard(shard_count, 0);
+        for (const Record& r : records_) ++per_shard[shard_of_route(r.route)];
+        for (std::uint32_t s = 0; s < shard_count; ++s)
+            if (shards_[s] && !kept_[s]) {
+                shards_[s]->index.reserve(per_shard[s]);
+                shards_[s]->listed_counts.assign(shards_[s]->tags, 0);
+            }
+        for (const Record& r : records_) {
+            const std::uint32_t place = places_[r.route];
+            Shard& shard = *shards_[place & 0xff];
+            if (shard.index.index_stored_pair(r.offset, r.length, place >> 8)) ++shard.listed_counts[place >> 8];
+            else on_duplicate(r, r.route);
+        }
+        for (std::uint32_t s = 0; s < shard_count; ++s)
+            if (shards_[s] && !kept_[s]) shards_[s]->index.shrink_arena();
     }
     void drop_records() { std::vector<Record>().swap(records_); }
 
-    // The route that lists `canonical_address`, or nullptr.
-    const std::uint32_t* route_of(std::string_view canonical_address) const {
-        return body_->index.find(canonical_address);
+    // Whether `route` lists `canonical_address` (after index()).
+    bool lists(std::uint32_t route, std::string_view canonical_address) const {
+        if (route >= places_.size() || places_[route] == unplaced) return false;
+        const Shard* shard = shards_[places_[route] & 0xff].get();
+        return shard->index.contains_pair(canonical_address, places_[route] >> 8);
     }
-    std::size_t indexed_count() const { return body_->index.size(); }
-    std::size_t memory_bytes() const { return body_->index.memory_bytes() + records_.capacity() * sizeof(Record); }
+    // Every address `route` lists (after index(); from the index, so also in a kept shard).
+    template <typename Visit>
+    void for_each_of_route(std::uint32_t route, Visit&& visit) const {
+        if (!placed(route)) return;
+        const std::uint32_t tag = places_[route] >> 8;
+        shards_[places_[route] & 0xff]->index.for_each([&](std::string_view key, std::uint32_t value) {
+            if (value == tag) visit(key);
+        });
+    }
+    // How many addresses the index holds for `route` (after index()).
+    std::uint32_t listed_count(std::uint32_t route) const;
+    std::size_t indexed_count() const;
+    std::size_t memory_bytes() const;
 
-    void set_provenance(Provenance p) { body_->provenance = std::move(p); }
-    const Provenance& provenance() const { return body_->provenance; }
-    // Per route, how many addresses the index holds for it (compile_policy sets it).
-    void set_route_counts(std::vector<std::uint32_t> counts) { body_->route_counts = std::move(counts); }
-    const std::vector<std::uint32_t>& route_counts() const { return body_->route_counts; }
-    // Shares `running`'s index (and provenance, and counts) instead of building one; drops the
-    // records added so far (the inline addresses, which that index holds already).
-    void keep_index_of(const ListedAddresses& running) {
-        body_ = running.body_;
-        drop_records();
-        kept_ = true;
-    }
-    bool kept() const { return kept_; }  // by keep_index_of(): indexed and checked already
+    // The loader's digest of a shard's inputs, and the count of a route's address file, kept
+    // with the shard for the next reload to compare.
+    void set_digest(std::uint32_t shard, const Digest& digest);
+    bool digest_wanted(std::uint32_t shard) const { return shards_[shard] != nullptr; }
+    const Digest* digest(std::uint32_t shard) const;  // nullptr: no such shard, or never digested
+    void set_file_count(std::uint32_t route, std::uint32_t count);
+    std::uint32_t file_count(std::uint32_t route) const;
+
+    // Shares these shards of `running` (whose digests matched) instead of building them, and
+    // drops the records added to them so far. The routes were placed in the same order, so each
+    // has the tag it had there.
+    void keep_shards_of(const ListedAddresses& running, const ShardSet& shards);
+    const ShardSet& kept_shards() const { return kept_; }
+    bool kept(std::uint32_t shard) const { return kept_[shard]; }
+    std::size_t shards_in_use() const;
 
 private:
+    static constexpr std::uint32_t unplaced = UINT32_MAX;
     void sort_by_route();
-    struct Body {
-        StringIndex index;
-        Provenance provenance;
-        std::vector<std::uint32_t> route_counts;
+    struct Shard {
+        StringIndex index;  // (address, tag) -> tag
+        std::uint32_t tags = 0;  // routes placed here
+        std::vector<std::uint32_t> listed_counts;  // per tag, by index()
+        std::vector<std::uint32_t> file_counts;    // per tag
+        Digest digest{};
+        bool digested = false;
     };
-    std::shared_ptr<Body> body_ = std::make_shared<Body>();
+    Shard& shard_for(std::uint32_t route);
+    std::vector<std::shared_ptr<Shard>> shards_ = std::vector<std::shared_ptr<Shard>>(shard_count);
+    std::vector<std::uint32_t> places_;  // per route: shard | tag << 8
     std::vector<Record> records_;
     bool in_route_order_ = true;  // inline addresses come first, address files after all of them
-    bool kept_ = false;
+    ShardSet kept_;
 };
 
 }  // namespace route_milter

@@ -77,7 +77,7 @@ public:
 
     std::size_t listed_address_count() const { return config_.listed.indexed_count(); }
     std::size_t listed_address_count(const RouteConfig& route) const {
-        return listed_counts_[static_cast<std::size_t>(&route - config_.routes.data())];
+        return config_.listed.listed_count(static_cast<std::uint32_t>(&route - config_.routes.data()));
     }
 
 private:
@@ -90,12 +90,14 @@ private:
     const RouteConfig* catch_all_ = nullptr;
     StringIndex local_domains_;
     std::vector<const IpRangeConfig*> ranges_by_priority_;
-    std::vector<std::uint32_t> listed_counts_;  // per route
 };
 
 struct PolicyResult {
     std::shared_ptr<const Policy> policy;  // set only when errors is empty
     Diagnostics errors;
+    // An error lies in a part of the address index a reload kept from the running policy, where
+    // no file:line is left to name: load again, building every part, for the report.
+    bool rebuild_listed = false;
 };
 
 // Compiles a Config that load_config_* accepted, finishing its validation with the checks

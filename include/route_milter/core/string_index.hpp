@@ -31,6 +31,19 @@ public:
     std::uint32_t store_key(std::string_view key);
     const std::uint32_t* index_stored(std::uint32_t offset, std::uint32_t length, std::uint32_t value);
     void reserve_arena(std::size_t more_bytes) { arena_.reserve(arena_.size() + more_bytes); }
+    void shrink_arena() { arena_.shrink_to_fit(); }  // once every key is stored
+
+    // Pairs instead of keys (ListedAddresses: an address and the route that lists it): one key
+    // may be indexed under several values, and a lookup asks for one pair. An index holds keys
+    // or pairs, never both. index_stored_pair is false when the pair was there already.
+    bool index_stored_pair(std::uint32_t offset, std::uint32_t length, std::uint32_t value);
+    bool contains_pair(std::string_view key, std::uint32_t value) const;
+    // Every indexed key (or pair) with its value, in no particular order.
+    template <typename Visit>
+    void for_each(Visit&& visit) const {
+        for (const Slot& s : slots_)
+            if (s.hash != 0) visit(key_of(s), s.value);
+    }
     std::string_view stored_key(std::uint32_t offset, std::uint32_t length) const {
         return std::string_view(arena_).substr(offset, length);
     }
@@ -45,6 +58,7 @@ private:
         std::uint32_t hash = 0;  // 0 marks an empty slot
     };
     static std::uint32_t hash_of(std::string_view key);
+    static std::uint32_t hash_of(std::string_view key, std::uint32_t value);
     std::string_view key_of(const Slot& s) const {
         const auto* at = reinterpret_cast<const unsigned char*>(arena_.data()) + s.offset;
         const std::size_t length = static_cast<std::size_t>(at[-2]) | (static_cast<std::size_t>(at[-1]) << 8);
@@ -55,6 +69,8 @@ private:
     std::size_t next(std::size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
     // The slot holding `key`, or the empty slot where it would go.
     std::size_t probe(std::string_view key, std::uint32_t hash) const;
+    std::size_t probe(std::string_view key, std::uint32_t value, std::uint32_t hash) const;
+    void make_room();
 
     std::string arena_;
     std::vector<Slot> slots_;
