@@ -1,6 +1,7 @@
 #include "route_milter/postfix/postfix_maps.hpp"
 
 #include "route_milter/core/listed_table.hpp"
+#include "route_milter/core/string_index.hpp"
 
 #include <idn2.h>
 
@@ -83,9 +84,13 @@ std::string header(const Config& config, std::string_view what) {
            "; do not edit, edit the config and rerun routectl postfix\n";
 }
 
-std::string render_table(const Config& config, std::string_view what, const std::map<std::string, Entry>& entries) {
+// Each entry is freed once written: a hundred thousand routes' table and its text are not held twice.
+std::string render_table(const Config& config, std::string_view what, std::map<std::string, Entry>&& entries) {
     std::string out = header(config, what);
-    for (const auto& [key, entry] : entries) out += key + "\t" + entry.value + "\n";
+    while (!entries.empty()) {
+        const auto node = entries.extract(entries.begin());
+        out.append(node.key()).append(1, '\t').append(node.mapped().value).append(1, '\n');
+    }
     return out;
 }
 
@@ -154,6 +159,7 @@ public:
     PostfixMapsResult run() {
         for (const RouteConfig& r : config_.routes) add_route(r);
         for (const std::string& d : config_.local_domains) add_local_domain(d);
+        index_routes_below_local_wildcards();
         for (const RouteConfig& r : config_.routes) add_wildcard_relay(r);
         check_version();
         check_listed_recipients();
@@ -161,31 +167,40 @@ public:
         result.errors = std::move(errors_);
         result.notes = std::move(notes_);
         if (!result.errors.empty()) return result;
-        result.files = {
-            {"transport", render_table(config_, "transport(5): where each route's mail goes", transport_), 0644, true},
-            {"sasl_passwd", render_table(config_, "SMTP AUTH credentials per route target", sasl_), 0600, true},
-            {"tls_policy", render_table(config_, "TLS policy per route target", tls_), 0644, true},
-            {"relay_domains", render_table(config_, "domains of routes treated as local (backup MX)", relay_domains_), 0644,
-             true},
+        // Moved in one at a time (an initializer list would copy each file's contents); each
+        // table's entries are freed as it is rendered, so a table and its file are never both held whole.
+        std::vector<RenderedFile>& files = result.files;
+        files.reserve(10);
+        files.push_back({"transport", render_table(config_, "transport(5): where each route's mail goes",
+                                                   std::move(transport_)),
+                         0644, true});
+        files.push_back({"sasl_passwd", render_table(config_, "SMTP AUTH credentials per route target", std::move(sasl_)),
+                         0600, true});
+        files.push_back({"tls_policy", render_table(config_, "TLS policy per route target", std::move(tls_)), 0644, true});
+        files.push_back({"relay_domains",
+                         render_table(config_, "domains of routes treated as local (backup MX)", std::move(relay_domains_)),
+                         0644, true});
+        files.push_back(
             {"relay_domains.regexp",
-             render_lines(config_,
-                          "wildcard routes treated as local (backup MX); first match wins, more specific routes first",
+             render_lines(config_, "wildcard routes treated as local (backup MX); first match wins, more specific routes first",
                           relay_domains_regexp_),
-             0644, false},
-            // A line per listed address: streamed from the address store when it is written.
-            table_file("relay_recipients", header(config_, "recipients accepted for routes treated as local"),
-                       lines_of(std::move(relay_recipients_)), std::move(listed_recipients_), "OK", 0644, true),
+             0644, false});
+        // A line per listed address: streamed from the address store when it is written.
+        files.push_back(table_file("relay_recipients", header(config_, "recipients accepted for routes treated as local"),
+                                   lines_of(std::move(relay_recipients_)), std::move(listed_recipients_), "OK", 0644,
+                                   true));
+        files.push_back(
             {"relay_recipients.regexp",
              render_lines(config_,
                           "recipients of wildcard routes treated as local; first match wins, more specific routes first",
                           relay_recipients_regexp_),
-             0644, false},
-            {"etrn_domains", render_table(config_, "domains held until ETRN (fast_flush_domains, smtpd_etrn_restrictions)",
-                                          etrn_domains_),
-             0644, true},
-            {"master.cf.snippet", master_cf(), 0644, false},
-            {"main.cf.snippet", main_cf(), 0644, false},
-        };
+             0644, false});
+        files.push_back({"etrn_domains",
+                         render_table(config_, "domains held until ETRN (fast_flush_domains, smtpd_etrn_restrictions)",
+                                      std::move(etrn_domains_)),
+                         0644, true});
+        files.push_back({"master.cf.snippet", master_cf(), 0644, false});
+        files.push_back({"main.cf.snippet", main_cf(), 0644, false});
         return result;
     }
 
@@ -388,11 +403,10 @@ private:
         if (w.treat_recipient_as != AddressClass::local || !w.pattern.is_wildcard()) return;
         const std::string base(w.pattern.base());
         std::vector<std::string> not_local, not_all;  // regexps of routes below w, as domains
-        for (const RouteConfig& r : config_.routes) {
-            if (&r == &w || r.pattern.is_catch_all()) continue;
+        for (const RouteConfig* below : routes_below_[*local_wildcards_.find(w.pattern.suffix())]) {
+            const RouteConfig& r = *below;
             const bool wildcard = r.pattern.is_wildcard();
             const std::string_view b = r.pattern.base();
-            if (!w.pattern.matches(b)) continue;  // not below w
             for (const std::string& spelling : key_spellings(std::string(b))) {
                 const std::string rx = (wildcard ? ".+\\." : "") + regexp_escape(spelling);
                 if (r.treat_recipient_as != AddressClass::local) not_local.push_back(rx);
@@ -415,6 +429,22 @@ private:
             if (w.deliver_to == DeliverTo::all)
                 relay_recipients_regexp_.emplace(order, block(not_all, "@", "/@.+\\." + rx + "$/\tOK"));
         }
+    }
+
+    // The routes below each wildcard route treated as local, in config order: found from each
+    // route's domain with a lookup per label, where scanning every route for every such wildcard
+    // was quadratic in the routes.
+    void index_routes_below_local_wildcards() {
+        for (const RouteConfig& w : config_.routes)
+            if (w.treat_recipient_as == AddressClass::local && w.pattern.is_wildcard() &&
+                local_wildcards_.insert(w.pattern.suffix(), static_cast<std::uint32_t>(routes_below_.size())) == nullptr)
+                routes_below_.emplace_back();
+        if (routes_below_.empty()) return;
+        for (const RouteConfig& r : config_.routes)
+            for_each_wildcard_suffix(r.pattern.base(), [&](std::string_view suffix) {
+                if (const std::uint32_t* w = local_wildcards_.find(suffix)) routes_below_[*w].push_back(&r);
+                return true;
+            });
     }
 
     std::string table(const char* type, const char* name) const {
@@ -489,6 +519,8 @@ private:
     std::map<std::string, Entry> transport_, sasl_, tls_, relay_domains_, relay_recipients_, etrn_domains_;
     std::map<std::string, std::string> relay_domains_regexp_, relay_recipients_regexp_;  // sort key -> lines
     ListedKeys listed_recipients_{config_.listed, ""};  // the listed addresses of relay_recipients
+    StringIndex local_wildcards_;  // suffix (".example.com") of a wildcard route treated as local -> routes_below_
+    std::vector<std::vector<const RouteConfig*>> routes_below_;
     std::string unicode_cache_ascii_, unicode_cache_;
     std::map<std::string, const RouteConfig*> hop_routes_;  // next hop -> first route using it
     bool uses_smtps_ = false, uses_etrn_ = false, uses_etrn_smtps_ = false;

@@ -2,6 +2,7 @@
 
 #include "route_milter/core/ip_address.hpp"
 #include "route_milter/core/listed_table.hpp"
+#include "route_milter/core/string_index.hpp"
 
 #include <algorithm>
 #include <array>
@@ -47,10 +48,14 @@ std::string render_table(const Config& config, std::string_view what, const Tabl
     return out;
 }
 
+// Each node is freed as its line moves out: the table and its lines are never held twice.
 std::vector<std::pair<std::string, std::string>> lines_of(Table&& entries) {
     std::vector<std::pair<std::string, std::string>> out;
     out.reserve(entries.size());
-    for (auto& [key, entry] : entries) out.emplace_back(key, std::move(entry.value));
+    while (!entries.empty()) {
+        auto node = entries.extract(entries.begin());
+        out.emplace_back(std::move(node.key()), std::move(node.mapped().value));
+    }
     return out;
 }
 
@@ -133,6 +138,8 @@ public:
 
     SendmailMapsResult run() {
         check_paths();
+        index_wildcards();
+        groups_.reserve(config_.routes.size());  // one a route
         for (const RouteConfig& r : config_.routes) add_route(r);
         add_mx_entries();
         add_more_specific_entries();
@@ -141,17 +148,20 @@ public:
         SendmailMapsResult result;
         result.errors = std::move(errors_);
         if (!result.errors.empty()) return result;
-        result.queue_groups = groups_;
-        result.files = {
-            {"mailertable", render_table(config_, "mailertable: where each route's mail goes", mailertable_), 0644, true},
-            // A line per listed address: streamed from the address store when it is written.
-            table_file("access",
-                       header(config_, "access map: backup-MX relaying, TLS requirements and queue groups of the routes"),
-                       lines_of(std::move(access_)), std::move(listed_relays_), "RELAY", 0644, true),
-            {"authinfo", render_table(config_, "authinfo: SMTP AUTH credentials per route target", authinfo_), 0600,
-             true},
-            {sendmail_mc_snippet, mc_snippet(), 0644, false},
-        };
+        // Moved in one at a time: an initializer list would copy them, the .mc snippet of a
+        // hundred thousand routes (tens of megabytes) too.
+        std::vector<RenderedFile>& files = result.files;
+        files.reserve(4);
+        files.push_back({"mailertable", render_table(config_, "mailertable: where each route's mail goes", mailertable_),
+                         0644, true});
+        // A line per listed address: streamed from the address store when it is written.
+        files.push_back(table_file(
+            "access", header(config_, "access map: backup-MX relaying, TLS requirements and queue groups of the routes"),
+            lines_of(std::move(access_)), std::move(listed_relays_), "RELAY", 0644, true));
+        files.push_back(
+            {"authinfo", render_table(config_, "authinfo: SMTP AUTH credentials per route target", authinfo_), 0600, true});
+        files.push_back({sendmail_mc_snippet, mc_snippet(), 0644, false});
+        result.queue_groups = std::move(groups_);  // after mc_snippet, which reads them
         return result;
     }
 
@@ -333,27 +343,51 @@ private:
     void add_more_specific_entries() {
         for (const std::string_view tag : {std::string_view("To:"), std::string_view("TLS_Rcpt:")}) {
             std::vector<std::pair<std::string, Entry>> added;
+            std::string key(tag);  // "TAG:" + a wildcard's suffix, reused: no allocation per lookup
             for (const RouteConfig& r : config_.routes) {
                 if (r.pattern.is_catch_all()) continue;
                 const std::string own = std::string(tag) + key_of(r.pattern);
                 if (access_.count(own) != 0) continue;
-                const bool shadowed = std::any_of(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& w) {
-                    return &w != &r && w.pattern.is_wildcard() && w.pattern.matches(r.pattern.base()) &&
-                           access_.count(std::string(tag) + key_of(w.pattern)) != 0;
+                bool shadowed = false;
+                for_each_wildcard_suffix(r.pattern.base(), [&](std::string_view suffix) {
+                    if (wildcards_.find(suffix) == nullptr) return true;
+                    key.resize(tag.size());
+                    key += suffix;
+                    shadowed = access_.count(key) != 0;
+                    return !shadowed;
                 });
                 if (shadowed) added.emplace_back(own, Entry{"SKIP", r.line});
             }
-            for (auto& [key, entry] : added) access_.emplace(key, entry);
+            for (auto& [k, entry] : added) access_.emplace(k, entry);
+        }
+    }
+
+    // The wildcard routes by suffix (".example.com"), the first of each (the loader refuses a
+    // route domain given twice): the wildcards above a domain are found with a lookup per label
+    // of the domain, not a scan of every route (a hundred thousand routes made that quadratic).
+    void index_wildcards() {
+        for (std::uint32_t i = 0; i < config_.routes.size(); ++i) {
+            const RouteConfig& r = config_.routes[i];
+            if (r.pattern.is_wildcard()) {
+                wildcards_.insert(r.pattern.suffix(), i);
+                if (!r.hosts.empty()) wildcards_with_hosts_.insert(r.pattern.suffix(), i);
+            } else if (r.pattern.is_catch_all() && !r.hosts.empty()) {
+                catch_all_with_hosts_ = true;
+            }
         }
     }
 
     // True when the mailertable entry of a wildcard or "*" route with a host would take
     // `domain` (and its subdomains): Sendmail looks up the domain's parents, never another
-    // exact entry.
-    bool captured(std::string_view domain, const RouteConfig* self) const {
-        return std::any_of(config_.routes.begin(), config_.routes.end(), [&](const RouteConfig& o) {
-            return !o.hosts.empty() && &o != self && !o.pattern.is_exact() && o.pattern.matches(domain);
+    // exact entry. (The routes asked about have no host, so none of them captures itself.)
+    bool captured(std::string_view domain) const {
+        if (catch_all_with_hosts_ && !domain.empty()) return true;
+        bool found = false;
+        for_each_wildcard_suffix(domain, [&](std::string_view suffix) {
+            found = wildcards_with_hosts_.find(suffix) != nullptr;
+            return !found;
         });
+        return found;
     }
 
     // A route without host means MX delivery: Sendmail does that for domains the mailertable
@@ -362,15 +396,18 @@ private:
     // the entry only matters for one Sendmail does not know as its own, which then goes to its
     // MX, never to the host of a wildcard or "*" route.
     void add_mx_entries() {
-        for (const std::string& d : config_.local_domains) {
-            const bool own_route = std::any_of(config_.routes.begin(), config_.routes.end(),
-                                               [&](const RouteConfig& o) { return o.pattern.text() == d; });
-            if (!own_route && captured(d, nullptr)) mailertable_.emplace(d, Entry{"esmtp:" + d, 0});
+        std::set<std::string_view> own_routes;  // the local domains that have a route of their own
+        if (!config_.local_domains.empty()) {
+            const std::set<std::string_view> local(config_.local_domains.begin(), config_.local_domains.end());
+            for (const RouteConfig& o : config_.routes)
+                if (local.count(o.pattern.text()) != 0) own_routes.insert(o.pattern.text());
         }
+        for (const std::string& d : config_.local_domains)
+            if (own_routes.count(d) == 0 && captured(d)) mailertable_.emplace(d, Entry{"esmtp:" + d, 0});
         for (const RouteConfig* r : hostless_) {
             if (r->pattern.is_catch_all()) continue;
             const std::string base(r->pattern.base());
-            if (!captured(base, r)) continue;
+            if (!captured(base)) continue;
             // %1 is what Sendmail stripped off the recipient's domain to find ".base".
             if (r->pattern.is_wildcard()) set(mailertable_, "." + base, "esmtp:%1." + base, *r, "mailertable entry");
             else set(mailertable_, base, "esmtp:" + base, *r, "mailertable entry");
@@ -389,12 +426,7 @@ private:
                 if (domain.empty() || domain.front() == '.' || domain.find('@') != std::string::npos) continue;
                 const std::string guard = std::string(tag) + "." + domain;
                 if (access_.count(guard) != 0) continue;
-                // The subdomains' route: the most specific wildcard that takes them.
-                const RouteConfig* owner = nullptr;
-                for (const RouteConfig& o : config_.routes)
-                    if (o.pattern.is_wildcard() && o.pattern.matches_subdomains_of(domain) &&
-                        (owner == nullptr || o.pattern.specificity() > owner->pattern.specificity()))
-                        owner = &o;
+                const RouteConfig* owner = subdomains_route(domain);
                 std::string value = "SKIP";
                 if (owner != nullptr)
                     if (const auto found = access_.find(std::string(tag) + key_of(owner->pattern)); found != access_.end())
@@ -403,6 +435,18 @@ private:
             }
         }
         for (auto& [key, entry] : guards) access_.emplace(key, entry);
+    }
+
+    // The subdomains' route: the most specific wildcard that takes them ("*.domain", then the
+    // longest "*.parent"; RoutePattern::matches_subdomains_of), or none.
+    const RouteConfig* subdomains_route(const std::string& domain) const {
+        if (const std::uint32_t* i = wildcards_.find("." + domain)) return &config_.routes[*i];
+        const RouteConfig* owner = nullptr;
+        for_each_wildcard_suffix(domain, [&](std::string_view suffix) {
+            if (const std::uint32_t* i = wildcards_.find(suffix)) owner = &config_.routes[*i];
+            return owner == nullptr;
+        });
+        return owner;
     }
 
     // One esmtp clone: the route's port, F=e for the ETRN routes' mailers.
@@ -417,6 +461,12 @@ private:
         const std::string dir = options_.output_dir;
         const long return_minutes = std::max(5L * 24 * 60, longest_schedule_minutes_ + 24 * 60);
         std::string out = header(config_, "sendmail.mc lines for the routes", "dnl # ");
+        // A route's lines (directory, comment, QUEUE_GROUP) take its names and about 100 bytes more:
+        // reserved once, a string of tens of megabytes is not copied while it grows.
+        std::size_t size = 4096;
+        for (const SendmailQueueGroup& g : groups_)
+            size += 2 * g.directory.size() + g.name.size() + g.route->pattern.text().size() + 128;
+        out.reserve(size);
         out += "dnl # Add them to sendmail.mc before its MAILER() lines, rebuild sendmail.cf with m4 and restart\n"
                "dnl # sendmail. Sendmail has one mailertable, access map and authinfo map: these lines point\n"
                "dnl # them at " + dir + "; remove your own FEATURE lines for them and merge\n"
@@ -484,6 +534,8 @@ private:
     ListedKeys listed_relays_{config_.listed, "To:"};  // the listed addresses of the access map
     std::map<std::string, const RouteConfig*> hosts_;
     std::vector<const RouteConfig*> hostless_;
+    StringIndex wildcards_, wildcards_with_hosts_;  // suffix (".example.com") -> route index
+    bool catch_all_with_hosts_ = false;
     std::vector<SendmailQueueGroup> groups_;
     std::string default_group_;
     std::set<int> ports_, etrn_ports_;

@@ -13,6 +13,9 @@ echo "== core: the same, the addresses in 100,000 address files ($(du -h "$files
 for i in 1 2 3; do "$build/bench-core" load "$files"; done
 for i in 1 2 3; do "$build/bench-core" read-files "$files.d"; done  # the kernel's share of that load
 "$build/bench-core" decide "$files" 7
+echo "== routectl writing the MTA maps (100,000 routes in address files)"
+python3 tests/bench/routectl_maps.py "$build/routectl" "$files" sendmail 3
+python3 tests/bench/routectl_maps.py "$build/routectl" "$files" postfix 3
 echo "== the daemon across reloads (address files)"
 python3 tests/bench/reload_rss.py "$build/route-milter" "$files" 3
 python3 tests/bench/reload_rss.py "$build/route-milter" "$files" 3 "$files.d/d4242.example.com"

@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <ostream>
+#include <string>
 #include <vector>
 
 using namespace route_milter;
@@ -107,6 +108,34 @@ BOOST_DATA_TEST_CASE(matches_domains, boost::unit_test::data::make(match_cases),
     const RoutePattern p = pattern(c.pattern);
     BOOST_TEST(p.matches(c.domain) == c.matches);
     BOOST_TEST(p.matches_subdomains_of(c.domain) == c.matches_subdomains);
+    // The suffix lookups the map generators index wildcard routes with find exactly those that match.
+    if (!p.is_wildcard()) return;
+    bool listed = false;
+    for_each_wildcard_suffix(c.domain, [&](std::string_view suffix) {
+        listed = listed || suffix == p.suffix();
+        return true;
+    });
+    BOOST_TEST(listed == c.matches);
+}
+
+BOOST_AUTO_TEST_CASE(wildcard_suffixes_come_most_specific_first_until_told_to_stop) {
+    std::vector<std::string> seen;
+    for_each_wildcard_suffix("a.b.example.com", [&](std::string_view suffix) {
+        seen.emplace_back(suffix);
+        return true;
+    });
+    BOOST_TEST(seen == (std::vector<std::string>{".b.example.com", ".example.com", ".com"}), boost::test_tools::per_element());
+    seen.clear();
+    for_each_wildcard_suffix("a.b.example.com", [&](std::string_view suffix) {
+        seen.emplace_back(suffix);
+        return false;
+    });
+    BOOST_TEST(seen == std::vector<std::string>{".b.example.com"}, boost::test_tools::per_element());
+    for (const char* none : {"", "com", ".com"})
+        for_each_wildcard_suffix(none, [&](std::string_view suffix) {
+            BOOST_ERROR(std::string(suffix) + " for " + none);
+            return true;
+        });
 }
 
 BOOST_AUTO_TEST_CASE(empty_pattern_matches_nothing) {

@@ -6,6 +6,8 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
+#include <map>
 #include <set>
 
 using namespace route_milter;
@@ -454,6 +456,126 @@ BOOST_AUTO_TEST_CASE(paths_that_cannot_go_into_sendmail_mc_are_errors) {
     o = options();
     o.milter_socket = "inet:8891@127.0.0.1, F=R";
     BOOST_TEST(errors_of(render_sendmail_maps(c, o)).find("milter socket cannot be named") != std::string::npos);
+}
+
+
+namespace {
+
+// What Sendmail finds for `domain` in a map (keys without their tag): with lookupdotdomain the
+// access map tries "a.b.test", ".b.test", "b.test", ".test", "test"; the mailertable tries
+// "a.b.test", ".b.test", ".test", ".". "" when nothing is found; SKIP stops the search.
+std::string sendmail_lookup(const std::map<std::string, std::string>& map, const std::string& tag,
+                            const std::string& domain, bool access) {
+    const auto find = [&](const std::string& key) -> const std::string* {
+        const auto it = map.find(tag + key);
+        return it == map.end() ? nullptr : &it->second;
+    };
+    if (const std::string* v = find(domain)) return *v;
+    for (std::size_t dot = domain.find('.'); dot != std::string::npos; dot = domain.find('.', dot + 1)) {
+        if (const std::string* v = find(domain.substr(dot))) return *v;
+        if (access)
+            if (const std::string* v = find(domain.substr(dot + 1))) return *v;
+    }
+    if (!access)
+        if (const std::string* v = find(".")) return *v;
+    return "";
+}
+
+std::map<std::string, std::string> map_of(const std::string& body) {
+    std::map<std::string, std::string> out;
+    std::size_t start = 0;
+    while (start < body.size()) {
+        const std::size_t end = body.find('\n', start);
+        const std::string line = body.substr(start, end - start);
+        const std::size_t tab = line.find('\t');
+        BOOST_REQUIRE(out.emplace(line.substr(0, tab), line.substr(tab + 1)).second);
+        start = end + 1;
+    }
+    return out;
+}
+
+// The milter's route for a domain, by brute force: exact, then the longest wildcard, then "*".
+const RouteConfig* oracle_route(const Config& c, const std::string& domain) {
+    const RouteConfig* best = nullptr;
+    for (const RouteConfig& r : c.routes)
+        if (r.pattern.matches(domain) && (best == nullptr || r.pattern.specificity() > best->pattern.specificity()))
+            best = &r;
+    return best;
+}
+
+}  // namespace
+
+// Nested wildcards and exact routes under them, drawn from a fixed pseudo-random sequence: for
+// every route domain and subdomains of each, what Sendmail looks up in the generated access map
+// and mailertable must be what the milter's route for that domain says.
+BOOST_AUTO_TEST_CASE(nested_routes_get_what_their_own_route_says_in_every_map) {
+    std::uint32_t seed = 12345;
+    const auto next = [&seed](std::uint32_t n) {
+        seed = seed * 1103515245u + 12345u;
+        return (seed >> 16) % n;
+    };
+    const std::vector<std::string> labels = {"a", "b", "c"};
+    for (int round = 0; round < 40; ++round) {
+        // Domains up to three labels deep below "test" (and "test" itself).
+        std::vector<std::string> bases = {"test"};
+        for (std::size_t i = 0; i < bases.size(); ++i)
+            if (std::count(bases[i].begin(), bases[i].end(), '.') < 3)
+                for (const std::string& l : labels) bases.push_back(l + "." + bases[i]);
+        std::string text = "routes = (\n";
+        int host = 0;
+        const auto attributes = [&](bool exact, const std::string& base) {
+            std::string a;
+            if (next(3) == 0) a += " host = \"mx" + std::to_string(host++) + ".example\";";
+            else if (next(3) == 0) a += " security = \"starttls-required\";";
+            if (next(2) == 0) {
+                a += " treat_recipient_as = \"local\";";
+                if (exact && next(2) == 0) a += " deliver_to = \"listed\"; addresses = [ \"u@" + base + "\" ];";
+            }
+            return a;
+        };
+        for (const std::string& base : bases) {
+            if (next(3) == 0) text += "  { domain = \"" + base + "\";" + attributes(true, base) + " },\n";
+            if (next(3) == 0) text += "  { domain = \"*." + base + "\";" + attributes(false, base) + " },\n";
+        }
+        if (next(2) == 0) text += "  { domain = \"*\"; host = \"smarthost.example\"; },\n";
+        text += "  { domain = \"other.example\"; } );\n";
+        const Config c = config_from(text);
+        const SendmailMapsResult r = render_sendmail_maps(c, options());
+        BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r) << text);
+        const auto access = map_of(body(r, "access"));
+        const auto mailertable = map_of(body(r, "mailertable"));
+
+        std::vector<std::string> domains;
+        for (const std::string& base : bases)
+            for (const std::string_view prefix : {"", "x.", "y.x."}) domains.push_back(std::string(prefix) + base);
+        for (const std::string& domain : domains) {
+            const RouteConfig* route = oracle_route(c, domain);
+            const bool exact_or_wildcard = route != nullptr && !route->pattern.is_catch_all();
+            const std::string why = domain + " (route " + (route ? route->pattern.text() : "none") + ")\n" + text;
+            const std::string relay = sendmail_lookup(access, "To:", domain, true);
+            const bool relayed = exact_or_wildcard && route->treat_recipient_as == AddressClass::local &&
+                                 route->deliver_to == DeliverTo::all;
+            BOOST_TEST((relay == "RELAY") == relayed, "To: " << relay << " for " << why);
+            const std::string group = sendmail_lookup(access, "QGRP:", domain, true);
+            BOOST_TEST((group == "SKIP" ? "" : group) ==
+                           (exact_or_wildcard ? sendmail_queue_group_name(route->pattern) : ""),
+                       "QGRP: " << group << " for " << why);
+            const std::string tls = sendmail_lookup(access, "TLS_Rcpt:", domain, true);
+            const bool required = exact_or_wildcard && route->hosts.empty() &&
+                                  route->security == Security::starttls_required;
+            BOOST_TEST((tls == "ENCR:112") == required, "TLS_Rcpt: " << tls << " for " << why);
+            // Mailertable: the route's host, else MX delivery ("esmtp:" + the domain, or nothing).
+            std::string mailer = sendmail_lookup(mailertable, "", domain, false);
+            if (const std::size_t p = mailer.find("%1"); p != std::string::npos) {
+                const std::string parent = mailer.substr(p + 3);  // after "%1."
+                mailer = mailer.substr(0, p) + domain.substr(0, domain.size() - parent.size() - 1) + "." + parent;
+            }
+            const std::string expected =
+                route != nullptr && !route->hosts.empty() ? "esmtp:[" + route->hosts.front() + "]" : "esmtp:" + domain;
+            BOOST_TEST((mailer.empty() && (route == nullptr || route->hosts.empty()) ? expected : mailer) == expected,
+                       "mailertable: " << mailer << " for " << why);
+        }
+    }
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -5,6 +5,7 @@
 // SYNOPSIS
 //   std::variant<RoutePattern, std::string> r = RoutePattern::parse("*.Example.COM.");
 //   pattern.matches("a.example.com"); pattern.specificity(); pattern.text(); pattern.base();
+//   for_each_wildcard_suffix("a.example.com", [](std::string_view suffix) { ...; return true; });
 // DESCRIPTION
 //   exact     "example.com": that domain only.
 //   wildcard  "*.example.com": every subdomain of example.com, at any depth, not example.com.
@@ -64,5 +65,14 @@ private:
     Kind kind_ = Kind::none;
     std::string text_;
 };
+
+// Calls f(".b.c"), then f(".c") for canonical "a.b.c": the suffix() of every wildcard pattern
+// that matches the domain, the most specific first, until f returns false. An index of the
+// wildcard routes by suffix then finds a domain's in a lookup per label, not a scan of them all.
+template <typename F>
+void for_each_wildcard_suffix(std::string_view domain, F&& f) {
+    for (std::size_t dot = domain.find('.', 1); dot != std::string_view::npos; dot = domain.find('.', dot + 1))
+        if (!f(domain.substr(dot))) return;
+}
 
 }  // namespace route_milter
