@@ -79,8 +79,10 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
             if (route != nullptr && c.listed.lists(*route, address)) listing.push_back(*route);
         };
         consider(policy->exact_routes_.find(domain));
-        for (std::size_t dot = domain.find('.'); dot != std::string_view::npos; dot = domain.find('.', dot + 1))
-            consider(policy->wildcard_routes_.find(domain.substr(dot)));
+        for_each_wildcard_suffix(domain, [&](std::string_view suffix) {
+            consider(policy->wildcard_routes_.find(suffix));
+            return true;
+        });
         if (policy->catch_all_ != nullptr) {
             const std::uint32_t all = route_index(policy->catch_all_);
             consider(&all);
