@@ -107,7 +107,9 @@ public:
     struct PendingAddressFile {
         std::uint32_t route;
         std::string name;    // as written
-        std::string path;    // "routes[3]"
+        // Its route's setting path, "routes[3]" (made when needed: a hundred thousand of these
+        // are held while the config text is).
+        std::string path() const { return "routes[" + std::to_string(route) + "]"; }
         SourceLocation at;   // of the addresses_file setting
         bool inline_listed;  // the route lists addresses inline too
     };
@@ -496,7 +498,7 @@ void address_file_read(Validator& v, const Validator::PendingAddressFile& pendin
         v.error_at({file, 0}, "group or other users can write it; run chmod go-w (mode " + mode_text(mode) + ")");
     route.addresses_file = AddressFile{file, static_cast<std::uint32_t>(count), pending.at.line, pending.at.file};
     if (route.deliver_to == DeliverTo::listed && count == 0 && !pending.inline_listed && !route.pattern.empty())
-        v.error_at({route.file, route.line}, pending.path + ": deliver_to = \"listed\" but no addresses are listed (" +
+        v.error_at({route.file, route.line}, pending.path() + ": deliver_to = \"listed\" but no addresses are listed (" +
                                                  route.pattern.text() + "; " + v.file_name(file) + " holds none)");
 }
 
@@ -588,7 +590,7 @@ bool read_addresses_file(Validator& v, const Validator::PendingAddressFile& pend
     AddressFileReader reader(config.listed, pending.route, route.pattern, file, file_path);
     const AddressFileRead read = read_address_file(file_path, reader, buffer);
     if (read.unusable) {
-        v.error_at(pending.at, pending.path + ".addresses_file: " + *read.unusable + " (\"" + pending.name + "\"" +
+        v.error_at(pending.at, pending.path() + ".addresses_file: " + *read.unusable + " (\"" + pending.name + "\"" +
                                    (file_path == pending.name ? "" : ", " + file_path) + ")");
         return false;
     }
@@ -714,7 +716,7 @@ void read_route(Validator& v, const Setting& r, const std::string& path, Config&
     if (r.exists("addresses_file")) {
         if (auto name = v.string_member(r, path, route_settings, "addresses_file")) {
             if (name->empty()) v.error(r["addresses_file"], path + ".addresses_file", "must not be empty (\"\")");
-            else v.pending_address_files.push_back({index, *name, path, v.at(r["addresses_file"]), !none_listed});
+            else v.pending_address_files.push_back({index, *name, v.at(r["addresses_file"]), !none_listed});
         }
     } else if (out.deliver_to == DeliverTo::listed && none_listed && r.exists("domain")) {
         v.error(r, path, "deliver_to = \"listed\" but no addresses are listed (" + domain + ")");
