@@ -218,17 +218,23 @@ struct AddressFileQueue::Shared {
     Directory directory;   // the taker's, without a thread
     std::vector<char> buffer;
 
+    // Either side sleeps only when it has to, and is woken with room for many files, not one:
+    // a wake-up per file (two context switches) costs about what reading the file does.
     std::mutex mutex;
-    std::condition_variable put;    // a piece queued, the thread waiting or done
-    std::condition_variable taken;  // a piece taken, or stop
+    std::condition_variable put;    // pieces queued (a batch), the thread waiting, or done
+    std::condition_variable taken;  // room down to half the limits, or stop
     std::deque<Piece> pieces;
-    std::size_t bytes = 0;  // reserved by pieces queued or being read
-    std::size_t files = 0;  // begun by the thread, not yet taken whole
-    bool waiting = false;   // the thread waits for room
+    std::size_t bytes = 0;    // reserved by pieces queued or being read
+    std::size_t files = 0;    // begun by the thread, not yet taken whole
+    std::size_t wanted = 0;   // what the waiting thread wants room for (0: a file)
+    bool waiting = false;     // the thread waits for room
+    bool taker_waits = false;
     bool stop = false;
     bool done = false;
     std::exception_ptr failed;
     std::thread thread;
+
+    static constexpr std::size_t batch = 16;  // pieces queued before a waiting taker is woken
 
     // The thread's side of one file: it reads into a piece of its own, queued once full.
     struct Ahead {
@@ -242,11 +248,10 @@ struct AddressFileQueue::Shared {
             piece.size = size;
         }
         char* room(std::size_t want) {
-            if (filled) queue(std::move(piece));
+            if (filled) shared.queue(std::move(piece));
             piece = Piece{};
             filled = false;
-            const auto fits = [&] { return shared.bytes == 0 || shared.bytes + want <= shared.limits.bytes_ahead; };
-            if (!shared.wait_for_room(fits, [&] { shared.bytes += want; })) {
+            if (!shared.wait_for_room(want)) {
                 stopped = true;
                 return nullptr;
             }
@@ -262,37 +267,49 @@ struct AddressFileQueue::Shared {
             if (!filled) piece.bytes.clear();
             piece.last = true;
             piece.end = std::move(end);
-            queue(std::move(piece));
-        }
-        void queue(Piece&& done) {
-            {
-                const std::lock_guard lock(shared.mutex);
-                shared.pieces.push_back(std::move(done));
-            }
-            shared.put.notify_one();
+            shared.queue(std::move(piece));
         }
     };
 
-    // Waits until `ready`, then `claim`s the room under the same lock; false on stop.
-    template <typename Ready, typename Claim>
-    bool wait_for_room(Ready&& ready, Claim&& claim) {
+    // Room for `want` bytes (0: for one more file) within the limits; `resume` asks for half
+    // the limits free, the point from which a waiting thread goes on.
+    bool room_for(std::size_t want, bool resume) const {
+        if (want == 0) return files < limits.files_ahead && (!resume || files <= limits.files_ahead / 2);
+        return bytes == 0 || (bytes + want <= limits.bytes_ahead && (!resume || bytes <= limits.bytes_ahead / 2));
+    }
+
+    // Waits for room for `want` (as room_for) and takes it; false on stop.
+    bool wait_for_room(std::size_t want) {
         std::unique_lock lock(mutex);
-        while (!stop && !ready()) {
-            waiting = true;  // until a take makes room (settle() waits for this)
-            put.notify_one();
-            taken.wait(lock);
+        if (!stop && !room_for(want, false)) {
+            waiting = true;
+            wanted = want;
+            taker_waits = false;
+            put.notify_one();  // the taker has all there is; settle() sees the thread stopped
+            taken.wait(lock, [&] { return stop || room_for(want, true); });
+            waiting = false;
         }
-        waiting = false;
         if (stop) return false;
-        claim();
+        if (want == 0) ++files;
+        else bytes += want;
         return true;
+    }
+
+    void queue(Piece&& done) {
+        std::unique_lock lock(mutex);
+        pieces.push_back(std::move(done));
+        if (taker_waits && (pieces.size() >= batch || bytes > limits.bytes_ahead / 2)) {
+            taker_waits = false;
+            lock.unlock();
+            put.notify_one();
+        }
     }
 
     void read_ahead() {
         try {
             Directory dir;
             for (const std::string& path : paths) {
-                if (!wait_for_room([&] { return files < limits.files_ahead; }, [&] { ++files; })) break;
+                if (!wait_for_room(0)) break;
                 if (limits.before_file != nullptr) limits.before_file(path);
                 Ahead ahead{*this, {}};
                 AddressFileRead end = read_file(&dir, path, limits.piece, ahead);
@@ -312,7 +329,11 @@ struct AddressFileQueue::Shared {
 
     Piece next_piece() {
         std::unique_lock lock(mutex);
-        put.wait(lock, [&] { return !pieces.empty() || done; });
+        if (pieces.empty() && !done) {
+            taker_waits = true;
+            put.wait(lock, [&] { return !pieces.empty() || done; });
+            taker_waits = false;
+        }
         if (pieces.empty()) {
             if (failed) std::rethrow_exception(failed);
             throw std::logic_error("address file queue: the reading thread ended early");
@@ -321,9 +342,11 @@ struct AddressFileQueue::Shared {
         pieces.pop_front();
         bytes -= piece.reserved;
         if (piece.last) --files;
-        waiting = false;
-        lock.unlock();
-        taken.notify_one();
+        if (waiting && room_for(wanted, true)) {
+            waiting = false;  // settle() waits for the thread to stop again
+            lock.unlock();
+            taken.notify_one();
+        }
         return piece;
     }
 };

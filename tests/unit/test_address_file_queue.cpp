@@ -164,17 +164,19 @@ BOOST_AUTO_TEST_CASE(what_is_read_ahead_stays_within_the_limits) {
     for (int i = 0; i < 50; ++i) paths.push_back(d.write("f" + std::to_string(i), std::string(999, '#') + "\n"));
     {
         AddressFileQueue files(paths, {.threaded_from = 1, .bytes_ahead = 3000, .files_ahead = 100, .piece = 512});
-        for (int round = 0; round < 5; ++round) {
+        BOOST_TEST(files.settle().bytes >= 3000u - 512u);  // it did read ahead, as far as it may
+        for (int round = 0; round < 20; ++round) {
             const AddressFileQueue::Ahead ahead = files.settle();
             BOOST_TEST(ahead.bytes <= 3000u, round);
-            BOOST_TEST(ahead.bytes >= 3000u - 512u, round);  // it did read ahead, as far as it may
             BOOST_TEST(hash_address_file(files).unusable.value_or("usable") == "usable");
         }
     }
     {
         AddressFileQueue files(paths, {.threaded_from = 1, .files_ahead = 4});
-        for (int round = 0; round < 5; ++round) {
-            BOOST_TEST(files.settle().files == 4u, round);
+        BOOST_TEST(files.settle().files == 4u);
+        for (int round = 0; round < 20; ++round) {
+            const std::size_t ahead = files.settle().files;
+            BOOST_TEST((ahead >= 2u && ahead <= 4u), round);  // it goes on once half is taken
             BOOST_TEST(hash_address_file(files).unusable.value_or("usable") == "usable");
         }
     }
@@ -192,10 +194,11 @@ BOOST_AUTO_TEST_CASE(stopping_early_stops_and_joins_the_thread) {
     files_begun = 0;
     {
         AddressFileQueue files(paths, {.threaded_from = 1, .files_ahead = 3, .before_file = count_file});
-        BOOST_TEST(hash_address_file(files).unusable.value_or("usable") == "usable");
         BOOST_TEST(files.settle().files == 3u);  // the thread waits for room
+        BOOST_TEST(hash_address_file(files).unusable.value_or("usable") == "usable");
+        files.settle();
     }  // and is woken to stop: were it not, this would never return
-    BOOST_TEST(files_begun.load() == 4);
+    BOOST_TEST(files_begun.load() <= 5);
     {
         AddressFileQueue files(paths, {.threaded_from = 1, .before_file = count_file});
     }  // nothing taken
