@@ -4,11 +4,23 @@
 #include "route_milter/config/config_digest.hpp"
 #include "route_milter/config/config_source.hpp"
 
+#include <fcntl.h>
+#include <pthread.h>
+#include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <condition_variable>
 #include <cstring>
+#include <deque>
+#include <exception>
+#include <mutex>
+#include <stdexcept>
+#include <system_error>
+#include <thread>
+#include <utility>
 #include <vector>
 
 namespace route_milter {
@@ -70,32 +82,73 @@ void AddressFileReader::line(std::string_view text, bool overlong) {
 
 namespace {
 
-// Opens and checks `path`, then hands each piece of it to on_chunk; the sha256 is of them all.
-template <typename OnSize, typename OnChunk>
-AddressFileRead stream_address_file(const std::string& path, std::vector<char>& buffer, OnSize&& on_size,
-                                    OnChunk&& on_chunk) {
+std::string too_big(unsigned long long size) {
+    return "too big (" + std::to_string(size) + " bytes; an address file may hold " +
+           std::to_string(max_address_file_bytes) + ")";
+}
+
+// The directory of the file opened last, kept open: the next file in it is then found by its
+// last name alone, not by walking the whole path again (most address files share a directory).
+class Directory {
+public:
+    Directory() = default;
+    Directory(const Directory&) = delete;
+    Directory& operator=(const Directory&) = delete;
+    ~Directory() {
+        if (fd_ >= 0) ::close(fd_);
+    }
+
+    // What to open `path` by: its directory's descriptor and its last name, or AT_FDCWD and the
+    // whole path where the directory cannot be opened (opening the file then says why).
+    std::pair<int, const char*> locate(const std::string& path) {
+        const std::size_t slash = path.rfind('/');
+        if (slash == std::string::npos || slash + 1 == path.size()) return {AT_FDCWD, path.c_str()};
+        const std::string_view dir(path.data(), slash == 0 ? 1 : slash);
+        if (!opened_ || dir != name_) {
+            if (fd_ >= 0) ::close(fd_);
+            name_.assign(dir);
+            fd_ = ::open(name_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+            opened_ = true;
+        }
+        if (fd_ < 0) return {AT_FDCWD, path.c_str()};
+        return {fd_, path.c_str() + slash + 1};
+    }
+
+private:
+    std::string name_;
+    int fd_ = -1;
+    bool opened_ = false;
+};
+
+// Opens and checks `path` (through `dir` when given), then reads it to the end: `to.opened(size)`
+// once it is found usable, `to.room(want)` for where each read goes (nullptr: stop reading),
+// `to.read(bytes)` with what each read gave. The sha256 is of all of it.
+template <typename To>
+AddressFileRead read_file(Directory* dir, const std::string& path, std::size_t piece, To& to) {
     AddressFileRead out;
     struct stat st {};
-    auto opened = open_regular_file(path, st);
+    const auto [at, name] = dir != nullptr ? dir->locate(path) : std::pair<int, const char*>{AT_FDCWD, path.c_str()};
+    auto opened = open_regular_file_at(at, name, st);
     if (auto* why = std::get_if<std::string>(&opened)) {
         out.unusable = std::move(*why);
         return out;
     }
     const Fd fd = std::move(std::get<Fd>(opened));
     out.mode = st.st_mode;
-    const auto too_big = [&](unsigned long long size) {
-        return "too big (" + std::to_string(size) + " bytes; an address file may hold " +
-               std::to_string(max_address_file_bytes) + ")";
-    };
-    if (static_cast<std::size_t>(st.st_size) > max_address_file_bytes) {
-        out.unusable = too_big(static_cast<unsigned long long>(st.st_size));
+    const auto size = static_cast<std::size_t>(st.st_size);
+    if (size > max_address_file_bytes) {
+        out.unusable = too_big(size);
         return out;
     }
-    on_size(static_cast<std::size_t>(st.st_size));
+    to.opened(size);
     Sha256Stream sha256;  // the config digest covers address files too
     std::size_t total = 0;
     for (;;) {
-        const ssize_t n = ::read(fd.get(), buffer.data(), buffer.size());
+        // One byte past the size: a short read then is the end, with no second read to see it.
+        const std::size_t want = total < size ? std::min(piece, size - total + 1) : piece;
+        char* const into = to.room(want);
+        if (into == nullptr) return out;
+        const ssize_t n = ::read(fd.get(), into, want);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0) {
             out.unusable = std::string("cannot read the file (") + std::strerror(errno) + ")";
@@ -107,26 +160,261 @@ AddressFileRead stream_address_file(const std::string& path, std::vector<char>& 
             out.unusable = too_big(total);
             return out;
         }
-        const std::string_view chunk(buffer.data(), static_cast<std::size_t>(n));
+        const std::string_view chunk(into, static_cast<std::size_t>(n));
         sha256.update(chunk);
-        on_chunk(chunk);
+        to.read(chunk);
+        if (static_cast<std::size_t>(n) < want && total == size) break;
     }
     out.sha256 = sha256.finish();
+    return out;
+}
+
+// Reading straight into a reader (or nowhere: hashing only) through one reused buffer.
+struct Feed {
+    AddressFileReader* reader;
+    std::vector<char>& buffer;
+
+    void opened(std::size_t size) {
+        if (reader != nullptr) reader->expect_bytes(size);
+    }
+    char* room(std::size_t) { return buffer.data(); }
+    void read(std::string_view chunk) {
+        if (reader != nullptr) reader->feed(chunk);
+    }
+};
+
+AddressFileRead feed_file(Directory* dir, const std::string& path, AddressFileReader* reader,
+                          std::vector<char>& buffer) {
+    Feed feed{reader, buffer};
+    AddressFileRead out = read_file(dir, path, buffer.size(), feed);
+    if (!out.unusable && reader != nullptr) reader->finish();
     return out;
 }
 
 }  // namespace
 
 AddressFileRead read_address_file(const std::string& path, AddressFileReader& reader, std::vector<char>& buffer) {
-    AddressFileRead out = stream_address_file(
-        path, buffer, [&](std::size_t size) { reader.expect_bytes(size); },
-        [&](std::string_view chunk) { reader.feed(chunk); });
-    if (!out.unusable) reader.finish();
-    return out;
+    return feed_file(nullptr, path, &reader, buffer);
 }
 
 AddressFileRead hash_address_file(const std::string& path, std::vector<char>& buffer) {
-    return stream_address_file(path, buffer, [](std::size_t) {}, [](std::string_view) {});
+    return feed_file(nullptr, path, nullptr, buffer);
 }
+
+// One read's bytes on their way from the reading thread to the taker, in file order.
+struct Piece {
+    std::string bytes;
+    std::size_t reserved = 0;  // counted against bytes_ahead until taken
+    bool opened = false;       // the file's first piece once it is found usable
+    std::size_t size = 0;      // then its size
+    bool last = false;         // the file's last piece, carrying its end
+    AddressFileRead end;
+};
+
+struct AddressFileQueue::Shared {
+    std::vector<std::string> paths;
+    Limits limits;
+    std::size_t next = 0;  // the file the next take gives
+    Directory directory;   // the taker's, without a thread
+    std::vector<char> buffer;
+
+    // Either side sleeps only when it has to, and is woken with room for many files, not one:
+    // a wake-up per file (two context switches) costs about what reading the file does.
+    std::mutex mutex;
+    std::condition_variable put;    // pieces queued (a batch), the thread waiting, or done
+    std::condition_variable taken;  // room down to half the limits, or stop
+    std::deque<Piece> pieces;
+    std::size_t bytes = 0;    // reserved by pieces queued or being read
+    std::size_t files = 0;    // begun by the thread, not yet taken whole
+    std::size_t wanted = 0;   // what the waiting thread wants room for (0: a file)
+    bool waiting = false;     // the thread waits for room
+    bool taker_waits = false;
+    bool stop = false;
+    bool done = false;
+    std::exception_ptr failed;
+    std::thread thread;
+
+    static constexpr std::size_t batch = 16;  // pieces queued before a waiting taker is woken
+
+    // The thread's side of one file: it reads into a piece of its own, queued once full.
+    struct Ahead {
+        Shared& shared;
+        Piece piece;
+        bool filled = false;
+        bool stopped = false;
+
+        void opened(std::size_t size) {
+            piece.opened = true;
+            piece.size = size;
+        }
+        char* room(std::size_t want) {
+            if (filled) shared.queue(std::move(piece));
+            piece = Piece{};
+            filled = false;
+            if (!shared.wait_for_room(want)) {
+                stopped = true;
+                return nullptr;
+            }
+            piece.reserved = want;
+            piece.bytes.resize(want);
+            return piece.bytes.data();
+        }
+        void read(std::string_view chunk) {
+            piece.bytes.resize(chunk.size());
+            filled = true;
+        }
+        void finish(AddressFileRead end) {
+            if (!filled) piece.bytes.clear();
+            piece.last = true;
+            piece.end = std::move(end);
+            shared.queue(std::move(piece));
+        }
+    };
+
+    // Room for `want` bytes (0: for one more file) within the limits; `resume` asks for half
+    // the limits free, the point from which a waiting thread goes on.
+    bool room_for(std::size_t want, bool resume) const {
+        if (want == 0) return files < limits.files_ahead && (!resume || files <= limits.files_ahead / 2);
+        return bytes == 0 || (bytes + want <= limits.bytes_ahead && (!resume || bytes <= limits.bytes_ahead / 2));
+    }
+
+    // Waits for room for `want` (as room_for) and takes it; false on stop.
+    bool wait_for_room(std::size_t want) {
+        std::unique_lock lock(mutex);
+        if (!stop && !room_for(want, false)) {
+            waiting = true;
+            wanted = want;
+            taker_waits = false;
+            put.notify_one();  // the taker has all there is; settle() sees the thread stopped
+            taken.wait(lock, [&] { return stop || room_for(want, true); });
+            waiting = false;
+        }
+        if (stop) return false;
+        if (want == 0) ++files;
+        else bytes += want;
+        return true;
+    }
+
+    void queue(Piece&& done) {
+        std::unique_lock lock(mutex);
+        pieces.push_back(std::move(done));
+        if (taker_waits && (pieces.size() >= batch || bytes > limits.bytes_ahead / 2)) {
+            taker_waits = false;
+            lock.unlock();
+            put.notify_one();
+        }
+    }
+
+    void read_ahead() {
+        try {
+            Directory dir;
+            for (const std::string& path : paths) {
+                if (!wait_for_room(0)) break;
+                if (limits.before_file != nullptr) limits.before_file(path);
+                Ahead ahead{*this, {}};
+                AddressFileRead end = read_file(&dir, path, limits.piece, ahead);
+                if (ahead.stopped) break;
+                ahead.finish(std::move(end));
+            }
+        } catch (...) {
+            const std::lock_guard lock(mutex);
+            failed = std::current_exception();
+        }
+        {
+            const std::lock_guard lock(mutex);
+            done = true;
+        }
+        put.notify_one();
+    }
+
+    Piece next_piece() {
+        std::unique_lock lock(mutex);
+        if (pieces.empty() && !done) {
+            taker_waits = true;
+            put.wait(lock, [&] { return !pieces.empty() || done; });
+            taker_waits = false;
+        }
+        if (pieces.empty()) {
+            if (failed) std::rethrow_exception(failed);
+            throw std::logic_error("address file queue: the reading thread ended early");
+        }
+        Piece piece = std::move(pieces.front());
+        pieces.pop_front();
+        bytes -= piece.reserved;
+        if (piece.last) --files;
+        if (waiting && room_for(wanted, true)) {
+            waiting = false;  // settle() waits for the thread to stop again
+            lock.unlock();
+            taken.notify_one();
+        }
+        return piece;
+    }
+};
+
+AddressFileQueue::AddressFileQueue(std::vector<std::string> paths) : AddressFileQueue(std::move(paths), Limits{}) {}
+
+AddressFileQueue::AddressFileQueue(std::vector<std::string> paths, Limits limits)
+    : shared_(std::make_unique<Shared>()) {
+    Shared& s = *shared_;
+    s.paths = std::move(paths);
+    s.limits = limits;
+    s.limits.files_ahead = std::max<std::size_t>(s.limits.files_ahead, 1);
+    s.limits.piece = std::max<std::size_t>(s.limits.piece, 1);
+    if (s.paths.size() < s.limits.threaded_from) {
+        s.buffer.resize(std::size_t{1} << 16);
+        return;
+    }
+    // The reader takes no signal: the daemon waits for its own with sigwait on another thread.
+    sigset_t all, was;
+    sigfillset(&all);
+    pthread_sigmask(SIG_SETMASK, &all, &was);
+    try {
+        s.thread = std::thread([&s] { s.read_ahead(); });
+    } catch (const std::system_error&) {  // no thread to be had: read each file when taken
+        s.buffer.resize(std::size_t{1} << 16);
+    }
+    pthread_sigmask(SIG_SETMASK, &was, nullptr);
+}
+
+AddressFileQueue::~AddressFileQueue() {
+    Shared& s = *shared_;
+    if (!s.thread.joinable()) return;
+    {
+        const std::lock_guard lock(s.mutex);
+        s.stop = true;
+    }
+    s.taken.notify_one();
+    s.thread.join();
+}
+
+bool AddressFileQueue::threaded() const { return shared_->thread.joinable(); }
+
+AddressFileQueue::Ahead AddressFileQueue::settle() {
+    Shared& s = *shared_;
+    if (!threaded()) return {};
+    std::unique_lock lock(s.mutex);
+    s.put.wait(lock, [&] { return s.waiting || s.done; });
+    return {s.bytes, s.files};
+}
+
+AddressFileRead AddressFileQueue::take(AddressFileReader* reader) {
+    Shared& s = *shared_;
+    if (s.next >= s.paths.size()) throw std::logic_error("address file queue: every file was taken");
+    if (!threaded()) return feed_file(&s.directory, s.paths[s.next++], reader, s.buffer);
+    for (;;) {
+        Piece piece = s.next_piece();
+        if (piece.opened && reader != nullptr) reader->expect_bytes(piece.size);
+        if (!piece.bytes.empty() && reader != nullptr) reader->feed(piece.bytes);
+        if (piece.last) {
+            ++s.next;
+            if (!piece.end.unusable && reader != nullptr) reader->finish();
+            return std::move(piece.end);
+        }
+    }
+}
+
+AddressFileRead read_address_file(AddressFileQueue& files, AddressFileReader& reader) { return files.take(&reader); }
+
+AddressFileRead hash_address_file(AddressFileQueue& files) { return files.take(nullptr); }
 
 }  // namespace route_milter

@@ -564,10 +564,14 @@ std::vector<std::optional<ListedAddresses::Digest>> listed_digests(Validator& v,
 // of built again.
 void keep_listed_shards(Validator& v, Config& config, const ListedAddresses& running,
                         const std::vector<ListedAddresses::Digest>& inline_part, std::uint32_t first_file,
-                        std::vector<bool>& unusable, std::vector<char>& buffer) {
+                        std::vector<bool>& unusable) {
+    std::vector<std::string> paths;
+    for (std::size_t i = 0; i < v.pending_address_files.size(); ++i)
+        paths.push_back(v.file(first_file + static_cast<std::uint32_t>(i)).name);
+    AddressFileQueue files(std::move(paths));
     for (std::size_t i = 0; i < v.pending_address_files.size(); ++i) {
         SourceFile& file = v.file(first_file + static_cast<std::uint32_t>(i));
-        const AddressFileRead read = hash_address_file(file.name, buffer);
+        const AddressFileRead read = hash_address_file(files);
         file.sha256 = read.sha256;
         file.mode = read.mode;
         unusable[i] = read.unusable.has_value();
@@ -584,11 +588,11 @@ void keep_listed_shards(Validator& v, Config& config, const ListedAddresses& run
 // A route's addresses_file, streamed into config.listed (after the libconfig tree is freed).
 // False when it cannot be read.
 bool read_addresses_file(Validator& v, const Validator::PendingAddressFile& pending, Config& config, std::uint32_t file,
-                         std::vector<char>& buffer) {
+                         AddressFileQueue& files) {
     RouteConfig& route = config.routes.at(pending.route);
     const std::string& file_path = v.file(file).name;
     AddressFileReader reader(config.listed, pending.route, route.pattern, file, file_path);
-    const AddressFileRead read = read_address_file(file_path, reader, buffer);
+    const AddressFileRead read = read_address_file(files, reader);
     if (read.unusable) {
         v.error_at(pending.at, pending.path() + ".addresses_file: " + *read.unusable + " (\"" + pending.name + "\"" +
                                    (file_path == pending.name ? "" : ", " + file_path) + ")");
@@ -603,7 +607,6 @@ bool read_addresses_file(Validator& v, const Validator::PendingAddressFile& pend
 // Every route's addresses_file, into the shards of the index; on a reload, the shards whose
 // inputs are unchanged are the running policy's (each such file's count is the running one's).
 void read_listed(Validator& v, Config& config, const ListedAddresses* running) {
-    std::vector<char> buffer(std::size_t{1} << 16);
     const std::vector<ListedAddresses::Digest> inline_part = listed_inline_digests(v, config);
     v.reserve_files(v.pending_address_files.size());
     const auto first_file = static_cast<std::uint32_t>(v.file_count());
@@ -615,14 +618,19 @@ void read_listed(Validator& v, Config& config, const ListedAddresses* running) {
         v.add_file(std::move(source_file));
     }
     std::vector<bool> unusable(v.pending_address_files.size(), false);
-    if (running != nullptr) keep_listed_shards(v, config, *running, inline_part, first_file, unusable, buffer);
+    if (running != nullptr) keep_listed_shards(v, config, *running, inline_part, first_file, unusable);
+    std::vector<std::string> paths;  // of the files to read, in order
+    for (std::size_t i = 0; i < v.pending_address_files.size(); ++i)
+        if (!config.listed.kept(config.listed.shard_of_route(v.pending_address_files[i].route)))
+            paths.push_back(v.file(first_file + static_cast<std::uint32_t>(i)).name);
+    AddressFileQueue files(std::move(paths));
     for (std::size_t i = 0; i < v.pending_address_files.size(); ++i) {
         const Validator::PendingAddressFile& pending = v.pending_address_files[i];
         const std::uint32_t file = first_file + static_cast<std::uint32_t>(i);
         if (config.listed.kept(config.listed.shard_of_route(pending.route)))
             address_file_read(v, pending, config, file, v.file(file).mode, v.file(file).sha256,
                               config.listed.file_count(pending.route));
-        else unusable[i] = !read_addresses_file(v, pending, config, file, buffer);
+        else unusable[i] = !read_addresses_file(v, pending, config, file, files);
     }
     const auto digests = listed_digests(v, config, inline_part, first_file, unusable);
     for (std::uint32_t s = 0; s < ListedAddresses::shard_count; ++s)

@@ -58,9 +58,13 @@ std::string kind_of(mode_t mode) {
 // before open() only keeps us from opening a device or FIFO at all (O_NONBLOCK covers a FIFO
 // swapped in between).
 std::variant<Fd, std::string> open_regular_file(const std::string& path, struct stat& st) {
-    if (::stat(path.c_str(), &st) != 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
+    return open_regular_file_at(AT_FDCWD, path.c_str(), st);
+}
+
+std::variant<Fd, std::string> open_regular_file_at(int dir, const char* name, struct stat& st) {
+    if (::fstatat(dir, name, &st, 0) != 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
     if (!S_ISREG(st.st_mode)) return "not a regular file (" + kind_of(st.st_mode) + ")";
-    Fd fd(::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
+    Fd fd(::openat(dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
     if (fd.get() < 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
     if (::fstat(fd.get(), &st) != 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
     if (!S_ISREG(st.st_mode)) return "not a regular file (" + kind_of(st.st_mode) + ")";

@@ -5,9 +5,9 @@
 //                                                         addresses in an addresses_file, in FILE.d/)
 //   bench-core load FILE                                  load+compile once, print time and peak RSS
 //   bench-core decide FILE [ROUNDS]                       decisions/s on one thread (median of ROUNDS)
-//   bench-core read-files DIR                             the floor under loading address files:
+//   bench-core read-files DIR [WAY]                       the floor under loading address files:
 //                                                         open, fstat, read and close every file in
-//                                                         DIR, nothing parsed or kept
+//                                                         DIR, nothing parsed or kept (WAY: below)
 //
 // Load runs in a process of its own so its peak RSS is the config's alone.
 #include "route_milter/core/policy.hpp"
@@ -135,9 +135,14 @@ int decide(const char* path, int rounds) {
     return 0;
 }
 
-// What the kernel alone costs for a config of many address files: the same system calls the
-// loader makes per file (open, fstat, read to the end, close), no parsing, nothing kept.
-int read_files(const char* dir_path) {
+// What the kernel alone costs for a config of many address files: the system calls the loader
+// makes per file, no parsing, nothing kept. WAY picks the calls, to weigh each against the others:
+//   path    stat, open and fstat by the whole path, read to a 0-byte read, close (the loader
+//           before prefetching)
+//   openat  fstatat and openat relative to the directory's descriptor, fstat, one read when the
+//           file fits the buffer, close (the loader's calls now)
+//   nostat  as openat without the fstatat before the open (opens what it then refuses)
+int read_files(const char* dir_path, const std::string& way) {
     DIR* dir = ::opendir(dir_path);
     if (dir == nullptr) {
         std::perror(dir_path);
@@ -145,22 +150,42 @@ int read_files(const char* dir_path) {
     }
     std::vector<std::string> names;
     while (const dirent* e = ::readdir(dir))
-        if (e->d_name[0] != '.') names.push_back(std::string(dir_path) + "/" + e->d_name);
+        if (e->d_name[0] != '.') names.push_back(e->d_name);
     ::closedir(dir);
+    if (way != "path" && way != "openat" && way != "nostat") {
+        std::fprintf(stderr, "read-files: WAY is path, openat or nostat\n");
+        return 64;
+    }
     std::vector<char> buffer(1 << 16);
     std::size_t bytes = 0;
     const auto start = Clock::now();
+    const int dir_fd = ::open(dir_path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     for (const std::string& name : names) {
-        const int fd = ::open(name.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
-        if (fd < 0) continue;
         struct stat st {};
+        int fd = -1;
+        if (way == "path") {
+            const std::string path = std::string(dir_path) + "/" + name;
+            if (::stat(path.c_str(), &st) != 0 || !S_ISREG(st.st_mode)) continue;
+            fd = ::open(path.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        } else {
+            if (way == "openat" && (::fstatat(dir_fd, name.c_str(), &st, 0) != 0 || !S_ISREG(st.st_mode))) continue;
+            fd = ::openat(dir_fd, name.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC);
+        }
+        if (fd < 0) continue;
         ::fstat(fd, &st);
-        for (ssize_t n; (n = ::read(fd, buffer.data(), buffer.size())) > 0;) bytes += static_cast<std::size_t>(n);
+        std::size_t got = 0;
+        for (ssize_t n; (n = ::read(fd, buffer.data(), buffer.size())) > 0;) {
+            bytes += static_cast<std::size_t>(n);
+            got += static_cast<std::size_t>(n);
+            if (way != "path" && static_cast<std::size_t>(n) < buffer.size() && got == static_cast<std::size_t>(st.st_size))
+                break;  // a short read that reached the size: the end, without a 0-byte read
+        }
         ::close(fd);
     }
+    ::close(dir_fd);
     const double seconds = std::chrono::duration<double>(Clock::now() - start).count();
-    std::printf("read-files: %.2f s to open, read and close %zu files (%zu bytes), nothing parsed\n", seconds,
-                names.size(), bytes);
+    std::printf("read-files %s: %.2f s to open, read and close %zu files (%zu bytes), nothing parsed\n", way.c_str(),
+                seconds, names.size(), bytes);
     return 0;
 }
 
@@ -172,8 +197,8 @@ int main(int argc, char** argv) {
         return generate(argv[2], std::atol(argv[3]), std::atol(argv[4]), argc == 6);
     if (mode == "load" && argc == 3) return load_once(argv[2]);
     if (mode == "decide" && argc >= 3) return decide(argv[2], argc > 3 ? std::atoi(argv[3]) : 7);
-    if (mode == "read-files" && argc == 3) return read_files(argv[2]);
+    if (mode == "read-files" && (argc == 3 || argc == 4)) return read_files(argv[2], argc == 4 ? argv[3] : "openat");
     std::fprintf(stderr, "usage: bench-core generate FILE ROUTES PER_ROUTE [files] | load FILE | decide FILE [ROUNDS] | "
-                         "read-files DIR\n");
+                         "read-files DIR [path|openat|nostat]\n");
     return 64;
 }

@@ -3,9 +3,11 @@
 // NAME
 //   AddressFileReader - parses the lines of an address file straight into ListedAddresses.
 //   read_address_file - opens, checks and streams one file through it.
+//   AddressFileQueue - the files of one load, read ahead on a second thread while one is parsed.
 // SYNOPSIS
 //   AddressFileReader reader(listed, route_index, pattern, file_index, "example.com.addresses");
 //   reader.feed(chunk); ... reader.finish();  // reader.errors(), reader.count()
+//   AddressFileQueue files(paths); read_address_file(files, reader);  // paths[0], then paths[1]...
 // DESCRIPTION
 //   One address per line, in any form an inline `addresses` entry takes ("Alice@Example.com",
 //   "\"john doe\"@example.com", IDN); blanks around it and a trailing CR are ignored, and so are
@@ -30,6 +32,7 @@
 #include <array>
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -81,5 +84,50 @@ AddressFileRead read_address_file(const std::string& path, AddressFileReader& re
 // The same reading, to the mode and sha256 only: nothing is parsed or stored (a reload telling
 // whether a file is byte for byte the one the running policy was built from).
 AddressFileRead hash_address_file(const std::string& path, std::vector<char>& buffer);
+
+// The address files of one load, taken one after the other in the order given. With many files
+// a thread of its own opens, reads and hashes the next ones while the caller parses (the two
+// cores overlap disk and parsing); with few, each file is read when taken, on the caller's
+// thread. Either way a file gives what read_address_file gives for its path, to the letter of
+// the unusable reasons. Read ahead are at most `bytes_ahead` bytes (a file larger than `piece`
+// comes in pieces) and `files_ahead` files. Destroying the queue stops the thread and joins it,
+// whether or not every file was taken; an exception on the thread is thrown by the take that
+// reaches the file it failed on.
+class AddressFileQueue {
+public:
+    struct Limits {
+        std::size_t threaded_from = 64;  // fewer files are read when taken
+        std::size_t bytes_ahead = std::size_t{8} << 20;
+        std::size_t files_ahead = 1024;
+        std::size_t piece = std::size_t{1} << 20;  // the most one read asks for
+        // Called on the reading thread before each file (tests make it throw).
+        void (*before_file)(const std::string& path) = nullptr;
+    };
+    // What is read but not yet taken once the thread has stopped for room or at the end.
+    struct Ahead {
+        std::size_t bytes = 0;
+        std::size_t files = 0;
+    };
+
+    explicit AddressFileQueue(std::vector<std::string> paths);
+    AddressFileQueue(std::vector<std::string> paths, Limits limits);
+    AddressFileQueue(const AddressFileQueue&) = delete;
+    AddressFileQueue& operator=(const AddressFileQueue&) = delete;
+    ~AddressFileQueue();
+
+    bool threaded() const;
+    // Waits until the thread (if any) has read as far ahead as it may, then says how far that is.
+    Ahead settle();
+    // The next file through `reader` (nullptr: to its mode and sha256 only).
+    AddressFileRead take(AddressFileReader* reader);
+
+private:
+    struct Shared;
+    std::unique_ptr<Shared> shared_;
+};
+
+// The next file of `files`, as read_address_file / hash_address_file read a path.
+AddressFileRead read_address_file(AddressFileQueue& files, AddressFileReader& reader);
+AddressFileRead hash_address_file(AddressFileQueue& files);
 
 }  // namespace route_milter

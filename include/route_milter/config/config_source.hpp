@@ -90,6 +90,9 @@ private:
 // Opens `path` read-only as the loader opens every file: it must be a regular file, checked on
 // the open descriptor (filling `st`); the reason ("cannot read the file (...)") otherwise.
 std::variant<Fd, std::string> open_regular_file(const std::string& path, struct stat& st);
+// The same for `name` relative to the directory open as `dir` (AT_FDCWD: the working one); a
+// name resolved from its directory's descriptor saves walking the whole path for each file.
+std::variant<Fd, std::string> open_regular_file_at(int dir, const char* name, struct stat& st);
 
 // "0644"
 std::string mode_text(mode_t mode);
