@@ -14,6 +14,11 @@ ListedAddresses::ListedAddresses(const ListedAddresses& other)
     : places_(other.places_), records_(other.records_), in_route_order_(other.in_route_order_), kept_(other.kept_) {
     for (std::uint32_t s = 0; s < shard_count; ++s)
         if (other.shards_[s]) shards_[s] = std::make_shared<Shard>(*other.shards_[s]);
+    refresh_views();
+}
+
+void ListedAddresses::refresh_views() {
+    for (std::uint32_t s = 0; s < shard_count; ++s) views_[s] = shards_[s] ? shards_[s]->index.view() : StringIndex::View{};
 }
 
 void ListedAddresses::place_route(std::uint32_t route, std::string_view pattern) {
@@ -118,6 +123,7 @@ void ListedAddresses::keep_shards_of(const ListedAddresses& running, const Shard
             kept_.set(s);
         }
     std::erase_if(records_, [&](const Record& r) { return kept_[shard_of_route(r.route)]; });
+    refresh_views();
 }
 
 }  // namespace route_milter

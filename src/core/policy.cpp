@@ -111,6 +111,7 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
         for (std::uint32_t i = 0; i < c.routes.size(); ++i)
             if (is_wide(i) && c.listed.placed(i) && c.listed.kept(c.listed.shard_of_route(i)))
                 c.listed.for_each_of_route(i, [&](std::string_view address) { check_wide(i, address, nullptr); });
+    for (std::size_t i = 0; i < c.routes.size(); ++i) c.routes[i].listed_place = c.listed.place_of(static_cast<std::uint32_t>(i));
     if (lists == ListedAddressUse::into_index) c.listed.drop_records();
     for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);
     std::stable_sort(policy->ranges_by_priority_.begin(), policy->ranges_by_priority_.end(),
@@ -142,7 +143,7 @@ const RouteConfig* Policy::route_for_domain(std::string_view domain) const {
 }
 
 bool Policy::is_listed(const RouteConfig& route, std::string_view canonical_address) const {
-    return config_.listed.lists(static_cast<std::uint32_t>(&route - config_.routes.data()), canonical_address);
+    return config_.listed.lists_at(route.listed_place, canonical_address);
 }
 
 AddressClass Policy::classify_sender(const NormalizedAddress& sender) const {

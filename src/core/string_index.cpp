@@ -95,8 +95,27 @@ bool StringIndex::index_stored_pair(std::uint32_t offset, std::uint32_t length, 
     return true;
 }
 
-bool StringIndex::contains_pair(std::string_view key, std::uint32_t value) const {
-    return !slots_.empty() && slots_[probe(key, value, hash_of(key, value))].hash != 0;
+StringIndex::View StringIndex::view() const {
+    View v;
+    v.slots_ = slots_.data();
+    v.count_ = slots_.size();
+    v.arena_ = arena_.data();
+    return v;
+}
+
+// probe(key, value, hash) over a View's arrays: the same walk.
+bool StringIndex::View::contains_pair(std::string_view key, std::uint32_t value) const {
+    if (count_ == 0) return false;
+    const auto* slots = static_cast<const Slot*>(slots_);
+    const std::uint32_t hash = hash_of(key, value);
+    std::size_t i = static_cast<std::size_t>((static_cast<std::uint64_t>(hash) * count_) >> 32);
+    for (; slots[i].hash != 0; i = i + 1 == count_ ? 0 : i + 1) {
+        if (slots[i].hash != hash || slots[i].value != value) continue;
+        const auto* at = reinterpret_cast<const unsigned char*>(arena_) + slots[i].offset;
+        const std::size_t length = static_cast<std::size_t>(at[-2]) | (static_cast<std::size_t>(at[-1]) << 8);
+        if (std::string_view(arena_ + slots[i].offset, length) == key) return true;
+    }
+    return false;
 }
 
 const std::uint32_t* StringIndex::insert(std::string_view key, std::uint32_t value) {

@@ -104,14 +104,18 @@ public:
         }
         for (std::uint32_t s = 0; s < shard_count; ++s)
             if (shards_[s] && !kept_[s]) shards_[s]->index.shrink_arena();
+        refresh_views();
     }
     void drop_records() { std::vector<Record>().swap(records_); }
 
     // Whether `route` lists `canonical_address` (after index()).
     bool lists(std::uint32_t route, std::string_view canonical_address) const {
-        if (route >= places_.size() || places_[route] == unplaced) return false;
-        const Shard* shard = shards_[places_[route] & 0xff].get();
-        return shard->index.contains_pair(canonical_address, places_[route] >> 8);
+        return lists_at(place_of(route), canonical_address);
+    }
+    // The same by the route's place (its shard and tag), which the RCPT path keeps at hand.
+    std::uint32_t place_of(std::uint32_t route) const { return route < places_.size() ? places_[route] : unplaced; }
+    bool lists_at(std::uint32_t place, std::string_view canonical_address) const {
+        return place != unplaced && views_[place & 0xff].contains_pair(canonical_address, place >> 8);
     }
     // Every address `route` lists (after index(); from the index, so also in a kept shard).
     template <typename Visit>
@@ -155,7 +159,10 @@ private:
         bool digested = false;
     };
     Shard& shard_for(std::uint32_t route);
+    void refresh_views();
     std::vector<std::shared_ptr<Shard>> shards_ = std::vector<std::shared_ptr<Shard>>(shard_count);
+    // Each shard's lookup arrays side by side: the RCPT path reads one of these, not the shard.
+    std::vector<StringIndex::View> views_ = std::vector<StringIndex::View>(shard_count);
     std::vector<std::uint32_t> places_;  // per route: shard | tag << 8
     std::vector<Record> records_;
     bool in_route_order_ = true;  // inline addresses come first, address files after all of them

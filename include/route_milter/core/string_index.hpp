@@ -37,7 +37,20 @@ public:
     // may be indexed under several values, and a lookup asks for one pair. An index holds keys
     // or pairs, never both. index_stored_pair is false when the pair was there already.
     bool index_stored_pair(std::uint32_t offset, std::uint32_t length, std::uint32_t value);
-    bool contains_pair(std::string_view key, std::uint32_t value) const;
+    bool contains_pair(std::string_view key, std::uint32_t value) const { return view().contains_pair(key, value); }
+    // The index's arrays as they are now, for a lookup that must not first load the index
+    // object itself (ListedAddresses keeps one per shard, side by side). Valid until the index
+    // changes.
+    class View {
+    public:
+        bool contains_pair(std::string_view key, std::uint32_t value) const;
+    private:
+        friend class StringIndex;
+        const void* slots_ = nullptr;
+        std::size_t count_ = 0;
+        const char* arena_ = nullptr;
+    };
+    View view() const;
     // Every indexed key (or pair) with its value, in no particular order.
     template <typename Visit>
     void for_each(Visit&& visit) const {
