@@ -22,21 +22,18 @@ void ListedAddresses::refresh_views() {
 }
 
 void ListedAddresses::place_route(std::uint32_t route, std::string_view pattern) {
+    if (!placed(route)) place_in(route, shard_of(pattern));
+}
+
+void ListedAddresses::place_in(std::uint32_t route, std::uint32_t s) {
     if (route >= places_.size()) places_.resize(route + 1, unplaced);
-    if (places_[route] != unplaced) return;
-    const std::uint32_t s = shard_of(pattern);
     if (!shards_[s]) shards_[s] = std::make_shared<Shard>();
     places_[route] = s | (shards_[s]->tags++ << 8);
     shards_[s]->file_counts.push_back(0);
 }
 
 ListedAddresses::Shard& ListedAddresses::shard_for(std::uint32_t route) {
-    if (!placed(route)) {
-        if (route >= places_.size()) places_.resize(route + 1, unplaced);
-        if (!shards_[0]) shards_[0] = std::make_shared<Shard>();
-        places_[route] = shards_[0]->tags++ << 8;
-        shards_[0]->file_counts.push_back(0);
-    }
+    if (!placed(route)) place_in(route, 0);
     return *shards_[places_[route] & 0xff];
 }
 

@@ -158,7 +158,8 @@ private:
         Digest digest{};
         bool digested = false;
     };
-    Shard& shard_for(std::uint32_t route);
+    Shard& shard_for(std::uint32_t route);  // placed in shard 0 if it was not
+    void place_in(std::uint32_t route, std::uint32_t shard);
     void refresh_views();
     std::vector<std::shared_ptr<Shard>> shards_ = std::vector<std::shared_ptr<Shard>>(shard_count);
     // Each shard's lookup arrays side by side: the RCPT path reads one of these, not the shard.
