@@ -158,10 +158,6 @@ AddressClass Policy::classify_sender(const NormalizedAddress& sender) const {
 AddressClass Policy::classify_recipient(const NormalizedAddress& recipient, const RouteConfig* route) const {
     if (!recipient.has_domain()) return AddressClass::local;  // the MTA qualifies bare names locally
     if (local_domains_.find(recipient.domain()) != nullptr) return AddressClass::local;
-    return class_by_route(recipient, route);
-}
-
-AddressClass Policy::class_by_route(const NormalizedAddress& recipient, const RouteConfig* route) const {
     if (route == nullptr || route->treat_recipient_as != AddressClass::local) return AddressClass::external;
     if (route->deliver_to == DeliverTo::listed && !is_listed(*route, recipient.text())) return AddressClass::external;
     return AddressClass::local;
@@ -203,19 +199,28 @@ Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAdd
         d.rule = Rule::routed_address;
         return d;
     }
-    d.route = recipient.has_domain() && !own_domain ? route_for_domain(recipient.domain()) : nullptr;
+    std::uint32_t listed_hash = 0;
+    if (recipient.has_domain() && !own_domain) {
+        listed_hash = ListedAddresses::address_hash(recipient.text());
+        config_.listed.prefetch(recipient.domain(), listed_hash);
+        d.route = route_for_domain(recipient.domain());
+    }
     d.mode = effective_mode(config_, d.route);
     if (d.route == nullptr && config_.scope == Scope::routes) {
         d.rule = Rule::out_of_scope;
         return d;
     }
-    if (d.route != nullptr && d.route->deliver_to == DeliverTo::listed && !is_listed(*d.route, recipient.text())) {
+    if (d.route != nullptr && d.route->deliver_to == DeliverTo::listed &&
+        !config_.listed.lists_at(d.route->listed_place, recipient.text(), listed_hash)) {
         d.rule = Rule::not_listed;
         return d;
     }
-    // classify_recipient without a second local_domains lookup: the RCPT path is hash-bound.
-    const AddressClass rcpt_class =
-        own_domain || !recipient.has_domain() ? AddressClass::local : class_by_route(recipient, d.route);
+    // classify_recipient without a second local_domains or listed lookup (a listing route lists
+    // the recipient by now): the RCPT path is bound by its hash lookups.
+    const AddressClass rcpt_class = own_domain || !recipient.has_domain() ? AddressClass::local
+                                    : d.route != nullptr && d.route->treat_recipient_as == AddressClass::local
+                                        ? AddressClass::local
+                                        : AddressClass::external;
     const DeliveryClass cls = delivery_class(facts.sender_class, rcpt_class);
     d.delivery_class = cls;
     if (facts.range == nullptr || !facts.range->allow.contains(cls)) d.rule = Rule::not_allowed;

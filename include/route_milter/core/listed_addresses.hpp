@@ -115,7 +115,18 @@ public:
     // The same by the route's place (its shard and tag), which the RCPT path keeps at hand.
     std::uint32_t place_of(std::uint32_t route) const { return route < places_.size() ? places_[route] : unplaced; }
     bool lists_at(std::uint32_t place, std::string_view canonical_address) const {
-        return place != unplaced && views_[place & 0xff].contains_pair(canonical_address, place >> 8);
+        return lists_at(place, canonical_address, address_hash(canonical_address));
+    }
+    // The RCPT path in two steps, so that the listed lookup's cache misses overlap the route
+    // lookup instead of following it: address_hash and prefetch (by the recipient's domain,
+    // which is the pattern of an exact route, so its shard) before the route is known, then
+    // lists_at with the hash.
+    static std::uint32_t address_hash(std::string_view canonical_address) {
+        return StringIndex::key_hash(canonical_address);
+    }
+    void prefetch(std::string_view domain, std::uint32_t hash) const { views_[shard_of(domain)].prefetch(hash); }
+    bool lists_at(std::uint32_t place, std::string_view canonical_address, std::uint32_t hash) const {
+        return place != unplaced && views_[place & 0xff].contains_pair(canonical_address, place >> 8, hash);
     }
     // Every address `route` lists (after index(); from the index, so also in a kept shard).
     template <typename Visit>

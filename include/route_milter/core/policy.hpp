@@ -82,8 +82,6 @@ public:
 
 private:
     friend struct PolicyCompiler;
-    // A recipient outside local_domains, by its route's treat_recipient_as (and listing).
-    AddressClass class_by_route(const NormalizedAddress& recipient, const RouteConfig* route) const;
     Config config_;  // its listed addresses are indexed in place (config_.listed)
     StringIndex exact_routes_;     // "example.com" -> route index
     StringIndex wildcard_routes_;  // ".example.com" (from "*.example.com") -> route index

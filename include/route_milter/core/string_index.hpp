@@ -43,7 +43,15 @@ public:
     // changes.
     class View {
     public:
-        bool contains_pair(std::string_view key, std::uint32_t value) const;
+        bool contains_pair(std::string_view key, std::uint32_t value) const {
+            return contains_pair(key, value, key_hash(key));
+        }
+        // With the key's hash (key_hash) worked out beforehand.
+        bool contains_pair(std::string_view key, std::uint32_t value, std::uint32_t hash) const;
+        // Asks the CPU to fetch what a lookup of a key with this hash reads first (its home
+        // slot, and the key that slot names), so that those cache misses overlap other work
+        // (the RCPT path: the route lookup) instead of following it.
+        void prefetch(std::uint32_t hash) const;
     private:
         friend class StringIndex;
         const void* slots_ = nullptr;
@@ -51,6 +59,9 @@ public:
         const char* arena_ = nullptr;
     };
     View view() const;
+    // A key's hash, as an index of pairs places it: the key's alone, so that it can be worked
+    // out before the value (a route) is known. Pairs of one key share a home.
+    static std::uint32_t key_hash(std::string_view key) { return hash_of(key); }
     // Every indexed key (or pair) with its value, in no particular order.
     template <typename Visit>
     void for_each(Visit&& visit) const {
@@ -71,7 +82,9 @@ private:
         std::uint32_t hash = 0;  // 0 marks an empty slot
     };
     static std::uint32_t hash_of(std::string_view key);
-    static std::uint32_t hash_of(std::string_view key, std::uint32_t value);
+    static std::size_t home_in(std::uint32_t hash, std::size_t slot_count) {
+        return static_cast<std::size_t>((static_cast<std::uint64_t>(hash) * slot_count) >> 32);
+    }
     std::string_view key_of(const Slot& s) const {
         const auto* at = reinterpret_cast<const unsigned char*>(arena_.data()) + s.offset;
         const std::size_t length = static_cast<std::size_t>(at[-2]) | (static_cast<std::size_t>(at[-1]) << 8);
