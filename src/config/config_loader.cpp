@@ -11,11 +11,19 @@
 
 #include <libconfig.h++>
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 #include <sys/stat.h>
 
 #include <algorithm>
 #include <array>
+#include <condition_variable>
 #include <cstdio>
+#include <deque>
+#include <exception>
+#include <functional>
+#include <mutex>
+#include <thread>
 #include <initializer_list>
 #include <span>
 #include <stdexcept>
@@ -801,6 +809,125 @@ bool parse_text(libconfig::Config& tree, std::string_view text, std::string& err
     return false;
 }
 
+// The libconfig trees of a sliced route list, parsed on a thread of their own while the caller
+// reads the routes of the tree before (on two cores libconfig's parse, and the freeing of each
+// tree, run beside read_route). Trees come out in order; at most `ahead` wait, and each is
+// handed back to be freed on that thread too. Destroying the parser stops the thread and joins
+// it, whether or not every slice was taken. Without a thread to be had, take() parses itself.
+class SliceParser {
+public:
+    struct Slice {
+        std::unique_ptr<libconfig::Config> tree;  // nullptr: libconfig refused the text
+        std::string error;
+        unsigned line = 0;
+        std::exception_ptr failure;  // thrown by take(): out of memory, say
+    };
+
+    SliceParser(std::function<std::string(std::size_t)> text_of, std::size_t count, std::size_t ahead = 2)
+        : text_of_(std::move(text_of)), count_(count), ahead_(std::max<std::size_t>(ahead, 1)) {
+        if (count_ < 2) return;
+        // The thread takes no signal: the daemon waits for its own with sigwait on another one.
+        sigset_t all, was;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &was);
+        try {
+            thread_ = std::thread([this] { run(); });
+        } catch (const std::system_error&) {  // parse each slice when taken
+        }
+        pthread_sigmask(SIG_SETMASK, &was, nullptr);
+    }
+    SliceParser(const SliceParser&) = delete;
+    SliceParser& operator=(const SliceParser&) = delete;
+    ~SliceParser() {
+        if (!thread_.joinable()) return;
+        {
+            const std::lock_guard lock(mutex_);
+            stop_ = true;
+        }
+        room_.notify_one();
+        thread_.join();
+    }
+
+    Slice take() {
+        Slice slice;
+        if (!thread_.joinable()) {
+            slice = parse(taken_++);
+        } else {
+            std::unique_lock lock(mutex_);
+            ready_cv_.wait(lock, [&] { return !ready_.empty(); });
+            slice = std::move(ready_.front());
+            ready_.pop_front();
+            ++taken_;
+            lock.unlock();
+            room_.notify_one();
+        }
+        if (slice.failure) std::rethrow_exception(slice.failure);
+        return slice;
+    }
+
+    void give_back(std::unique_ptr<libconfig::Config> tree) {
+        if (!thread_.joinable()) return;  // freed here
+        {
+            const std::lock_guard lock(mutex_);
+            spent_.push_back(std::move(tree));
+        }
+        room_.notify_one();
+    }
+
+private:
+    Slice parse(std::size_t index) const {
+        Slice slice;
+        try {
+            const std::string text = text_of_(index);
+            slice.tree = std::make_unique<libconfig::Config>();
+            if (!parse_text(*slice.tree, text, slice.error, slice.line)) slice.tree.reset();
+        } catch (...) {
+            slice.tree.reset();
+            slice.failure = std::current_exception();
+        }
+        return slice;
+    }
+
+    void run() {
+        std::size_t next = 0;
+        for (;;) {
+            std::vector<std::unique_ptr<libconfig::Config>> spent;
+            bool stopping = false;
+            bool parse_next = false;
+            {
+                std::unique_lock lock(mutex_);
+                room_.wait(lock, [&] { return stop_ || !spent_.empty() || (next < count_ && ready_.size() < ahead_); });
+                spent.swap(spent_);
+                stopping = stop_;
+                parse_next = !stopping && next < count_ && ready_.size() < ahead_;
+            }
+            spent.clear();  // libconfig frees a tree outside the lock
+            if (stopping) return;
+            if (!parse_next) continue;
+            Slice slice = parse(next++);
+            const bool last = !slice.tree || next == count_;
+            {
+                const std::lock_guard lock(mutex_);
+                ready_.push_back(std::move(slice));
+            }
+            ready_cv_.notify_one();
+            if (last) next = count_;  // nothing after a refused slice: the caller starts again
+        }
+    }
+
+    std::function<std::string(std::size_t)> text_of_;
+    const std::size_t count_;
+    const std::size_t ahead_;
+    std::size_t taken_ = 0;
+    std::mutex mutex_;
+    std::condition_variable room_;      // the thread waits: room ahead, a tree to free, or stop
+    std::condition_variable ready_cv_;  // the caller waits: a slice parsed
+    std::deque<Slice> ready_;
+    std::vector<std::unique_ptr<libconfig::Config>> spent_;
+    bool stop_ = false;
+    std::thread thread_;
+};
+
 // A big route list read a slice at a time (route_list_scan.hpp): first the config with the
 // list left empty (its lines kept, so every line number stays), then `slicing.routes` groups
 // at a time, each tree freed before the next. False when libconfig refuses any part: the
@@ -826,21 +953,30 @@ bool read_sliced(Validator& v, const std::string& text, const RouteListLayout& l
     config.routes.resize(el.size());
     // No doubling copies while the text is still held (most big lists name a file per route).
     v.pending_address_files.reserve(el.size());
-    std::string piece;
-    for (std::size_t first = 0; first < el.size(); first += per_slice) {
+    const std::size_t slices = (el.size() + per_slice - 1) / per_slice;
+    SliceParser parser(
+        [&](std::size_t k) {
+            const std::size_t first = k * per_slice;
+            const std::size_t last = std::min(el.size(), first + per_slice);
+            std::string piece("routes = (");
+            piece.append(text, el[first].begin, el[last - 1].end - el[first].begin);
+            piece.append(");");
+            return piece;
+        },
+        slices);
+    for (std::size_t k = 0; k < slices; ++k) {
+        const std::size_t first = k * per_slice;
         const std::size_t last = std::min(el.size(), first + per_slice);
-        piece.assign("routes = (");
-        piece.append(text, el[first].begin, el[last - 1].end - el[first].begin);
-        piece.append(");");
-        libconfig::Config tree;
-        if (!parse_text(tree, piece, error, line)) return false;
-        const Setting& list = tree.getRoot()["routes"];
+        SliceParser::Slice slice = parser.take();
+        if (!slice.tree) return false;
+        const Setting& list = slice.tree->getRoot()["routes"];
         if (static_cast<std::size_t>(list.getLength()) != last - first) return false;  // not what the scan saw
         v.line_base = el[first].line - 1;
         for (std::size_t i = first; i < last; ++i)
             read_route(v, list[static_cast<int>(i - first)], "routes[" + std::to_string(i) + "]", config,
                        static_cast<std::uint32_t>(i));
         v.line_base = 0;
+        parser.give_back(std::move(slice.tree));
     }
     check_route_domains(v, config.routes);
     return true;
