@@ -353,54 +353,78 @@ struct AddressFileQueue::Shared {
 
 AddressFileQueue::AddressFileQueue(std::vector<std::string> paths) : AddressFileQueue(std::move(paths), Limits{}) {}
 
-AddressFileQueue::AddressFileQueue(std::vector<std::string> paths, Limits limits)
-    : shared_(std::make_unique<Shared>()) {
-    Shared& s = *shared_;
-    s.paths = std::move(paths);
-    s.limits = limits;
-    s.limits.files_ahead = std::max<std::size_t>(s.limits.files_ahead, 1);
-    s.limits.piece = std::max<std::size_t>(s.limits.piece, 1);
-    if (s.paths.size() < s.limits.threaded_from) {
+AddressFileQueue::AddressFileQueue(std::vector<std::string> paths, Limits limits) : total_(paths.size()) {
+    limits.files_ahead = std::max<std::size_t>(limits.files_ahead, 1);
+    limits.piece = std::max<std::size_t>(limits.piece, 1);
+    if (paths.size() < limits.threaded_from) {
+        auto& s = *lanes_.emplace_back(std::make_unique<Shared>());
+        s.paths = std::move(paths);
+        s.limits = limits;
         s.buffer.resize(std::size_t{1} << 16);
         return;
     }
-    // The reader takes no signal: the daemon waits for its own with sigwait on another thread.
+    // Lane k reads files k, k + n, k + 2n, ... within its share of the limits; take() goes
+    // round the lanes, so the files still come in the order given.
+    const std::size_t n = std::clamp<std::size_t>(limits.readers, 1, paths.size());
+    for (std::size_t k = 0; k < n; ++k) {
+        auto& s = *lanes_.emplace_back(std::make_unique<Shared>());
+        s.limits = limits;
+        s.limits.bytes_ahead = std::max<std::size_t>(limits.bytes_ahead / n, 1);
+        s.limits.files_ahead = std::max<std::size_t>(limits.files_ahead / n, 1);
+        s.paths.reserve(paths.size() / n + 1);
+        for (std::size_t i = k; i < paths.size(); i += n) s.paths.push_back(std::move(paths[i]));
+    }
+    // The readers take no signal: the daemon waits for its own with sigwait on another thread.
     sigset_t all, was;
     sigfillset(&all);
     pthread_sigmask(SIG_SETMASK, &all, &was);
-    try {
-        s.thread = std::thread([&s] { s.read_ahead(); });
-    } catch (const std::system_error&) {  // no thread to be had: read each file when taken
-        s.buffer.resize(std::size_t{1} << 16);
+    for (auto& lane : lanes_) {
+        Shared& s = *lane;
+        try {
+            s.thread = std::thread([&s] { s.read_ahead(); });
+        } catch (const std::system_error&) {  // no thread to be had: read each file when taken
+            s.buffer.resize(std::size_t{1} << 16);
+        }
     }
     pthread_sigmask(SIG_SETMASK, &was, nullptr);
 }
 
 AddressFileQueue::~AddressFileQueue() {
-    Shared& s = *shared_;
-    if (!s.thread.joinable()) return;
-    {
-        const std::lock_guard lock(s.mutex);
-        s.stop = true;
+    for (auto& lane : lanes_) {
+        Shared& s = *lane;
+        if (!s.thread.joinable()) continue;
+        {
+            const std::lock_guard lock(s.mutex);
+            s.stop = true;
+        }
+        s.taken.notify_one();
     }
-    s.taken.notify_one();
-    s.thread.join();
+    for (auto& lane : lanes_)
+        if (lane->thread.joinable()) lane->thread.join();
 }
 
-bool AddressFileQueue::threaded() const { return shared_->thread.joinable(); }
+bool AddressFileQueue::threaded() const {
+    return std::any_of(lanes_.begin(), lanes_.end(), [](const auto& s) { return s->thread.joinable(); });
+}
 
 AddressFileQueue::Ahead AddressFileQueue::settle() {
-    Shared& s = *shared_;
-    if (!threaded()) return {};
-    std::unique_lock lock(s.mutex);
-    s.put.wait(lock, [&] { return s.waiting || s.done; });
-    return {s.bytes, s.files};
+    Ahead ahead;
+    for (auto& lane : lanes_) {
+        Shared& s = *lane;
+        if (!s.thread.joinable()) continue;
+        std::unique_lock lock(s.mutex);
+        s.put.wait(lock, [&] { return s.waiting || s.done; });
+        ahead.bytes += s.bytes;
+        ahead.files += s.files;
+    }
+    return ahead;
 }
 
 AddressFileRead AddressFileQueue::take(AddressFileReader* reader) {
-    Shared& s = *shared_;
-    if (s.next >= s.paths.size()) throw std::logic_error("address file queue: every file was taken");
-    if (!threaded()) return feed_file(&s.directory, s.paths[s.next++], reader, s.buffer);
+    if (next_ >= total_) throw std::logic_error("address file queue: every file was taken");
+    Shared& s = *lanes_[next_ % lanes_.size()];
+    ++next_;
+    if (!s.thread.joinable()) return feed_file(&s.directory, s.paths[s.next++], reader, s.buffer);
     for (;;) {
         Piece piece = s.next_piece();
         if (piece.opened && reader != nullptr) reader->expect_bytes(piece.size);

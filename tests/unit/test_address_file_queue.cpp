@@ -128,7 +128,10 @@ BOOST_AUTO_TEST_CASE(each_file_comes_in_order_as_the_path_reader_gives_it) {
     };
     const std::vector<Way> ways = {
         {"default", {}, false},  // fewer files than threaded_from
-        {"threaded", {.threaded_from = 1}, true},
+        {"threaded", {.threaded_from = 1}, true},  // two readers
+        {"one reader", {.threaded_from = 1, .readers = 1}, true},
+        {"three readers", {.threaded_from = 1, .readers = 3}, true},
+        {"one reader, tiny pieces", {.threaded_from = 1, .bytes_ahead = 64, .files_ahead = 2, .piece = 7, .readers = 1}, true},
         {"tiny pieces", {.threaded_from = 1, .bytes_ahead = 64, .files_ahead = 2, .piece = 7}, true},
         {"one file ahead", {.threaded_from = 1, .bytes_ahead = 1, .files_ahead = 1, .piece = 4096}, true},
         {"without a thread", {.threaded_from = 1000}, false},
@@ -163,7 +166,7 @@ BOOST_AUTO_TEST_CASE(what_is_read_ahead_stays_within_the_limits) {
     std::vector<std::string> paths;
     for (int i = 0; i < 50; ++i) paths.push_back(d.write("f" + std::to_string(i), std::string(999, '#') + "\n"));
     {
-        AddressFileQueue files(paths, {.threaded_from = 1, .bytes_ahead = 3000, .files_ahead = 100, .piece = 512});
+        AddressFileQueue files(paths, {.threaded_from = 1, .bytes_ahead = 3000, .files_ahead = 100, .piece = 512, .readers = 1});
         BOOST_TEST(files.settle().bytes >= 3000u - 512u);  // it did read ahead, as far as it may
         for (int round = 0; round < 20; ++round) {
             const AddressFileQueue::Ahead ahead = files.settle();
@@ -172,7 +175,7 @@ BOOST_AUTO_TEST_CASE(what_is_read_ahead_stays_within_the_limits) {
         }
     }
     {
-        AddressFileQueue files(paths, {.threaded_from = 1, .files_ahead = 4});
+        AddressFileQueue files(paths, {.threaded_from = 1, .files_ahead = 4, .readers = 1});
         BOOST_TEST(files.settle().files == 4u);
         for (int round = 0; round < 20; ++round) {
             const std::size_t ahead = files.settle().files;
@@ -180,9 +183,20 @@ BOOST_AUTO_TEST_CASE(what_is_read_ahead_stays_within_the_limits) {
             BOOST_TEST(hash_address_file(files).unusable.value_or("usable") == "usable");
         }
     }
+    {
+        // Two readers share the limits: 2 files and 1500 bytes each.
+        AddressFileQueue files(paths, {.threaded_from = 1, .bytes_ahead = 3000, .files_ahead = 4, .piece = 512});
+        BOOST_TEST(files.settle().files == 4u);
+        for (int round = 0; round < 20; ++round) {
+            const AddressFileQueue::Ahead ahead = files.settle();
+            BOOST_TEST((ahead.files >= 2u && ahead.files <= 4u), round);
+            BOOST_TEST(ahead.bytes <= 3000u, round);
+            BOOST_TEST(hash_address_file(files).unusable.value_or("usable") == "usable");
+        }
+    }
     // A file larger than bytes_ahead still comes, one piece at a time.
     const std::string large = d.write("large", std::string(10000, '#') + "\nx@a.example\n");
-    AddressFileQueue files({large, large}, {.threaded_from = 1, .bytes_ahead = 1000, .piece = 4096});
+    AddressFileQueue files({large, large}, {.threaded_from = 1, .bytes_ahead = 1000, .piece = 4096, .readers = 1});
     BOOST_TEST(files.settle().bytes <= 4096u);
     BOOST_TEST(take_with(0, large, [&](AddressFileReader& r) { return read_address_file(files, r); }).count == 1u);
 }
@@ -193,7 +207,7 @@ BOOST_AUTO_TEST_CASE(stopping_early_stops_and_joins_the_thread) {
     for (int i = 0; i < 100; ++i) paths.push_back(d.write("f" + std::to_string(i), "x@a.example\n"));
     files_begun = 0;
     {
-        AddressFileQueue files(paths, {.threaded_from = 1, .files_ahead = 3, .before_file = count_file});
+        AddressFileQueue files(paths, {.threaded_from = 1, .files_ahead = 3, .readers = 1, .before_file = count_file});
         BOOST_TEST(files.settle().files == 3u);  // the thread waits for room
         BOOST_TEST(hash_address_file(files).unusable.value_or("usable") == "usable");
         files.settle();

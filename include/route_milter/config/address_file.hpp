@@ -86,13 +86,14 @@ AddressFileRead read_address_file(const std::string& path, AddressFileReader& re
 AddressFileRead hash_address_file(const std::string& path, std::vector<char>& buffer);
 
 // The address files of one load, taken one after the other in the order given. With many files
-// a thread of its own opens, reads and hashes the next ones while the caller parses (the two
-// cores overlap disk and parsing); with few, each file is read when taken, on the caller's
-// thread. Either way a file gives what read_address_file gives for its path, to the letter of
-// the unusable reasons. Read ahead are at most `bytes_ahead` bytes (a file larger than `piece`
-// comes in pieces) and `files_ahead` files. Destroying the queue stops the thread and joins it,
-// whether or not every file was taken; an exception on the thread is thrown by the take that
-// reaches the file it failed on.
+// threads of their own (Limits::readers, each every readers-th file) open, read and hash the
+// next ones while the caller parses (the two cores overlap the system calls and parsing); with
+// few, each file is read when taken, on the caller's thread. Either way a file gives what
+// read_address_file gives for its path, to the letter of the unusable reasons. Read ahead are at
+// most `bytes_ahead` bytes (a file larger than `piece` comes in pieces; with a second reader, a
+// piece of one file each) and `files_ahead` files. Destroying the queue stops the threads and
+// joins them, whether or not every file was taken; an exception on a thread is thrown by the
+// take that reaches the file it failed on.
 class AddressFileQueue {
 public:
     struct Limits {
@@ -100,6 +101,9 @@ public:
         std::size_t bytes_ahead = std::size_t{8} << 20;
         std::size_t files_ahead = 1024;
         std::size_t piece = std::size_t{1} << 20;  // the most one read asks for
+        // Threads reading ahead, each every readers-th file with its share of the limits above:
+        // on two cores, two readers and the parsing caller share the system calls' time.
+        std::size_t readers = 2;
         // Called on the reading thread before each file (tests make it throw).
         void (*before_file)(const std::string& path) = nullptr;
     };
@@ -122,8 +126,10 @@ public:
     AddressFileRead take(AddressFileReader* reader);
 
 private:
-    struct Shared;
-    std::unique_ptr<Shared> shared_;
+    struct Shared;  // one lane: a reading thread (or none) and its files
+    std::vector<std::unique_ptr<Shared>> lanes_;
+    std::size_t total_ = 0;
+    std::size_t next_ = 0;  // the file the next take gives
 };
 
 // The next file of `files`, as read_address_file / hash_address_file read a path.
