@@ -356,7 +356,7 @@ AddressFileQueue::AddressFileQueue(std::vector<std::string> paths) : AddressFile
 AddressFileQueue::AddressFileQueue(std::vector<std::string> paths, Limits limits) : total_(paths.size()) {
     limits.files_ahead = std::max<std::size_t>(limits.files_ahead, 1);
     limits.piece = std::max<std::size_t>(limits.piece, 1);
-    if (paths.size() < limits.threaded_from) {
+    if (paths.empty() || paths.size() < limits.threaded_from) {
         auto& s = *lanes_.emplace_back(std::make_unique<Shared>());
         s.paths = std::move(paths);
         s.limits = limits;
