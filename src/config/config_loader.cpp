@@ -22,14 +22,14 @@
 #include <deque>
 #include <exception>
 #include <functional>
-#include <mutex>
-#include <thread>
 #include <initializer_list>
 #include <span>
 #include <stdexcept>
 #include <map>
 #include <memory>
+#include <mutex>
 #include <optional>
+#include <thread>
 #include <unordered_map>
 #include <tuple>
 #include <utility>
@@ -816,11 +816,11 @@ bool parse_text(libconfig::Config& tree, std::string_view text, std::string& err
 // it, whether or not every slice was taken. Without a thread to be had, take() parses itself.
 class SliceParser {
 public:
+    // A refused slice sends the caller back to the whole text, whose errors are reported: its
+    // own error is not kept.
     struct Slice {
         std::unique_ptr<libconfig::Config> tree;  // nullptr: libconfig refused the text
-        std::string error;
-        unsigned line = 0;
-        std::exception_ptr failure;  // thrown by take(): out of memory, say
+        std::exception_ptr failure;               // thrown by take(): out of memory, say
     };
 
     SliceParser(std::function<std::string(std::size_t)> text_of, std::size_t count, std::size_t ahead = 2)
@@ -857,7 +857,6 @@ public:
             ready_cv_.wait(lock, [&] { return !ready_.empty(); });
             slice = std::move(ready_.front());
             ready_.pop_front();
-            ++taken_;
             lock.unlock();
             room_.notify_one();
         }
@@ -880,7 +879,9 @@ private:
         try {
             const std::string text = text_of_(index);
             slice.tree = std::make_unique<libconfig::Config>();
-            if (!parse_text(*slice.tree, text, slice.error, slice.line)) slice.tree.reset();
+            std::string error;
+            unsigned line = 0;
+            if (!parse_text(*slice.tree, text, error, line)) slice.tree.reset();
         } catch (...) {
             slice.tree.reset();
             slice.failure = std::current_exception();
@@ -918,7 +919,7 @@ private:
     std::function<std::string(std::size_t)> text_of_;
     const std::size_t count_;
     const std::size_t ahead_;
-    std::size_t taken_ = 0;
+    std::size_t taken_ = 0;  // without a thread
     std::mutex mutex_;
     std::condition_variable room_;      // the thread waits: room ahead, a tree to free, or stop
     std::condition_variable ready_cv_;  // the caller waits: a slice parsed
@@ -954,10 +955,12 @@ bool read_sliced(Validator& v, const std::string& text, const RouteListLayout& l
     // No doubling copies while the text is still held (most big lists name a file per route).
     v.pending_address_files.reserve(el.size());
     const std::size_t slices = (el.size() + per_slice - 1) / per_slice;
+    const auto bounds = [&](std::size_t k) {  // slice k's routes: [first, last)
+        return std::make_pair(k * per_slice, std::min(el.size(), (k + 1) * per_slice));
+    };
     SliceParser parser(
         [&](std::size_t k) {
-            const std::size_t first = k * per_slice;
-            const std::size_t last = std::min(el.size(), first + per_slice);
+            const auto [first, last] = bounds(k);
             std::string piece("routes = (");
             piece.append(text, el[first].begin, el[last - 1].end - el[first].begin);
             piece.append(");");
@@ -965,8 +968,7 @@ bool read_sliced(Validator& v, const std::string& text, const RouteListLayout& l
         },
         slices);
     for (std::size_t k = 0; k < slices; ++k) {
-        const std::size_t first = k * per_slice;
-        const std::size_t last = std::min(el.size(), first + per_slice);
+        const auto [first, last] = bounds(k);
         SliceParser::Slice slice = parser.take();
         if (!slice.tree) return false;
         const Setting& list = slice.tree->getRoot()["routes"];

@@ -107,9 +107,9 @@ bool StringIndex::View::contains_pair(std::string_view key, std::uint32_t value,
     return false;
 }
 
-// Out of line, and without a branch on the slot it reads: inlined into the RCPT path, the
-// decisions measured ~20% slower (bench-core decide), the slot's cache miss no longer hidden.
-// An empty home slot has offset 0: the prefetch is then of the arena's start, and harmless.
+// Out of line: inlined into the RCPT path, the decisions measured ~20% slower (bench-core
+// decide), the slot's cache miss no longer hidden. No branch on the slot it reads: an empty
+// home slot has offset 0, and the prefetch is then of the arena's start, which is harmless.
 void StringIndex::View::prefetch(std::uint32_t hash) const {
     if (count_ == 0) return;
     const Slot& home = static_cast<const Slot*>(slots_)[home_in(hash, count_)];
