@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -87,6 +88,8 @@ std::string too_big(unsigned long long size) {
            std::to_string(max_address_file_bytes) + ")";
 }
 
+}  // namespace
+
 // The directory of the file opened last, kept open: the next file in it is then found by its
 // last name alone, not by walking the whole path again (most address files share a directory).
 class Directory {
@@ -120,6 +123,41 @@ private:
     bool opened_ = false;
 };
 
+std::uint64_t address_file_status(const struct stat& st) {
+    // splitmix64's finaliser over the fields, one after the other.
+    std::uint64_t h = 0x9e3779b97f4a7c15u;
+    const auto mix = [&h](std::uint64_t v) {
+        h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
+        h ^= h >> 30;
+        h *= 0xbf58476d1ce4e5b9u;
+        h ^= h >> 27;
+        h *= 0x94d049bb133111ebu;
+        h ^= h >> 31;
+    };
+    for (const std::uint64_t v :
+         {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+          static_cast<std::uint64_t>(st.st_size), static_cast<std::uint64_t>(st.st_mode),
+          static_cast<std::uint64_t>(st.st_uid), static_cast<std::uint64_t>(st.st_gid),
+          static_cast<std::uint64_t>(st.st_mtim.tv_sec), static_cast<std::uint64_t>(st.st_mtim.tv_nsec),
+          static_cast<std::uint64_t>(st.st_ctim.tv_sec), static_cast<std::uint64_t>(st.st_ctim.tv_nsec)})
+        mix(v);
+    return h != 0 ? h : 1;
+}
+
+std::uint64_t trusted_status(const AddressFileRead& read, std::int64_t settle_ns) {
+    return !read.unusable && read.unchanged_ns >= settle_ns ? read.status : 0;
+}
+
+FileStatusWalk::FileStatusWalk() : dir_(std::make_unique<Directory>()) {}
+FileStatusWalk::~FileStatusWalk() = default;
+
+bool FileStatusWalk::stat(const std::string& path, struct stat& st) {
+    const auto [at, name] = dir_->locate(path);
+    return ::fstatat(at, name, &st, 0) == 0;
+}
+
+namespace {
+
 // Opens and checks `path` (through `dir` when given), then reads it to the end: `to.opened(size)`
 // once it is found usable, `to.room(want)` for where each read goes (nullptr: stop reading),
 // `to.read(bytes)` with what each read gave. The sha256 is of all of it.
@@ -127,6 +165,8 @@ template <typename To>
 AddressFileRead read_file(Directory* dir, const std::string& path, std::size_t piece, To& to) {
     AddressFileRead out;
     struct stat st {};
+    struct timespec now {};
+    ::clock_gettime(CLOCK_REALTIME, &now);  // before the open: any change after it is newer
     const auto [at, name] = dir != nullptr ? dir->locate(path) : std::pair<int, const char*>{AT_FDCWD, path.c_str()};
     auto opened = open_regular_file_at(at, name, st);
     if (auto* why = std::get_if<std::string>(&opened)) {
@@ -135,6 +175,9 @@ AddressFileRead read_file(Directory* dir, const std::string& path, std::size_t p
     }
     const Fd fd = std::move(std::get<Fd>(opened));
     out.mode = st.st_mode;
+    out.status = address_file_status(st);
+    const auto ns = [](const struct timespec& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
+    out.unchanged_ns = ns(now) - std::max(ns(st.st_mtim), ns(st.st_ctim));
     const auto size = static_cast<std::size_t>(st.st_size);
     if (size > max_address_file_bytes) {
         out.unusable = too_big(size);

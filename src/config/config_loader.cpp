@@ -567,36 +567,67 @@ std::vector<std::optional<ListedAddresses::Digest>> listed_digests(Validator& v,
     return out;
 }
 
-// A reload: each address file is read once more to its sha256 and mode (nothing parsed or
-// stored), and every shard of the running index whose digest is the new one's is kept instead
-// of built again.
-void keep_listed_shards(Validator& v, Config& config, const ListedAddresses& running,
+// A reload: the sha256 and mode of each address file, and every shard of the running index
+// whose digest is the new one's is kept instead of built again. A file whose status is the one
+// the running policy read it under (address_file.hpp) is taken as read, by one stat(2); the
+// others are read once more to their sha256 (nothing parsed or stored). `unread` marks the first.
+void keep_listed_shards(Validator& v, Config& config, const Config& running,
                         const std::vector<ListedAddresses::Digest>& inline_part, std::uint32_t first_file,
-                        std::vector<bool>& unusable) {
-    std::vector<std::string> paths;
-    for (std::size_t i = 0; i < v.pending_address_files.size(); ++i)
-        paths.push_back(v.file(first_file + static_cast<std::uint32_t>(i)).name);
+                        std::vector<bool>& unusable, std::vector<bool>& unread, std::int64_t settle_ns) {
+    const std::size_t n = v.pending_address_files.size();
+    // The running policy's file of the same name: most often at the same place in the table.
+    std::unordered_map<std::string_view, std::uint32_t> running_index;
+    const auto running_file = [&](std::uint32_t file) -> std::optional<std::uint32_t> {
+        const std::string& name = v.file(file).name;
+        if (file < running.files.size() && running.files[file] == name) return file;
+        if (running_index.empty())
+            for (std::uint32_t j = 0; j < running.files.size(); ++j) running_index.emplace(running.files[j], j);
+        const auto found = running_index.find(name);
+        if (found == running_index.end()) return std::nullopt;
+        return found->second;
+    };
+    std::vector<std::string> paths;  // of the files to hash
+    std::vector<std::uint32_t> hashed;
+    FileStatusWalk walk;
+    for (std::size_t i = 0; i < n; ++i) {
+        const auto file = first_file + static_cast<std::uint32_t>(i);
+        SourceFile& source_file = v.file(file);
+        const auto j = running.files_seen.empty() ? std::nullopt : running_file(file);
+        struct stat st {};
+        if (j && *j < running.files_seen.size() && running.files_seen[*j].status != 0 &&
+            walk.stat(source_file.name, st) && S_ISREG(st.st_mode) &&
+            address_file_status(st) == running.files_seen[*j].status) {
+            source_file.sha256 = running.files_seen[*j].sha256;
+            source_file.mode = st.st_mode;
+            source_file.status = running.files_seen[*j].status;
+            unread[i] = true;
+            continue;
+        }
+        paths.push_back(source_file.name);
+        hashed.push_back(static_cast<std::uint32_t>(i));
+    }
     AddressFileQueue files(std::move(paths));
-    for (std::size_t i = 0; i < v.pending_address_files.size(); ++i) {
-        SourceFile& file = v.file(first_file + static_cast<std::uint32_t>(i));
+    for (const std::uint32_t i : hashed) {
+        SourceFile& file = v.file(first_file + i);
         const AddressFileRead read = hash_address_file(files);
         file.sha256 = read.sha256;
         file.mode = read.mode;
+        file.status = trusted_status(read, settle_ns);
         unusable[i] = read.unusable.has_value();
     }
     const auto digests = listed_digests(v, config, inline_part, first_file, unusable);
     ListedAddresses::ShardSet keep;
     for (std::uint32_t s = 0; s < ListedAddresses::shard_count; ++s) {
-        const ListedAddresses::Digest* was = running.digest(s);
+        const ListedAddresses::Digest* was = running.listed.digest(s);
         if (was != nullptr && digests[s] && *digests[s] == *was) keep.set(s);
     }
-    config.listed.keep_shards_of(running, keep);
+    config.listed.keep_shards_of(running.listed, keep);
 }
 
 // A route's addresses_file, streamed into config.listed (after the libconfig tree is freed).
 // False when it cannot be read.
 bool read_addresses_file(Validator& v, const Validator::PendingAddressFile& pending, Config& config, std::uint32_t file,
-                         AddressFileQueue& files) {
+                         AddressFileQueue& files, std::int64_t settle_ns) {
     RouteConfig& route = config.routes.at(pending.route);
     const std::string& file_path = v.file(file).name;
     AddressFileReader reader(config.listed, pending.route, route.pattern, file, file_path);
@@ -608,13 +639,14 @@ bool read_addresses_file(Validator& v, const Validator::PendingAddressFile& pend
     }
     for (Diagnostic& d : reader.errors()) v.errors.push_back(std::move(d));
     address_file_read(v, pending, config, file, read.mode, read.sha256, reader.count());
+    v.file(file).status = trusted_status(read, settle_ns);
     config.listed.set_file_count(pending.route, static_cast<std::uint32_t>(reader.count()));
     return true;
 }
 
 // Every route's addresses_file, into the shards of the index; on a reload, the shards whose
 // inputs are unchanged are the running policy's (each such file's count is the running one's).
-void read_listed(Validator& v, Config& config, const ListedAddresses* running) {
+void read_listed(Validator& v, Config& config, const Config* running, std::int64_t settle_ns) {
     const std::vector<ListedAddresses::Digest> inline_part = listed_inline_digests(v, config);
     v.reserve_files(v.pending_address_files.size());
     const auto first_file = static_cast<std::uint32_t>(v.file_count());
@@ -626,7 +658,9 @@ void read_listed(Validator& v, Config& config, const ListedAddresses* running) {
         v.add_file(std::move(source_file));
     }
     std::vector<bool> unusable(v.pending_address_files.size(), false);
-    if (running != nullptr) keep_listed_shards(v, config, *running, inline_part, first_file, unusable);
+    std::vector<bool> unread(v.pending_address_files.size(), false);
+    if (running != nullptr)
+        keep_listed_shards(v, config, *running, inline_part, first_file, unusable, unread, settle_ns);
     std::vector<std::string> paths;  // of the files to read, in order
     for (std::size_t i = 0; i < v.pending_address_files.size(); ++i)
         if (!config.listed.kept(config.listed.shard_of_route(v.pending_address_files[i].route)))
@@ -635,10 +669,13 @@ void read_listed(Validator& v, Config& config, const ListedAddresses* running) {
     for (std::size_t i = 0; i < v.pending_address_files.size(); ++i) {
         const Validator::PendingAddressFile& pending = v.pending_address_files[i];
         const std::uint32_t file = first_file + static_cast<std::uint32_t>(i);
-        if (config.listed.kept(config.listed.shard_of_route(pending.route)))
+        if (config.listed.kept(config.listed.shard_of_route(pending.route))) {
             address_file_read(v, pending, config, file, v.file(file).mode, v.file(file).sha256,
                               config.listed.file_count(pending.route));
-        else unusable[i] = !read_addresses_file(v, pending, config, file, files);
+            config.address_files_unread += unread[i];
+        } else {
+            unusable[i] = !read_addresses_file(v, pending, config, file, files, settle_ns);
+        }
     }
     const auto digests = listed_digests(v, config, inline_part, first_file, unusable);
     for (std::uint32_t s = 0; s < ListedAddresses::shard_count; ++s)
@@ -986,7 +1023,7 @@ bool read_sliced(Validator& v, const std::string& text, const RouteListLayout& l
 
 // Parses the checked text of the config and its @includes and validates the tree. The text and
 // the tree are freed before returning: they are the big part, the caller compiles a policy next.
-ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const ListedAddresses* running) {
+ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const Config* running, std::int64_t settle_ns) {
     ConfigDraft draft;
     Config& config = draft.config;
     config.file = source.files.front().name;
@@ -1033,7 +1070,7 @@ ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const ListedAd
     if (config.listed.shards_in_use() != 0) {
         // The tree is gone: give its pages back before the addresses take their place.
         if (config.routes.size() >= 1000) malloc_trim(0);
-        read_listed(v, config, running);
+        read_listed(v, config, running, settle_ns);
         std::vector<Validator::PendingAddressFile>().swap(v.pending_address_files);
     }
     // Each file that holds a route password must be closed to other users (like ssh's keys).
@@ -1056,6 +1093,12 @@ ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const ListedAd
     // With the address files; the names move (the diagnostics above hold their own copies).
     config.files.clear();
     config.files.reserve(source.files.size());
+    config.files_seen.clear();
+    if (std::any_of(source.files.begin(), source.files.end(), [](const SourceFile& f) { return f.addresses; })) {
+        config.files_seen.resize(source.files.size());
+        for (std::size_t i = 0; i < source.files.size(); ++i)
+            if (source.files[i].addresses) config.files_seen[i] = {source.files[i].sha256, source.files[i].status};
+    }
     for (SourceFile& f : source.files) config.files.push_back(std::move(f.name));
     sort_diagnostics(v.errors);
     draft.errors = std::move(v.errors);
@@ -1092,11 +1135,12 @@ std::vector<IpRangeConfig> default_ip_ranges() {
 }
 
 ConfigDraft read_config_text(std::string_view text, const std::string& name, RouteSlicing slicing) {
-    return draft_from(read_config_source_text(text, name), slicing, nullptr);
+    return draft_from(read_config_source_text(text, name), slicing, nullptr, 0);
 }
 
-ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing, const ListedAddresses* running) {
-    return draft_from(read_config_source_file(path), slicing, running);
+ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing, const Config* running,
+                             std::int64_t settle_ns) {
+    return draft_from(read_config_source_file(path), slicing, running, settle_ns);
 }
 
 ConfigResult load_config_text(std::string_view text, const std::string& name) {

@@ -58,10 +58,10 @@ PolicyResult compile_loaded(ConfigDraft loaded, UserCheck user_check = UserCheck
 }  // namespace
 
 PolicyResult load_policy_file(const std::string& path, UserCheck user_check, ListedAddressUse lists,
-                              const Policy* running) {
+                              const Policy* running, std::int64_t settle_ns) {
     tune_malloc();
     PolicyResult result = compile_loaded(
-        read_config_file(path, {}, running != nullptr ? &running->config().listed : nullptr), user_check, lists);
+        read_config_file(path, {}, running != nullptr ? &running->config() : nullptr, settle_ns), user_check, lists);
     // An error in a part of the index kept from the running policy has no file:line left to name.
     if (result.rebuild_listed) result = compile_loaded(read_config_file(path, {}, nullptr), user_check, lists);
     return result;

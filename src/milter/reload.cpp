@@ -48,10 +48,15 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::s
     // Which parts of the address index were kept from the running policy (their routes, inline
     // addresses and files unchanged) and which were built again.
     const ListedAddresses& listed = next.config().listed;
-    char parts[96] = "";
+    // And how many address files were read, against those taken as read by their status alone.
+    const auto& c = next.config();
+    std::size_t address_files = 0;
+    for (const RouteConfig& r : c.routes) address_files += r.addresses_file.has_value();
+    char parts[160] = "";
     if (listed.shards_in_use() != 0)
-        std::snprintf(parts, sizeof parts, " (index parts: %zu kept, %zu built)", listed.kept_shards().count(),
-                      listed.shards_in_use() - listed.kept_shards().count());
+        std::snprintf(parts, sizeof parts, " (index parts: %zu kept, %zu built; address files: %zu read, %zu unchanged)",
+                      listed.kept_shards().count(), listed.shards_in_use() - listed.kept_shards().count(),
+                      address_files - c.address_files_unread, c.address_files_unread);
     log_line(LOG_INFO,
              "reloaded %s: %zu routes, %zu listed addresses%s, %zu ip ranges, mode %s, %zu routes in warn mode, "
              "digest %s",

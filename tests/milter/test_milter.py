@@ -359,13 +359,19 @@ class ReloadTests(MilterCase):
             offset = MILTER.log_offset()
             use_config(text)
             line = [l for l in MILTER.log_text()[offset:].splitlines() if "reloaded" in l][-1]
-            found = re.search(r"\(index parts: (\d+) kept, (\d+) built\)", line)
+            found = re.search(r"\(index parts: (\d+) kept, (\d+) built; address files: (\d+) read, (\d+) unchanged\)",
+                              line)
             self.assertIsNotNone(found, "%s: %s" % (what, line))
+            # Two address files, each read or taken as read by its status; one written a moment
+            # ago is read (it has not settled: address_file.hpp).
+            self.assertEqual(int(found.group(3)) + int(found.group(4)), 2, "%s: %s" % (what, line))
+            reads.append(int(found.group(3)))
             return int(found.group(1)), int(found.group(2))
 
         def verdicts(*rcpts):
             return miltertest(message("127.0.0.1", "a@far.test", list(rcpts)))
 
+        reads = []
         reload_with(base, "first")
         # Nothing changed (and a description added to a route): every part is kept.
         self.assertEqual(reload_with(base, "unchanged"), (2, 0), "unchanged files must keep the index")
@@ -380,6 +386,7 @@ class ReloadTests(MilterCase):
         os.utime(listed, ns=(st.st_atime_ns, st.st_mtime_ns))
         self.assertEqual(os.stat(listed).st_size, st.st_size)
         self.assertEqual(reload_with(base, "changed bytes"), (1, 1), "a changed file must be read again")
+        self.assertGreaterEqual(reads[-1], 1, "the changed file was not read")
         self.assertRun(verdicts("carol@backup.test", "dave1@backup.test", "s1@" + second), ["y", "c", "c"], "changed file")
         # The files unchanged, but an inline address more: its route's part is built again.
         self.assertEqual(reload_with(base, "unchanged again"), (2, 0))
@@ -397,6 +404,7 @@ class ReloadTests(MilterCase):
         with open(second_list, "w") as f:
             f.write("s2@%s\n" % second)
         self.assertEqual(reload_with(base, "second file"), (1, 1))
+        self.assertGreaterEqual(reads[-1], 1, "the changed file was not read")
         self.assertRun(verdicts("s1@" + second, "s2@" + second, "alice@backup.test"), ["y", "c", "c"], "second file")
 
 

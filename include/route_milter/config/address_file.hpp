@@ -27,6 +27,7 @@
 #include "route_milter/core/listed_addresses.hpp"
 #include "route_milter/core/route_pattern.hpp"
 
+#include <sys/stat.h>
 #include <sys/types.h>
 
 #include <array>
@@ -77,6 +78,38 @@ struct AddressFileRead {
     std::optional<std::string> unusable;  // why the file cannot be read at all
     mode_t mode = 0;
     std::array<unsigned char, 32> sha256{};  // of the bytes read, for the config digest
+    std::uint64_t status = 0;       // address_file_status of the file as opened
+    std::int64_t unchanged_ns = 0;  // how long it had been unchanged then (clock - newer of mtime, ctime)
+};
+
+// A reload takes an address file as the one the running policy read, without reading it again,
+// when its status (device, inode, size, mode, owner, mtime and ctime, to the nanosecond) is the
+// one it was read under. Any write, rename over it, chmod or chown changes the ctime, which
+// no one can set back; but a write within the same tick of the file system's clock as the read
+// may leave it as it was. So a file is trusted only if it had been unchanged for
+// `address_file_settle` when it was opened; a younger one is read again on the next reload.
+inline constexpr std::int64_t address_file_settle_ns = 10'000'000'000;  // 10 s: coarse clocks, vfat's 2 s, NFS
+
+// The status of a file as one 64-bit value, never 0 (0 stands for "read it again").
+std::uint64_t address_file_status(const struct stat& st);
+// What read_address_file's result says a reload may trust: its status, or 0.
+std::uint64_t trusted_status(const AddressFileRead& read, std::int64_t settle_ns = address_file_settle_ns);
+
+class Directory;  // the directory of the file met last, kept open (address_file.cpp)
+
+// The status of files met one after the other, most in the same directory (found from it by
+// their last name, as the readers of AddressFileQueue do).
+class FileStatusWalk {
+public:
+    FileStatusWalk();
+    ~FileStatusWalk();
+    FileStatusWalk(const FileStatusWalk&) = delete;
+    FileStatusWalk& operator=(const FileStatusWalk&) = delete;
+    // stat(2) of `path`, following links; false when there is none to be had.
+    bool stat(const std::string& path, struct stat& st);
+
+private:
+    std::unique_ptr<Directory> dir_;
 };
 
 // Streams `path` through `reader` in pieces of buffer.size(); the reader holds what was found.

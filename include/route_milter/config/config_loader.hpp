@@ -15,10 +15,12 @@
 // process. A bad @include is reported at the file:line of the directive, naming the file.
 #pragma once
 
+#include "route_milter/config/address_file.hpp"
 #include "route_milter/core/config.hpp"
 #include "route_milter/core/diagnostic.hpp"
 
 #include <cstddef>
+#include <cstdint>
 #include <optional>
 #include <string>
 #include <string_view>
@@ -57,11 +59,13 @@ struct RouteSlicing {
     std::size_t routes = 1000;         // routes per slice
 };
 
-// running: the listed addresses of the policy in force (a reload). Each shard of its index whose
-// inputs (its routes, their inline addresses, the files they name and those files' bytes) are
-// the new ones is kept (ListedAddresses::keep_shards_of); only the others are read and built.
-ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing = {},
-                             const ListedAddresses* running = nullptr);
+// running: the config of the policy in force (a reload). Each shard of its index whose inputs
+// (its routes, their inline addresses, the files they name and those files' bytes) are the new
+// ones is kept (ListedAddresses::keep_shards_of); only the others are read and built. An address
+// file whose status is the one `running` read it under is not read again (address_file.hpp);
+// settle_ns: how long a file must have been unchanged when read for its status to be trusted.
+ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing = {}, const Config* running = nullptr,
+                             std::int64_t settle_ns = address_file_settle_ns);
 ConfigDraft read_config_text(std::string_view text, const std::string& name, RouteSlicing slicing = {});
 
 }  // namespace route_milter

@@ -49,6 +49,7 @@ struct SourceFile {
     bool from_disk = false;
     std::array<unsigned char, 32> sha256{};  // of the bytes read (config_digest.hpp)
     bool addresses = false;  // an addresses_file (address_file.hpp), not config text
+    std::uint64_t status = 0;  // an address file's trusted_status (address_file.hpp), or 0
 };
 
 class ConfigSource {

@@ -13,6 +13,7 @@
 #include "route_milter/core/name_code.hpp"
 #include "route_milter/core/route_pattern.hpp"
 
+#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -143,6 +144,17 @@ struct Config {
     // sha256 (hex) of the bytes of every file read (`files`, in order): the policy's identity,
     // the same on every host that runs the same files, whatever their paths.
     std::string digest;
+    // What a reload needs to take an address file as read, without reading it: for each file
+    // of `files` (zero for the other files; empty without address files) its sha256 and the
+    // status it was read under, when that can be trusted (0 when the file must be read again).
+    struct FileSeen {
+        std::array<unsigned char, 32> sha256{};
+        std::uint64_t status = 0;
+    };
+    std::vector<FileSeen> files_seen;
+    // On a reload: how many address files were taken as the running policy read them, by
+    // their status alone (neither read nor hashed again).
+    std::size_t address_files_unread = 0;
     MilterSettings milter;
     std::optional<MetricsSettings> metrics;
     Scope scope = Scope::routes;
