@@ -255,7 +255,7 @@ struct Piece {
 };
 
 struct AddressFileQueue::Shared {
-    std::vector<std::string> paths;
+    std::vector<const std::string*> paths;
     Limits limits;
     std::size_t next = 0;  // the file the next take gives
     Directory directory;   // the taker's, without a thread
@@ -351,7 +351,8 @@ struct AddressFileQueue::Shared {
     void read_ahead() {
         try {
             Directory dir;
-            for (const std::string& path : paths) {
+            for (const std::string* const path_of : paths) {
+                const std::string& path = *path_of;
                 if (!wait_for_room(0)) break;
                 if (limits.before_file != nullptr) limits.before_file(path);
                 Ahead ahead{*this, {}};
@@ -396,7 +397,22 @@ struct AddressFileQueue::Shared {
 
 AddressFileQueue::AddressFileQueue(std::vector<std::string> paths) : AddressFileQueue(std::move(paths), Limits{}) {}
 
-AddressFileQueue::AddressFileQueue(std::vector<std::string> paths, Limits limits) : total_(paths.size()) {
+AddressFileQueue::AddressFileQueue(std::vector<std::string> paths, Limits limits) : owned_(std::move(paths)) {
+    std::vector<const std::string*> of;
+    of.reserve(owned_.size());
+    for (const std::string& path : owned_) of.push_back(&path);
+    start(std::move(of), limits);
+}
+
+AddressFileQueue::AddressFileQueue(std::vector<const std::string*> paths)
+    : AddressFileQueue(std::move(paths), Limits{}) {}
+
+AddressFileQueue::AddressFileQueue(std::vector<const std::string*> paths, Limits limits) {
+    start(std::move(paths), limits);
+}
+
+void AddressFileQueue::start(std::vector<const std::string*> paths, Limits limits) {
+    total_ = paths.size();
     limits.files_ahead = std::max<std::size_t>(limits.files_ahead, 1);
     limits.piece = std::max<std::size_t>(limits.piece, 1);
     if (paths.empty() || paths.size() < limits.threaded_from) {
@@ -415,7 +431,7 @@ AddressFileQueue::AddressFileQueue(std::vector<std::string> paths, Limits limits
         s.limits.bytes_ahead = std::max<std::size_t>(limits.bytes_ahead / n, 1);
         s.limits.files_ahead = std::max<std::size_t>(limits.files_ahead / n, 1);
         s.paths.reserve(paths.size() / n + 1);
-        for (std::size_t i = k; i < paths.size(); i += n) s.paths.push_back(std::move(paths[i]));
+        for (std::size_t i = k; i < paths.size(); i += n) s.paths.push_back(paths[i]);
     }
     // The readers take no signal: the daemon waits for its own with sigwait on another thread.
     sigset_t all, was;
@@ -467,7 +483,7 @@ AddressFileRead AddressFileQueue::take(AddressFileReader* reader) {
     if (next_ >= total_) throw std::logic_error("address file queue: every file was taken");
     Shared& s = *lanes_[next_ % lanes_.size()];
     ++next_;
-    if (!s.thread.joinable()) return feed_file(&s.directory, s.paths[s.next++], reader, s.buffer);
+    if (!s.thread.joinable()) return feed_file(&s.directory, *s.paths[s.next++], reader, s.buffer);
     for (;;) {
         Piece piece = s.next_piece();
         if (piece.opened && reader != nullptr) reader->expect_bytes(piece.size);

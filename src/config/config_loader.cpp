@@ -586,7 +586,7 @@ void keep_listed_shards(Validator& v, Config& config, const Config& running,
         if (found == running_index.end()) return std::nullopt;
         return found->second;
     };
-    std::vector<std::string> paths;  // of the files to hash
+    std::vector<const std::string*> paths;  // of the files to hash
     std::vector<std::uint32_t> hashed;
     FileStatusWalk walk;
     for (std::size_t i = 0; i < n; ++i) {
@@ -603,7 +603,7 @@ void keep_listed_shards(Validator& v, Config& config, const Config& running,
             unread[i] = true;
             continue;
         }
-        paths.push_back(source_file.name);
+        paths.push_back(&source_file.name);
         hashed.push_back(static_cast<std::uint32_t>(i));
     }
     AddressFileQueue files(std::move(paths));
@@ -661,10 +661,11 @@ void read_listed(Validator& v, Config& config, const Config* running, std::int64
     std::vector<bool> unread(v.pending_address_files.size(), false);
     if (running != nullptr)
         keep_listed_shards(v, config, *running, inline_part, first_file, unusable, unread, settle_ns);
-    std::vector<std::string> paths;  // of the files to read, in order
+    // Of the files to read, in order: the file table's own names (it is not added to from here).
+    std::vector<const std::string*> paths;
     for (std::size_t i = 0; i < v.pending_address_files.size(); ++i)
         if (!config.listed.kept(config.listed.shard_of_route(v.pending_address_files[i].route)))
-            paths.push_back(v.file(first_file + static_cast<std::uint32_t>(i)).name);
+            paths.push_back(&v.file(first_file + static_cast<std::uint32_t>(i)).name);
     AddressFileQueue files(std::move(paths));
     for (std::size_t i = 0; i < v.pending_address_files.size(); ++i) {
         const Validator::PendingAddressFile& pending = v.pending_address_files[i];
@@ -1092,14 +1093,16 @@ ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const Config* 
     config.digest = config_digest(source.files);
     // With the address files; the names move (the diagnostics above hold their own copies).
     config.files.clear();
-    config.files.reserve(source.files.size());
+    std::size_t name_bytes = 0;
+    for (const SourceFile& f : source.files) name_bytes += f.name.size();
+    config.files.reserve(source.files.size(), name_bytes);
     config.files_seen.clear();
     if (std::any_of(source.files.begin(), source.files.end(), [](const SourceFile& f) { return f.addresses; })) {
         config.files_seen.resize(source.files.size());
         for (std::size_t i = 0; i < source.files.size(); ++i)
             if (source.files[i].addresses) config.files_seen[i] = {source.files[i].sha256, source.files[i].status};
     }
-    for (SourceFile& f : source.files) config.files.push_back(std::move(f.name));
+    for (const SourceFile& f : source.files) config.files.push_back(f.name);
     sort_diagnostics(v.errors);
     draft.errors = std::move(v.errors);
     return draft;

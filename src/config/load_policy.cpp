@@ -40,7 +40,7 @@ PolicyResult compile_loaded(ConfigDraft loaded, UserCheck user_check = UserCheck
     if (!loaded.parsed) return PolicyResult{nullptr, std::move(loaded.errors)};
     const MilterSettings& milter = loaded.config.milter;
     if (user_check == UserCheck::config_user && !milter.user.empty() && !user_exists(milter.user)) {
-        loaded.errors.push_back({loaded.config.files.at(milter.user_file), milter.user_line,
+        loaded.errors.push_back({std::string(loaded.config.files.at(milter.user_file)), milter.user_line,
                                  "milter.user: no such user (\"" + milter.user + "\")"});
         sort_diagnostics(loaded.errors);
     }

@@ -15,8 +15,8 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
     policy->config_ = std::move(config);
     Config& c = policy->config_;
     // Lines are in the file they were read from (an @include); a hand-made Config has one file.
-    const auto file_name = [&](std::uint32_t file) -> const std::string& {
-        return file < c.files.size() ? c.files[file] : c.file;
+    const auto file_name = [&](std::uint32_t file) -> std::string {
+        return file < c.files.size() ? std::string(c.files[file]) : c.file;
     };
     const auto error = [&](const ListedAddresses::Record& at, std::string message) {
         result.errors.push_back({file_name(at.file), at.line, std::move(message)});

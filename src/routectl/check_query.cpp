@@ -97,7 +97,7 @@ int command_check(const CheckOptions& options) {
     if (files != 0) std::printf("address files: %zu (%zu addresses)\n", files, from_files);
     for (const RouteConfig& r : config->routes)
         if (r.addresses_file)
-            std::printf("  %s: %u addresses (route %s, %s)\n", config->files.at(r.addresses_file->file).c_str(), r.addresses_file->count,
+            std::printf("  %s: %u addresses (route %s, %s)\n", config->files.c_str(r.addresses_file->file), r.addresses_file->count,
                         r.pattern.text().c_str(), line_of(r.addresses_file->line).c_str());
     const std::size_t shown = verbose ? config->routes.size() : std::min<std::size_t>(config->routes.size(), 50);
     for (std::size_t i = 0; i < shown; ++i) print_route(*policy, config->routes[i]);
@@ -118,7 +118,7 @@ int command_check(const CheckOptions& options) {
     for (const IpRangeConfig& r : config->ip_ranges)
         if (r.expired_at(now))
             std::fprintf(stderr, "%s:%u: warning: ip range \"%s\" expired at %s and matches no client\n",
-                         r.file < config->files.size() ? config->files[r.file].c_str() : config->file.c_str(), r.line,
+                         r.file < config->files.size() ? config->files.c_str(r.file) : config->file.c_str(), r.line,
                          r.name.c_str(), format_utc_timestamp(*r.expires).c_str());
     return EX_OK;
 }

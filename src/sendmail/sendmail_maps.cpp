@@ -295,7 +295,8 @@ private:
         const auto route = static_cast<std::uint32_t>(&r - config_.routes.data());
         for (const ListedAddresses::Record& record : config_.listed.of_route(route)) {
             const std::string address(config_.listed.text(record));
-            const std::string& file = record.file < config_.files.size() ? config_.files[record.file] : config_.file;
+            const std::string file =
+                record.file < config_.files.size() ? std::string(config_.files[record.file]) : config_.file;
             if (address.find_first_of(" \t") != std::string::npos) {
                 errors_.push_back({file, record.line,
                                    "routes: " + r.pattern.text() +

@@ -159,7 +159,7 @@ BOOST_AUTO_TEST_CASE(each_file_comes_in_order_as_the_path_reader_gives_it) {
 BOOST_AUTO_TEST_CASE(a_load_of_many_files_reads_them_ahead) {
     BOOST_TEST(!AddressFileQueue(std::vector<std::string>(63, "/nonexistent")).threaded());
     BOOST_TEST(AddressFileQueue(std::vector<std::string>(64, "/nonexistent")).threaded());
-    AddressFileQueue none({}, {.threaded_from = 0});  // no files: no thread, whatever the limits
+    AddressFileQueue none(std::vector<std::string>{}, {.threaded_from = 0});  // no files: no thread, whatever the limits
     BOOST_TEST(!none.threaded());
     BOOST_CHECK_THROW(hash_address_file(none), std::logic_error);
 }

@@ -561,4 +561,23 @@ BOOST_AUTO_TEST_CASE(range_names_and_cidr_lists) {
     BOOST_TEST(all_errors(none).find("test.conf:2: ip_ranges[0].name: reserved") != std::string::npos, all_errors(none));
 }
 
+// The file table keeps every name in one buffer; each comes back whole, empty ones included.
+BOOST_AUTO_TEST_CASE(file_names_give_back_each_name_whole) {
+    FileNames names;
+    BOOST_TEST(names.empty());
+    const std::vector<std::string> given = {"/etc/route-milter/route-milter.conf", "", "a", std::string(300, 'x'),
+                                            "d/example.com.addresses"};
+    names.reserve(given.size(), 0);  // too small: it still grows
+    for (const std::string& n : given) names.push_back(n);
+    BOOST_REQUIRE(names.size() == given.size());
+    for (std::size_t i = 0; i < given.size(); ++i) {
+        BOOST_TEST(names[i] == given[i]);
+        BOOST_TEST(names.at(i) == given[i]);
+        BOOST_TEST(std::string(names.c_str(i)) == given[i]);
+    }
+    BOOST_CHECK_THROW(names.at(given.size()), std::out_of_range);
+    names.clear();
+    BOOST_TEST(names.empty());
+}
+
 BOOST_AUTO_TEST_SUITE_END()

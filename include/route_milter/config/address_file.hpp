@@ -148,6 +148,10 @@ public:
 
     explicit AddressFileQueue(std::vector<std::string> paths);
     AddressFileQueue(std::vector<std::string> paths, Limits limits);
+    // The paths are the caller's, which must outlive the queue (the loader's file table: a
+    // hundred thousand paths are not copied for it).
+    explicit AddressFileQueue(std::vector<const std::string*> paths);
+    AddressFileQueue(std::vector<const std::string*> paths, Limits limits);
     AddressFileQueue(const AddressFileQueue&) = delete;
     AddressFileQueue& operator=(const AddressFileQueue&) = delete;
     ~AddressFileQueue();
@@ -160,6 +164,8 @@ public:
 
 private:
     struct Shared;  // one lane: a reading thread (or none) and its files
+    void start(std::vector<const std::string*> paths, Limits limits);
+    std::vector<std::string> owned_;  // the paths, when given as strings
     std::vector<std::unique_ptr<Shared>> lanes_;
     std::size_t total_ = 0;
     std::size_t next_ = 0;  // the file the next take gives

@@ -17,7 +17,9 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <stdexcept>
 #include <string>
+#include <string_view>
 #include <vector>
 
 namespace route_milter {
@@ -135,12 +137,48 @@ struct RouteConfig {
     std::optional<Mode> mode;  // unset: the top-level mode
 };
 
+// The names of the files a config was read from, all in one buffer, each ended by a NUL: a
+// hundred thousand address files do not cost a heap block (and a std::string) each.
+class FileNames {
+public:
+    std::size_t size() const { return starts_.size(); }
+    bool empty() const { return starts_.empty(); }
+    void clear() {
+        text_.clear();
+        starts_.clear();
+    }
+    void reserve(std::size_t files, std::size_t bytes) {
+        starts_.reserve(files);
+        text_.reserve(bytes + files);
+    }
+    void push_back(std::string_view name) {
+        if (text_.size() + name.size() >= UINT32_MAX) throw std::length_error("FileNames: over 4 GiB of names");
+        starts_.push_back(static_cast<std::uint32_t>(text_.size()));
+        text_.append(name);
+        text_.push_back('\0');
+    }
+    std::string_view operator[](std::size_t i) const {
+        const std::size_t end = i + 1 < starts_.size() ? starts_[i + 1] - 1 : text_.size() - 1;
+        return std::string_view(text_).substr(starts_[i], end - starts_[i]);
+    }
+    std::string_view at(std::size_t i) const { return (*this)[check(i)]; }
+    const char* c_str(std::size_t i) const { return text_.c_str() + starts_.at(i); }
+
+private:
+    std::size_t check(std::size_t i) const {
+        if (i >= starts_.size()) throw std::out_of_range("FileNames::at");
+        return i;
+    }
+    std::string text_;
+    std::vector<std::uint32_t> starts_;
+};
+
 struct Config {
     std::string file;  // where it was read from
     // Every file read, in the order met: files[0] is `file`, then each @include (as opened) and
     // each addresses_file.
     // The `file` index of a range, route or address points here; empty for a hand-made Config.
-    std::vector<std::string> files;
+    FileNames files;
     // sha256 (hex) of the bytes of every file read (`files`, in order): the policy's identity,
     // the same on every host that runs the same files, whatever their paths.
     std::string digest;
