@@ -107,10 +107,25 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
     };
     for (const ListedAddresses::Record& a : c.listed.records())
         if (a.route < c.routes.size() && is_wide(a.route)) check_wide(a.route, c.listed.text(a), &a);
-    if (c.listed.kept_shards().any())
+    // A kept shard has no records left: its wildcard and "*" routes' addresses come from its
+    // index, walked once whatever the number of such routes in it.
+    if (c.listed.kept_shards().any()) {
+        std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> wide_by_shard;  // (tag, route)
         for (std::uint32_t i = 0; i < c.routes.size(); ++i)
-            if (is_wide(i) && c.listed.placed(i) && c.listed.kept(c.listed.shard_of_route(i)))
-                c.listed.for_each_of_route(i, [&](std::string_view address) { check_wide(i, address, nullptr); });
+            if (is_wide(i) && c.listed.placed(i) && c.listed.kept(c.listed.shard_of_route(i))) {
+                if (wide_by_shard.empty()) wide_by_shard.resize(ListedAddresses::shard_count);
+                wide_by_shard[c.listed.shard_of_route(i)].emplace_back(c.listed.place_of(i) >> 8, i);
+            }
+        for (std::uint32_t s = 0; s < wide_by_shard.size(); ++s) {
+            auto& wide = wide_by_shard[s];
+            if (wide.empty()) continue;
+            std::sort(wide.begin(), wide.end());
+            c.listed.for_each_in_shard(s, [&](std::string_view address, std::uint32_t tag) {
+                const auto found = std::lower_bound(wide.begin(), wide.end(), std::pair{tag, std::uint32_t{0}});
+                if (found != wide.end() && found->first == tag) check_wide(found->second, address, nullptr);
+            });
+        }
+    }
     for (std::size_t i = 0; i < c.routes.size(); ++i) c.routes[i].listed_place = c.listed.place_of(static_cast<std::uint32_t>(i));
     if (lists == ListedAddressUse::into_index) c.listed.drop_records();
     for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);

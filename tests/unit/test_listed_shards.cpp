@@ -171,6 +171,45 @@ BOOST_AUTO_TEST_CASE(an_address_two_routes_list_is_reported_whichever_shards_the
     }
 }
 
+// Several wildcard routes in one kept shard: its index is walked once, each address checked
+// under the route that lists it (under another one it would look taken by its own route, and the
+// reload would build every shard again), and an error is still found under the right one.
+BOOST_AUTO_TEST_CASE(wildcard_routes_sharing_a_kept_shard_are_each_checked_under_their_own_route) {
+    ConfigDir d;
+    std::vector<std::string> names;  // *.wN.example, all in the shard of the first
+    for (int i = 0; names.size() < 5; ++i) {
+        const std::string pattern = "*.w" + std::to_string(i) + ".example";
+        if (names.empty() || ListedAddresses::shard_of(pattern) == ListedAddresses::shard_of(names.front()))
+            names.push_back(pattern);
+    }
+    std::vector<std::string> routes;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const std::string domain = names[i].substr(2);
+        d.write("w" + std::to_string(i) + ".list", "a@x." + domain + "\nb@y." + domain + "\n");
+        routes.push_back(listed_route(names[i], "w" + std::to_string(i) + ".list"));
+    }
+    const std::string main = d.write("main.conf", config_of(routes));
+    const PolicyResult first = load_policy_file(main, UserCheck::skip);
+    BOOST_REQUIRE_MESSAGE(first.policy != nullptr, text_of(first.errors));
+    BOOST_REQUIRE(first.policy->config().listed.shards_in_use() == 1u);
+
+    const PolicyResult same = load_policy_file(main, UserCheck::skip, ListedAddressUse::into_index, first.policy.get());
+    BOOST_REQUIRE_MESSAGE(same.policy != nullptr, text_of(same.errors));
+    BOOST_TEST(same.policy->config().listed.kept_shards().count() == 1u);  // no build again
+    for (const std::string& n : names) BOOST_TEST(rule_for(*same.policy, "b@y." + n.substr(2)) == "no-objection");
+
+    // An exact route for the fourth one's x. subdomain: its line 1 is named, under its route.
+    const std::string taken = "x." + names[3].substr(2);
+    routes.push_back("  { domain = \"" + taken + "\"; },\n");
+    d.write("main.conf", config_of(routes));
+    const PolicyResult r = load_policy_file(main, UserCheck::skip, ListedAddressUse::into_index, first.policy.get());
+    BOOST_TEST(r.policy == nullptr);
+    BOOST_TEST(text_of(r.errors).find(d.path + "/w3.list:1: routes: address is listed under " + names[3] + " but route " +
+                                      taken + " (") != std::string::npos,
+               text_of(r.errors));
+    BOOST_TEST(r.errors.size() == 1u, text_of(r.errors));
+}
+
 // A reload that makes an address of a kept shard wrong (a route or a local domain now takes its
 // domain, or another route lists it too) names the file and line, as a fresh load would.
 BOOST_AUTO_TEST_CASE(an_error_in_a_kept_shard_names_its_file_and_line) {

@@ -128,14 +128,11 @@ public:
     bool lists_at(std::uint32_t place, std::string_view canonical_address, std::uint32_t hash) const {
         return place != unplaced && views_[place & 0xff].contains_pair(canonical_address, place >> 8, hash);
     }
-    // Every address `route` lists (after index(); from the index, so also in a kept shard).
+    // Every address a shard's index holds, with the tag of the route listing it (place_of >> 8).
     template <typename Visit>
-    void for_each_of_route(std::uint32_t route, Visit&& visit) const {
-        if (!placed(route)) return;
-        const std::uint32_t tag = places_[route] >> 8;
-        shards_[places_[route] & 0xff]->index.for_each([&](std::string_view key, std::uint32_t value) {
-            if (value == tag) visit(key);
-        });
+    void for_each_in_shard(std::uint32_t shard, Visit&& visit) const {
+        if (shards_.at(shard) == nullptr) return;
+        shards_[shard]->index.for_each(visit);
     }
     // How many addresses the index holds for `route` (after index()).
     std::uint32_t listed_count(std::uint32_t route) const;
