@@ -49,7 +49,7 @@ void ListedAddresses::add(std::string_view canonical, std::uint32_t route, unsig
     Shard& shard = shard_for(route);
     if (!records_.empty() && route < records_.back().route) in_route_order_ = false;
     const std::uint32_t offset = shard.index.store_key(canonical);
-    records_.push_back({offset, static_cast<std::uint32_t>(canonical.size()), route, line, file});
+    records_.push_back({offset, route, line, file});
 }
 
 void ListedAddresses::sort_by_route() {
@@ -59,7 +59,7 @@ void ListedAddresses::sort_by_route() {
 }
 
 std::span<const ListedAddresses::Record> ListedAddresses::of_route(std::uint32_t route) const {
-    const auto [first, last] = std::equal_range(records_.begin(), records_.end(), Record{0, 0, route, 0, 0},
+    const auto [first, last] = std::equal_range(records_.begin(), records_.end(), Record{0, route, 0, 0},
                                                 [](const Record& a, const Record& b) { return a.route < b.route; });
     return {first, last};
 }

@@ -74,9 +74,9 @@ const std::uint32_t* StringIndex::index_stored(std::uint32_t offset, std::uint32
     return nullptr;
 }
 
-bool StringIndex::index_stored_pair(std::uint32_t offset, std::uint32_t length, std::uint32_t value) {
+bool StringIndex::index_stored_pair(std::uint32_t offset, std::uint32_t value) {
     make_room();
-    const std::string_view key = stored_key(offset, length);
+    const std::string_view key = stored_key(offset);
     const std::uint32_t h = hash_of(key);
     Slot& slot = slots_[probe(key, value, h)];
     if (slot.hash != 0) return false;

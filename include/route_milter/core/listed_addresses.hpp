@@ -47,8 +47,7 @@ public:
     static std::uint32_t shard_of(std::string_view route_pattern);
 
     struct Record {
-        std::uint32_t offset = 0;  // into the arena of its route's shard
-        std::uint32_t length = 0;
+        std::uint32_t offset = 0;  // into the arena of its route's shard (which holds its length)
         std::uint32_t route = 0;  // index into Config::routes
         std::uint32_t line = 0;
         std::uint32_t file = 0;   // index into Config::files
@@ -81,7 +80,7 @@ public:
     // One route's records (index() has put them in route order; so has a loader before it).
     std::span<const Record> of_route(std::uint32_t route) const;
     std::string_view text(const Record& r) const {
-        return shards_[shard_of_route(r.route)]->index.stored_key(r.offset, r.length);
+        return shards_[shard_of_route(r.route)]->index.stored_key(r.offset);
     }
 
     // Indexes every record of the shards not kept; an address a route lists twice is indexed
@@ -99,7 +98,7 @@ public:
         for (const Record& r : records_) {
             const std::uint32_t place = places_[r.route];
             Shard& shard = *shards_[place & 0xff];
-            if (shard.index.index_stored_pair(r.offset, r.length, place >> 8)) ++shard.listed_counts[place >> 8];
+            if (shard.index.index_stored_pair(r.offset, place >> 8)) ++shard.listed_counts[place >> 8];
             else on_duplicate(r, r.route);
         }
         for (std::uint32_t s = 0; s < shard_count; ++s)

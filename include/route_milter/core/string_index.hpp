@@ -36,7 +36,7 @@ public:
     // Pairs instead of keys (ListedAddresses: an address and the route that lists it): one key
     // may be indexed under several values, and a lookup asks for one pair. An index holds keys
     // or pairs, never both. index_stored_pair is false when the pair was there already.
-    bool index_stored_pair(std::uint32_t offset, std::uint32_t length, std::uint32_t value);
+    bool index_stored_pair(std::uint32_t offset, std::uint32_t value);
     bool contains_pair(std::string_view key, std::uint32_t value) const { return view().contains_pair(key, value); }
     // The index's arrays as they are now, for a lookup that must not first load the index
     // object itself (ListedAddresses keeps one per shard, side by side). Valid until the index
@@ -70,6 +70,11 @@ public:
     }
     std::string_view stored_key(std::uint32_t offset, std::uint32_t length) const {
         return std::string_view(arena_).substr(offset, length);
+    }
+    // A key store_key stored, by its offset alone: its length is in the two bytes before it.
+    std::string_view stored_key(std::uint32_t offset) const {
+        const auto* at = reinterpret_cast<const unsigned char*>(arena_.data()) + offset;
+        return std::string_view(arena_.data() + offset, static_cast<std::size_t>(at[-2] | (at[-1] << 8)));
     }
 
     std::size_t size() const { return size_; }
