@@ -8,6 +8,7 @@
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -153,7 +154,21 @@ FileStatusWalk::~FileStatusWalk() = default;
 
 bool FileStatusWalk::stat(const std::string& path, struct stat& st) {
     const auto [at, name] = dir_->locate(path);
-    return ::fstatat(at, name, &st, 0) == 0;
+    // On NFS a plain stat may answer from the attribute cache, up to a minute old, where the
+    // read it replaces would have opened the file (close-to-open: asked the server). FORCE_SYNC
+    // asks the server; on a local file system it changes nothing.
+    struct statx x {};
+    if (::statx(at, name, AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &x) != 0) return false;
+    st = {};
+    st.st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+    st.st_ino = x.stx_ino;
+    st.st_size = static_cast<off_t>(x.stx_size);
+    st.st_mode = x.stx_mode;
+    st.st_uid = x.stx_uid;
+    st.st_gid = x.stx_gid;
+    st.st_mtim = {x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec};
+    st.st_ctim = {x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec};
+    return true;
 }
 
 namespace {
