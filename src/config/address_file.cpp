@@ -149,11 +149,11 @@ std::uint64_t trusted_status(const AddressFileRead& read, std::int64_t settle_ns
     return !read.unusable && read.unchanged_ns >= settle_ns ? read.status : 0;
 }
 
-FileStatusWalk::FileStatusWalk() : dir_(std::make_unique<Directory>()) {}
-FileStatusWalk::~FileStatusWalk() = default;
+namespace {
 
-bool FileStatusWalk::stat(const std::string& path, struct stat& st) {
-    const auto [at, name] = dir_->locate(path);
+// stat(2) of `path` as FileStatuses wants it; false when there is none to be had.
+bool status_of(Directory& dir, const std::string& path, struct stat& st) {
+    const auto [at, name] = dir.locate(path);
     // On NFS a plain stat may answer from the attribute cache, up to a minute old, where the
     // read it replaces would have opened the file (close-to-open: asked the server). FORCE_SYNC
     // asks the server; on a local file system it changes nothing.
@@ -169,6 +169,52 @@ bool FileStatusWalk::stat(const std::string& path, struct stat& st) {
     st.st_mtim = {x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec};
     st.st_ctim = {x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec};
     return true;
+}
+
+// Paths first, first + step, first + 2 step, ... into `out`.
+void statuses_of(const std::vector<const std::string*>& paths, std::size_t first, std::size_t step, FileStatuses& out) {
+    Directory dir;
+    for (std::size_t i = first; i < paths.size(); i += step) {
+        struct stat st {};
+        if (status_of(dir, *paths[i], st) && S_ISREG(st.st_mode)) {
+            out.status[i] = address_file_status(st);
+            out.mode[i] = st.st_mode;
+        }
+    }
+}
+
+}  // namespace
+
+FileStatuses address_file_statuses(const std::vector<const std::string*>& paths) {
+    FileStatuses out{std::vector<std::uint64_t>(paths.size(), 0), std::vector<mode_t>(paths.size(), 0)};
+    std::thread second;
+    std::exception_ptr failed;
+    if (paths.size() >= 64) {
+        // Like the readers: no signal for this thread (the daemon's sigwait takes them).
+        sigset_t all, was;
+        sigfillset(&all);
+        pthread_sigmask(SIG_SETMASK, &all, &was);
+        try {
+            second = std::thread([&] {
+                try {
+                    statuses_of(paths, 1, 2, out);
+                } catch (...) {
+                    failed = std::current_exception();
+                }
+            });
+        } catch (const std::system_error&) {  // no thread to be had: all of them here
+        }
+        pthread_sigmask(SIG_SETMASK, &was, nullptr);
+    }
+    try {
+        statuses_of(paths, 0, second.joinable() ? 2 : 1, out);
+    } catch (...) {
+        if (second.joinable()) second.join();
+        throw;
+    }
+    if (second.joinable()) second.join();
+    if (failed) std::rethrow_exception(failed);
+    return out;
 }
 
 namespace {

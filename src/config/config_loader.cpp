@@ -586,22 +586,32 @@ void keep_listed_shards(Validator& v, Config& config, const Config& running,
         if (found == running_index.end()) return std::nullopt;
         return found->second;
     };
-    std::vector<const std::string*> paths;  // of the files to hash
-    std::vector<std::uint32_t> hashed;
-    FileStatusWalk walk;
+    // The files the running policy read under a status it trusts, each with that entry.
+    std::vector<std::optional<std::uint32_t>> was(n);
+    std::vector<const std::string*> paths;
     for (std::size_t i = 0; i < n; ++i) {
         const auto file = first_file + static_cast<std::uint32_t>(i);
-        SourceFile& source_file = v.file(file);
         const auto j = running.files_seen.empty() ? std::nullopt : running_file(file);
-        struct stat st {};
-        if (j && *j < running.files_seen.size() && running.files_seen[*j].status != 0 &&
-            walk.stat(source_file.name, st) && S_ISREG(st.st_mode) &&
-            address_file_status(st) == running.files_seen[*j].status) {
-            source_file.sha256 = running.files_seen[*j].sha256;
-            source_file.mode = st.st_mode;
-            source_file.status = running.files_seen[*j].status;
-            unread[i] = true;
-            continue;
+        if (!j || *j >= running.files_seen.size() || running.files_seen[*j].status == 0) continue;
+        was[i] = j;
+        paths.push_back(&v.file(file).name);
+    }
+    const FileStatuses now = address_file_statuses(paths);
+    paths.clear();  // now: of the files to hash
+    std::vector<std::uint32_t> hashed;
+    for (std::size_t i = 0, k = 0; i < n; ++i) {
+        SourceFile& source_file = v.file(first_file + static_cast<std::uint32_t>(i));
+        if (was[i]) {
+            const Config::FileSeen& seen = running.files_seen[*was[i]];
+            const bool same = now.status[k] == seen.status;
+            const mode_t mode = now.mode[k++];
+            if (same) {
+                source_file.sha256 = seen.sha256;
+                source_file.mode = mode;
+                source_file.status = seen.status;
+                unread[i] = true;
+                continue;
+            }
         }
         paths.push_back(&source_file.name);
         hashed.push_back(static_cast<std::uint32_t>(i));

@@ -136,6 +136,39 @@ BOOST_AUTO_TEST_CASE(a_file_changed_shortly_before_it_was_read_is_read_again) {
     BOOST_TEST(after.policy->config().address_files_unread == 6u);
 }
 
+// 3 and 100 paths (one thread; two): each one's status is what stat(2) gives, 0 for a missing
+// file, a directory and a FIFO (never opened), through a symbolic link the target's.
+BOOST_AUTO_TEST_CASE(statuses_are_each_files_own_with_one_thread_or_two) {
+    ConfigDir d;
+    BOOST_REQUIRE(::mkdir((d.path + "/dir").c_str(), 0700) == 0);
+    BOOST_REQUIRE(::mkfifo((d.path + "/fifo").c_str(), 0600) == 0);
+    d.write("target", "a@b.test\n");
+    BOOST_REQUIRE(::symlink("target", (d.path + "/link").c_str()) == 0);
+    for (const std::size_t count : {std::size_t{3}, std::size_t{100}}) {
+        std::vector<std::string> names;
+        for (std::size_t i = 0; i < count; ++i) {
+            switch (i % 7) {
+            case 0: names.push_back(d.path + "/missing" + std::to_string(i)); break;
+            case 1: names.push_back(d.path + "/dir"); break;
+            case 2: names.push_back(d.path + "/fifo"); break;
+            case 3: names.push_back(d.path + "/link"); break;
+            default: names.push_back(d.write("f" + std::to_string(i), std::string(i, 'x')));
+            }
+        }
+        std::vector<const std::string*> paths;
+        for (const std::string& n : names) paths.push_back(&n);
+        const FileStatuses got = address_file_statuses(paths);
+        BOOST_REQUIRE(got.status.size() == count);
+        BOOST_REQUIRE(got.mode.size() == count);
+        for (std::size_t i = 0; i < count; ++i) {
+            struct stat st {};
+            const bool regular = ::stat(names[i].c_str(), &st) == 0 && S_ISREG(st.st_mode);
+            BOOST_TEST(got.status[i] == (regular ? address_file_status(st) : 0u), names[i]);
+            BOOST_TEST(got.mode[i] == (regular ? st.st_mode : 0u), names[i]);
+        }
+    }
+}
+
 BOOST_AUTO_TEST_CASE(the_status_covers_every_field_and_is_never_zero) {
     struct stat base {};
     base.st_dev = 1;

@@ -95,22 +95,15 @@ std::uint64_t address_file_status(const struct stat& st);
 // What read_address_file's result says a reload may trust: its status, or 0.
 std::uint64_t trusted_status(const AddressFileRead& read, std::int64_t settle_ns = address_file_settle_ns);
 
-class Directory;  // the directory of the file met last, kept open (address_file.cpp)
-
-// The status of files met one after the other, most in the same directory (found from it by
-// their last name, as the readers of AddressFileQueue do).
-class FileStatusWalk {
-public:
-    FileStatusWalk();
-    ~FileStatusWalk();
-    FileStatusWalk(const FileStatusWalk&) = delete;
-    FileStatusWalk& operator=(const FileStatusWalk&) = delete;
-    // stat(2) of `path`, following links; false when there is none to be had.
-    bool stat(const std::string& path, struct stat& st);
-
-private:
-    std::unique_ptr<Directory> dir_;
+// The address_file_status of each path and its mode, as a reload finds them now (following
+// links; on NFS asked of the server): status 0 where there is none to be had or the file is
+// not a regular one. Most share a directory, opened once; with many paths a second thread takes
+// every other one (on NFS each is a round trip).
+struct FileStatuses {
+    std::vector<std::uint64_t> status;
+    std::vector<mode_t> mode;
 };
+FileStatuses address_file_statuses(const std::vector<const std::string*>& paths);
 
 // Streams `path` through `reader` in pieces of buffer.size(); the reader holds what was found.
 AddressFileRead read_address_file(const std::string& path, AddressFileReader& reader, std::vector<char>& buffer);
