@@ -569,7 +569,7 @@ std::vector<std::optional<ListedAddresses::Digest>> listed_digests(Validator& v,
 
 // A reload: the sha256 and mode of each address file, and every shard of the running index
 // whose digest is the new one's is kept instead of built again. A file whose status is the one
-// the running policy read it under (address_file.hpp) is taken as read, by one stat(2); the
+// the running policy read it under (address_file.hpp) is taken as read, by its status alone; the
 // others are read once more to their sha256 (nothing parsed or stored). `unread` marks the first.
 void keep_listed_shards(Validator& v, Config& config, const Config& running,
                         const std::vector<ListedAddresses::Digest>& inline_part, std::uint32_t first_file,

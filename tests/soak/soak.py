@@ -399,6 +399,12 @@ def soak_big(a, work):
                      sum(any("reloaded " in line for line in lines) for _, lines, _, _ in done),
                      sum(any("reload failed" in line for line in lines) for _, lines, _, _ in done),
                      statistics.median(seconds), max(seconds)))
+            # How many address files each taken reload read (the others: unchanged by their status).
+            read = [int(m.group(1)) for _, lines, _, _ in done for line in lines
+                    for m in [re.search(r"address files: (\d+) read, (\d+) unchanged", line)] if m]
+            if read:
+                print("address files read per reload: median %d, max %d (of %d)"
+                      % (statistics.median(read), max(read), BIG_ROUTES), flush=True)
             print("RSS: after warm-up %d kB, peak during the reloads %d kB (%.2fx), 1 s after a reload median "
                   "%d kB max %d kB, at the end %d kB (%+.1f%%)"
                   % (rss0, peak, peak / rss0, statistics.median(after), max(after), rss1,
