@@ -120,6 +120,7 @@ public:
         std::string path() const { return "routes[" + std::to_string(route) + "]"; }
         SourceLocation at;   // of the addresses_file setting
         bool inline_listed;  // the route lists addresses inline too
+        bool resolved = false;  // `name` is the path as opened (taken from the running config)
     };
     std::vector<PendingAddressFile> pending_address_files;
 
@@ -258,6 +259,9 @@ public:
     }
 
     std::string resolve(const std::string& name) const { return name.front() == '/' ? name : file_dir_ + name; }
+    std::string path_of(const PendingAddressFile& pending) const {
+        return pending.resolved ? pending.name : resolve(pending.name);
+    }
 
     void reserve_files(std::size_t more) { source_.files.reserve(source_.files.size() + more); }
     std::size_t file_count() const { return source_.files.size(); }
@@ -532,7 +536,7 @@ std::vector<ListedAddresses::Digest> listed_inline_digests(const Validator& v, c
         for (const ListedAddresses::Record& a : config.listed.of_route(i)) put(*to, config.listed.text(a));
         while (next_file < v.pending_address_files.size() && v.pending_address_files[next_file].route < i) ++next_file;
         put(*to, next_file < v.pending_address_files.size() && v.pending_address_files[next_file].route == i
-                     ? v.resolve(v.pending_address_files[next_file].name) : std::string("-"));
+                     ? v.path_of(v.pending_address_files[next_file]) : std::string("-"));
     }
     std::vector<ListedAddresses::Digest> out(shards);
     for (std::uint32_t s = 0; s < shards; ++s)
@@ -662,7 +666,7 @@ void read_listed(Validator& v, Config& config, const Config* running, std::int64
     const auto first_file = static_cast<std::uint32_t>(v.file_count());
     for (const Validator::PendingAddressFile& pending : v.pending_address_files) {
         SourceFile source_file;
-        source_file.name = v.resolve(pending.name);
+        source_file.name = v.path_of(pending);
         source_file.from_disk = true;
         source_file.addresses = true;
         v.add_file(std::move(source_file));
@@ -1032,9 +1036,56 @@ bool read_sliced(Validator& v, const std::string& text, const RouteListLayout& l
     return true;
 }
 
+// The identity of the config files as read (before any address file joins the table): each
+// one's name, mode and sha256, in the order met. The same identity, the same parse.
+std::array<unsigned char, 32> text_identity_of(const std::vector<SourceFile>& files) {
+    Sha256Stream sha;
+    for (const SourceFile& f : files) {
+        const auto size = static_cast<std::uint32_t>(f.name.size());
+        const auto mode = static_cast<std::uint32_t>(f.mode);
+        const unsigned char disk = f.from_disk ? 1 : 0;
+        sha.update(std::string_view(reinterpret_cast<const char*>(&size), sizeof size));
+        sha.update(f.name);
+        sha.update(std::string_view(reinterpret_cast<const char*>(&mode), sizeof mode));
+        sha.update(std::string_view(reinterpret_cast<const char*>(&disk), 1));
+        sha.update(std::string_view(reinterpret_cast<const char*>(f.sha256.data()), f.sha256.size()));
+    }
+    return sha.finish();
+}
+
+// What parsing the same files again would give, from the running config that parsed them
+// (Config::parse_reusable): its settings and routes, each addresses_file pending again under
+// the path it was opened by, and each listing route placed in the index in the same order.
+// The addresses themselves are read (or their shards kept) by read_listed, as after a parse.
+void reuse_parse(Validator& v, const Config& running, Config& config) {
+    config.milter = running.milter;
+    config.metrics = running.metrics;
+    config.scope = running.scope;
+    config.mode = running.mode;
+    config.local_domains = running.local_domains;
+    config.ip_ranges = running.ip_ranges;
+    config.ip_ranges_are_defaults = running.ip_ranges_are_defaults;
+    config.routes = running.routes;
+    std::size_t files = 0;
+    for (const RouteConfig& r : config.routes) files += r.addresses_file.has_value();
+    v.pending_address_files.reserve(files);
+    for (std::uint32_t i = 0; i < config.routes.size(); ++i) {
+        RouteConfig& r = config.routes[i];
+        r.listed_place = UINT32_MAX;
+        if (!r.addresses_file) continue;
+        const AddressFile file = *r.addresses_file;
+        r.addresses_file.reset();
+        config.listed.place_route(i, r.pattern.text());
+        v.pending_address_files.push_back(
+            {i, std::string(running.files.at(file.file)), SourceLocation{file.config_file, file.line}, false, true});
+    }
+    config.parse_reused = true;
+}
+
 // Parses the checked text of the config and its @includes and validates the tree. The text and
 // the tree are freed before returning: they are the big part, the caller compiles a policy next.
-ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const Config* running, std::int64_t settle_ns) {
+ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const Config* running, std::int64_t settle_ns,
+                       ParseReuse reuse) {
     ConfigDraft draft;
     Config& config = draft.config;
     config.file = source.files.front().name;
@@ -1047,8 +1098,14 @@ ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const Config* 
         draft.errors = std::move(v.errors);
         return draft;
     }
+    config.text_identity = text_identity_of(source.files);
+    if (reuse == ParseReuse::allowed && running != nullptr && running->parse_reusable &&
+        running->text_identity == config.text_identity && v.errors.empty() && source.files.front().from_disk) {
+        reuse_parse(v, *running, config);
+        draft.parsed = true;
+    }
     std::optional<RouteListLayout> layout;
-    if (source.text.size() >= slicing.text_bytes) layout = scan_route_list(source.text);
+    if (!draft.parsed && source.text.size() >= slicing.text_bytes) layout = scan_route_list(source.text);
     if (layout && layout->elements.size() >= slicing.from_routes) {
         const Diagnostics before = v.errors;
         if (read_sliced(v, source.text, *layout, config, slicing)) {
@@ -1078,6 +1135,8 @@ ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const Config* 
         }
     }
     std::string().swap(source.text);
+    // Only inline addresses are records yet: without any, the next reload may take this parse.
+    config.parse_reusable = draft.parsed && source.files.front().from_disk && config.listed.record_count() == 0;
     if (config.listed.shards_in_use() != 0) {
         // The tree is gone: give its pages back before the addresses take their place.
         if (config.routes.size() >= 1000) malloc_trim(0);
@@ -1148,12 +1207,19 @@ std::vector<IpRangeConfig> default_ip_ranges() {
 }
 
 ConfigDraft read_config_text(std::string_view text, const std::string& name, RouteSlicing slicing) {
-    return draft_from(read_config_source_text(text, name), slicing, nullptr, 0);
+    return draft_from(read_config_source_text(text, name), slicing, nullptr, 0, ParseReuse::never);
 }
 
 ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing, const Config* running,
-                             std::int64_t settle_ns) {
-    return draft_from(read_config_source_file(path), slicing, running, settle_ns);
+                             std::int64_t settle_ns, ParseReuse reuse) {
+    ConfigDraft draft = draft_from(read_config_source_file(path), slicing, running, settle_ns, reuse);
+    if (!draft.config.parse_reused || draft.errors.empty()) return draft;
+    // A refusal is reported from a parse, word for word as a first load words it (the names of
+    // address files as written, each error where the parse finds it). What was built is freed
+    // first: the parse must not add to it.
+    draft = ConfigDraft();
+    malloc_trim(0);
+    return draft_from(read_config_source_file(path), slicing, running, settle_ns, ParseReuse::never);
 }
 
 ConfigResult load_config_text(std::string_view text, const std::string& name) {

@@ -60,10 +60,15 @@ PolicyResult compile_loaded(ConfigDraft loaded, UserCheck user_check = UserCheck
 PolicyResult load_policy_file(const std::string& path, UserCheck user_check, ListedAddressUse lists,
                               const Policy* running, std::int64_t settle_ns) {
     tune_malloc();
-    PolicyResult result = compile_loaded(
-        read_config_file(path, {}, running != nullptr ? &running->config() : nullptr, settle_ns), user_check, lists);
+    const Config* was = running != nullptr ? &running->config() : nullptr;
+    ConfigDraft draft = read_config_file(path, {}, was, settle_ns);
+    const bool reused = draft.config.parse_reused;
+    PolicyResult result = compile_loaded(std::move(draft), user_check, lists);
     // An error in a part of the index kept from the running policy has no file:line left to name.
     if (result.rebuild_listed) result = compile_loaded(read_config_file(path, {}, nullptr), user_check, lists);
+    // A refusal is reported from a parse of the files (read_config_file).
+    else if (reused && result.policy == nullptr)
+        result = compile_loaded(read_config_file(path, {}, was, settle_ns, ParseReuse::never), user_check, lists);
     return result;
 }
 

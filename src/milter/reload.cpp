@@ -57,10 +57,13 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::s
         std::snprintf(parts, sizeof parts, " (index parts: %zu kept, %zu built; address files: %zu read, %zu unchanged)",
                       listed.kept_shards().count(), listed.shards_in_use() - listed.kept_shards().count(),
                       address_files - c.address_files_unread, c.address_files_unread);
+    // The config files unchanged: their settings and routes were taken over, not parsed again.
+    const char* reused = c.parse_reused ? " (config unchanged: not parsed again)" : "";
     log_line(LOG_INFO,
-             "reloaded %s: %zu routes, %zu listed addresses%s, %zu ip ranges, mode %s, %zu routes in warn mode, "
+             "reloaded %s: %zu routes%s, %zu listed addresses%s, %zu ip ranges, mode %s, %zu routes in warn mode, "
              "digest %s",
-             path.c_str(), next.config().routes.size(), next.listed_address_count(), parts, next.config().ip_ranges.size(),
+             path.c_str(), next.config().routes.size(), reused, next.listed_address_count(), parts,
+             next.config().ip_ranges.size(),
              std::string(name_of(next.config().mode)).c_str(), routes_in_mode(next.config(), Mode::warn),
              next.config().digest.c_str());
     live.publish(make_serving(std::move(loaded.policy), counters));

@@ -407,6 +407,38 @@ class ReloadTests(MilterCase):
         self.assertGreaterEqual(reads[-1], 1, "the changed file was not read")
         self.assertRun(verdicts("s1@" + second, "s2@" + second, "alice@backup.test"), ["y", "c", "c"], "second file")
 
+        # No address inline any more: a reload that finds the config file unchanged takes its
+        # routes over instead of parsing it, and says so; any change to it is parsed.
+        NOT_PARSED = "routes (config unchanged: not parsed again)"
+        files_only = base.replace('addresses = [ "bob@backup.test" ]; ', "")
+
+        def reload_line(text, what):
+            offset = MILTER.log_offset()
+            use_config(text)
+            return [l for l in MILTER.log_text()[offset:].splitlines() if "reloaded" in l][-1]
+
+        self.assertNotIn(NOT_PARSED, reload_line(files_only, "inline addresses gone"))
+        self.assertIn(NOT_PARSED, reload_line(files_only, "files only, unchanged"))
+        self.assertRun(verdicts("bob@backup.test", "alice@backup.test", "s2@" + second), ["y", "c", "c"],
+                       "routes taken over")
+        with open(listed, "w") as f:
+            f.write("alice@backup.test\nbob@backup.test\n")
+        line = reload_line(files_only, "an address file changed")
+        self.assertIn(NOT_PARSED, line)
+        self.assertIsNotNone(re.search(r"\(index parts: 1 kept, 1 built; address files: [12] read", line), line)
+        self.assertRun(verdicts("bob@backup.test", "dave1@backup.test"), ["c", "y"], "file read under taken-over routes")
+        changed = files_only.replace('domain = "partner.test";', 'domain = "partner.test"; description = "p";')
+        self.assertNotIn(NOT_PARSED, reload_line(changed, "a description"))
+        self.assertIn(NOT_PARSED, reload_line(changed, "unchanged again"))
+        # A broken file after a taken-over reload: refused, named by FILE:LINE as ever.
+        with open(listed, "w") as f:
+            f.write("alice@backup.test\nnot an address\n")
+        offset = MILTER.log_offset()
+        MILTER.reload()
+        wait_for(lambda: "keeping the running policy" in MILTER.log_text()[offset:], 10, what="refused reload")
+        self.assertIn(listed + ":2: ", MILTER.log_text()[offset:])
+        self.assertRun(verdicts("bob@backup.test"), ["c"], "the running policy kept")
+
 
 class WarnModeTests(MilterCase):
     """mode = "warn": policy refusals are logged as "would reject" and the recipient goes on."""
@@ -695,8 +727,16 @@ class LogcheckTests(MilterCase):
 
     def test_routine_lines_are_ignored_and_errors_kept(self):
         work = tempfile.mkdtemp(dir=WORK)
-        m = Milter(work, config_text=config(partner_mode="warn") +
-                   'metrics = { listen = "inet:%d@127.0.0.1"; };\n' % free_port(), name="logcheck")
+        # Addresses from a file, so that a reload of the unchanged config takes it over (its
+        # line says so) and one of a changed config parses it: both are routine.
+        listed = os.path.join(work, "backup.list")
+        with open(listed, "w") as f:
+            f.write("alice@backup.test\nbob@backup.test\n")
+        text = config(partner_mode="warn").replace('addresses = [ "alice@backup.test", "bob@backup.test" ];',
+                                                    'addresses_file = "%s";' % listed)
+        self.assertIn(listed, text)
+        text += 'metrics = { listen = "inet:%d@127.0.0.1"; };\n' % free_port()
+        m = Milter(work, config_text=text, name="logcheck")
         m.start()
         try:
             run = miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"]), milter=m)
@@ -704,9 +744,15 @@ class LogcheckTests(MilterCase):
             run = miltertest(message("203.0.113.9", "a@far.test", ["x@partner.test"]), milter=m)
             self.assertRun(run, ["c"])
             routine_end = m.log_offset()
-            # A good reload (routine), then a bad one (reported).
+            # Good reloads (routine): the config unchanged, then changed. Then a bad one (reported).
             m.reload()
             wait_for(lambda: "reloaded" in m.log_text()[routine_end:], 10, what="reload")
+            self.assertIn("routes (config unchanged: not parsed again), ", m.log_text()[routine_end:])
+            changed_start = m.log_offset()
+            m.write_config(text + "# changed\n")
+            m.reload()
+            wait_for(lambda: "reloaded" in m.log_text()[changed_start:], 10, what="reload")
+            self.assertNotIn("not parsed again", m.log_text()[changed_start:])
             bad_start = m.log_offset()
             m.write_config('routes = ( { domain = "backup.test"; port = 99999; } );\n')
             m.reload()

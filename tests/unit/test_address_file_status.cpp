@@ -21,16 +21,10 @@
 
 using namespace route_milter;
 using testing::ConfigDir;
+using testing::rule_for;
 using testing::errors_text;
 
 namespace {
-
-// The rule that decides mail from outside to `to` (a Query holds views: the text outlives it).
-std::string rule_for(const Policy& p, const std::string& to) {
-    const std::string rcpt = "<" + to + ">";
-    const Query q{parse_ip_address("203.0.113.5"), false, "<a@far.example>", rcpt};
-    return std::string(name_of(p.decide(q).rule));
-}
 
 // Six routes d0.test .. d5.test, each listing u1 and u2 of its domain in dN.list.
 struct SixRoutes {

@@ -13,13 +13,9 @@
 
 using namespace route_milter;
 using testing::ConfigDir;
+using testing::rule_for;
 
 namespace {
-
-std::string rule_for(const Policy& p, const std::string& to) {
-    return std::string(
-        name_of(p.decide(Query{parse_ip_address("203.0.113.5"), false, "<a@far.example>", "<" + to + ">"}).rule));
-}
 
 std::string text_of(const Diagnostics& errors) {
     std::string out;

@@ -3,6 +3,7 @@
 
 #include "route_milter/config/config_loader.hpp"
 #include "route_milter/core/milter_socket.hpp"
+#include "route_milter/core/policy.hpp"
 
 #include <boost/test/unit_test.hpp>
 
@@ -17,6 +18,13 @@
 #include <vector>
 
 namespace route_milter::testing {
+
+// The rule that decides mail from an outside client and sender to `to` (a bare address).
+inline std::string rule_for(const Policy& p, const std::string& to) {
+    const std::string rcpt = "<" + to + ">";  // a Query holds views: the text outlives it
+    const Query q{parse_ip_address("203.0.113.5"), false, "<a@far.example>", rcpt};
+    return std::string(name_of(p.decide(q).rule));
+}
 
 // Every diagnostic of a result (anything with .errors), one "file:line: ..." per line.
 template <typename Result>

@@ -64,8 +64,15 @@ struct RouteSlicing {
 // ones is kept (ListedAddresses::keep_shards_of); only the others are read and built. An address
 // file whose status is the one `running` read it under is not read again (address_file.hpp);
 // settle_ns: how long a file must have been unchanged when read for its status to be trusted.
+//
+// When the config files themselves (the main file and its @includes: names, modes, bytes) are
+// those `running` was read from, and `running` lists no address inline (Config::parse_reusable),
+// they are not parsed again: the settings and routes are the running config's, and only the
+// address files are looked at (as above). The result is the one a parse gives; a draft with
+// errors is made again by a parse (ParseReuse::never), so a refusal reads as it always did.
+enum class ParseReuse { allowed, never };
 ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing = {}, const Config* running = nullptr,
-                             std::int64_t settle_ns = address_file_settle_ns);
+                             std::int64_t settle_ns = address_file_settle_ns, ParseReuse reuse = ParseReuse::allowed);
 ConfigDraft read_config_text(std::string_view text, const std::string& name, RouteSlicing slicing = {});
 
 }  // namespace route_milter

@@ -193,6 +193,15 @@ struct Config {
     // On a reload: how many address files were taken as the running policy read them, by
     // their status alone (neither read nor hashed again).
     std::size_t address_files_unread = 0;
+    // What the config files themselves were (each one's name, mode and sha256, address files
+    // left out): a reload that finds them all the same takes the settings and routes from the
+    // running config instead of parsing them again (config_loader.hpp, read_config_file).
+    std::array<unsigned char, 32> text_identity{};
+    // A reload may do so: read from files, and no route lists addresses inline (their records
+    // are gone once the index is built; the files' addresses are read again).
+    bool parse_reusable = false;
+    // This config's settings and routes were the running config's (its files unchanged).
+    bool parse_reused = false;
     MilterSettings milter;
     std::optional<MetricsSettings> metrics;
     Scope scope = Scope::routes;
