@@ -4,12 +4,6 @@
 
 namespace route_milter {
 
-std::uint32_t ListedAddresses::shard_of(std::string_view route_pattern) {
-    std::uint32_t h = 2166136261u;
-    for (const char c : route_pattern) h = (h ^ static_cast<unsigned char>(c)) * 16777619u;
-    return (h ^ (h >> 16)) % shard_count;
-}
-
 ListedAddresses::ListedAddresses(const ListedAddresses& other)
     : places_(other.places_), records_(other.records_), in_route_order_(other.in_route_order_), kept_(other.kept_) {
     for (std::uint32_t s = 0; s < shard_count; ++s)

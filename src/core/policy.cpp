@@ -127,6 +127,10 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
         }
     }
     for (std::size_t i = 0; i < c.routes.size(); ++i) c.routes[i].listed_place = c.listed.place_of(static_cast<std::uint32_t>(i));
+    // The RCPT path's copy of what it reads of each route (policy.hpp: RouteFacts).
+    policy->route_facts_.reserve(c.routes.size());
+    for (const RouteConfig& r : c.routes)
+        policy->route_facts_.push_back({r.listed_place, r.deliver_to, r.treat_recipient_as, effective_mode(c, &r)});
     if (lists == ListedAddressUse::into_index) c.listed.drop_records();
     for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);
     std::stable_sort(policy->ranges_by_priority_.begin(), policy->ranges_by_priority_.end(),
@@ -147,14 +151,19 @@ const IpRangeConfig* Policy::range_for(const std::optional<IpAddress>& client, s
     return nullptr;
 }
 
-const RouteConfig* Policy::route_for_domain(std::string_view domain) const {
-    if (domain.empty()) return nullptr;
-    if (const std::uint32_t* i = exact_routes_.find(domain)) return &config_.routes[*i];
+std::uint32_t Policy::route_index_for_domain(std::string_view domain, std::uint32_t domain_hash) const {
+    if (domain.empty()) return UINT32_MAX;
+    if (const std::uint32_t* i = exact_routes_.find(domain, domain_hash)) return *i;
     if (wildcard_routes_.size() != 0) {
         for (std::size_t dot = domain.find('.'); dot != std::string_view::npos; dot = domain.find('.', dot + 1))
-            if (const std::uint32_t* i = wildcard_routes_.find(domain.substr(dot))) return &config_.routes[*i];
+            if (const std::uint32_t* i = wildcard_routes_.find(domain.substr(dot))) return *i;
     }
-    return catch_all_;
+    return catch_all_ != nullptr ? static_cast<std::uint32_t>(catch_all_ - config_.routes.data()) : UINT32_MAX;
+}
+
+const RouteConfig* Policy::route_for_domain(std::string_view domain) const {
+    const std::uint32_t i = route_index_for_domain(domain, StringIndex::key_hash(domain));
+    return i == UINT32_MAX ? nullptr : &config_.routes[i];
 }
 
 bool Policy::is_listed(const RouteConfig& route, std::string_view canonical_address) const {
@@ -207,7 +216,8 @@ Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAdd
         return d;
     }
     // Own domains first: no wildcard or "*" route takes them (routectl's maps agree).
-    const bool own_domain = recipient.has_domain() && local_domains_.find(recipient.domain()) != nullptr;
+    const std::uint32_t domain_hash = recipient.has_domain() ? StringIndex::key_hash(recipient.domain()) : 0;
+    const bool own_domain = recipient.has_domain() && local_domains_.find(recipient.domain(), domain_hash) != nullptr;
     // For its own domains (and bare names) the MTA reads "a%far.test", "far.test!a" and
     // "\"a@far.test\"" as routes to far.test and relays there: never judge them as local.
     if ((own_domain || !recipient.has_domain()) && recipient.local().find_first_of("%!@") != std::string_view::npos) {
@@ -215,25 +225,30 @@ Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAdd
         return d;
     }
     std::uint32_t listed_hash = 0;
+    const RouteFacts* facts_of_route = nullptr;
     if (recipient.has_domain() && !own_domain) {
         listed_hash = ListedAddresses::address_hash(recipient.text());
-        config_.listed.prefetch(recipient.domain(), listed_hash);
-        d.route = route_for_domain(recipient.domain());
+        config_.listed.prefetch(domain_hash, listed_hash);
+        const std::uint32_t i = route_index_for_domain(recipient.domain(), domain_hash);
+        if (i != UINT32_MAX) {
+            d.route = config_.routes.data() + i;
+            facts_of_route = &route_facts_[i];
+        }
     }
-    d.mode = effective_mode(config_, d.route);
-    if (d.route == nullptr && config_.scope == Scope::routes) {
+    d.mode = facts_of_route != nullptr ? facts_of_route->mode : config_.mode;
+    if (facts_of_route == nullptr && config_.scope == Scope::routes) {
         d.rule = Rule::out_of_scope;
         return d;
     }
-    if (d.route != nullptr && d.route->deliver_to == DeliverTo::listed &&
-        !config_.listed.lists_at(d.route->listed_place, recipient.text(), listed_hash)) {
+    if (facts_of_route != nullptr && facts_of_route->deliver_to == DeliverTo::listed &&
+        !config_.listed.lists_at(facts_of_route->listed_place, recipient.text(), listed_hash)) {
         d.rule = Rule::not_listed;
         return d;
     }
     // classify_recipient without a second local_domains or listed lookup (a listing route lists
     // the recipient by now): the RCPT path is bound by its hash lookups.
     const AddressClass rcpt_class = own_domain || !recipient.has_domain() ? AddressClass::local
-                                    : d.route != nullptr && d.route->treat_recipient_as == AddressClass::local
+                                    : facts_of_route != nullptr && facts_of_route->treat_recipient_as == AddressClass::local
                                         ? AddressClass::local
                                         : AddressClass::external;
     const DeliveryClass cls = delivery_class(facts.sender_class, rcpt_class);

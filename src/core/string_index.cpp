@@ -121,9 +121,11 @@ const std::uint32_t* StringIndex::insert(std::string_view key, std::uint32_t val
     return index_stored(store_key(key), static_cast<std::uint32_t>(key.size()), value);
 }
 
-const std::uint32_t* StringIndex::find(std::string_view key) const {
+const std::uint32_t* StringIndex::find(std::string_view key) const { return find(key, hash_of(key)); }
+
+const std::uint32_t* StringIndex::find(std::string_view key, std::uint32_t hash) const {
     if (slots_.empty()) return nullptr;
-    const Slot& slot = slots_[probe(key, hash_of(key))];
+    const Slot& slot = slots_[probe(key, hash)];
     return slot.hash != 0 ? &slot.value : nullptr;
 }
 

@@ -337,12 +337,22 @@ class ReloadTests(MilterCase):
 
     def test_reload_builds_only_the_index_parts_whose_files_or_routes_changed(self):
         # Two listing routes in different parts (shards) of the index: the shard of a route is
-        # FNV-1a of its domain pattern, modulo 256 (ListedAddresses::shard_of).
+        # the top 8 bits of its domain pattern's hash as the string index folds libstdc++'s
+        # std::hash (ListedAddresses::shard_of).
         def shard_of(pattern):
-            h = 2166136261
-            for c in pattern.encode():
-                h = ((h ^ c) * 16777619) & 0xFFFFFFFF
-            return (h ^ (h >> 16)) % 256
+            mask, mul = (1 << 64) - 1, (0xc6a4a793 << 32) + 0x5bd1e995
+
+            def shift_mix(v):
+                return v ^ (v >> 47)
+            data = pattern.encode()
+            n, aligned = len(data), len(data) & ~7
+            h = (0xc70f6907 ^ (n * mul)) & mask  # std::_Hash_bytes (64-bit), std::hash's seed
+            for p in range(0, aligned, 8):
+                h = ((h ^ (shift_mix((int.from_bytes(data[p:p + 8], "little") * mul) & mask) * mul & mask)) * mul) & mask
+            if n & 7:
+                h = ((h ^ int.from_bytes(data[aligned:], "little")) * mul) & mask
+            h = shift_mix((shift_mix(h) * mul) & mask)
+            return (((h ^ (h >> 32)) & 0xFFFFFFFF) or 1) >> 24
         second = next("second%d.test" % i for i in range(100) if shard_of("second%d.test" % i) != shard_of("backup.test"))
         listed = os.path.join(WORK, "kept.list")
         second_list = os.path.join(WORK, "second.list")

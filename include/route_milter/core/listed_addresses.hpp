@@ -42,9 +42,13 @@ public:
     using Digest = std::array<unsigned char, 32>;
     using ShardSet = std::bitset<shard_count>;
 
-    // The shard of a route with this domain pattern (FNV-1a of its text): stable across reloads
-    // and builds.
-    static std::uint32_t shard_of(std::string_view route_pattern);
+    // The shard of a route with this domain pattern: the top 8 bits of its text's hash as the
+    // string index hashes keys (StringIndex::key_hash, libstdc++'s std::hash), stable across
+    // reloads and builds. The RCPT path hashes the recipient's domain once for the route lookup
+    // and takes its shard from the same hash (shard_of_hash).
+    static std::uint32_t shard_of(std::string_view route_pattern) { return shard_of_hash(StringIndex::key_hash(route_pattern)); }
+    static std::uint32_t shard_of_hash(std::uint32_t key_hash) { return key_hash >> 24; }
+    static_assert(shard_count == 256, "shard_of_hash takes the top 8 bits");
 
     struct Record {
         std::uint32_t offset = 0;  // into the arena of its route's shard (which holds its length)
@@ -117,13 +121,13 @@ public:
         return lists_at(place, canonical_address, address_hash(canonical_address));
     }
     // The RCPT path in two steps, so that the listed lookup's cache misses overlap the route
-    // lookup instead of following it: address_hash and prefetch (by the recipient's domain,
-    // which is the pattern of an exact route, so its shard) before the route is known, then
-    // lists_at with the hash.
+    // lookup instead of following it: address_hash and prefetch (by the hash of the recipient's
+    // domain, which is the pattern of an exact route, so its shard) before the route is known,
+    // then lists_at with the hash.
     static std::uint32_t address_hash(std::string_view canonical_address) {
         return StringIndex::key_hash(canonical_address);
     }
-    void prefetch(std::string_view domain, std::uint32_t hash) const { views_[shard_of(domain)].prefetch(hash); }
+    void prefetch(std::uint32_t domain_hash, std::uint32_t hash) const { views_[shard_of_hash(domain_hash)].prefetch(hash); }
     bool lists_at(std::uint32_t place, std::string_view canonical_address, std::uint32_t hash) const {
         return place != unplaced && views_[place & 0xff].contains_pair(canonical_address, place >> 8, hash);
     }

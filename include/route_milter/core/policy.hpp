@@ -86,6 +86,18 @@ private:
     StringIndex exact_routes_;     // "example.com" -> route index
     StringIndex wildcard_routes_;  // ".example.com" (from "*.example.com") -> route index
     const RouteConfig* catch_all_ = nullptr;
+    // What the RCPT path reads of a route, 8 bytes each, by the route's index: a hundred thousand
+    // routes take 800 kB that stay in cache, where the routes themselves (~170 bytes each, 17 MB)
+    // would cost a cache miss a recipient (make bench: ~5% of the decisions/s).
+    struct RouteFacts {
+        std::uint32_t listed_place = UINT32_MAX;
+        DeliverTo deliver_to = DeliverTo::all;
+        AddressClass treat_recipient_as = AddressClass::external;
+        Mode mode = Mode::enforce;  // its own, or the config's
+    };
+    std::vector<RouteFacts> route_facts_;
+    // The index of the route for `domain` (its hash: StringIndex::key_hash), or UINT32_MAX.
+    std::uint32_t route_index_for_domain(std::string_view domain, std::uint32_t domain_hash) const;
     StringIndex local_domains_;
     std::vector<const IpRangeConfig*> ranges_by_priority_;
 };

@@ -24,6 +24,8 @@ public:
     const std::uint32_t* insert(std::string_view key, std::uint32_t value);
 
     const std::uint32_t* find(std::string_view key) const;
+    // The same with the key's hash (key_hash) worked out beforehand.
+    const std::uint32_t* find(std::string_view key, std::uint32_t hash) const;
 
     // Two steps for keys that are stored before they are indexed (ListedAddresses): store_key
     // appends a key to the arena only and returns its offset; index_stored then indexes it,
