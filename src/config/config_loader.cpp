@@ -1212,14 +1212,7 @@ ConfigDraft read_config_text(std::string_view text, const std::string& name, Rou
 
 ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing, const Config* running,
                              std::int64_t settle_ns, ParseReuse reuse) {
-    ConfigDraft draft = draft_from(read_config_source_file(path), slicing, running, settle_ns, reuse);
-    if (!draft.config.parse_reused || draft.errors.empty()) return draft;
-    // A refusal is reported from a parse, word for word as a first load words it (the names of
-    // address files as written, each error where the parse finds it). What was built is freed
-    // first: the parse must not add to it.
-    draft = ConfigDraft();
-    malloc_trim(0);
-    return draft_from(read_config_source_file(path), slicing, running, settle_ns, ParseReuse::never);
+    return draft_from(read_config_source_file(path), slicing, running, settle_ns, reuse);
 }
 
 ConfigResult load_config_text(std::string_view text, const std::string& name) {

@@ -66,7 +66,9 @@ PolicyResult load_policy_file(const std::string& path, UserCheck user_check, Lis
     PolicyResult result = compile_loaded(std::move(draft), user_check, lists);
     // An error in a part of the index kept from the running policy has no file:line left to name.
     if (result.rebuild_listed) result = compile_loaded(read_config_file(path, {}, nullptr), user_check, lists);
-    // A refusal is reported from a parse of the files (read_config_file).
+    // A refusal, by the loader or the compiler, of a reload that took the running routes over is
+    // made again from a parse: its report then reads word for word as a first load's (address
+    // files named as written, each error where the parse finds it). The first attempt is freed.
     else if (reused && result.policy == nullptr)
         result = compile_loaded(read_config_file(path, {}, was, settle_ns, ParseReuse::never), user_check, lists);
     return result;

@@ -68,8 +68,8 @@ struct RouteSlicing {
 // When the config files themselves (the main file and its @includes: names, modes, bytes) are
 // those `running` was read from, and `running` lists no address inline (Config::parse_reusable),
 // they are not parsed again: the settings and routes are the running config's, and only the
-// address files are looked at (as above). The result is the one a parse gives; a draft with
-// errors is made again by a parse (ParseReuse::never), so a refusal reads as it always did.
+// address files are looked at (as above). The result is the one a parse gives; ParseReuse::never
+// parses whatever the running config (load_policy_file does so to report a refusal).
 enum class ParseReuse { allowed, never };
 ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing = {}, const Config* running = nullptr,
                              std::int64_t settle_ns = address_file_settle_ns, ParseReuse reuse = ParseReuse::allowed);

@@ -24,7 +24,8 @@ enum class UserCheck { config_user, skip };
 // and routes are unchanged are kept (config_loader.hpp, read_config_file), and an address file
 // whose status is the one it was read under is not read again (address_file.hpp; settle_ns is
 // for tests); when an error lies in a kept shard (no file:line left there), the file is loaded
-// again building every shard.
+// again building every shard. When the config files are unchanged the reload does not parse
+// them (config_loader.hpp, ParseReuse); a refusal is then made again from a parse, for its report.
 PolicyResult load_policy_file(const std::string& path, UserCheck user_check = UserCheck::config_user,
                               ListedAddressUse lists = ListedAddressUse::into_index, const Policy* running = nullptr,
                               std::int64_t settle_ns = address_file_settle_ns);
