@@ -124,27 +124,6 @@ private:
     bool opened_ = false;
 };
 
-std::uint64_t address_file_status(const struct stat& st) {
-    // splitmix64's finaliser over the fields, one after the other.
-    std::uint64_t h = 0x9e3779b97f4a7c15u;
-    const auto mix = [&h](std::uint64_t v) {
-        h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
-        h ^= h >> 30;
-        h *= 0xbf58476d1ce4e5b9u;
-        h ^= h >> 27;
-        h *= 0x94d049bb133111ebu;
-        h ^= h >> 31;
-    };
-    for (const std::uint64_t v :
-         {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-          static_cast<std::uint64_t>(st.st_size), static_cast<std::uint64_t>(st.st_mode),
-          static_cast<std::uint64_t>(st.st_uid), static_cast<std::uint64_t>(st.st_gid),
-          static_cast<std::uint64_t>(st.st_mtim.tv_sec), static_cast<std::uint64_t>(st.st_mtim.tv_nsec),
-          static_cast<std::uint64_t>(st.st_ctim.tv_sec), static_cast<std::uint64_t>(st.st_ctim.tv_nsec)})
-        mix(v);
-    return h != 0 ? h : 1;
-}
-
 std::uint64_t trusted_status(const AddressFileRead& read, std::int64_t settle_ns) {
     return !read.unusable && read.unchanged_ns >= settle_ns ? read.status : 0;
 }
@@ -177,7 +156,7 @@ void statuses_of(const std::vector<const std::string*>& paths, std::size_t first
     for (std::size_t i = first; i < paths.size(); i += step) {
         struct stat st {};
         if (status_of(dir, *paths[i], st) && S_ISREG(st.st_mode)) {
-            out.status[i] = address_file_status(st);
+            out.status[i] = file_status(st);
             out.mode[i] = st.st_mode;
         }
     }
@@ -236,7 +215,7 @@ AddressFileRead read_file(Directory* dir, const std::string& path, std::size_t p
     }
     const Fd fd = std::move(std::get<Fd>(opened));
     out.mode = st.st_mode;
-    out.status = address_file_status(st);
+    out.status = file_status(st);
     const auto ns = [](const struct timespec& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
     out.unchanged_ns = ns(now) - std::max(ns(st.st_mtim), ns(st.st_ctim));
     const auto size = static_cast<std::size_t>(st.st_size);

@@ -1082,6 +1082,35 @@ void reuse_parse(Validator& v, const Config& running, Config& config) {
     config.parse_reused = true;
 }
 
+// A reload whose config files (the main file and each @include) all have the status the running
+// config read them under, trusted (address_file.hpp): the files as the running config read them,
+// without reading them again: names, modes and sha256, and no text, for they are not parsed
+// either (draft_from takes the running parse over, the identity being the same). nullopt when
+// any file must be read: a status changed, not trusted, or none to be had.
+std::optional<ConfigSource> unchanged_config_source(const std::string& path, const Config& running) {
+    if (!running.parse_reusable || running.files.empty() || running.files[0] != path ||
+        running.files_seen.size() != running.files.size())
+        return std::nullopt;
+    // The config files come first in the table, each with its status; the address files after.
+    std::vector<std::string> names;
+    std::vector<const std::string*> paths;
+    for (std::size_t i = 0; i < running.files.size() && i < running.config_file_count; ++i)
+        names.emplace_back(running.files[i]);
+    if (names.empty()) return std::nullopt;
+    for (const std::string& name : names) paths.push_back(&name);
+    const FileStatuses now = address_file_statuses(paths);
+    ConfigSource out;
+    for (std::size_t i = 0; i < names.size(); ++i) {
+        const Config::FileSeen& seen = running.files_seen[i];
+        if (seen.status == 0 || now.status[i] != seen.status) return std::nullopt;
+        out.files.push_back({std::move(names[i]), now.mode[i] & 07777, true, seen.sha256, false, seen.status});
+    }
+    if (text_identity_of(out.files) != running.text_identity) return std::nullopt;
+    out.complete = true;
+    out.unread = true;
+    return out;
+}
+
 // Parses the checked text of the config and its @includes and validates the tree. The text and
 // the tree are freed before returning: they are the big part, the caller compiles a policy next.
 ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const Config* running, std::int64_t settle_ns,
@@ -1104,6 +1133,10 @@ ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const Config* 
         reuse_parse(v, *running, config);
         draft.parsed = true;
     }
+    // unchanged_config_source checked the identity: never met. Were it, the text is read after all.
+    if (source.unread && !draft.parsed)
+        return draft_from(read_config_source_file(source.files.front().name, settle_ns), slicing, running, settle_ns,
+                          ParseReuse::never);
     std::optional<RouteListLayout> layout;
     if (!draft.parsed && source.text.size() >= slicing.text_bytes) layout = scan_route_list(source.text);
     if (layout && layout->elements.size() >= slicing.from_routes) {
@@ -1166,11 +1199,14 @@ ConfigDraft draft_from(ConfigSource source, RouteSlicing slicing, const Config* 
     for (const SourceFile& f : source.files) name_bytes += f.name.size();
     config.files.reserve(source.files.size(), name_bytes);
     config.files_seen.clear();
-    if (std::any_of(source.files.begin(), source.files.end(), [](const SourceFile& f) { return f.addresses; })) {
+    if (source.files.front().from_disk) {
         config.files_seen.resize(source.files.size());
         for (std::size_t i = 0; i < source.files.size(); ++i)
-            if (source.files[i].addresses) config.files_seen[i] = {source.files[i].sha256, source.files[i].status};
+            config.files_seen[i] = {source.files[i].sha256, source.files[i].status};
     }
+    config.config_files_unread = source.unread;
+    config.config_file_count = static_cast<std::uint32_t>(
+        std::count_if(source.files.begin(), source.files.end(), [](const SourceFile& f) { return !f.addresses; }));
     for (const SourceFile& f : source.files) config.files.push_back(f.name);
     sort_diagnostics(v.errors);
     draft.errors = std::move(v.errors);
@@ -1212,7 +1248,10 @@ ConfigDraft read_config_text(std::string_view text, const std::string& name, Rou
 
 ConfigDraft read_config_file(const std::string& path, RouteSlicing slicing, const Config* running,
                              std::int64_t settle_ns, ParseReuse reuse) {
-    return draft_from(read_config_source_file(path), slicing, running, settle_ns, reuse);
+    if (reuse == ParseReuse::allowed && running != nullptr)
+        if (std::optional<ConfigSource> same = unchanged_config_source(path, *running))
+            return draft_from(std::move(*same), slicing, running, settle_ns, reuse);
+    return draft_from(read_config_source_file(path, settle_ns), slicing, running, settle_ns, reuse);
 }
 
 ConfigResult load_config_text(std::string_view text, const std::string& name) {

@@ -7,10 +7,13 @@
 
 #include <fcntl.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <cerrno>
+#include <climits>
+#include <cstdint>
 #include <cstdio>
 #include <cstring>
 #include <optional>
@@ -71,6 +74,27 @@ std::variant<Fd, std::string> open_regular_file_at(int dir, const char* name, st
     return fd;
 }
 
+std::uint64_t file_status(const struct stat& st) {
+    // splitmix64's finaliser over the fields, one after the other.
+    std::uint64_t h = 0x9e3779b97f4a7c15u;
+    const auto mix = [&h](std::uint64_t v) {
+        h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
+        h ^= h >> 30;
+        h *= 0xbf58476d1ce4e5b9u;
+        h ^= h >> 27;
+        h *= 0x94d049bb133111ebu;
+        h ^= h >> 31;
+    };
+    for (const std::uint64_t v :
+         {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
+          static_cast<std::uint64_t>(st.st_size), static_cast<std::uint64_t>(st.st_mode),
+          static_cast<std::uint64_t>(st.st_uid), static_cast<std::uint64_t>(st.st_gid),
+          static_cast<std::uint64_t>(st.st_mtim.tv_sec), static_cast<std::uint64_t>(st.st_mtim.tv_nsec),
+          static_cast<std::uint64_t>(st.st_ctim.tv_sec), static_cast<std::uint64_t>(st.st_ctim.tv_nsec)})
+        mix(v);
+    return h != 0 ? h : 1;
+}
+
 std::string mode_text(mode_t mode) {
     char text[8];
     std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
@@ -84,14 +108,19 @@ constexpr unsigned max_include_depth = 10;  // libconfig 1.5's MAX_INCLUDE_DEPTH
 struct ReadFile {
     std::string text;
     struct stat st {};
+    std::int64_t unchanged_ns = 0;  // how long it had been unchanged when opened
 };
 
 // Opens, checks and reads one file; the error text otherwise.
 std::variant<ReadFile, std::string> read_checked(const std::string& path, std::size_t budget) {
     ReadFile out;
+    struct timespec now {};
+    ::clock_gettime(CLOCK_REALTIME, &now);  // before the open: any change after it is newer
     auto opened = open_regular_file(path, out.st);
     if (auto* why = std::get_if<std::string>(&opened)) return std::move(*why);
     const Fd fd = std::move(std::get<Fd>(opened));
+    const auto ns = [](const struct timespec& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
+    out.unchanged_ns = ns(now) - std::max(ns(out.st.st_mtim), ns(out.st.st_ctim));
     const auto too_big = [&](unsigned long long size) {
         return "too big (" + std::to_string(size) + " bytes; the config and its @includes may hold " +
                std::to_string(max_config_file_bytes) + ")";
@@ -130,7 +159,8 @@ bool starts_with_include(std::string_view text, std::size_t pos, std::size_t& na
 
 class Expander {
 public:
-    Expander(ConfigSource& out, std::string include_dir) : out_(out), include_dir_(std::move(include_dir)) {}
+    Expander(ConfigSource& out, std::string include_dir, std::int64_t settle_ns = INT64_MAX)
+        : out_(out), include_dir_(std::move(include_dir)), settle_ns_(settle_ns) {}
 
     // Appends file `index` (its text given) to the output, expanding its @include lines.
     void expand(std::uint32_t index, std::string_view text, unsigned depth);
@@ -156,6 +186,7 @@ private:
 
     ConfigSource& out_;
     std::string include_dir_;
+    std::int64_t settle_ns_;
     unsigned text_line_ = 1;
     std::vector<std::pair<dev_t, ino_t>> open_;  // the files being expanded, outermost first
 };
@@ -178,7 +209,8 @@ std::optional<std::uint32_t> Expander::open_file(const std::string& path, std::s
         return std::nullopt;
     }
     const auto index = static_cast<std::uint32_t>(out_.files.size());
-    out_.files.push_back({path, file.st.st_mode & 07777, true, sha256_of(file.text)});
+    out_.files.push_back({path, file.st.st_mode & 07777, true, sha256_of(file.text), false,
+                          file.unchanged_ns >= settle_ns_ ? file_status(file.st) : 0});
     if ((file.st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
         error({index, 0}, "group or other users can write it; run chmod go-w (mode " + mode_text(file.st.st_mode) + ")");
     open_.push_back(id);
@@ -317,10 +349,11 @@ ConfigSource read_config_source_text(std::string_view text, const std::string& n
     return out;
 }
 
-ConfigSource read_config_source_file(const std::string& path) {
+ConfigSource read_config_source_file(const std::string& path, std::int64_t settle_ns) {
     ConfigSource out;
     const std::size_t slash = path.rfind('/');
-    Expander expander(out, slash == std::string::npos ? std::string() : path.substr(0, slash == 0 ? 1 : slash));
+    Expander expander(out, slash == std::string::npos ? std::string() : path.substr(0, slash == 0 ? 1 : slash),
+                      settle_ns);
     std::string text;
     std::string why;
     if (!expander.open_file(path, text, why)) {

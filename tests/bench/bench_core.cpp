@@ -4,6 +4,7 @@
 //                                                         write a config (files: each route's
 //                                                         addresses in an addresses_file, in FILE.d/)
 //   bench-core load FILE                                  load+compile once, print time and peak RSS
+//   bench-core reload FILE [ROUNDS]                       reloads of the unchanged FILE: median time
 //   bench-core decide FILE [ROUNDS]                       decisions/s on one thread (median of ROUNDS)
 //   bench-core read-files DIR [WAY]                       the floor under loading address files:
 //                                                         open, fstat, read and close every file in
@@ -82,6 +83,30 @@ int load_once(const char* path) {
     std::printf("load: %.2f s, peak RSS %.0f MB, RSS after %.0f MB (%zu routes, %zu listed addresses)\n", seconds,
                 usage.ru_maxrss / 1024.0, static_cast<double>(resident) * 4096 / 1048576,
                 policy->config().routes.size(), policy->listed_address_count());
+    return 0;
+}
+
+// A reload of an unchanged config, as SIGHUP makes one: `rounds` times against the running
+// policy, each new one replacing it; the median time.
+int reload(const char* path, int rounds) {
+    std::shared_ptr<const Policy> running = load(path);
+    std::vector<double> seconds;
+    for (int i = 0; i < rounds; ++i) {
+        const auto t0 = Clock::now();
+        PolicyResult r = load_policy_file(path, UserCheck::skip, ListedAddressUse::into_index, running.get());
+        if (!r.policy) {
+            for (const auto& d : r.errors) std::fprintf(stderr, "%s\n", format_diagnostic(d).c_str());
+            return 78;
+        }
+        running = std::move(r.policy);
+        seconds.push_back(std::chrono::duration<double>(Clock::now() - t0).count());
+    }
+    std::sort(seconds.begin(), seconds.end());
+    std::printf("reload (unchanged): median %.3f s, min %.3f s, max %.3f s over %d (%s)\n", seconds[seconds.size() / 2],
+                seconds.front(), seconds.back(), rounds,
+                running->config().config_files_unread ? "config files taken by their status"
+                : running->config().parse_reused     ? "config read, its parse taken over"
+                                                     : "config parsed");
     return 0;
 }
 
@@ -197,8 +222,9 @@ int main(int argc, char** argv) {
         return generate(argv[2], std::atol(argv[3]), std::atol(argv[4]), argc == 6);
     if (mode == "load" && argc == 3) return load_once(argv[2]);
     if (mode == "decide" && argc >= 3) return decide(argv[2], argc > 3 ? std::atoi(argv[3]) : 7);
+    if (mode == "reload" && argc >= 3) return reload(argv[2], argc > 3 ? std::atoi(argv[3]) : 5);
     if (mode == "read-files" && (argc == 3 || argc == 4)) return read_files(argv[2], argc == 4 ? argv[3] : "openat");
-    std::fprintf(stderr, "usage: bench-core generate FILE ROUTES PER_ROUTE [files] | load FILE | decide FILE [ROUNDS] | "
+    std::fprintf(stderr, "usage: bench-core generate FILE ROUTES PER_ROUTE [files] | load FILE | reload FILE [ROUNDS] | decide FILE [ROUNDS] | "
                          "read-files DIR [path|openat|nostat]\n");
     return 64;
 }

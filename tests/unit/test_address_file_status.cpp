@@ -3,6 +3,7 @@
 // file that changed shortly before it was read is read again on the next reload.
 #define BOOST_TEST_DYN_LINK
 #include "route_milter/config/address_file.hpp"
+#include "route_milter/config/config_source.hpp"
 #include "route_milter/config/load_policy.hpp"
 
 #include "test_support.hpp"
@@ -158,7 +159,7 @@ BOOST_AUTO_TEST_CASE(statuses_are_each_files_own_with_one_thread_or_two) {
         for (std::size_t i = 0; i < count; ++i) {
             struct stat st {};
             const bool regular = ::stat(names[i].c_str(), &st) == 0 && S_ISREG(st.st_mode);
-            BOOST_TEST(got.status[i] == (regular ? address_file_status(st) : 0u), names[i]);
+            BOOST_TEST(got.status[i] == (regular ? file_status(st) : 0u), names[i]);
             BOOST_TEST(got.mode[i] == (regular ? st.st_mode : 0u), names[i]);
         }
     }
@@ -174,7 +175,7 @@ BOOST_AUTO_TEST_CASE(the_status_covers_every_field_and_is_never_zero) {
     base.st_gid = 5;
     base.st_mtim = {6, 7};
     base.st_ctim = {8, 9};
-    const std::uint64_t was = address_file_status(base);
+    const std::uint64_t was = file_status(base);
     BOOST_TEST(was != 0u);
     const std::vector<void (*)(struct stat&)> changes = {
         [](struct stat& s) { ++s.st_dev; },          [](struct stat& s) { ++s.st_ino; },
@@ -186,7 +187,7 @@ BOOST_AUTO_TEST_CASE(the_status_covers_every_field_and_is_never_zero) {
     for (std::size_t i = 0; i < changes.size(); ++i) {
         struct stat other = base;
         changes[i](other);
-        BOOST_TEST(address_file_status(other) != was, "field " << i);
+        BOOST_TEST(file_status(other) != was, "field " << i);
     }
     // A read is trusted only once it had settled, and never when the file could not be read.
     AddressFileRead read;

@@ -9,6 +9,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <fcntl.h>
 #include <sys/stat.h>
 
 #include <chrono>
@@ -211,6 +212,107 @@ BOOST_AUTO_TEST_CASE(any_change_to_a_config_file_is_parsed) {
     BOOST_TEST(readable.policy == nullptr);
     BOOST_TEST(errors_text(readable).find("holds route passwords but other users can read it") != std::string::npos,
                errors_text(readable));
+}
+
+// A reload finds each config file with the status (device, inode, size, mode, owner, mtime and
+// ctime) the running config read it under: the files are not even read. Any write changes the
+// ctime, which no one can set back: such a file is read, and parsed only if its bytes changed.
+BOOST_AUTO_TEST_CASE(config_files_with_their_trusted_status_are_not_read) {
+    Mixed c;
+    const PolicyResult first = first_load(c.main);
+    BOOST_REQUIRE_MESSAGE(first.policy != nullptr, errors_text(first));
+    BOOST_TEST(!first.policy->config().config_files_unread);
+
+    const PolicyResult same = reload(c.main, first);
+    BOOST_REQUIRE_MESSAGE(same.policy != nullptr, errors_text(same));
+    BOOST_TEST(same.policy->config().config_files_unread);
+    BOOST_TEST(same.policy->config().parse_reused);
+    check_same_config(same.policy->config(), first.policy->config());
+    BOOST_TEST(rule_for(*same.policy, "bob@exact.test") == "no-objection");
+
+    // And again from that one (what it recorded of the files is what the first load did).
+    const PolicyResult again = reload(c.main, same);
+    BOOST_REQUIRE_MESSAGE(again.policy != nullptr, errors_text(again));
+    BOOST_TEST(again.policy->config().config_files_unread);
+    check_same_config(again.policy->config(), first.policy->config());
+
+    // The @include written again, byte for byte: read (its status changed), not parsed.
+    const std::string ranges = c.dir.path + "/ranges.conf";
+    struct stat st {};
+    BOOST_REQUIRE(::stat(ranges.c_str(), &st) == 0);
+    const std::string text = testing::read_file(ranges);
+    c.dir.write("ranges.conf", text);
+    const PolicyResult rewritten = reload(c.main, again);
+    BOOST_REQUIRE_MESSAGE(rewritten.policy != nullptr, errors_text(rewritten));
+    BOOST_TEST(!rewritten.policy->config().config_files_unread);
+    BOOST_TEST(rewritten.policy->config().parse_reused);
+    check_same_config(rewritten.policy->config(), first.policy->config());
+
+    // One byte of it changed, the size and the modification time put back as they were: the
+    // change time gives it away. Read, parsed, and in force.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const PolicyResult settled = reload(c.main, rewritten);
+    BOOST_REQUIRE(settled.policy != nullptr);
+    BOOST_TEST(settled.policy->config().config_files_unread);
+    BOOST_REQUIRE(::stat(ranges.c_str(), &st) == 0);
+    std::string edited = text;
+    const std::size_t at = edited.find("priority = 10;");
+    BOOST_REQUIRE(at != std::string::npos);
+    edited.replace(at, 14, "priority = 12;");
+    c.dir.write("ranges.conf", edited);
+    const struct timespec times[2] = {st.st_atim, st.st_mtim};
+    BOOST_REQUIRE(::utimensat(AT_FDCWD, ranges.c_str(), times, 0) == 0);
+    struct stat now {};
+    BOOST_REQUIRE(::stat(ranges.c_str(), &now) == 0);
+    BOOST_REQUIRE(now.st_size == st.st_size);
+    BOOST_REQUIRE(now.st_mtim.tv_sec == st.st_mtim.tv_sec);
+    BOOST_REQUIRE(now.st_mtim.tv_nsec == st.st_mtim.tv_nsec);
+    const PolicyResult edited_back = reload(c.main, settled);
+    BOOST_REQUIRE_MESSAGE(edited_back.policy != nullptr, errors_text(edited_back));
+    BOOST_TEST(!edited_back.policy->config().config_files_unread);
+    BOOST_TEST(!edited_back.policy->config().parse_reused);
+    BOOST_TEST(edited_back.policy->config().ip_ranges.at(1).priority == 12);
+
+    // The main file replaced by another of the same bytes (a new inode, as an editor or a
+    // deployment that renames over it makes): read, not parsed.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    const PolicyResult before_rename = reload(c.main, edited_back);
+    BOOST_REQUIRE(before_rename.policy != nullptr);
+    BOOST_TEST(before_rename.policy->config().config_files_unread);
+    c.dir.write("main.conf.new", testing::read_file(c.main), 0600);
+    BOOST_REQUIRE(::rename((c.dir.path + "/main.conf.new").c_str(), c.main.c_str()) == 0);
+    const PolicyResult renamed = reload(c.main, before_rename);
+    BOOST_REQUIRE_MESSAGE(renamed.policy != nullptr, errors_text(renamed));
+    BOOST_TEST(!renamed.policy->config().config_files_unread);
+    BOOST_TEST(renamed.policy->config().parse_reused);
+}
+
+// A status is trusted only for a file that had been unchanged for address_file_settle when it
+// was read: within the same tick of a coarse clock a write may leave the status as it was.
+BOOST_AUTO_TEST_CASE(a_config_file_read_young_is_read_again) {
+    Mixed c;
+    const auto load = [&](const Policy* running) {
+        return load_policy_file(c.main, UserCheck::skip, ListedAddressUse::into_index, running, address_file_settle_ns);
+    };
+    const PolicyResult first = load(nullptr);
+    BOOST_REQUIRE_MESSAGE(first.policy != nullptr, errors_text(first));
+    const PolicyResult next = load(first.policy.get());
+    BOOST_REQUIRE_MESSAGE(next.policy != nullptr, errors_text(next));
+    BOOST_TEST(!next.policy->config().config_files_unread);  // written within the last 10 s
+    BOOST_TEST(next.policy->config().parse_reused);
+
+    // A file that has been unchanged for longer than that: trusted.
+    const struct timespec old[2] = {{1'700'000'000, 0}, {1'700'000'000, 0}};
+    for (const char* name : {"main.conf", "ranges.conf"})
+        BOOST_REQUIRE(::utimensat(AT_FDCWD, (c.dir.path + "/" + name).c_str(), old, 0) == 0);
+    // (utimensat sets the ctime to now: only a settle of 0 trusts it yet.)
+    const PolicyResult now_trusted = load_policy_file(c.main, UserCheck::skip, ListedAddressUse::into_index,
+                                                      next.policy.get(), 0);
+    BOOST_REQUIRE(now_trusted.policy != nullptr);
+    BOOST_TEST(!now_trusted.policy->config().config_files_unread);
+    const PolicyResult taken = load(now_trusted.policy.get());
+    BOOST_REQUIRE(taken.policy != nullptr);
+    BOOST_TEST(taken.policy->config().config_files_unread);
 }
 
 BOOST_AUTO_TEST_CASE(inline_addresses_are_parsed_every_time) {

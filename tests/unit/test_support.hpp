@@ -12,6 +12,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 
 #include <string>
 #include <variant>
@@ -39,6 +40,13 @@ inline Config config_from(const std::string& text, const std::string& name = "ma
     ConfigResult r = load_config_text(text, name);
     BOOST_REQUIRE_MESSAGE(r.config.has_value(), errors_text(r));
     return std::move(*r.config);
+}
+
+// The whole of a file (the test fails if it cannot be read).
+inline std::string read_file(const std::string& path) {
+    std::ifstream in(path, std::ios::binary);
+    BOOST_REQUIRE_MESSAGE(in, "cannot read " << path);
+    return std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
 }
 
 // A private directory of config files, removed with everything in it.

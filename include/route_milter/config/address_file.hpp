@@ -78,7 +78,7 @@ struct AddressFileRead {
     std::optional<std::string> unusable;  // why the file cannot be read at all
     mode_t mode = 0;
     std::array<unsigned char, 32> sha256{};  // of the bytes read, for the config digest
-    std::uint64_t status = 0;       // address_file_status of the file as opened
+    std::uint64_t status = 0;       // file_status (config_source.hpp) of the file as opened
     std::int64_t unchanged_ns = 0;  // how long it had been unchanged then (clock - newer of mtime, ctime)
 };
 
@@ -90,12 +90,10 @@ struct AddressFileRead {
 // `address_file_settle` when it was opened; a younger one is read again on the next reload.
 inline constexpr std::int64_t address_file_settle_ns = 10'000'000'000;  // 10 s: coarse clocks, vfat's 2 s, NFS
 
-// The status of a file as one 64-bit value, never 0 (0 stands for "read it again").
-std::uint64_t address_file_status(const struct stat& st);
 // What read_address_file's result says a reload may trust: its status, or 0.
 std::uint64_t trusted_status(const AddressFileRead& read, std::int64_t settle_ns = address_file_settle_ns);
 
-// The address_file_status of each path and its mode, as a reload finds them now (following
+// The file_status of each path and its mode, as a reload finds them now (following
 // links; on NFS asked of the server): status 0 where there is none to be had or the file is
 // not a regular one. Most share a directory, opened once; with many paths a second thread takes
 // every other one (on NFS each is a round trip).

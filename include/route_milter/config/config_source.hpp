@@ -29,6 +29,7 @@
 #include <sys/types.h>
 
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -49,7 +50,9 @@ struct SourceFile {
     bool from_disk = false;
     std::array<unsigned char, 32> sha256{};  // of the bytes read (config_digest.hpp)
     bool addresses = false;  // an addresses_file (address_file.hpp), not config text
-    std::uint64_t status = 0;  // an address file's trusted_status (address_file.hpp), or 0
+    // Its file_status when it may be trusted (an address file's trusted_status, address_file.hpp;
+    // a config file's likewise, read_config_source_file), or 0.
+    std::uint64_t status = 0;
 };
 
 class ConfigSource {
@@ -58,6 +61,9 @@ public:
     std::vector<SourceFile> files;  // files[0]: the main file (or the name standing for the text)
     Diagnostics errors;
     bool complete = false;          // every file was read; `text` is the whole config
+    // None was read: each is the file the running config read (a reload found them all with the
+    // status it read them under). There is no text; the running config's parse is taken over.
+    bool unread = false;
 
     // The file and line that line `text_line` (1-based) of `text` came from.
     SourceLocation locate(unsigned text_line) const;
@@ -73,7 +79,9 @@ private:
     std::vector<Segment> segments_;
 };
 
-ConfigSource read_config_source_file(const std::string& path);
+// settle_ns: how long a file must have been unchanged when opened for its status to be kept
+// (SourceFile::status; 0 otherwise). The default keeps none.
+ConfigSource read_config_source_file(const std::string& path, std::int64_t settle_ns = INT64_MAX);
 
 // A file descriptor that closes itself.
 class Fd {
@@ -94,6 +102,12 @@ std::variant<Fd, std::string> open_regular_file(const std::string& path, struct 
 // The same for `name` relative to the directory open as `dir` (AT_FDCWD: the working one); a
 // name resolved from its directory's descriptor saves walking the whole path for each file.
 std::variant<Fd, std::string> open_regular_file_at(int dir, const char* name, struct stat& st);
+
+// The status of a file (device, inode, size, mode, owner, mtime and ctime, to the nanosecond)
+// as one 64-bit value, never 0 (0 stands for "read it again"). A reload takes a file whose
+// status is the one it was read under as read, without reading it: see address_file.hpp
+// (address_file_settle) for when such a status may be trusted.
+std::uint64_t file_status(const struct stat& st);
 
 // "0644"
 std::string mode_text(mode_t mode);

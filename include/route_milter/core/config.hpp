@@ -179,12 +179,14 @@ struct Config {
     // each addresses_file.
     // The `file` index of a range, route or address points here; empty for a hand-made Config.
     FileNames files;
+    // How many of `files` are config files (the main file and its @includes, first in the table).
+    std::uint32_t config_file_count = 0;
     // sha256 (hex) of the bytes of every file read (`files`, in order): the policy's identity,
     // the same on every host that runs the same files, whatever their paths.
     std::string digest;
-    // What a reload needs to take an address file as read, without reading it: for each file
-    // of `files` (zero for the other files; empty without address files) its sha256 and the
-    // status it was read under, when that can be trusted (0 when the file must be read again).
+    // What a reload needs to take a file as read, without reading it: for each file of `files`
+    // (empty for a config from text) its sha256 and the status it was read under, when that can
+    // be trusted (0 when the file must be read again). Address files and config files alike.
     struct FileSeen {
         std::array<unsigned char, 32> sha256{};
         std::uint64_t status = 0;
@@ -193,6 +195,9 @@ struct Config {
     // On a reload: how many address files were taken as the running policy read them, by
     // their status alone (neither read nor hashed again).
     std::size_t address_files_unread = 0;
+    // On a reload: whether the config files (the main file and its @includes) were all taken as
+    // the running policy read them, by their status alone (not even read, let alone parsed).
+    bool config_files_unread = false;
     // What the config files themselves were (each one's name, mode and sha256, address files
     // left out): a reload that finds them all the same takes the settings and routes from the
     // running config instead of parsing them again (config_loader.hpp, read_config_file).
