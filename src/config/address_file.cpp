@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <condition_variable>
 #include <cstring>
@@ -150,49 +151,68 @@ bool status_of(Directory& dir, const std::string& path, struct stat& st) {
     return true;
 }
 
-// Paths first, first + step, first + 2 step, ... into `out`.
-void statuses_of(const std::vector<const std::string*>& paths, std::size_t first, std::size_t step, FileStatuses& out) {
+// Blocks of paths, each taken whole from `next` by one thread, into `out` (each thread writes
+// its own run of `out`: no two share a cache line but at a block's edges).
+constexpr std::size_t status_block = 256;
+void statuses_of(const std::vector<const std::string*>& paths, std::atomic<std::size_t>& next, FileStatuses& out) {
     Directory dir;
-    for (std::size_t i = first; i < paths.size(); i += step) {
-        struct stat st {};
-        if (status_of(dir, *paths[i], st) && S_ISREG(st.st_mode)) {
-            out.status[i] = file_status(st);
-            out.mode[i] = st.st_mode;
+    for (;;) {
+        const std::size_t first = next.fetch_add(status_block, std::memory_order_relaxed);
+        if (first >= paths.size()) return;
+        const std::size_t end = std::min(paths.size(), first + status_block);
+        for (std::size_t i = first; i < end; ++i) {
+            struct stat st {};
+            if (status_of(dir, *paths[i], st) && S_ISREG(st.st_mode)) {
+                out.status[i] = file_status(st);
+                out.mode[i] = st.st_mode;
+            }
         }
     }
 }
 
 }  // namespace
 
-FileStatuses address_file_statuses(const std::vector<const std::string*>& paths) {
+FileStatuses address_file_statuses(const std::vector<const std::string*>& paths, std::size_t threads) {
     FileStatuses out{std::vector<std::uint64_t>(paths.size(), 0), std::vector<mode_t>(paths.size(), 0)};
-    std::thread second;
+    std::atomic<std::size_t> next{0};
+    std::vector<std::thread> more;
+    std::mutex failed_lock;
     std::exception_ptr failed;
-    if (paths.size() >= 64) {
-        // Like the readers: no signal for this thread (the daemon's sigwait takes them).
+    // The caller's thread and at most one more per block beyond the first.
+    const std::size_t blocks = (paths.size() + status_block - 1) / status_block;
+    const std::size_t extra = std::min(threads, blocks) > 1 ? std::min(threads, blocks) - 1 : 0;
+    if (extra > 0) {
+        // Like the readers: no signal for these threads (the daemon's sigwait takes them).
         sigset_t all, was;
         sigfillset(&all);
         pthread_sigmask(SIG_SETMASK, &all, &was);
         try {
-            second = std::thread([&] {
-                try {
-                    statuses_of(paths, 1, 2, out);
-                } catch (...) {
-                    failed = std::current_exception();
-                }
-            });
-        } catch (const std::system_error&) {  // no thread to be had: all of them here
+            while (more.size() < extra)
+                more.emplace_back([&] {
+                    try {
+                        statuses_of(paths, next, out);
+                    } catch (...) {
+                        const std::lock_guard<std::mutex> hold(failed_lock);
+                        failed = std::current_exception();
+                    }
+                });
+        } catch (const std::system_error&) {  // no more threads to be had: the rest here
         }
         pthread_sigmask(SIG_SETMASK, &was, nullptr);
     }
+    const auto join = [&] {
+        for (std::thread& t : more) t.join();
+    };
     try {
-        statuses_of(paths, 0, second.joinable() ? 2 : 1, out);
+        statuses_of(paths, next, out);
     } catch (...) {
-        if (second.joinable()) second.join();
+        next.store(paths.size());  // the others stop at their next block
+        join();
         throw;
     }
-    if (second.joinable()) second.join();
+    join();
     if (failed) std::rethrow_exception(failed);
+    out.threads = 1 + more.size();
     return out;
 }
 

@@ -114,7 +114,7 @@ public:
     // addresses would otherwise add up to the peak).
     struct PendingAddressFile {
         std::uint32_t route;
-        std::string name;    // as written
+        std::string name;    // as written (resolved: moved into the file table by read_listed)
         // Its route's setting path, "routes[3]" (made when needed: a hundred thousand of these
         // are held while the config text is).
         std::string path() const { return "routes[" + std::to_string(route) + "]"; }
@@ -517,7 +517,8 @@ void address_file_read(Validator& v, const Validator::PendingAddressFile& pendin
 // What decides a shard of the listed-address index besides its address files' bytes: the
 // routes placed in it, in order, with their domain, deliver_to, inline addresses and the file
 // each reads. Read before the files, while the only records are the inline ones (route order).
-std::vector<ListedAddresses::Digest> listed_inline_digests(const Validator& v, const Config& config) {
+std::vector<ListedAddresses::Digest> listed_inline_digests(Validator& v, const Config& config,
+                                                           std::uint32_t first_file) {
     constexpr std::uint32_t shards = ListedAddresses::shard_count;
     std::vector<std::optional<Sha256Stream>> sha(shards);
     const auto put = [](Sha256Stream& to, std::string_view bytes) {
@@ -536,7 +537,8 @@ std::vector<ListedAddresses::Digest> listed_inline_digests(const Validator& v, c
         for (const ListedAddresses::Record& a : config.listed.of_route(i)) put(*to, config.listed.text(a));
         while (next_file < v.pending_address_files.size() && v.pending_address_files[next_file].route < i) ++next_file;
         put(*to, next_file < v.pending_address_files.size() && v.pending_address_files[next_file].route == i
-                     ? v.path_of(v.pending_address_files[next_file]) : std::string("-"));
+                     ? std::string_view(v.file(first_file + static_cast<std::uint32_t>(next_file)).name)
+                     : std::string_view("-"));
     }
     std::vector<ListedAddresses::Digest> out(shards);
     for (std::uint32_t s = 0; s < shards; ++s)
@@ -647,8 +649,9 @@ bool read_addresses_file(Validator& v, const Validator::PendingAddressFile& pend
     AddressFileReader reader(config.listed, pending.route, route.pattern, file, file_path);
     const AddressFileRead read = read_address_file(files, reader);
     if (read.unusable) {
-        v.error_at(pending.at, pending.path() + ".addresses_file: " + *read.unusable + " (\"" + pending.name + "\"" +
-                                   (file_path == pending.name ? "" : ", " + file_path) + ")");
+        const std::string& written = pending.resolved ? file_path : pending.name;  // see read_listed
+        v.error_at(pending.at, pending.path() + ".addresses_file: " + *read.unusable + " (\"" + written + "\"" +
+                                   (file_path == written ? "" : ", " + file_path) + ")");
         return false;
     }
     for (Diagnostic& d : reader.errors()) v.errors.push_back(std::move(d));
@@ -661,16 +664,17 @@ bool read_addresses_file(Validator& v, const Validator::PendingAddressFile& pend
 // Every route's addresses_file, into the shards of the index; on a reload, the shards whose
 // inputs are unchanged are the running policy's (each such file's count is the running one's).
 void read_listed(Validator& v, Config& config, const Config* running, std::int64_t settle_ns) {
-    const std::vector<ListedAddresses::Digest> inline_part = listed_inline_digests(v, config);
     v.reserve_files(v.pending_address_files.size());
     const auto first_file = static_cast<std::uint32_t>(v.file_count());
-    for (const Validator::PendingAddressFile& pending : v.pending_address_files) {
+    for (Validator::PendingAddressFile& pending : v.pending_address_files) {
         SourceFile source_file;
-        source_file.name = v.path_of(pending);
+        // A name taken from the running config is the path already: moved, not copied.
+        source_file.name = pending.resolved ? std::move(pending.name) : v.path_of(pending);
         source_file.from_disk = true;
         source_file.addresses = true;
         v.add_file(std::move(source_file));
     }
+    const std::vector<ListedAddresses::Digest> inline_part = listed_inline_digests(v, config, first_file);
     std::vector<bool> unusable(v.pending_address_files.size(), false);
     std::vector<bool> unread(v.pending_address_files.size(), false);
     if (running != nullptr)

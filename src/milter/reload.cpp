@@ -3,6 +3,7 @@
 
 #include "route_milter/common/log.hpp"
 
+#include <chrono>
 #include <cstdio>
 #include <malloc.h>
 
@@ -19,6 +20,7 @@ struct GiveBackMemory {
 
 bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::string& path, UserCheck user_check) {
     const GiveBackMemory give_back;  // destroyed last: after `loaded` and `running` below
+    const auto started = std::chrono::steady_clock::now();
     const auto running = live.snapshot();
     PolicyResult loaded = load_policy_file(path, user_check, ListedAddressUse::into_index, running->policy.get());
     if (!loaded.policy) {
@@ -59,10 +61,12 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::s
                       address_files - c.address_files_unread, c.address_files_unread);
     // The config files unchanged: their settings and routes were taken over, not parsed again.
     const char* reused = c.parse_reused ? " (config unchanged: not parsed again)" : "";
+    // How long the new policy took to be made (read, checked, compiled), up to this line.
+    const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     log_line(LOG_INFO,
-             "reloaded %s: %zu routes%s, %zu listed addresses%s, %zu ip ranges, mode %s, %zu routes in warn mode, "
-             "digest %s",
-             path.c_str(), next.config().routes.size(), reused, next.listed_address_count(), parts,
+             "reloaded %s in %.2f s: %zu routes%s, %zu listed addresses%s, %zu ip ranges, mode %s, %zu routes in warn "
+             "mode, digest %s",
+             path.c_str(), seconds, next.config().routes.size(), reused, next.listed_address_count(), parts,
              next.config().ip_ranges.size(),
              std::string(name_of(next.config().mode)).c_str(), routes_in_mode(next.config(), Mode::warn),
              next.config().digest.c_str());

@@ -13,6 +13,7 @@ echo "== core: the same, the addresses in 100,000 address files ($(du -h "$files
 for i in 1 2 3; do "$build/bench-core" load "$files"; done
 for i in 1 2 3; do for way in path openat; do "$build/bench-core" read-files "$files.d" $way; done; done  # the kernel's share of that load (path: the old calls)
 "$build/bench-core" decide "$files" 7
+"$build/bench-core" reload "$files" 7  # a reload's own work, nothing changed (the daemon's: below)
 echo "== routectl writing the MTA maps (100,000 routes in address files)"
 python3 tests/bench/routectl_maps.py "$build/routectl" "$files" sendmail 3
 python3 tests/bench/routectl_maps.py "$build/routectl" "$files" postfix 3

@@ -400,6 +400,12 @@ def soak_big(a, work):
                      sum(any("reloaded " in line for line in lines) for _, lines, _, _ in done),
                      sum(any("reload failed" in line for line in lines) for _, lines, _, _ in done),
                      statistics.median(seconds), max(seconds)))
+            # The milter's own time for each taken reload (its log line says it), against the outcome's.
+            own = [float(m.group(1)) for _, lines, _, _ in done for line in lines
+                   for m in [re.search(r"reloaded \S+ in (\d+\.\d+) s:", line)] if m]
+            if own:
+                print("reload time logged by the milter: median %.2f s, max %.2f s" % (statistics.median(own), max(own)),
+                      flush=True)
             # How many address files each taken reload read (the others: unchanged by their status).
             read = [int(m.group(1)) for _, lines, _, _ in done for line in lines
                     for m in [re.search(r"address files: (\d+) read, (\d+) unchanged", line)] if m]

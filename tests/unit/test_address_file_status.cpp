@@ -14,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cstdio>
 #include <string>
@@ -132,15 +133,17 @@ BOOST_AUTO_TEST_CASE(a_file_changed_shortly_before_it_was_read_is_read_again) {
     BOOST_TEST(after.policy->config().address_files_unread == 6u);
 }
 
-// 3 and 100 paths (one thread; two): each one's status is what stat(2) gives, 0 for a missing
-// file, a directory and a FIFO (never opened), through a symbolic link the target's.
-BOOST_AUTO_TEST_CASE(statuses_are_each_files_own_with_one_thread_or_two) {
+// None to 1,000 paths, on up to 1 to 8 threads (one more per block of 256 beyond the first):
+// each one's status is what stat(2) gives, 0 for a missing file, a directory and a FIFO (never
+// opened), through a symbolic link the target's.
+BOOST_AUTO_TEST_CASE(statuses_are_each_files_own_on_any_number_of_threads) {
     ConfigDir d;
     BOOST_REQUIRE(::mkdir((d.path + "/dir").c_str(), 0700) == 0);
     BOOST_REQUIRE(::mkfifo((d.path + "/fifo").c_str(), 0600) == 0);
     d.write("target", "a@b.test\n");
     BOOST_REQUIRE(::symlink("target", (d.path + "/link").c_str()) == 0);
-    for (const std::size_t count : {std::size_t{3}, std::size_t{100}}) {
+    for (const std::size_t count : {std::size_t{0}, std::size_t{3}, std::size_t{100}, std::size_t{257},
+                                    std::size_t{1000}}) {
         std::vector<std::string> names;
         for (std::size_t i = 0; i < count; ++i) {
             switch (i % 7) {
@@ -153,14 +156,19 @@ BOOST_AUTO_TEST_CASE(statuses_are_each_files_own_with_one_thread_or_two) {
         }
         std::vector<const std::string*> paths;
         for (const std::string& n : names) paths.push_back(&n);
-        const FileStatuses got = address_file_statuses(paths);
-        BOOST_REQUIRE(got.status.size() == count);
-        BOOST_REQUIRE(got.mode.size() == count);
-        for (std::size_t i = 0; i < count; ++i) {
-            struct stat st {};
-            const bool regular = ::stat(names[i].c_str(), &st) == 0 && S_ISREG(st.st_mode);
-            BOOST_TEST(got.status[i] == (regular ? file_status(st) : 0u), names[i]);
-            BOOST_TEST(got.mode[i] == (regular ? st.st_mode : 0u), names[i]);
+        for (const std::size_t threads : {std::size_t{1}, std::size_t{2}, std::size_t{4}, std::size_t{8}}) {
+            BOOST_TEST_CONTEXT(count << " paths, up to " << threads << " threads") {
+                const FileStatuses got = address_file_statuses(paths, threads);
+                BOOST_TEST(got.threads == std::max<std::size_t>(1, std::min(threads, (count + 255) / 256)));
+                BOOST_REQUIRE(got.status.size() == count);
+                BOOST_REQUIRE(got.mode.size() == count);
+                for (std::size_t i = 0; i < count; ++i) {
+                    struct stat st {};
+                    const bool regular = ::stat(names[i].c_str(), &st) == 0 && S_ISREG(st.st_mode);
+                    BOOST_TEST(got.status[i] == (regular ? file_status(st) : 0u), names[i]);
+                    BOOST_TEST(got.mode[i] == (regular ? st.st_mode : 0u), names[i]);
+                }
+            }
         }
     }
 }

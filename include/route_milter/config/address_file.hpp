@@ -95,13 +95,17 @@ std::uint64_t trusted_status(const AddressFileRead& read, std::int64_t settle_ns
 
 // The file_status of each path and its mode, as a reload finds them now (following
 // links; on NFS asked of the server): status 0 where there is none to be had or the file is
-// not a regular one. Most share a directory, opened once; with many paths a second thread takes
-// every other one (on NFS each is a round trip).
+// not a regular one. Most share a directory, opened once per run of them. With many paths up
+// to `threads` threads (the caller's among them) take blocks of 256 in turn (on NFS each
+// status is a round trip). Two: four were no faster on two cores, idle or under load.
 struct FileStatuses {
     std::vector<std::uint64_t> status;
     std::vector<mode_t> mode;
+    std::size_t threads = 1;  // how many took part, the caller's included
 };
-FileStatuses address_file_statuses(const std::vector<const std::string*>& paths);
+inline constexpr std::size_t file_status_threads = 2;
+FileStatuses address_file_statuses(const std::vector<const std::string*>& paths,
+                                   std::size_t threads = file_status_threads);
 
 // Streams `path` through `reader` in pieces of buffer.size(); the reader holds what was found.
 AddressFileRead read_address_file(const std::string& path, AddressFileReader& reader, std::vector<char>& buffer);
