@@ -236,8 +236,7 @@ AddressFileRead read_file(Directory* dir, const std::string& path, std::size_t p
     const Fd fd = std::move(std::get<Fd>(opened));
     out.mode = st.st_mode;
     out.status = file_status(st);
-    const auto ns = [](const struct timespec& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
-    out.unchanged_ns = ns(now) - std::max(ns(st.st_mtim), ns(st.st_ctim));
+    out.unchanged_ns = unchanged_ns(now, st);
     const auto size = static_cast<std::size_t>(st.st_size);
     if (size > max_address_file_bytes) {
         out.unusable = too_big(size);

@@ -12,7 +12,6 @@
 
 #include <algorithm>
 #include <cerrno>
-#include <climits>
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
@@ -95,6 +94,11 @@ std::uint64_t file_status(const struct stat& st) {
     return h != 0 ? h : 1;
 }
 
+std::int64_t unchanged_ns(const struct timespec& now, const struct stat& st) {
+    const auto ns = [](const struct timespec& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
+    return ns(now) - std::max(ns(st.st_mtim), ns(st.st_ctim));
+}
+
 std::string mode_text(mode_t mode) {
     char text[8];
     std::snprintf(text, sizeof text, "%04o", static_cast<unsigned>(mode & 07777));
@@ -119,8 +123,7 @@ std::variant<ReadFile, std::string> read_checked(const std::string& path, std::s
     auto opened = open_regular_file(path, out.st);
     if (auto* why = std::get_if<std::string>(&opened)) return std::move(*why);
     const Fd fd = std::move(std::get<Fd>(opened));
-    const auto ns = [](const struct timespec& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
-    out.unchanged_ns = ns(now) - std::max(ns(out.st.st_mtim), ns(out.st.st_ctim));
+    out.unchanged_ns = unchanged_ns(now, out.st);
     const auto too_big = [&](unsigned long long size) {
         return "too big (" + std::to_string(size) + " bytes; the config and its @includes may hold " +
                std::to_string(max_config_file_bytes) + ")";

@@ -29,7 +29,6 @@
 #include <sys/types.h>
 
 #include <array>
-#include <climits>
 #include <cstdint>
 #include <string>
 #include <string_view>
@@ -108,6 +107,9 @@ std::variant<Fd, std::string> open_regular_file_at(int dir, const char* name, st
 // status is the one it was read under as read, without reading it: see address_file.hpp
 // (address_file_settle) for when such a status may be trusted.
 std::uint64_t file_status(const struct stat& st);
+// How long the file of `st` had been unchanged at `now` (taken before it was opened: any change
+// after that is newer): now less the newer of its mtime and ctime, in nanoseconds.
+std::int64_t unchanged_ns(const struct timespec& now, const struct stat& st);
 
 // "0644"
 std::string mode_text(mode_t mode);
