@@ -57,7 +57,8 @@ using SettingTable = std::span<const SettingRow>;
 using H = Holds;
 constexpr SettingRow root_settings[] = {{"milter", H::group}, {"metrics", H::group}, {"scope"}, {"mode"}, {"local_domains", H::strings},
                                         {"ip_ranges", H::list}, {"routes", H::list}};
-constexpr SettingRow milter_settings[] = {{"socket"}, {"user"}, {"timeout", H::integer, 1, 86400}};
+constexpr SettingRow milter_settings[] = {{"socket"}, {"user"}, {"timeout", H::integer, 1, 86400},
+                                          {"log_accepted", H::boolean}};
 constexpr SettingRow metrics_settings[] = {{"listen", H::string, 0, 0, true},
                                            {"max_connections", H::integer, 1, 1024},
                                            {"timeout", H::integer, 1, 300}};
@@ -296,6 +297,7 @@ void read_milter(Validator& v, const Setting& root, MilterSettings& out) {
         }
     }
     if (auto timeout = v.int_member(m, "milter", milter_settings, "timeout")) out.timeout = static_cast<int>(*timeout);
+    if (auto log_accepted = v.bool_member(m, "milter", milter_settings, "log_accepted")) out.log_accepted = *log_accepted;
 }
 
 // metrics.listen: an IP address the daemon binds itself (no name lookups), loopback unless

@@ -12,6 +12,17 @@ bool is_control(char c) {
     return u < 0x20 || u == 0x7f;
 }
 
+// RFC 822 specials (besides the ones with their own status) that tok822 and prescan take as
+// address syntax outside quotes.
+bool is_special(char c) { return c == ',' || c == ';' || c == ':' || c == '[' || c == ']'; }
+
+bool iequals(std::string_view a, std::string_view b) {
+    if (a.size() != b.size()) return false;
+    for (std::size_t i = 0; i < a.size(); ++i)
+        if (ascii_lower(a[i]) != ascii_lower(b[i])) return false;
+    return true;
+}
+
 std::string_view trim_blanks(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
     while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) s.remove_suffix(1);
@@ -44,8 +55,15 @@ AddressStatus parse_address(std::string_view raw, NormalizedAddress& out) {
     if (raw.front() == '@') {                    // obsolete source route: @a,@b:user@domain
         const std::size_t colon = raw.find(':');
         if (colon == std::string_view::npos) return AddressStatus::bad_source_route;
+        const std::string_view route = raw.substr(0, colon);
         raw.remove_prefix(colon + 1);
         if (raw.empty()) return AddressStatus::bad_source_route;
+        for (const char c : route) {
+            if (c == '(' || c == ')') return AddressStatus::comment;
+            if (is_control(c) || c == ' ' || c == '"' || c == '\\' || c == '<' || c == '>' || c == ';' || c == '[' ||
+                c == ']')
+                return AddressStatus::bad_source_route;
+        }
     }
 
     // The local part is written by index into a buffer as long as the input: no capacity check
@@ -74,6 +92,8 @@ AddressStatus parse_address(std::string_view raw, NormalizedAddress& out) {
             local[n++] = ascii_lower(raw[i]);
         } else if (c == '(' || c == ')') {
             return fail(AddressStatus::comment);
+        } else if (is_special(c)) {
+            return fail(AddressStatus::special_character);
         } else if (is_control(c) || c == ' ' || c == '<' || c == '>') {
             return fail(AddressStatus::bad_character);
         } else {
@@ -84,8 +104,11 @@ AddressStatus parse_address(std::string_view raw, NormalizedAddress& out) {
     if (i == raw.size()) return AddressStatus::ok;  // no domain: "postmaster"
 
     const std::string_view domain = raw.substr(i + 1);
-    for (const char c : domain) {
+    // An address literal is "[...]" as a whole; its inside is checked like a name's.
+    const bool literal = domain.size() >= 2 && domain.front() == '[' && domain.back() == ']';
+    for (const char c : literal ? domain.substr(1, domain.size() - 2) : domain) {
         if (c == '(' || c == ')') return fail(AddressStatus::comment);
+        if (is_special(c) && !(literal && c == ':')) return fail(AddressStatus::special_character);  // [IPv6:...]
         if (is_control(c) || c == ' ' || c == '@' || c == '"' || c == '<' || c == '>' || c == '\\')
             return fail(AddressStatus::bad_character);
     }
@@ -101,6 +124,28 @@ AddressStatus parse_address(std::string_view raw, NormalizedAddress& out) {
     return AddressStatus::ok;
 }
 
+EnvelopeReading read_envelope_address(const char* mta_reading, std::string_view argument, NormalizedAddress& out) {
+    EnvelopeReading r;
+    std::string_view bare = trim_blanks(argument);
+    if (bare.size() >= 2 && bare.front() == '<' && bare.back() == '>') bare = bare.substr(1, bare.size() - 2);
+    r.bare_postmaster = iequals(bare, "postmaster");
+    if (mta_reading != nullptr) {
+        const std::string_view mta(mta_reading);
+        if (mta.empty() || mta == "<>") {  // the MTA read the null sender
+            r.status = parse_address("<>", out);
+            r.from_mta = true;
+            return r;
+        }
+        r.status = parse_address(mta, out);
+        if (r.status == AddressStatus::ok && out.has_domain()) {
+            r.from_mta = true;
+            return r;
+        }
+    }
+    r.status = parse_address(argument, out);
+    return r;
+}
+
 std::string_view describe(AddressStatus status) {
     switch (status) {
     case AddressStatus::ok: return "valid address";
@@ -110,6 +155,7 @@ std::string_view describe(AddressStatus status) {
     case AddressStatus::bad_source_route: return "malformed source route";
     case AddressStatus::bad_character: return "invalid character";
     case AddressStatus::comment: return "RFC 822 comment";
+    case AddressStatus::special_character: return "RFC 822 special character outside quotes";
     case AddressStatus::bad_domain: return "invalid domain";
     case AddressStatus::too_long: return "address too long";
     }

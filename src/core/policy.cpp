@@ -204,11 +204,12 @@ namespace {
 bool is_bare_postmaster(const NormalizedAddress& a) { return !a.has_domain() && a.text() == "postmaster"; }
 }  // namespace
 
-Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient) const {
+Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient,
+                                  bool bare_postmaster) const {
     Decision d;
     d.range = facts.range;
     d.mode = config_.mode;
-    if (is_bare_postmaster(recipient)) {
+    if (bare_postmaster || is_bare_postmaster(recipient)) {
         d.rule = Rule::postmaster;
         return d;
     }
@@ -263,16 +264,17 @@ Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAdd
     return d;
 }
 
-Decision Policy::decide_recipient(const MessageFacts& facts, std::string_view raw_recipient,
+Decision Policy::decide_recipient(const MessageFacts& facts, const char* mta_reading, std::string_view raw_recipient,
                                   NormalizedAddress& scratch) const {
-    if (parse_address(raw_recipient, scratch) != AddressStatus::ok) {
+    const EnvelopeReading reading = read_envelope_address(mta_reading, raw_recipient, scratch);
+    if (reading.status != AddressStatus::ok || scratch.is_null()) {
         Decision d;
         d.rule = Rule::bad_address;
         d.range = facts.range;
         d.mode = config_.mode;
         return d;
     }
-    return decide_recipient(facts, scratch);
+    return decide_recipient(facts, scratch, reading.bare_postmaster);
 }
 
 Decision Policy::decide(const Query& query) const {

@@ -22,7 +22,7 @@ constexpr unsigned long no_reply_stages = SMFIP_NR_CONN | SMFIP_NR_MAIL | SMFIP_
                                           SMFIP_NR_EOH | SMFIP_NR_BODY | SMFIP_NR_DATA | SMFIP_NR_UNKN;
 
 struct MessageContext {
-    std::string sender_raw;  // as the MTA gave it, for logs
+    std::string sender_log;  // the sender as judged (else as the client wrote it), for logs
     MessageFacts facts;
     bool started = false;    // MAIL FROM seen
 };
@@ -36,6 +36,7 @@ struct ConnectionContext {
     MessageContext message;
     NormalizedAddress sender;     // scratch, reused
     NormalizedAddress recipient;  // scratch, reused
+    std::string rcpt_log;         // scratch, reused
 };
 
 ConnectionContext* context_of(SMFICTX* ctx) { return static_cast<ConnectionContext*>(smfi_getpriv(ctx)); }
@@ -73,8 +74,9 @@ sfsistat on_negotiate(SMFICTX* ctx, unsigned long actions, unsigned long steps, 
         *actions_out = SMFIF_SETSYMLIST;
         // Only the macros the decision and the log need. TLS: Postfix and Sendmail both set
         // {tls_version} once STARTTLS (or SMTPS) is in force; {cipher} as a second witness.
-        smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen} {tls_version} {cipher}"));
-        smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>("i"));
+        // {mail_addr} and {rcpt_addr}: the addresses as the MTA itself read them.
+        smfi_setsymlist(ctx, SMFIM_ENVFROM, const_cast<char*>("i {auth_authen} {tls_version} {cipher} {mail_addr}"));
+        smfi_setsymlist(ctx, SMFIM_ENVRCPT, const_cast<char*>("i {rcpt_addr}"));
     }
     return SMFIS_CONTINUE;
 }
@@ -91,12 +93,33 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* address) {
     return no_reply_or(*c, SMFIP_NR_CONN, SMFIS_CONTINUE);
 }
 
+// "<address>" for a log line: the judged address as it is, a raw argument (which the client
+// wrote) with every byte that could end or forge a log line escaped as \xHH.
+void set_log_address(std::string& out, std::string_view address, bool judged) {
+    out.assign(judged ? "<" : "");
+    for (const char ch : address) {
+        const auto u = static_cast<unsigned char>(ch);
+        if (u < 0x20 || u == 0x7f || (!judged && u == '\\')) {
+            static constexpr char hex[] = "0123456789abcdef";
+            out += "\\x";
+            out += hex[u >> 4];
+            out += hex[u & 15];
+        } else {
+            out += ch;
+        }
+    }
+    if (judged) out += '>';
+}
+
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     ConnectionContext* c = ensure_context(ctx);
     if (c == nullptr) return SMFIS_TEMPFAIL;
     MessageContext& m = c->message;
-    m.sender_raw.assign(argv != nullptr && argv[0] != nullptr ? argv[0] : "");
-    const bool parsed = parse_address(m.sender_raw, c->sender) == AddressStatus::ok;
+    const std::string_view argument = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
+    const bool parsed =
+        read_envelope_address(smfi_getsymval(ctx, const_cast<char*>("{mail_addr}")), argument, c->sender).status ==
+        AddressStatus::ok;
+    set_log_address(m.sender_log, parsed ? c->sender.text() : argument, parsed);
     // Postfix and Sendmail send {auth_authen} with MAIL FROM, not with RCPT TO.
     const bool authenticated = macro(ctx, "{auth_authen}")[0] != '\0';
     const bool tls = macro(ctx, "{tls_version}")[0] != '\0' || macro(ctx, "{cipher}")[0] != '\0';
@@ -111,15 +134,18 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
 //   QUEUEID: warn: RCPT from host[ip]: would reject: 550 5.1.1 ...   (warn mode: nothing refused)
 void log_decision(SMFICTX* ctx, const ConnectionContext& c, const Decision& d, const char* rcpt, const SmtpReply& reply,
                   const char* text) {
+    const bool accepted = !d.rejects();
     const char* queue_id = macro(ctx, "i");
     char route[320] = "none";
     if (d.route != nullptr) std::snprintf(route, sizeof route, "%s (line %u)", d.route->pattern.text().c_str(), d.route->line);
     const std::string_view rule = name_of(d.rule);
     const std::string_view cls = d.delivery_class ? name_of(*d.delivery_class) : std::string_view();
     const bool warned = d.warns();
-    log_line(LOG_INFO, "%s: %s: RCPT from %s: %s%s %s %s; from=%s to=%s rule=%.*s route=%s range=%s%s%.*s",
-             queue_id[0] != '\0' ? queue_id : "NOQUEUE", warned ? "warn" : "reject", c.client_label.c_str(),
-             warned ? "would reject: " : "", reply.code, reply.xcode, text, c.message.sender_raw.c_str(), rcpt,
+    char head[max_quoted_address + 160] = "";
+    if (!accepted) std::snprintf(head, sizeof head, "%s%s %s %s; ", warned ? "would reject: " : "", reply.code, reply.xcode, text);
+    log_line(LOG_INFO, "%s: %s: RCPT from %s: %sfrom=%s to=%s rule=%.*s route=%s range=%s%s%.*s",
+             queue_id[0] != '\0' ? queue_id : "NOQUEUE", accepted ? "accept" : warned ? "warn" : "reject",
+             c.client_label.c_str(), head, c.message.sender_log.c_str(), rcpt,
              static_cast<int>(rule.size()), rule.data(), route, d.range != nullptr ? d.range->name.c_str() : "none",
              d.delivery_class ? " class=" : "", static_cast<int>(cls.size()), cls.data());
 }
@@ -134,19 +160,26 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
         }
         return SMFIS_TEMPFAIL;
     }
-    const char* rcpt = argv[0];
-    const Decision d = c->policy->decide_recipient(c->message.facts, rcpt, c->recipient);
+    const Decision d = c->policy->decide_recipient(c->message.facts, smfi_getsymval(ctx, const_cast<char*>("{rcpt_addr}")),
+                                                   argv[0], c->recipient);
     c->serving->count(d);
-    if (!d.rejects()) return SMFIS_CONTINUE;
+    const bool log_accepted = c->policy->config().milter.log_accepted;
+    if (!d.rejects() && !log_accepted) return SMFIS_CONTINUE;
 
+    // The address judged, as it is logged and quoted back; the client's own text where none
+    // could be read.
+    const bool judged = d.rule != Rule::bad_address;
+    const std::string_view rcpt = judged ? c->recipient.text() : std::string_view(argv[0]);
+    set_log_address(c->rcpt_log, rcpt, judged);
     const SmtpReply reply = d.reply();
     char text[max_quoted_address + 128];
     format_reply_text(d.rule, rcpt, text, sizeof text);
-    log_decision(ctx, *c, d, rcpt, reply, text);
+    log_decision(ctx, *c, d, c->rcpt_log.c_str(), reply, text);
+    if (!d.rejects()) return SMFIS_CONTINUE;
     if (d.warns()) return SMFIS_CONTINUE;
     // libmilter's prototype lacks const; it only copies the strings.
     if (smfi_setreply(ctx, const_cast<char*>(reply.code), const_cast<char*>(reply.xcode), text) != MI_SUCCESS) {
-        log_line(LOG_ERR, "smfi_setreply failed for to=%s; answering tempfail", rcpt);
+        log_line(LOG_ERR, "smfi_setreply failed for to=%s; answering tempfail", c->rcpt_log.c_str());
         if (c->serving->counters != nullptr) c->serving->counters->tempfails.fetch_add(1, std::memory_order_relaxed);
         return SMFIS_TEMPFAIL;
     }

@@ -128,6 +128,8 @@ int command_show(const std::string& path, bool only_changed) {
     if (!c.milter.user.empty()) milter.setting(2, "user", quoted(c.milter.user), "");
     else if (!only_changed) milter.line(2, "# user unset: the daemon keeps the identity it was started with");
     milter.setting(2, "timeout", std::to_string(c.milter.timeout), std::to_string(defaults.milter.timeout));
+    milter.setting(2, "log_accepted", c.milter.log_accepted ? "true" : "false",
+                   defaults.milter.log_accepted ? "true" : "false");
     if (!milter.out.empty()) p.out += "milter = {\n" + milter.out + "};\n";
 
     if (c.metrics) {

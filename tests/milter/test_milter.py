@@ -126,6 +126,15 @@ def message(client, sender, rcpts, auth=None, queue_id="ABC123", mail_macros=())
     return steps + [("close",)]
 
 
+def mta_message(sender, mail_addr, rcpts, client="127.0.0.1", queue_id="ABC123"):
+    """A message as an MTA that reads the addresses itself sends it: rcpts are (argument, rcpt_addr)."""
+    steps = [("negotiate",), ("connect", "client.example", client),
+             ("macro_mail", "i", queue_id, "{mail_addr}", mail_addr), ("mail", "<%s>" % sender)]
+    for argument, rcpt_addr in rcpts:
+        steps += [("macro_rcpt", "i", queue_id, "{rcpt_addr}", rcpt_addr), ("rcpt", "<%s>" % argument)]
+    return steps + [("close",)]
+
+
 def reply_char(code):
     return "c" if code == 250 else "y"
 
@@ -252,6 +261,52 @@ class HostileAddressTests(MilterCase):
                 self.assertRun(run, [reply_char(code)], name)
                 if code != 250:
                     self.assertRegex(run.log, r": %d %s " % (code, re.escape(enhanced)), name)
+
+    def test_scenarios_with_the_mtas_reading(self):
+        # What Postfix and Sendmail send for these forms: the plain addresses in {mail_addr} and
+        # {rcpt_addr}. The milter judges those, whatever the argument around them.
+        plain = {"sender": address_scenarios.LOCAL, "recipient": "abuse@backup.test"}
+        checked = 0
+        for name, sender, rcpt, code, enhanced in address_scenarios.SCENARIOS:
+            if name not in address_scenarios.WITH_MTA_READING or name == "bare percent hack":
+                continue
+            code, enhanced = address_scenarios.expected(name, code, enhanced, mta_reading=True)
+            mail_addr = plain["sender"] if name.startswith("sender") else sender
+            rcpt_addr = plain["recipient"] if name.startswith("recipient") else rcpt
+            with self.subTest(name):
+                run = miltertest(mta_message(sender, mail_addr, [(rcpt, rcpt_addr)]))
+                self.assertRun(run, [reply_char(code)], name)
+                self.assertRegex(run.log, r": %d %s .*from=<%s> to=<%s> " % (
+                    code, re.escape(enhanced), re.escape(mail_addr), re.escape(rcpt_addr)), name)
+                checked += 1
+        self.assertGreater(checked, 20)
+
+    def test_an_unqualified_mta_reading_falls_back_to_the_strict_argument(self):
+        # Sendmail's local mailer gives the user alone in {rcpt_addr}: the argument decides, read
+        # strictly (a trailing ";" is refused, not guessed at).
+        run = miltertest(mta_message(address_scenarios.EXT, address_scenarios.EXT,
+                                     [("alice@backup.test;", "alice"), ("alice@backup.test", "alice"),
+                                      ("abuse@backup.test", "abuse")]))
+        self.assertRun(run, ["y", "c", "y"])
+        self.assertRegex(run.log, r"501 5\.1\.3 .* to=<alice@backup\.test;> rule=bad-address")
+        self.assertRegex(run.log, r"550 5\.1\.1 .* to=<abuse@backup\.test> rule=not-listed")
+
+    def test_every_decision_is_logged_with_log_accepted(self):
+        use_config(address_scenarios.config().replace("scope =", "milter = { log_accepted = true; };\nscope =", 1))
+        try:
+            run = miltertest(mta_message("ext@far.test (x)", address_scenarios.EXT,
+                                         [("alice@backup.test;", "alice@backup.test")]))
+            self.assertRun(run, ["c"])
+            self.assertRegex(run.log, r"ABC123: accept: RCPT from client\.example\[127\.0\.0\.1\]: "
+                                      r"from=<ext@far\.test> to=<alice@backup\.test> rule=no-objection "
+                                      r"route=backup\.test \(line \d+\) range=Internet class=external-local")
+        finally:
+            use_config(address_scenarios.config())
+
+    def test_raw_arguments_are_escaped_in_the_log(self):
+        run = miltertest(message("127.0.0.1", address_scenarios.EXT, ["a\x01b\\c@backup.test;"]))
+        self.assertRun(run, ["y"])
+        self.assertIn(r"to=<a\x01b\x5cc@backup.test;>", run.log)
 
     def test_long_recipient_gets_its_5xx(self):
         rcpt = "a" * 1000 + "@backup.test"

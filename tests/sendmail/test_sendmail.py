@@ -474,6 +474,7 @@ class HostileAddressTests(LabTestCase):
 
     def test_scenarios(self):
         for name, sender, rcpt, code, enhanced in address_scenarios.SCENARIOS:
+            code, enhanced = address_scenarios.expected(name, code, enhanced, mta_reading=True)
             code, enhanced = self.SENDMAIL_OWN.get(name, (code, enhanced))
             with self.subTest(name):
                 t = LAB.transaction(sender, [rcpt])

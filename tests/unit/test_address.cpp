@@ -58,6 +58,22 @@ const Case cases[] = {
     {"ceo@own.test(x)", AddressStatus::comment, "", ""},
     {"<ceo@own.test(nested (comment))>", AddressStatus::comment, "", ""},
     {"<ceo@own.test(x@far.test)>", AddressStatus::comment, "", ""},
+    // List, group and route syntax outside quotes: the MTAs drop it and deliver to the plain
+    // address, so a reading that kept it would judge another domain. Refused wherever it stands.
+    {"<ceo@own.test;>", AddressStatus::special_character, "", ""},
+    {"ceo@own.test;", AddressStatus::special_character, "", ""},
+    {"<ceo@own.test;;;>", AddressStatus::special_character, "", ""},
+    {"<ceo@own.test,>", AddressStatus::special_character, "", ""},
+    {"<ceo@own.test,bob@far.test>", AddressStatus::special_character, "", ""},
+    {"<ceo@own.test:>", AddressStatus::special_character, "", ""},
+    {"<grp:ceo@own.test;>", AddressStatus::special_character, "", ""},
+    {"<c;eo@own.test>", AddressStatus::special_character, "", ""},
+    {"<ceo[x]@own.test>", AddressStatus::special_character, "", ""},
+    {"<ceo@own.test[x]>", AddressStatus::special_character, "", ""},
+    {"<ceo@[own.test]x>", AddressStatus::special_character, "", ""},
+    {"<@relay;x:ceo@own.test>", AddressStatus::bad_source_route, "", ""},
+    {"<\"c;e,o:[]\"@own.test>", AddressStatus::ok, "c;e,o:[]@own.test", "own.test"},
+    {"<c\\;eo@own.test>", AddressStatus::ok, "c;eo@own.test", "own.test"},
     {"<@relay.test:ceo@own.test(x)>", AddressStatus::comment, "", ""},
     {"<ceo@own.test)>", AddressStatus::comment, "", ""},
     {"<ceo)@own.test>", AddressStatus::comment, "", ""},
@@ -142,3 +158,45 @@ BOOST_AUTO_TEST_CASE(bad_idn_is_reported) {
 }
 
 BOOST_AUTO_TEST_SUITE_END()
+
+BOOST_AUTO_TEST_CASE(the_mtas_reading_is_judged_when_it_has_a_domain) {
+    NormalizedAddress a;
+    // Postfix: {rcpt_addr} is the plain address it queues, whatever the argument held.
+    EnvelopeReading r = read_envelope_address("bob@backup.test", "<bob@backup.test;>", a);
+    BOOST_TEST((r.status == AddressStatus::ok));
+    BOOST_TEST(r.from_mta);
+    BOOST_TEST(a.text() == "bob@backup.test");
+    r = read_envelope_address("\"b o;b\"@Backup.Test", "<\"b o;b\"@backup.test (x)>", a);
+    BOOST_TEST((r.status == AddressStatus::ok));
+    BOOST_TEST(a.text() == "b o;b@backup.test");
+    // The null sender: Postfix sends "", Sendmail "<>".
+    for (const char* null : {"", "<>"}) {
+        r = read_envelope_address(null, "<>", a);
+        BOOST_TEST((r.status == AddressStatus::ok));
+        BOOST_TEST(a.is_null());
+        BOOST_TEST(r.from_mta);
+    }
+    // <postmaster> is qualified by the MTA but stays the bare postmaster of RFC 5321 4.5.1.
+    r = read_envelope_address("postmaster@mx.lab.test", " <PostMaster> ", a);
+    BOOST_TEST(r.bare_postmaster);
+    BOOST_TEST(a.text() == "postmaster@mx.lab.test");
+    r = read_envelope_address("postmaster@mx.lab.test", "<postmaster@mx.lab.test>", a);
+    BOOST_TEST(!r.bare_postmaster);
+}
+
+BOOST_AUTO_TEST_CASE(an_unqualified_or_missing_reading_falls_back_to_the_strict_argument) {
+    NormalizedAddress a;
+    // Sendmail's local mailer: the user alone. No macro at all: an MTA that sends none.
+    for (const char* mta : {static_cast<const char*>("bob"), static_cast<const char*>(nullptr)}) {
+        EnvelopeReading r = read_envelope_address(mta, "<bob@backup.test>", a);
+        BOOST_TEST((r.status == AddressStatus::ok));
+        BOOST_TEST(!r.from_mta);
+        BOOST_TEST(a.text() == "bob@backup.test");
+        r = read_envelope_address(mta, "<bob@backup.test;>", a);
+        BOOST_TEST((r.status == AddressStatus::special_character));
+    }
+    // A reading the milter cannot parse is not trusted blindly either: the argument decides.
+    EnvelopeReading r = read_envelope_address("bob@", "<bob@own.test>", a);
+    BOOST_TEST(!r.from_mta);
+    BOOST_TEST(a.text() == "bob@own.test");
+}

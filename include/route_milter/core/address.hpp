@@ -4,10 +4,11 @@
 //   <alice@example.com>, alice@example.com, <@relay1,@relay2:alice@example.com> (source route,
 //   dropped), <"john doe"@example.com> (quoting removed), <> (the null sender),
 //   <postmaster> (no domain).
-// RFC 822 comments are refused, not stripped: Postfix (tok822) and Sendmail (prescan) move
-// "(...)" out of an address before they deliver it, so "<ceo@own.test(x)>" is delivered to
-// ceo@own.test. A milter that kept or guessed at the comment would judge another address than the
-// MTA delivers to; the MTAs accept these forms only for lax clients, so refusing them costs nothing.
+// It is strict: every RFC 822 special outside quotes that the MTAs read as address syntax is
+// refused, not guessed at. Postfix (tok822) and Sendmail (prescan) drop comments "(...)", group
+// phrases "name: ...;" and list separators "," and ";" before they deliver, so
+// "<ceo@own.test;>" is delivered to ceo@own.test while a hand-made reading would see the domain
+// "own.test;". What is left is read the same way by every MTA.
 // Canonical form is "local@domain" with the quoting removed, the whole address lower-cased
 // (routes compare addresses case-insensitively, as hMailServer does) and the domain in
 // canonical_domain() form. Nothing is allocated once the output buffer has grown.
@@ -27,6 +28,8 @@ enum class AddressStatus {
     bad_source_route,  // "<@a,@b a@b>": route without ':'
     bad_character,     // NUL, control characters, or space outside quotes
     comment,           // "(" or ")" outside quotes: an RFC 822 comment the MTA would strip
+    special_character, // ",", ";", ":", "[" or "]" outside quotes (list, group or route syntax;
+                       // "[...]" is allowed as a whole domain: an address literal)
     bad_domain,        // empty domain after '@' or invalid IDN
     too_long,          // more than max_address_length octets
 };
@@ -43,12 +46,34 @@ public:
 
 private:
     friend AddressStatus parse_address(std::string_view raw, NormalizedAddress& out);
+
+// The envelope address the MTA delivers to: its own reading when it sent one (Postfix's
+// {mail_addr} / {rcpt_addr}: the address after its parse and resolver, local part quoted as in
+// RFC 5321; "" for the null sender), else the MTA's reading held no domain (Sendmail's local
+// mailer gives the user alone) or none was sent: then the SMTP argument, read strictly.
+struct EnvelopeReading {
+    AddressStatus status = AddressStatus::empty;
+    bool from_mta = false;         // the MTA's reading was used, not the argument
+    bool bare_postmaster = false;  // the argument was <postmaster> without a domain (RFC 5321 4.5.1)
+};
+EnvelopeReading read_envelope_address(const char* mta_reading, std::string_view argument, NormalizedAddress& out);
     std::string text_;
     std::string domain_scratch_;
     std::size_t at_ = std::string::npos;
 };
 
 AddressStatus parse_address(std::string_view raw, NormalizedAddress& out);
+
+// The envelope address the MTA delivers to: its own reading when it sent one (Postfix's
+// {mail_addr} / {rcpt_addr}: the address after its parse and resolver, local part quoted as in
+// RFC 5321; "" for the null sender), else the MTA's reading held no domain (Sendmail's local
+// mailer gives the user alone) or none was sent: then the SMTP argument, read strictly.
+struct EnvelopeReading {
+    AddressStatus status = AddressStatus::empty;
+    bool from_mta = false;         // the MTA's reading was used, not the argument
+    bool bare_postmaster = false;  // the argument was <postmaster> without a domain (RFC 5321 4.5.1)
+};
+EnvelopeReading read_envelope_address(const char* mta_reading, std::string_view argument, NormalizedAddress& out);
 
 // Name of a status for messages: "unbalanced quote".
 std::string_view describe(AddressStatus status);

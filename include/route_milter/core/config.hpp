@@ -55,6 +55,7 @@ struct MilterSettings {
     unsigned user_line = 0;       // where `user` is set (0: not set)
     std::uint32_t user_file = 0;  // index into Config::files
     int timeout = 300;  // seconds libmilter waits on the MTA
+    bool log_accepted = false;  // log every recipient decision, not only refusals and warnings
 };
 
 // Prometheus metrics over HTTP (off when the config has no `metrics` group).

@@ -65,12 +65,20 @@ public:
     // The RCPT TO decision for one parsed recipient. The rules, in order: <postmaster>, an
     // unreadable sender, a source-routed own address, scope, the listed-address rule, then the
     // IP range's allow set, its TLS-for-AUTH requirement and its auth set. This server's own domains (local_domains) never take a
-    // route, as in hMailServer.
-    Decision decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient) const;
+    // route, as in hMailServer. bare_postmaster: the RCPT argument was <postmaster> without a
+    // domain, whatever address the MTA made of it.
+    Decision decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient,
+                              bool bare_postmaster = false) const;
 
-    // The same for the raw RCPT TO argument, parsed into scratch (bad-address when it cannot be).
-    Decision decide_recipient(const MessageFacts& facts, std::string_view raw_recipient,
+    // The same for the recipient as the MTA gave it (read_envelope_address: its own reading,
+    // mta_reading, when it has one, else the raw RCPT TO argument), read into scratch
+    // (bad-address when it cannot be).
+    Decision decide_recipient(const MessageFacts& facts, const char* mta_reading, std::string_view raw_recipient,
                               NormalizedAddress& scratch) const;
+    Decision decide_recipient(const MessageFacts& facts, std::string_view raw_recipient,
+                              NormalizedAddress& scratch) const {
+        return decide_recipient(facts, nullptr, raw_recipient, scratch);
+    }
 
     // The whole decision from raw MTA input (parses both addresses).
     Decision decide(const Query& query) const;
