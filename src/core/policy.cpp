@@ -189,13 +189,17 @@ AddressClass Policy::classify_recipient(const NormalizedAddress& recipient, cons
 }
 
 MessageFacts Policy::message_facts(const std::optional<IpAddress>& client, bool authenticated, bool tls,
-                                   const NormalizedAddress* sender, std::int64_t now) const {
+                                   const NormalizedAddress* sender, std::int64_t now,
+                                   const NormalizedAddress* written) const {
     MessageFacts facts;
     facts.range = range_for(client, now);
     facts.authenticated = authenticated;
     facts.tls = tls;
     facts.sender_readable = sender != nullptr;
     facts.sender_class = sender != nullptr ? classify_sender(*sender) : AddressClass::external;
+    if (sender != nullptr && written != nullptr && written->text() != sender->text() &&
+        classify_sender(*written) == AddressClass::local)
+        facts.sender_class = AddressClass::local;
     return facts;
 }
 

@@ -35,6 +35,7 @@ struct ConnectionContext {
     std::string client_label;  // "host[ip]" for logs
     MessageContext message;
     NormalizedAddress sender;     // scratch, reused
+    NormalizedAddress written_sender;  // scratch, reused
     NormalizedAddress recipient;  // scratch, reused
     std::string rcpt_log;         // scratch, reused
 };
@@ -116,15 +117,18 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     if (c == nullptr) return SMFIS_TEMPFAIL;
     MessageContext& m = c->message;
     const std::string_view argument = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
-    const bool parsed =
-        read_envelope_address(smfi_getsymval(ctx, const_cast<char*>("{mail_addr}")), argument, c->sender).status ==
-        AddressStatus::ok;
+    const EnvelopeReading reading =
+        read_envelope_address(smfi_getsymval(ctx, const_cast<char*>("{mail_addr}")), argument, c->sender);
+    const bool parsed = reading.status == AddressStatus::ok;
+    // The sender as written, when the MTA's reading came from its resolver (message_facts).
+    const bool written = parsed && reading.from_mta && parse_address(argument, c->written_sender) == AddressStatus::ok;
     set_log_address(m.sender_log, parsed ? c->sender.text() : argument, parsed);
     // Postfix and Sendmail send {auth_authen} with MAIL FROM, not with RCPT TO.
     const bool authenticated = macro(ctx, "{auth_authen}")[0] != '\0';
     const bool tls = macro(ctx, "{tls_version}")[0] != '\0' || macro(ctx, "{cipher}")[0] != '\0';
     m.facts = c->policy->message_facts(c->client, authenticated, tls, parsed ? &c->sender : nullptr,
-                                       static_cast<std::int64_t>(std::time(nullptr)));
+                                       static_cast<std::int64_t>(std::time(nullptr)),
+                                       written ? &c->written_sender : nullptr);
     m.started = true;
     return no_reply_or(*c, SMFIP_NR_MAIL, SMFIS_CONTINUE);
 }

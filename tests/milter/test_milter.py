@@ -291,6 +291,16 @@ class HostileAddressTests(MilterCase):
         self.assertRegex(run.log, r"501 5\.1\.3 .* to=<alice@backup\.test;> rule=bad-address")
         self.assertRegex(run.log, r"550 5\.1\.1 .* to=<abuse@backup\.test> rule=not-listed")
 
+    def test_a_routed_sender_is_local_when_its_written_form_is(self):
+        # Postfix resolves <ext%far.test@own.test> to ext@far.test in {mail_addr} but queues it as
+        # written, in an own domain: judged local (AUTH needed here), never external.
+        run = miltertest(mta_message("ext%far.test@own.test", "ext@far.test",
+                                     [("alice@backup.test", "alice@backup.test")]))
+        self.assertRun(run, ["y"])
+        self.assertRegex(run.log, r"530 5\.7\.0 .*from=<ext@far\.test> to=<alice@backup\.test> rule=auth-required")
+        run = miltertest(mta_message("ext@far.test", "ext@far.test", [("alice@backup.test", "alice@backup.test")]))
+        self.assertRun(run, ["c"])
+
     def test_every_decision_is_logged_with_log_accepted(self):
         use_config(address_scenarios.config().replace("scope =", "milter = { log_accepted = true; };\nscope =", 1))
         try:

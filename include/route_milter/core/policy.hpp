@@ -59,8 +59,13 @@ public:
 
     // sender: the parsed MAIL FROM address, or nullptr when it could not be parsed. now: the
     // time of MAIL FROM (seconds since the epoch), for the ranges' expiry.
+    // written: the sender as the client wrote it, where it reads (strictly) to another address
+    // than the MTA's resolved one (Postfix resolves <a%far.test@own.test> to a@far.test but
+    // queues it as written): the sender is local when either form is, so an own address in the
+    // queue is never judged external.
     MessageFacts message_facts(const std::optional<IpAddress>& client, bool authenticated, bool tls,
-                               const NormalizedAddress* sender, std::int64_t now) const;
+                               const NormalizedAddress* sender, std::int64_t now,
+                               const NormalizedAddress* written = nullptr) const;
 
     // The RCPT TO decision for one parsed recipient. The rules, in order: <postmaster>, an
     // unreadable sender, a source-routed own address, scope, the listed-address rule, then the
