@@ -129,20 +129,29 @@ EnvelopeReading read_envelope_address(const char* mta_reading, std::string_view 
     std::string_view bare = trim_blanks(argument);
     if (bare.size() >= 2 && bare.front() == '<' && bare.back() == '>') bare = bare.substr(1, bare.size() - 2);
     r.bare_postmaster = iequals(bare, "postmaster");
-    if (mta_reading != nullptr) {
-        const std::string_view mta(mta_reading);
-        if (mta.empty() || mta == "<>") {  // the MTA read the null sender
-            r.status = parse_address("<>", out);
-            r.from_mta = true;
-            return r;
-        }
-        r.status = parse_address(mta, out);
-        if (r.status == AddressStatus::ok && out.has_domain()) {
-            r.from_mta = true;
-            return r;
-        }
+    if (mta_reading == nullptr) {  // the MTA sent no reading: the argument, strictly
+        r.status = parse_address(argument, out);
+        return r;
     }
+    const std::string_view mta(mta_reading);
+    r.from_mta = true;
+    if (mta.empty() || mta == "<>") {  // the MTA read the null sender
+        r.status = parse_address("<>", out);
+        return r;
+    }
+    // A reading the milter cannot parse is refused, never replaced by a guess of its own.
+    r.status = parse_address(mta, out);
+    if (r.status != AddressStatus::ok || out.has_domain()) return r;
+    // The user alone (Sendmail's local mailer): the domain comes from the argument, read
+    // strictly, whose local part must be the one the MTA read.
+    r.from_mta = false;
+    std::string_view user = mta;
+    if (user.size() >= 2 && user.front() == '"' && user.back() == '"' && user.find('\\') == std::string_view::npos)
+        user = user.substr(1, user.size() - 2);
     r.status = parse_address(argument, out);
+    if (r.status == AddressStatus::ok && !iequals(out.local(), user))
+        r.status = AddressStatus::mta_disagrees;
+    if (r.status != AddressStatus::ok) parse_address("<>", out);  // nothing half-read is left behind
     return r;
 }
 
@@ -156,6 +165,7 @@ std::string_view describe(AddressStatus status) {
     case AddressStatus::bad_character: return "invalid character";
     case AddressStatus::comment: return "RFC 822 comment";
     case AddressStatus::special_character: return "RFC 822 special character outside quotes";
+    case AddressStatus::mta_disagrees: return "read otherwise by the MTA";
     case AddressStatus::bad_domain: return "invalid domain";
     case AddressStatus::too_long: return "address too long";
     }

@@ -94,8 +94,8 @@ sfsistat on_connect(SMFICTX* ctx, char* hostname, _SOCK_ADDR* address) {
     return no_reply_or(*c, SMFIP_NR_CONN, SMFIS_CONTINUE);
 }
 
-// "<address>" for a log line: the judged address as it is, a raw argument (which the client
-// wrote) with every byte that could end or forge a log line escaped as \xHH.
+// "<address>" for a log line: the judged address, else the raw argument as the client wrote
+// it, marked "(unread)"; every byte that could end or forge a log line escaped as \xHH.
 void set_log_address(std::string& out, std::string_view address, bool judged) {
     out.assign(judged ? "<" : "");
     for (const char ch : address) {
@@ -110,6 +110,7 @@ void set_log_address(std::string& out, std::string_view address, bool judged) {
         }
     }
     if (judged) out += '>';
+    else out += " (unread)";
 }
 
 sfsistat on_envfrom(SMFICTX* ctx, char** argv) {

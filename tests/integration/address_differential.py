@@ -14,7 +14,6 @@ every argument the MTA itself accepts:
 Used by test_postfix.py (AddressDifferentialTests) and tests/sendmail/test_sendmail.py.
 """
 
-import encodings.idna
 import os
 import random
 import re
@@ -110,25 +109,29 @@ def canonical(address):
     dot) in the milter's canonical form: unquoted local part, lower case, A-label domain."""
     if address in ("", "<>"):
         return ""
-    if address.startswith('"'):
-        local, i = [], 1
-        while i < len(address) and address[i] != '"':
-            if address[i] == "\\" and i + 1 < len(address):
-                i += 1
-            local.append(address[i])
-            i += 1
-        local, rest = "".join(local), address[i + 1:]
-        domain = rest[1:] if rest.startswith("@") else None
-    else:
-        local, at, domain = address.rpartition("@")
-        if not at:
-            local, domain = address, None
-    local = local.lower()  # Postfix's resolver case-folds the whole address
+    # The domain follows the last '@' outside quotes; quotes and backslashes go.
+    local, domain, quoted, i = [], None, False, 0
+    while i < len(address):
+        c = address[i]
+        if c == "\\" and i + 1 < len(address):
+            local.append(address[i + 1])
+            i += 2
+            continue
+        if c == '"':
+            quoted = not quoted
+        elif c == "@" and not quoted and "@" not in address[i + 1:].replace('\\@', ''):
+            domain = address[i + 1:]
+            break
+        else:
+            local.append(c)
+        i += 1
+    local = "".join(local).lower()  # Postfix's resolver case-folds the whole address
     if domain is None:
         return local
     domain = domain.rstrip(".").lower()
-    if not domain.startswith("[") and any(ord(c) > 127 for c in domain):
-        domain = ".".join(encodings.idna.ToASCII(label).decode() for label in domain.split("."))
+    if not domain.startswith("["):
+        domain = ".".join("xn--" + label.encode("punycode").decode() if any(ord(c) > 127 for c in label) else label
+                          for label in domain.split("."))
     return local + "@" + domain
 
 
@@ -225,11 +228,11 @@ class Record:
         self.plain_reply = None
 
 
-def run(host, port, milter, transactions, source=None):
+def run(host, port, milter, transactions, source=None, per_connection=PER_CONNECTION):
     """Sends every transaction; returns the Records of the RCPTs whose MAIL FROM was accepted."""
     records, smtp = [], None
     for n, (sender, rcpts) in enumerate(transactions):
-        if smtp is None or n % PER_CONNECTION == 0:
+        if smtp is None or n % per_connection == 0:
             if smtp is not None:
                 smtp.close()
             smtp = Smtp(host, port, source)
@@ -242,13 +245,11 @@ def run(host, port, milter, transactions, source=None):
             continue
         batch = []
         for rcpt in rcpts:
-            offset = milter.log_offset()  # bytes
+            offset = os.path.getsize(milter.logfile)
             r = Record(sender, rcpt)
             code, text = smtp.cmd("RCPT TO:%s" % rcpt)
             r.reply = (code, _enhanced(text))
-            with open(milter.logfile, "rb") as log:
-                log.seek(offset)
-                lines = list(MILTER_LINE.finditer(log.read().decode("utf-8", "replace")))
+            lines = list(MILTER_LINE.finditer(text_since(milter.logfile, offset)))
             if len(lines) > 1:
                 raise AssertionError("the milter logged %d decisions for one RCPT TO:%r" % (len(lines), rcpt))
             r.judged = lines[0] if lines else None
@@ -270,13 +271,13 @@ def run(host, port, milter, transactions, source=None):
 
 def judged_pair(r):
     """(judged sender, judged recipient) of a record the milter decided, or None."""
-    if r.judged is None:
-        return None
+    if r.judged is None or r.judged.group("rule") in ("bad-address", "bad-sender"):
+        return None  # refused unread: the log holds the argument as the client wrote it
     sender, rcpt = _judged(r.judged.group("sender")), _judged(r.judged.group("rcpt"))
     return None if sender is None or rcpt is None else (sender, rcpt)
 
 
-def replay_plain(host, port, records, source=None):
+def replay_plain(host, port, records, source=None, per_connection=PER_CONNECTION):
     """Sends every judged pair again as plain arguments; sets each record's plain_reply."""
     by_pair = {}
     for r in records:
@@ -289,7 +290,7 @@ def replay_plain(host, port, records, source=None):
     smtp, n = None, 0
     for sender, rcpts in sorted(by_sender.items()):
         for i in range(0, len(rcpts), RCPTS_PER_TRANSACTION):
-            if smtp is None or n % PER_CONNECTION == 0:
+            if smtp is None or n % per_connection == 0:
                 if smtp is not None:
                     smtp.close()
                 smtp = Smtp(host, port, source)
@@ -371,6 +372,33 @@ def judged_the_same(first, second):
     """Records of two runs of the same arguments whose judged addresses differ."""
     return [a for a, b in zip(first, second)
             if (a.rcpt_arg, a.sender_arg) == (b.rcpt_arg, b.sender_arg) and judged_pair(a) != judged_pair(b)]
+
+
+# ---------------------------------------------------------------- Sendmail's address parse
+
+SENDMAIL_PARSE = re.compile(r"^mailer (?P<mailer>[^,\s]+)(?:, host (?P<host>[^,\s]*))?, user (?P<user>.*)$", re.M)
+
+
+def sendmail_mismatches(records, parse):
+    """Where the milter's judged recipient differs from Sendmail's own parse of the argument.
+    parse(arguments) -> {argument: (mailer, user)} (sendmail -bt /parse). For the local mailer
+    Sendmail keeps the user alone: the judged local part must be that user."""
+    judged = [r for r in records if judged_pair(r) is not None]
+    parsed = parse(sorted({r.rcpt_arg for r in judged}))
+    problems = []
+    for r in judged:
+        got = parsed.get(r.rcpt_arg)
+        rcpt = judged_pair(r)[1]
+        if got is None:
+            problems.append(describe(r, "Sendmail's -bt /parse gave no mailer"))
+            continue
+        mailer, user = got
+        if "@" in user:
+            if canonical(user) != rcpt:
+                problems.append(describe(r, "Sendmail parsed it as %s:%s" % (mailer, user)))
+        elif canonical(user) != (rcpt.rpartition("@")[0] if "@" in rcpt else rcpt):
+            problems.append(describe(r, "Sendmail's %s mailer got the user %s" % (mailer, user)))
+    return problems
 
 
 def summary(records):

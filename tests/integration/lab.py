@@ -133,7 +133,7 @@ def _kill_group(proc, sig):
 
 def _read(path):
     try:
-        with open(path, "r", errors="replace") as f:
+        with open(path, "r", encoding="utf-8", errors="replace") as f:
             return f.read()
     except FileNotFoundError:
         return ""
@@ -446,10 +446,8 @@ class PostfixLab:
         return _read(self.maillog)
 
     def log_offset(self):
-        try:
-            return os.path.getsize(self.maillog)
-        except OSError:
-            return 0
+        """An offset into log_text() (characters: the log holds UTF-8)."""
+        return len(self.log_text())
 
     def log_since(self, offset):
         return self.log_text()[offset:] if offset else self.log_text()
@@ -677,10 +675,8 @@ class Milter:
         return _read(self.logfile)
 
     def log_offset(self):
-        try:
-            return os.path.getsize(self.logfile)
-        except OSError:
-            return 0
+        """An offset into log_text() (characters: the log holds UTF-8)."""
+        return len(self.log_text())
 
     def __enter__(self):
         return self.start()

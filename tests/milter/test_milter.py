@@ -282,13 +282,16 @@ class HostileAddressTests(MilterCase):
         self.assertGreater(checked, 20)
 
     def test_an_unqualified_mta_reading_falls_back_to_the_strict_argument(self):
-        # Sendmail's local mailer gives the user alone in {rcpt_addr}: the argument decides, read
-        # strictly (a trailing ";" is refused, not guessed at).
+        # Sendmail's local mailer gives the user alone in {rcpt_addr}: the argument gives the
+        # domain, read strictly (a trailing ";" is refused, not guessed at), and must hold that
+        # user. A reading that does not parse is refused, not replaced by the argument.
         run = miltertest(mta_message(address_scenarios.EXT, address_scenarios.EXT,
                                      [("alice@backup.test;", "alice"), ("alice@backup.test", "alice"),
-                                      ("abuse@backup.test", "abuse")]))
-        self.assertRun(run, ["y", "c", "y"])
-        self.assertRegex(run.log, r"501 5\.1\.3 .* to=<alice@backup\.test;> rule=bad-address")
+                                      ("abuse@backup.test", "abuse"), ("alice@backup.test", "bob"),
+                                      ("alice@backup.test", "grp:alice@backup.test")]))
+        self.assertRun(run, ["y", "c", "y", "y", "y"])
+        self.assertEqual(run.log.count("rule=bad-address"), 3, run.log)
+        self.assertRegex(run.log, r"501 5\.1\.3 .* to=<alice@backup\.test;> \(unread\) rule=bad-address")
         self.assertRegex(run.log, r"550 5\.1\.1 .* to=<abuse@backup\.test> rule=not-listed")
 
     def test_a_routed_sender_is_local_when_its_written_form_is(self):

@@ -195,8 +195,21 @@ BOOST_AUTO_TEST_CASE(an_unqualified_or_missing_reading_falls_back_to_the_strict_
         r = read_envelope_address(mta, "<bob@backup.test;>", a);
         BOOST_TEST((r.status == AddressStatus::special_character));
     }
-    // A reading the milter cannot parse is not trusted blindly either: the argument decides.
-    EnvelopeReading r = read_envelope_address("bob@", "<bob@own.test>", a);
-    BOOST_TEST(!r.from_mta);
-    BOOST_TEST(a.text() == "bob@own.test");
+    // The local mailer's user must be the argument's local part (any case, quoted or not).
+    EnvelopeReading r = read_envelope_address("Bob", "<bob@backup.test>", a);
+    BOOST_TEST((r.status == AddressStatus::ok));
+    r = read_envelope_address("\"bob\"", "<\"bob\"@backup.test>", a);
+    BOOST_TEST((r.status == AddressStatus::ok));
+    r = read_envelope_address("bob", "<alice@backup.test>", a);
+    BOOST_TEST((r.status == AddressStatus::mta_disagrees));
+    BOOST_TEST(a.text().empty());
+    r = read_envelope_address("bob", "<bob>", a);
+    BOOST_TEST((r.status == AddressStatus::ok));
+    BOOST_TEST(a.text() == "bob");
+    // A reading the milter cannot parse is refused, never replaced by the argument's.
+    for (const char* unreadable : {"bob@", "grp:bob@backup.test", "bob@far.test\\@own.test", "b(x)@own.test"}) {
+        r = read_envelope_address(unreadable, "<bob@own.test>", a);
+        BOOST_TEST((r.status != AddressStatus::ok), unreadable);
+        BOOST_TEST(a.text().empty());
+    }
 }

@@ -31,6 +31,7 @@ enum class AddressStatus {
     special_character, // ",", ";", ":", "[" or "]" outside quotes (list, group or route syntax;
                        // "[...]" is allowed as a whole domain: an address literal)
     bad_domain,        // empty domain after '@' or invalid IDN
+    mta_disagrees,     // the MTA read another local part than the argument's
     too_long,          // more than max_address_length octets
 };
 
@@ -46,17 +47,6 @@ public:
 
 private:
     friend AddressStatus parse_address(std::string_view raw, NormalizedAddress& out);
-
-// The envelope address the MTA delivers to: its own reading when it sent one (Postfix's
-// {mail_addr} / {rcpt_addr}: the address after its parse and resolver, local part quoted as in
-// RFC 5321; "" for the null sender), else the MTA's reading held no domain (Sendmail's local
-// mailer gives the user alone) or none was sent: then the SMTP argument, read strictly.
-struct EnvelopeReading {
-    AddressStatus status = AddressStatus::empty;
-    bool from_mta = false;         // the MTA's reading was used, not the argument
-    bool bare_postmaster = false;  // the argument was <postmaster> without a domain (RFC 5321 4.5.1)
-};
-EnvelopeReading read_envelope_address(const char* mta_reading, std::string_view argument, NormalizedAddress& out);
     std::string text_;
     std::string domain_scratch_;
     std::size_t at_ = std::string::npos;
@@ -66,8 +56,10 @@ AddressStatus parse_address(std::string_view raw, NormalizedAddress& out);
 
 // The envelope address the MTA delivers to: its own reading when it sent one (Postfix's
 // {mail_addr} / {rcpt_addr}: the address after its parse and resolver, local part quoted as in
-// RFC 5321; "" for the null sender), else the MTA's reading held no domain (Sendmail's local
-// mailer gives the user alone) or none was sent: then the SMTP argument, read strictly.
+// RFC 5321; "" for the null sender; Sendmail's mailer address). A reading that does not parse
+// is refused, not replaced by the argument. Where the reading holds no domain (Sendmail's local
+// mailer gives the user alone), the SMTP argument read strictly gives it, and must hold the same
+// local part; where the MTA sent none, the argument read strictly.
 struct EnvelopeReading {
     AddressStatus status = AddressStatus::empty;
     bool from_mta = false;         // the MTA's reading was used, not the argument
