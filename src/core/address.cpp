@@ -113,7 +113,10 @@ AddressStatus parse_address(std::string_view raw, NormalizedAddress& out) {
             return fail(AddressStatus::bad_character);
     }
     switch (canonical_domain(domain, out.domain_scratch_)) {
-    case DomainStatus::ok: break;
+    case DomainStatus::ok:
+        // IDNA maps some code points to nothing (U+FEFF, U+00AD): a name of those alone is none.
+        if (out.domain_scratch_.empty()) return fail(AddressStatus::bad_domain);
+        break;
     case DomainStatus::too_long: return fail(AddressStatus::too_long);
     case DomainStatus::empty:
     case DomainStatus::bad_idn: return fail(AddressStatus::bad_domain);

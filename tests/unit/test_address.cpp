@@ -46,6 +46,8 @@ const Case cases[] = {
     {"<alice@>", AddressStatus::bad_domain, "", ""},
     {"<alice@.>", AddressStatus::bad_domain, "", ""},
     {"<alice@\xff\xfe.example>", AddressStatus::bad_domain, "", ""},
+    {"<alice@\xef\xbb\xbf>", AddressStatus::bad_domain, "", ""},       // U+FEFF: IDNA maps it to nothing
+    {"<alice@\xc2\xad>", AddressStatus::bad_domain, "", ""},            // U+00AD (soft hyphen) likewise
     {"<a@b@c>", AddressStatus::bad_character, "", ""},
     // RFC 822 comments, which Postfix's tok822 and Sendmail's prescan strip before delivery: refused
     // wherever they stand. Quoted or escaped parentheses are plain characters to both MTAs too.
