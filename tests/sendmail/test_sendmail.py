@@ -1202,7 +1202,8 @@ class SinkTlsTests(unittest.TestCase):
             SmtpSink(tls="starttls")
 
 
-CLASS_ORDER = [SinkTlsTests, GeneratedFilesTests, ResolutionTests, RouteDecisionTests, HostileAddressTests, DeliveryTests,
+CLASS_ORDER = [SinkTlsTests, GeneratedFilesTests, ResolutionTests, RouteDecisionTests, HostileAddressTests,
+               AddressDifferentialTests, DeliveryTests,
                FailoverTests, EtrnTests, WireSecurityTests, TlsForAuthTests, RetryTests,
                ReloadTests, BadConfigTests, MilterDownTests, MapSpecificityTests]
 
