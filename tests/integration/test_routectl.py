@@ -1219,7 +1219,8 @@ class WarnModeQueryTests(RoutectlCase):
         cls.conf, cls.text = new_config("warn", [
             {"domain": "backup.test", "treat_recipient_as": "local", "deliver_to": "listed",
              "addresses": ["alice@backup.test"], "mode": "warn"},
-            {"domain": "partner.test"}])
+            {"domain": "partner.test"},
+            {"domain": "*", "mode": "warn"}])
 
     def test_query_shows_what_would_be_rejected(self):
         r = run_routectl("query", "-c", self.conf, "--client", "203.0.113.5", "--from", "a@far.test",
@@ -1234,12 +1235,47 @@ class WarnModeQueryTests(RoutectlCase):
         self.assertIn("alice@backup.test: NO OBJECTION", lines)
         self.assertIn('"bad@backup.test: REJECT 501 5.1.3 <"bad@backup.test>: Bad recipient address syntax.', lines)
 
-    def test_check_lists_the_routes_in_warn_mode(self):
+    def test_query_says_a_warn_route_leaves_the_ranges_rules_enforced(self):
+        # The "*" route is in warn mode: relaying to a domain without a route of its own still
+        # needs AUTH, and query says why it is enforced.
+        r = run_routectl("query", "-c", self.conf, "--client", "203.0.113.5", "--from", "a@far.test", "x@else.test")
+        self.assertRoutectlOK(r)
+        lines = r.stdout.splitlines()
+        self.assertIn("x@else.test: REJECT 530 5.7.0 SMTP authentication is required.", lines)
+        self.assertIn("    rule auth-required; route * (line %d); class external-external; mode enforce; enforced "
+                      "although the route is in warn mode: a route's warn mode softens its address list only, the "
+                      "IP ranges' rules follow the top-level mode" % (line_of(self.text, '"*"') - 1), lines)
+
+    def test_check_says_what_each_warn_route_softens(self):
         r = run_routectl("check", "-c", self.conf)
         self.assertRoutectlOK(r)
-        self.assertIn("mode: enforce (1 of 2 routes in warn mode)\n", r.stdout)
-        self.assertIn("  warn: backup.test (line %d)\n" % (line_of(self.text, '"backup.test"') - 1), r.stdout)
-        self.assertNotIn("  warn: partner.test", r.stdout)
+        self.assertIn("mode: enforce (2 of 3 routes in warn mode)\n", r.stdout)
+        self.assertIn("  warn: backup.test (line %d): softens its address list only (not-listed is logged, not "
+                      "refused); the IP ranges' rules (not-allowed, auth-required, tls-required) stay enforced\n"
+                      % (line_of(self.text, '"backup.test"') - 1), r.stdout)
+        self.assertIn("  warn: * (line %d): softens nothing (it delivers to all addresses: no address list to "
+                      "rehearse); the IP ranges' rules (not-allowed, auth-required, tls-required) stay enforced\n"
+                      % (line_of(self.text, '"*"') - 1), r.stdout)
+        self.assertNotIn(": partner.test", r.stdout.split("local domains:")[0])
+
+    def test_check_with_a_top_level_warn_lists_the_routes_that_enforce(self):
+        conf, text = new_config("warn-top", [
+            {"domain": "backup.test", "treat_recipient_as": "local", "deliver_to": "listed",
+             "addresses": ["alice@backup.test"], "mode": "enforce"},
+            {"domain": "partner.test", "mode": "enforce"},
+            {"domain": "*"}])
+        with open(conf) as f:
+            body = f.read()
+        write_config(conf, body.replace('scope = "routes";', 'scope = "routes";\nmode = "warn";'))
+        r = run_routectl("check", "-c", conf)
+        self.assertRoutectlOK(r)
+        self.assertIn("mode: warn (1 of 3 routes in warn mode): every policy rule is logged, not enforced, except "
+                      "for the routes in enforce mode below\n", r.stdout)
+        self.assertIn("  enforce: backup.test (line %d): its address list and the IP ranges' rules are enforced for "
+                      "its recipients\n" % line_of(text, '"backup.test"'), r.stdout)
+        self.assertIn("  enforce: partner.test (line %d): the IP ranges' rules are enforced for its recipients\n"
+                      % line_of(text, '"partner.test"'), r.stdout)
+        self.assertNotIn(": * (", r.stdout)
 
     def test_check_prints_the_digest_route_milter_logs(self):
         r = run_routectl("check", "-c", self.conf)

@@ -48,7 +48,7 @@ ip_ranges = (
 );
 routes = (
   { domain = "backup.test"; treat_recipient_as = "local"; deliver_to = "listed";
-    addresses = [ %(listed)s ]; },
+    addresses = [ %(listed)s ]; %(backup_mode)s},
   { domain = "partner.test"; %(partner_mode)s}
 );
 """
@@ -57,10 +57,12 @@ WORK = None
 MILTER = None
 
 
-def config(listed=("alice@backup.test", "bob@backup.test"), scope="routes", mode=None, partner_mode=None):
+def config(listed=("alice@backup.test", "bob@backup.test"), scope="routes", mode=None, partner_mode=None,
+           backup_mode=None):
     return CONFIG % {"scope": scope, "all": ALL, "listed": ", ".join('"%s"' % a for a in listed),
                      "mode": 'mode = "%s";' % mode if mode else "",
-                     "partner_mode": 'mode = "%s"; ' % partner_mode if partner_mode else ""}
+                     "partner_mode": 'mode = "%s"; ' % partner_mode if partner_mode else "",
+                     "backup_mode": 'mode = "%s"; ' % backup_mode if backup_mode else ""}
 
 
 def setUpModule():
@@ -500,10 +502,24 @@ class WarnModeTests(MilterCase):
         self.assertRun(run, ["c", "y"])
         self.assertIn("rule=not-listed route=backup.test", "\n".join(self.warn_lines(run)))
         self.assertIn(": reject: RCPT from client.example[203.0.113.9]: 530 5.7.0 ", run.log)
-        use_config(config(partner_mode="warn"))
+
+    def test_a_routes_warn_mode_rehearses_its_address_list_only(self):
+        # The IP range's rules stay enforced for a warn route's recipients: its AUTH rule here.
+        use_config(config(partner_mode="warn", backup_mode="warn"))
         run = miltertest(message("203.0.113.9", "a@far.test", ["carol@backup.test", "x@partner.test"]))
-        self.assertRun(run, ["y", "c"])
-        self.assertIn("rule=auth-required route=partner.test", "\n".join(self.warn_lines(run)))
+        self.assertRun(run, ["c", "y"])
+        self.assertIn("rule=not-listed route=backup.test", "\n".join(self.warn_lines(run)))
+        self.assertIn(": reject: RCPT from client.example[203.0.113.9]: 530 5.7.0 SMTP authentication is required.; "
+                      "from=<a@far.test> to=<x@partner.test> rule=auth-required route=partner.test", run.log)
+        # Listed, from a local sender without AUTH (local-local): refused, and never only logged.
+        run = miltertest(message("203.0.113.9", "a@lab.test", ["alice@backup.test"]))
+        self.assertRun(run, ["y"])
+        self.assertIn("rule=auth-required route=backup.test", run.log)
+        self.assertEqual(self.warn_lines(run), [])
+        # Not allowed for the client's range: refused too.
+        run = miltertest(message("192.0.2.7", "a@lab.test", ["alice@backup.test"]))
+        self.assertRun(run, ["y"])
+        self.assertIn("rule=not-allowed route=backup.test", run.log)
 
     def test_reload_switches_mode_and_a_connection_keeps_its_own(self):
         use_config(config(mode="warn"))

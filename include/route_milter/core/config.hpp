@@ -219,9 +219,18 @@ struct Config {
     ListedAddresses listed;
 };
 
-// The mode in force for a route's recipients (route == nullptr: no route).
+// The mode of a route's own rule, its address list (route == nullptr: no route): its own
+// mode, else the top-level one.
 inline Mode effective_mode(const Config& config, const RouteConfig* route) {
     return route != nullptr && route->mode ? *route->mode : config.mode;
+}
+
+// The mode of the IP ranges' rules (not-allowed, auth-required, tls-required) for a route's
+// recipients: warn only where the top-level mode is warn and the route does not enforce. A
+// route's warn mode rehearses its own address list, never the ranges' relay rules: a "*" route
+// in warn mode would otherwise let every domain be relayed without AUTH.
+inline Mode range_rules_mode(const Config& config, const RouteConfig* route) {
+    return config.mode == Mode::warn && effective_mode(config, route) == Mode::warn ? Mode::warn : Mode::enforce;
 }
 
 // How many routes are in `mode` (their own or inherited).
