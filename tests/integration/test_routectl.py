@@ -852,6 +852,42 @@ class BadConfigTests(RoutectlCase):
                                                                      ("mode", 3)) if before[n][i] != after[n][i]]
             self.assertEqual(changed, [])
 
+    def test_open_relay_routes_are_refused_everywhere_at_their_line(self):
+        # "*" or a wildcard over a public suffix, treated as local, relays for anyone's domains:
+        # the milter's -t, check, query, both map writers and the daemon's start refuse it alike.
+        listed = {"deliver_to": "listed", "addresses": ["a@b.test"]}
+        for domain, extra, shown, what in (("*", {}, "*", "every domain"),
+                                           ("*", listed, "*", "every domain"),
+                                           ("*.COM.", {}, "*.com", "every domain under com (a public suffix)"),
+                                           ("*.co.uk", {}, "*.co.uk", "every domain under co.uk (a public suffix)"),
+                                           ("*.рф", {}, "*.xn--p1ai", "every domain under xn--p1ai (a public suffix)")):
+            with self.subTest(domain=domain, listed=bool(extra)):
+                routes = [{"domain": "ok.test"}, dict({"domain": domain, "treat_recipient_as": "local"}, **extra)]
+                path, text = new_config("open-relay", routes)
+                line = line_of(text, 'treat_recipient_as = "local";')
+                expected = '%s:%d: routes[1].treat_recipient_as: "local" on "%s" makes %s a relay destination' % (
+                    path, line, shown, what)
+                work = tempfile.mkdtemp(prefix="open-relay-", dir=TMP)
+                for argv in ([milter_binary(), "-t", "-c", path],
+                             [milter_binary(), "-c", path, "-l", "stderr", "-p", "unix:" + os.path.join(work, "s")],
+                             [routectl_binary(), "check", "-c", path],
+                             [routectl_binary(), "query", "-c", path, "--client", "192.0.2.1", "x@y.test"],
+                             [routectl_binary(), "postfix", "-c", path, "-o", os.path.join(work, "pf")],
+                             [routectl_binary(), "sendmail", "-c", path, "-o", os.path.join(work, "sm")]):
+                    r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+                    self.assertEqual(r.returncode, EX_CONFIG, (argv, r.stdout, r.stderr))
+                    self.assertIn(expected, r.stderr, argv)
+                self.assertEqual(sorted(os.listdir(work)), [], "nothing written")
+        # What stays allowed: a wildcard under a domain someone holds, a hosting company's own
+        # suffix (the list's private section), a name no one reaches, "*" treated as external.
+        for domain, rcpt_class in (("*.example.com", "local"), ("*.github.io", "local"), ("*.lan", "local"),
+                                   ("*", "external")):
+            with self.subTest(domain):
+                path, _ = new_config("not-open-relay", [{"domain": domain, "treat_recipient_as": rcpt_class}])
+                r = subprocess.run([milter_binary(), "-t", "-c", path], capture_output=True, text=True, timeout=20)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertRoutectlOK(run_routectl("check", "-c", path))
+
     def test_shared_next_hop_with_and_without_auth(self):
         routes = [{"domain": "a.test", "host": "192.0.2.1", "port": 587,
                    "auth": {"user": "u", "password": "Shared-S3cret"}},
