@@ -1,8 +1,9 @@
 // route-milter - the RCPT TO milter daemon.
 //
-// Start-up order: read and validate the config completely (exit 78 on any error), open the
-// socket as the starting user, hand it to the configured user, drop privileges, then serve.
-// SIGHUP reloads (libmilter_wraps), SIGTERM stops cleanly (libmilter's own handling).
+// Start-up order: block SIGHUP, read and validate the config completely (exit 78 on any
+// error), open the socket as the starting user, hand it to the configured user, drop
+// privileges, then serve. SIGHUP reloads (libmilter_wraps), SIGTERM stops cleanly (libmilter's
+// own handling); a SIGHUP sent during start-up reloads once, as soon as the daemon serves.
 #include "libmilter_wraps.hpp"
 #include "reload.hpp"
 #include "route_milter/common/log.hpp"
@@ -27,6 +28,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <variant>
@@ -50,6 +52,13 @@ void usage(FILE* out) {
                  "  -t         check the configuration, print every error, exit 0 or 78 (EX_CONFIG)\n"
                  "  -V         print the version\n",
                  default_config_path);
+}
+
+void block_signals(std::initializer_list<int> signals) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (const int s : signals) sigaddset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
 }
 
 [[noreturn]] void fail(int code, const char* format, const std::string& detail) {
@@ -105,6 +114,10 @@ void drop_privileges(const std::string& user, const passwd& pw) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // First of all: a config push may reload while the first load runs (a second or more with a
+    // million addresses), and SIGHUP's default action would end the daemon. Blocked, it waits
+    // (several arrivals make one) for libmilter's signal thread, which reloads once serving.
+    block_signals({SIGHUP});
     std::optional<MilterSocket> socket_override;
     std::optional<std::string> user_override;
     std::optional<LogTarget> log_target;
@@ -163,13 +176,10 @@ int main(int argc, char** argv) {
         return EX_OK;
     }
 
-    // From here on SIGHUP/SIGTERM/SIGINT wait for libmilter's signal thread (started in
-    // smfi_main) instead of killing the process: a reload sent as soon as we report READY to
-    // systemd must not find SIGHUP's default action still in place.
-    sigset_t handled;
-    sigemptyset(&handled);
-    for (const int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&handled, s);
-    pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+    // From here on SIGTERM/SIGINT, as SIGHUP since the start, wait for libmilter's signal thread
+    // (started in smfi_main) instead of ending the process. Not before: a stop asked for during
+    // the load, when nothing is open yet, ends it at once.
+    block_signals({SIGTERM, SIGINT});
 
     const MilterSettings settings = loaded.policy->config().milter;
     const std::optional<MetricsSettings> metrics_settings = loaded.policy->config().metrics;

@@ -11,6 +11,7 @@ import os
 import re
 import contextlib
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -731,6 +732,73 @@ class MetricsTests(MilterCase):
             s.close()
 
 
+class StartupSignalTests(MilterCase):
+    """SIGHUP while the daemon starts (its first load of a big config) never ends it: the reload
+    it asked for runs once, after the start."""
+
+    ADDRESSES = 1500000  # about a second of load: SIGHUP lands in it
+
+    @classmethod
+    def setUpClass(cls):
+        cls.list = os.path.join(WORK, "startup-big.txt")
+        with open(cls.list, "w") as f:
+            f.write("".join("user%d@big.test\n" % i for i in range(cls.ADDRESSES)))
+        os.chmod(cls.list, 0o600)
+
+    @classmethod
+    def tearDownClass(cls):
+        os.unlink(cls.list)
+
+    @staticmethod
+    def cpu_ticks(pid):
+        """utime + stime of the process (fields 14 and 15 of /proc/PID/stat), in clock ticks."""
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    def test_sighup_during_the_first_load_reloads_once_after_it(self):
+        text = config().replace('  { domain = "partner.test"; }',
+                                '  { domain = "partner.test"; },\n'
+                                '  { domain = "big.test"; treat_recipient_as = "local"; deliver_to = "listed";\n'
+                                '    addresses_file = "%s"; }' % self.list)
+        self.assertIn("big.test", text)
+        for signals in (1, 3):  # several during the start make one reload
+            with self.subTest(signals=signals):
+                m = Milter(WORK, config_text=text, name="startup-%d" % signals)
+                failed = []
+
+                def start():
+                    try:
+                        m.start()
+                    except BaseException as e:  # noqa: B902 - reported by the test below
+                        failed.append(e)
+                starter = threading.Thread(target=start)
+                starter.start()
+                try:
+                    wait_for(lambda: m.proc is not None, 10, interval=0.001, what="route-milter spawned")
+                    pid = m.proc.pid
+                    # In the load: it has spent 0.15 s of CPU (exec and the dynamic loader take a few ms).
+                    wait_for(lambda: m.proc.poll() is not None or self.cpu_ticks(pid) >= 15, 30, interval=0.005,
+                             what="the first load under way")
+                    self.assertNotIn("starting ", m.log_text(), "the load was over before SIGHUP: use a longer list")
+                    for _ in range(signals):
+                        os.kill(pid, signal.SIGHUP)
+                    starter.join(60)
+                    self.assertEqual(failed, [], "SIGHUP during the start ended the daemon")
+                    self.assertTrue(m.running())
+                    wait_for(lambda: "reloaded " in m.log_text(), 30, what="the reload SIGHUP asked for")
+                    run = miltertest(message("127.0.0.1", "a@far.test",
+                                             ["carol@backup.test", "user7@big.test", "nobody@big.test"]), milter=m)
+                    self.assertRun(run, ["y", "c", "y"], "it serves the policy it loaded")
+                    log = m.log_text()
+                    self.assertEqual(log.count("SIGHUP: reloading"), 1, log)
+                    self.assertEqual(len(re.findall(r"\breloaded ", log)), 1, log)
+                    self.assertLess(log.index("starting "), log.index("SIGHUP: reloading"), log)
+                finally:
+                    starter.join(60)
+                    m.stop()
+
+
 class LogcheckTests(MilterCase):
     """The package's logcheck rules (egrep -v -f, as logcheck runs them) on real log lines."""
 
@@ -885,7 +953,8 @@ class SocketTests(MilterCase):
                 self.assertEqual(p.stdout, "")
 
 
-CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, WarnModeTests, MetricsTests, LogcheckTests, SocketTests]
+CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, WarnModeTests, MetricsTests,
+               StartupSignalTests, LogcheckTests, SocketTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "milter", CLASS_ORDER, tearDownModule))
