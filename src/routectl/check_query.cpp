@@ -99,7 +99,7 @@ int command_check(const CheckOptions& options) {
                 config->files.size() == 1 ? "" : "s");
     std::printf("socket: %s\n", config->milter.socket.text().c_str());
     if (config->metrics)
-        std::printf("metrics: %s (at most %d scrapers at once, %d s idle timeout)\n",
+        std::printf("metrics: %s (at most %d scrapers at once, %d s a request)\n",
                     metrics_url(*config->metrics).c_str(), config->metrics->max_connections, config->metrics->timeout);
     else
         std::printf("metrics: off\n");

@@ -10,6 +10,7 @@ continue, y = reply code set, t = tempfail) and the reply texts the milter logge
 import os
 import re
 import contextlib
+import http.client
 import shutil
 import signal
 import socket
@@ -692,8 +693,9 @@ class MetricsTests(MilterCase):
                                  milter=self.milter, timeout=20)
                 self.assertRun(run, ["y", "c"], "decisions while scrapers hold the metrics port")
             self.assertEqual(self.threads(), threads_before, "scrapers must not start threads")
-            # Every connection is closed by the server: at once beyond max_connections (or the
-            # per-IP share), after metrics.timeout (2 s) idle, or after the 431.
+            # Every connection is closed by the server: at accept beyond twice max_connections, by
+            # a newer one beyond max_connections, at metrics.timeout (2 s) after its accept, or
+            # after the 431.
             deadline = time.time() + 10
             for s in held:
                 while True:
@@ -721,6 +723,113 @@ class MetricsTests(MilterCase):
         wait_for(scraped, 5, interval=0.2, what="a scrape served after the hostile ones")
         refusals = [l for l in self.milter.log_text()[offset:].splitlines() if "metrics: " in l]
         self.assertLessEqual(len(refusals), 15, "\n".join(refusals))
+
+    def trickle(self, stop, reconnect, lifetimes):
+        """A slowloris: a request that never ends, one byte a second (never idle for 2 s),
+        until stop; each connection's lifetime goes to lifetimes when the server closes it. With
+        reconnect, a new connection follows at once, as long as stop is not set."""
+        while True:
+            opened = time.monotonic()
+            try:
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            except OSError:
+                if not reconnect or stop.wait(0.01):
+                    return
+                continue
+            try:
+                s.settimeout(1.0)
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                while not stop.is_set():
+                    s.sendall(b"X")
+                    try:
+                        if not s.recv(4096):
+                            break
+                    except socket.timeout:
+                        continue
+                else:
+                    return  # stopped: still open
+            except OSError:
+                pass
+            finally:
+                s.close()
+            lifetimes.append(time.monotonic() - opened)
+            if not reconnect or stop.is_set():
+                return
+
+    def scrape_promptly(self, what):
+        started = time.monotonic()
+        try:
+            text = metrics_lab.scrape(self.port, timeout=2)
+        except (OSError, http.client.HTTPException) as e:
+            self.fail("%s: /metrics not served (%r)" % (what, e))
+        self.assertLess(time.monotonic() - started, 1.0, what)
+        self.assertIn("route_milter_rcpt_total ", text)
+
+    @contextlib.contextmanager
+    def tricklers(self, count, reconnect):
+        """count slowloris threads (trickle) while the block runs; yields (threads, lifetimes).
+        On exit they are stopped; a connection still open then is not in lifetimes."""
+        stop = threading.Event()
+        lifetimes = []
+        threads = [threading.Thread(target=self.trickle, args=(stop, reconnect, lifetimes)) for _ in range(count)]
+        try:
+            for t in threads:
+                t.start()
+            time.sleep(0.5)  # connected and trickling
+            yield threads, lifetimes
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10)
+        self.assertFalse([t for t in threads if t.is_alive()])
+
+    def test_trickling_connections_are_cut_at_their_deadline_and_never_keep_a_scrape_out(self):
+        # metrics.max_connections = 8, metrics.timeout = 2: as many tricklers as connections.
+        with self.tricklers(8, reconnect=False) as (threads, lifetimes):
+            for n in range(3):
+                self.scrape_promptly("scrape %d while eight connections trickle" % n)
+            for t in threads:
+                t.join(2 + 3)
+            self.assertFalse([t for t in threads if t.is_alive()], "a trickling connection outlived its deadline")
+        self.assertEqual(len(lifetimes), 8)
+        # Each cut at its deadline (2 s, and one trickle later at most) or before, to make room.
+        self.assertLess(max(lifetimes), 2 + 1.5, lifetimes)
+
+    def test_tricklers_that_come_back_at_once_never_keep_a_scrape_out(self):
+        with self.tricklers(12, reconnect=True) as (_, lifetimes):
+            deadline = time.monotonic() + 5
+            n = 0
+            while time.monotonic() < deadline:
+                self.scrape_promptly("scrape %d while twelve tricklers reconnect" % n)
+                n += 1
+                time.sleep(0.2)
+        self.assertTrue(lifetimes and max(lifetimes) < 2 + 1.5, lifetimes)
+
+    def test_one_request_a_connection(self):
+        # A kept-alive connection would wait for a next request (and its own deadline would cut
+        # a scraper that reuses it): each answer says "Connection: close", the server closes the
+        # connection, and a second request on it gets nothing.
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        try:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += s.recv(65536)
+            head, body = data.split(b"\r\n\r\n", 1)
+            self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+            self.assertRegex(head, rb"\r\nConnection: close(\r\n|$)")
+            length = int(re.search(rb"\r\nContent-Length: (\d+)", head, re.I).group(1))
+            while len(body) < length:
+                body += s.recv(65536)
+            with contextlib.suppress(OSError):
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                rest = s.recv(65536)
+            except ConnectionResetError:
+                rest = b""
+            self.assertEqual(rest, b"", "a second request on the connection was answered")
+        finally:
+            s.close()
 
     def test_huge_header_gets_431(self):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)

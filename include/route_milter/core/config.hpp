@@ -60,8 +60,8 @@ struct MilterSettings {
 // Prometheus metrics over HTTP (off when the config has no `metrics` group).
 struct MetricsSettings {
     MilterSocket listen;     // inet or inet6 with an IP address; "inet:PORT" alone means 127.0.0.1
-    int max_connections = 8;  // scrapers served at once; more are refused at accept
-    int timeout = 5;          // seconds a scraper may stay idle before its connection is closed
+    int max_connections = 8;  // scrapers served at once; one more closes the oldest
+    int timeout = 5;          // seconds a connection has for its request and answer, from its accept
     unsigned line = 0;
     std::uint32_t file = 0;
 };
