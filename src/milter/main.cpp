@@ -70,7 +70,12 @@ void reload_on_sighup() {
     log_line(LOG_INFO, "SIGHUP: reloading %s", config_path.c_str());
     sd_notify(0, "RELOADING=1");  // systemd (Type=notify): no-ops when not started by it
     const bool taken = reload_policy(*live, metrics != nullptr ? &metrics->counters : nullptr, config_path, user_check);
-    if (metrics != nullptr) metrics->reload_done(taken);
+    if (metrics != nullptr) {
+        metrics->reload_done(taken);
+        // The reload's own hold on the policy it replaced is gone by now: that policy's routes,
+        // unless a connection still runs under it, no longer need their counters.
+        metrics->counters.drop_unheld();
+    }
     sd_notifyf(0, "READY=1\nSTATUS=%s", taken ? "running the reloaded config" : "reload failed, running the old config");
 }
 
