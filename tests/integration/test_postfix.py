@@ -803,8 +803,8 @@ class InetSocketTests(LabTestCase):
 # Run order: the concurrent reload test leaves Postfix's cleanup pool slow to accept
 # (about 1 s per new queue file; Postfix-internal, also without any milter), so the
 # tests with many accepted recipients run first.
-CLASS_ORDER = [RouteDecisionTests, ScopeAllTests, WarnModeTests, MetricsTests, NotAllowedTests, HostileAddressTests, InetSocketTests,
-               ReloadTests, MilterDownTests]
+CLASS_ORDER = [RouteDecisionTests, ScopeAllTests, WarnModeTests, WarnRouteKeepsRangeRulesTests, MetricsTests,
+               NotAllowedTests, HostileAddressTests, InetSocketTests, ReloadTests, MilterDownTests]
 
 
 if __name__ == "__main__":
