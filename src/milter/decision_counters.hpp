@@ -22,8 +22,8 @@
 //   Cardinality and memory follow the policies in use, not the history: a scrape shows only the
 //   (route, rule, mode) series that counted at least once, so a config of 10^5 routes shows the
 //   routes that decided since their pattern came, each with at most the rules that reached it.
-//   ~144 bytes of counters per pattern (rules x 2 modes), 14 MB for 10^5 routes, held only when
-//   metrics are configured; route names churned through reloads are given back.
+//   160 bytes of counters per pattern (10 rules x 2 modes), 16 MB for 10^5 routes, held only
+//   when metrics are configured; route names churned through reloads are given back.
 // DIAGNOSTICS
 //   None: a Serving without counters (metrics off) counts nothing.
 #pragma once
@@ -68,7 +68,8 @@ public:
     Slot* no_route() { return no_route_; }
 
     // Frees the slots no Serving holds any more (their routes are gone from every policy in
-    // use), keeping their counts in removed_decisions(). Off the RCPT path: after a reload.
+    // use); their counts are kept in one sum (for_each returns it). Off the RCPT path: after a
+    // reload.
     void drop_unheld();
 
     // Calls fn(const Slot&) for every slot, in the order they were created (scrapes only), and
