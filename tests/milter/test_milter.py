@@ -130,6 +130,12 @@ def message(client, sender, rcpts, auth=None, queue_id="ABC123", mail_macros=())
     return steps + [("close",)]
 
 
+def sanitized(pid):
+    """Whether the process runs under ASan or TSan (their runtimes are mapped)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return re.search(r"/lib[at]san\.so", f.read()) is not None
+
+
 def reply_char(code):
     return "c" if code == 250 else "y"
 
@@ -697,8 +703,10 @@ class MetricsTests(MilterCase):
             last = self.scrape()
             growth = (metrics_lab.value(last, "process_resident_memory_bytes") -
                       metrics_lab.value(first, "process_resident_memory_bytes"))
-            self.assertLess(growth, 15e6, "%d route names churned through reloads kept %.1f MB"
-                            % (routes * generations, growth / 1e6))
+            # A sanitizer's allocator keeps freed memory in quarantine: RSS says nothing there.
+            if not sanitized(self.milter.proc.pid):
+                self.assertLess(growth, 15e6, "%d route names churned through reloads kept %.1f MB"
+                                % (routes * generations, growth / 1e6))
         finally:
             self.use(self.config())
         # Back to the base config: no churned route keeps a series (a second reload frees what a
@@ -923,7 +931,8 @@ class StartupSignalTests(MilterCase):
         self.assertIn("big.test", text)
         for signals in (1, 3):  # several during the start make one reload
             with self.subTest(signals=signals):
-                m = Milter(WORK, config_text=text, name="startup-%d" % signals)
+                # Under a sanitizer the load takes many times as long.
+                m = Milter(WORK, config_text=text, name="startup-%d" % signals, start_timeout=180)
                 failed = []
 
                 def start():
@@ -945,7 +954,7 @@ class StartupSignalTests(MilterCase):
                     starter.join(60)
                     self.assertEqual(failed, [], "SIGHUP during the start ended the daemon")
                     self.assertTrue(m.running())
-                    wait_for(lambda: "reloaded " in m.log_text(), 30, what="the reload SIGHUP asked for")
+                    wait_for(lambda: "reloaded " in m.log_text(), 180, what="the reload SIGHUP asked for")
                     run = miltertest(message("127.0.0.1", "a@far.test",
                                              ["carol@backup.test", "user7@big.test", "nobody@big.test"]), milter=m)
                     self.assertRun(run, ["y", "c", "y"], "it serves the policy it loaded")
