@@ -34,7 +34,8 @@ CXXFLAGS += -O1 -fno-omit-frame-pointer -fsanitize=thread
 LDFLAGS  += -fsanitize=thread
 endif
 
-CORE_LIBS   = -lconfig++ -lidn2 -lcrypto
+# libpsl: the public suffixes a wildcard route treated as local may not cover (open_relay.hpp).
+CORE_LIBS   = -lconfig++ -lidn2 -lcrypto -lpsl
 # The hMailServer wing: its backup is a 7z archive (libarchive) of UTF-16 XML (libxml2), passwords Blowfish (nettle).
 HMS_LIBS    = -larchive -lxml2 -lnettle
 # libmilter is linked statically so that its read() and sigwait() can be wrapped:

@@ -5,6 +5,7 @@
 #include "route_milter/config/config_digest.hpp"
 #include "route_milter/config/address_file.hpp"
 #include "route_milter/config/config_source.hpp"
+#include "route_milter/config/open_relay.hpp"
 #include "route_milter/config/route_list_scan.hpp"
 #include "route_milter/core/domain.hpp"
 #include "route_milter/core/utc_time.hpp"
@@ -730,6 +731,14 @@ void read_route(Validator& v, const Setting& r, const std::string& path, Config&
     if (out.security == Security::tls && !r.exists("port")) out.port = 465;
     if (auto c = v.enum_member(r, path, route_settings, "treat_sender_as", address_class_names)) out.treat_sender_as = *c;
     if (auto c = v.enum_member(r, path, route_settings, "treat_recipient_as", address_class_names)) out.treat_recipient_as = *c;
+    // One rule for the milter and every MTA's maps: no route makes this server a relay for
+    // domains no one server holds (open_relay.hpp).
+    if (out.treat_recipient_as == AddressClass::local && !out.pattern.empty())
+        if (const auto reason = open_relay_reason(out.pattern))
+            v.error(r["treat_recipient_as"], path + ".treat_recipient_as",
+                    "\"local\" on \"" + domain + "\" makes " + *reason +
+                        " a relay destination, judged local without AUTH: an open relay (give each backup domain its "
+                        "own route)");
     if (auto d = v.enum_member(r, path, route_settings, "deliver_to", deliver_to_names)) out.deliver_to = *d;
     if (auto m = v.enum_member(r, path, route_settings, "mode", mode_names)) out.mode = *m;
     if (auto n = v.int_member(r, path, route_settings, "retries")) out.retries = static_cast<int>(*n);

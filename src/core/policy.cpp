@@ -132,7 +132,8 @@ PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
     // the records are gone, so that it does not add to the compile's peak.
     policy->route_facts_.reserve(c.routes.size());
     for (const RouteConfig& r : c.routes)
-        policy->route_facts_.push_back({r.listed_place, r.deliver_to, r.treat_recipient_as, effective_mode(c, &r)});
+        policy->route_facts_.push_back(
+            {r.listed_place, r.deliver_to, r.treat_recipient_as, effective_mode(c, &r), range_rules_mode(c, &r)});
     for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);
     std::stable_sort(policy->ranges_by_priority_.begin(), policy->ranges_by_priority_.end(),
                      [](const IpRangeConfig* a, const IpRangeConfig* b) { return a->priority > b->priority; });
@@ -265,6 +266,8 @@ Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAdd
     else if (facts.range->require_tls_for_auth && facts.authenticated && !facts.tls) d.rule = Rule::tls_required;
     else if (facts.range->require_auth.contains(cls) && !facts.authenticated) d.rule = Rule::auth_required;
     else d.rule = Rule::no_objection;
+    // A route's warn mode rehearses its address list only; the ranges' rules have their own mode.
+    if (d.rule != Rule::no_objection) d.mode = facts_of_route != nullptr ? facts_of_route->range_mode : config_.mode;
     return d;
 }
 

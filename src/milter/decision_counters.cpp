@@ -3,23 +3,46 @@
 
 #include <malloc.h>
 
+#include <algorithm>
+
 namespace route_milter {
 
-DecisionCounters::DecisionCounters() { no_route_ = &slots_.emplace_back("none"); }
+DecisionCounters::DecisionCounters() {
+    no_route_ = slots_.emplace_back(std::make_unique<Slot>("none")).get();
+    no_route_->holders.store(1, std::memory_order_relaxed);  // for ever: every Serving counts into it
+}
 
 std::vector<DecisionCounters::Slot*> DecisionCounters::slots_for(const Config& config) {
     std::vector<Slot*> out;
     out.reserve(config.routes.size());
     const std::lock_guard<std::mutex> lock(mutex_);
     for (const RouteConfig& r : config.routes) {
-        Slot*& slot = by_pattern_[r.pattern.text()];
-        if (slot == nullptr) slot = &slots_.emplace_back(r.pattern.text());
+        const auto found = by_pattern_.find(r.pattern.text());
+        Slot* slot = found != by_pattern_.end() ? found->second : nullptr;
+        if (slot == nullptr) {
+            slot = slots_.emplace_back(std::make_unique<Slot>(r.pattern.text())).get();
+            by_pattern_.emplace(slot->route, slot);
+        }
+        slot->holders.fetch_add(1, std::memory_order_relaxed);
         out.push_back(slot);
     }
     return out;
 }
 
+void DecisionCounters::drop_unheld() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    std::erase_if(slots_, [&](const std::unique_ptr<Slot>& s) {
+        // acquire: the counts a connection added before it gave its Serving back are seen here.
+        if (s->holders.load(std::memory_order_acquire) != 0) return false;
+        for (const auto& n : s->counts) removed_ += n.load(std::memory_order_relaxed);
+        by_pattern_.erase(s->route);
+        return true;
+    });
+}
+
 Serving::~Serving() {
+    // release: this Serving's counts happen before drop_unheld sees the slot unheld.
+    for (DecisionCounters::Slot* s : route_slots) s->holders.fetch_sub(1, std::memory_order_acq_rel);
     if (!policy || policy.use_count() != 1) return;
     const Config& c = policy->config();
     const bool big = c.routes.size() >= 1000 || policy->listed_address_count() >= 100000;

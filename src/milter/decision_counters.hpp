@@ -4,19 +4,26 @@
 //   DecisionCounters, Serving - the counters behind route_milter_decisions_total, and the
 //   policy published together with the counter slots of its routes.
 // DESCRIPTION
-//   One slot per route pattern ever configured since start ("none" for recipients without a
-//   route): a fixed array of relaxed atomics indexed by (rule, mode). Slots live in a deque and
-//   are never moved or freed, so a reload only adds the slots of new patterns and a pattern
-//   that survives a reload keeps counting where it was; connections still on the old policy
-//   count into the same slots. Serving pairs a policy with its routes' slot pointers (built off
-//   the RCPT path, at start and reload) and is published whole, so the RCPT path finds its slot
-//   by route index: no lock, no allocation, no I/O.
+//   One slot per route pattern of a policy in use ("none" for recipients without a route): a
+//   fixed array of relaxed atomics indexed by (rule, mode). Slots never move, so a reload only
+//   adds the slots of new patterns and a pattern that survives a reload keeps counting where it
+//   was; connections still on the old policy count into the same slots. Serving pairs a policy
+//   with its routes' slot pointers (built off the RCPT path, at start and reload) and is
+//   published whole, so the RCPT path finds its slot by route index: no lock, no allocation,
+//   no I/O.
 //
-//   Cardinality: a scrape shows only the (route, rule, mode) series that counted at least once,
-//   so a config of 10^5 routes shows the routes that decided since start, each with at most
-//   the rules that reached it. Memory: 144 bytes of counters per pattern (9 rules x 2 modes),
-//   14 MB for 10^5 routes, held only when metrics are configured; a pattern removed by a reload
-//   keeps its slot (and its series) until restart, as Prometheus expects of a counter.
+//   Each slot counts the Servings that point at it. Once none does (the reload that removed its
+//   pattern is over and the last connection that started under an older policy has closed),
+//   drop_unheld frees it at the next reload: its series leaves the page (Prometheus marks it
+//   stale, as for any label value that goes away) and its counts stay in route_milter_rcpt_total,
+//   which never goes down. Folding them into a series of their own would make that series jump by
+//   the removed route's whole history, a burst rate() would report that never happened.
+//
+//   Cardinality and memory follow the policies in use, not the history: a scrape shows only the
+//   (route, rule, mode) series that counted at least once, so a config of 10^5 routes shows the
+//   routes that decided since their pattern came, each with at most the rules that reached it.
+//   160 bytes of counters per pattern (10 rules x 2 modes), 16 MB for 10^5 routes, held only
+//   when metrics are configured; route names churned through reloads are given back.
 // DIAGNOSTICS
 //   None: a Serving without counters (metrics off) counts nothing.
 #pragma once
@@ -27,10 +34,10 @@
 #include <array>
 #include <atomic>
 #include <cstdint>
-#include <deque>
 #include <memory>
 #include <mutex>
 #include <string>
+#include <string_view>
 #include <unordered_map>
 #include <vector>
 
@@ -44,6 +51,9 @@ public:
         explicit Slot(std::string r) : route(std::move(r)) {}
         const std::string route;  // the route's domain pattern, or "none"
         std::array<std::atomic<std::uint64_t>, rule_names.size() * mode_count> counts{};
+        // Servings whose route_slots point here (taken under the registry's mutex, given back by
+        // ~Serving without it).
+        std::atomic<std::uint32_t> holders{0};
 
         static constexpr std::size_t index(Rule rule, Mode mode) {
             return static_cast<std::size_t>(rule) * mode_count + static_cast<std::size_t>(mode);
@@ -52,15 +62,24 @@ public:
 
     DecisionCounters();
 
-    // The slot of each route of `config` (by index), creating those of new patterns.
+    // The slot of each route of `config` (by index), creating those of new patterns; each is
+    // held once more (the caller's Serving gives it back).
     std::vector<Slot*> slots_for(const Config& config);
     Slot* no_route() { return no_route_; }
 
-    // Calls fn(const Slot&) for every slot, in the order they were created (scrapes only).
+    // Frees the slots no Serving holds any more (their routes are gone from every policy in
+    // use); their counts are kept in one sum (for_each returns it). Off the RCPT path: after a
+    // reload.
+    void drop_unheld();
+
+    // Calls fn(const Slot&) for every slot, in the order they were created (scrapes only), and
+    // returns what the dropped slots had counted, at the same instant: their series are gone, and
+    // route_milter_rcpt_total, which adds both, never goes down.
     template <class Fn>
-    void for_each(Fn&& fn) const {
+    std::uint64_t for_each(Fn&& fn) const {
         const std::lock_guard<std::mutex> lock(mutex_);
-        for (const Slot& s : slots_) fn(s);
+        for (const auto& s : slots_) fn(*s);
+        return removed_;
     }
 
     std::atomic<std::uint64_t> connections{0};
@@ -68,10 +87,11 @@ public:
     std::atomic<std::uint64_t> undecided{0};  // of those, RCPTs that reached no decision (no context)
 
 private:
-    mutable std::mutex mutex_;  // slot creation (start, reload) against scrapes; never the RCPT path
-    std::deque<Slot> slots_;
-    std::unordered_map<std::string, Slot*> by_pattern_;
+    mutable std::mutex mutex_;  // slot creation and dropping (start, reload) against scrapes; never the RCPT path
+    std::vector<std::unique_ptr<Slot>> slots_;  // in creation order; a Slot never moves
+    std::unordered_map<std::string_view, Slot*> by_pattern_;  // keys: the slots' own route strings
     Slot* no_route_ = nullptr;
+    std::uint64_t removed_ = 0;  // under mutex_
 };
 
 // The policy in force and where its decisions are counted; published whole (Live<Serving>).

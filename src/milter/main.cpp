@@ -1,8 +1,9 @@
 // route-milter - the RCPT TO milter daemon.
 //
-// Start-up order: read and validate the config completely (exit 78 on any error), open the
-// socket as the starting user, hand it to the configured user, drop privileges, then serve.
-// SIGHUP reloads (libmilter_wraps), SIGTERM stops cleanly (libmilter's own handling).
+// Start-up order: block SIGHUP, read and validate the config completely (exit 78 on any
+// error), open the socket as the starting user, hand it to the configured user, drop
+// privileges, then serve. SIGHUP reloads (libmilter_wraps), SIGTERM stops cleanly (libmilter's
+// own handling); a SIGHUP sent during start-up reloads once, as soon as the daemon serves.
 #include "libmilter_wraps.hpp"
 #include "reload.hpp"
 #include "route_milter/common/log.hpp"
@@ -27,6 +28,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <initializer_list>
 #include <optional>
 #include <string>
 #include <variant>
@@ -52,6 +54,13 @@ void usage(FILE* out) {
                  default_config_path);
 }
 
+void block_signals(std::initializer_list<int> signals) {
+    sigset_t set;
+    sigemptyset(&set);
+    for (const int s : signals) sigaddset(&set, s);
+    pthread_sigmask(SIG_BLOCK, &set, nullptr);
+}
+
 [[noreturn]] void fail(int code, const char* format, const std::string& detail) {
     log_line(LOG_ERR, format, detail.c_str());
     std::exit(code);
@@ -61,7 +70,12 @@ void reload_on_sighup() {
     log_line(LOG_INFO, "SIGHUP: reloading %s", config_path.c_str());
     sd_notify(0, "RELOADING=1");  // systemd (Type=notify): no-ops when not started by it
     const bool taken = reload_policy(*live, metrics != nullptr ? &metrics->counters : nullptr, config_path, user_check);
-    if (metrics != nullptr) metrics->reload_done(taken);
+    if (metrics != nullptr) {
+        metrics->reload_done(taken);
+        // The reload's own hold on the policy it replaced is gone by now: that policy's routes,
+        // unless a connection still runs under it, no longer need their counters.
+        metrics->counters.drop_unheld();
+    }
     sd_notifyf(0, "READY=1\nSTATUS=%s", taken ? "running the reloaded config" : "reload failed, running the old config");
 }
 
@@ -105,6 +119,10 @@ void drop_privileges(const std::string& user, const passwd& pw) {
 }  // namespace
 
 int main(int argc, char** argv) {
+    // First of all: a config push may reload while the first load runs (a second or more with a
+    // million addresses), and SIGHUP's default action would end the daemon. Blocked, it waits
+    // (several arrivals make one) for libmilter's signal thread, which reloads once serving.
+    block_signals({SIGHUP});
     std::optional<MilterSocket> socket_override;
     std::optional<std::string> user_override;
     std::optional<LogTarget> log_target;
@@ -163,13 +181,10 @@ int main(int argc, char** argv) {
         return EX_OK;
     }
 
-    // From here on SIGHUP/SIGTERM/SIGINT wait for libmilter's signal thread (started in
-    // smfi_main) instead of killing the process: a reload sent as soon as we report READY to
-    // systemd must not find SIGHUP's default action still in place.
-    sigset_t handled;
-    sigemptyset(&handled);
-    for (const int s : {SIGHUP, SIGTERM, SIGINT}) sigaddset(&handled, s);
-    pthread_sigmask(SIG_BLOCK, &handled, nullptr);
+    // From here on SIGTERM/SIGINT, as SIGHUP since the start, wait for libmilter's signal thread
+    // (started in smfi_main) instead of ending the process. Not before: a stop asked for during
+    // the load, when nothing is open yet, ends it at once.
+    block_signals({SIGTERM, SIGINT});
 
     const MilterSettings settings = loaded.policy->config().milter;
     const std::optional<MetricsSettings> metrics_settings = loaded.policy->config().metrics;

@@ -1,27 +1,42 @@
 // metrics_server.hpp - GET /metrics over HTTP, served by libmicrohttpd.
 //
 // NAME
-//   MetricsServer - one libmicrohttpd daemon with its own thread, bound to metrics.listen.
+//   MetricsServer - one libmicrohttpd daemon driven by a thread of its own, bound to
+//   metrics.listen.
 // DESCRIPTION
-//   libmicrohttpd runs one internal thread (epoll), apart from libmilter's threads: a scraper
-//   never holds a milter thread, and a decision never waits for a scraper. Against slow or
-//   hostile clients: at most metrics.max_connections at once (more are closed at accept), at most
-//   max_connections/2 (at least 1) from one IP address, a connection idle for metrics.timeout
-//   seconds is closed, and a request's header may use 16 KiB (more: 431 and close). Only GET
-//   and HEAD of /metrics are answered (200); any other path 404, any other method 405.
+//   The thread runs libmicrohttpd's event loop (epoll), apart from libmilter's threads: a
+//   scraper never holds a milter thread, and a decision never waits for a scraper. Against slow
+//   or hostile clients:
+//   - a connection has metrics.timeout seconds from its accept for its request and the answer,
+//     however it trickles (libmicrohttpd's own timeout counts idle time only: a byte every few
+//     seconds kept a connection for ever); it is shut down then;
+//   - one request per connection (every answer says "Connection: close"): nothing stays open
+//     waiting for a next request, and the deadline is a request's;
+//   - at most metrics.max_connections are served at once; one more closes the oldest, so
+//     connections that trickle (or come back as soon as they are closed) cannot keep a local
+//     scraper or `routectl stats` out: a request answered in milliseconds is never the oldest.
+//     libmicrohttpd itself refuses connections beyond twice as many at accept;
+//   - a request's header may use 16 KiB (more: 431 and close).
+//   Only GET and HEAD of /metrics are answered (200); any other path 404, any other method 405.
 // DIAGNOSTICS
 //   start returns the reason (bind failure, address in use) as one line; libmicrohttpd's own
-//   messages go to the daemon's log.
+//   messages and the connections shut at their deadline or to make room go to the daemon's log,
+//   at most one line a second.
 #pragma once
 
+#include "route_milter/config/config_source.hpp"
 #include "route_milter/core/config.hpp"
 
+#include <chrono>
 #include <functional>
 #include <memory>
 #include <string>
+#include <thread>
 #include <variant>
+#include <vector>
 
 struct MHD_Daemon;
+struct MHD_Connection;
 
 namespace route_milter {
 
@@ -37,9 +52,31 @@ public:
     const Render& render() const { return render_; }
 
 private:
-    explicit MetricsServer(Render render) : render_(std::move(render)) {}
+    using Clock = std::chrono::steady_clock;
+    // An open connection, in accept order (the oldest first). Touched only by the loop's thread
+    // (libmicrohttpd calls back from MHD_run there), and by the destructor once it has ended.
+    struct Client {
+        MHD_Connection* connection;
+        int fd;
+        Clock::time_point deadline;
+        bool shut = false;  // shut down: libmicrohttpd closes it at its next turn
+    };
+
+    MetricsServer(const MetricsSettings& settings, Render render);
+    void connection_started(MHD_Connection* connection);
+    void connection_closed(MHD_Connection* connection);
+    void run();
+    void shut(Client& client, const char* why);
+    void shut_overdue(Clock::time_point now);
+    int wait_ms(Clock::time_point now) const;
+
     Render render_;
+    std::size_t max_connections_;
+    std::chrono::seconds time_limit_;
+    std::vector<Client> clients_;
     MHD_Daemon* daemon_ = nullptr;
+    Fd wake_;  // an eventfd: the destructor asks the loop to end
+    std::thread loop_;
 };
 
 }  // namespace route_milter

@@ -104,8 +104,8 @@ std::string MilterMetrics::render(const Serving& serving) const {
 
     page.family("route_milter_decisions_total", "counter",
                 "RCPT TO decisions by rule, route (its domain pattern; none: no route) and mode. A series appears "
-                "once it counts.");
-    counters.for_each([&](const DecisionCounters::Slot& slot) {
+                "once it counts, and leaves once its route is in no policy in use.");
+    const std::uint64_t removed = counters.for_each([&](const DecisionCounters::Slot& slot) {
         for (std::size_t rule = 0; rule < rule_names.size(); ++rule)
             for (std::size_t mode = 0; mode < mode_count; ++mode) {
                 const std::uint64_t n = slot.counts[rule * mode_count + mode].load(std::memory_order_relaxed);
@@ -122,7 +122,7 @@ std::string MilterMetrics::render(const Serving& serving) const {
     });
     const std::uint64_t tempfails = counters.tempfails.load(std::memory_order_relaxed);
     page.metric("route_milter_rcpt_total", "counter", "RCPT TO commands the milter answered.",
-                rcpts + counters.undecided.load(std::memory_order_relaxed));
+                rcpts + removed + counters.undecided.load(std::memory_order_relaxed));
     page.metric("route_milter_rcpt_tempfails_total", "counter",
                 "RCPT TO commands answered 4xx by the milter itself (an internal failure).", tempfails);
     page.metric("route_milter_connections_total", "counter", "MTA connections (SMTP sessions) the milter saw.",

@@ -46,7 +46,11 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::s
                          metrics_was->max_connections != metrics_now->max_connections ||
                          metrics_was->timeout != metrics_now->timeout)))
         log_line(LOG_WARNING, "reload: metrics { listen, max_connections, timeout } changes take effect only at restart");
-    const Policy& next = *loaded.policy;
+    // Kept for the log line, which follows the publication: "reloaded" means in force, and a
+    // connection made once it is logged runs the new policy.
+    const std::shared_ptr<const Policy> published = loaded.policy;
+    live.publish(make_serving(std::move(loaded.policy), counters));
+    const Policy& next = *published;
     // Which parts of the address index were kept from the running policy (their routes, inline
     // addresses and files unchanged) and which were built again.
     const ListedAddresses& listed = next.config().listed;
@@ -70,7 +74,6 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::s
              next.config().ip_ranges.size(),
              std::string(name_of(next.config().mode)).c_str(), routes_in_mode(next.config(), Mode::warn),
              next.config().digest.c_str());
-    live.publish(make_serving(std::move(loaded.policy), counters));
     return true;
 }
 

@@ -40,6 +40,32 @@ void print_route(const Policy& policy, const RouteConfig& r) {
     std::printf("  [%s]\n", line_of(r.line).c_str());
 }
 
+// The mode, and what each route whose mode differs from it softens or enforces, listed in
+// full: nothing may hide in "... more". A route's warn mode rehearses its address list only.
+void print_modes(const Config& config) {
+    const std::size_t warned = routes_in_mode(config, Mode::warn);
+    std::printf("mode: %s (%zu of %zu routes in warn mode)", std::string(name_of(config.mode)).c_str(), warned,
+                config.routes.size());
+    if (config.mode == Mode::warn)
+        std::printf(": every policy rule is logged, not enforced, except for the routes in enforce mode below");
+    std::printf("\n");
+    for (const RouteConfig& r : config.routes) {
+        const Mode mode = effective_mode(config, &r);
+        if (mode == config.mode) continue;
+        const bool lists = r.deliver_to == DeliverTo::listed;
+        if (mode == Mode::warn)
+            std::printf("  warn: %s (%s): %s; the IP ranges' rules (not-allowed, auth-required, tls-required) stay "
+                        "enforced\n",
+                        r.pattern.text().c_str(), line_of(r.line).c_str(),
+                        lists ? "softens its address list only (not-listed is logged, not refused)"
+                              : "softens nothing (it delivers to all addresses: no address list to rehearse)");
+        else
+            std::printf("  enforce: %s (%s): %s enforced for its recipients\n", r.pattern.text().c_str(),
+                        line_of(r.line).c_str(),
+                        lists ? "its address list and the IP ranges' rules are" : "the IP ranges' rules are");
+    }
+}
+
 }  // namespace
 
 struct CheckOptions {
@@ -73,20 +99,12 @@ int command_check(const CheckOptions& options) {
                 config->files.size() == 1 ? "" : "s");
     std::printf("socket: %s\n", config->milter.socket.text().c_str());
     if (config->metrics)
-        std::printf("metrics: %s (at most %d scrapers at once, %d s idle timeout)\n",
+        std::printf("metrics: %s (at most %d scrapers at once, %d s a request)\n",
                     metrics_url(*config->metrics).c_str(), config->metrics->max_connections, config->metrics->timeout);
     else
         std::printf("metrics: off\n");
     std::printf("scope: %s\n", std::string(name_of(config->scope)).c_str());
-    const std::size_t warned = routes_in_mode(*config, Mode::warn);
-    std::printf("mode: %s (%zu of %zu routes in warn mode)\n", std::string(name_of(config->mode)).c_str(), warned,
-                config->routes.size());
-    // The routes whose refusals are only logged, listed in full: nothing may hide in "... more".
-    if (warned != 0 && warned != config->routes.size()) {
-        for (const RouteConfig& r : config->routes)
-            if (effective_mode(*config, &r) == Mode::warn)
-                std::printf("  warn: %s (%s)\n", r.pattern.text().c_str(), line_of(r.line).c_str());
-    }
+    print_modes(*config);
     std::printf("local domains: %zu\n", config->local_domains.size());
     std::printf("routes: %zu (%zu deliver to listed addresses only, %zu listed addresses, %zu with SMTP AUTH)\n",
                 config->routes.size(), listed, addresses, with_auth);
@@ -163,6 +181,10 @@ int command_query(const QueryOptions& options) {
         if (d.rejects()) std::printf("; mode %s", std::string(name_of(d.mode)).c_str());
         if (d.rejects() && d.mode == Mode::warn && !d.warns())
             std::printf("; refused in warn mode too: the milter cannot read the address");
+        if (d.refuses() && d.mode == Mode::enforce && d.route != nullptr &&
+            effective_mode(policy->config(), d.route) == Mode::warn)
+            std::printf("; enforced although the route is in warn mode: a route's warn mode softens its address list "
+                        "only, the IP ranges' rules follow the top-level mode");
         if (d.rule == Rule::out_of_scope) std::printf("; scope = \"routes\" and the domain has no route: not judged");
         if (d.rule == Rule::postmaster) std::printf("; <postmaster> is always accepted (RFC 5321 4.5.1)");
         std::printf("\n");

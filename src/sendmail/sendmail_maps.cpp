@@ -283,11 +283,8 @@ private:
         longest_schedule_minutes_ = std::max(longest_schedule_minutes_, static_cast<long>(r.retries) * r.retry_minutes);
         uses_tls_verify_ = uses_tls_verify_ || r.tls_verify;
 
+        // The loader refuses "local" on "*" (open_relay.hpp).
         if (r.treat_recipient_as != AddressClass::local) return;
-        if (catch_all) {
-            error(r, "treat_recipient_as = \"local\" on \"*\" would make Sendmail relay for every domain (open relay)");
-            return;
-        }
         if (r.deliver_to == DeliverTo::all) {
             set(access_, "To:" + key, "RELAY", r, "relay entry");
             return;

@@ -37,12 +37,12 @@ routes = (
     deliver_to = "listed"; addresses = [ "alice@backup.test" ]; },
   { domain = "*.corp.test"; treat_recipient_as = "local";
     deliver_to = "listed"; addresses = [ "x@a.corp.test" ]; },
-  { domain = "*"; treat_recipient_as = "local";
+  { domain = "*";
     deliver_to = "listed"; addresses = [ "y@far.test" ]; }
 );
 """
 
-EXT = "ext@far.test"        # external sender: the "*" route treats only y@far.test as local
+EXT = "ext@far.test"        # external sender: the "*" route lists only y@far.test
 LOCAL = "ceo@own.test"      # local sender: needs AUTH from the Internet range
 LONG_LOCAL_PART = "a" * 1000
 

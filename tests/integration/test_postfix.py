@@ -362,6 +362,42 @@ class WarnModeTests(MilterClassMixin, LabTestCase):
                          r"<abuse@backup\.test>: .* to=<abuse@backup\.test> rule=not-listed")
 
 
+class WarnRouteKeepsRangeRulesTests(MilterClassMixin, LabTestCase):
+    """A route's warn mode rehearses its own address list only: a "*" (or wildcard) route in warn
+    mode must not turn "relaying needs AUTH" into a warning for every domain it covers."""
+
+    @classmethod
+    def config(cls):
+        return make_config(LAB.milter_socket, extra_routes=(
+            ',\n  { domain = "*"; mode = "warn"; },'
+            '\n  { domain = "*.wild.test"; mode = "warn"; deliver_to = "listed"; addresses = [ "ok@a.wild.test" ]; }'))
+
+    def test_unauthenticated_relaying_through_a_warn_catch_all_is_refused(self):
+        offset = self.milter.log_offset()
+        rcpt = uniq("x") + "@elsewhere.example"
+        t = LAB.transaction(EXT_SENDER, [rcpt], data=True)
+        self.assertEqual(t.mail[0], 250, "%r" % (t,))
+        self.assertReply(t.rcpts[0], 530, "5.7.0", "SMTP authentication is required.", self.dump_on_failure())
+        self.assertIsNone(t.data, "nothing may be queued")
+        log = self.milter.log_text()[offset:]
+        self.assertRegex(log, r": reject: RCPT from \S+\[127\.0\.0\.1\]: 530 5\.7\.0 .*to=<%s> rule=auth-required "
+                              r"route=\* \(line \d+\)" % re.escape(rcpt))
+        self.assertNotIn(": warn: ", log)
+        self.assertFalse([l for l in LAB.log_text().splitlines() if "to=<%s>" % rcpt in l and "status=" in l],
+                         "Postfix must not have queued mail to %s" % rcpt)
+        # With AUTH the "*" route relays it.
+        self.assertReply(self.rcpt(rcpt, auth=AUTH), 250)
+
+    def test_a_warn_wildcard_rehearses_its_list_and_enforces_the_ranges(self):
+        offset = self.milter.log_offset()
+        # Not listed: the route's own rule, rehearsed (logged, let through).
+        self.assertReply(self.rcpt("carol@a.wild.test"), 250)
+        self.assertIn("rule=not-listed route=*.wild.test", self.milter.log_text()[offset:])
+        self.assertIn(": warn: RCPT from ", self.milter.log_text()[offset:])
+        # Listed, relayed without AUTH: the range's rule, enforced.
+        self.assertReply(self.rcpt("ok@a.wild.test"), 530, "5.7.0")
+
+
 class MetricsTests(LabTestCase):
     """Real SMTP through the real Postfix, then a scrape: promtool-checked and counted by value."""
 
@@ -846,9 +882,9 @@ class InetSocketTests(LabTestCase):
 # Run order: the concurrent reload test leaves Postfix's cleanup pool slow to accept
 # (about 1 s per new queue file; Postfix-internal, also without any milter), so the
 # tests with many accepted recipients run first.
-CLASS_ORDER = [RouteDecisionTests, ScopeAllTests, WarnModeTests, MetricsTests, NotAllowedTests, HostileAddressTests,
-               AddressDifferentialTests, InetSocketTests,
-               ReloadTests, MilterDownTests]
+CLASS_ORDER = [RouteDecisionTests, ScopeAllTests, WarnModeTests, WarnRouteKeepsRangeRulesTests, MetricsTests,
+               NotAllowedTests, HostileAddressTests, AddressDifferentialTests, InetSocketTests, ReloadTests,
+               MilterDownTests]
 
 
 if __name__ == "__main__":

@@ -852,6 +852,42 @@ class BadConfigTests(RoutectlCase):
                                                                      ("mode", 3)) if before[n][i] != after[n][i]]
             self.assertEqual(changed, [])
 
+    def test_open_relay_routes_are_refused_everywhere_at_their_line(self):
+        # "*" or a wildcard over a public suffix, treated as local, relays for anyone's domains:
+        # the milter's -t, check, query, both map writers and the daemon's start refuse it alike.
+        listed = {"deliver_to": "listed", "addresses": ["a@b.test"]}
+        for domain, extra, shown, what in (("*", {}, "*", "every domain"),
+                                           ("*", listed, "*", "every domain"),
+                                           ("*.COM.", {}, "*.com", "every domain under com (a public suffix)"),
+                                           ("*.co.uk", {}, "*.co.uk", "every domain under co.uk (a public suffix)"),
+                                           ("*.рф", {}, "*.xn--p1ai", "every domain under xn--p1ai (a public suffix)")):
+            with self.subTest(domain=domain, listed=bool(extra)):
+                routes = [{"domain": "ok.test"}, dict({"domain": domain, "treat_recipient_as": "local"}, **extra)]
+                path, text = new_config("open-relay", routes)
+                line = line_of(text, 'treat_recipient_as = "local";')
+                expected = '%s:%d: routes[1].treat_recipient_as: "local" on "%s" makes %s a relay destination' % (
+                    path, line, shown, what)
+                work = tempfile.mkdtemp(prefix="open-relay-", dir=TMP)
+                for argv in ([milter_binary(), "-t", "-c", path],
+                             [milter_binary(), "-c", path, "-l", "stderr", "-p", "unix:" + os.path.join(work, "s")],
+                             [routectl_binary(), "check", "-c", path],
+                             [routectl_binary(), "query", "-c", path, "--client", "192.0.2.1", "x@y.test"],
+                             [routectl_binary(), "postfix", "-c", path, "-o", os.path.join(work, "pf")],
+                             [routectl_binary(), "sendmail", "-c", path, "-o", os.path.join(work, "sm")]):
+                    r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
+                    self.assertEqual(r.returncode, EX_CONFIG, (argv, r.stdout, r.stderr))
+                    self.assertIn(expected, r.stderr, argv)
+                self.assertEqual(sorted(os.listdir(work)), [], "nothing written")
+        # What stays allowed: a wildcard under a domain someone holds, a hosting company's own
+        # suffix (the list's private section), a name no one reaches, "*" treated as external.
+        for domain, rcpt_class in (("*.example.com", "local"), ("*.github.io", "local"), ("*.lan", "local"),
+                                   ("*", "external")):
+            with self.subTest(domain):
+                path, _ = new_config("not-open-relay", [{"domain": domain, "treat_recipient_as": rcpt_class}])
+                r = subprocess.run([milter_binary(), "-t", "-c", path], capture_output=True, text=True, timeout=20)
+                self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+                self.assertRoutectlOK(run_routectl("check", "-c", path))
+
     def test_shared_next_hop_with_and_without_auth(self):
         routes = [{"domain": "a.test", "host": "192.0.2.1", "port": 587,
                    "auth": {"user": "u", "password": "Shared-S3cret"}},
@@ -1219,7 +1255,8 @@ class WarnModeQueryTests(RoutectlCase):
         cls.conf, cls.text = new_config("warn", [
             {"domain": "backup.test", "treat_recipient_as": "local", "deliver_to": "listed",
              "addresses": ["alice@backup.test"], "mode": "warn"},
-            {"domain": "partner.test"}])
+            {"domain": "partner.test"},
+            {"domain": "*", "mode": "warn"}])
 
     def test_query_shows_what_would_be_rejected(self):
         r = run_routectl("query", "-c", self.conf, "--client", "203.0.113.5", "--from", "a@far.test",
@@ -1234,12 +1271,47 @@ class WarnModeQueryTests(RoutectlCase):
         self.assertIn("alice@backup.test: NO OBJECTION", lines)
         self.assertIn('"bad@backup.test: REJECT 501 5.1.3 <"bad@backup.test>: Bad recipient address syntax.', lines)
 
-    def test_check_lists_the_routes_in_warn_mode(self):
+    def test_query_says_a_warn_route_leaves_the_ranges_rules_enforced(self):
+        # The "*" route is in warn mode: relaying to a domain without a route of its own still
+        # needs AUTH, and query says why it is enforced.
+        r = run_routectl("query", "-c", self.conf, "--client", "203.0.113.5", "--from", "a@far.test", "x@else.test")
+        self.assertRoutectlOK(r)
+        lines = r.stdout.splitlines()
+        self.assertIn("x@else.test: REJECT 530 5.7.0 SMTP authentication is required.", lines)
+        self.assertIn("    rule auth-required; route * (line %d); class external-external; mode enforce; enforced "
+                      "although the route is in warn mode: a route's warn mode softens its address list only, the "
+                      "IP ranges' rules follow the top-level mode" % (line_of(self.text, '"*"') - 1), lines)
+
+    def test_check_says_what_each_warn_route_softens(self):
         r = run_routectl("check", "-c", self.conf)
         self.assertRoutectlOK(r)
-        self.assertIn("mode: enforce (1 of 2 routes in warn mode)\n", r.stdout)
-        self.assertIn("  warn: backup.test (line %d)\n" % (line_of(self.text, '"backup.test"') - 1), r.stdout)
-        self.assertNotIn("  warn: partner.test", r.stdout)
+        self.assertIn("mode: enforce (2 of 3 routes in warn mode)\n", r.stdout)
+        self.assertIn("  warn: backup.test (line %d): softens its address list only (not-listed is logged, not "
+                      "refused); the IP ranges' rules (not-allowed, auth-required, tls-required) stay enforced\n"
+                      % (line_of(self.text, '"backup.test"') - 1), r.stdout)
+        self.assertIn("  warn: * (line %d): softens nothing (it delivers to all addresses: no address list to "
+                      "rehearse); the IP ranges' rules (not-allowed, auth-required, tls-required) stay enforced\n"
+                      % (line_of(self.text, '"*"') - 1), r.stdout)
+        self.assertNotIn(": partner.test", r.stdout.split("local domains:")[0])
+
+    def test_check_with_a_top_level_warn_lists_the_routes_that_enforce(self):
+        conf, text = new_config("warn-top", [
+            {"domain": "backup.test", "treat_recipient_as": "local", "deliver_to": "listed",
+             "addresses": ["alice@backup.test"], "mode": "enforce"},
+            {"domain": "partner.test", "mode": "enforce"},
+            {"domain": "*"}])
+        with open(conf) as f:
+            body = f.read()
+        write_config(conf, body.replace('scope = "routes";', 'scope = "routes";\nmode = "warn";'))
+        r = run_routectl("check", "-c", conf)
+        self.assertRoutectlOK(r)
+        self.assertIn("mode: warn (1 of 3 routes in warn mode): every policy rule is logged, not enforced, except "
+                      "for the routes in enforce mode below\n", r.stdout)
+        self.assertIn("  enforce: backup.test (line %d): its address list and the IP ranges' rules are enforced for "
+                      "its recipients\n" % line_of(text, '"backup.test"'), r.stdout)
+        self.assertIn("  enforce: partner.test (line %d): the IP ranges' rules are enforced for its recipients\n"
+                      % line_of(text, '"partner.test"'), r.stdout)
+        self.assertNotIn(": * (", r.stdout)
 
     def test_check_prints_the_digest_route_milter_logs(self):
         r = run_routectl("check", "-c", self.conf)

@@ -10,7 +10,9 @@ continue, y = reply code set, t = tempfail) and the reply texts the milter logge
 import os
 import re
 import contextlib
+import http.client
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -48,7 +50,7 @@ ip_ranges = (
 );
 routes = (
   { domain = "backup.test"; treat_recipient_as = "local"; deliver_to = "listed";
-    addresses = [ %(listed)s ]; },
+    addresses = [ %(listed)s ]; %(backup_mode)s},
   { domain = "partner.test"; %(partner_mode)s}
 );
 """
@@ -57,10 +59,12 @@ WORK = None
 MILTER = None
 
 
-def config(listed=("alice@backup.test", "bob@backup.test"), scope="routes", mode=None, partner_mode=None):
+def config(listed=("alice@backup.test", "bob@backup.test"), scope="routes", mode=None, partner_mode=None,
+           backup_mode=None):
     return CONFIG % {"scope": scope, "all": ALL, "listed": ", ".join('"%s"' % a for a in listed),
                      "mode": 'mode = "%s";' % mode if mode else "",
-                     "partner_mode": 'mode = "%s"; ' % partner_mode if partner_mode else ""}
+                     "partner_mode": 'mode = "%s"; ' % partner_mode if partner_mode else "",
+                     "backup_mode": 'mode = "%s"; ' % backup_mode if backup_mode else ""}
 
 
 def setUpModule():
@@ -133,6 +137,12 @@ def mta_message(sender, mail_addr, rcpts, client="127.0.0.1", queue_id="ABC123")
     for argument, rcpt_addr in rcpts:
         steps += [("macro_rcpt", "i", queue_id, "{rcpt_addr}", rcpt_addr), ("rcpt", "<%s>" % argument)]
     return steps + [("close",)]
+
+
+def sanitized(pid):
+    """Whether the process runs under ASan or TSan (their runtimes are mapped)."""
+    with open("/proc/%d/maps" % pid) as f:
+        return re.search(r"/lib[at]san\.so", f.read()) is not None
 
 
 def reply_char(code):
@@ -568,10 +578,24 @@ class WarnModeTests(MilterCase):
         self.assertRun(run, ["c", "y"])
         self.assertIn("rule=not-listed route=backup.test", "\n".join(self.warn_lines(run)))
         self.assertIn(": reject: RCPT from client.example[203.0.113.9]: 530 5.7.0 ", run.log)
-        use_config(config(partner_mode="warn"))
+
+    def test_a_routes_warn_mode_rehearses_its_address_list_only(self):
+        # The IP range's rules stay enforced for a warn route's recipients: its AUTH rule here.
+        use_config(config(partner_mode="warn", backup_mode="warn"))
         run = miltertest(message("203.0.113.9", "a@far.test", ["carol@backup.test", "x@partner.test"]))
-        self.assertRun(run, ["y", "c"])
-        self.assertIn("rule=auth-required route=partner.test", "\n".join(self.warn_lines(run)))
+        self.assertRun(run, ["c", "y"])
+        self.assertIn("rule=not-listed route=backup.test", "\n".join(self.warn_lines(run)))
+        self.assertIn(": reject: RCPT from client.example[203.0.113.9]: 530 5.7.0 SMTP authentication is required.; "
+                      "from=<a@far.test> to=<x@partner.test> rule=auth-required route=partner.test", run.log)
+        # Listed, from a local sender without AUTH (local-local): refused, and never only logged.
+        run = miltertest(message("203.0.113.9", "a@lab.test", ["alice@backup.test"]))
+        self.assertRun(run, ["y"])
+        self.assertIn("rule=auth-required route=backup.test", run.log)
+        self.assertEqual(self.warn_lines(run), [])
+        # Not allowed for the client's range: refused too.
+        run = miltertest(message("192.0.2.7", "a@lab.test", ["alice@backup.test"]))
+        self.assertRun(run, ["y"])
+        self.assertIn("rule=not-allowed route=backup.test", run.log)
 
     def test_reload_switches_mode_and_a_connection_keeps_its_own(self):
         use_config(config(mode="warn"))
@@ -706,6 +730,58 @@ class MetricsTests(MilterCase):
         self.assertEqual(digest(back), digest(first), "the same files give the same digest")
         self.assertEqual(metrics_lab.value(back, "route_milter_config_last_reload_successful"), 1)
 
+    def test_counters_of_routes_removed_by_reloads_are_given_back(self):
+        # Route names churned through reloads: each generation's series leave the page once a
+        # reload has removed them, their counts stay in route_milter_rcpt_total (never down),
+        # and memory stays that of the routes in use (16 x 10,000 names held ~45 MB before).
+        routes, generations = 10000, 16
+
+        def churned(gen):
+            names = "".join(',\n  { domain = "r%d-%d.churn.test"; }' % (gen, i) for i in range(routes))
+            text = self.config().replace('  { domain = "partner.test"; }', '  { domain = "partner.test"; }' + names)
+            self.assertIn("r%d-1.churn.test" % gen, text)
+            return text
+
+        def routes_shown(samples):
+            return {l["route"] for l, _ in metrics_lab.series(samples, "route_milter_decisions_total")}
+
+        def rcpt_total(samples):
+            return metrics_lab.value(samples, "route_milter_rcpt_total")
+        try:
+            self.run_messages("127.0.0.1", "a@far.test", ["carol@backup.test"], 1)
+            self.assertIn("reloaded", self.use(churned(0)))
+            self.run_messages("127.0.0.1", "a@far.test", ["x@r0-0.churn.test"], 1)
+            first = self.scrape()
+            kept = self.decisions(first, "not-listed", "backup.test")
+            self.assertIn("r0-0.churn.test", routes_shown(first))
+            before = rcpt_total(first)
+            for gen in range(1, generations + 1):
+                self.assertIn("reloaded", self.use(churned(gen)))
+                self.run_messages("127.0.0.1", "a@far.test", ["x@r%d-0.churn.test" % gen], 1)
+                samples = self.scrape()
+                shown = routes_shown(samples)
+                self.assertIn("r%d-0.churn.test" % gen, shown)
+                # The generation before may still be held by the connection that counted into it
+                # (its close may follow the reload); the one before that is gone.
+                self.assertFalse([r for r in shown if r.startswith("r%d-" % (gen - 2))],
+                                 "a removed route's series stays")
+                self.assertEqual(rcpt_total(samples), before + gen, "route_milter_rcpt_total lost the removed counts")
+                # A route every generation keeps counts where it was.
+                self.assertEqual(self.decisions(samples, "not-listed", "backup.test"), kept)
+            last = self.scrape()
+            growth = (metrics_lab.value(last, "process_resident_memory_bytes") -
+                      metrics_lab.value(first, "process_resident_memory_bytes"))
+            # A sanitizer's allocator keeps freed memory in quarantine: RSS says nothing there.
+            if not sanitized(self.milter.proc.pid):
+                self.assertLess(growth, 15e6, "%d route names churned through reloads kept %.1f MB"
+                                % (routes * generations, growth / 1e6))
+        finally:
+            self.use(self.config())
+        # Back to the base config: no churned route keeps a series (a second reload frees what a
+        # late connection close kept through the first).
+        self.use(self.config())
+        self.assertFalse([r for r in routes_shown(self.scrape()) if r.endswith(".churn.test")])
+
     def test_only_get_metrics_is_served(self):
         import http.client
         for method, path, status in (("GET", "/", 404), ("GET", "/metrics/x", 404), ("POST", "/metrics", 405),
@@ -743,8 +819,9 @@ class MetricsTests(MilterCase):
                                  milter=self.milter, timeout=20)
                 self.assertRun(run, ["y", "c"], "decisions while scrapers hold the metrics port")
             self.assertEqual(self.threads(), threads_before, "scrapers must not start threads")
-            # Every connection is closed by the server: at once beyond max_connections (or the
-            # per-IP share), after metrics.timeout (2 s) idle, or after the 431.
+            # Every connection is closed by the server: at accept beyond twice max_connections, by
+            # a newer one beyond max_connections, at metrics.timeout (2 s) after its accept, or
+            # after the 431.
             deadline = time.time() + 10
             for s in held:
                 while True:
@@ -773,6 +850,113 @@ class MetricsTests(MilterCase):
         refusals = [l for l in self.milter.log_text()[offset:].splitlines() if "metrics: " in l]
         self.assertLessEqual(len(refusals), 15, "\n".join(refusals))
 
+    def trickle(self, stop, reconnect, lifetimes):
+        """A slowloris: a request that never ends, one byte a second (never idle for 2 s),
+        until stop; each connection's lifetime goes to lifetimes when the server closes it. With
+        reconnect, a new connection follows at once, as long as stop is not set."""
+        while True:
+            opened = time.monotonic()
+            try:
+                s = socket.create_connection(("127.0.0.1", self.port), timeout=5)
+            except OSError:
+                if not reconnect or stop.wait(0.01):
+                    return
+                continue
+            try:
+                s.settimeout(1.0)
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n")
+                while not stop.is_set():
+                    s.sendall(b"X")
+                    try:
+                        if not s.recv(4096):
+                            break
+                    except socket.timeout:
+                        continue
+                else:
+                    return  # stopped: still open
+            except OSError:
+                pass
+            finally:
+                s.close()
+            lifetimes.append(time.monotonic() - opened)
+            if not reconnect or stop.is_set():
+                return
+
+    def scrape_promptly(self, what):
+        started = time.monotonic()
+        try:
+            text = metrics_lab.scrape(self.port, timeout=2)
+        except (OSError, http.client.HTTPException) as e:
+            self.fail("%s: /metrics not served (%r)" % (what, e))
+        self.assertLess(time.monotonic() - started, 1.0, what)
+        self.assertIn("route_milter_rcpt_total ", text)
+
+    @contextlib.contextmanager
+    def tricklers(self, count, reconnect):
+        """count slowloris threads (trickle) while the block runs; yields (threads, lifetimes).
+        On exit they are stopped; a connection still open then is not in lifetimes."""
+        stop = threading.Event()
+        lifetimes = []
+        threads = [threading.Thread(target=self.trickle, args=(stop, reconnect, lifetimes)) for _ in range(count)]
+        try:
+            for t in threads:
+                t.start()
+            time.sleep(0.5)  # connected and trickling
+            yield threads, lifetimes
+        finally:
+            stop.set()
+            for t in threads:
+                t.join(10)
+        self.assertFalse([t for t in threads if t.is_alive()])
+
+    def test_trickling_connections_are_cut_at_their_deadline_and_never_keep_a_scrape_out(self):
+        # metrics.max_connections = 8, metrics.timeout = 2: as many tricklers as connections.
+        with self.tricklers(8, reconnect=False) as (threads, lifetimes):
+            for n in range(3):
+                self.scrape_promptly("scrape %d while eight connections trickle" % n)
+            for t in threads:
+                t.join(2 + 3)
+            self.assertFalse([t for t in threads if t.is_alive()], "a trickling connection outlived its deadline")
+        self.assertEqual(len(lifetimes), 8)
+        # Each cut at its deadline (2 s, and one trickle later at most) or before, to make room.
+        self.assertLess(max(lifetimes), 2 + 1.5, lifetimes)
+
+    def test_tricklers_that_come_back_at_once_never_keep_a_scrape_out(self):
+        with self.tricklers(12, reconnect=True) as (_, lifetimes):
+            deadline = time.monotonic() + 5
+            n = 0
+            while time.monotonic() < deadline:
+                self.scrape_promptly("scrape %d while twelve tricklers reconnect" % n)
+                n += 1
+                time.sleep(0.2)
+        self.assertTrue(lifetimes and max(lifetimes) < 2 + 1.5, lifetimes)
+
+    def test_one_request_a_connection(self):
+        # A kept-alive connection would wait for a next request (and its own deadline would cut
+        # a scraper that reuses it): each answer says "Connection: close", the server closes the
+        # connection, and a second request on it gets nothing.
+        s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
+        try:
+            s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            data = b""
+            while b"\r\n\r\n" not in data:
+                data += s.recv(65536)
+            head, body = data.split(b"\r\n\r\n", 1)
+            self.assertTrue(head.startswith(b"HTTP/1.1 200 "), head)
+            self.assertRegex(head, rb"\r\nConnection: close(\r\n|$)")
+            length = int(re.search(rb"\r\nContent-Length: (\d+)", head, re.I).group(1))
+            while len(body) < length:
+                body += s.recv(65536)
+            with contextlib.suppress(OSError):
+                s.sendall(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n")
+            try:
+                rest = s.recv(65536)
+            except ConnectionResetError:
+                rest = b""
+            self.assertEqual(rest, b"", "a second request on the connection was answered")
+        finally:
+            s.close()
+
     def test_huge_header_gets_431(self):
         s = socket.create_connection(("127.0.0.1", self.port), timeout=10)
         try:
@@ -781,6 +965,74 @@ class MetricsTests(MilterCase):
             self.assertTrue(s.recv(100).startswith(b"HTTP/1.1 431 "))
         finally:
             s.close()
+
+
+class StartupSignalTests(MilterCase):
+    """SIGHUP while the daemon starts (its first load of a big config) never ends it: the reload
+    it asked for runs once, after the start."""
+
+    ADDRESSES = 1500000  # about a second of load: SIGHUP lands in it
+
+    @classmethod
+    def setUpClass(cls):
+        cls.list = os.path.join(WORK, "startup-big.txt")
+        with open(cls.list, "w") as f:
+            f.write("".join("user%d@big.test\n" % i for i in range(cls.ADDRESSES)))
+        os.chmod(cls.list, 0o600)
+
+    @classmethod
+    def tearDownClass(cls):
+        os.unlink(cls.list)
+
+    @staticmethod
+    def cpu_ticks(pid):
+        """utime + stime of the process (fields 14 and 15 of /proc/PID/stat), in clock ticks."""
+        with open("/proc/%d/stat" % pid) as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return int(fields[11]) + int(fields[12])
+
+    def test_sighup_during_the_first_load_reloads_once_after_it(self):
+        text = config().replace('  { domain = "partner.test"; }',
+                                '  { domain = "partner.test"; },\n'
+                                '  { domain = "big.test"; treat_recipient_as = "local"; deliver_to = "listed";\n'
+                                '    addresses_file = "%s"; }' % self.list)
+        self.assertIn("big.test", text)
+        for signals in (1, 3):  # several during the start make one reload
+            with self.subTest(signals=signals):
+                # Under a sanitizer the load takes many times as long.
+                m = Milter(WORK, config_text=text, name="startup-%d" % signals, start_timeout=180)
+                failed = []
+
+                def start():
+                    try:
+                        m.start()
+                    except BaseException as e:  # noqa: B902 - reported by the test below
+                        failed.append(e)
+                starter = threading.Thread(target=start)
+                starter.start()
+                try:
+                    wait_for(lambda: m.proc is not None, 10, interval=0.001, what="route-milter spawned")
+                    pid = m.proc.pid
+                    # In the load: it has spent 0.15 s of CPU (exec and the dynamic loader take a few ms).
+                    wait_for(lambda: m.proc.poll() is not None or self.cpu_ticks(pid) >= 15, 30, interval=0.005,
+                             what="the first load under way")
+                    self.assertNotIn("starting ", m.log_text(), "the load was over before SIGHUP: use a longer list")
+                    for _ in range(signals):
+                        os.kill(pid, signal.SIGHUP)
+                    starter.join(60)
+                    self.assertEqual(failed, [], "SIGHUP during the start ended the daemon")
+                    self.assertTrue(m.running())
+                    wait_for(lambda: "reloaded " in m.log_text(), 180, what="the reload SIGHUP asked for")
+                    run = miltertest(message("127.0.0.1", "a@far.test",
+                                             ["carol@backup.test", "user7@big.test", "nobody@big.test"]), milter=m)
+                    self.assertRun(run, ["y", "c", "y"], "it serves the policy it loaded")
+                    log = m.log_text()
+                    self.assertEqual(log.count("SIGHUP: reloading"), 1, log)
+                    self.assertEqual(len(re.findall(r"\breloaded ", log)), 1, log)
+                    self.assertLess(log.index("starting "), log.index("SIGHUP: reloading"), log)
+                finally:
+                    starter.join(60)
+                    m.stop()
 
 
 class LogcheckTests(MilterCase):
@@ -810,7 +1062,7 @@ class LogcheckTests(MilterCase):
         listed = os.path.join(work, "backup.list")
         with open(listed, "w") as f:
             f.write("alice@backup.test\nbob@backup.test\n")
-        text = config(partner_mode="warn").replace('addresses = [ "alice@backup.test", "bob@backup.test" ];',
+        text = config(backup_mode="warn").replace('addresses = [ "alice@backup.test", "bob@backup.test" ];',
                                                     'addresses_file = "%s";' % listed)
         self.assertIn(listed, text)
         text += 'metrics = { listen = "inet:%d@127.0.0.1"; };\n' % free_port()
@@ -818,9 +1070,9 @@ class LogcheckTests(MilterCase):
         m.start()
         try:
             run = miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"]), milter=m)
-            self.assertRun(run, ["y"])
+            self.assertRun(run, ["c"])  # warned: backup.test's list is in warn mode
             run = miltertest(message("203.0.113.9", "a@far.test", ["x@partner.test"]), milter=m)
-            self.assertRun(run, ["c"])
+            self.assertRun(run, ["y"])
             routine_end = m.log_offset()
             # Good reloads (routine): the config unchanged, then changed. Then a bad one (reported).
             m.reload()
@@ -937,7 +1189,8 @@ class SocketTests(MilterCase):
                 self.assertEqual(p.stdout, "")
 
 
-CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, WarnModeTests, MetricsTests, LogcheckTests, SocketTests]
+CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, WarnModeTests, MetricsTests,
+               StartupSignalTests, LogcheckTests, SocketTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "milter", CLASS_ORDER, tearDownModule))

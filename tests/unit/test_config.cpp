@@ -151,6 +151,50 @@ BOOST_DATA_TEST_CASE(each_error_names_file_line_and_value, boost::unit_test::dat
     BOOST_TEST(all_errors(r).find(c.expected) != std::string::npos, "expected '" << c.expected << "' in:\n" << all_errors(r));
 }
 
+// treat_recipient_as = "local" on "*" or on a wildcard over a public suffix relays for anyone's
+// domains: refused by the loader (so by -t, check, the daemon and every map writer) at its line.
+BOOST_AUTO_TEST_CASE(open_relay_routes_are_refused) {
+    struct Case {
+        const char* route;
+        const char* error;  // "" when the route is allowed
+    };
+    const Case cases[] = {
+        {R"(domain = "*"; treat_recipient_as = "local";)",
+         R"(test.conf:2: routes[0].treat_recipient_as: "local" on "*" makes every domain a relay destination, )"
+         R"(judged local without AUTH: an open relay (give each backup domain its own route))"},
+        {R"(domain = "*"; treat_recipient_as = "local"; deliver_to = "listed"; addresses = [ "a@b.test" ];)",
+         R"("local" on "*" makes every domain a relay destination)"},
+        {R"(domain = "*.com"; treat_recipient_as = "local";)",
+         R"(test.conf:2: routes[0].treat_recipient_as: "local" on "*.com" makes every domain under com (a public suffix) a relay destination)"},
+        {R"(domain = "*.COM."; treat_recipient_as = "local";)", R"("local" on "*.com" makes every domain under com (a public suffix))"},
+        {R"(domain = "*.co.uk"; treat_recipient_as = "local";)", "every domain under co.uk (a public suffix)"},
+        {R"(domain = "*.k12.ca.us"; treat_recipient_as = "local";)", "every domain under k12.ca.us (a public suffix)"},
+        {R"(domain = "*.рф"; treat_recipient_as = "local";)", R"("local" on "*.xn--p1ai" makes every domain under xn--p1ai)"},
+        {R"(domain = "*.xn--p1ai"; treat_recipient_as = "local";)", "every domain under xn--p1ai (a public suffix)"},
+        {R"(domain = "*.foo.ck"; treat_recipient_as = "local";)", "every domain under foo.ck (a public suffix)"},  // *.ck
+        // Allowed: a domain someone holds, a hosting company's own suffix (the private section),
+        // a name the list does not know, treated as external, or the sender only.
+        {R"(domain = "*.example.com"; treat_recipient_as = "local";)", ""},
+        {R"(domain = "*.example.co.uk"; treat_recipient_as = "local";)", ""},
+        {R"(domain = "*.github.io"; treat_recipient_as = "local";)", ""},
+        {R"(domain = "*.lan"; treat_recipient_as = "local";)", ""},
+        {R"(domain = "com"; treat_recipient_as = "local";)", ""},
+        {R"(domain = "*"; treat_recipient_as = "external";)", ""},
+        {R"(domain = "*.com"; treat_sender_as = "local";)", ""},
+    };
+    for (const Case& c : cases) {
+        const std::string text = std::string("scope = \"all\";\nroutes = ( { ") + c.route + " } );\n";
+        const PolicyResult r = load_policy_text(text, "test.conf");
+        if (*c.error == '\0') {
+            BOOST_TEST(r.policy != nullptr, c.route << "\n" << all_errors(r));
+            continue;
+        }
+        BOOST_TEST(r.policy == nullptr, c.route);
+        BOOST_TEST(r.errors.size() == 1u, c.route << "\n" << all_errors(r));
+        BOOST_TEST(all_errors(r).find(c.error) != std::string::npos, c.route << "\n" << all_errors(r));
+    }
+}
+
 BOOST_AUTO_TEST_CASE(reports_every_error_not_just_the_first) {
     const ConfigResult r = load(
         "scope = \"some\";\n"

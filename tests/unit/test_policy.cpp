@@ -234,6 +234,62 @@ BOOST_AUTO_TEST_CASE(warn_mode_softens_policy_rules_only) {
     BOOST_TEST(rule(decide(*enforcing, "203.0.113.5", "<a@far.test>", "<c@else.test>")) == "auth-required");
 }
 
+// A route's warn mode rehearses its own rule (its address list) only: the IP ranges' rules stay
+// enforced unless the top-level mode is warn too, and a route that enforces enforces them all.
+// Every pattern kind (a "*" route softened relaying for every domain without its own route),
+// every range rule, every combination of the two modes.
+BOOST_AUTO_TEST_CASE(a_routes_warn_mode_never_softens_the_ranges_rules) {
+    struct Recipient {
+        const char* client;
+        bool authenticated;
+        const char* to;
+        const char* rule;
+        bool is_list_rule;  // the route's own rule, else one of the ranges'
+    };
+    const Recipient recipients[] = {
+        {"203.0.113.5", false, "<x@far.test>", "not-listed", true},
+        {"203.0.113.5", false, "<listed@far.test>", "auth-required", false},
+        {"192.0.2.9", false, "<listed@far.test>", "not-allowed", false},
+        {"198.51.100.7", true, "<listed@far.test>", "tls-required", false},
+    };
+    int checked = 0;
+    for (const char* pattern : {"*", "*.test", "far.test"})
+        for (const char* top : {"enforce", "warn"})
+            for (const char* own : {"", "warn", "enforce"}) {
+                const std::string text = std::string("mode = \"") + top + "\"; scope = \"routes\";\n" + R"(
+                    ip_ranges = (
+                      { name = "net"; cidr = "0.0.0.0/0"; priority = 1; allow = [ "external-external" ];
+                        require_auth = [ "external-external" ]; },
+                      { name = "blocked"; cidr = "192.0.2.0/24"; priority = 2; allow = [ "local-local" ]; },
+                      { name = "tls"; cidr = "198.51.100.0/24"; priority = 2; allow = [ "external-external" ];
+                        require_tls_for_auth = true; } );
+                    routes = ( { domain = ")" + pattern + R"("; deliver_to = "listed";
+                                 addresses = [ "listed@far.test" ]; )" +
+                                         (*own != '\0' ? std::string("mode = \"") + own + "\"; " : "") + "} );";
+                const auto p = policy_from(text);
+                const bool route_warns = *own != '\0' ? std::string(own) == "warn" : std::string(top) == "warn";
+                const bool ranges_warn = std::string(top) == "warn" && route_warns;
+                for (const Recipient& r : recipients) {
+                    const Decision d = p->decide(Query{parse_ip_address(r.client), r.authenticated, "<a@else.test>", r.to});
+                    const std::string what = std::string(pattern) + " top " + top + " route " + own + ": " + r.to + " from " +
+                                             r.client;
+                    BOOST_TEST(rule(d) == r.rule, what);
+                    BOOST_TEST(d.warns() == (r.is_list_rule ? route_warns : ranges_warn), what);
+                    BOOST_TEST(d.refuses() == !d.warns(), what);
+                    ++checked;
+                }
+            }
+    BOOST_TEST(checked == 3 * 2 * 3 * 4);
+    // Without a route (scope "all") the ranges' rules follow the top-level mode alone.
+    for (const char* top : {"enforce", "warn"}) {
+        const auto p = policy_from(std::string("mode = \"") + top + "\"; scope = \"all\";\n" +
+                                   "routes = ( { domain = \"far.test\"; mode = \"warn\"; } );");
+        const Decision d = decide(*p, "203.0.113.5", "<a@else.test>", "<x@other.test>");
+        BOOST_TEST(rule(d) == "auth-required");
+        BOOST_TEST(d.warns() == (std::string(top) == "warn"), top);
+    }
+}
+
 // A comment in MAIL FROM must not turn a local sender into an "external" one that the Internet
 // range lets through without AUTH; a comment in RCPT TO must not slip past a listed route.
 BOOST_AUTO_TEST_CASE(comments_never_change_the_verdict) {

@@ -61,8 +61,8 @@ struct MilterSettings {
 // Prometheus metrics over HTTP (off when the config has no `metrics` group).
 struct MetricsSettings {
     MilterSocket listen;     // inet or inet6 with an IP address; "inet:PORT" alone means 127.0.0.1
-    int max_connections = 8;  // scrapers served at once; more are refused at accept
-    int timeout = 5;          // seconds a scraper may stay idle before its connection is closed
+    int max_connections = 8;  // scrapers served at once; one more closes the oldest
+    int timeout = 5;          // seconds a connection has for its request and answer, from its accept
     unsigned line = 0;
     std::uint32_t file = 0;
 };
@@ -220,9 +220,18 @@ struct Config {
     ListedAddresses listed;
 };
 
-// The mode in force for a route's recipients (route == nullptr: no route).
+// The mode of a route's own rule, its address list (route == nullptr: no route): its own
+// mode, else the top-level one.
 inline Mode effective_mode(const Config& config, const RouteConfig* route) {
     return route != nullptr && route->mode ? *route->mode : config.mode;
+}
+
+// The mode of the IP ranges' rules (not-allowed, auth-required, tls-required) for a route's
+// recipients: warn only where the top-level mode is warn and the route does not enforce. A
+// route's warn mode rehearses its own address list, never the ranges' relay rules: a "*" route
+// in warn mode would otherwise let every domain be relayed without AUTH.
+inline Mode range_rules_mode(const Config& config, const RouteConfig* route) {
+    return config.mode == Mode::warn && effective_mode(config, route) == Mode::warn ? Mode::warn : Mode::enforce;
 }
 
 // How many routes are in `mode` (their own or inherited).

@@ -53,7 +53,10 @@ struct Decision {
     std::optional<DeliveryClass> delivery_class;
     const RouteConfig* route = nullptr;    // the recipient's route, if any
     const IpRangeConfig* range = nullptr;  // the client's range, if any
-    Mode mode = Mode::enforce;             // the route's mode, else the top-level one
+    // The mode of the rule that decided: for not-listed the route's own (effective_mode), for
+    // not-allowed, auth-required and tls-required the ranges' rules' (range_rules_mode), else the
+    // route's mode, or the top-level one without a route.
+    Mode mode = Mode::enforce;
 
     // The rule objects to the recipient (whether or not the objection is enforced).
     bool rejects() const { return rule != Rule::out_of_scope && rule != Rule::no_objection && rule != Rule::postmaster; }

@@ -2,9 +2,11 @@
 //
 // enforce: a rejecting rule refuses the recipient. warn: it is logged as "would reject" and the
 // milter answers as if it had no objection (a roll-out mode, like Postfix's warn_if_reject).
-// Set at the top level and per route (a route's mode wins for its recipients). Only the policy
-// rules are softened (see is_policy_rule, decision.hpp): an address the milter cannot read is
-// refused in either mode.
+// Set at the top level and per route. A route's mode governs its own rule, its address list;
+// the IP ranges' rules (not-allowed, auth-required, tls-required) are softened only where the
+// top-level mode is warn and the route does not enforce (range_rules_mode, config.hpp). Only
+// the policy rules are softened (see is_policy_rule, decision.hpp): an address the milter
+// cannot read is refused in either mode.
 #pragma once
 
 #include "route_milter/core/name_code.hpp"

@@ -106,8 +106,10 @@ private:
         std::uint32_t listed_place = UINT32_MAX;
         DeliverTo deliver_to = DeliverTo::all;
         AddressClass treat_recipient_as = AddressClass::external;
-        Mode mode = Mode::enforce;  // its own, or the config's
+        Mode mode = Mode::enforce;        // of its address list: effective_mode
+        Mode range_mode = Mode::enforce;  // of the IP ranges' rules: range_rules_mode
     };
+    static_assert(sizeof(RouteFacts) == 8);
     std::vector<RouteFacts> route_facts_;
     // The index of the route for `domain` (its hash: StringIndex::key_hash), or UINT32_MAX.
     std::uint32_t route_index_for_domain(std::string_view domain, std::uint32_t domain_hash) const;
