@@ -7,6 +7,7 @@
 #include "route_milter/core/ip_address.hpp"
 #include "route_milter/core/ip_range.hpp"
 #include "route_milter/core/route_pattern.hpp"
+#include "route_milter/core/string_index.hpp"
 #include "route_milter/hmailserver/password.hpp"
 #include "route_milter/hmailserver/wildcard.hpp"
 
@@ -16,6 +17,7 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <variant>
 
 namespace route_milter::hmailserver {
@@ -150,6 +152,7 @@ private:
     void read_routes();
     bool map_route(RouteOut& out);
     void filter_addresses(RouteOut& out);
+    void index_routes();
     const RouteOut* owner_of(std::string_view domain) const;
     void render();
 
@@ -160,6 +163,8 @@ private:
     std::set<std::string, std::less<>> local_canonical_;
     std::string ranges_text_, routes_text_, domains_comment_;
     std::vector<RouteOut> routes_;
+    StringIndex exact_routes_, wildcard_routes_;  // routes_ by pattern text, by wildcard suffix
+    std::optional<std::uint32_t> catch_all_route_;
     std::vector<std::string> not_imported_;  // comment lines for routes left out
 };
 
@@ -283,28 +288,58 @@ void Importer::read_ranges() {
         if (!expires.empty()) t += "\n    expires = " + quoted(expires) + ";";
         t += " }";
     }
+    // Overlaps at equal priority, in one sweep over the ranges sorted by priority and lower
+    // bound: a range overlaps one before it exactly when it starts within the one that reaches
+    // furthest. Each such range is named once, with that one.
+    std::vector<std::size_t> by_start;
     for (std::size_t i = 0; i < placed.size(); ++i)
-        for (std::size_t j = i + 1; j < placed.size(); ++j)
-            if (placed[i].interval && placed[j].interval && placed[i].priority == placed[j].priority &&
-                placed[i].interval->overlaps(*placed[j].interval))
-                error(range_subject(placed[j].name),
-                      "overlaps range \"" + shown(placed[i].name) + "\" at equal priority " +
-                          std::to_string(placed[i].priority) +
-                          ": which one hMailServer applies is not defined (database order); give one of them a "
-                          "higher priority in hMailServer and make the backup again");
+        if (placed[i].interval) by_start.push_back(i);
+    std::sort(by_start.begin(), by_start.end(), [&](std::size_t a, std::size_t b) {
+        return std::tie(placed[a].priority, placed[a].interval->lower, a) <
+               std::tie(placed[b].priority, placed[b].interval->lower, b);
+    });
+    std::optional<std::size_t> reach;  // of the ranges before, at this priority, the one reaching furthest
+    for (const std::size_t i : by_start) {
+        const Placed& r = placed[i];
+        if (reach && (placed[*reach].priority != r.priority ||
+                      placed[*reach].interval->lower.family != r.interval->lower.family))
+            reach.reset();
+        if (reach && r.interval->lower <= placed[*reach].interval->upper) {
+            const auto [first, second] = std::minmax(*reach, i);
+            error(range_subject(placed[second].name),
+                  "overlaps range \"" + shown(placed[first].name) + "\" at equal priority " + std::to_string(r.priority) +
+                      ": which one hMailServer applies is not defined (database order); give one of them a "
+                      "higher priority in hMailServer and make the backup again");
+        }
+        if (!reach || placed[*reach].interval->upper < r.interval->upper) reach = i;
+    }
     if (!backup_.security_ranges.empty() && !any_v6)
         note("ip_ranges", "no range covers IPv6: hMailServer drops IPv6 clients; route-milter refuses their "
                           "recipients (550 5.7.1)");
     result_.ranges = placed.size();
 }
 
-// The live imported route route-milter picks for `domain` (canonical): exact, longest wildcard, "*".
+// The imported routes by pattern, the first of each: what owner_of looks up.
+void Importer::index_routes() {
+    for (std::uint32_t i = 0; i < routes_.size(); ++i) {
+        const RoutePattern& p = routes_[i].pattern;
+        if (p.is_catch_all() && !catch_all_route_) catch_all_route_ = i;
+        else if (p.is_exact()) exact_routes_.insert(p.text(), i);
+        else if (p.is_wildcard()) wildcard_routes_.insert(p.suffix(), i);
+    }
+}
+
+// The imported route route-milter picks for `domain` (canonical): exact, longest wildcard, "*"
+// (RoutePattern's specificity), found by a lookup per label.
 const Importer::RouteOut* Importer::owner_of(std::string_view domain) const {
-    const RouteOut* best = nullptr;
-    for (const RouteOut& r : routes_)
-        if (r.live && r.pattern.matches(domain) && (best == nullptr || r.pattern.specificity() > best->pattern.specificity()))
-            best = &r;
-    return best;
+    if (const std::uint32_t* exact = exact_routes_.find(domain)) return &routes_[*exact];
+    const std::uint32_t* wildcard = nullptr;
+    for_each_wildcard_suffix(domain, [&](std::string_view suffix) {
+        wildcard = wildcard_routes_.find(suffix);
+        return wildcard == nullptr;
+    });
+    if (wildcard != nullptr) return &routes_[*wildcard];
+    return catch_all_route_ ? &routes_[*catch_all_route_] : nullptr;
 }
 
 bool Importer::map_route(RouteOut& out) {
@@ -407,8 +442,9 @@ void Importer::read_routes() {
     for (std::size_t i = 0; i < lower.size(); ++i) lower[i] = ascii_lower(trimmed(backup_.routes[i].name));
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lower[a] < lower[b]; });
 
-    std::vector<std::size_t> earlier;  // indices (into backup_.routes) already seen, in hMailServer's order
-    for (const std::size_t i : order) {
+    CoveringNames earlier;  // the names already seen, by their place in hMailServer's order
+    for (std::uint32_t place = 0; place < order.size(); ++place) {
+        const std::size_t i = order[place];
         const HmsRoute& r = backup_.routes[i];
         const std::string subject = route_subject(r);
         const std::string& name = lower[i];
@@ -421,15 +457,10 @@ void Importer::read_routes() {
             leave_out("no domain name: hMailServer matches no domain with it");
             continue;
         }
-        std::optional<std::size_t> shadow;
-        for (const std::size_t e : earlier)
-            if (wildcard_covers(lower[e], name)) {
-                shadow = e;
-                break;
-            }
-        earlier.push_back(i);
+        const std::optional<std::uint32_t> shadow = earlier.first_covering(name);
+        earlier.add(name, place);
         if (shadow) {
-            leave_out("hMailServer never uses it: route \"" + shown(backup_.routes[*shadow].name) +
+            leave_out("hMailServer never uses it: route \"" + shown(backup_.routes[order[*shadow]].name) +
                       "\" comes first in its (alphabetical) order and takes every domain this one matches; "
                       "route-milter would prefer the more specific route, so it is left out to keep hMailServer's "
                       "decisions");
@@ -460,6 +491,7 @@ void Importer::read_routes() {
         out.live = true;
         routes_.push_back(std::move(out));
     }
+    index_routes();
     for (RouteOut& out : routes_) filter_addresses(out);
     for (RouteOut& out : routes_)
         if (!out.from->to_all_addresses && out.addresses.empty()) {
