@@ -803,6 +803,33 @@ class CommandOptionTests(RoutectlCase):
         with open(os.path.join(out, "sendmail.mc.snippet")) as f:
             self.assertIn("S=inet6:8891@::1,", f.read())
 
+    def test_postfix_refuses_values_main_cf_would_split(self):
+        # Postfix splits main.cf lists at blanks and commas, and a line break starts a setting of its
+        # own: such an output directory or milter address is refused (exit 78), nothing is created.
+        base = tempfile.mkdtemp(prefix="split-", dir=self.dir)
+        for argv, shown in (
+                (["-o", os.path.join(base, "with space")], "output directory cannot be named in main.cf"),
+                (["-o", os.path.join(base, "a,b")], "output directory cannot be named in main.cf"),
+                (["-o", os.path.join(base, "x\nrelay_domains = static:OK")],
+                 '("%s/x\\nrelay_domains = static:OK")' % base),
+                (["-o", os.path.join(base, "ok"), "--milter", "inet:127.0.0.1:8891, unix:/x"],
+                 '--milter cannot be named in smtpd_milters: printable ASCII without blanks, commas, \'$\', \'{\' or '
+                 '\'}\' ("inet:127.0.0.1:8891, unix:/x")')):
+            with self.subTest(argv=argv):
+                r = run_routectl("postfix", "-c", self.conf, *argv)
+                self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+                self.assertIn(shown, r.stderr)
+                self.assertEqual(r.stdout, "")
+                self.assertEqual(os.listdir(base), [])
+        # A relative directory in a working directory with a blank: the absolute path is what counts.
+        spaced = os.path.join(base, "cwd with space")
+        os.mkdir(spaced)
+        r = subprocess.run([routectl_binary(), "postfix", "-c", self.conf, "-o", "maps"], cwd=spaced,
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn('("%s/maps")' % spaced, r.stderr)
+        self.assertEqual(os.listdir(spaced), [])
+
     def test_retry_checks_its_option_values(self):
         for option, shown in ((["--mta", "exim"], "--mta: must be postfix or sendmail (exim)"),
                               (["--now", "soon"], "--now: not a number of seconds since the epoch (soon)")):
