@@ -4,6 +4,7 @@
 #include "route_milter/core/string_index.hpp"
 
 #include <idn2.h>
+#include <openssl/asn1.h>
 
 #include <algorithm>
 #include <map>
@@ -157,9 +158,29 @@ std::string_view tls_level(const RouteConfig& r) {
     return "none";
 }
 
-bool bad_map_text(std::string_view s) {
-    return s.empty() || s.front() == ' ' || s.back() == ' ' || s.front() == '\t' || s.back() == '\t' ||
-           s.find_first_of("\r\n") != std::string_view::npos;
+// Why postmap would not give `text` back as written in the sasl_passwd value "user:password",
+// or "" (never the text itself: it may be a password). postmap ends an entry at a line feed,
+// drops white space (isspace: blank, \t, \v, \f, \r) at both ends of the value (so at the
+// start of the user and the end of the password; inside, it keeps it), and with
+// smtputf8_enable = yes (the default since compatibility level 1) ignores a line that is not
+// UTF-8 (OpenSSL's UTF8_getc rejects what Postfix's valid_utf8_string does: overlong forms,
+// surrogates, beyond U+10FFFF). Postfix's SMTP client splits the value at its first ':'.
+std::string sasl_passwd_problem(std::string_view text, bool user) {
+    const auto space = [](char c) { return c == ' ' || (c >= '\t' && c <= '\r'); };
+    if (text.empty()) return "is empty";
+    if (text.find('\n') != std::string_view::npos) return "holds a line feed, which ends a sasl_passwd entry";
+    if (!user && space(text.back())) return "ends in white space (a blank, \\t, \\v, \\f or \\r), which postmap drops";
+    if (user && space(text.front())) return "starts with white space (a blank, \\t, \\v, \\f or \\r), which postmap drops";
+    if (user && text.find(':') != std::string_view::npos) return "holds a ':', which ends the user in sasl_passwd";
+    for (std::size_t at = 0; at < text.size();) {
+        unsigned long code = 0;
+        const int n = UTF8_getc(reinterpret_cast<const unsigned char*>(text.data() + at), static_cast<int>(text.size() - at),
+                                &code);
+        if (n <= 0)
+            return "is not valid UTF-8, and Postfix (smtputf8_enable = yes, the default) ignores such a sasl_passwd line";
+        at += static_cast<std::size_t>(n);
+    }
+    return {};
 }
 
 class Renderer {
@@ -313,10 +334,11 @@ private:
             check_shared_hop(hop, r);
             set(tls_, hop, std::string(tls_level(r)), r, "TLS policy");
             if (!r.auth) continue;
-            if (r.auth->user.find(':') != std::string::npos || bad_map_text(r.auth->user))
-                return error(r, "auth.user cannot be written to sasl_passwd (a ':', a line break or surrounding blanks)");
-            if (bad_map_text(r.auth->password))
-                return error(r, "auth.password cannot be written to sasl_passwd (a line break or surrounding blanks)");
+            if (const std::string why = sasl_passwd_problem(r.auth->user, true); !why.empty())
+                return error(r, "auth.user cannot be written to sasl_passwd: it " + why);
+            if (const std::string why = sasl_passwd_problem(r.auth->password, false); !why.empty())
+                return error(r, "auth.password cannot be written to sasl_passwd: it " + why +
+                                    " (the password is not shown here)");
             set(sasl_, hop, r.auth->user + ":" + r.auth->password, r, "SMTP AUTH credentials", true);
         }
     }

@@ -157,6 +157,50 @@ BOOST_AUTO_TEST_CASE(what_postfix_cannot_express_is_an_error) {
     }
 }
 
+// sasl_passwd gets what postmap gives back whole (tests/integration SaslPasswdTests asks postmap
+// itself): white space at the ends of "user:password", a line feed, and what is not UTF-8 are
+// refused, naming the route's line and never the password.
+BOOST_AUTO_TEST_CASE(sasl_passwd_holds_what_postmap_gives_back) {
+    struct Case {
+        std::string user, password;
+        const char* refused;  // nullptr: written
+    };
+    const std::string secret = "S3cret-Pw";
+    const Case cases[] = {
+        {"u", secret + " ", "auth.password cannot be written to sasl_passwd: it ends in white space"},
+        {"u", secret + "\t", "auth.password cannot be written to sasl_passwd: it ends in white space"},
+        {"u", secret + "\v", "auth.password cannot be written to sasl_passwd: it ends in white space"},
+        {"u", secret + "\f", "auth.password cannot be written to sasl_passwd: it ends in white space"},
+        {"u", secret + "\r", "auth.password cannot be written to sasl_passwd: it ends in white space"},
+        {"u", "S3c\nret", "auth.password cannot be written to sasl_passwd: it holds a line feed"},
+        {"u", secret + "\xe9", "auth.password cannot be written to sasl_passwd: it is not valid UTF-8"},
+        {"u", secret + "\xed\xa0\x80", "auth.password cannot be written to sasl_passwd: it is not valid UTF-8"},
+        {"\fu", secret, "auth.user cannot be written to sasl_passwd: it starts with white space"},
+        {"u:x", secret, "auth.user cannot be written to sasl_passwd: it holds a ':'"},
+        {"u\xc0\x80", secret, "auth.user cannot be written to sasl_passwd: it is not valid UTF-8"},
+        {"u", " \v\f" + secret, nullptr},  // inside the value postmap keeps white space
+        {"u \t", "S3\x0b\rcret-\xe2\x82\xac", nullptr},
+    };
+    for (const Case& c : cases) {
+        Config config = config_from(R"(routes = ( { domain = "b.test"; },
+            { domain = "a.test"; host = "mx.test"; auth = { user = "x"; password = "y"; }; } );)");
+        auto auth = std::make_shared<RouteAuth>(*config.routes.at(1).auth);
+        auth->user = c.user;
+        auth->password = c.password;
+        config.routes.at(1).auth = auth;
+        const PostfixMapsResult r = render_postfix_maps(config, {"/d", "", "3.7.11", ""});
+        if (c.refused == nullptr) {
+            BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+            BOOST_TEST(body(r, "sasl_passwd") == "[mx.test]:25\t" + c.user + ":" + c.password + "\n");
+            continue;
+        }
+        BOOST_TEST(r.files.empty());
+        BOOST_TEST(errors_of(r).find(std::string("maps.conf:2: routes: a.test: ") + c.refused) != std::string::npos,
+                   errors_of(r));
+        BOOST_TEST(errors_of(r).find("S3c") == std::string::npos);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(route_without_host_resets_the_nexthop) {
     // ":" would keep default_transport's nexthop (the "*" route's relay); "smtp:" makes the
     // recipient domain the nexthop (MX delivery) and its TLS policy is looked up by domain.
