@@ -69,6 +69,14 @@ std::string trimmed(std::string_view s) {
     return std::string(s.substr(first, s.find_last_not_of(" \t") - first + 1));
 }
 
+// hMailServer compares names without regard to case and keeps them as typed; route-milter takes
+// a U-label domain only in the one spelling its A-labels give back (domain.hpp: canonical_spelling
+// finds it), the one Postfix's maps hold: a name in another is imported in that one, with a note.
+std::string respelled_note(std::string_view from, std::string_view to) {
+    return "\"" + shown(from) + "\" written as \"" + shown(to) +
+           "\", the one spelling of its A-labels that route-milter and Postfix's maps take";
+}
+
 std::string string_list(const std::vector<std::string>& items, const char* indent) {
     if (items.empty()) return "[ ]";
     std::string out = "[ ";
@@ -172,7 +180,11 @@ void Importer::read_domains() {
     std::set<std::string, std::less<>> seen;
     const auto add = [&](const std::string& name, const std::string& subject) {
         std::string canonical;
-        const std::string lower = ascii_lower(trimmed(name));
+        std::string lower = ascii_lower(trimmed(name));
+        if (std::string spelled = canonical_spelling(lower); !spelled.empty()) {
+            note(subject, respelled_note(lower, spelled));
+            lower = std::move(spelled);
+        }
         if (canonical_domain(lower, canonical) != DomainStatus::ok || !is_host_name(canonical)) {
             error(subject, "not a domain name (\"" + shown(name) + "\")");
             return;
@@ -351,9 +363,13 @@ bool Importer::map_route(RouteOut& out) {
     std::size_t start = 0;
     while (start <= host_text.size()) {
         const std::size_t bar = std::min(host_text.find('|', start), host_text.size());
-        const std::string part = ascii_lower(trimmed(std::string_view(host_text).substr(start, bar - start)));
+        std::string part = ascii_lower(trimmed(std::string_view(host_text).substr(start, bar - start)));
         start = bar + 1;
         if (part.empty()) continue;
+        if (std::string spelled = canonical_spelling(part); !spelled.empty()) {
+            note(subject, "TargetHost " + respelled_note(part, spelled), &out.comments);
+            part = std::move(spelled);
+        }
         std::string canonical;
         std::string inner = part.size() > 2 && part.front() == '[' && part.back() == ']' ? part.substr(1, part.size() - 2) : part;
         if (parse_ip_address(inner)) out.hosts.push_back("[" + inner + "]");
@@ -410,8 +426,14 @@ void Importer::filter_addresses(RouteOut& out) {
     std::set<std::string, std::less<>> seen;
     NormalizedAddress parsed;
     for (const std::string& raw : r.addresses) {
-        const std::string text = trimmed(raw);
+        std::string text = trimmed(raw);
         const std::string who = "listed address \"" + shown(text) + "\"";
+        if (const std::size_t at = text.rfind('@'); at != std::string::npos) {
+            if (const std::string spelled = canonical_spelling(ascii_lower(text.substr(at + 1))); !spelled.empty()) {
+                note(subject, who + ": domain " + respelled_note(text.substr(at + 1), spelled), &out.comments);
+                text = text.substr(0, at + 1) + spelled;
+            }
+        }
         if (parse_address(text, parsed) != AddressStatus::ok || !parsed.has_domain() || parsed.local().empty()) {
             note(subject, who + " is not an address: dropped", &out.comments);
             continue;
@@ -439,7 +461,15 @@ void Importer::read_routes() {
     std::vector<std::size_t> order(backup_.routes.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
     std::vector<std::string> lower(backup_.routes.size());
-    for (std::size_t i = 0; i < lower.size(); ++i) lower[i] = ascii_lower(trimmed(backup_.routes[i].name));
+    std::vector<std::string> respelled_from(backup_.routes.size());  // the name as written, where respelled
+    for (std::size_t i = 0; i < lower.size(); ++i) {
+        lower[i] = ascii_lower(trimmed(backup_.routes[i].name));
+        const bool wildcard = lower[i].starts_with("*.");
+        if (std::string spelled = canonical_spelling(std::string_view(lower[i]).substr(wildcard ? 2 : 0)); !spelled.empty()) {
+            respelled_from[i] = std::move(lower[i]);
+            lower[i] = (wildcard ? "*." : "") + spelled;
+        }
+    }
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lower[a] < lower[b]; });
 
     CoveringNames earlier;  // the names already seen, by their place in hMailServer's order
@@ -481,6 +511,7 @@ void Importer::read_routes() {
         out.from = &r;
         out.domain = name;
         out.pattern = std::get<RoutePattern>(std::move(parsed));
+        if (!respelled_from[i].empty()) note(subject, "name " + respelled_note(respelled_from[i], name), &out.comments);
         if (!map_route(out)) continue;
         if (out.pattern.is_exact() && local_canonical_.count(out.pattern.text()) != 0)
             note(subject, "its domain is one of this server's domains: hMailServer delivers the accounts it has there "

@@ -1,5 +1,6 @@
 #include "route_milter/postfix/postfix_maps.hpp"
 
+#include "route_milter/core/domain.hpp"
 #include "route_milter/core/listed_table.hpp"
 #include "route_milter/core/string_index.hpp"
 
@@ -58,6 +59,9 @@ struct IdnFree {
 
 // The U-label spelling (NFC UTF-8, as libidn2's idn2_to_unicode_8z8z gives it) of a canonical
 // domain with A-labels; empty when it has none. Postfix looks SMTPUTF8 domains up as they came.
+// Only a spelling the milter takes for these very A-labels (canonical_domain): an A-label that
+// decodes to anything else ("xn--bucher-xyd", a decomposed "bu\u0308cher") keeps its A-label
+// spelling alone.
 std::string unicode_domain(std::string_view ascii) {
     if (ascii.find("xn--") == std::string_view::npos) return {};
     const std::string input(ascii);
@@ -65,7 +69,9 @@ std::string unicode_domain(std::string_view ascii) {
     if (idn2_to_unicode_8z8z(input.c_str(), &raw, 0) != IDN2_OK) return {};
     const std::unique_ptr<char, IdnFree> unicode(raw);
     const std::string out(unicode.get());
-    return out == input ? std::string() : out;
+    std::string back;
+    if (out == input || canonical_domain(out, back) != DomainStatus::ok || back != input) return {};
+    return out;
 }
 
 // Every spelling of a map key Postfix may look up: the key, and with the domain in U-labels.

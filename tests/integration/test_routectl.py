@@ -1232,6 +1232,21 @@ class IdnTests(RoutectlCase):
         got = self.sink.wait_for_message("hans@bücher.test", text=tag)
         self.assertEqual(len(got), 1, self.sink.messages)
 
+    def test_other_spellings_are_refused_by_postfix_and_the_milter_alike(self):
+        # The same A-labels spelt otherwise (decomposed, fullwidth, U+3002 for the dot, a soft
+        # hyphen): Postfix finds no map entry for them (it looks a domain up as it came, folding
+        # case only), so the milter must not judge them under the route either: both refuse.
+        # Case alone is the same spelling to both.
+        others = ["hans@bu\u0308cher.test", "hans@BU\u0308CHER.test", "hans@\uff42\u00fccher.test",
+                  "hans@b\u00fccher\u3002test", "hans@b\u00fc\u00adcher.test", "x@a.mu\u0308ller.test"]
+        same = ["hans@B\u00dcCHER.test", "hans@B\u00fcCHER.TEST", "x@A.M\u00dcLLER.test"]
+        replies = self.utf8_rcpts(others + same)
+        self.assertEqual([c for c, _ in replies], [554] * len(others) + [250] * len(same), replies)
+        for rcpt, verdict in [(r, "REJECT 501 5.1.3") for r in others] + [(r, "NO OBJECTION") for r in same]:
+            r = run_routectl("query", "-c", self.conf, "--client", "127.0.0.2", "--from", "a@far.test", rcpt)
+            self.assertRoutectlOK(r, "query")
+            self.assertIn("%s: %s" % (rcpt, verdict), r.stdout)
+
     def test_utf8_rcpt_unlisted_refused(self):
         replies = self.utf8_rcpts(["grete@bücher.test"])
         self.assertEqual(replies[0][0], 550, replies)

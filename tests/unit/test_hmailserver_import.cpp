@@ -489,6 +489,37 @@ BOOST_AUTO_TEST_CASE(domains_and_aliases) {
 }
 
 // A backup whose text could bend the config: names and descriptions are quoted, comments one line.
+// hMailServer compares names as they are (and without regard to case): a U-label name typed
+// decomposed or in another spelling of its A-labels is imported in the one spelling route-milter
+// and Postfix's maps take, with a note; upper case is that spelling already.
+BOOST_AUTO_TEST_CASE(idn_names_are_imported_in_the_spelling_the_maps_hold) {
+    const std::string nfd = "bu\xcc\x88" "cher.example";  // u + combining diaeresis
+    HmsRoute listed = route(nfd, "MX." + nfd);
+    listed.to_all_addresses = false;
+    listed.addresses = {"Leser@" + nfd, "hans@B\xc3\x9c" "CHER.example"};
+    HmsRoute wild = route("*.\xef\xbd\x8d\xc3\xbc" "ller.example");  // fullwidth m
+    const ImportResult i = imported(backup_with({listed, wild}, {my_computer(), internet()},
+                                                {domain("D\xc3\x96M\xc3\x84NE.example", true, {"alias." + nfd})}));
+    for (const std::string& note : {"route \"" + nfd + "\": name \"" + nfd + "\" written as \"bücher.example\"",
+                                   "TargetHost \"mx." + nfd + "\" written as \"mx.bücher.example\"",
+                                   "listed address \"Leser@" + nfd + "\": domain \"" + nfd + "\" written as \"bücher.example\"",
+                                   std::string("route \"*.\xef\xbd\x8d\xc3\xbc" "ller.example\": name \"*.\xef\xbd\x8d\xc3\xbc"
+                                               "ller.example\" written as \"*.müller.example\""),
+                                   "\"alias." + nfd + "\" written as \"alias.bücher.example\""})
+        BOOST_TEST(has_note(i, note), note << "\n" << lines(i.notes));
+    BOOST_TEST(!has_note(i, "written as \"d\xc3\xb6m\xc3\xa4ne"));  // upper case: the same spelling
+    BOOST_TEST(!has_note(i, "hans@"));
+    const Config c = loaded(i);
+    BOOST_REQUIRE(c.routes.size() == 2u);
+    BOOST_TEST(c.routes[0].pattern.text() == "*.xn--mller-kva.example");
+    BOOST_TEST(c.routes[1].pattern.text() == "xn--bcher-kva.example");
+    BOOST_TEST(testing::records_of(c, 1).size() == 2u);
+    BOOST_TEST((c.local_domains == std::vector<std::string>{"xn--dmne-moa0i.example", "alias.xn--bcher-kva.example"}));
+    BOOST_TEST(i.config_text.find("addresses = [ \"leser@bücher.example\", \"hans@b\xc3\x9c" "cher.example\" ];") !=
+                   std::string::npos,
+               i.config_text);
+}
+
 BOOST_AUTO_TEST_CASE(hostile_text_stays_in_its_string) {
     HmsRoute r = route("a.example");
     r.description = "x\";\n}; scope = \"routes\"; #";

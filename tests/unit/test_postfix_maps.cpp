@@ -381,6 +381,27 @@ BOOST_AUTO_TEST_CASE(the_config_name_stays_in_its_comment) {
     }
 }
 
+// The maps hold an IDN domain in its A-labels and in the one U-label spelling the milter takes
+// for them (domain.hpp): an A-label that decodes to another spelling (decomposed, upper case,
+// fullwidth) gets no U-label key, which would route what the milter refuses.
+BOOST_AUTO_TEST_CASE(idn_keys_only_in_spellings_the_milter_takes) {
+    const Config c = config_from(R"(
+        routes = (
+          { domain = "xn--bucher-xyd.test"; host = "mx.test"; treat_recipient_as = "local"; },
+          { domain = "xn--bcher-2pa.test"; host = "mx.test"; },
+          { domain = "*.xn--cher-zra77610b.test"; host = "mx.test"; },
+          { domain = "xn--bcher-kva.test"; host = "mx.test"; } );)");
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "transport") ==
+               ".xn--cher-zra77610b.test\tsmtp:[mx.test]:25\n"
+               "bücher.test\tsmtp:[mx.test]:25\n"
+               "xn--bcher-2pa.test\tsmtp:[mx.test]:25\n"
+               "xn--bcher-kva.test\tsmtp:[mx.test]:25\n"
+               "xn--bucher-xyd.test\tsmtp:[mx.test]:25\n");
+    BOOST_TEST(body(r, "relay_domains") == "xn--bucher-xyd.test\tOK\n");
+}
+
 BOOST_AUTO_TEST_CASE(milter_addresses_for_postfix) {
     BOOST_TEST(postfix_milter_address(testing::milter_socket("inet:8891@127.0.0.1")) == "inet:127.0.0.1:8891");
     BOOST_TEST(postfix_milter_address(testing::milter_socket("unix:/run/route-milter/route-milter.sock")) == "unix:/run/route-milter/route-milter.sock");
