@@ -347,7 +347,7 @@ void read_local_domains(Validator& v, const Setting& root, std::vector<std::stri
     v.for_each_string(s, "local_domains", [&](std::string_view text, SourceLocation at) {
         std::string canonical;
         if (canonical_domain(text, canonical) != DomainStatus::ok || !is_host_name(canonical)) {
-            v.error_at(at, "local_domains: not a domain name (\"" + std::string(text) + "\")");
+            v.error_at(at, "local_domains: not a domain name (\"" + std::string(text) + "\"" + spelling_hint(text) + ")");
             return;
         }
         if (const auto [it, inserted] = seen.emplace(canonical, at); !inserted) {
@@ -784,7 +784,7 @@ void read_route(Validator& v, const Setting& r, const std::string& path, Config&
             if (status != AddressStatus::ok || !parsed.has_domain() || parsed.local().empty()) {
                 v.error_at(at, path + ".addresses: " +
                                      std::string(status == AddressStatus::ok ? "not local@domain" : describe(status)) +
-                                     " (\"" + std::string(text) + "\")");
+                                     " (\"" + std::string(text) + "\"" + spelling_hint(text) + ")");
                 return;
             }
             if (!out.pattern.empty() && !out.pattern.matches(parsed.domain())) {

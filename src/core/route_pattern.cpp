@@ -14,7 +14,8 @@ std::variant<RoutePattern, std::string> RoutePattern::parse(std::string_view tex
     std::string canonical;
     if (name.find('*') != std::string_view::npos || canonical_domain(name, canonical) != DomainStatus::ok ||
         !is_host_name(canonical))
-        return R(std::in_place_index<1>, "not a domain name, \"*.domain\" or \"*\" (\"" + std::string(text) + "\")");
+        return R(std::in_place_index<1>,
+                 "not a domain name, \"*.domain\" or \"*\" (\"" + std::string(text) + "\"" + spelling_hint(name) + ")");
     if (wildcard) return R(std::in_place_index<0>, RoutePattern(Kind::wildcard, "*." + canonical));
     return R(std::in_place_index<0>, RoutePattern(Kind::exact, std::move(canonical)));
 }

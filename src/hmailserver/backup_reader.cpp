@@ -6,8 +6,10 @@
 #include <libxml/parser.h>
 #include <libxml/tree.h>
 
+#include <algorithm>
 #include <cerrno>
 #include <charconv>
+#include <cstdint>
 #include <cstring>
 #include <fstream>
 #include <memory>
@@ -208,15 +210,49 @@ BackupResult read_xml(std::string_view xml, const std::string& name) {
     return result;
 }
 
+// "512 MB", or "4096 bytes" below a megabyte.
+std::string size_text(std::uint64_t bytes) {
+    return bytes >= (1u << 20) ? std::to_string(bytes >> 20) + " MB" : std::to_string(bytes) + " bytes";
+}
+
 std::string archive_problem(archive* a) {
     const char* text = archive_error_string(a);
     return text != nullptr ? text : "unknown error";
 }
 
-// The hMailServerBackup.xml entry of an open 7z archive, read whole (at most `limit` bytes).
-BackupResult read_archive(archive* a, const std::string& name, std::size_t limit) {
+// What the entries before hMailServerBackup.xml may unpack to: the XML's own limit and 32 times
+// the archive's size (a backup with messages compresses them far less; a bomb far more).
+std::uint64_t read_through_budget(std::uint64_t archive_bytes, std::size_t max_xml_bytes) {
+    return max_xml_bytes + std::min<std::uint64_t>(archive_bytes, UINT64_MAX / 64) * 32;
+}
+
+// Reads through the current entry's data, counted against `budget`; "" or what is wrong. Not
+// archive_read_data_skip: inside a solid block libarchive's skip (3.6, 3.7) loses its place when
+// the skipped data ends on its 64 KiB buffer, and the next entry then reads as "Truncated 7-Zip
+// file body".
+std::string read_through(archive* a, std::uint64_t& budget, std::uint64_t budget_total) {
+    for (;;) {
+        const void* block = nullptr;
+        std::size_t size = 0;
+        la_int64_t offset = 0;
+        const int status = archive_read_data_block(a, &block, &size, &offset);
+        if (status == ARCHIVE_EOF) return {};
+        if (status < ARCHIVE_WARN) return "damaged or truncated 7z archive (" + archive_problem(a) + ")";
+        if (size > budget)
+            return "the entries before " + std::string(xml_name) + " unpack to more than " +
+                   size_text(budget_total) + " (32 times the archive, and the XML's own limit), refused: "
+                   "an archive bomb? (make the backup without Messages)";
+        budget -= size;
+    }
+}
+
+// The hMailServerBackup.xml entry of an open 7z archive of `archive_bytes`, read whole (at most
+// `limit` bytes); the entries before it are read through, up to read_through_budget.
+BackupResult read_archive(archive* a, const std::string& name, std::size_t limit, std::uint64_t archive_bytes) {
     BackupResult result;
     archive_entry* entry = nullptr;
+    const std::uint64_t budget_total = read_through_budget(archive_bytes, limit);
+    std::uint64_t budget = budget_total;
     for (;;) {
         const int status = archive_read_next_header(a, &entry);
         if (status == ARCHIVE_EOF) {
@@ -232,7 +268,10 @@ BackupResult read_archive(archive* a, const std::string& name, std::size_t limit
         std::string_view base = path != nullptr ? path : "";
         if (const auto slash = base.find_last_of("/\\"); slash != std::string_view::npos) base.remove_prefix(slash + 1);
         if (base.size() == xml_name.size() && strncasecmp(base.data(), xml_name.data(), base.size()) == 0) break;
-        archive_read_data_skip(a);
+        if (std::string problem = read_through(a, budget, budget_total); !problem.empty()) {
+            result.error = name + ": " + problem;
+            return result;
+        }
     }
     std::string xml;
     char buffer[65536];
@@ -245,8 +284,7 @@ BackupResult read_archive(archive* a, const std::string& name, std::size_t limit
             return result;
         }
         if (xml.size() + static_cast<std::size_t>(n) > limit) {
-            result.error = name + ": " + std::string(xml_name) + " is larger than " + std::to_string(limit >> 20) +
-                           " MB, refused";
+            result.error = name + ": " + std::string(xml_name) + " is larger than " + size_text(limit) + ", refused";
             return result;
         }
         xml.append(buffer, static_cast<std::size_t>(n));
@@ -266,13 +304,13 @@ ArchivePtr new_7z_reader() {
 
 BackupResult read_backup_bytes(std::string_view bytes, const std::string& name, std::size_t max_xml_bytes) {
     if (!bytes.starts_with(seven_zip_magic)) {
-        if (bytes.size() > max_xml_bytes) return {std::nullopt, name + ": larger than " + std::to_string(max_xml_bytes >> 20) + " MB, refused"};
+        if (bytes.size() > max_xml_bytes) return {std::nullopt, name + ": larger than " + size_text(max_xml_bytes) + ", refused"};
         return read_xml(bytes, name);
     }
     ArchivePtr a = new_7z_reader();
     if (archive_read_open_memory(a.get(), bytes.data(), bytes.size()) != ARCHIVE_OK)
         return {std::nullopt, name + ": cannot open the 7z archive (" + archive_problem(a.get()) + ")"};
-    return read_archive(a.get(), name, max_xml_bytes);
+    return read_archive(a.get(), name, max_xml_bytes, bytes.size());
 }
 
 BackupResult read_backup_file(const std::string& path) {
@@ -283,16 +321,18 @@ BackupResult read_backup_file(const std::string& path) {
     const std::string_view start(head, static_cast<std::size_t>(in.gcount()));
     if (start == seven_zip_magic) {
         // The archive may also hold the message files (gigabytes): stream it, do not load it.
+        in.seekg(0, std::ios::end);
+        const auto archive_bytes = static_cast<std::uint64_t>(std::max<std::streamoff>(in.tellg(), 0));
         ArchivePtr a = new_7z_reader();
         if (archive_read_open_filename(a.get(), path.c_str(), 65536) != ARCHIVE_OK)
             return {std::nullopt, path + ": cannot open the 7z archive (" + archive_problem(a.get()) + ")"};
-        return read_archive(a.get(), path, max_backup_xml_bytes);
+        return read_archive(a.get(), path, max_backup_xml_bytes, archive_bytes);
     }
     in.clear();
     in.seekg(0, std::ios::end);
     const auto size = static_cast<std::size_t>(in.tellg());
     if (size > max_backup_xml_bytes)
-        return {std::nullopt, path + ": larger than " + std::to_string(max_backup_xml_bytes >> 20) + " MB, refused"};
+        return {std::nullopt, path + ": larger than " + size_text(max_backup_xml_bytes) + ", refused"};
     in.seekg(0);
     std::string bytes(size, '\0');
     in.read(bytes.data(), static_cast<std::streamsize>(size));

@@ -7,6 +7,7 @@
 #include "route_milter/core/ip_address.hpp"
 #include "route_milter/core/ip_range.hpp"
 #include "route_milter/core/route_pattern.hpp"
+#include "route_milter/core/string_index.hpp"
 #include "route_milter/hmailserver/password.hpp"
 #include "route_milter/hmailserver/wildcard.hpp"
 
@@ -16,6 +17,7 @@
 #include <numeric>
 #include <optional>
 #include <set>
+#include <tuple>
 #include <variant>
 
 namespace route_milter::hmailserver {
@@ -65,6 +67,14 @@ std::string trimmed(std::string_view s) {
     const auto first = s.find_first_not_of(" \t");
     if (first == std::string_view::npos) return {};
     return std::string(s.substr(first, s.find_last_not_of(" \t") - first + 1));
+}
+
+// hMailServer compares names without regard to case and keeps them as typed; route-milter takes
+// a U-label domain only in the one spelling its A-labels give back (domain.hpp: canonical_spelling
+// finds it), the one Postfix's maps hold: a name in another is imported in that one, with a note.
+std::string respelled_note(std::string_view from, std::string_view to) {
+    return "\"" + shown(from) + "\" written as \"" + shown(to) +
+           "\", the one spelling of its A-labels that route-milter and Postfix's maps take";
 }
 
 std::string string_list(const std::vector<std::string>& items, const char* indent) {
@@ -150,6 +160,7 @@ private:
     void read_routes();
     bool map_route(RouteOut& out);
     void filter_addresses(RouteOut& out);
+    void index_routes();
     const RouteOut* owner_of(std::string_view domain) const;
     void render();
 
@@ -160,6 +171,8 @@ private:
     std::set<std::string, std::less<>> local_canonical_;
     std::string ranges_text_, routes_text_, domains_comment_;
     std::vector<RouteOut> routes_;
+    StringIndex exact_routes_, wildcard_routes_;  // routes_ by pattern text, by wildcard suffix
+    std::optional<std::uint32_t> catch_all_route_;
     std::vector<std::string> not_imported_;  // comment lines for routes left out
 };
 
@@ -167,7 +180,11 @@ void Importer::read_domains() {
     std::set<std::string, std::less<>> seen;
     const auto add = [&](const std::string& name, const std::string& subject) {
         std::string canonical;
-        const std::string lower = ascii_lower(trimmed(name));
+        std::string lower = ascii_lower(trimmed(name));
+        if (std::string spelled = canonical_spelling(lower); !spelled.empty()) {
+            note(subject, respelled_note(lower, spelled));
+            lower = std::move(spelled);
+        }
         if (canonical_domain(lower, canonical) != DomainStatus::ok || !is_host_name(canonical)) {
             error(subject, "not a domain name (\"" + shown(name) + "\")");
             return;
@@ -283,28 +300,58 @@ void Importer::read_ranges() {
         if (!expires.empty()) t += "\n    expires = " + quoted(expires) + ";";
         t += " }";
     }
+    // Overlaps at equal priority, in one sweep over the ranges sorted by priority and lower
+    // bound: a range overlaps one before it exactly when it starts within the one that reaches
+    // furthest. Each such range is named once, with that one.
+    std::vector<std::size_t> by_start;
     for (std::size_t i = 0; i < placed.size(); ++i)
-        for (std::size_t j = i + 1; j < placed.size(); ++j)
-            if (placed[i].interval && placed[j].interval && placed[i].priority == placed[j].priority &&
-                placed[i].interval->overlaps(*placed[j].interval))
-                error(range_subject(placed[j].name),
-                      "overlaps range \"" + shown(placed[i].name) + "\" at equal priority " +
-                          std::to_string(placed[i].priority) +
-                          ": which one hMailServer applies is not defined (database order); give one of them a "
-                          "higher priority in hMailServer and make the backup again");
+        if (placed[i].interval) by_start.push_back(i);
+    std::sort(by_start.begin(), by_start.end(), [&](std::size_t a, std::size_t b) {
+        return std::tie(placed[a].priority, placed[a].interval->lower, a) <
+               std::tie(placed[b].priority, placed[b].interval->lower, b);
+    });
+    std::optional<std::size_t> reach;  // of the ranges before, at this priority, the one reaching furthest
+    for (const std::size_t i : by_start) {
+        const Placed& r = placed[i];
+        if (reach && (placed[*reach].priority != r.priority ||
+                      placed[*reach].interval->lower.family != r.interval->lower.family))
+            reach.reset();
+        if (reach && r.interval->lower <= placed[*reach].interval->upper) {
+            const auto [first, second] = std::minmax(*reach, i);
+            error(range_subject(placed[second].name),
+                  "overlaps range \"" + shown(placed[first].name) + "\" at equal priority " + std::to_string(r.priority) +
+                      ": which one hMailServer applies is not defined (database order); give one of them a "
+                      "higher priority in hMailServer and make the backup again");
+        }
+        if (!reach || placed[*reach].interval->upper < r.interval->upper) reach = i;
+    }
     if (!backup_.security_ranges.empty() && !any_v6)
         note("ip_ranges", "no range covers IPv6: hMailServer drops IPv6 clients; route-milter refuses their "
                           "recipients (550 5.7.1)");
     result_.ranges = placed.size();
 }
 
-// The live imported route route-milter picks for `domain` (canonical): exact, longest wildcard, "*".
+// The imported routes by pattern, the first of each: what owner_of looks up.
+void Importer::index_routes() {
+    for (std::uint32_t i = 0; i < routes_.size(); ++i) {
+        const RoutePattern& p = routes_[i].pattern;
+        if (p.is_catch_all() && !catch_all_route_) catch_all_route_ = i;
+        else if (p.is_exact()) exact_routes_.insert(p.text(), i);
+        else if (p.is_wildcard()) wildcard_routes_.insert(p.suffix(), i);
+    }
+}
+
+// The imported route route-milter picks for `domain` (canonical): exact, longest wildcard, "*"
+// (RoutePattern's specificity), found by a lookup per label.
 const Importer::RouteOut* Importer::owner_of(std::string_view domain) const {
-    const RouteOut* best = nullptr;
-    for (const RouteOut& r : routes_)
-        if (r.live && r.pattern.matches(domain) && (best == nullptr || r.pattern.specificity() > best->pattern.specificity()))
-            best = &r;
-    return best;
+    if (const std::uint32_t* exact = exact_routes_.find(domain)) return &routes_[*exact];
+    const std::uint32_t* wildcard = nullptr;
+    for_each_wildcard_suffix(domain, [&](std::string_view suffix) {
+        wildcard = wildcard_routes_.find(suffix);
+        return wildcard == nullptr;
+    });
+    if (wildcard != nullptr) return &routes_[*wildcard];
+    return catch_all_route_ ? &routes_[*catch_all_route_] : nullptr;
 }
 
 bool Importer::map_route(RouteOut& out) {
@@ -316,9 +363,13 @@ bool Importer::map_route(RouteOut& out) {
     std::size_t start = 0;
     while (start <= host_text.size()) {
         const std::size_t bar = std::min(host_text.find('|', start), host_text.size());
-        const std::string part = ascii_lower(trimmed(std::string_view(host_text).substr(start, bar - start)));
+        std::string part = ascii_lower(trimmed(std::string_view(host_text).substr(start, bar - start)));
         start = bar + 1;
         if (part.empty()) continue;
+        if (std::string spelled = canonical_spelling(part); !spelled.empty()) {
+            note(subject, "TargetHost " + respelled_note(part, spelled), &out.comments);
+            part = std::move(spelled);
+        }
         std::string canonical;
         std::string inner = part.size() > 2 && part.front() == '[' && part.back() == ']' ? part.substr(1, part.size() - 2) : part;
         if (parse_ip_address(inner)) out.hosts.push_back("[" + inner + "]");
@@ -375,8 +426,14 @@ void Importer::filter_addresses(RouteOut& out) {
     std::set<std::string, std::less<>> seen;
     NormalizedAddress parsed;
     for (const std::string& raw : r.addresses) {
-        const std::string text = trimmed(raw);
+        std::string text = trimmed(raw);
         const std::string who = "listed address \"" + shown(text) + "\"";
+        if (const std::size_t at = text.rfind('@'); at != std::string::npos) {
+            if (const std::string spelled = canonical_spelling(ascii_lower(text.substr(at + 1))); !spelled.empty()) {
+                note(subject, who + ": domain " + respelled_note(text.substr(at + 1), spelled), &out.comments);
+                text = text.substr(0, at + 1) + spelled;
+            }
+        }
         if (parse_address(text, parsed) != AddressStatus::ok || !parsed.has_domain() || parsed.local().empty()) {
             note(subject, who + " is not an address: dropped", &out.comments);
             continue;
@@ -404,11 +461,20 @@ void Importer::read_routes() {
     std::vector<std::size_t> order(backup_.routes.size());
     std::iota(order.begin(), order.end(), std::size_t{0});
     std::vector<std::string> lower(backup_.routes.size());
-    for (std::size_t i = 0; i < lower.size(); ++i) lower[i] = ascii_lower(trimmed(backup_.routes[i].name));
+    std::vector<std::string> respelled_from(backup_.routes.size());  // the name as written, where respelled
+    for (std::size_t i = 0; i < lower.size(); ++i) {
+        lower[i] = ascii_lower(trimmed(backup_.routes[i].name));
+        const bool wildcard = lower[i].starts_with("*.");
+        if (std::string spelled = canonical_spelling(std::string_view(lower[i]).substr(wildcard ? 2 : 0)); !spelled.empty()) {
+            respelled_from[i] = std::move(lower[i]);
+            lower[i] = (wildcard ? "*." : "") + spelled;
+        }
+    }
     std::stable_sort(order.begin(), order.end(), [&](std::size_t a, std::size_t b) { return lower[a] < lower[b]; });
 
-    std::vector<std::size_t> earlier;  // indices (into backup_.routes) already seen, in hMailServer's order
-    for (const std::size_t i : order) {
+    CoveringNames earlier;  // the names already seen, by their place in hMailServer's order
+    for (std::uint32_t place = 0; place < order.size(); ++place) {
+        const std::size_t i = order[place];
         const HmsRoute& r = backup_.routes[i];
         const std::string subject = route_subject(r);
         const std::string& name = lower[i];
@@ -421,15 +487,10 @@ void Importer::read_routes() {
             leave_out("no domain name: hMailServer matches no domain with it");
             continue;
         }
-        std::optional<std::size_t> shadow;
-        for (const std::size_t e : earlier)
-            if (wildcard_covers(lower[e], name)) {
-                shadow = e;
-                break;
-            }
-        earlier.push_back(i);
+        const std::optional<std::uint32_t> shadow = earlier.first_covering(name);
+        earlier.add(name, place);
         if (shadow) {
-            leave_out("hMailServer never uses it: route \"" + shown(backup_.routes[*shadow].name) +
+            leave_out("hMailServer never uses it: route \"" + shown(backup_.routes[order[*shadow]].name) +
                       "\" comes first in its (alphabetical) order and takes every domain this one matches; "
                       "route-milter would prefer the more specific route, so it is left out to keep hMailServer's "
                       "decisions");
@@ -450,6 +511,7 @@ void Importer::read_routes() {
         out.from = &r;
         out.domain = name;
         out.pattern = std::get<RoutePattern>(std::move(parsed));
+        if (!respelled_from[i].empty()) note(subject, "name " + respelled_note(respelled_from[i], name), &out.comments);
         if (!map_route(out)) continue;
         if (out.pattern.is_exact() && local_canonical_.count(out.pattern.text()) != 0)
             note(subject, "its domain is one of this server's domains: hMailServer delivers the accounts it has there "
@@ -460,6 +522,7 @@ void Importer::read_routes() {
         out.live = true;
         routes_.push_back(std::move(out));
     }
+    index_routes();
     for (RouteOut& out : routes_) filter_addresses(out);
     for (RouteOut& out : routes_)
         if (!out.from->to_all_addresses && out.addresses.empty()) {

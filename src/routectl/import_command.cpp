@@ -3,16 +3,18 @@
 // The config is checked with the daemon's own loader before anything is written; FILE is
 // written whole or not at all (a temporary file in its directory, then link or rename), mode
 // 0600 when it holds route passwords (0644 otherwise), and never over an existing FILE without
-// --force. Passwords go into FILE only: without -o a backup with route passwords is refused.
+// --force; a replaced FILE keeps its owner, group and mode (output_files.hpp: Ownership), so
+// the daemon's group still reads it. Passwords go into FILE only: without -o a backup with route passwords is refused.
 // Exit: 0, 64 (usage; passwords without -o), 65 (a bad backup, or a config that fails the
 // check), 66 (BACKUP unreadable), 73 (FILE exists, or cannot be written).
 #include "commands.hpp"
+#include "output_files.hpp"
 #include "route_milter/config/load_policy.hpp"
 #include "route_milter/hmailserver/backup.hpp"
 #include "route_milter/hmailserver/import.hpp"
 
-#include <fcntl.h>
-#include <sys/stat.h>
+#include <grp.h>
+#include <pwd.h>
 #include <sysexits.h>
 #include <unistd.h>
 
@@ -32,31 +34,12 @@ struct ImportCommandOptions {
     bool force = false;
 };
 
-// Writes `text` to `path` through a temporary file beside it; "" on success, else what failed.
-std::string write_whole(const std::string& path, const std::string& text, mode_t mode, bool replace) {
-    std::string temp = path + ".tmp.XXXXXX";
-    const int fd = mkstemp(temp.data());
-    if (fd < 0) return "cannot create a temporary file beside " + path + " (" + std::strerror(errno) + ")";
-    std::string failed;
-    if (fchmod(fd, mode) != 0) failed = "fchmod";
-    for (std::size_t done = 0; failed.empty() && done < text.size();) {
-        const ssize_t n = write(fd, text.data() + done, text.size() - done);
-        if (n < 0 && errno == EINTR) continue;
-        if (n <= 0) failed = "write";
-        else done += static_cast<std::size_t>(n);
-    }
-    if (failed.empty() && fsync(fd) != 0) failed = "fsync";
-    if (close(fd) != 0 && failed.empty()) failed = "close";
-    if (failed.empty()) {
-        // Without --force, link() refuses an existing FILE atomically (no check-then-write race).
-        if (replace ? rename(temp.c_str(), path.c_str()) != 0 : link(temp.c_str(), path.c_str()) != 0)
-            failed = errno == EEXIST ? "exists" : replace ? "rename" : "link";
-    }
-    const int saved = errno;
-    if (!failed.empty() || !replace) unlink(temp.c_str());
-    if (failed == "exists") return path + " exists; give --force to replace it";
-    if (!failed.empty()) return failed + " " + path + ": " + std::strerror(saved);
-    return {};
+// "root:route-milter" (numbers where no name is known).
+std::string owner_text(const Ownership& o) {
+    const passwd* user = getpwuid(o.uid);
+    const group* grp = getgrgid(o.gid);
+    return (user != nullptr ? std::string(user->pw_name) : std::to_string(o.uid)) + ":" +
+           (grp != nullptr ? std::string(grp->gr_name) : std::to_string(o.gid));
 }
 
 int command_import(const ImportCommandOptions& options) {
@@ -107,12 +90,16 @@ int command_import(const ImportCommandOptions& options) {
         return EX_OK;
     }
     const mode_t mode = imported.routes_with_passwords.empty() ? 0644 : 0600;
-    if (const std::string why = write_whole(options.output, imported.config_text, mode, options.force); !why.empty()) {
+    Ownership given;
+    if (const std::string why = write_file_atomically(options.output, imported.config_text, mode, options.force, given);
+        !why.empty()) {
         std::fprintf(stderr, "%s: %s; nothing written\n", me, why.c_str());
         return EX_CANTCREAT;
     }
-    std::fprintf(stderr, "%s: wrote %s (mode %04o): %s\n", me, options.output.c_str(), static_cast<unsigned>(mode),
-                 summary.c_str());
+    if (const std::string note = narrowed_mode_note(options.output, given); !note.empty())
+        std::fprintf(stderr, "%s: note: %s\n", me, note.c_str());
+    std::fprintf(stderr, "%s: wrote %s (mode %04o%s): %s\n", me, options.output.c_str(), static_cast<unsigned>(given.mode),
+                 given.kept ? (", owner and group " + owner_text(given) + " kept").c_str() : "", summary.c_str());
     std::fprintf(stderr, "%s: next: routectl check -c %s, then routectl postfix -c %s -o DIR\n", me,
                  options.output.c_str(), options.output.c_str());
     return EX_OK;

@@ -28,12 +28,12 @@ bool read_full(int fd, char* to, std::size_t size, std::size_t& got) {
     return true;
 }
 
-// The old file has the file's mode and bytes: compared chunk by chunk as they are generated,
-// the first difference stops the generator (the content is never held whole).
-bool same_file(const std::string& path, const RenderedFile& file) {
+// The old file has the mode it would be given and the file's bytes: compared chunk by chunk as
+// they are generated, the first difference stops the generator (the content is never held whole).
+bool same_file(const std::string& path, const RenderedFile& file, mode_t mode) {
     struct stat st {};
-    if (::stat(path.c_str(), &st) != 0 || (st.st_mode & 07777) != file.mode || !S_ISREG(st.st_mode)) return false;
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (::lstat(path.c_str(), &st) != 0 || (st.st_mode & 07777) != mode || !S_ISREG(st.st_mode)) return false;
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) return false;
     std::string old;
     bool same = stream_content(file, [&](std::string_view chunk) {
@@ -53,15 +53,16 @@ std::string system_error(const std::string& what, const std::string& path) {
     return what + " " + path + ": " + std::strerror(errno);
 }
 
-// Writes `content` to a new temporary file next to `path`; returns its name or sets error.
-std::string write_temporary(const std::string& path, const RenderedFile& file, std::string& error) {
+// Writes `content` to a new temporary file next to `path`, with `mode` before any byte; returns
+// its name or sets error.
+std::string write_temporary(const std::string& path, const RenderedFile& file, mode_t mode, std::string& error) {
     std::string name = path + ".tmp.XXXXXX";
     const int fd = ::mkstemp(name.data());
     if (fd < 0) {
         error = system_error("cannot create", name);
         return {};
     }
-    bool ok = ::fchmod(fd, file.mode) == 0;
+    bool ok = ::fchmod(fd, mode) == 0;
     // Streamed: a table with a line per listed address goes from the address store to the file.
     ok = ok && stream_content(file, [fd](std::string_view chunk) {
              const char* p = chunk.data();
@@ -117,8 +118,17 @@ void sync_directory(const std::string& directory) {
 struct Staged {
     std::string temporary;
     std::string path;
-    std::string backup;  // second name of the old file while the renames run; "" when there was none
+    Ownership ownership;  // given to the temporary once the map tool has run (which sees it as ours)
+    std::string backup;   // second name of the old file while the renames run; "" when there was none
 };
+
+std::string give_staged_ownership(const Staged& s) {
+    const int fd = ::open(s.temporary.c_str(), O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) return system_error("cannot open", s.temporary);
+    std::string error = give_ownership(fd, s.temporary, s.ownership);
+    ::close(fd);
+    return error;
+}
 
 // Renames every staged file into place, the old one kept as a hard link first (a rename replaces
 // the name, the old inode lives on as the backup: same bytes, mode, owner and mtime). On the first
@@ -162,6 +172,85 @@ void commit(std::vector<Staged>& staged, WriteResult& result) {
 
 }  // namespace
 
+std::optional<Ownership> replaced_ownership(const std::string& path, mode_t fresh_mode, std::string& error) {
+    Ownership o;
+    o.mode = fresh_mode;
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) != 0) {
+        if (errno == ENOENT) return o;
+        error = system_error("cannot examine", path);
+        return std::nullopt;
+    }
+    if (S_ISLNK(st.st_mode)) {
+        error = path + " is a symbolic link: routectl replaces a file, not a link (give the file it points to)";
+        return std::nullopt;
+    }
+    if (!S_ISREG(st.st_mode)) return o;
+    o.kept = true;
+    o.uid = st.st_uid;
+    o.gid = st.st_gid;
+    o.old_mode = st.st_mode & 07777;
+    o.mode = o.old_mode & ~(S_ISUID | S_ISGID | S_ISVTX | S_IWGRP | S_IWOTH);
+    if ((fresh_mode & S_IRWXO) == 0) o.mode &= ~S_IRWXO;
+    return o;
+}
+
+std::string give_ownership(int fd, const std::string& name, const Ownership& ownership) {
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) return system_error("cannot examine", name);
+    if (ownership.kept && (st.st_uid != ownership.uid || st.st_gid != ownership.gid) &&
+        ::fchown(fd, ownership.uid, ownership.gid) != 0)
+        return system_error("cannot give owner " + std::to_string(ownership.uid) + " and group " +
+                                std::to_string(ownership.gid) + " (those of the file it replaces) to",
+                            name);
+    if (::fchmod(fd, ownership.mode) != 0) return system_error("cannot set the mode of", name);
+    return {};
+}
+
+std::string narrowed_mode_note(const std::string& path, const Ownership& ownership) {
+    if (!ownership.kept || ownership.mode == ownership.old_mode) return {};
+    char text[96];
+    std::snprintf(text, sizeof text, ": mode %04o of the old file given as %04o", static_cast<unsigned>(ownership.old_mode),
+                  static_cast<unsigned>(ownership.mode));
+    return path + text +
+           ((ownership.old_mode & ~ownership.mode & S_IRWXO & ~S_IWOTH) != 0
+                ? " (it holds credentials: nothing for others; no write for group and others)"
+                : " (no write for group and others, no set-id or sticky bit)");
+}
+
+std::string write_file_atomically(const std::string& path, const std::string& text, mode_t fresh_mode, bool replace,
+                                  Ownership& ownership) {
+    std::string error;
+    const std::optional<Ownership> given = replace ? replaced_ownership(path, fresh_mode, error) : Ownership{.mode = fresh_mode};
+    if (!given) return error;
+    ownership = *given;
+    std::string temp = path + ".tmp.XXXXXX";
+    const int fd = ::mkstemp(temp.data());
+    if (fd < 0) return system_error("cannot create a temporary file for", path);
+    // The owner, group and mode before the first byte: the content may hold passwords.
+    error = give_ownership(fd, temp, ownership);
+    for (std::size_t done = 0; error.empty() && done < text.size();) {
+        const ssize_t n = ::write(fd, text.data() + done, text.size() - done);
+        if (n < 0 && errno == EINTR) continue;
+        if (n <= 0) {
+            if (n == 0) errno = EIO;
+            error = system_error("cannot write", temp);
+        } else {
+            done += static_cast<std::size_t>(n);
+        }
+    }
+    if (error.empty() && ::fsync(fd) != 0) error = system_error("cannot write", temp);
+    if (::close(fd) != 0 && error.empty()) error = system_error("cannot write", temp);
+    // Without `replace`, link() refuses an existing file atomically (no check-then-write race).
+    if (error.empty() && (replace ? ::rename(temp.c_str(), path.c_str()) : ::link(temp.c_str(), path.c_str())) != 0)
+        error = errno == EEXIST ? path + " exists"
+                                : system_error(replace ? "cannot rename into place" : "cannot link into place", path);
+    if (!error.empty() || !replace) ::unlink(temp.c_str());
+    const std::size_t slash = path.rfind('/');
+    if (error.empty()) sync_directory(slash == std::string::npos ? "." : slash == 0 ? "/" : path.substr(0, slash));
+    return error;
+}
+
 WriteResult write_files_atomically(const std::string& directory, const std::vector<RenderedFile>& files,
                                    const std::optional<MapTool>& tool) {
     WriteResult result;
@@ -177,14 +266,17 @@ WriteResult write_files_atomically(const std::string& directory, const std::vect
     std::vector<std::string> scratch;  // temporary copies of unchanged maps, only to compile them
     for (const RenderedFile& file : files) {
         const std::string path = directory + "/" + file.name;
-        const bool changed = !same_file(path, file);
+        const std::optional<Ownership> ownership = replaced_ownership(path, file.mode, result.error);
+        if (!ownership) break;
+        const bool changed = !same_file(path, file, ownership->mode);
         const bool compile = tool && file.compile_map && (changed || db_is_stale(path));
         if (!changed && !compile) continue;
-        const std::string temporary = write_temporary(path, file, result.error);
+        const std::string temporary = write_temporary(path, file, ownership->mode, result.error);
         if (temporary.empty()) break;
         if (changed) {
-            staged.push_back({temporary, path, {}});
+            staged.push_back({temporary, path, *ownership, {}});
             result.changed.push_back(file.name);
+            if (std::string note = narrowed_mode_note(path, *ownership); !note.empty()) result.notes.push_back(note);
         } else {
             scratch.push_back(temporary);
         }
@@ -195,12 +287,20 @@ WriteResult write_files_atomically(const std::string& directory, const std::vect
             result.error.pop_back();
         result.tool_failed = !result.error.empty();
         if (result.error.empty() && !sync_file(compiled)) result.error = system_error("cannot write", compiled);
+        // The .db keeps its own old owner and mode; a first one takes its map's.
+        std::optional<Ownership> db_ownership;
+        if (result.error.empty()) db_ownership = replaced_ownership(path + ".db", ownership->mode, result.error);
         if (!result.error.empty()) {
             ::unlink(compiled.c_str());
             break;
         }
-        staged.push_back({compiled, path + ".db", {}});
+        staged.push_back({compiled, path + ".db", db_ownership->kept ? *db_ownership : *ownership, {}});
         result.compiled.push_back(file.name);
+        if (std::string note = narrowed_mode_note(path + ".db", *db_ownership); !note.empty()) result.notes.push_back(note);
+    }
+    for (const Staged& s : staged) {
+        if (!result.error.empty()) break;
+        result.error = give_staged_ownership(s);
     }
     if (result.error.empty()) {
         commit(staged, result);
@@ -212,6 +312,7 @@ WriteResult write_files_atomically(const std::string& directory, const std::vect
     if (!result.error.empty()) {
         result.changed.clear();
         result.compiled.clear();
+        result.notes.clear();
     }
     return result;
 }
@@ -227,6 +328,7 @@ int write_and_report(const std::string& directory, const std::vector<RenderedFil
                          directory.c_str());
         return result.tool_failed ? EX_SOFTWARE : EX_CANTCREAT;
     }
+    for (const std::string& note : result.notes) std::fprintf(stderr, "routectl: note: %s\n", note.c_str());
     const auto in = [](const std::vector<std::string>& names, const std::string& name) {
         return std::find(names.begin(), names.end(), name) != names.end();
     };

@@ -8,6 +8,9 @@
 //   file first kept as a hard link (a backup: same inode, so bytes, mode, owner and mtime). A
 //   failed rename undoes the renames before it: each backup is renamed back (or the new file
 //   removed where there was none); the backups go only once every rename succeeded.
+//   A file that replaces another keeps what let others read it: the old file's owner, group and
+//   mode (replaced_ownership below); a new file gets the mode the generator gives and the
+//   caller's owner. A symbolic link in a file's place is refused, before anything is written.
 //   A file whose bytes and mode already match, and a .db newer than its unchanged map, are not
 //   touched: rerunning with an unchanged config changes nothing (not even an mtime). A file with
 //   a generator (a line per listed address) is never held whole: it is compared with the old
@@ -21,6 +24,8 @@
 #pragma once
 
 #include "route_milter/core/rendered_file.hpp"
+
+#include <sys/types.h>
 
 #include <functional>
 #include <optional>
@@ -36,8 +41,35 @@ struct MapTool {
     std::function<std::string(const std::string& path, const RenderedFile& file)> compile;
 };
 
+// The owner, group and mode of a file that replaces `path`, so that whoever could read the old
+// one (the daemon through its group) still can, whatever the new content: the old file's owner,
+// group and permission bits, less set-id and sticky bits and write for group and others, and
+// less every bit for others when the new content is secret (`fresh_mode` gives others nothing:
+// it holds credentials). Without an old file (or where it is no regular file, which the rename
+// then meets): `fresh_mode`, owner unchanged.
+struct Ownership {
+    bool kept = false;  // taken from the file it replaces
+    uid_t uid = 0;
+    gid_t gid = 0;
+    mode_t mode = 0;
+    mode_t old_mode = 0;  // the replaced file's permission bits (kept only)
+};
+// error: the path cannot be examined, or is a symbolic link (routectl replaces files, not links).
+std::optional<Ownership> replaced_ownership(const std::string& path, mode_t fresh_mode, std::string& error);
+// Gives the open file `fd` (a temporary named `name`) that ownership; "" or what failed.
+std::string give_ownership(int fd, const std::string& name, const Ownership& ownership);
+// "PATH: mode 0664 given as 0644 (...)" when the kept mode is narrower than the old one, else "".
+std::string narrowed_mode_note(const std::string& path, const Ownership& ownership);
+
+// Writes `text` to `path` whole or not at all (a temporary file beside it, fsync, then rename;
+// without `replace`, link, which refuses an existing file atomically). `ownership` receives
+// what the file was given. "" on success, else what failed; a failure leaves `path` as it was.
+std::string write_file_atomically(const std::string& path, const std::string& text, mode_t fresh_mode, bool replace,
+                                  Ownership& ownership);
+
 struct WriteResult {
     std::vector<std::string> changed;   // names written
+    std::vector<std::string> notes;     // modes narrowed when an old file's were kept
     std::vector<std::string> compiled;  // names of the maps whose .db was rebuilt
     std::string error;                  // empty on success
     bool tool_failed = false;           // the error is the map tool's

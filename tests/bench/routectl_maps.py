@@ -16,18 +16,34 @@ import tempfile
 import time
 
 
+def measure(argv):
+    """Runs argv (output discarded): its wall time and peak RSS (MB); exits when it fails."""
+    start = time.monotonic()
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        sys.exit("%s failed with status %d" % (" ".join(argv), os.waitstatus_to_exitcode(status)))
+    return wall, usage.ru_maxrss / 1024.0
+
+
+def report_runs(label, runs, run_once):
+    """Calls run_once() `runs` times, prints each run and the medians; returns the median time."""
+    walls, peaks = [], []
+    for i in range(runs):
+        wall, peak = run_once()
+        walls.append(wall)
+        peaks.append(peak)
+        print("%s: run %d: %.2f s, peak RSS %.0f MB" % (label, i + 1, wall, peak))
+    print("%s: median %.2f s, peak RSS %.0f MB (%d runs)" % (label, statistics.median(walls), statistics.median(peaks),
+                                                          runs))
+    return statistics.median(walls)
+
+
 def run_once(routectl, config, command):
     work = tempfile.mkdtemp(prefix="routectl-maps-")
     try:
-        start = time.monotonic()
-        proc = subprocess.Popen([routectl, command, "-c", config, "-o", os.path.join(work, "out")],
-                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.monotonic() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            sys.exit("routectl %s failed with status %d" % (command, proc.returncode))
-        return wall, usage.ru_maxrss / 1024.0
+        return measure([routectl, command, "-c", config, "-o", os.path.join(work, "out")])
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
@@ -35,14 +51,7 @@ def run_once(routectl, config, command):
 def main():
     routectl, config, command = sys.argv[1], sys.argv[2], sys.argv[3]
     runs = int(sys.argv[4]) if len(sys.argv) > 4 else 3
-    walls, peaks = [], []
-    for i in range(runs):
-        wall, peak = run_once(routectl, config, command)
-        walls.append(wall)
-        peaks.append(peak)
-        print("routectl %s: run %d: %.2f s, peak RSS %.0f MB" % (command, i + 1, wall, peak))
-    print("routectl %s: median %.2f s, peak RSS %.0f MB (%d runs)" %
-          (command, statistics.median(walls), statistics.median(peaks), runs))
+    report_runs("routectl " + command, runs, lambda: run_once(routectl, config, command))
 
 
 if __name__ == "__main__":

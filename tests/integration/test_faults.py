@@ -5,6 +5,7 @@ Own private Postfix (short milter timeouts) and route-milter instances; run as r
 """
 
 import contextlib
+import grp
 import os
 import pwd
 import re
@@ -586,6 +587,68 @@ class OutputFaultTests(unittest.TestCase):
                                    r"changed\n$" % (re.escape(snippet), re.escape(out)))
         self.assertEqual(r.stdout, "")
         self.assertEqual(self.full_snapshot(out), before)
+
+    def test_replaced_files_keep_owner_group_and_mode(self):
+        # Postfix reads sasl_passwd.db as root, but an admin may have handed the maps to a group:
+        # every replaced file (map and .db) keeps its owner, group and mode, less write for group
+        # and others and, for the credentials, anything for others.
+        conf = os.path.join(self.dir, "auth.conf")
+
+        def write_conf(host):
+            with open(conf, "w") as f:
+                f.write(config("unix:/run/x.sock").replace("mx.partner.test", host))
+            os.chmod(conf, 0o600)
+
+        write_conf("mx.partner.test")
+        out = os.path.join(self.dir, "maps")
+        argv = [routectl_binary(), "postfix", "-c", conf, "-o", out, "--postmap", "--postfix-config", LAB.config_dir]
+        r = subprocess.run(argv, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        mail, postfix = grp.getgrnam("mail").gr_gid, grp.getgrnam("postfix").gr_gid
+        nobody = pwd.getpwnam("nobody").pw_uid
+        given = {  # name: (owner, group, mode before, mode after)
+            "sasl_passwd": (0, postfix, 0o640, 0o640), "sasl_passwd.db": (0, postfix, 0o644, 0o640),
+            "transport": (nobody, mail, 0o664, 0o644), "transport.db": (0, mail, 0o600, 0o600),
+            "tls_policy": (0, mail, 0o4755, 0o755), "main.cf.snippet": (0, mail, 0o600, 0o600)}
+        for name, (uid, gid, before, _) in given.items():
+            os.chown(os.path.join(out, name), uid, gid)
+            os.chmod(os.path.join(out, name), before)
+        write_conf("mx2.partner.test")  # changes transport, sasl_passwd, tls_policy and their .db
+        r = subprocess.run(argv, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        for name in ("transport", "sasl_passwd", "tls_policy"):
+            self.assertRegex(r.stdout, r"(?m)^%s +written$" % name)
+            self.assertRegex(r.stdout, r"(?m)^%s\.db +postmap$" % name)
+        for name, (uid, gid, before, after) in given.items():
+            st = os.stat(os.path.join(out, name))
+            self.assertEqual((st.st_uid, st.st_gid, stat.S_IMODE(st.st_mode)), (uid, gid, after), name)
+            if before != after and not name.endswith(".snippet"):
+                self.assertIn("note: %s/%s: mode %04o of the old file given as %04o" % (out, name, before, after),
+                              r.stderr)
+        self.assertIn("mx2.partner.test", read(os.path.join(out, "sasl_passwd")))
+        self.assertNotIn(PASSWORD, r.stdout + r.stderr)
+        # Kept as they are now: the next run changes nothing.
+        before = self.full_snapshot(out)
+        r = subprocess.run(argv, capture_output=True, text=True)
+        self.assertEqual(r.returncode, 0, r.stderr)
+        self.assertNotIn("written", r.stdout)
+        self.assertEqual(self.full_snapshot(out), before)
+
+    def test_a_symbolic_link_in_place_of_a_file_is_refused(self):
+        out = os.path.join(self.dir, "maps")
+        self.assertEqual(self.routectl(out).returncode, 0)
+        target = os.path.join(self.dir, "elsewhere")
+        with open(target, "w") as f:
+            f.write("# not routectl's\n")
+        os.unlink(os.path.join(out, "transport"))
+        os.symlink(target, os.path.join(out, "transport"))
+        before = self.full_snapshot(out)
+        r = self.routectl(out)
+        self.assertEqual(r.returncode, 73, r.stdout + r.stderr)
+        self.assertIn("%s/transport is a symbolic link: routectl replaces a file, not a link" % out, r.stderr)
+        self.assertIn("no file in %s was changed" % out, r.stderr)
+        self.assertEqual(self.full_snapshot(out), before)
+        self.assertEqual(read(target), "# not routectl's\n")
 
     def test_failing_postmap_changes_no_file(self):
         # postmap fails (no main.cf in its -c directory) after the new maps were written: the

@@ -803,6 +803,33 @@ class CommandOptionTests(RoutectlCase):
         with open(os.path.join(out, "sendmail.mc.snippet")) as f:
             self.assertIn("S=inet6:8891@::1,", f.read())
 
+    def test_postfix_refuses_values_main_cf_would_split(self):
+        # Postfix splits main.cf lists at blanks and commas, and a line break starts a setting of its
+        # own: such an output directory or milter address is refused (exit 78), nothing is created.
+        base = tempfile.mkdtemp(prefix="split-", dir=self.dir)
+        for argv, shown in (
+                (["-o", os.path.join(base, "with space")], "output directory cannot be named in main.cf"),
+                (["-o", os.path.join(base, "a,b")], "output directory cannot be named in main.cf"),
+                (["-o", os.path.join(base, "x\nrelay_domains = static:OK")],
+                 '("%s/x\\nrelay_domains = static:OK")' % base),
+                (["-o", os.path.join(base, "ok"), "--milter", "inet:127.0.0.1:8891, unix:/x"],
+                 '--milter cannot be named in smtpd_milters: printable ASCII without blanks, commas, \'$\', \'{\' or '
+                 '\'}\' ("inet:127.0.0.1:8891, unix:/x")')):
+            with self.subTest(argv=argv):
+                r = run_routectl("postfix", "-c", self.conf, *argv)
+                self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+                self.assertIn(shown, r.stderr)
+                self.assertEqual(r.stdout, "")
+                self.assertEqual(os.listdir(base), [])
+        # A relative directory in a working directory with a blank: the absolute path is what counts.
+        spaced = os.path.join(base, "cwd with space")
+        os.mkdir(spaced)
+        r = subprocess.run([routectl_binary(), "postfix", "-c", self.conf, "-o", "maps"], cwd=spaced,
+                           capture_output=True, text=True)
+        self.assertEqual(r.returncode, 78, r.stderr)
+        self.assertIn('("%s/maps")' % spaced, r.stderr)
+        self.assertEqual(os.listdir(spaced), [])
+
     def test_retry_checks_its_option_values(self):
         for option, shown in ((["--mta", "exim"], "--mta: must be postfix or sendmail (exim)"),
                               (["--now", "soon"], "--now: not a number of seconds since the epoch (soon)")):
@@ -1241,6 +1268,21 @@ class IdnTests(RoutectlCase):
         got = self.sink.wait_for_message("hans@bücher.test", text=tag)
         self.assertEqual(len(got), 1, self.sink.messages)
 
+    def test_other_spellings_are_refused_by_postfix_and_the_milter_alike(self):
+        # The same A-labels spelt otherwise (decomposed, fullwidth, U+3002 for the dot, a soft
+        # hyphen): Postfix finds no map entry for them (it looks a domain up as it came, folding
+        # case only), so the milter must not judge them under the route either: both refuse.
+        # Case alone is the same spelling to both.
+        others = ["hans@bu\u0308cher.test", "hans@BU\u0308CHER.test", "hans@\uff42\u00fccher.test",
+                  "hans@b\u00fccher\u3002test", "hans@b\u00fc\u00adcher.test", "x@a.mu\u0308ller.test"]
+        same = ["hans@B\u00dcCHER.test", "hans@B\u00fcCHER.TEST", "x@A.M\u00dcLLER.test"]
+        replies = self.utf8_rcpts(others + same)
+        self.assertEqual([c for c, _ in replies], [554] * len(others) + [250] * len(same), replies)
+        for rcpt, verdict in [(r, "REJECT 501 5.1.3") for r in others] + [(r, "NO OBJECTION") for r in same]:
+            r = run_routectl("query", "-c", self.conf, "--client", "127.0.0.2", "--from", "a@far.test", rcpt)
+            self.assertRoutectlOK(r, "query")
+            self.assertIn("%s: %s" % (rcpt, verdict), r.stdout)
+
     def test_utf8_rcpt_unlisted_refused(self):
         replies = self.utf8_rcpts(["grete@bücher.test"])
         self.assertEqual(replies[0][0], 550, replies)
@@ -1413,8 +1455,79 @@ class ShowTests(RoutectlCase):
         self.assertIn("show-bad.conf:1: routes[0].retries: out of range", r.stderr)
 
 
+class SaslPasswdTests(RoutectlCase):
+    """sasl_passwd holds what Postfix's own postmap gives back whole, or routectl postfix refuses
+    the route (naming it and its line, never the password). postmap drops white space at the
+    ends of a value, ends an entry at a line feed and, with smtputf8_enable = yes (Debian's
+    compatibility_level 3.6), drops a line that is not UTF-8: the oracle is postmap itself,
+    on a line written by hand."""
+
+    SECRET = b"Sasl-Secret-42"
+    POSTMAP = shutil.which("postmap") or "/usr/sbin/postmap"
+
+    @classmethod
+    def setUpClass(cls):
+        require_command("postfix")
+        cls.dir = tempfile.mkdtemp(prefix="sasl-", dir=TMP)
+        cls.pf = os.path.join(cls.dir, "postfix")
+        os.mkdir(cls.pf)
+        with open(os.path.join(cls.pf, "main.cf"), "w") as f:
+            f.write("compatibility_level = 3.6\n")  # smtputf8_enable = yes, as Debian's main.cf has it
+
+    def postmap_gives_back(self, table, value):
+        subprocess.run([self.POSTMAP, "-c", self.pf, "hash:" + table], check=True, capture_output=True)
+        q = subprocess.run([self.POSTMAP, "-c", self.pf, "-q", "[mx.a.test]:25", "hash:" + table], capture_output=True)
+        return q.stdout == value + b"\n"
+
+    def cases(self):
+        blanks = [b" ", b"\t", b"\n", b"\x0b", b"\x0c", b"\r"]
+        for c in blanks:
+            for where, make in (("leading", lambda x, c=c: c + x), ("trailing", lambda x, c=c: x + c),
+                                ("inside", lambda x, c=c: x[:4] + c + x[4:])):
+                yield "password %s %r" % (where, c), b"relay", make(self.SECRET)
+                yield "user %s %r" % (where, c), make(b"relay"), self.SECRET
+        for raw in (b"\xe9", b"\xed\xa0\x80", b"\xc0\x80", b"\xf4\x90\x80\x80", b"\x80",
+                    "\u20ac".encode(), "\U0001f600".encode(), b"\x01", b"#"):
+            yield "password with %r" % raw, b"relay", self.SECRET + raw + b"x"
+            yield "user with %r" % raw, b"relay" + raw, self.SECRET
+
+    def test_what_is_written_postmap_gives_back_whole(self):
+        def escaped(b):  # a libconfig string: every byte as \xNN
+            return "".join("\\x%02x" % ch for ch in b)
+
+        written = refused = 0
+        for n, (what, user, password) in enumerate(self.cases()):
+            with self.subTest(what):
+                oracle = os.path.join(self.dir, "oracle-%d" % n)
+                with open(oracle, "wb") as f:
+                    f.write(b"[mx.a.test]:25\t" + user + b":" + password + b"\n")
+                whole = self.postmap_gives_back(oracle, user + b":" + password)
+                conf = os.path.join(self.dir, "c%d.conf" % n)
+                with open(conf, "w") as f:
+                    f.write('routes = (\n  { domain = "b.test"; },\n  { domain = "a.test"; host = "mx.a.test";\n'
+                            '    auth = { user = "%s"; password = "%s"; }; }\n);\n' % (escaped(user), escaped(password)))
+                os.chmod(conf, 0o600)
+                out = os.path.join(self.dir, "out-%d" % n)
+                r = subprocess.run([routectl_binary(), "postfix", "-c", conf, "-o", out, "--postmap", "--postfix-config",
+                                    self.pf], capture_output=True)
+                self.assertNotIn(self.SECRET, r.stdout + r.stderr)
+                if whole:
+                    written += 1
+                    self.assertEqual(r.returncode, 0, r.stderr)
+                    self.assertTrue(self.postmap_gives_back(os.path.join(out, "sasl_passwd"), user + b":" + password))
+                else:
+                    refused += 1
+                    self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+                    field = "password" if user == b"relay" else "user"
+                    self.assertIn(("%s:3: routes: a.test: auth.%s cannot be written to sasl_passwd: it "
+                                   % (conf, field)).encode(), r.stderr)
+                    self.assertFalse(os.path.exists(out))
+        self.assertGreater(written, 10)
+        self.assertGreater(refused, 10)
+
+
 CLASS_ORDER = [ShowTests, WarnModeQueryTests, CommandOptionTests, MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests, MxDeliveryTests,
-               QueueLifetimeTests, MapKeyTests, IdnTests, AddressFileMapsTests]
+               QueueLifetimeTests, MapKeyTests, IdnTests, AddressFileMapsTests, SaslPasswdTests]
 
 
 if __name__ == "__main__":

@@ -134,10 +134,57 @@ BOOST_AUTO_TEST_SUITE(domain)
 
 BOOST_AUTO_TEST_CASE(idn_u_and_a_labels_are_equal) {
     std::string u, a;
-    BOOST_REQUIRE(canonical_domain("BÜCHER.example.", u) == DomainStatus::ok);
+    BOOST_REQUIRE(canonical_domain("Bücher.EXAMPLE.", u) == DomainStatus::ok);
     BOOST_REQUIRE(canonical_domain("xn--bcher-kva.EXAMPLE", a) == DomainStatus::ok);
     BOOST_TEST(u == a);
     BOOST_TEST(u == "xn--bcher-kva.example");
+}
+
+// A U-label domain is taken only as its A-labels spell it back (what routectl postfix writes
+// beside them, and Postfix looks a domain up as it came, folding case), up to case; every other
+// spelling UTS #46 would fold into the same A-labels is refused, and canonical_spelling names
+// the one to write.
+BOOST_AUTO_TEST_CASE(idn_only_the_spelling_the_maps_hold) {
+    struct Case {
+        const char* in;
+        const char* spelling;  // canonical_spelling: "" when taken as it is, or not a domain at all
+    };
+    const Case taken[] = {{"bücher.example", ""}, {"Bücher.EXAMPLE", ""}, {"straße.test", ""}, {"faß.de", ""},
+                          {"xn--bcher-kva.example", ""}, {"dž.test", ""}, {"bücher.müller.test", ""},
+                          {"B\xc3\x9c" "CHER.example", ""}, {"\xce\xa3\xce\x9f\xce\xa6\xce\x99\xce\x91.test", ""}};
+    for (const Case& c : taken) {
+        std::string out;
+        BOOST_TEST((canonical_domain(c.in, out) == DomainStatus::ok), c.in);
+        BOOST_TEST(canonical_spelling(c.in).empty(), c.in);
+    }
+    const Case refused[] = {
+        {"bu\xcc\x88" "cher.example", "bücher.example"},                    // NFD: u + combining diaeresis
+        {"BU\xcc\x88" "CHER.example", "bücher.example"},                   // NFD in upper case
+        {"\xef\xbd\x82\xc3\xbc\x63her.example", "bücher.example"},      // fullwidth b
+        {"b\xc3\xbc\x63her\xe3\x80\x82\x65xample", "bücher.example"},  // U+3002 as the dot
+        {"b\xc3\xbc\xc2\xad\x63her.example", "bücher.example"},          // soft hyphen
+        {"\xef\xac\x81x.test", "fix.test"},                              // the "fi" ligature: an ASCII domain
+        {"\xc7\x85.test", "dž.test"},                                   // title-case Dž
+        {"xn--bcher-kva.m\xc3\xbcller.test", "bücher.müller.test"},      // an A-label beside a U-label
+        {"\xe2\x98\x83.net", ""},                                        // no IDN at all
+        {"\xff.example", ""},
+        {"\xe3\x80\x82", ""},                                            // U+3002 alone: no domain either way
+    };
+    for (const Case& c : refused) {
+        std::string out = "left over";
+        BOOST_TEST((canonical_domain(c.in, out) == DomainStatus::bad_idn), c.in);
+        BOOST_TEST(out.empty(), c.in);
+        BOOST_TEST(canonical_spelling(c.in) == c.spelling, c.in);
+    }
+    // libidn2 reads a C string: a NUL after a U-label must not cut the domain short there.
+    const std::string cut("b\xc3\xbc" "cher.example\0.evil.test", 30);
+    std::string out;
+    BOOST_TEST((canonical_domain(cut, out) == DomainStatus::bad_idn));
+    BOOST_TEST(canonical_spelling(cut).empty());
+    // The refused spellings are no addresses either (the milter's RCPT parse).
+    NormalizedAddress a;
+    BOOST_TEST((parse_address("<leser@bu\xcc\x88" "cher.example>", a) == AddressStatus::bad_domain));
+    BOOST_TEST((parse_address("<leser@b\xc3\xbc\x63her.example>", a) == AddressStatus::ok));
 }
 
 BOOST_AUTO_TEST_CASE(host_names) {

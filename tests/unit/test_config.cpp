@@ -206,6 +206,25 @@ BOOST_AUTO_TEST_CASE(reports_every_error_not_just_the_first) {
     BOOST_TEST(r.errors.at(3).line == 4u);
 }
 
+// A U-label domain in another spelling than its A-labels give back is no domain (domain.hpp):
+// each error names the value and the spelling to write.
+BOOST_AUTO_TEST_CASE(idn_spellings_the_maps_cannot_hold_are_refused) {
+    const ConfigResult r = load(
+        "local_domains = [ \"bu\xcc\x88" "cher.test\" ];\n"
+        "routes = ( { domain = \"*.\xef\xbd\x8d\xc3\xbc" "ller.test\"; },\n"
+        "           { domain = \"b\xc3\xbc" "cher.example\"; deliver_to = \"listed\";\n"
+        "             addresses = [ \"Leser@b\xc3\xbc\xc2\xad" "cher.example\", \"hans@B\xc3\x9c" "CHER.example\" ]; } );\n");
+    const std::string errors = all_errors(r);
+    for (const std::string expected :
+         {"test.conf:1: local_domains: not a domain name (\"bu\xcc\x88" "cher.test\"; write the domain as \"bücher.test\")",
+          "test.conf:2: routes[0].domain: not a domain name, \"*.domain\" or \"*\" (\"*.\xef\xbd\x8d\xc3\xbc" "ller.test\"; "
+          "write the domain as \"müller.test\")",
+          "test.conf:4: routes[1].addresses: invalid domain (\"Leser@b\xc3\xbc\xc2\xad" "cher.example\"; write the domain "
+          "as \"bücher.example\")"})
+        BOOST_TEST(errors.find(expected) != std::string::npos, expected << "\n" << errors);
+    BOOST_TEST(r.errors.size() == 3u, errors);
+}
+
 BOOST_AUTO_TEST_CASE(full_example_loads) {
     const ConfigResult r = load(R"(
         milter = { socket = "inet:8891@127.0.0.1"; user = "route-milter"; timeout = 60; };

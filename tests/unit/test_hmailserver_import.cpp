@@ -10,6 +10,9 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <optional>
+#include <random>
+
 using namespace route_milter;
 using namespace route_milter::hmailserver;
 
@@ -109,6 +112,104 @@ BOOST_AUTO_TEST_CASE(wildcards_as_hmailserver_matches_them) {
     BOOST_TEST(!wildcard_covers("*.example.com", "*.com"));
     BOOST_TEST(!wildcard_covers("?.example.com", "*.example.com"));
     BOOST_TEST(!wildcard_covers("a.example.com", "*.example.com"));
+}
+
+// CoveringNames answers as wildcard_covers over every name before, the first of them: seeded
+// names of few labels (so that many cover one another), in upper and lower case, with '*' and
+// '?' anywhere.
+BOOST_AUTO_TEST_CASE(covering_names_agrees_with_comparing_every_earlier_name) {
+    std::mt19937 random(24);
+    const std::vector<std::string> parts{"a", "B", "ab", "example", "*", "?", "x?", "*b", ""};
+    const auto pick = [&](std::size_t n) { return parts[random() % n]; };
+    for (int round = 0; round < 20; ++round) {
+        CoveringNames index;
+        std::vector<std::string> names;
+        for (std::uint32_t place = 0; place < 300; ++place) {
+            std::string name = random() % 3 == 0 ? "*." : "";
+            for (std::size_t labels = 1 + random() % 3; labels-- > 0;) name += pick(parts.size()) + (labels ? "." : "");
+            if (random() % 50 == 0) name = "*";
+            std::optional<std::uint32_t> expected;
+            for (std::uint32_t e = 0; e < names.size() && !expected; ++e)
+                if (wildcard_covers(ascii_lower(names[e]), ascii_lower(name))) expected = e;
+            const std::optional<std::uint32_t> got = index.first_covering(name);
+            BOOST_TEST((got == expected), name << " (round " << round << "): " << (got ? names[*got] : "none") << " vs "
+                                               << (expected ? names[*expected] : "none"));
+            index.add(name, place);
+            names.push_back(name);
+        }
+    }
+}
+
+// The names hMailServer backups hold (exact names, "*.suffix", "*") are looked up, never compared
+// one by one: 20,000 routes cost no comparison, and each other pattern one per later name at most.
+BOOST_AUTO_TEST_CASE(covering_names_looks_routes_up) {
+    CoveringNames index;
+    std::uint32_t place = 0;
+    for (int i = 0; i < 20000; ++i) {
+        const std::string name = (i % 10 == 0 ? "*.w" : "r") + std::to_string(i) + ".example";
+        BOOST_TEST(!index.first_covering(name));
+        index.add(name, place++);
+    }
+    BOOST_TEST((index.first_covering("R17.Example") == std::optional<std::uint32_t>(17)));
+    BOOST_TEST((index.first_covering("a.b.w20.example") == std::optional<std::uint32_t>(20)));
+    BOOST_TEST(index.comparisons() == 0u);
+    index.add("mail?.example.net", place++);
+    index.add("*x*", place++);
+    for (int i = 0; i < 1000; ++i) index.first_covering("s" + std::to_string(i) + ".example.net");
+    BOOST_TEST(index.comparisons() == 2000u);
+    index.add("*", place++);
+    BOOST_TEST((index.first_covering("s1.test.net") == std::optional<std::uint32_t>(place - 1)));
+    BOOST_TEST((index.first_covering("x.example") == std::optional<std::uint32_t>(place - 2)));  // "*x*" came first
+}
+
+// A backup of 20,000 routes and 2,000 ranges: every listed address is judged against the route
+// that owns its domain, every overlap at equal priority is reported, and the config loads.
+BOOST_AUTO_TEST_CASE(many_routes_and_ranges) {
+    std::vector<HmsRoute> routes;
+    std::size_t kept = 0;
+    for (int k = 0; k < 18000; ++k) {
+        HmsRoute r = route("r" + std::to_string(k) + ".example");
+        if (k % 3 == 0) {
+            r.to_all_addresses = false;
+            r.addresses = {"a@" + r.name, "b@x." + r.name};  // b@: outside an exact route's domain
+            ++kept;
+        }
+        routes.push_back(r);
+    }
+    for (int k = 0; k < 1000; ++k) {
+        const std::string base = "w" + std::to_string(k) + ".example";
+        HmsRoute w = route("*." + base);
+        w.to_all_addresses = false;
+        w.addresses = {"a@x." + base, "c@y.a." + base};  // c@: the more specific route's, which comes first
+        ++kept;
+        routes.push_back(w);
+        routes.push_back(route("*.a." + base));
+    }
+    std::vector<HmsSecurityRange> ranges;
+    for (int i = 0; i < 2000; ++i) {
+        const std::string net = "10.0." + std::to_string(i / 10) + ".";
+        ranges.push_back(range("R" + std::to_string(i), net + std::to_string(i % 10 * 20),
+                               net + std::to_string(i % 10 * 20 + (i == 1234 ? 25 : 19)), 5, 96203));
+    }
+    ranges.push_back(range("v6", "::", "::ffff", 5, 96203));
+    ranges.push_back(range("v6 inside", "::ff", "::fff", 5, 96203));
+    const auto overlap = [](const std::string& a, const std::string& b) {
+        return "range \"" + a + "\": overlaps range \"" + b + "\" at equal priority 5: which one hMailServer applies is not "
+               "defined (database order); give one of them a higher priority in hMailServer and make the backup again\n";
+    };
+    const ImportResult i = imported(backup_with(routes, ranges));
+    BOOST_TEST(lines(i.errors) == overlap("R1235", "R1234") + overlap("v6 inside", "v6"), lines(i.errors));
+
+    ranges[1235].priority = 6;
+    ranges.pop_back();
+    const ImportResult ok = imported(backup_with(routes, ranges));
+    BOOST_TEST(ok.routes == 20000u);
+    BOOST_TEST(ok.listed_addresses == kept);
+    BOOST_TEST(has_note(ok, "route \"r17997.example\": listed address \"b@x.r17997.example\" is outside the route's domain"));
+    BOOST_TEST(has_note(ok, "route \"*.w999.example\": listed address \"c@y.a.w999.example\" belongs to route "
+                            "\"*.a.w999.example\""));
+    BOOST_TEST(ok.notes.size() == 6000u + 1000u);  // those two kinds, nothing else
+    loaded(ok);
 }
 
 // Every Options bit that route-milter uses, alone, and the two default ranges.
@@ -388,6 +489,37 @@ BOOST_AUTO_TEST_CASE(domains_and_aliases) {
 }
 
 // A backup whose text could bend the config: names and descriptions are quoted, comments one line.
+// hMailServer compares names as they are (and without regard to case): a U-label name typed
+// decomposed or in another spelling of its A-labels is imported in the one spelling route-milter
+// and Postfix's maps take, with a note; upper case is that spelling already.
+BOOST_AUTO_TEST_CASE(idn_names_are_imported_in_the_spelling_the_maps_hold) {
+    const std::string nfd = "bu\xcc\x88" "cher.example";  // u + combining diaeresis
+    HmsRoute listed = route(nfd, "MX." + nfd);
+    listed.to_all_addresses = false;
+    listed.addresses = {"Leser@" + nfd, "hans@B\xc3\x9c" "CHER.example"};
+    HmsRoute wild = route("*.\xef\xbd\x8d\xc3\xbc" "ller.example");  // fullwidth m
+    const ImportResult i = imported(backup_with({listed, wild}, {my_computer(), internet()},
+                                                {domain("D\xc3\x96M\xc3\x84NE.example", true, {"alias." + nfd})}));
+    for (const std::string& note : {"route \"" + nfd + "\": name \"" + nfd + "\" written as \"bücher.example\"",
+                                   "TargetHost \"mx." + nfd + "\" written as \"mx.bücher.example\"",
+                                   "listed address \"Leser@" + nfd + "\": domain \"" + nfd + "\" written as \"bücher.example\"",
+                                   std::string("route \"*.\xef\xbd\x8d\xc3\xbc" "ller.example\": name \"*.\xef\xbd\x8d\xc3\xbc"
+                                               "ller.example\" written as \"*.müller.example\""),
+                                   "\"alias." + nfd + "\" written as \"alias.bücher.example\""})
+        BOOST_TEST(has_note(i, note), note << "\n" << lines(i.notes));
+    BOOST_TEST(!has_note(i, "written as \"d\xc3\xb6m\xc3\xa4ne"));  // upper case: the same spelling
+    BOOST_TEST(!has_note(i, "hans@"));
+    const Config c = loaded(i);
+    BOOST_REQUIRE(c.routes.size() == 2u);
+    BOOST_TEST(c.routes[0].pattern.text() == "*.xn--mller-kva.example");
+    BOOST_TEST(c.routes[1].pattern.text() == "xn--bcher-kva.example");
+    BOOST_TEST(testing::records_of(c, 1).size() == 2u);
+    BOOST_TEST((c.local_domains == std::vector<std::string>{"xn--dmne-moa0i.example", "alias.xn--bcher-kva.example"}));
+    BOOST_TEST(i.config_text.find("addresses = [ \"leser@bücher.example\", \"hans@b\xc3\x9c" "cher.example\" ];") !=
+                   std::string::npos,
+               i.config_text);
+}
+
 BOOST_AUTO_TEST_CASE(hostile_text_stays_in_its_string) {
     HmsRoute r = route("a.example");
     r.description = "x\";\n}; scope = \"routes\"; #";

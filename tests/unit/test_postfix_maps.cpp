@@ -156,6 +156,50 @@ BOOST_AUTO_TEST_CASE(what_postfix_cannot_express_is_an_error) {
     }
 }
 
+// sasl_passwd gets what postmap gives back whole (tests/integration SaslPasswdTests asks postmap
+// itself): white space at the ends of "user:password", a line feed, and what is not UTF-8 are
+// refused, naming the route's line and never the password.
+BOOST_AUTO_TEST_CASE(sasl_passwd_holds_what_postmap_gives_back) {
+    struct Case {
+        std::string user, password;
+        const char* refused;  // nullptr: written
+    };
+    const std::string secret = "S3cret-Pw";
+    const Case cases[] = {
+        {"u", secret + " ", "auth.password cannot be written to sasl_passwd: it ends in white space"},
+        {"u", secret + "\t", "auth.password cannot be written to sasl_passwd: it ends in white space"},
+        {"u", secret + "\v", "auth.password cannot be written to sasl_passwd: it ends in white space"},
+        {"u", secret + "\f", "auth.password cannot be written to sasl_passwd: it ends in white space"},
+        {"u", secret + "\r", "auth.password cannot be written to sasl_passwd: it ends in white space"},
+        {"u", "S3c\nret", "auth.password cannot be written to sasl_passwd: it holds a line feed"},
+        {"u", secret + "\xe9", "auth.password cannot be written to sasl_passwd: it is not valid UTF-8"},
+        {"u", secret + "\xed\xa0\x80", "auth.password cannot be written to sasl_passwd: it is not valid UTF-8"},
+        {"\fu", secret, "auth.user cannot be written to sasl_passwd: it starts with white space"},
+        {"u:x", secret, "auth.user cannot be written to sasl_passwd: it holds a ':'"},
+        {"u\xc0\x80", secret, "auth.user cannot be written to sasl_passwd: it is not valid UTF-8"},
+        {"u", " \v\f" + secret, nullptr},  // inside the value postmap keeps white space
+        {"u \t", "S3\x0b\rcret-\xe2\x82\xac", nullptr},
+    };
+    for (const Case& c : cases) {
+        Config config = config_from(R"(routes = ( { domain = "b.test"; },
+            { domain = "a.test"; host = "mx.test"; auth = { user = "x"; password = "y"; }; } );)");
+        auto auth = std::make_shared<RouteAuth>(*config.routes.at(1).auth);
+        auth->user = c.user;
+        auth->password = c.password;
+        config.routes.at(1).auth = auth;
+        const PostfixMapsResult r = render_postfix_maps(config, {"/d", "", "3.7.11", ""});
+        if (c.refused == nullptr) {
+            BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+            BOOST_TEST(body(r, "sasl_passwd") == "[mx.test]:25\t" + c.user + ":" + c.password + "\n");
+            continue;
+        }
+        BOOST_TEST(r.files.empty());
+        BOOST_TEST(errors_of(r).find(std::string("maps.conf:2: routes: a.test: ") + c.refused) != std::string::npos,
+                   errors_of(r));
+        BOOST_TEST(errors_of(r).find("S3c") == std::string::npos);
+    }
+}
+
 BOOST_AUTO_TEST_CASE(route_without_host_resets_the_nexthop) {
     // ":" would keep default_transport's nexthop (the "*" route's relay); "smtp:" makes the
     // recipient domain the nexthop (MX delivery) and its TLS policy is looked up by domain.
@@ -280,6 +324,81 @@ BOOST_AUTO_TEST_CASE(idn_domains_in_both_forms) {
                "/\\.m\xC3\xBCller\\.test$/\tOK\nendif\n"
                "if !/^(xn\\-\\-4ca\\.xn\\-\\-mller\\-kva\\.test|ä\\.müller\\.test)$/\n"
                "/\\.xn\\-\\-mller\\-kva\\.test$/\tOK\nendif\n");
+}
+
+// main.cf reads a list at blanks and commas, a line break ends a setting (and the next line is
+// one of its own), '$' expands, '{' '}' group: an output directory or a milter address holding
+// any of them, a control character or 8-bit is refused, named on one line; no file is written.
+BOOST_AUTO_TEST_CASE(values_main_cf_would_split_are_errors) {
+    const Config c = config_from(R"(routes = ( { domain = "a.test"; host = "mx.a.test"; } );)");
+    for (const std::string dir : {"relative/dir", "", "/with space", "/comma,dir", "/new\nrelay_domains = static:OK",
+                                  "/tab\tdir", "/dollar$dir", "/{grouped}", "/cr\rdir", "/8bit\xc3\xa9", "/del\x7f"}) {
+        const PostfixMapsResult r = render_postfix_maps(c, {dir, "", "3.7.11", ""});
+        BOOST_TEST(r.files.empty(), dir);
+        BOOST_TEST(errors_of(r) == "maps.conf: output directory cannot be named in main.cf: it must be an absolute path "
+                                   "of printable ASCII without blanks, commas, '$', '{' or '}', which Postfix reads as "
+                                   "separators or expansions (\"" + one_line(dir) + "\")\n",
+                   dir);
+        BOOST_TEST(errors_of(r).find('\n') == errors_of(r).size() - 1);  // one line
+    }
+    for (const std::string milter : {"inet:127.0.0.1:8891, unix:/other", "unix:/a b", "unix:/x\nrelay_domains = static:OK",
+                                     "inet:$myhostname:8891", "{ inet:127.0.0.1:8891, connect_timeout=5s }"}) {
+        const PostfixMapsResult r = render_postfix_maps(c, {"/d", milter, "3.7.11", ""});
+        BOOST_TEST(r.files.empty(), milter);
+        BOOST_TEST(errors_of(r) == "maps.conf: --milter cannot be named in smtpd_milters: printable ASCII without blanks, "
+                                   "commas, '$', '{' or '}' (\"" + one_line(milter) + "\")\n",
+                   milter);
+    }
+    for (const std::string socket : {"unix:/run/route milter.sock", "unix:/run/a,b.sock", "unix:/run/x\ny.sock"}) {
+        std::string quoted;  // as a libconfig string
+        for (const char ch : socket) quoted += ch == '\n' ? std::string("\\n") : std::string(1, ch);
+        const std::string text = R"(milter = { socket = ")" + quoted + R"("; }; routes = ( { domain = "a.test"; } );)";
+        const PostfixMapsResult r = render_postfix_maps(config_from(text), {"/d", "", "3.7.11", ""});
+        BOOST_TEST(r.files.empty(), socket);
+        BOOST_TEST(errors_of(r) == "maps.conf: milter.socket cannot be named in smtpd_milters: printable ASCII without "
+                                   "blanks, commas, '$', '{' or '}' (\"" + one_line(socket) + "\")\n",
+                   socket);
+    }
+    // What is fine: '#', ':', '=', '@', '[', ']' and the like.
+    const PostfixMapsResult ok = render_postfix_maps(c, {"/srv/post#fix/maps=1", "inet:[::1]:8891", "3.7.11", ""});
+    BOOST_TEST(ok.errors.empty(), errors_of(ok));
+}
+
+// The config's file name goes into a comment line of every file: whatever it holds, it stays
+// on that line (a map would read a line after it as an entry, main.cf as a setting).
+BOOST_AUTO_TEST_CASE(the_config_name_stays_in_its_comment) {
+    Config c = config_from(R"(routes = ( { domain = "a.test"; host = "mx.a.test"; } );)");
+    c.file = "/tmp/x\nrelay_domains = static:OK\r\n.evil.test\tsmtp:[mx.evil.test]";
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    for (const RenderedFile& f : r.files) {
+        const std::string content = content_of(f);
+        BOOST_TEST(content.find("# generated by routectl postfix from /tmp/x\\nrelay_domains = static:OK\\x0d\\n"
+                                ".evil.test\\tsmtp:[mx.evil.test]; do not edit") != std::string::npos, f.name);
+        BOOST_TEST(content.find("\nrelay_domains = static") == std::string::npos, f.name);
+        BOOST_TEST(content.find("\n.evil.test") == std::string::npos, f.name);
+    }
+}
+
+// The maps hold an IDN domain in its A-labels and in the one U-label spelling the milter takes
+// for them (domain.hpp): an A-label that decodes to another spelling (decomposed, upper case,
+// fullwidth) gets no U-label key, which would route what the milter refuses.
+BOOST_AUTO_TEST_CASE(idn_keys_only_in_spellings_the_milter_takes) {
+    const Config c = config_from(R"(
+        routes = (
+          { domain = "xn--bucher-xyd.test"; host = "mx.test"; treat_recipient_as = "local"; },
+          { domain = "xn--bcher-2pa.test"; host = "mx.test"; },
+          { domain = "*.xn--cher-zra77610b.test"; host = "mx.test"; },
+          { domain = "xn--bcher-kva.test"; host = "mx.test"; } );)");
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "transport") ==
+               ".xn--cher-zra77610b.test\tsmtp:[mx.test]:25\n"
+               "bücher.test\tsmtp:[mx.test]:25\n"
+               "xn--bcher-2pa.test\tsmtp:[mx.test]:25\n"
+               "xn--bcher-kva.test\tsmtp:[mx.test]:25\n"
+               "xn--bucher-xyd.test\tsmtp:[mx.test]:25\n");
+    BOOST_TEST(body(r, "relay_domains") == "xn--bucher-xyd.test\tOK\n");
 }
 
 BOOST_AUTO_TEST_CASE(milter_addresses_for_postfix) {

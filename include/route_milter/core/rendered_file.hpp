@@ -33,6 +33,23 @@ inline bool stream_content(const RenderedFile& file, const ChunkSink& sink) {
     return file.content.empty() || sink(file.content);
 }
 
+// `text` kept on one line, for a comment in a generated file or a message naming a value: a
+// backslash as \\, a line break, tab or other control character as \n, \t, \xNN, so that
+// nothing it holds can start a line of its own.
+inline std::string one_line(std::string_view text) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    for (const char ch : text) {
+        const auto c = static_cast<unsigned char>(ch);
+        if (c == '\\') out += "\\\\";
+        else if (c == '\n') out += "\\n";
+        else if (c == '\t') out += "\\t";
+        else if (c < 0x20 || c == 0x7f) out += {'\\', 'x', hex[c >> 4], hex[c & 15]};
+        else out += ch;
+    }
+    return out;
+}
+
 // The whole content as one string (small files, tests).
 inline std::string content_of(const RenderedFile& file) {
     if (!file.generate) return file.content;

@@ -9,7 +9,8 @@
 //   hMailServer (Server/Common/Application/BackupExecuter.cpp) writes hMailServerBackup.xml as
 //   UTF-16LE with a BOM and packs it into "HMBackup <date>.7z". Either the archive or the XML
 //   itself is accepted: a file starting with the 7z signature is opened with libarchive and its
-//   hMailServerBackup.xml read; anything else is taken as the XML. The XML is parsed by libxml2
+//   hMailServerBackup.xml read (the entries before it are read through, not skipped: libarchive's
+//   skip inside a solid block can lose its place); anything else is taken as the XML. The XML is parsed by libxml2
 //   (any encoding it announces or a BOM says; no DTD, no network, no entity expansion).
 //   The attributes are kept as hMailServer wrote them (strings and integers); what they mean
 //   for route-milter is decided by import.hpp. Passwords stay encrypted here.
@@ -18,7 +19,8 @@
 //   truncated or damaged archive, no hMailServerBackup.xml inside, an XML parse error with its
 //   line, a root other than <Backup> or no <BackupInformation> (not an hMailServer backup), a
 //   backup made without the Settings or Domains option, an integer attribute that is not a
-//   number (with the element's name), an XML larger than max_backup_xml_bytes.
+//   number (with the element's name), an XML larger than max_backup_xml_bytes, entries before
+//   the XML that unpack to more than 32 times the archive plus that limit (a bomb).
 #pragma once
 
 #include <cstddef>
