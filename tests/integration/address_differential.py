@@ -20,23 +20,17 @@ import re
 import socket
 import time
 
+import address_scenarios
+
 SEED = 24
 TRANSACTIONS = 320      # one MAIL FROM each
 RCPTS_PER_TRANSACTION = 9
 PER_CONNECTION = 16     # transactions per SMTP connection
 
-ALL_CLASSES = '[ "local-local", "local-external", "external-local", "external-external" ]'
-
 CONFIG = """\
 # route-milter: address differential test (address_differential.py)
 milter = { %(milter)s log_accepted = true; };
-scope = "all";
-local_domains = [ "own.test", "sub.corp.test" ];
-ip_ranges = (
-  { name = "Internet"; cidr = [ "0.0.0.0/0", "::/0" ]; priority = 10;
-    allow = """ + ALL_CLASSES + """;
-    require_auth = [ "local-local", "local-external", "external-external" ]; }
-);
+""" + address_scenarios.SCOPE_AND_RANGES + """\
 routes = (
   { domain = "backup.test"; treat_recipient_as = "local";
     deliver_to = "listed"; addresses = [ "bob@backup.test", "\\"b o;b\\"@backup.test", "alice@backup.test" ]; },

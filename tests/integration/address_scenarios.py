@@ -22,9 +22,8 @@ def config(socket=None, user=None):
     return CONFIG.replace("# milter\n", milter)
 
 
-CONFIG = """\
-# route-milter: hostile address scenarios (address_scenarios.py)
-# milter
+# Every client is in "Internet", which needs AUTH for local senders and for relaying.
+SCOPE_AND_RANGES = """\
 scope = "all";
 local_domains = [ "own.test", "sub.corp.test" ];
 ip_ranges = (
@@ -32,6 +31,12 @@ ip_ranges = (
     allow = """ + ALL_CLASSES + """;
     require_auth = [ "local-local", "local-external", "external-external" ]; }
 );
+"""
+
+CONFIG = """\
+# route-milter: hostile address scenarios (address_scenarios.py)
+# milter
+""" + SCOPE_AND_RANGES + """\
 routes = (
   { domain = "backup.test"; treat_recipient_as = "local";
     deliver_to = "listed"; addresses = [ "alice@backup.test" ]; },
