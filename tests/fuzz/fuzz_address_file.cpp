@@ -1,14 +1,26 @@
 // libFuzzer target: the address-file reader (address_file.hpp), fed in two pieces cut where the
 // input's first byte says, against the same input fed whole.
 #include "route_milter/config/address_file.hpp"
+#include "route_milter/core/printable.hpp"
 
 #include <algorithm>
 #include <cstdint>
 #include <cstdlib>
+#include <string>
 #include <string_view>
 #include <variant>
 
 using namespace route_milter;
+
+namespace {
+
+std::string reported(AddressFileReader& reader) {
+    std::string out;
+    for (const Diagnostic& d : reader.errors()) out += format_diagnostic(d) + "\n";
+    return out;
+}
+
+}  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size) {
     if (size == 0) return 0;
@@ -38,6 +50,10 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     const std::size_t lines = static_cast<std::size_t>(std::count(text.begin(), text.end(), '\n')) + 1;
     for (const Diagnostic& d : whole.errors())
         if (d.line == 0 || d.line > lines || d.file != "fuzz.list") std::abort();
+    // What an error shows of the file: a few lines, each one line and a word of it.
+    if (whole.errors().size() > max_shown_errors + 1) std::abort();
+    for (const Diagnostic& d : whole.errors())
+        if (find_control(d.message) || d.message.size() > 200 + max_shown_word * 4) std::abort();
     whole_store.index([](const ListedAddresses::Record&, std::uint32_t) {});
     return 0;
 }

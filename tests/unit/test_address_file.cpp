@@ -4,6 +4,7 @@
 #include "route_milter/config/config_digest.hpp"
 #include "route_milter/config/load_policy.hpp"
 #include "route_milter/core/listed_addresses.hpp"
+#include "route_milter/core/printable.hpp"
 
 #include "test_support.hpp"
 
@@ -191,6 +192,44 @@ BOOST_AUTO_TEST_CASE(store_puts_late_records_in_route_order_and_reports_duplicat
     BOOST_TEST(store.indexed_count() == 4u);
     BOOST_TEST(store.listed_count(0) == 2u);
     BOOST_TEST(store.listed_count(1) == 2u);
+}
+
+// Whoever writes a list reads the daemon's log: an error shows the first word of its line (cut,
+// control characters escaped), never the rest, and only the first few bad lines of a file.
+BOOST_AUTO_TEST_CASE(errors_show_the_first_word_of_a_line_and_a_few_lines_of_a_file) {
+    const auto pattern = std::get<RoutePattern>(RoutePattern::parse("a.example"));
+    ListedAddresses store;
+    AddressFileReader reader(store, 0, pattern, 1, "a.list");
+    std::string text =
+        "ok@a.example\n"
+        "nobody password=Hunter2-secret\n"                                   // 2: more after the word
+        "\"john doe\"@b.example and-the-rest\n"                              // 3: a quoted blank is in the word
+        "root:$6$SaltSalt$" + std::string(200, 'H') + ":19000:0:99999:7:::\n"  // 4: cut at 64 bytes
+        "\x1b[2J\x1b]0;owned\x07@a.example\n"                              // 5: a terminal's escapes
+        "x@\xc2\x85" "a.example\n"                                           // 6: NEL
+        "\t \"unbalanced@a.example rest\n";                                  // 7: the word runs to the end
+    for (int i = 0; i < 20; ++i) text += "bad" + std::to_string(i) + " hidden-" + std::to_string(i) + "\n";
+    reader.feed(text);
+    reader.finish();
+    const std::string e = text_of(reader.errors());
+    BOOST_TEST(reader.count() == 1u);
+    BOOST_TEST(e.find("a.list:2: ") != std::string::npos, e);
+    BOOST_TEST(e.find(" (\"nobody\", then more on the line)") != std::string::npos, e);
+    BOOST_TEST(e.find("a.list:3: ") != std::string::npos, e);
+    BOOST_TEST(e.find(" (\"\"john doe\"@b.example\", then more on the line)") != std::string::npos, e);
+    BOOST_TEST(e.find("a.list:4: ") != std::string::npos, e);
+    BOOST_TEST(e.find("(\"root:$6$SaltSalt$" + std::string(64 - 17, 'H') + "...\")") != std::string::npos, e);
+    BOOST_TEST(e.find("a.list:5: ") != std::string::npos, e);
+    BOOST_TEST(e.find("(\"\\x1b[2J\\x1b]0;owned\\x07@a.example\")") != std::string::npos, e);
+    BOOST_TEST(e.find("(\"x@\\xc2\\x85a.example\")") != std::string::npos, e);
+    BOOST_TEST(e.find("a.list:7: unbalanced quote (\"\"unbalanced@a.example rest\")") != std::string::npos, e);
+    for (const char* secret : {"Hunter2", "and-the-rest", ":19000", "\x1b", "\x07", "\xc2\x85", "hidden"})
+        BOOST_TEST(e.find(secret) == std::string::npos, secret << " in\n" << e);
+    // 6 bad lines above and 20 below: the first 10 (to line 11), then one line for the rest.
+    BOOST_REQUIRE(reader.errors().size() == max_shown_errors + 1);
+    BOOST_TEST(reader.errors()[9].line == 11u);
+    BOOST_TEST(format_diagnostic(reader.errors().back()) ==
+                   "a.list:12: and 16 more bad lines from here on, not shown (a file's first 10 are)", e);
 }
 
 BOOST_AUTO_TEST_SUITE_END()

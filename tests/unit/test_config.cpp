@@ -281,18 +281,11 @@ BOOST_AUTO_TEST_CASE(nul_byte_in_text) {
     BOOST_TEST(all_errors(r).find("NUL byte") != std::string::npos);
 }
 
+// In a directory of its own: one that others may write (/tmp) gives no file (config_source.hpp).
 struct TempFile {
+    testing::ConfigDir dir;
     std::string path;
-    explicit TempFile(const std::string& text, mode_t mode) {
-        char name[] = "/tmp/route-milter-test-XXXXXX";
-        const int fd = mkstemp(name);
-        BOOST_REQUIRE(fd >= 0);
-        path = name;
-        BOOST_REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
-        close(fd);
-        chmod(path.c_str(), mode);
-    }
-    ~TempFile() { unlink(path.c_str()); }
+    explicit TempFile(const std::string& text, mode_t mode) : path(dir.write("test.conf", text, mode)) {}
 };
 
 BOOST_AUTO_TEST_CASE(world_readable_passwords_are_refused) {
