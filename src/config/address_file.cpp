@@ -60,6 +60,8 @@ void AddressFileReader::finish() {
 
 namespace {
 
+constexpr std::string_view byte_order_mark = "\xEF\xBB\xBF";  // U+FEFF in UTF-8
+
 // The first word of a line: up to a blank outside "quotes" (a quoted local part may hold one).
 std::string_view first_word(std::string_view text) {
     bool quoted = false;
@@ -76,6 +78,9 @@ std::string_view first_word(std::string_view text) {
 
 void AddressFileReader::line(std::string_view text, bool overlong) {
     ++line_;
+    // A byte-order mark (an editor on Windows) begins the file, not its first address.
+    if (line_ == 1 && text.substr(0, byte_order_mark.size()) == byte_order_mark)
+        text.remove_prefix(byte_order_mark.size());
     const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
     while (!text.empty() && blank(text.front())) text.remove_prefix(1);
     while (!text.empty() && blank(text.back())) text.remove_suffix(1);
@@ -94,6 +99,10 @@ void AddressFileReader::line(std::string_view text, bool overlong) {
     };
     if (overlong) {
         error("line too long (more than " + std::to_string(max_address_line) + " bytes)");
+        return;
+    }
+    if (text.find(byte_order_mark) != std::string_view::npos) {
+        error("a byte-order mark (U+FEFF) inside the file: only the file may begin with one");
         return;
     }
     const AddressStatus status = parse_address(text, parsed_);

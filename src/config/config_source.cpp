@@ -342,6 +342,7 @@ std::string mode_text(mode_t mode) {
 namespace {
 
 constexpr unsigned max_include_depth = 10;  // libconfig 1.5's MAX_INCLUDE_DEPTH
+constexpr std::string_view byte_order_mark = "\xEF\xBB\xBF";  // U+FEFF in UTF-8
 
 struct ReadFile {
     std::string text;
@@ -476,6 +477,8 @@ void Expander::include(SourceLocation at, const std::string& name, unsigned dept
 }
 
 void Expander::expand(std::uint32_t index, std::string_view text, unsigned depth) {
+    // A byte-order mark (an editor on Windows) begins the file, not its first setting.
+    if (text.substr(0, byte_order_mark.size()) == byte_order_mark) text.remove_prefix(byte_order_mark.size());
     enum class State { initial, comment, string };
     State state = State::initial;
     unsigned line = 1;

@@ -1,5 +1,6 @@
 // libFuzzer target: the address-file reader (address_file.hpp), fed in two pieces cut where the
-// input's first byte says, against the same input fed whole.
+// input's first byte says, against the same input fed whole; and the same file as Windows
+// writes it (a byte-order mark first, CRLF lines) against it.
 #include "route_milter/config/address_file.hpp"
 #include "route_milter/core/printable.hpp"
 
@@ -18,6 +19,15 @@ std::string reported(AddressFileReader& reader) {
     std::string out;
     for (const Diagnostic& d : reader.errors()) out += format_diagnostic(d) + "\n";
     return out;
+}
+
+// The count and the report of `text` read by a fresh reader.
+std::pair<std::size_t, std::string> read(const RoutePattern& pattern, std::string_view text) {
+    ListedAddresses store;
+    AddressFileReader reader(store, 0, pattern, 1, "fuzz.list");
+    reader.feed(text);
+    reader.finish();
+    return {reader.count(), reported(reader)};
 }
 
 }  // namespace
@@ -54,6 +64,21 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     if (whole.errors().size() > max_shown_errors + 1) std::abort();
     for (const Diagnostic& d : whole.errors())
         if (find_control(d.message) || d.message.size() > 200 + max_shown_word * 4) std::abort();
+    // Saved on Windows: a byte-order mark before it and CRLF line ends read as the file itself
+    // (unless a line is so long that its CR makes it too long, or it begins with a mark itself).
+    const std::string_view bom = "\xEF\xBB\xBF";
+    std::size_t longest = 0;
+    for (std::size_t at = 0; at <= text.size();) {
+        const std::size_t end = std::min(text.find('\n', at), text.size());
+        longest = std::max(longest, end - at);
+        at = end + 1;
+    }
+    if (text.substr(0, bom.size()) != bom && longest < max_address_line) {
+        std::string windows(bom);
+        for (const char c : text) windows += c == '\n' ? std::string("\r\n") : std::string(1, c);
+        const auto [count, report] = read(pattern, windows);
+        if (count != whole.count() || report != reported(whole)) std::abort();
+    }
     whole_store.index([](const ListedAddresses::Record&, std::uint32_t) {});
     return 0;
 }

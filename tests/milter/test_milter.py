@@ -791,7 +791,8 @@ class LogcheckTests(MilterCase):
 
 class NamedFileTests(MilterCase):
     """The files the config names (issue 24): whoever writes a list cannot make the daemon read
-    or show another file, nor more than a word of a line of their own."""
+    or show another file, nor more than a word of a line of their own; a list saved on Windows
+    lists its first address."""
 
     PASSWORD = "Milter-Route-Pa55w0rd"
 
@@ -857,6 +858,12 @@ class NamedFileTests(MilterCase):
             self.assertIn('("junk0", then more on the line)', lines[0])
             self.assertIn(listed + ":12: and 20 more bad lines from here on, not shown", lines[-1])
             self.assertNotIn("hidden", report)
+
+    def test_a_list_saved_on_windows_lists_its_first_address(self):
+        self.list_in_force(b"\xef\xbb\xbfalice@backup.test\r\nbob@backup.test\r\n")
+        run = miltertest(message("127.0.0.1", "a@far.test", ["alice@backup.test", "bob@backup.test",
+                                                             "carol@backup.test"]))
+        self.assertRun(run, ["c", "c", "y"])
 
 
 class TcpRelay:

@@ -232,4 +232,56 @@ BOOST_AUTO_TEST_CASE(errors_show_the_first_word_of_a_line_and_a_few_lines_of_a_f
                    "a.list:12: and 16 more bad lines from here on, not shown (a file's first 10 are)", e);
 }
 
+// Files saved on Windows: a byte-order mark begins the file, not its first address, and CRLF
+// line ends are line ends; a mark anywhere else is an error of its line, not part of an address.
+BOOST_AUTO_TEST_CASE(a_byte_order_mark_and_crlf_lines_are_read_as_windows_writes_them) {
+    const auto pattern = std::get<RoutePattern>(RoutePattern::parse("a.example"));
+    const std::string bom = "\xEF\xBB\xBF";
+    struct Case {
+        std::string text;
+        std::vector<std::string> listed;
+        std::string errors;
+    };
+    const std::vector<Case> cases = {
+        {bom + "alice@a.example\r\nbob@a.example\r\n", {"alice@a.example", "bob@a.example"}, ""},
+        {bom + "# exported\r\n\r\nalice@a.example", {"alice@a.example"}, ""},
+        {bom, {}, ""},
+        {bom + "\r\n", {}, ""},
+        {bom + " \talice@a.example \r", {"alice@a.example"}, ""},
+        {"alice@a.example\r\n" + bom + "bob@a.example\r\ncarol@a.example\r\n", {"alice@a.example", "carol@a.example"},
+         "a.list:2: a byte-order mark (U+FEFF) inside the file: only the file may begin with one (\"\\xef\\xbb\\xbfbob"},
+        {"alice" + bom + "@a.example\n", {},
+         "a.list:1: a byte-order mark (U+FEFF) inside the file: only the file may begin with one"},
+        {bom + bom + "alice@a.example\n", {}, "a.list:1: a byte-order mark (U+FEFF) inside the file"},
+        {"alice@a.example\rbob@a.example\r\n", {}, "a.list:1: "},  // a lone CR is no line end
+    };
+    for (const Case& c : cases) {
+        BOOST_TEST_CONTEXT(printable(c.text)) {
+            for (std::size_t cut = 0; cut <= c.text.size(); ++cut) {  // however it is read
+                ListedAddresses store;
+                AddressFileReader reader(store, 0, pattern, 1, "a.list");
+                reader.feed(std::string_view(c.text).substr(0, cut));
+                reader.feed(std::string_view(c.text).substr(cut));
+                reader.finish();
+                std::vector<std::string> listed;
+                for (const ListedAddresses::Record& r : store.records()) listed.emplace_back(store.text(r));
+                BOOST_TEST(listed == c.listed, "cut at " << cut);
+                const std::string e = text_of(reader.errors());
+                if (c.errors.empty()) BOOST_TEST(e.empty(), "cut at " << cut << ": " << e);
+                else BOOST_TEST(e.find(c.errors) != std::string::npos, "cut at " << cut << ": " << e);
+            }
+        }
+    }
+    // Through the loader: the first address of a Windows file is listed.
+    const ConfigDir d;
+    d.write("a.list", bom + "alice@a.example\r\nbob@a.example\r\n", 0644);
+    const std::string main = d.write("main.conf", "routes = ( { domain = \"a.example\"; treat_recipient_as = \"local\";\r\n"
+                                                  "  deliver_to = \"listed\"; addresses_file = \"a.list\"; } );\r\n");
+    const PolicyResult r = load_policy_file(main);
+    BOOST_REQUIRE_MESSAGE(r.policy != nullptr, testing::errors_text(r));
+    BOOST_TEST(rule_for(*r.policy, "<alice@a.example>") == "no-objection");
+    BOOST_TEST(rule_for(*r.policy, "<bob@a.example>") == "no-objection");
+    BOOST_TEST(rule_for(*r.policy, "<carol@a.example>") == "not-listed");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

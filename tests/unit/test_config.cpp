@@ -573,4 +573,30 @@ BOOST_AUTO_TEST_CASE(file_names_give_back_each_name_whole) {
     BOOST_TEST(names.empty());
 }
 
+// Files saved on Windows: a byte-order mark begins the config and each @include, not their
+// first setting, and CRLF lines read as LF ones, with the same lines in every error.
+BOOST_AUTO_TEST_CASE(a_byte_order_mark_and_crlf_lines_load_as_windows_writes_them) {
+    const std::string bom = "\xEF\xBB\xBF";
+    const ConfigResult text = load(bom + "scope = \"all\";\r\nroutes = ( { domain = \"a.example\"; } );\r\n");
+    BOOST_REQUIRE_MESSAGE(text.config.has_value(), all_errors(text));
+    BOOST_TEST(name_of(text.config->scope) == "all");
+    BOOST_TEST(load(bom).config.has_value());
+    const ConfigDir d;
+    d.write("part.conf", bom + "  { domain = \"b.example\";\r\n    description = \"from Windows\"; },\r\n"
+                                "  { domain = \"c.example\";\r\n    retries = 5000; }\r\n");
+    const std::string main = d.write("main.conf", bom + "# saved by Notepad\r\nroutes = (\r\n"
+                                                        "@include \"part.conf\"\r\n);\r\n");
+    const ConfigResult bad = load_config_file(main);
+    BOOST_TEST(bad.errors.size() == 1u, all_errors(bad));
+    BOOST_TEST(all_errors(bad).find(d.path + "/part.conf:4: routes[1].retries: out of range") != std::string::npos, all_errors(bad));
+    d.write("part.conf", bom + "  { domain = \"b.example\";\r\n    description = \"from Windows\"; }\r\n");
+    const ConfigResult good = load_config_file(main);
+    BOOST_REQUIRE_MESSAGE(good.config.has_value(), all_errors(good));
+    BOOST_TEST(good.config->routes.at(0).description == "from Windows");
+    BOOST_TEST(good.config->routes.at(0).line == 1u);
+    // A mark that does not begin a file is no blank: libconfig's error, at its line.
+    const ConfigResult inside = load("scope = \"all\";\n" + bom + "mode = \"warn\";\n");
+    BOOST_TEST(all_errors(inside).find("test.conf:2: syntax error") != std::string::npos, all_errors(inside));
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -10,8 +10,9 @@
 //   AddressFileQueue files(paths); read_address_file(files, reader);  // paths[0], then paths[1]...
 // DESCRIPTION
 //   One address per line, in any form an inline `addresses` entry takes ("Alice@Example.com",
-//   "\"john doe\"@example.com", IDN); blanks around it and a trailing CR are ignored, and so are
-//   empty lines and lines whose first non-blank character is '#'. Each address is validated as
+//   "\"john doe\"@example.com", IDN); blanks around it and a trailing CR (CRLF lines) are
+//   ignored, and so are empty lines, lines whose first non-blank character is '#' and a UTF-8
+//   byte-order mark that begins the file (Windows editors write one). Each address is validated as
 //   an inline one (local@domain, inside the route's domain) and appended in canonical form: no
 //   std::string per address, no copy of the file. Duplicates are found by compile_policy.
 //   The file is read in chunks, so a million-address file never sits in memory as text.
@@ -19,7 +20,8 @@
 //   A bad line is one diagnostic "FILE:LINE: what (\"its first word\")", the word cut at
 //   max_shown_word bytes and each control character shown as \xNN (printable.hpp): nothing
 //   else of the line. The first max_shown_errors bad lines of a file are reported, then one
-//   "FILE:LINE: and N more bad lines from here on, not shown". read_address_file returns why a file
+//   "FILE:LINE: and N more bad lines from here on, not shown". A byte-order mark anywhere but
+//   at the start of the file is an error of its line. read_address_file returns why a file
 //   cannot be used at all (missing, refused by FileOpener's rules on links and directories
 //   (config_source.hpp), not a regular file, unreadable, too big), for the caller to report at
 //   the config line that names it: such a file is not read. A file a group or other users may

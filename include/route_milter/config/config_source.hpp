@@ -7,6 +7,8 @@
 // open descriptor (the file that is read is the file that was checked) and read into memory;
 // every `@include "name"` line is replaced by the checked text of its file, and libconfig
 // parses the result from memory. A line map turns the lines of that text back into file:line.
+// A UTF-8 byte-order mark that begins a file is left out of the text (Windows editors write
+// one); CRLF lines need nothing (libconfig takes CR as a blank).
 //
 // An @include is recognised exactly where libconfig 1.5's scanner recognises one: at the start
 // of a line (after spaces or tabs), outside /* */ comments and strings; the name ends at the next
