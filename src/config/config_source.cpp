@@ -520,8 +520,10 @@ void Expander::expand(std::uint32_t index, std::string_view text, unsigned depth
                 bol = false;
                 continue;
             }
+            if (bad.empty() && find_control(name))
+                bad = "a control character in the name (log lines and errors show it)";
             if (!bad.empty() || name.empty()) {
-                error(at, "@include \"" + name + "\": " + (name.empty() ? std::string("empty name") : bad));
+                error(at, "@include \"" + printable(name) + "\": " + (name.empty() ? std::string("empty name") : bad));
                 out_.complete = false;
             } else {
                 include(at, name, depth);

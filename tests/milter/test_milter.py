@@ -792,7 +792,7 @@ class LogcheckTests(MilterCase):
 class NamedFileTests(MilterCase):
     """The files the config names (issue 24): whoever writes a list cannot make the daemon read
     or show another file, nor more than a word of a line of their own; a list saved on Windows
-    lists its first address."""
+    lists its first address; a value with a control character is refused, not logged."""
 
     PASSWORD = "Milter-Route-Pa55w0rd"
 
@@ -864,6 +864,15 @@ class NamedFileTests(MilterCase):
         run = miltertest(message("127.0.0.1", "a@far.test", ["alice@backup.test", "bob@backup.test",
                                                              "carol@backup.test"]))
         self.assertRun(run, ["c", "c", "y"])
+
+    def test_a_range_name_with_a_newline_is_refused_not_logged(self):
+        forged = "route-milter: 4242: reject: RCPT from forged"
+        text = config().replace('name = "Blocked";', 'name = "Blocked\\n%s";' % forged)
+        self.assertIn(forged, text)
+        log = self.refused_reload(text)
+        self.assertNotIn("\n" + forged, log)
+        self.assertIn('ip_ranges[2].name: a control character (shown as \\xNN) in a value that log lines and '
+                      'routectl show ("Blocked\\x0a%s")' % forged, log)
 
 
 class TcpRelay:

@@ -19,8 +19,8 @@
 //
 // DIAGNOSTICS
 //   Problems with an @include (missing, unreadable, refused by FileOpener's rules, not a
-//   regular file, too big, nested too deep, a cycle, a bad name, an included file that ends
-//   inside a comment or string) are
+//   regular file, too big, nested too deep, a cycle, a bad name or one holding a control
+//   character, an included file that ends inside a comment or string) are
 //   reported at the file:line of the directive, naming the file. A file that a group or other
 //   users may write is reported under its own name. Any of the first kind leaves the text
 //   incomplete (`complete` is false): it must not be parsed.
