@@ -1,8 +1,11 @@
 #include "route_milter/common/log.hpp"
 
+#include "route_milter/core/printable.hpp"
+
 #include <cstdarg>
 #include <cstdio>
 #include <ctime>
+#include <string>
 
 namespace route_milter {
 namespace {
@@ -24,12 +27,14 @@ void log_line(int priority, const char* format, ...) {
 void log_vline(int priority, const char* format, va_list args) {
     char line[2048];
     std::vsnprintf(line, sizeof line, format, args);
+    // One call, one line: whatever a value in it holds cannot start another (printable.hpp).
+    const std::string shown = printable(line);
     if (log_target == LogTarget::syslog) {
-        syslog(priority, "%s", line);
+        syslog(priority, "%s", shown.c_str());
         return;
     }
     const char* level = priority <= LOG_ERR ? "error: " : priority == LOG_WARNING ? "warning: " : "";
-    std::fprintf(stderr, "route-milter: %s%s\n", level, line);
+    std::fprintf(stderr, "route-milter: %s%s\n", level, shown.c_str());
 }
 
 }  // namespace route_milter

@@ -3,12 +3,11 @@
 
 #include "route_milter/config/config_digest.hpp"
 #include "route_milter/config/config_source.hpp"
+#include "route_milter/core/printable.hpp"
 
-#include <fcntl.h>
 #include <pthread.h>
 #include <signal.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -51,23 +50,59 @@ void AddressFileReader::finish() {
     if (!partial_.empty() || overlong_) line(partial_, overlong_);
     partial_.clear();
     overlong_ = false;
+    if (unshown_ != 0)
+        errors_.push_back({name_, first_unshown_,
+                           "and " + std::to_string(unshown_) + " more bad line" + (unshown_ == 1 ? "" : "s") +
+                               " from here on, not shown (a file's first " + std::to_string(max_shown_errors) +
+                               " are)"});
+    unshown_ = 0;
 }
+
+namespace {
+
+constexpr std::string_view byte_order_mark = "\xEF\xBB\xBF";  // U+FEFF in UTF-8
+
+// The first word of a line: up to a blank outside "quotes" (a quoted local part may hold one).
+std::string_view first_word(std::string_view text) {
+    bool quoted = false;
+    for (std::size_t i = 0; i < text.size(); ++i) {
+        const char c = text[i];
+        if (quoted && c == '\\') ++i;
+        else if (c == '"') quoted = !quoted;
+        else if (!quoted && (c == ' ' || c == '\t')) return text.substr(0, i);
+    }
+    return text;
+}
+
+}  // namespace
 
 void AddressFileReader::line(std::string_view text, bool overlong) {
     ++line_;
+    // A byte-order mark (an editor on Windows) begins the file, not its first address.
+    if (line_ == 1 && text.substr(0, byte_order_mark.size()) == byte_order_mark)
+        text.remove_prefix(byte_order_mark.size());
     const auto blank = [](char c) { return c == ' ' || c == '\t' || c == '\r'; };
     while (!text.empty() && blank(text.front())) text.remove_prefix(1);
     while (!text.empty() && blank(text.back())) text.remove_suffix(1);
     if (text.empty() || text.front() == '#') return;
     const auto error = [&](std::string_view what) {
-        // The offending line, as far as it is printable.
-        std::string shown;
-        for (const char c : text.substr(0, 200)) shown += (static_cast<unsigned char>(c) < 0x20 || c == 0x7f) ? '?' : c;
-        if (text.size() > 200) shown += "...";
-        errors_.push_back({name_, line_, std::string(what) + " (\"" + shown + "\")"});
+        // Whoever writes the file sees the errors of a reload in the daemon's log: no more of a
+        // line than its first word, and no more than a few lines of a file.
+        if (errors_.size() >= max_shown_errors) {
+            if (unshown_++ == 0) first_unshown_ = line_;
+            return;
+        }
+        const std::string_view word = first_word(text);
+        errors_.push_back({name_, line_,
+                           std::string(what) + " (\"" + printable(word, max_shown_word) + "\"" +
+                               (word.size() < text.size() ? ", then more on the line" : "") + ")"});
     };
     if (overlong) {
         error("line too long (more than " + std::to_string(max_address_line) + " bytes)");
+        return;
+    }
+    if (text.find(byte_order_mark) != std::string_view::npos) {
+        error("a byte-order mark (U+FEFF) inside the file: only the file may begin with one");
         return;
     }
     const AddressStatus status = parse_address(text, parsed_);
@@ -92,77 +127,24 @@ std::string too_big(unsigned long long size) {
 
 }  // namespace
 
-// The directory of the file opened last, kept open: the next file in it is then found by its
-// last name alone, not by walking the whole path again (most address files share a directory).
-class Directory {
-public:
-    Directory() = default;
-    Directory(const Directory&) = delete;
-    Directory& operator=(const Directory&) = delete;
-    ~Directory() {
-        if (fd_ >= 0) ::close(fd_);
-    }
-
-    // What to open `path` by: its directory's descriptor and its last name, or AT_FDCWD and the
-    // whole path where the directory cannot be opened (opening the file then says why).
-    std::pair<int, const char*> locate(const std::string& path) {
-        const std::size_t slash = path.rfind('/');
-        if (slash == std::string::npos || slash + 1 == path.size()) return {AT_FDCWD, path.c_str()};
-        const std::string_view dir(path.data(), slash == 0 ? 1 : slash);
-        if (!opened_ || dir != name_) {
-            if (fd_ >= 0) ::close(fd_);
-            name_.assign(dir);
-            fd_ = ::open(name_.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
-            opened_ = true;
-        }
-        if (fd_ < 0) return {AT_FDCWD, path.c_str()};
-        return {fd_, path.c_str() + slash + 1};
-    }
-
-private:
-    std::string name_;
-    int fd_ = -1;
-    bool opened_ = false;
-};
-
 std::uint64_t trusted_status(const AddressFileRead& read, std::int64_t settle_ns) {
     return !read.unusable && read.unchanged_ns >= settle_ns ? read.status : 0;
 }
 
 namespace {
 
-// stat(2) of `path` as FileStatuses wants it; false when there is none to be had.
-bool status_of(Directory& dir, const std::string& path, struct stat& st) {
-    const auto [at, name] = dir.locate(path);
-    // On NFS a plain stat may answer from the attribute cache, up to a minute old, where the
-    // read it replaces would have opened the file (close-to-open: asked the server). FORCE_SYNC
-    // asks the server; on a local file system it changes nothing.
-    struct statx x {};
-    if (::statx(at, name, AT_STATX_FORCE_SYNC, STATX_BASIC_STATS, &x) != 0) return false;
-    st = {};
-    st.st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
-    st.st_ino = x.stx_ino;
-    st.st_size = static_cast<off_t>(x.stx_size);
-    st.st_mode = x.stx_mode;
-    st.st_uid = x.stx_uid;
-    st.st_gid = x.stx_gid;
-    st.st_mtim = {x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec};
-    st.st_ctim = {x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec};
-    return true;
-}
-
 // Blocks of paths, each taken whole from `next` by one thread, into `out` (each thread writes
 // its own run of `out`: no two share a cache line but at a block's edges).
 constexpr std::size_t status_block = 256;
 void statuses_of(const std::vector<const std::string*>& paths, std::atomic<std::size_t>& next, FileStatuses& out) {
-    Directory dir;
+    FileOpener opener;
     for (;;) {
         const std::size_t first = next.fetch_add(status_block, std::memory_order_relaxed);
         if (first >= paths.size()) return;
         const std::size_t end = std::min(paths.size(), first + status_block);
         for (std::size_t i = first; i < end; ++i) {
             struct stat st {};
-            if (status_of(dir, *paths[i], st) && S_ISREG(st.st_mode)) {
+            if (opener.status(*paths[i], st)) {
                 out.status[i] = file_status(st);
                 out.mode[i] = st.st_mode;
             }
@@ -218,17 +200,16 @@ FileStatuses address_file_statuses(const std::vector<const std::string*>& paths,
 
 namespace {
 
-// Opens and checks `path` (through `dir` when given), then reads it to the end: `to.opened(size)`
+// Opens and checks `path` (by `opener`'s rules), then reads it to the end: `to.opened(size)`
 // once it is found usable, `to.room(want)` for where each read goes (nullptr: stop reading),
 // `to.read(bytes)` with what each read gave. The sha256 is of all of it.
 template <typename To>
-AddressFileRead read_file(Directory* dir, const std::string& path, std::size_t piece, To& to) {
+AddressFileRead read_file(FileOpener& opener, const std::string& path, std::size_t piece, To& to) {
     AddressFileRead out;
     struct stat st {};
     struct timespec now {};
     ::clock_gettime(CLOCK_REALTIME, &now);  // before the open: any change after it is newer
-    const auto [at, name] = dir != nullptr ? dir->locate(path) : std::pair<int, const char*>{AT_FDCWD, path.c_str()};
-    auto opened = open_regular_file_at(at, name, st);
+    auto opened = opener.open(path, st);
     if (auto* why = std::get_if<std::string>(&opened)) {
         out.unusable = std::move(*why);
         return out;
@@ -285,10 +266,10 @@ struct Feed {
     }
 };
 
-AddressFileRead feed_file(Directory* dir, const std::string& path, AddressFileReader* reader,
+AddressFileRead feed_file(FileOpener& opener, const std::string& path, AddressFileReader* reader,
                           std::vector<char>& buffer) {
     Feed feed{reader, buffer};
-    AddressFileRead out = read_file(dir, path, buffer.size(), feed);
+    AddressFileRead out = read_file(opener, path, buffer.size(), feed);
     if (!out.unusable && reader != nullptr) reader->finish();
     return out;
 }
@@ -296,11 +277,13 @@ AddressFileRead feed_file(Directory* dir, const std::string& path, AddressFileRe
 }  // namespace
 
 AddressFileRead read_address_file(const std::string& path, AddressFileReader& reader, std::vector<char>& buffer) {
-    return feed_file(nullptr, path, &reader, buffer);
+    FileOpener opener;
+    return feed_file(opener, path, &reader, buffer);
 }
 
 AddressFileRead hash_address_file(const std::string& path, std::vector<char>& buffer) {
-    return feed_file(nullptr, path, nullptr, buffer);
+    FileOpener opener;
+    return feed_file(opener, path, nullptr, buffer);
 }
 
 // One read's bytes on their way from the reading thread to the taker, in file order.
@@ -317,7 +300,7 @@ struct AddressFileQueue::Shared {
     std::vector<const std::string*> paths;
     Limits limits;
     std::size_t next = 0;  // the file the next take gives
-    Directory directory;   // the taker's, without a thread
+    FileOpener opener;     // the taker's, without a thread
     std::vector<char> buffer;
 
     // Either side sleeps only when it has to, and is woken with room for many files, not one:
@@ -409,13 +392,13 @@ struct AddressFileQueue::Shared {
 
     void read_ahead() {
         try {
-            Directory dir;
+            FileOpener opener;
             for (const std::string* const path_of : paths) {
                 const std::string& path = *path_of;
                 if (!wait_for_room(0)) break;
                 if (limits.before_file != nullptr) limits.before_file(path);
                 Ahead ahead{*this, {}};
-                AddressFileRead end = read_file(&dir, path, limits.piece, ahead);
+                AddressFileRead end = read_file(opener, path, limits.piece, ahead);
                 if (ahead.stopped) break;
                 ahead.finish(std::move(end));
             }
@@ -542,7 +525,7 @@ AddressFileRead AddressFileQueue::take(AddressFileReader* reader) {
     if (next_ >= total_) throw std::logic_error("address file queue: every file was taken");
     Shared& s = *lanes_[next_ % lanes_.size()];
     ++next_;
-    if (!s.thread.joinable()) return feed_file(&s.directory, *s.paths[s.next++], reader, s.buffer);
+    if (!s.thread.joinable()) return feed_file(s.opener, *s.paths[s.next++], reader, s.buffer);
     for (;;) {
         Piece piece = s.next_piece();
         if (piece.opened && reader != nullptr) reader->expect_bytes(piece.size);

@@ -8,6 +8,7 @@
 #include "route_milter/config/open_relay.hpp"
 #include "route_milter/config/route_list_scan.hpp"
 #include "route_milter/core/domain.hpp"
+#include "route_milter/core/printable.hpp"
 #include "route_milter/core/utc_time.hpp"
 
 #include <libconfig.h++>
@@ -52,6 +53,9 @@ struct SettingRow {
     long long min = 0;  // integers only
     long long max = 0;
     bool required = false;
+    // Never shown (a password): it may hold any character. Every other string is shown by log
+    // lines, errors or routectl, and may hold no control character (printable.hpp).
+    bool secret = false;
 };
 using SettingTable = std::span<const SettingRow>;
 
@@ -72,7 +76,7 @@ constexpr SettingRow route_settings[] = {
     {"security"}, {"tls_verify", H::boolean}, {"etrn", H::boolean},
     {"treat_sender_as"}, {"treat_recipient_as"}, {"deliver_to"}, {"addresses", H::strings}, {"addresses_file"},
     {"retries", H::integer, 0, 1000}, {"retry_minutes", H::integer, 1, 10080}, {"auth", H::group}, {"mode"}};
-constexpr SettingRow auth_settings[] = {{"user", H::string, 0, 0, true}, {"password", H::string, 0, 0, true}};
+constexpr SettingRow auth_settings[] = {{"user", H::string, 0, 0, true}, {"password", H::string, 0, 0, true, true}};
 
 // A reader naming a setting its table lacks, or reading it as another type than the table
 // says, is a programming error, found by any test of that reader.
@@ -173,16 +177,27 @@ public:
         return std::string(s.c_str());
     }
 
+    // False (reported) when `text` holds a control character: a name or description with a
+    // newline would forge a log line, an escape would drive the admin's terminal.
+    bool one_line(SourceLocation where, const std::string& path, std::string_view text) {
+        if (!find_control(text)) return true;
+        error_at(where, path + ": a control character (shown as \\xNN) in a value that log lines and routectl show (\"" +
+                            printable(text, 200) + "\")");
+        return false;
+    }
+
     // required_here: needed in this case although the table does not always need it.
     std::optional<std::string> string_member(const Setting& group, const std::string& path, SettingTable table,
                                              const char* key, bool required_here = false) {
-        const bool required = row_of(table, key, Holds::string).required || required_here;
+        const SettingRow& row = row_of(table, key, Holds::string);
         const Setting* s = member(group, key);
         if (s == nullptr) {
-            if (required) error(group, path, "missing required setting (" + std::string(key) + ")");
+            if (row.required || required_here) error(group, path, "missing required setting (" + std::string(key) + ")");
             return std::nullopt;
         }
-        return string_value(*s, join(path, key));
+        auto text = string_value(*s, join(path, key));
+        if (text && !row.secret && !one_line(at(*s), join(path, key), *text)) return std::nullopt;
+        return text;
     }
 
     std::optional<long long> int_member(const Setting& group, const std::string& path, SettingTable table,
@@ -236,7 +251,7 @@ public:
     template <typename Fn>
     int for_each_string(const Setting& s, const std::string& path, Fn&& fn) {
         if (s.getType() == Setting::TypeString) {
-            fn(std::string_view(s.c_str()), at(s));
+            if (one_line(at(s), path, s.c_str())) fn(std::string_view(s.c_str()), at(s));
             return 1;
         }
         if (!s.isArray() && !s.isList()) {
@@ -250,8 +265,8 @@ public:
                 continue;
             }
             // Array elements may carry no line of their own; use the array's then.
-            fn(std::string_view(e.c_str()),
-               locate((e.getSourceLine() != 0 ? e.getSourceLine() : s.getSourceLine()) + line_base));
+            const SourceLocation where = locate((e.getSourceLine() != 0 ? e.getSourceLine() : s.getSourceLine()) + line_base);
+            if (one_line(where, path + "[" + std::to_string(i) + "]", e.c_str())) fn(std::string_view(e.c_str()), where);
         }
         return s.getLength();
     }

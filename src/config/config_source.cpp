@@ -4,9 +4,13 @@
 #include "route_milter/config/config_digest.hpp"
 
 #include "route_milter/config/config_loader.hpp"
+#include "route_milter/core/printable.hpp"
 
 #include <fcntl.h>
+#include <limits.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -15,6 +19,7 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <deque>
 #include <optional>
 #include <utility>
 #include <variant>
@@ -45,6 +50,14 @@ Fd::~Fd() {
     if (fd_ >= 0) ::close(fd_);
 }
 
+Fd& Fd::operator=(Fd&& other) noexcept {
+    if (this != &other) {
+        if (fd_ >= 0) ::close(fd_);
+        fd_ = std::exchange(other.fd_, -1);
+    }
+    return *this;
+}
+
 namespace {
 std::string kind_of(mode_t mode) {
     if (S_ISDIR(mode)) return "a directory";
@@ -54,23 +67,244 @@ std::string kind_of(mode_t mode) {
     if (S_ISBLK(mode)) return "a block device";
     return "not a regular file";
 }
-}  // namespace
 
-// The checks are made on the open descriptor, so what is read is what was checked; the stat()
-// before open() only keeps us from opening a device or FIFO at all (O_NONBLOCK covers a FIFO
-// swapped in between).
-std::variant<Fd, std::string> open_regular_file(const std::string& path, struct stat& st) {
-    return open_regular_file_at(AT_FDCWD, path.c_str(), st);
+std::string cannot_read(int error) { return std::string("cannot read the file (") + std::strerror(error) + ")"; }
+
+// "alice (uid 1001)", or "uid 1001" for a user without a name.
+std::string user_text(uid_t uid) {
+    struct passwd pw {};
+    struct passwd* found = nullptr;
+    std::vector<char> buffer(4096);
+    if (::getpwuid_r(uid, &pw, buffer.data(), buffer.size(), &found) == 0 && found != nullptr)
+        return printable(found->pw_name, 64) + " (uid " + std::to_string(uid) + ")";
+    return "uid " + std::to_string(uid);
 }
 
-std::variant<Fd, std::string> open_regular_file_at(int dir, const char* name, struct stat& st) {
-    if (::fstatat(dir, name, &st, 0) != 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
+std::string joined(const std::string& dir, std::string_view name) {
+    if (dir.empty() || dir == ".") return std::string(name);
+    return dir + (dir.back() == '/' ? "" : "/") + std::string(name);
+}
+
+// The components of `path`, without empty ones and ".".
+void push_components(std::string_view path, std::deque<std::string>& to, bool front) {
+    std::vector<std::string> parts;
+    while (!path.empty()) {
+        const std::size_t slash = std::min(path.find('/'), path.size());
+        const std::string_view part = path.substr(0, slash);
+        if (!part.empty() && part != ".") parts.emplace_back(part);
+        path.remove_prefix(std::min(slash + 1, path.size()));
+    }
+    if (front) to.insert(to.begin(), parts.begin(), parts.end());
+    else to.insert(to.end(), parts.begin(), parts.end());
+}
+
+constexpr unsigned max_links = 40;  // Linux's MAXSYMLINKS
+}  // namespace
+
+struct FileOpener::Place {
+    Fd dir;
+    struct stat st {};  // of `dir`
+    std::string name;   // how it was reached, for messages
+};
+
+namespace {
+
+std::optional<FileOpener::Place> start_at(bool absolute, std::string& why) {
+    FileOpener::Place p;
+    p.name = absolute ? "/" : ".";
+    p.dir = Fd(::open(p.name.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC));
+    if (p.dir.get() < 0 || ::fstat(p.dir.get(), &p.st) != 0) {
+        why = cannot_read(errno);
+        return std::nullopt;
+    }
+    return p;
+}
+
+bool trusted(uid_t uid, uid_t reader) { return uid == 0 || uid == reader; }
+
+// Why the link `st` in `in` is not followed; nullopt when it may be.
+std::optional<std::string> link_refusal(const struct stat& st, const FileOpener::Place& in, const std::string& link,
+                                        uid_t reader) {
+    if (!trusted(st.st_uid, reader))
+        return "a symbolic link (" + link + ") made by " + user_text(st.st_uid) + ": only links that root or " +
+               user_text(reader) + " made are followed; name the file itself";
+    if (!trusted(in.st.st_uid, reader) || (in.st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        return "a symbolic link (" + link + ") in a directory that " +
+               (trusted(in.st.st_uid, reader) ? "its group or other users" : user_text(in.st.st_uid)) +
+               " may change (" + in.name + ", mode " + mode_text(in.st.st_mode) + "): not followed; name the file itself";
+    return std::nullopt;
+}
+
+// Walks `parts` from `from` by FileOpener's rules. to_file: the last component is the file's
+// (its name goes to `last`, its lstat() to `last_st`, its directory to the result); otherwise
+// each is a directory. `own` holds a directory reached on the way; the result is `from` or `own`.
+const FileOpener::Place* walk(const FileOpener::Place& from, std::deque<std::string> parts, bool to_file,
+                              FileOpener::Place& own, std::string& last, struct stat& last_st, std::string& why,
+                              uid_t reader) {
+    const FileOpener::Place* at = &from;
+    unsigned links = 0;
+    while (!parts.empty()) {
+        const std::string part = std::move(parts.front());
+        parts.pop_front();
+        struct stat st {};
+        if (::fstatat(at->dir.get(), part.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0) {
+            why = cannot_read(errno);
+            return nullptr;
+        }
+        if (S_ISLNK(st.st_mode)) {
+            if (auto refused = link_refusal(st, *at, joined(at->name, part), reader)) {
+                why = std::move(*refused);
+                return nullptr;
+            }
+            if (++links > max_links) {
+                why = cannot_read(ELOOP);
+                return nullptr;
+            }
+            std::string target(PATH_MAX, '\0');
+            const ssize_t n = ::readlinkat(at->dir.get(), part.c_str(), target.data(), target.size());
+            if (n <= 0 || static_cast<std::size_t>(n) >= target.size()) {
+                why = cannot_read(n < 0 ? errno : ENAMETOOLONG);
+                return nullptr;
+            }
+            target.resize(static_cast<std::size_t>(n));
+            if (target.front() == '/') {
+                auto root = start_at(true, why);
+                if (!root) return nullptr;
+                own = std::move(*root);
+                at = &own;
+            }
+            push_components(target, parts, true);
+            continue;
+        }
+        if (to_file && parts.empty()) {
+            last = part;
+            last_st = st;
+            return at;
+        }
+        FileOpener::Place next;
+        next.dir = Fd(::openat(at->dir.get(), part.c_str(), O_PATH | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+        if (next.dir.get() < 0 || ::fstat(next.dir.get(), &next.st) != 0) {
+            why = cannot_read(errno);
+            return nullptr;
+        }
+        next.name = joined(at->name, part);
+        own = std::move(next);
+        at = &own;
+    }
+    if (to_file) {
+        why = "not a regular file (a directory)";
+        return nullptr;
+    }
+    return at;
+}
+
+// Why the file `st` is not read from the directory `in`; nullopt when it may be.
+std::optional<std::string> directory_refusal(const FileOpener::Place& in, const struct stat& st, uid_t reader) {
+    if ((in.st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
+        return "its directory (" + in.name + ") can be written by its group or other users (mode " +
+               mode_text(in.st.st_mode) + "): whoever may add names to it could put any file in this one's "
+               "place; run chmod go-w " + in.name;
+    if (!trusted(in.st.st_uid, reader) && in.st.st_uid != st.st_uid)
+        return "its directory (" + in.name + ") belongs to " + user_text(in.st.st_uid) + " and the file to " +
+               user_text(st.st_uid) + ": a directory is trusted with its owner's own files only (chown the file "
+               "to the directory's owner, or the directory to root)";
+    return std::nullopt;
+}
+
+// Where the file named `name` in `dir` is: its directory (`own` when a link led elsewhere),
+// last name and lstat(); nullptr with `why` when the rules refuse the way there.
+const FileOpener::Place* file_place(const FileOpener::Place& dir, const std::string& name, FileOpener::Place& own,
+                                    std::string& last, struct stat& last_st, std::string& why, uid_t reader) {
+    if (name.empty() || name == "." || name == "..") {
+        why = "not a regular file (a directory)";
+        return nullptr;
+    }
+    std::deque<std::string> parts{name};
+    return walk(dir, std::move(parts), true, own, last, last_st, why, reader);
+}
+
+}  // namespace
+
+FileOpener::FileOpener() : reader_(::geteuid()) {}
+FileOpener::~FileOpener() = default;
+
+const FileOpener::Place* FileOpener::directory_of(const std::string& path, std::string& name, std::string& why) {
+    const std::size_t slash = path.rfind('/');
+    const std::string_view dir_text =
+        slash == std::string::npos ? std::string_view() : std::string_view(path).substr(0, slash == 0 ? 1 : slash);
+    name = slash == std::string::npos ? path : path.substr(slash + 1);
+    if (!have_directory_ || dir_text != directory_text_) {
+        directory_text_.assign(dir_text);
+        have_directory_ = true;
+        directory_.reset();
+        directory_why_.clear();
+        if (auto start = start_at(!path.empty() && path.front() == '/', directory_why_)) {
+            std::deque<std::string> parts;
+            push_components(dir_text, parts, false);
+            Place own;
+            std::string unused;
+            struct stat unused_st {};
+            const Place* reached =
+                walk(*start, std::move(parts), false, own, unused, unused_st, directory_why_, reader_);
+            if (reached != nullptr) directory_ = std::make_unique<Place>(reached == &own ? std::move(own) : std::move(*start));
+        }
+    }
+    if (!directory_) {
+        why = directory_why_;
+        return nullptr;
+    }
+    return directory_.get();
+}
+
+const FileOpener::Place* FileOpener::place_of(const std::string& path, Place& own, std::string& last,
+                                                struct stat& last_st, std::string& why) {
+    std::string name;
+    const Place* dir = directory_of(path, name, why);
+    return dir != nullptr ? file_place(*dir, name, own, last, last_st, why, reader_) : nullptr;
+}
+
+std::variant<Fd, std::string> FileOpener::open(const std::string& path, struct stat& st) {
+    Place own;
+    std::string last, why;
+    const Place* dir = place_of(path, own, last, st, why);
+    if (dir == nullptr) return why;
+    // The lstat() before open() keeps a device or FIFO from being opened at all (O_NONBLOCK
+    // covers a FIFO swapped in between); every check is made again on the open descriptor.
     if (!S_ISREG(st.st_mode)) return "not a regular file (" + kind_of(st.st_mode) + ")";
-    Fd fd(::openat(dir, name, O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC));
-    if (fd.get() < 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
-    if (::fstat(fd.get(), &st) != 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
+    if (auto refused = directory_refusal(*dir, st, reader_)) return std::move(*refused);
+    Fd fd(::openat(dir->dir.get(), last.c_str(), O_RDONLY | O_NOCTTY | O_NONBLOCK | O_CLOEXEC | O_NOFOLLOW));
+    if (fd.get() < 0) return cannot_read(errno);
+    if (::fstat(fd.get(), &st) != 0) return cannot_read(errno);
     if (!S_ISREG(st.st_mode)) return "not a regular file (" + kind_of(st.st_mode) + ")";
+    if (auto refused = directory_refusal(*dir, st, reader_)) return std::move(*refused);
     return fd;
+}
+
+bool FileOpener::status(const std::string& path, struct stat& st) {
+    Place own;
+    std::string last, why;
+    const Place* dir = place_of(path, own, last, st, why);
+    if (dir == nullptr) return false;
+    // On NFS a plain stat may answer from the attribute cache, up to a minute old, where the
+    // read it replaces would have opened the file (close-to-open: asked the server). FORCE_SYNC
+    // asks the server; on a local file system it changes nothing.
+    struct statx x {};
+    if (::statx(dir->dir.get(), last.c_str(), AT_STATX_FORCE_SYNC | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &x) != 0)
+        return false;
+    st = {};
+    st.st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+    st.st_ino = x.stx_ino;
+    st.st_size = static_cast<off_t>(x.stx_size);
+    st.st_mode = x.stx_mode;
+    st.st_uid = x.stx_uid;
+    st.st_gid = x.stx_gid;
+    st.st_mtim = {x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec};
+    st.st_ctim = {x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec};
+    return S_ISREG(st.st_mode) && !directory_refusal(*dir, st, reader_);
+}
+
+std::variant<Fd, std::string> open_regular_file(const std::string& path, struct stat& st) {
+    return FileOpener().open(path, st);
 }
 
 std::uint64_t file_status(const struct stat& st) {
@@ -108,6 +342,7 @@ std::string mode_text(mode_t mode) {
 namespace {
 
 constexpr unsigned max_include_depth = 10;  // libconfig 1.5's MAX_INCLUDE_DEPTH
+constexpr std::string_view byte_order_mark = "\xEF\xBB\xBF";  // U+FEFF in UTF-8
 
 struct ReadFile {
     std::string text;
@@ -242,6 +477,8 @@ void Expander::include(SourceLocation at, const std::string& name, unsigned dept
 }
 
 void Expander::expand(std::uint32_t index, std::string_view text, unsigned depth) {
+    // A byte-order mark (an editor on Windows) begins the file, not its first setting.
+    if (text.substr(0, byte_order_mark.size()) == byte_order_mark) text.remove_prefix(byte_order_mark.size());
     enum class State { initial, comment, string };
     State state = State::initial;
     unsigned line = 1;
@@ -283,8 +520,10 @@ void Expander::expand(std::uint32_t index, std::string_view text, unsigned depth
                 bol = false;
                 continue;
             }
+            if (bad.empty() && find_control(name))
+                bad = "a control character in the name (log lines and errors show it)";
             if (!bad.empty() || name.empty()) {
-                error(at, "@include \"" + name + "\": " + (name.empty() ? std::string("empty name") : bad));
+                error(at, "@include \"" + printable(name) + "\": " + (name.empty() ? std::string("empty name") : bad));
                 out_.complete = false;
             } else {
                 include(at, name, depth);

@@ -6,6 +6,7 @@
 #include "route_milter/core/domain.hpp"
 #include "route_milter/core/ip_address.hpp"
 #include "route_milter/core/ip_range.hpp"
+#include "route_milter/core/printable.hpp"
 #include "route_milter/core/route_pattern.hpp"
 #include "route_milter/core/string_index.hpp"
 #include "route_milter/hmailserver/password.hpp"
@@ -223,14 +224,17 @@ void Importer::read_ranges() {
                           "(every recipient refused with 550 5.7.1)");
     for (const HmsSecurityRange& r : backup_.security_ranges) {
         std::vector<std::string> comments;
-        std::string name = r.name;
+        // The name is in log lines (range=...): a control character in it would break one.
+        const std::string base = without_controls(r.name);
+        if (base != r.name) note(range_subject(r.name), "control characters in the name replaced by blanks", &comments);
+        std::string name = base;
         if (name.empty() || name == "none") {
             name = (name.empty() ? "unnamed" : "none") + std::string(" (hMailServer XML line ") + std::to_string(r.line) + ")";
             note(range_subject(r.name), "renamed \"" + name + "\" (route-milter's range names are non-empty, not \"none\")",
                  &comments);
         }
         for (int n = 2; !names.insert(name).second; ++n) {
-            const std::string renamed = r.name + " (" + std::to_string(n) + ")";
+            const std::string renamed = base + " (" + std::to_string(n) + ")";
             if (names.count(renamed) != 0) continue;
             name = renamed;
             names.insert(name);
@@ -392,6 +396,8 @@ bool Importer::map_route(RouteOut& out) {
             else out.password = std::move(p.password);
         }
     }
+    if (find_control(r.description))
+        note(subject, "control characters in the description replaced by blanks", &out.comments);
     // hMailServer holds the mail of a route whose description starts with "ETRN" (any case).
     if (ascii_lower(std::string_view(r.description).substr(0, 4)) == "etrn") {
         if (out.pattern.is_exact())
@@ -546,7 +552,7 @@ void Importer::render() {
         t += "# hMailServer route \"" + shown(r.name) + "\"\n";
         for (const std::string& c : out.comments) t += "  # " + shown(c) + "\n";
         t += "  { domain = " + quoted(out.domain) + ";\n";
-        if (!r.description.empty()) t += "    description = " + quoted(r.description) + ";\n";
+        if (!r.description.empty()) t += "    description = " + quoted(without_controls(r.description)) + ";\n";
         if (out.etrn) t += "    etrn = true;  # the description starts with ETRN: mail waits for ETRN <domain>\n";
         if (out.hosts.size() == 1) t += "    host = " + quoted(out.hosts[0]) + ";\n";
         else if (out.hosts.size() > 1) t += "    host = " + string_list(out.hosts, "             ") + ";  # tried in this order\n";

@@ -79,6 +79,10 @@ class FaultCase(unittest.TestCase):
     def assertNoAccept(self, t):
         self.assertFalse(any(200 <= c < 300 for c in t.rcpt_codes), "accepted: %r" % (t,))
 
+    def check_old_policy(self):
+        t = LAB.transaction(SENDER, ["alice@backup.test", "carol@backup.test"])
+        self.assertEqual(t.rcpt_codes, [250, 550], repr(t))
+
     def reloaded_or_failed(self, offset):
         wait_for(lambda: re.search(r"reloaded |reload failed", self.milter.log_text()[offset:]), 10,
                  what="reload outcome in the milter log")
@@ -125,10 +129,6 @@ class KillAndSlowTests(FaultCase):
 
 
 class BadReloadTests(FaultCase):
-    def check_old_policy(self):
-        t = LAB.transaction(SENDER, ["alice@backup.test", "carol@backup.test"])
-        self.assertEqual(t.rcpt_codes, [250, 550], repr(t))
-
     def bad_reload(self, damage, why):
         offset = self.milter.log_offset()
         damage()
@@ -266,19 +266,64 @@ class SecurityTests(FaultCase):
         self.assertIn("holds route passwords", self.reloaded_or_failed(offset))
         os.chmod(self.milter.conf, 0o600)
 
-    def refused_everywhere(self, why):
-        """-t and routectl check exit 78 saying `why`; a reload keeps the running policy."""
+    def refused_everywhere(self, why, secrets=()):
+        """-t and routectl check exit 78 saying `why`; a reload keeps the running policy. None of
+        them shows the password or any of `secrets`."""
         for argv in ([milter_binary(), "-t", "-c", self.milter.conf],
                      [routectl_binary(), "check", "-c", self.milter.conf]):
             r = subprocess.run(argv, capture_output=True, text=True, timeout=20)
             self.assertEqual(r.returncode, 78, (argv, r.stdout, r.stderr))
             self.assertRegex(r.stderr, why)
-            self.assertNotIn(PASSWORD, r.stdout + r.stderr)
+            for secret in (PASSWORD,) + tuple(secrets):
+                self.assertNotIn(secret, r.stdout + r.stderr)
         offset = self.milter.log_offset()
         self.milter.reload()
         log = self.reloaded_or_failed(offset)
         self.assertRegex(log, why)
         self.assertNotIn("reloaded", log)
+        for secret in (PASSWORD,) + tuple(secrets):
+            self.assertNotIn(secret, log)
+
+    def test_a_list_cannot_show_another_file(self):
+        # Issue 24: the list is delegated to nobody (their file, in root's directory); they swap in
+        # a link to the config (the daemon's user may read it) or to a file only root may read
+        # (routectl check runs as root), or keep a directory of their own with a hard link in it.
+        # No link is followed and no foreign file is read: by the daemon, -t or routectl check.
+        nobody = pwd.getpwnam("nobody")
+        lists = os.path.join(self.dir, "lists")
+        os.mkdir(lists, 0o755)
+        listed = os.path.join(lists, "backup.list")
+        with open(listed, "w") as f:
+            f.write("alice@backup.test\n")
+        os.chmod(listed, 0o644)
+        os.chown(listed, nobody.pw_uid, nobody.pw_gid)
+        shadow = os.path.join(self.dir, "shadow")
+        secret = "root:$6$SaltOfRoot$HashOfRootsPassword:19000:0:99999:7:::"
+        with open(shadow, "w") as f:
+            f.write(secret + "\n")
+        os.chmod(shadow, 0o600)
+        text = config(self.spec).replace('addresses = [ "alice@backup.test" ];', 'addresses_file = "%s";' % listed)
+        self.milter.write_config(text)
+        offset = self.milter.log_offset()
+        self.milter.reload()
+        self.assertIn("reloaded", self.reloaded_or_failed(offset))  # the delegated list is read
+        self.check_old_policy()
+        for target in (self.milter.conf, shadow, os.path.relpath(shadow, lists)):
+            with self.subTest(target):
+                os.unlink(listed)
+                os.symlink(target, listed)
+                os.lchown(listed, nobody.pw_uid, nobody.pw_gid)
+                self.refused_everywhere(re.escape("routes[0].addresses_file: a symbolic link (%s) made by nobody "
+                                                  "(uid %d)" % (listed, nobody.pw_uid)), ["SaltOfRoot", "19000"])
+                self.check_old_policy()
+        own = os.path.join(self.dir, "nobody")
+        os.mkdir(own, 0o755)
+        os.chown(own, nobody.pw_uid, nobody.pw_gid)
+        os.link(shadow, os.path.join(own, "backup.list"))
+        self.milter.write_config(text.replace(listed, os.path.join(own, "backup.list")))
+        self.refused_everywhere(re.escape("routes[0].addresses_file: its directory (%s) belongs to nobody (uid %d) and "
+                                          "the file to root (uid 0)" % (own, nobody.pw_uid)), ["SaltOfRoot", "19000"])
+        self.check_old_policy()
         self.assertTrue(self.milter.running())
         t = LAB.transaction(SENDER, ["alice@backup.test", "carol@backup.test"])
         self.assertEqual(t.rcpt_codes, [250, 550], repr(t))
@@ -427,7 +472,9 @@ class SystemdNotifyTests(unittest.TestCase):
         notify_path = os.path.join(work, "notify")
         notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
         notify.bind(notify_path)
-        os.chmod(work, 0o777)  # the daemon drops to USER before it reloads
+        # The daemon drops to USER before it reloads (and removes its socket at the end): the
+        # directory is USER's, not one that everyone may write (no config is read from such).
+        os.chown(work, pwd.getpwnam(USER).pw_uid, pwd.getpwnam(USER).pw_gid)
         os.chmod(notify_path, 0o777)
         notify.settimeout(10)
         spec = "unix:" + os.path.join(work, "m.sock")

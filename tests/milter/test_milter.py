@@ -8,6 +8,7 @@ continue, y = reply code set, t = tempfail) and the reply texts the milter logge
 """
 
 import os
+import pwd
 import re
 import contextlib
 import http.client
@@ -1108,6 +1109,92 @@ class LogcheckTests(MilterCase):
                                                                "answering tempfail"], stamp))[0][-8:], "tempfail")
 
 
+class NamedFileTests(MilterCase):
+    """The files the config names (issue 24): whoever writes a list cannot make the daemon read
+    or show another file, nor more than a word of a line of their own; a list saved on Windows
+    lists its first address; a value with a control character is refused, not logged."""
+
+    PASSWORD = "Milter-Route-Pa55w0rd"
+
+    def tearDown(self):
+        use_config(config())
+
+    def listed_config(self, listed):
+        return config().replace('addresses = [ "alice@backup.test", "bob@backup.test" ];',
+                                'addresses_file = "%s";' % listed).replace(
+            '{ domain = "partner.test"; ',
+            '{ domain = "partner.test"; host = "mx.partner.test"; auth = { user = "relay"; password = "%s"; }; '
+            % self.PASSWORD)
+
+    def refused_reload(self, text=None):
+        offset = MILTER.log_offset()
+        if text is not None:
+            MILTER.write_config(text)
+        MILTER.reload()
+        wait_for(lambda: re.search("reloaded |reload failed", MILTER.log_text()[offset:]), 10, what="reload outcome")
+        log = MILTER.log_text()[offset:]
+        self.assertIn("reload failed, keeping the running policy", log)
+        self.assertNotIn(self.PASSWORD, log)
+        self.assertRun(miltertest(message("127.0.0.1", "a@far.test", ["alice@backup.test", "carol@backup.test"])),
+                       ["c", "y"], "the running policy")
+        return log
+
+    def list_in_force(self, content=b"alice@backup.test\n"):
+        """A list in a directory of its own, named by the config in force; its path."""
+        listed = os.path.join(tempfile.mkdtemp(dir=WORK), "backup.list")
+        with open(listed, "wb") as f:
+            f.write(content)
+        use_config(self.listed_config(listed))
+        return listed
+
+    def checked(self):
+        """route-milter -t on the config: exit 78; its report, which must not hold the password."""
+        p = subprocess.run([MILTER.binary, "-t", "-c", MILTER.conf], capture_output=True, text=True, timeout=30)
+        self.assertEqual(p.returncode, 78, p.stdout + p.stderr)
+        self.assertNotIn(self.PASSWORD, p.stdout + p.stderr)
+        return p.stderr
+
+    def test_a_list_swapped_for_a_link_to_the_config_is_not_read(self):
+        listed = self.list_in_force()
+        nobody = pwd.getpwnam("nobody")
+        for target in (MILTER.conf, os.path.relpath(MILTER.conf, os.path.dirname(listed))):
+            with self.subTest(target):
+                os.unlink(listed)
+                os.symlink(target, listed)
+                os.lchown(listed, nobody.pw_uid, nobody.pw_gid)
+                why = "a symbolic link (%s) made by nobody (uid %d): only links that root or root (uid 0) made " \
+                      "are followed" % (listed, nobody.pw_uid)
+                self.assertIn(why, self.refused_reload())
+                self.assertIn(why, self.checked())
+
+    def test_errors_show_a_word_of_a_line_and_the_first_ten_lines(self):
+        listed = self.list_in_force()
+        with open(listed, "w") as f:
+            f.write("alice@backup.test\n" + "".join("junk%d hidden-%d\n" % (i, i) for i in range(30)))
+        for report in (self.refused_reload(), self.checked()):
+            lines = [l for l in report.splitlines() if listed + ":" in l]
+            self.assertEqual(len(lines), 11, report)
+            self.assertIn(listed + ':2: ', lines[0])
+            self.assertIn('("junk0", then more on the line)', lines[0])
+            self.assertIn(listed + ":12: and 20 more bad lines from here on, not shown", lines[-1])
+            self.assertNotIn("hidden", report)
+
+    def test_a_list_saved_on_windows_lists_its_first_address(self):
+        self.list_in_force(b"\xef\xbb\xbfalice@backup.test\r\nbob@backup.test\r\n")
+        run = miltertest(message("127.0.0.1", "a@far.test", ["alice@backup.test", "bob@backup.test",
+                                                             "carol@backup.test"]))
+        self.assertRun(run, ["c", "c", "y"])
+
+    def test_a_range_name_with_a_newline_is_refused_not_logged(self):
+        forged = "route-milter: 4242: reject: RCPT from forged"
+        text = config().replace('name = "Blocked";', 'name = "Blocked\\n%s";' % forged)
+        self.assertIn(forged, text)
+        log = self.refused_reload(text)
+        self.assertNotIn("\n" + forged, log)
+        self.assertIn('ip_ranges[2].name: a control character (shown as \\xNN) in a value that log lines and '
+                      'routectl show ("Blocked\\x0a%s")' % forged, log)
+
+
 class TcpRelay:
     """Forwards 127.0.0.1:PORT to (host, port): miltertest itself cannot connect over IPv6."""
 
@@ -1190,7 +1277,7 @@ class SocketTests(MilterCase):
 
 
 CLASS_ORDER = [NegotiationTests, RuleTests, HostileAddressTests, ReloadTests, WarnModeTests, MetricsTests,
-               StartupSignalTests, LogcheckTests, SocketTests]
+               StartupSignalTests, LogcheckTests, NamedFileTests, SocketTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "milter", CLASS_ORDER, tearDownModule))

@@ -4,6 +4,7 @@
 #include "route_milter/config/config_digest.hpp"
 #include "route_milter/config/load_policy.hpp"
 #include "route_milter/core/listed_addresses.hpp"
+#include "route_milter/core/printable.hpp"
 
 #include "test_support.hpp"
 
@@ -191,6 +192,96 @@ BOOST_AUTO_TEST_CASE(store_puts_late_records_in_route_order_and_reports_duplicat
     BOOST_TEST(store.indexed_count() == 4u);
     BOOST_TEST(store.listed_count(0) == 2u);
     BOOST_TEST(store.listed_count(1) == 2u);
+}
+
+// Whoever writes a list reads the daemon's log: an error shows the first word of its line (cut,
+// control characters escaped), never the rest, and only the first few bad lines of a file.
+BOOST_AUTO_TEST_CASE(errors_show_the_first_word_of_a_line_and_a_few_lines_of_a_file) {
+    const auto pattern = std::get<RoutePattern>(RoutePattern::parse("a.example"));
+    ListedAddresses store;
+    AddressFileReader reader(store, 0, pattern, 1, "a.list");
+    std::string text =
+        "ok@a.example\n"
+        "nobody password=Hunter2-secret\n"                                   // 2: more after the word
+        "\"john doe\"@b.example and-the-rest\n"                              // 3: a quoted blank is in the word
+        "root:$6$SaltSalt$" + std::string(200, 'H') + ":19000:0:99999:7:::\n"  // 4: cut at 64 bytes
+        "\x1b[2J\x1b]0;owned\x07@a.example\n"                              // 5: a terminal's escapes
+        "x@\xc2\x85" "a.example\n"                                           // 6: NEL
+        "\t \"unbalanced@a.example rest\n";                                  // 7: the word runs to the end
+    for (int i = 0; i < 20; ++i) text += "bad" + std::to_string(i) + " hidden-" + std::to_string(i) + "\n";
+    reader.feed(text);
+    reader.finish();
+    const std::string e = text_of(reader.errors());
+    BOOST_TEST(reader.count() == 1u);
+    BOOST_TEST(e.find("a.list:2: ") != std::string::npos, e);
+    BOOST_TEST(e.find(" (\"nobody\", then more on the line)") != std::string::npos, e);
+    BOOST_TEST(e.find("a.list:3: ") != std::string::npos, e);
+    BOOST_TEST(e.find(" (\"\"john doe\"@b.example\", then more on the line)") != std::string::npos, e);
+    BOOST_TEST(e.find("a.list:4: ") != std::string::npos, e);
+    BOOST_TEST(e.find("(\"root:$6$SaltSalt$" + std::string(64 - 17, 'H') + "...\")") != std::string::npos, e);
+    BOOST_TEST(e.find("a.list:5: ") != std::string::npos, e);
+    BOOST_TEST(e.find("(\"\\x1b[2J\\x1b]0;owned\\x07@a.example\")") != std::string::npos, e);
+    BOOST_TEST(e.find("(\"x@\\xc2\\x85a.example\")") != std::string::npos, e);
+    BOOST_TEST(e.find("a.list:7: unbalanced quote (\"\"unbalanced@a.example rest\")") != std::string::npos, e);
+    for (const char* secret : {"Hunter2", "and-the-rest", ":19000", "\x1b", "\x07", "\xc2\x85", "hidden"})
+        BOOST_TEST(e.find(secret) == std::string::npos, secret << " in\n" << e);
+    // 6 bad lines above and 20 below: the first 10 (to line 11), then one line for the rest.
+    BOOST_REQUIRE(reader.errors().size() == max_shown_errors + 1);
+    BOOST_TEST(reader.errors()[9].line == 11u);
+    BOOST_TEST(format_diagnostic(reader.errors().back()) ==
+                   "a.list:12: and 16 more bad lines from here on, not shown (a file's first 10 are)", e);
+}
+
+// Files saved on Windows: a byte-order mark begins the file, not its first address, and CRLF
+// line ends are line ends; a mark anywhere else is an error of its line, not part of an address.
+BOOST_AUTO_TEST_CASE(a_byte_order_mark_and_crlf_lines_are_read_as_windows_writes_them) {
+    const auto pattern = std::get<RoutePattern>(RoutePattern::parse("a.example"));
+    const std::string bom = "\xEF\xBB\xBF";
+    struct Case {
+        std::string text;
+        std::vector<std::string> listed;
+        std::string errors;
+    };
+    const std::vector<Case> cases = {
+        {bom + "alice@a.example\r\nbob@a.example\r\n", {"alice@a.example", "bob@a.example"}, ""},
+        {bom + "# exported\r\n\r\nalice@a.example", {"alice@a.example"}, ""},
+        {bom, {}, ""},
+        {bom + "\r\n", {}, ""},
+        {bom + " \talice@a.example \r", {"alice@a.example"}, ""},
+        {"alice@a.example\r\n" + bom + "bob@a.example\r\ncarol@a.example\r\n", {"alice@a.example", "carol@a.example"},
+         "a.list:2: a byte-order mark (U+FEFF) inside the file: only the file may begin with one (\"\\xef\\xbb\\xbfbob"},
+        {"alice" + bom + "@a.example\n", {},
+         "a.list:1: a byte-order mark (U+FEFF) inside the file: only the file may begin with one"},
+        {bom + bom + "alice@a.example\n", {}, "a.list:1: a byte-order mark (U+FEFF) inside the file"},
+        {"alice@a.example\rbob@a.example\r\n", {}, "a.list:1: "},  // a lone CR is no line end
+    };
+    for (const Case& c : cases) {
+        BOOST_TEST_CONTEXT(printable(c.text)) {
+            for (std::size_t cut = 0; cut <= c.text.size(); ++cut) {  // however it is read
+                ListedAddresses store;
+                AddressFileReader reader(store, 0, pattern, 1, "a.list");
+                reader.feed(std::string_view(c.text).substr(0, cut));
+                reader.feed(std::string_view(c.text).substr(cut));
+                reader.finish();
+                std::vector<std::string> listed;
+                for (const ListedAddresses::Record& r : store.records()) listed.emplace_back(store.text(r));
+                BOOST_TEST(listed == c.listed, "cut at " << cut);
+                const std::string e = text_of(reader.errors());
+                if (c.errors.empty()) BOOST_TEST(e.empty(), "cut at " << cut << ": " << e);
+                else BOOST_TEST(e.find(c.errors) != std::string::npos, "cut at " << cut << ": " << e);
+            }
+        }
+    }
+    // Through the loader: the first address of a Windows file is listed.
+    const ConfigDir d;
+    d.write("a.list", bom + "alice@a.example\r\nbob@a.example\r\n", 0644);
+    const std::string main = d.write("main.conf", "routes = ( { domain = \"a.example\"; treat_recipient_as = \"local\";\r\n"
+                                                  "  deliver_to = \"listed\"; addresses_file = \"a.list\"; } );\r\n");
+    const PolicyResult r = load_policy_file(main);
+    BOOST_REQUIRE_MESSAGE(r.policy != nullptr, testing::errors_text(r));
+    BOOST_TEST(rule_for(*r.policy, "<alice@a.example>") == "no-objection");
+    BOOST_TEST(rule_for(*r.policy, "<bob@a.example>") == "no-objection");
+    BOOST_TEST(rule_for(*r.policy, "<carol@a.example>") == "not-listed");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -138,6 +138,33 @@ const BadCase bad_cases[] = {
     {"bad inet port", "milter = {\n socket = \"inet:99999@localhost\"; };\n", "milter.socket: must be"},
     {"timeout out of range", "milter = {\n timeout = 0; };\n", "test.conf:2: milter.timeout: out of range 1..86400 (0)"},
     {"routes not a list", "routes = { domain = \"a.example\"; };\n", "routes: expected a list"},
+    // A value that log lines, errors or routectl show holds no control character: a range name
+    // with a newline would forge a log line, an escape would drive the admin's terminal.
+    {"range name with a newline",
+     "ip_ranges = ( { name = \"Office\\nroute-milter[1]: forged\"; priority = 1;\n cidr = \"10.0.0.0/8\"; } );\n",
+     "test.conf:1: ip_ranges[0].name: a control character (shown as \\xNN) in a value that log lines and routectl "
+     "show (\"Office\\x0aroute-milter[1]: forged\")"},
+    {"description with an escape", "routes = ( { domain = \"a.example\";\n description = \"a\\x1b[2Jb\"; } );\n",
+     "test.conf:2: routes[0].description: a control character (shown as \\xNN) in a value that log lines and "
+     "routectl show (\"a\\x1b[2Jb\")"},
+    {"description with a tab", "routes = ( { domain = \"a.example\";\n description = \"a\tb\"; } );\n",
+     "test.conf:2: routes[0].description: a control character (shown as \\xNN) in a value that log lines and "
+     "routectl show (\"a\\x09b\")"},
+    {"host with a NEL", "routes = ( { domain = \"a.example\";\n host = \"mx\xc2\x85.a.example\"; } );\n",
+     "test.conf:2: routes[0].host: a control character"},
+    {"local domain with a line separator", "local_domains = [ \"a.example\",\n \"b\xe2\x80\xa8.example\" ];\n",
+     "test.conf:2: local_domains[1]: a control character"},
+    {"cidr with a newline", "ip_ranges = ( { name = \"r\"; priority = 1;\n cidr = [ \"10.0.0.0/8\\n\" ]; } );\n",
+     "test.conf:2: ip_ranges[0].cidr[0]: a control character"},
+    {"addresses_file with a CR", "routes = ( { domain = \"a.example\"; deliver_to = \"listed\";\n"
+     " addresses_file = \"a\\r.list\"; } );\n", "test.conf:2: routes[0].addresses_file: a control character"},
+    {"auth user with a newline", "routes = ( { domain = \"a.example\"; host = \"mx.a.example\";\n"
+     " auth = { user = \"u\\nx\"; password = \"p\"; }; } );\n", "test.conf:2: routes[0].auth.user: a control character"},
+    {"milter user with a newline", "milter = {\n user = \"x\\ny\"; };\n", "test.conf:2: milter.user: a control character"},
+    {"expires with a newline", "ip_ranges = ( { name = \"r\"; priority = 1; cidr = \"10.0.0.0/8\";\n"
+     " expires = \"2030-01-01T00:00:00Z\\n\"; } );\n", "test.conf:2: ip_ranges[0].expires: a control character"},
+    {"include name with a tab", "scope = \"all\";\n@include \"a\tb.conf\"\n",
+     "test.conf:2: @include \"a\\x09b.conf\": a control character in the name"},
 };
 
 }  // namespace
@@ -344,18 +371,11 @@ BOOST_AUTO_TEST_CASE(nul_byte_in_text) {
     BOOST_TEST(all_errors(r).find("NUL byte") != std::string::npos);
 }
 
+// In a directory of its own: one that others may write (/tmp) gives no file (config_source.hpp).
 struct TempFile {
+    testing::ConfigDir dir;
     std::string path;
-    explicit TempFile(const std::string& text, mode_t mode) {
-        char name[] = "/tmp/route-milter-test-XXXXXX";
-        const int fd = mkstemp(name);
-        BOOST_REQUIRE(fd >= 0);
-        path = name;
-        BOOST_REQUIRE(write(fd, text.data(), text.size()) == static_cast<ssize_t>(text.size()));
-        close(fd);
-        chmod(path.c_str(), mode);
-    }
-    ~TempFile() { unlink(path.c_str()); }
+    explicit TempFile(const std::string& text, mode_t mode) : path(dir.write("test.conf", text, mode)) {}
 };
 
 BOOST_AUTO_TEST_CASE(world_readable_passwords_are_refused) {
@@ -524,14 +544,15 @@ BOOST_AUTO_TEST_CASE(include_is_recognised_as_libconfig_recognises_it) {
                                      "/* @include \"c1\"\n"
                                      "@include \"c2\" */\n"
                                      "# @include \"c3\"\n"
-                                     "milter = { user = \"a\n"
+                                     "routes = ( { domain = \"a.example\"; host = \"mx.a.example\";\n"
+                                     "  auth = { user = \"u\"; password = \"a\n"
                                      "@include \\\"c4\\\"\n"
-                                     "\"; };\n"
+                                     "\"; }; } );\n"
                                      "\t @include\t\"s.conf\"\n");
     const ConfigResult r = load_config_file(main);
     BOOST_REQUIRE_MESSAGE(r.config.has_value(), all_errors(r));
     BOOST_TEST((r.config->scope == Scope::all));
-    BOOST_TEST(r.config->milter.user == "a\n@include \"c4\"\n");
+    BOOST_TEST(r.config->routes.at(0).auth->password == "a\n@include \"c4\"\n");
     // Not at the start of a line: libconfig's syntax error, and no file is opened.
     const ConfigResult late = load_config_file(d.write("late.conf", "scope = \"all\"; @include \"gone\"\n"));
     BOOST_TEST(all_errors(late).find("late.conf:1: syntax error") != std::string::npos, all_errors(late));
@@ -641,6 +662,46 @@ BOOST_AUTO_TEST_CASE(file_names_give_back_each_name_whole) {
     BOOST_CHECK_THROW(names.at(given.size()), std::out_of_range);
     names.clear();
     BOOST_TEST(names.empty());
+}
+
+// Files saved on Windows: a byte-order mark begins the config and each @include, not their
+// first setting, and CRLF lines read as LF ones, with the same lines in every error.
+BOOST_AUTO_TEST_CASE(a_byte_order_mark_and_crlf_lines_load_as_windows_writes_them) {
+    const std::string bom = "\xEF\xBB\xBF";
+    const ConfigResult text = load(bom + "scope = \"all\";\r\nroutes = ( { domain = \"a.example\"; } );\r\n");
+    BOOST_REQUIRE_MESSAGE(text.config.has_value(), all_errors(text));
+    BOOST_TEST(name_of(text.config->scope) == "all");
+    BOOST_TEST(load(bom).config.has_value());
+    const ConfigDir d;
+    d.write("part.conf", bom + "  { domain = \"b.example\";\r\n    description = \"from Windows\"; },\r\n"
+                                "  { domain = \"c.example\";\r\n    retries = 5000; }\r\n");
+    const std::string main = d.write("main.conf", bom + "# saved by Notepad\r\nroutes = (\r\n"
+                                                        "@include \"part.conf\"\r\n);\r\n");
+    const ConfigResult bad = load_config_file(main);
+    BOOST_TEST(bad.errors.size() == 1u, all_errors(bad));
+    BOOST_TEST(all_errors(bad).find(d.path + "/part.conf:4: routes[1].retries: out of range") != std::string::npos, all_errors(bad));
+    d.write("part.conf", bom + "  { domain = \"b.example\";\r\n    description = \"from Windows\"; }\r\n");
+    const ConfigResult good = load_config_file(main);
+    BOOST_REQUIRE_MESSAGE(good.config.has_value(), all_errors(good));
+    BOOST_TEST(good.config->routes.at(0).description == "from Windows");
+    BOOST_TEST(good.config->routes.at(0).line == 1u);
+    // A mark that does not begin a file is no blank: libconfig's error, at its line.
+    const ConfigResult inside = load("scope = \"all\";\n" + bom + "mode = \"warn\";\n");
+    BOOST_TEST(all_errors(inside).find("test.conf:2: syntax error") != std::string::npos, all_errors(inside));
+}
+
+// A password is never shown: it may hold what other values may not (item 12's rules aside).
+BOOST_AUTO_TEST_CASE(a_password_may_hold_a_control_character) {
+    const ConfigResult r = load("routes = ( { domain = \"a.example\"; host = \"mx.a.example\";\n"
+                                " auth = { user = \"u\"; password = \"p\\tw\\x01d\"; }; } );\n");
+    BOOST_REQUIRE_MESSAGE(r.config.has_value(), all_errors(r));
+    BOOST_TEST(r.config->routes.at(0).auth->password == "p\tw\x01" "d");
+}
+
+// Whatever a file name or message holds, a diagnostic is one line.
+BOOST_AUTO_TEST_CASE(a_diagnostic_is_one_line) {
+    BOOST_TEST(format_diagnostic({"a\nb.conf", 3, "bad (\"x\r\ny\x1b\")"}) == "a\\x0ab.conf:3: bad (\"x\\x0d\\x0ay\\x1b\")");
+    BOOST_TEST(format_diagnostic({"m\xc3\xbcnchen.conf", 0, "ok"}) == "m\xc3\xbcnchen.conf: ok");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

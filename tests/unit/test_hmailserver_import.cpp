@@ -2,6 +2,7 @@
 #include "route_milter/config/config_loader.hpp"
 #include "route_milter/config/load_policy.hpp"
 #include "route_milter/core/policy.hpp"
+#include "route_milter/hmailserver/backup.hpp"
 #include "route_milter/hmailserver/import.hpp"
 #include "route_milter/hmailserver/password.hpp"
 #include "route_milter/hmailserver/wildcard.hpp"
@@ -337,7 +338,7 @@ BOOST_AUTO_TEST_CASE(route_fields) {
     const Config c = loaded(i);
     const RouteConfig& out = c.routes.at(0);
     BOOST_TEST(out.pattern.text() == "partner.example");
-    BOOST_TEST(out.description == r.description);
+    BOOST_TEST(out.description == "line1 \"quoted\" \\ back");  // one line: see hostile_text_stays_in_its_string
     BOOST_TEST(out.hosts == std::vector<std::string>{"mx1.partner.example"});
     BOOST_TEST(out.port == 587);
     BOOST_TEST(out.retries == 4);
@@ -488,7 +489,6 @@ BOOST_AUTO_TEST_CASE(domains_and_aliases) {
     BOOST_TEST(lines(bad.errors).find("domain \"not a domain\": not a domain name") != std::string::npos);
 }
 
-// A backup whose text could bend the config: names and descriptions are quoted, comments one line.
 // hMailServer compares names as they are (and without regard to case): a U-label name typed
 // decomposed or in another spelling of its A-labels is imported in the one spelling route-milter
 // and Postfix's maps take, with a note; upper case is that spelling already.
@@ -520,14 +520,45 @@ BOOST_AUTO_TEST_CASE(idn_names_are_imported_in_the_spelling_the_maps_hold) {
                i.config_text);
 }
 
+// A backup whose text could bend the config: names and descriptions are quoted, comments one line,
+// and a control character (a log line's end) in a range name or description becomes a blank.
 BOOST_AUTO_TEST_CASE(hostile_text_stays_in_its_string) {
     HmsRoute r = route("a.example");
     r.description = "x\";\n}; scope = \"routes\"; #";
     HmsSecurityRange evil = range("r\n scope = \"routes\";", "10.0.0.0", "10.0.0.255", 5, 96203);
-    const Config c = loaded(imported(backup_with({r, route("b?\n scope = \"routes\";")}, {evil})));
+    const ImportResult i = imported(backup_with({r, route("b?\n scope = \"routes\";")}, {evil}));
+    const Config c = loaded(i);
     BOOST_TEST(name_of(c.scope) == "all");
-    BOOST_TEST(c.routes.at(0).description == r.description);
-    BOOST_TEST(c.ip_ranges.at(0).name == evil.name);
+    BOOST_TEST(c.routes.at(0).description == "x\"; }; scope = \"routes\"; #");
+    BOOST_TEST(c.ip_ranges.at(0).name == "r  scope = \"routes\";");
+    BOOST_TEST(has_note(i, "range \"r? scope = \"routes\";\": control characters in the name replaced by blanks"),
+               lines(i.notes));
+    BOOST_TEST(has_note(i, "route \"a.example\": control characters in the description replaced by blanks"),
+               lines(i.notes));
+}
+
+// hMailServer's XML carries a newline as &#10;: the imported config loads, every name one line.
+BOOST_AUTO_TEST_CASE(character_references_in_a_backup_give_a_config_that_loads) {
+    const std::string xml =
+        "<?xml version=\"1.0\"?>\n<Backup>\n<BackupInformation Mode=\"3\" Version=\"5.6.9\"/>\n"
+        "<Domains><Domain Name=\"corp.example\" Active=\"1\"/></Domains>\n<SecurityRanges>\n"
+        "<SecurityRange Name=\"Office&#10;route-milter[1]: forged\" LowerIP=\"10.0.0.0\" UpperIP=\"10.0.0.255\" "
+        "Priority=\"20\" Options=\"96203\" Expires=\"0\"/>\n"
+        "<SecurityRange Name=\"Office&#13;route-milter[1]: forged\" LowerIP=\"10.0.1.0\" UpperIP=\"10.0.1.255\" "
+        "Priority=\"20\" Options=\"96203\" Expires=\"0\"/>\n"
+        "<SecurityRange Name=\"Internet\" LowerIP=\"0.0.0.0\" UpperIP=\"255.255.255.255\" Priority=\"10\" "
+        "Options=\"96203\" Expires=\"0\"/>\n</SecurityRanges>\n<Routes>\n"
+        "<Route Name=\"partner.example\" Description=\"line 1&#13;&#10;line 2&#9;&#x85;end\" "
+        "TargetHost=\"mx.partner.example\" TargetPort=\"25\" NumberOfTries=\"4\" MinutesBetweenTry=\"60\" "
+        "ToAllAddresses=\"1\"/>\n</Routes>\n</Backup>\n";
+    const BackupResult b = read_backup_bytes(xml, "backup.xml");
+    BOOST_REQUIRE_MESSAGE(b.backup.has_value(), b.error);
+    BOOST_REQUIRE(b.backup->security_ranges.at(0).name == "Office\nroute-milter[1]: forged");
+    const ImportResult i = imported(*b.backup);
+    const Config c = loaded(i);
+    BOOST_TEST(c.ip_ranges.at(0).name == "Office route-milter[1]: forged");
+    BOOST_TEST(c.ip_ranges.at(1).name == "Office route-milter[1]: forged (2)");  // the same once blanked
+    BOOST_TEST(c.routes.at(0).description == "line 1  line 2  end");
 }
 
 // hMailServer's order at RCPT: route list, then the range's class, then SMTP AUTH; what it would

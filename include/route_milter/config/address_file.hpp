@@ -10,16 +10,22 @@
 //   AddressFileQueue files(paths); read_address_file(files, reader);  // paths[0], then paths[1]...
 // DESCRIPTION
 //   One address per line, in any form an inline `addresses` entry takes ("Alice@Example.com",
-//   "\"john doe\"@example.com", IDN); blanks around it and a trailing CR are ignored, and so are
-//   empty lines and lines whose first non-blank character is '#'. Each address is validated as
+//   "\"john doe\"@example.com", IDN); blanks around it and a trailing CR (CRLF lines) are
+//   ignored, and so are empty lines, lines whose first non-blank character is '#' and a UTF-8
+//   byte-order mark that begins the file (Windows editors write one). Each address is validated as
 //   an inline one (local@domain, inside the route's domain) and appended in canonical form: no
 //   std::string per address, no copy of the file. Duplicates are found by compile_policy.
 //   The file is read in chunks, so a million-address file never sits in memory as text.
 // DIAGNOSTICS
-//   Every bad line is one diagnostic "FILE:LINE: what (\"the line\")"; all of them are reported.
-//   read_address_file returns why a file cannot be used at all (missing, not a regular file,
-//   unreadable, too big), for the caller to report at the config line that names it; a file a
-//   group or other users may write is a diagnostic under the file's own name.
+//   A bad line is one diagnostic "FILE:LINE: what (\"its first word\")", the word cut at
+//   max_shown_word bytes and each control character shown as \xNN (printable.hpp): nothing
+//   else of the line. The first max_shown_errors bad lines of a file are reported, then one
+//   "FILE:LINE: and N more bad lines from here on, not shown". A byte-order mark anywhere but
+//   at the start of the file is an error of its line. read_address_file returns why a file
+//   cannot be used at all (missing, refused by FileOpener's rules on links and directories
+//   (config_source.hpp), not a regular file, unreadable, too big), for the caller to report at
+//   the config line that names it: such a file is not read. A file a group or other users may
+//   write is a diagnostic under the file's own name.
 #pragma once
 
 #include "route_milter/core/address.hpp"
@@ -44,6 +50,10 @@ namespace route_milter {
 inline constexpr std::size_t max_address_file_bytes = std::size_t{1} << 30;  // each file
 // Longer lines cannot hold an address (max_address_length) and are not kept whole.
 inline constexpr std::size_t max_address_line = 4096;
+// What an error shows of a file: the first so many bad lines, each by its first word, cut at so
+// many bytes (a reload's errors go to the daemon's log, which the file's writer may read).
+inline constexpr std::size_t max_shown_errors = 10;
+inline constexpr std::size_t max_shown_word = 64;
 
 class AddressFileReader {
 public:
@@ -71,6 +81,8 @@ private:
     unsigned line_ = 0;
     std::size_t count_ = 0;
     Diagnostics errors_;
+    std::size_t unshown_ = 0;     // bad lines past max_shown_errors
+    unsigned first_unshown_ = 0;  // the first of them
     NormalizedAddress parsed_;
 };
 
@@ -93,9 +105,9 @@ inline constexpr std::int64_t address_file_settle_ns = 10'000'000'000;  // 10 s:
 // What read_address_file's result says a reload may trust: its status, or 0.
 std::uint64_t trusted_status(const AddressFileRead& read, std::int64_t settle_ns = address_file_settle_ns);
 
-// The file_status of each path and its mode, as a reload finds them now (following
-// links; on NFS asked of the server): status 0 where there is none to be had or the file is
-// not a regular one. Most share a directory, opened once per run of them. With many paths up
+// The file_status of each path and its mode, as a reload finds them now (FileOpener::status:
+// by the rules a read would apply; on NFS asked of the server): status 0 where there is none
+// to be had, the file is not a regular one or the rules refuse it (read it: that says why). Most share a directory, opened once per run of them. With many paths up
 // to `threads` threads (the caller's among them) take blocks of 256 in turn (on NFS each
 // status is a round trip). Two: four were no faster on two cores, idle or under load.
 struct FileStatuses {

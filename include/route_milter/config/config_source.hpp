@@ -2,11 +2,13 @@
 //
 // libconfig 1.5 (Debian 12) has no include hook: its scanner fopen()s an `@include` itself and
 // calls exit() when flex cannot read it (a directory), blocks on a FIFO, and checks nothing.
-// So the loader never lets libconfig open a file. Each file is stat()ed, opened without
-// blocking, fstat()ed again through the open descriptor (the file that is read is the file that
-// was checked) and read into memory; every `@include "name"` line is replaced by the checked
-// text of its file, and libconfig parses the result from memory. A line map turns the lines of
-// that text back into file:line.
+// So the loader never lets libconfig open a file. Each file is opened by FileOpener's rules
+// (below: links, directories), stat()ed, opened without blocking, fstat()ed again through the
+// open descriptor (the file that is read is the file that was checked) and read into memory;
+// every `@include "name"` line is replaced by the checked text of its file, and libconfig
+// parses the result from memory. A line map turns the lines of that text back into file:line.
+// A UTF-8 byte-order mark that begins a file is left out of the text (Windows editors write
+// one); CRLF lines need nothing (libconfig takes CR as a blank).
 //
 // An @include is recognised exactly where libconfig 1.5's scanner recognises one: at the start
 // of a line (after spaces or tabs), outside /* */ comments and strings; the name ends at the next
@@ -16,8 +18,9 @@
 // MAX_INCLUDE_DEPTH), and a file that includes itself, directly or not, is refused.
 //
 // DIAGNOSTICS
-//   Problems with an @include (missing, unreadable, not a regular file, too big, nested too
-//   deep, a cycle, a bad name, an included file that ends inside a comment or string) are
+//   Problems with an @include (missing, unreadable, refused by FileOpener's rules, not a
+//   regular file, too big, nested too deep, a cycle, a bad name or one holding a control
+//   character, an included file that ends inside a comment or string) are
 //   reported at the file:line of the directive, naming the file. A file that a group or other
 //   users may write is reported under its own name. Any of the first kind leaves the text
 //   incomplete (`complete` is false): it must not be parsed.
@@ -30,6 +33,7 @@
 
 #include <array>
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -85,9 +89,9 @@ ConfigSource read_config_source_file(const std::string& path, std::int64_t settl
 // A file descriptor that closes itself.
 class Fd {
 public:
-    explicit Fd(int fd) : fd_(fd) {}
+    explicit Fd(int fd = -1) : fd_(fd) {}
     Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Fd& operator=(Fd&&) = delete;
+    Fd& operator=(Fd&& other) noexcept;
     ~Fd();
     int get() const { return fd_; }
 
@@ -95,12 +99,59 @@ private:
     int fd_;
 };
 
-// Opens `path` read-only as the loader opens every file: it must be a regular file, checked on
-// the open descriptor (filling `st`); the reason ("cannot read the file (...)") otherwise.
+// How the loader opens every file it reads: the config, each @include and each addresses_file.
+// Like ssh's StrictModes and Postfix's safe_open, it reads a file only where no one but root,
+// the reading user (the process's effective user) and the file's own owner could have put it:
+//  - a symbolic link, on the way or at the end of a path, is followed only when root or the
+//    reading user owns it, in a directory that root or the reading user owns and no group or
+//    other user may write; any other link is refused, not followed;
+//  - the file must be a regular file (checked on the open descriptor: what is read is what was
+//    checked); a directory, FIFO or device is never opened;
+//  - the directory that holds it must be writable by its owner alone (no group or other write
+//    bit), and that owner must be root, the reading user or the file's owner: whoever may add
+//    names to a directory could link any file of the file system into it, so a directory
+//    delegated to a user (chown alice lists/alice) gives only that user's own files.
+// A file's own group and other write bits are the loader's to judge (a diagnostic of their own).
+// The directory of the file opened last is kept open: most address files share one, which is
+// then walked once, not once per file.
+// DIAGNOSTICS
+//   open() and status() say why a file is refused: "cannot read the file (strerror)", "not a
+//   regular file (a directory)", "a symbolic link (PATH) made by USER: ...", "its directory
+//   (DIR) can be written by its group or other users (mode 0777): ...", "its directory (DIR)
+//   belongs to USER and the file to USER: ...". None of them holds a byte of the file.
+class FileOpener {
+public:
+    FileOpener();
+    FileOpener(const FileOpener&) = delete;
+    FileOpener& operator=(const FileOpener&) = delete;
+    ~FileOpener();
+
+    // Opens `path` read-only (`st`: the open file's status), or says why not.
+    std::variant<Fd, std::string> open(const std::string& path, struct stat& st);
+    // The status of `path` as open() would find it (asked of an NFS server, not its attribute
+    // cache), without opening it; false where open() would refuse it.
+    bool status(const std::string& path, struct stat& st);
+
+    struct Place;  // a directory reached by the rules
+
+private:
+    // The directory `path` names its file in, walked by the rules (kept for the next path in
+    // the same directory), and the file's last name; or why the directory is refused.
+    const Place* directory_of(const std::string& path, std::string& name, std::string& why);
+    // The directory that holds the file `path` names (`own` when a link led away from the one
+    // kept), its last name there and its lstat(); or why the rules refuse the way to it.
+    const Place* place_of(const std::string& path, Place& own, std::string& last, struct stat& last_st,
+                          std::string& why);
+
+    uid_t reader_;
+    std::string directory_text_;  // the directory part of the path last opened
+    bool have_directory_ = false;
+    std::unique_ptr<Place> directory_;  // nullptr: refused (why in directory_why_)
+    std::string directory_why_;
+};
+
+// FileOpener().open(path, st).
 std::variant<Fd, std::string> open_regular_file(const std::string& path, struct stat& st);
-// The same for `name` relative to the directory open as `dir` (AT_FDCWD: the working one); a
-// name resolved from its directory's descriptor saves walking the whole path for each file.
-std::variant<Fd, std::string> open_regular_file_at(int dir, const char* name, struct stat& st);
 
 // The status of a file (device, inode, size, mode, owner, mtime and ctime, to the nanosecond)
 // as one 64-bit value, never 0 (0 stands for "read it again"). A reload takes a file whose

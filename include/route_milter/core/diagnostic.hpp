@@ -19,7 +19,8 @@ struct Diagnostic {
 
 using Diagnostics = std::vector<Diagnostic>;
 
-// "file:line: message", or "file: message" when no line applies.
+// "file:line: message", or "file: message" when no line applies; one line, each control
+// character of the file name or message shown as \xNN (printable.hpp).
 std::string format_diagnostic(const Diagnostic& d);
 
 // By file, then line; diagnostics of one line keep their order.
