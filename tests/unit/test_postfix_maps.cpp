@@ -349,7 +349,8 @@ BOOST_AUTO_TEST_CASE(values_main_cf_would_split_are_errors) {
                                    "commas, '$', '{' or '}' (\"" + one_line(milter) + "\")\n",
                    milter);
     }
-    for (const std::string socket : {"unix:/run/route milter.sock", "unix:/run/a,b.sock", "unix:/run/x\ny.sock"}) {
+    // (A control character in milter.socket is refused by the loader already, like any in a config string.)
+    for (const std::string socket : {"unix:/run/route milter.sock", "unix:/run/a,b.sock", "unix:/run/$x.sock"}) {
         std::string quoted;  // as a libconfig string
         for (const char ch : socket) quoted += ch == '\n' ? std::string("\\n") : std::string(1, ch);
         const std::string text = R"(milter = { socket = ")" + quoted + R"("; }; routes = ( { domain = "a.test"; } );)";
