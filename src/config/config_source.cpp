@@ -219,8 +219,35 @@ const FileOpener::Place* file_place(const FileOpener::Place& dir, const std::str
         why = "not a regular file (a directory)";
         return nullptr;
     }
+    if (::fstatat(dir.dir.get(), name.c_str(), &last_st, AT_SYMLINK_NOFOLLOW) != 0) {
+        why = cannot_read(errno);
+        return nullptr;
+    }
+    if (!S_ISLNK(last_st.st_mode)) {  // most often: no walk
+        last = name;
+        return &dir;
+    }
     std::deque<std::string> parts{name};
     return walk(dir, std::move(parts), true, own, last, last_st, why, reader);
+}
+
+// stat(2) of `name` in `dir` without following a link, asked of an NFS server rather than its
+// attribute cache (a plain stat may answer from it, up to a minute old, where the read it
+// replaces would have opened the file: close-to-open); on a local file system the same.
+bool synced_status(const FileOpener::Place& dir, const std::string& name, struct stat& st) {
+    struct statx x {};
+    if (::statx(dir.dir.get(), name.c_str(), AT_STATX_FORCE_SYNC | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &x) != 0)
+        return false;
+    st = {};
+    st.st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
+    st.st_ino = x.stx_ino;
+    st.st_size = static_cast<off_t>(x.stx_size);
+    st.st_mode = x.stx_mode;
+    st.st_uid = x.stx_uid;
+    st.st_gid = x.stx_gid;
+    st.st_mtim = {x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec};
+    st.st_ctim = {x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec};
+    return true;
 }
 
 }  // namespace
@@ -246,7 +273,8 @@ const FileOpener::Place* FileOpener::directory_of(const std::string& path, std::
             struct stat unused_st {};
             const Place* reached =
                 walk(*start, std::move(parts), false, own, unused, unused_st, directory_why_, reader_);
-            if (reached != nullptr) directory_ = std::make_unique<Place>(reached == &own ? std::move(own) : std::move(*start));
+            if (reached != nullptr)
+                directory_ = std::make_unique<Place>(reached == &own ? std::move(own) : std::move(*start));
         }
     }
     if (!directory_) {
@@ -281,25 +309,15 @@ std::variant<Fd, std::string> FileOpener::open(const std::string& path, struct s
 }
 
 bool FileOpener::status(const std::string& path, struct stat& st) {
+    std::string name, why;
+    const Place* dir = directory_of(path, name, why);
+    if (dir == nullptr || !synced_status(*dir, name, st)) return false;
     Place own;
-    std::string last, why;
-    const Place* dir = place_of(path, own, last, st, why);
-    if (dir == nullptr) return false;
-    // On NFS a plain stat may answer from the attribute cache, up to a minute old, where the
-    // read it replaces would have opened the file (close-to-open: asked the server). FORCE_SYNC
-    // asks the server; on a local file system it changes nothing.
-    struct statx x {};
-    if (::statx(dir->dir.get(), last.c_str(), AT_STATX_FORCE_SYNC | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &x) != 0)
-        return false;
-    st = {};
-    st.st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
-    st.st_ino = x.stx_ino;
-    st.st_size = static_cast<off_t>(x.stx_size);
-    st.st_mode = x.stx_mode;
-    st.st_uid = x.stx_uid;
-    st.st_gid = x.stx_gid;
-    st.st_mtim = {x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec};
-    st.st_ctim = {x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec};
+    if (S_ISLNK(st.st_mode)) {  // where the link leads, by the rules
+        std::string last;
+        dir = file_place(*dir, name, own, last, st, why, reader_);
+        if (dir == nullptr || !synced_status(*dir, last, st)) return false;
+    }
     return S_ISREG(st.st_mode) && !directory_refusal(*dir, st, reader_);
 }
 

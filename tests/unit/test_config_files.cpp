@@ -239,6 +239,16 @@ BOOST_AUTO_TEST_CASE(a_reload_applies_the_rules_to_unchanged_files_too) {
     BOOST_TEST(opened.policy == nullptr);
     BOOST_TEST(has(errors_text(opened), "routes[1].addresses_file: its directory (" + s.at("lists") + ") can be written"),
                errors_text(opened));
+    // The list's writer puts a link of theirs where the list was, to the very same file.
+    BOOST_REQUIRE(::chmod(s.at("lists").c_str(), 0755) == 0);
+    BOOST_REQUIRE(::rename(s.at("lists/partner.list").c_str(), s.at("lists/real.list").c_str()) == 0);
+    s.link("real.list", "lists/partner.list", other);
+    const PolicyResult linked =
+        load_policy_file(s.main, UserCheck::skip, ListedAddressUse::into_index, same.policy.get(), 0);
+    BOOST_TEST(linked.policy == nullptr);
+    BOOST_TEST(has(errors_text(linked), "routes[1].addresses_file: a symbolic link (" + s.at("lists/partner.list") +
+                                            ") made by uid 4242"),
+               errors_text(linked));
 }
 
 BOOST_AUTO_TEST_SUITE_END()
