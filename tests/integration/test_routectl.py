@@ -1511,7 +1511,15 @@ class SaslPasswdTests(RoutectlCase):
                 r = subprocess.run([routectl_binary(), "postfix", "-c", conf, "-o", out, "--postmap", "--postfix-config",
                                     self.pf], capture_output=True)
                 self.assertNotIn(self.SECRET, r.stdout + r.stderr)
-                if whole:
+                if any(ch < 0x20 or ch == 0x7f for ch in user):
+                    # The loader refuses a control character in any string a log line could show
+                    # (auth.password alone may hold one): before any map writer sees it.
+                    refused += 1
+                    self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+                    self.assertIn(b"auth.user", r.stderr)
+                    self.assertIn(b"control character", r.stderr)
+                    self.assertFalse(os.path.exists(out))
+                elif whole:
                     written += 1
                     self.assertEqual(r.returncode, 0, r.stderr)
                     self.assertTrue(self.postmap_gives_back(os.path.join(out, "sasl_passwd"), user + b":" + password))
