@@ -134,9 +134,11 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     return no_reply_or(*c, SMFIP_NR_MAIL, SMFIS_CONTINUE);
 }
 
-// One line per refused or warned recipient, Postfix style:
+// One line per refused or warned recipient (and, with milter.log_accepted, accepted one), Postfix
+// style, naming the addresses as judged:
 //   QUEUEID: reject: RCPT from host[ip]: 550 5.1.1 <rcpt>: text; from=<..> to=<..> rule=.. route=.. range=..
 //   QUEUEID: warn: RCPT from host[ip]: would reject: 550 5.1.1 ...   (warn mode: nothing refused)
+//   QUEUEID: accept: RCPT from host[ip]: from=<..> to=<..> rule=no-objection route=.. range=..
 void log_decision(SMFICTX* ctx, const ConnectionContext& c, const Decision& d, const char* rcpt, const SmtpReply& reply,
                   const char* text) {
     const bool accepted = !d.rejects();
@@ -180,8 +182,7 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
     char text[max_quoted_address + 128];
     format_reply_text(d.rule, rcpt, text, sizeof text);
     log_decision(ctx, *c, d, c->rcpt_log.c_str(), reply, text);
-    if (!d.rejects()) return SMFIS_CONTINUE;
-    if (d.warns()) return SMFIS_CONTINUE;
+    if (!d.refuses()) return SMFIS_CONTINUE;
     // libmilter's prototype lacks const; it only copies the strings.
     if (smfi_setreply(ctx, const_cast<char*>(reply.code), const_cast<char*>(reply.xcode), text) != MI_SUCCESS) {
         log_line(LOG_ERR, "smfi_setreply failed for to=%s; answering tempfail", c->rcpt_log.c_str());
