@@ -168,11 +168,23 @@ MetricsServer::~MetricsServer() {
 void MetricsServer::connection_started(MHD_Connection* connection) {
     const MHD_ConnectionInfo* info = MHD_get_connection_info(connection, MHD_CONNECTION_INFO_CONNECTION_FD);
     clients_.push_back({connection, info != nullptr ? info->connect_fd : -1, Clock::now() + time_limit_});
-    const std::size_t open =
-        static_cast<std::size_t>(std::count_if(clients_.begin(), clients_.end(), [](const Client& c) { return !c.shut; }));
-    if (open <= max_connections_) return;
-    for (Client& c : clients_)
-        if (!c.shut) return shut(c, "to make room for a newer one (metrics.max_connections)");
+}
+
+std::size_t MetricsServer::open_connections() const {
+    return static_cast<std::size_t>(std::count_if(clients_.begin(), clients_.end(), [](const Client& c) { return !c.shut; }));
+}
+
+// Over metrics.max_connections, the oldest go, but only those open for room_settle at least:
+// a scraper accepted in the same burst as reconnecting tricklers has had its turn to be answered
+// by then, and is never the one shut.
+void MetricsServer::make_room(Clock::time_point now) {
+    std::size_t open = open_connections();
+    for (Client& c : clients_) {
+        if (open <= max_connections_) return;
+        if (c.shut || now - (c.deadline - time_limit_) < room_settle) continue;
+        shut(c, "to make room for a newer one (metrics.max_connections)");
+        --open;
+    }
 }
 
 void MetricsServer::connection_closed(MHD_Connection* connection) {
@@ -205,6 +217,10 @@ int MetricsServer::wait_ms(Clock::time_point now) const {
         const auto until = std::chrono::ceil<std::chrono::milliseconds>(next->deadline - now).count();
         wait = wait < 0 ? std::max<long long>(until, 0) : std::min<long long>(wait, std::max<long long>(until, 0));
     }
+    if (open_connections() > max_connections_) {  // make_room again once the young ones have settled
+        const long long settle = std::chrono::ceil<std::chrono::milliseconds>(room_settle).count();
+        wait = wait < 0 ? settle : std::min(wait, settle);
+    }
     return static_cast<int>(wait);
 }
 
@@ -232,6 +248,7 @@ void MetricsServer::run() {
             if (ready[i].data.fd == wake_.get()) return;
         MHD_run(daemon_);
         shut_overdue(Clock::now());
+        make_room(Clock::now());
     }
 }
 

@@ -12,9 +12,10 @@
 //     seconds kept a connection for ever); it is shut down then;
 //   - one request per connection (every answer says "Connection: close"): nothing stays open
 //     waiting for a next request, and the deadline is a request's;
-//   - at most metrics.max_connections are served at once; one more closes the oldest, so
-//     connections that trickle (or come back as soon as they are closed) cannot keep a local
-//     scraper or `routectl stats` out: a request answered in milliseconds is never the oldest.
+//   - at most metrics.max_connections are served at once; beyond that the oldest that have been
+//     open for 250 ms are closed, so connections that trickle (or come back as soon as they are
+//     closed) cannot keep a local scraper or `routectl stats` out: a request answered in
+//     milliseconds is never one of them, even when it came in the same burst as the tricklers.
 //     libmicrohttpd itself refuses connections beyond twice as many at accept;
 //   - a request's header may use 16 KiB (more: 431 and close).
 //   Only GET and HEAD of /metrics are answered (200); any other path 404, any other method 405.
@@ -68,6 +69,9 @@ private:
     void run();
     void shut(Client& client, const char* why);
     void shut_overdue(Clock::time_point now);
+    void make_room(Clock::time_point now);
+    std::size_t open_connections() const;
+    static constexpr std::chrono::milliseconds room_settle{250};
     int wait_ms(Clock::time_point now) const;
 
     Render render_;
