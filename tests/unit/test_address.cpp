@@ -177,7 +177,8 @@ BOOST_AUTO_TEST_CASE(idn_only_the_spelling_the_maps_hold) {
         BOOST_TEST(canonical_spelling(c.in) == c.spelling, c.in);
     }
     // libidn2 reads a C string: a NUL after a U-label must not cut the domain short there.
-    const std::string cut("b\xc3\xbc" "cher.example\0.evil.test", 30);
+    static constexpr char with_nul[] = "b\xc3\xbc" "cher.example\0.evil.test";
+    const std::string cut(with_nul, sizeof with_nul - 1);
     std::string out;
     BOOST_TEST((canonical_domain(cut, out) == DomainStatus::bad_idn));
     BOOST_TEST(canonical_spelling(cut).empty());
