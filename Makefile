@@ -45,7 +45,7 @@ TEST_LIBS   = -lboost_unit_test_framework
 # routectl stats reads the daemon's /metrics over HTTP.
 ROUTECTL_LIBS = -lcurl
 
-# One archive per wing (README "How it is built"); linked in dependency order, core last.
+# One archive per wing (docs/development.md, "How it is built"); linked in dependency order, core last.
 WINGS       = config postfix sendmail hmailserver common core
 wing_lib    = $(BUILD)/lib/libroute_milter_$(1).a
 CORE_SRC    = $(wildcard src/core/*.cpp)
