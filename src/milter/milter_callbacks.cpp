@@ -4,6 +4,7 @@
 
 #include <libmilter/mfdef.h>
 
+#include <algorithm>
 #include <cstring>
 #include <memory>
 #include <new>
@@ -120,9 +121,18 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
     const std::string_view argument = argv != nullptr && argv[0] != nullptr ? argv[0] : "";
     const EnvelopeReading reading =
         read_envelope_address(smfi_getsymval(ctx, const_cast<char*>("{mail_addr}")), argument, c->sender);
-    const bool parsed = reading.status == AddressStatus::ok;
-    // The sender as written, when the MTA's reading came from its resolver (message_facts).
-    const bool written = parsed && reading.from_mta && parse_address(argument, c->written_sender) == AddressStatus::ok;
+    // The sender as written, when the MTA's reading came from its resolver (message_facts). A
+    // routed form ('%', '!', a quoted '@') that cannot be read as written is refused: the MTA
+    // queues it as written, and whether that is an own address cannot be told.
+    const bool written = reading.status == AddressStatus::ok && reading.from_mta &&
+                         parse_address(argument, c->written_sender) == AddressStatus::ok;
+    const auto routed = [](std::string_view text) {
+        return text.find_first_of("%!") != std::string_view::npos || std::count(text.begin(), text.end(), '@') > 1;
+    };
+    // Routed as written, not in the MTA's reading: its resolver rewrote it.
+    const bool routed_unread = reading.status == AddressStatus::ok && reading.from_mta && !written &&
+                               routed(argument) && !routed(c->sender.text());
+    const bool parsed = reading.status == AddressStatus::ok && !routed_unread;
     set_log_address(m.sender_log, parsed ? c->sender.text() : argument, parsed);
     // Postfix and Sendmail send {auth_authen} with MAIL FROM, not with RCPT TO.
     const bool authenticated = macro(ctx, "{auth_authen}")[0] != '\0';

@@ -314,6 +314,13 @@ class HostileAddressTests(MilterCase):
         self.assertRegex(run.log, r"530 5\.7\.0 .*from=<ext@far\.test> to=<alice@backup\.test> rule=auth-required")
         run = miltertest(mta_message("ext@far.test", "ext@far.test", [("alice@backup.test", "alice@backup.test")]))
         self.assertRun(run, ["c"])
+        # The same routed sender with a comment cannot be read as written: refused, not judged external.
+        for written in ("ext%far.test(x)@own.test", "far.test!ext(x)@own.test", '"ext@far.test"(x)@own.test'):
+            run = miltertest(mta_message(written, "ext@far.test", [("alice@backup.test", "alice@backup.test")]))
+            self.assertRun(run, ["y"], written)
+            self.assertIn("501 5.1.7", run.log)
+        run = miltertest(mta_message("ext(x)@far.test", "ext@far.test", [("alice@backup.test", "alice@backup.test")]))
+        self.assertRun(run, ["c"])
 
     def test_every_decision_is_logged_with_log_accepted(self):
         use_config(address_scenarios.config().replace("scope =", "milter = { log_accepted = true; };\nscope =", 1))
