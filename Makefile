@@ -35,7 +35,9 @@ LDFLAGS  += -fsanitize=thread
 endif
 
 # libpsl: the public suffixes a wildcard route treated as local may not cover (open_relay.hpp).
-CORE_LIBS   = -lconfig++ -lidn2 -lcrypto -lpsl
+CORE_LIBS   = -lidn2 -lcrypto -lcdb
+# The config wing: libconfig reads the file, libpsl knows the public suffixes.
+CONFIG_LIBS = -lconfig++ -lpsl
 # The hMailServer wing: its backup is a 7z archive (libarchive) of UTF-16 XML (libxml2), passwords Blowfish (nettle).
 HMS_LIBS    = -larchive -lxml2 -lnettle
 # libmilter is linked statically so that its read() and sigwait() can be wrapped:
@@ -46,7 +48,7 @@ TEST_LIBS   = -lboost_unit_test_framework
 ROUTECTL_LIBS = -lcurl
 
 # One archive per wing (docs/development.md, "How it is built"); linked in dependency order, core last.
-WINGS       = config postfix sendmail hmailserver common core
+WINGS       = config postfix sendmail hmailserver image common core
 wing_lib    = $(BUILD)/lib/libroute_milter_$(1).a
 CORE_SRC    = $(wildcard src/core/*.cpp)
 MILTER_SRC  = $(wildcard src/milter/*.cpp)
@@ -58,12 +60,13 @@ obj = $(patsubst %.cpp,$(BUILD)/obj/%.o,$(1))
 
 CORE_LIB     = $(call wing_lib,core)
 CONFIG_LIB   = $(call wing_lib,config)
+IMAGE_LIB    = $(call wing_lib,image)
 POSTFIX_LIB  = $(call wing_lib,postfix)
 SENDMAIL_LIB = $(call wing_lib,sendmail)
 COMMON_LIB   = $(call wing_lib,common)
 HMS_LIB      = $(call wing_lib,hmailserver)
-MILTER_WINGS   = $(CONFIG_LIB) $(COMMON_LIB) $(CORE_LIB)
-ROUTECTL_WINGS = $(CONFIG_LIB) $(POSTFIX_LIB) $(SENDMAIL_LIB) $(HMS_LIB) $(COMMON_LIB) $(CORE_LIB)
+MILTER_WINGS   = $(IMAGE_LIB) $(COMMON_LIB) $(CORE_LIB)
+ROUTECTL_WINGS = $(CONFIG_LIB) $(POSTFIX_LIB) $(SENDMAIL_LIB) $(HMS_LIB) $(IMAGE_LIB) $(COMMON_LIB) $(CORE_LIB)
 BINARIES = $(BUILD)/route-milter $(BUILD)/routectl
 
 .SECONDEXPANSION:
@@ -88,20 +91,20 @@ $(BUILD)/route-milter: $(call obj,$(MILTER_SRC)) $(MILTER_WINGS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(MILTER_LIBS)
 
 $(BUILD)/routectl: $(call obj,$(ROUTECTL_SRC)) $(ROUTECTL_WINGS)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(HMS_LIBS) $(ROUTECTL_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS) $(HMS_LIBS) $(ROUTECTL_LIBS)
 
 $(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(ROUTECTL_WINGS)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(HMS_LIBS) $(TEST_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS) $(HMS_LIBS) $(TEST_LIBS)
 
-$(BUILD)/bench-core: $(call obj,$(BENCH_SRC)) $(CONFIG_LIB) $(CORE_LIB)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
+$(BUILD)/bench-core: $(call obj,$(BENCH_SRC)) $(CONFIG_LIB) $(IMAGE_LIB) $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS)
 
 # libFuzzer targets (built with clang: make fuzz).
-$(BUILD)/fuzz-hmailserver: $(BUILD)/obj/tests/fuzz/fuzz_hmailserver.o $(HMS_LIB) $(CONFIG_LIB) $(CORE_LIB)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(HMS_LIBS)
+$(BUILD)/fuzz-hmailserver: $(BUILD)/obj/tests/fuzz/fuzz_hmailserver.o $(HMS_LIB) $(CONFIG_LIB) $(IMAGE_LIB) $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS) $(HMS_LIBS)
 
-$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(CONFIG_LIB) $(CORE_LIB)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS)
+$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(CONFIG_LIB) $(IMAGE_LIB) $(CORE_LIB)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS)
 
 $(BUILD)/noop-milter: tests/bench/noop_milter.c
 	@mkdir -p $(dir $@)

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Installs the Debian packages route-milter needs to build and test, when they are missing.
 set -eu
-packages="g++ make miltertest libmilter-dev libconfig++-dev libidn2-dev libpsl-dev libboost-test-dev nlohmann-json3-dev libsystemd-dev
+packages="g++ make miltertest libmilter-dev libconfig++-dev libidn2-dev libpsl-dev libcdb-dev libboost-test-dev nlohmann-json3-dev libsystemd-dev
           libmicrohttpd-dev libssl-dev libcurl4-openssl-dev prometheus
           libarchive-dev libxml2-dev nettle-dev 7zip
           postfix sasl2-bin libsasl2-modules python3 procps

@@ -46,18 +46,6 @@ void ConfigSource::map_from(unsigned text_line, std::uint32_t file, unsigned lin
     segments_.push_back({text_line, {file, line}});
 }
 
-Fd::~Fd() {
-    if (fd_ >= 0) ::close(fd_);
-}
-
-Fd& Fd::operator=(Fd&& other) noexcept {
-    if (this != &other) {
-        if (fd_ >= 0) ::close(fd_);
-        fd_ = std::exchange(other.fd_, -1);
-    }
-    return *this;
-}
-
 namespace {
 std::string kind_of(mode_t mode) {
     if (S_ISDIR(mode)) return "a directory";

@@ -19,6 +19,7 @@ constexpr std::array<SmtpReply, rule_names.size()> rule_table{{
     /* postmaster */ {"250", "2.1.5", "Ok", false},
     /* routed-address */ {"550", "5.7.1", "Source-routed addresses are not accepted.", true},
     /* tls-required */ {"530", "5.7.0", "Must issue a STARTTLS command first.", false},
+    /* policy-unreadable */ {"451", "4.3.0", "Policy unavailable, try again later.", false},
 }};
 
 }  // namespace
@@ -34,7 +35,8 @@ bool is_policy_rule(Rule rule) {
     case Rule::no_objection:
     case Rule::bad_address:
     case Rule::bad_sender:
-    case Rule::postmaster: return false;
+    case Rule::postmaster:
+    case Rule::policy_unreadable: return false;
     }
     return false;
 }

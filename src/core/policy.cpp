@@ -1,147 +1,119 @@
 #include "route_milter/core/policy.hpp"
 
-
 #include <algorithm>
+#include <cstring>
 
 namespace route_milter {
 
-struct PolicyCompiler {
-    static PolicyResult compile(Config config, ListedAddressUse lists);
-};
+namespace {
 
-PolicyResult PolicyCompiler::compile(Config config, ListedAddressUse lists) {
-    PolicyResult result;
-    auto policy = std::make_shared<Policy>();
-    policy->config_ = std::move(config);
-    Config& c = policy->config_;
-    // Lines are in the file they were read from (an @include); a hand-made Config has one file.
-    const auto file_name = [&](std::uint32_t file) -> std::string {
-        return file < c.files.size() ? std::string(c.files[file]) : c.file;
-    };
-    const auto error = [&](const ListedAddresses::Record& at, std::string message) {
-        result.errors.push_back({file_name(at.file), at.line, std::move(message)});
-    };
-    const auto line_of = [&](const RouteConfig& route, const ListedAddresses::Record& here) {
-        if (route.file == here.file) return "line " + std::to_string(route.line);
-        return file_name(route.file) + ":" + std::to_string(route.line);
-    };
-
-    policy->exact_routes_.reserve(c.routes.size());
-
-    for (std::size_t i = 0; i < c.routes.size(); ++i) {
-        RouteConfig& r = c.routes[i];
-        const auto index = static_cast<std::uint32_t>(i);
-        switch (r.pattern.kind()) {
-        case RoutePattern::Kind::catch_all: policy->catch_all_ = &r; break;
-        case RoutePattern::Kind::wildcard: policy->wildcard_routes_.insert(r.pattern.suffix(), index); break;
-        case RoutePattern::Kind::exact: policy->exact_routes_.insert(r.pattern.text(), index); break;
-        case RoutePattern::Kind::none: break;  // a hand-made Config: the route matches nothing
-        }
+// tinycdb keeps its 256 table positions in the first 2048 bytes and writes the tables one after
+// the other behind the records: they must end exactly where the image ends.
+bool tables_fit(image::Bytes bytes, std::string& why) {
+    if (bytes.size() < 2048 || bytes.size() > UINT32_MAX) {
+        why = "truncated or oversized (" + std::to_string(bytes.size()) + " bytes)";
+        return false;
     }
-    for (const std::string& d : c.local_domains) policy->local_domains_.insert(d, 0);
-    // Within a route: the shards see that.
-    c.listed.index([&](const ListedAddresses::Record& a, std::uint32_t first) {
-        error(a, "routes: address listed twice, also under " + c.routes[first].pattern.text() + " (" +
-                     line_of(c.routes[first], a) + ") (\"" + std::string(c.listed.text(a)) + "\")");
-    });
-    // Across routes, only a wildcard or "*" route can list an address another route lists (two
-    // routes of one domain are the loader's error): every address such a route lists is checked
-    // against the routes that cover its domain. Its record names the line; in a shard a reload
-    // kept there is none, and an error there asks for a load that builds every shard.
-    const auto route_index = [&](const RouteConfig* r) { return static_cast<std::uint32_t>(r - c.routes.data()); };
-    const auto record_of = [&](std::uint32_t route, std::string_view address) -> const ListedAddresses::Record* {
-        for (const ListedAddresses::Record& a : c.listed.of_route(route))
-            if (c.listed.text(a) == address) return &a;
-        return nullptr;
-    };
-    std::vector<std::uint32_t> listing;
-    const auto check_wide = [&](std::uint32_t wide, std::string_view address, const ListedAddresses::Record* at) {
-        const RouteConfig& r = c.routes[wide];
-        const std::string_view domain = address.substr(address.rfind('@') + 1);
-        if (policy->local_domains_.find(domain) != nullptr) {
-            if (at == nullptr) return void(result.rebuild_listed = true);
-            error(*at, "routes: address is listed under " + r.pattern.text() + " but " + std::string(domain) +
-                           " is one of local_domains, which no wildcard or \"*\" route takes (\"" +
-                           std::string(address) + "\")");
-            return;
-        }
-        const RouteConfig* owner = policy->route_for_domain(domain);
-        // owner->pattern == r.pattern: a duplicate route domain, which the loader reports.
-        if (owner != nullptr && owner != &r && owner->pattern != r.pattern) {
-            if (at == nullptr) return void(result.rebuild_listed = true);
-            error(*at, "routes: address is listed under " + r.pattern.text() + " but route " + owner->pattern.text() +
-                           " (" + line_of(*owner, *at) + ") takes its domain (\"" + std::string(address) + "\")");
-        }
-        // Every route covering the domain that lists the address: each after the first is told
-        // (once: by the first wildcard or "*" route among them).
-        listing.clear();
-        const auto consider = [&](const std::uint32_t* route) {
-            if (route != nullptr && c.listed.lists(*route, address)) listing.push_back(*route);
-        };
-        consider(policy->exact_routes_.find(domain));
-        for_each_wildcard_suffix(domain, [&](std::string_view suffix) {
-            consider(policy->wildcard_routes_.find(suffix));
-            return true;
-        });
-        if (policy->catch_all_ != nullptr) {
-            const std::uint32_t all = route_index(policy->catch_all_);
-            consider(&all);
-        }
-        if (listing.size() < 2) return;
-        std::sort(listing.begin(), listing.end());
-        for (const std::uint32_t l : listing)
-            if (!c.routes[l].pattern.is_exact()) {
-                if (l != wide) return;
-                break;
-            }
-        const RouteConfig& first = c.routes[listing.front()];
-        for (std::size_t k = 1; k < listing.size(); ++k) {
-            const ListedAddresses::Record* dup = record_of(listing[k], address);
-            if (dup == nullptr) return void(result.rebuild_listed = true);
-            error(*dup, "routes: address listed twice, also under " + first.pattern.text() + " (" +
-                            line_of(first, *dup) + ") (\"" + std::string(address) + "\")");
-        }
-    };
-    const auto is_wide = [&](std::uint32_t route) {
-        return c.routes[route].pattern.is_wildcard() || c.routes[route].pattern.is_catch_all();
-    };
-    for (const ListedAddresses::Record& a : c.listed.records())
-        if (a.route < c.routes.size() && is_wide(a.route)) check_wide(a.route, c.listed.text(a), &a);
-    // A kept shard has no records left: its wildcard and "*" routes' addresses come from its
-    // index, walked once whatever the number of such routes in it.
-    if (c.listed.kept_shards().any()) {
-        std::vector<std::vector<std::pair<std::uint32_t, std::uint32_t>>> wide_by_shard;  // (tag, route)
-        for (std::uint32_t i = 0; i < c.routes.size(); ++i)
-            if (is_wide(i) && c.listed.placed(i) && c.listed.kept(c.listed.shard_of_route(i))) {
-                if (wide_by_shard.empty()) wide_by_shard.resize(ListedAddresses::shard_count);
-                wide_by_shard[c.listed.shard_of_route(i)].emplace_back(c.listed.place_of(i) >> 8, i);
-            }
-        for (std::uint32_t s = 0; s < wide_by_shard.size(); ++s) {
-            auto& wide = wide_by_shard[s];
-            if (wide.empty()) continue;
-            std::sort(wide.begin(), wide.end());
-            c.listed.for_each_in_shard(s, [&](std::string_view address, std::uint32_t tag) {
-                const auto found = std::lower_bound(wide.begin(), wide.end(), std::pair{tag, std::uint32_t{0}});
-                if (found != wide.end() && found->first == tag) check_wide(found->second, address, nullptr);
-            });
-        }
+    std::uint64_t expected = cdb_unpack(bytes.data());
+    if (expected < 2048) {
+        why = "damaged table index";
+        return false;
     }
-    for (std::size_t i = 0; i < c.routes.size(); ++i) c.routes[i].listed_place = c.listed.place_of(static_cast<std::uint32_t>(i));
-    if (lists == ListedAddressUse::into_index) c.listed.drop_records();
-    // The RCPT path's copy of what it reads of each route (policy.hpp: RouteFacts); made once
-    // the records are gone, so that it does not add to the compile's peak.
-    policy->route_facts_.reserve(c.routes.size());
-    for (const RouteConfig& r : c.routes)
-        policy->route_facts_.push_back(
-            {r.listed_place, r.deliver_to, r.treat_recipient_as, effective_mode(c, &r), range_rules_mode(c, &r)});
-    for (const IpRangeConfig& range : c.ip_ranges) policy->ranges_by_priority_.push_back(&range);
-    std::stable_sort(policy->ranges_by_priority_.begin(), policy->ranges_by_priority_.end(),
-                     [](const IpRangeConfig* a, const IpRangeConfig* b) { return a->priority > b->priority; });
-    if (result.errors.empty() && !result.rebuild_listed) result.policy = std::move(policy);
-    return result;
+    for (unsigned i = 0; i < 256; ++i) {
+        const std::uint64_t pos = cdb_unpack(bytes.data() + 8 * i);
+        const std::uint64_t slots = cdb_unpack(bytes.data() + 8 * i + 4);
+        if (pos != expected) {
+            why = "damaged table index";
+            return false;
+        }
+        expected = pos + slots * 8;
+    }
+    if (expected != bytes.size()) {
+        why = "truncated: its tables end at byte " + std::to_string(expected) + " of " + std::to_string(bytes.size());
+        return false;
+    }
+    return true;
 }
 
-PolicyResult compile_policy(Config config, ListedAddressUse lists) { return PolicyCompiler::compile(std::move(config), lists); }
+}  // namespace
+
+Policy::Found Policy::find(std::string_view key, std::uint32_t& value) const {
+    cdb local = db_;
+    const int found = cdb_find(&local, key.data(), static_cast<unsigned>(key.size()));
+    if (found == 0) return Found::no;
+    if (found < 0 || cdb_datalen(&local) != 4) return Found::damaged;
+    const auto* at = static_cast<const unsigned char*>(cdb_get(&local, 4, cdb_datapos(&local)));
+    if (at == nullptr) return Found::damaged;
+    value = cdb_unpack(at);
+    return value < header_.route_count ? Found::yes : Found::damaged;
+}
+
+Policy::Opened Policy::open(image::Bytes bytes, std::shared_ptr<const void> owner) {
+    Opened out;
+    std::string why;
+    if (!tables_fit(bytes, why)) return {nullptr, why};
+    auto p = std::make_shared<Policy>();
+    p->owner_ = std::move(owner);
+    p->bytes_ = bytes;
+    p->db_.cdb_fd = -1;
+    p->db_.cdb_mem = bytes.data();
+    p->db_.cdb_fsize = static_cast<unsigned>(bytes.size());
+    p->db_.cdb_dend = std::min<unsigned>(cdb_unpack(bytes.data()), p->db_.cdb_fsize);
+    const auto record = [&](std::string_view key, image::Bytes& to) {
+        cdb local = p->db_;
+        if (cdb_find(&local, key.data(), static_cast<unsigned>(key.size())) <= 0) return false;
+        const void* at = cdb_get(&local, cdb_datalen(&local), cdb_datapos(&local));
+        if (at == nullptr) return false;
+        to = image::Bytes(static_cast<const unsigned char*>(at), cdb_datalen(&local));
+        return true;
+    };
+    image::Bytes header, settings, routes, patterns;
+    if (!record(image::header_key, header)) return {nullptr, "not a route-milter policy image (no header)"};
+    auto decoded = image::decode_header(header, why);
+    if (!decoded) return {nullptr, why};
+    p->header_ = std::move(*decoded);
+    const auto section = [&](std::string_view key, const image::Section& s, image::Bytes& to, const char* name) {
+        if (!record(key, to) || to.size() != s.length || image::checksum(to) != s.checksum) {
+            why = std::string("damaged ") + name + " record";
+            return false;
+        }
+        return true;
+    };
+    if (!section(image::settings_key, p->header_.settings, settings, "settings") ||
+        !section(image::routes_key, p->header_.routes, routes, "routes") ||
+        !section(image::patterns_key, p->header_.patterns, patterns, "patterns"))
+        return {nullptr, why};
+    if (!image::decode_settings(settings, p->config_, why)) return {nullptr, why};
+    if (routes.size() != static_cast<std::uint64_t>(p->header_.route_count) * image::RouteRecord::size)
+        return {nullptr, "damaged routes record"};
+    p->routes_ = routes.data();
+    p->patterns_ = std::string_view(reinterpret_cast<const char*>(patterns.data()), patterns.size());
+    for (std::uint32_t i = 0; i < p->header_.route_count; ++i) {
+        image::RouteRecord r;
+        if (!image::decode_route(p->routes_ + i * image::RouteRecord::size, r) ||
+            static_cast<std::uint64_t>(r.pattern_offset) + r.pattern_length > patterns.size())
+            return {nullptr, "damaged route record " + std::to_string(i)};
+        if (r.kind == RoutePattern::Kind::catch_all) p->catch_all_ = i;
+        if (r.kind == RoutePattern::Kind::wildcard) p->wildcards_ = true;
+        p->warn_routes_ += r.mode.value_or(p->config_.mode) == Mode::warn;
+    }
+    for (const std::string& d : p->config_.local_domains) p->local_domains_.insert(d, 0);
+    for (const IpRangeConfig& range : p->config_.ip_ranges) p->ranges_by_priority_.push_back(&range);
+    std::stable_sort(p->ranges_by_priority_.begin(), p->ranges_by_priority_.end(),
+                     [](const IpRangeConfig* a, const IpRangeConfig* b) { return a->priority > b->priority; });
+    out.policy = std::move(p);
+    return out;
+}
+
+RouteView Policy::route(std::uint32_t index) const {
+    RouteView v;
+    v.index = index;
+    image::decode_route(routes_ + static_cast<std::size_t>(index) * image::RouteRecord::size, v.record);  // checked at open
+    v.pattern = patterns_.substr(v.record.pattern_offset, v.record.pattern_length);
+    v.mode = v.record.mode.value_or(config_.mode);
+    v.range_mode = config_.mode == Mode::warn && v.mode == Mode::warn ? Mode::warn : Mode::enforce;
+    return v;
+}
 
 const IpRangeConfig* Policy::range_for(const std::optional<IpAddress>& client, std::int64_t now) const {
     if (!client) return nullptr;
@@ -153,39 +125,49 @@ const IpRangeConfig* Policy::range_for(const std::optional<IpAddress>& client, s
     return nullptr;
 }
 
-std::uint32_t Policy::route_index_for_domain(std::string_view domain, std::uint32_t domain_hash) const {
-    if (domain.empty()) return UINT32_MAX;
-    if (const std::uint32_t* i = exact_routes_.find(domain, domain_hash)) return *i;
-    if (wildcard_routes_.size() != 0) {
-        for (std::size_t dot = domain.find('.'); dot != std::string_view::npos; dot = domain.find('.', dot + 1))
-            if (const std::uint32_t* i = wildcard_routes_.find(domain.substr(dot))) return *i;
+std::uint32_t Policy::route_for_domain(std::string_view domain) const {
+    if (domain.empty() || domain.front() == '.' || domain.find('@') != std::string_view::npos) return no_route;
+    std::uint32_t index = 0;
+    switch (find(domain, index)) {
+    case Found::yes: return index;
+    case Found::damaged: return damaged;
+    case Found::no: break;
     }
-    return catch_all_ != nullptr ? static_cast<std::uint32_t>(catch_all_ - config_.routes.data()) : UINT32_MAX;
+    if (wildcards_) {
+        for (std::size_t dot = domain.find('.'); dot != std::string_view::npos; dot = domain.find('.', dot + 1)) {
+            switch (find(domain.substr(dot), index)) {
+            case Found::yes: return index;
+            case Found::damaged: return damaged;
+            case Found::no: break;
+            }
+        }
+    }
+    return catch_all_;
 }
 
-const RouteConfig* Policy::route_for_domain(std::string_view domain) const {
-    const std::uint32_t i = route_index_for_domain(domain, StringIndex::key_hash(domain));
-    return i == UINT32_MAX ? nullptr : &config_.routes[i];
+std::optional<bool> Policy::is_listed(std::uint32_t index, std::string_view canonical_address) const {
+    std::uint32_t listing = 0;
+    switch (find(canonical_address, listing)) {
+    case Found::yes: return listing == index;
+    case Found::no: return false;
+    case Found::damaged: break;
+    }
+    return std::nullopt;
 }
 
-bool Policy::is_listed(const RouteConfig& route, std::string_view canonical_address) const {
-    return config_.listed.lists_at(route.listed_place, canonical_address);
-}
-
-AddressClass Policy::classify_sender(const NormalizedAddress& sender) const {
+AddressClass Policy::classify_sender(const NormalizedAddress& sender, bool& damaged_image) const {
     if (sender.is_null() || !sender.has_domain()) return AddressClass::external;
     if (local_domains_.find(sender.domain()) != nullptr) return AddressClass::local;
-    const RouteConfig* route = route_for_domain(sender.domain());
-    if (route == nullptr || route->treat_sender_as != AddressClass::local) return AddressClass::external;
-    if (route->deliver_to == DeliverTo::listed && !is_listed(*route, sender.text())) return AddressClass::external;
-    return AddressClass::local;
-}
-
-AddressClass Policy::classify_recipient(const NormalizedAddress& recipient, const RouteConfig* route) const {
-    if (!recipient.has_domain()) return AddressClass::local;  // the MTA qualifies bare names locally
-    if (local_domains_.find(recipient.domain()) != nullptr) return AddressClass::local;
-    if (route == nullptr || route->treat_recipient_as != AddressClass::local) return AddressClass::external;
-    if (route->deliver_to == DeliverTo::listed && !is_listed(*route, recipient.text())) return AddressClass::external;
+    const std::uint32_t index = route_for_domain(sender.domain());
+    if (index == damaged) damaged_image = true;
+    if (index >= route_count()) return AddressClass::external;
+    const RouteView r = route(index);
+    if (r.record.treat_sender_as != AddressClass::local) return AddressClass::external;
+    if (r.record.deliver_to == DeliverTo::listed) {
+        const std::optional<bool> listed = is_listed(index, sender.text());
+        if (!listed) damaged_image = true;
+        if (listed != true) return AddressClass::external;
+    }
     return AddressClass::local;
 }
 
@@ -197,9 +179,9 @@ MessageFacts Policy::message_facts(const std::optional<IpAddress>& client, bool 
     facts.authenticated = authenticated;
     facts.tls = tls;
     facts.sender_readable = sender != nullptr;
-    facts.sender_class = sender != nullptr ? classify_sender(*sender) : AddressClass::external;
+    facts.sender_class = sender != nullptr ? classify_sender(*sender, facts.image_damaged) : AddressClass::external;
     if (sender != nullptr && written != nullptr && written->text() != sender->text() &&
-        classify_sender(*written) == AddressClass::local)
+        classify_sender(*written, facts.image_damaged) == AddressClass::local)
         facts.sender_class = AddressClass::local;
     return facts;
 }
@@ -222,40 +204,47 @@ Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAdd
         d.rule = Rule::bad_sender;
         return d;
     }
+    if (facts.image_damaged) {
+        d.rule = Rule::policy_unreadable;
+        return d;
+    }
     // Own domains first: no wildcard or "*" route takes them (routectl's maps agree).
-    const std::uint32_t domain_hash = recipient.has_domain() ? StringIndex::key_hash(recipient.domain()) : 0;
-    const bool own_domain = recipient.has_domain() && local_domains_.find(recipient.domain(), domain_hash) != nullptr;
+    const bool own_domain = recipient.has_domain() && local_domains_.find(recipient.domain()) != nullptr;
     // For its own domains (and bare names) the MTA reads "a%far.test", "far.test!a" and
     // "\"a@far.test\"" as routes to far.test and relays there: never judge them as local.
     if ((own_domain || !recipient.has_domain()) && recipient.local().find_first_of("%!@") != std::string_view::npos) {
         d.rule = Rule::routed_address;
         return d;
     }
-    std::uint32_t listed_hash = 0;
-    const RouteFacts* facts_of_route = nullptr;
-    if (recipient.has_domain() && !own_domain) {
-        listed_hash = ListedAddresses::address_hash(recipient.text());
-        config_.listed.prefetch(domain_hash, listed_hash);
-        const std::uint32_t i = route_index_for_domain(recipient.domain(), domain_hash);
-        if (i != UINT32_MAX) {
-            d.route = config_.routes.data() + i;
-            facts_of_route = &route_facts_[i];
-        }
+    std::uint32_t index = no_route;
+    if (recipient.has_domain() && !own_domain) index = route_for_domain(recipient.domain());
+    if (index == damaged) {
+        d.rule = Rule::policy_unreadable;
+        return d;
     }
-    d.mode = facts_of_route != nullptr ? facts_of_route->mode : config_.mode;
-    if (facts_of_route == nullptr && config_.scope == Scope::routes) {
+    RouteView route_of;
+    if (index != no_route) {
+        route_of = route(index);
+        d.route = {index, route_of.pattern, route_of.record.line};
+        d.mode = route_of.mode;
+    } else if (config_.scope == Scope::routes) {
         d.rule = Rule::out_of_scope;
         return d;
     }
-    if (facts_of_route != nullptr && facts_of_route->deliver_to == DeliverTo::listed &&
-        !config_.listed.lists_at(facts_of_route->listed_place, recipient.text(), listed_hash)) {
-        d.rule = Rule::not_listed;
-        return d;
+    if (d.route && route_of.record.deliver_to == DeliverTo::listed) {
+        const std::optional<bool> listed = is_listed(index, recipient.text());
+        if (!listed) {
+            d.rule = Rule::policy_unreadable;
+            return d;
+        }
+        if (!*listed) {
+            d.rule = Rule::not_listed;
+            return d;
+        }
     }
-    // classify_recipient without a second local_domains or listed lookup (a listing route lists
-    // the recipient by now): the RCPT path is bound by its hash lookups.
+    // The recipient's class without a second lookup (a listing route lists the recipient by now).
     const AddressClass rcpt_class = own_domain || !recipient.has_domain() ? AddressClass::local
-                                    : facts_of_route != nullptr && facts_of_route->treat_recipient_as == AddressClass::local
+                                    : d.route && route_of.record.treat_recipient_as == AddressClass::local
                                         ? AddressClass::local
                                         : AddressClass::external;
     const DeliveryClass cls = delivery_class(facts.sender_class, rcpt_class);
@@ -267,7 +256,7 @@ Decision Policy::decide_recipient(const MessageFacts& facts, const NormalizedAdd
     else if (facts.range->require_auth.contains(cls) && !facts.authenticated) d.rule = Rule::auth_required;
     else d.rule = Rule::no_objection;
     // A route's warn mode rehearses its address list only; the ranges' rules have their own mode.
-    if (d.rule != Rule::no_objection) d.mode = facts_of_route != nullptr ? facts_of_route->range_mode : config_.mode;
+    if (d.rule != Rule::no_objection) d.mode = d.route ? route_of.range_mode : config_.mode;
     return d;
 }
 

@@ -4,11 +4,11 @@ namespace route_milter {
 namespace {
 
 // The route whose schedule the message follows, or nullptr when the MTA's own applies.
-const RouteConfig* governing_route(const QueuedMessage& m, const Policy& policy, NormalizedAddress& scratch) {
+const RouteConfig* governing_route(const QueuedMessage& m, const RouteTable& routes, NormalizedAddress& scratch) {
     const RouteConfig* best = nullptr;
     for (const QueuedRecipient& r : m.recipients) {
         if (parse_address(r.address, scratch) != AddressStatus::ok || !scratch.has_domain()) return nullptr;
-        const RouteConfig* route = policy.route_for_domain(scratch.domain());
+        const RouteConfig* route = routes.route_for_domain(scratch.domain());
         // ETRN routes hold their mail until the site asks for it: no kick would deliver it
         // (defer_transports), and no schedule may return it before then.
         if (route == nullptr || route->etrn) return nullptr;
@@ -23,11 +23,11 @@ const RouteConfig* governing_route(const QueuedMessage& m, const Policy& policy,
 
 std::string_view name_of(RetryActionKind kind) { return kind == RetryActionKind::kick ? "kick" : "expire"; }
 
-RetryPlan plan_retries(const QueueSnapshot& queue, const RetryState& state, std::int64_t now, const Policy& policy) {
+RetryPlan plan_retries(const QueueSnapshot& queue, const RetryState& state, std::int64_t now, const RouteTable& routes) {
     RetryPlan plan;
     NormalizedAddress scratch;
     for (const QueuedMessage& m : queue) {
-        const RouteConfig* route = governing_route(m, policy, scratch);
+        const RouteConfig* route = governing_route(m, routes, scratch);
         if (route == nullptr) continue;
         RetryRecord record{m.arrival_time, 0, 0};
         if (const auto it = state.find(m.queue_id); it != state.end() && it->second.arrival_time == m.arrival_time)

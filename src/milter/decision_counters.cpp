@@ -1,8 +1,6 @@
 // decision_counters.cpp - slots per route pattern; see decision_counters.hpp.
 #include "decision_counters.hpp"
 
-#include <malloc.h>
-
 #include <algorithm>
 
 namespace route_milter {
@@ -12,15 +10,16 @@ DecisionCounters::DecisionCounters() {
     no_route_->holders.store(1, std::memory_order_relaxed);  // for ever: every Serving counts into it
 }
 
-std::vector<DecisionCounters::Slot*> DecisionCounters::slots_for(const Config& config) {
+std::vector<DecisionCounters::Slot*> DecisionCounters::slots_for(const Policy& policy) {
     std::vector<Slot*> out;
-    out.reserve(config.routes.size());
+    out.reserve(policy.route_count());
     const std::lock_guard<std::mutex> lock(mutex_);
-    for (const RouteConfig& r : config.routes) {
-        const auto found = by_pattern_.find(r.pattern.text());
+    for (std::uint32_t i = 0; i < policy.route_count(); ++i) {
+        const std::string_view pattern = policy.route(i).pattern;
+        const auto found = by_pattern_.find(pattern);
         Slot* slot = found != by_pattern_.end() ? found->second : nullptr;
         if (slot == nullptr) {
-            slot = slots_.emplace_back(std::make_unique<Slot>(r.pattern.text())).get();
+            slot = slots_.emplace_back(std::make_unique<Slot>(std::string(pattern))).get();
             by_pattern_.emplace(slot->route, slot);
         }
         slot->holders.fetch_add(1, std::memory_order_relaxed);
@@ -43,17 +42,12 @@ void DecisionCounters::drop_unheld() {
 Serving::~Serving() {
     // release: this Serving's counts happen before drop_unheld sees the slot unheld.
     for (DecisionCounters::Slot* s : route_slots) s->holders.fetch_sub(1, std::memory_order_acq_rel);
-    if (!policy || policy.use_count() != 1) return;
-    const Config& c = policy->config();
-    const bool big = c.routes.size() >= 1000 || policy->listed_address_count() >= 100000;
-    policy.reset();
-    if (big) malloc_trim(0);
 }
 
 std::shared_ptr<const Serving> make_serving(std::shared_ptr<const Policy> policy, DecisionCounters* counters) {
     auto serving = std::make_shared<Serving>();
     if (counters != nullptr) {
-        serving->route_slots = counters->slots_for(policy->config());
+        serving->route_slots = counters->slots_for(*policy);
         serving->no_route = counters->no_route();
         serving->counters = counters;
     }

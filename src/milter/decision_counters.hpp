@@ -62,9 +62,9 @@ public:
 
     DecisionCounters();
 
-    // The slot of each route of `config` (by index), creating those of new patterns; each is
+    // The slot of each route of `policy` (by index), creating those of new patterns; each is
     // held once more (the caller's Serving gives it back).
-    std::vector<Slot*> slots_for(const Config& config);
+    std::vector<Slot*> slots_for(const Policy& policy);
     Slot* no_route() { return no_route_; }
 
     // Frees the slots no Serving holds any more (their routes are gone from every policy in
@@ -99,9 +99,6 @@ struct Serving {
     Serving() = default;
     Serving(const Serving&) = delete;
     Serving& operator=(const Serving&) = delete;
-    // Frees the policy, if this was the last hold on it, and a big one's pages go back to the
-    // system then: a policy a reload replaced is often freed later, when the last connection
-    // that started under it closes (never on the RCPT path), after the reload's own trim ran.
     ~Serving();
 
     std::shared_ptr<const Policy> policy;
@@ -113,7 +110,7 @@ struct Serving {
     void count(const Decision& d) const noexcept {
         if (no_route == nullptr) return;
         DecisionCounters::Slot* slot =
-            d.route != nullptr ? route_slots[static_cast<std::size_t>(d.route - policy->config().routes.data())] : no_route;
+            d.route ? route_slots[d.route.index] : no_route;
         slot->counts[DecisionCounters::Slot::index(d.rule, d.mode)].fetch_add(1, std::memory_order_relaxed);
     }
 };

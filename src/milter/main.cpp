@@ -1,8 +1,8 @@
 // route-milter - the RCPT TO milter daemon.
 //
-// Start-up order: block SIGHUP, read and validate the config completely (exit 78 on any
-// error), open the socket as the starting user, hand it to the configured user, drop
-// privileges, then serve. SIGHUP reloads (libmilter_wraps), SIGTERM stops cleanly (libmilter's
+// Start-up order: block SIGHUP, map the current policy image (compiled first when it is
+// missing or its sources changed; exit 78 on any error), open the socket as the starting user,
+// hand it to the configured user, drop privileges, then serve. SIGHUP reloads (libmilter_wraps), SIGTERM stops cleanly (libmilter's
 // own handling); a SIGHUP sent during start-up reloads once, as soon as the daemon serves.
 #include "libmilter_wraps.hpp"
 #include "reload.hpp"
@@ -10,8 +10,8 @@
 #include "metrics_server.hpp"
 #include "milter_callbacks.hpp"
 #include "milter_metrics.hpp"
+#include "policy_source.hpp"
 #include "route_milter/core/policy.hpp"
-#include "route_milter/config/load_policy.hpp"
 #include "route_milter/common/version.hpp"
 
 #include <grp.h>
@@ -28,6 +28,7 @@
 #include <cerrno>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <initializer_list>
 #include <optional>
 #include <string>
@@ -39,19 +40,19 @@ namespace {
 
 Live<Serving>* live = nullptr;
 MilterMetrics* metrics = nullptr;  // nullptr: no metrics group in the config
-std::string config_path = default_config_path;
-UserCheck user_check = UserCheck::config_user;
+PolicySource source{default_config_path, default_image_path, "", false};
 
 void usage(FILE* out) {
     std::fprintf(out,
-                 "usage: route-milter [-c FILE] [-p SOCKET] [-u USER] [-l syslog|stderr] [-t] [-V]\n"
+                 "usage: route-milter [-c FILE] [-i IMAGE] [-p SOCKET] [-u USER] [-l syslog|stderr] [-t] [-V]\n"
                  "  -c FILE    configuration (default %s)\n"
+                 "  -i IMAGE   the compiled policy (default %s), compiled again when the configuration changed\n"
                  "  -p SOCKET  listen here instead of milter.socket: unix:/path, inet:PORT@HOST or inet6:PORT@HOST\n"
                  "  -u USER    run as USER instead of milter.user (the socket goes to USER's group)\n"
                  "  -l TARGET  log to syslog (mail facility) or stderr (default: stderr on a terminal)\n"
                  "  -t         check the configuration, print every error, exit 0 or 78 (EX_CONFIG)\n"
                  "  -V         print the version\n",
-                 default_config_path);
+                 default_config_path, default_image_path);
 }
 
 void block_signals(std::initializer_list<int> signals) {
@@ -67,9 +68,9 @@ void block_signals(std::initializer_list<int> signals) {
 }
 
 void reload_on_sighup() {
-    log_line(LOG_INFO, "SIGHUP: reloading %s", config_path.c_str());
+    log_line(LOG_INFO, "SIGHUP: reloading %s", source.config.c_str());
     sd_notify(0, "RELOADING=1");  // systemd (Type=notify): no-ops when not started by it
-    const bool taken = reload_policy(*live, metrics != nullptr ? &metrics->counters : nullptr, config_path, user_check);
+    const bool taken = reload_policy(*live, metrics != nullptr ? &metrics->counters : nullptr, source);
     if (metrics != nullptr) {
         metrics->reload_done(taken);
         // The reload's own hold on the policy it replaced is gone by now: that policy's routes,
@@ -116,6 +117,32 @@ void drop_privileges(const std::string& user, const passwd& pw) {
     if (::setuid(0) == 0) fail(EX_SOFTWARE, "%s", std::string("could still regain root after dropping privileges"));
 }
 
+// -t: the config compiled into a private image, which is then opened as the daemon would.
+int check_config(const std::optional<std::string>& user_override) {
+    const char* tmp = std::getenv("TMPDIR");
+    std::string pattern = std::string(tmp != nullptr && tmp[0] == '/' ? tmp : "/tmp") + "/route-milter-check.XXXXXX";
+    if (::mkdtemp(pattern.data()) == nullptr) fail(EX_CANTCREAT, "cannot create a directory for the check: %s", std::strerror(errno));
+    PolicySource checked = source;
+    checked.image = pattern + "/image";
+    LoadedPolicy loaded = load_current_policy(checked);
+    std::error_code ignored;
+    std::filesystem::remove_all(pattern, ignored);
+    if (!loaded.policy) {
+        log_line(LOG_ERR, "%s", loaded.error.c_str());
+        return EX_CONFIG;
+    }
+    const Policy& p = *loaded.policy;
+    const std::string user = user_override.value_or(p.config().milter.user);
+    if (!user.empty() && !look_up_user(user)) {
+        log_line(LOG_ERR, "%s: %s: no such user (\"%s\")", source.config.c_str(), user_override ? "-u" : "milter.user",
+                 user.c_str());
+        return EX_CONFIG;
+    }
+    std::printf("%s: OK (%u routes, %zu listed addresses, %zu ip ranges, digest %s)\n", source.config.c_str(),
+                p.route_count(), p.listed_address_count(), p.config().ip_ranges.size(), p.config().digest.c_str());
+    return EX_OK;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -128,9 +155,10 @@ int main(int argc, char** argv) {
     std::optional<LogTarget> log_target;
     bool check_only = false;
     int opt;
-    while ((opt = ::getopt(argc, argv, "c:p:u:l:tVh")) != -1) {
+    while ((opt = ::getopt(argc, argv, "c:i:p:u:l:tVh")) != -1) {
         switch (opt) {
-        case 'c': config_path = optarg; break;
+        case 'c': source.config = optarg; break;
+        case 'i': source.image = optarg; break;
         case 'p': {
             // Checked before anything is read or opened: a bad -p is a usage error.
             auto parsed = MilterSocket::parse(optarg);
@@ -157,28 +185,26 @@ int main(int argc, char** argv) {
     open_log(check_only ? LogTarget::stderr_stream
                         : log_target.value_or(::isatty(STDERR_FILENO) ? LogTarget::stderr_stream : LogTarget::syslog));
 
-    // The loader checks that milter.user exists (as for routectl check); -u is checked here.
-    user_check = user_override ? UserCheck::skip : UserCheck::config_user;
-    PolicyResult loaded = load_policy_file(config_path, user_check);
-    std::optional<passwd> user;
-    const std::string user_name =
-        user_override ? *user_override : loaded.policy ? loaded.policy->config().milter.user : std::string();
-    if (loaded.policy && !user_name.empty()) {
-        user = look_up_user(user_name);
-        if (!user)
-            loaded.errors.push_back({config_path, 0, std::string(user_override ? "-u" : "milter.user") +
-                                                         ": no such user (\"" + user_name + "\")"});
-    }
-    if (!loaded.errors.empty()) {
-        for (const Diagnostic& d : loaded.errors) log_line(LOG_ERR, "%s", format_diagnostic(d).c_str());
-        log_line(LOG_ERR, "%s: %zu error(s); not starting", config_path.c_str(), loaded.errors.size());
+    source.compiler = sibling_compiler();
+    source.skip_user_check = user_override.has_value();
+    if (check_only) return check_config(user_override);
+    LoadedPolicy loaded = load_current_policy(source);
+    if (!loaded.policy) {
+        log_line(LOG_ERR, "%s; not starting", loaded.error.c_str());
         return EX_CONFIG;
     }
-    if (check_only) {
-        const Config& c = loaded.policy->config();
-        std::printf("%s: OK (%zu routes, %zu listed addresses, %zu ip ranges, digest %s)\n", config_path.c_str(),
-                    c.routes.size(), loaded.policy->listed_address_count(), c.ip_ranges.size(), c.digest.c_str());
-        return EX_OK;
+    if (!loaded.compiled_because.empty())
+        log_line(LOG_INFO, "compiled %s into %s (%s)", source.config.c_str(), source.image.c_str(),
+                 loaded.compiled_because.c_str());
+    std::optional<passwd> user;
+    const std::string user_name = user_override.value_or(loaded.policy->config().milter.user);
+    if (!user_name.empty()) {
+        user = look_up_user(user_name);
+        if (!user) {
+            log_line(LOG_ERR, "%s: %s: no such user (\"%s\"); not starting", source.config.c_str(),
+                     user_override ? "-u" : "milter.user", user_name.c_str());
+            return EX_CONFIG;
+        }
     }
 
     // From here on SIGTERM/SIGINT, as SIGHUP since the start, wait for libmilter's signal thread
@@ -235,9 +261,9 @@ int main(int argc, char** argv) {
         log_line(LOG_INFO,
                  "starting %s on %s: config %s, %zu routes, %zu listed addresses, %zu ip ranges, scope %s, mode %s, "
                  "%zu routes in warn mode, digest %s, metrics %s",
-                 version, socket.c_str(), config_path.c_str(), p->config().routes.size(), p->listed_address_count(),
-                 p->config().ip_ranges.size(), std::string(name_of(p->config().scope)).c_str(),
-                 std::string(name_of(p->config().mode)).c_str(), routes_in_mode(p->config(), Mode::warn),
+                 version, socket.c_str(), source.config.c_str(), static_cast<std::size_t>(p->route_count()),
+                 p->listed_address_count(), p->config().ip_ranges.size(), std::string(name_of(p->config().scope)).c_str(),
+                 std::string(name_of(p->config().mode)).c_str(), p->routes_in_mode(Mode::warn),
                  p->config().digest.c_str(), metrics_settings ? metrics_settings->listen.text().c_str() : "off");
     }
     // The socket is listening (connections wait in its backlog until smfi_main accepts them):

@@ -25,7 +25,7 @@
 //   at most one line a second.
 #pragma once
 
-#include "route_milter/config/config_source.hpp"
+#include "route_milter/common/fd.hpp"
 #include "route_milter/core/config.hpp"
 
 #include <chrono>

@@ -154,7 +154,9 @@ void log_decision(SMFICTX* ctx, const ConnectionContext& c, const Decision& d, c
     const bool accepted = !d.rejects();
     const char* queue_id = macro(ctx, "i");
     char route[320] = "none";
-    if (d.route != nullptr) std::snprintf(route, sizeof route, "%s (line %u)", d.route->pattern.text().c_str(), d.route->line);
+    if (d.route)
+        std::snprintf(route, sizeof route, "%.*s (line %u)", static_cast<int>(d.route.pattern.size()), d.route.pattern.data(),
+                      d.route.line);
     const std::string_view rule = name_of(d.rule);
     const std::string_view cls = d.delivery_class ? name_of(*d.delivery_class) : std::string_view();
     const bool warned = d.warns();
@@ -199,7 +201,8 @@ sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {
         if (c->serving->counters != nullptr) c->serving->counters->tempfails.fetch_add(1, std::memory_order_relaxed);
         return SMFIS_TEMPFAIL;
     }
-    return SMFIS_REJECT;
+    // A 4xx reply (the policy image unreadable) is a temporary failure: the client tries again.
+    return reply.code[0] == '4' ? SMFIS_TEMPFAIL : SMFIS_REJECT;
 }
 
 sfsistat on_close(SMFICTX* ctx) {

@@ -146,9 +146,9 @@ std::string MilterMetrics::render(const Serving& serving) const {
     append_label_value(page.out, config.digest);
     page.out += "\"} 1\n";
 
-    page.metric("route_milter_routes", "gauge", "Routes in the configuration in force.", config.routes.size());
+    page.metric("route_milter_routes", "gauge", "Routes in the configuration in force.", serving.policy->route_count());
     page.metric("route_milter_routes_in_warn_mode", "gauge", "Routes whose refusals are only logged (mode warn).",
-                routes_in_mode(config, Mode::warn));
+                serving.policy->routes_in_mode(Mode::warn));
     page.metric("route_milter_listed_addresses", "gauge", "Listed addresses of all routes.",
                 serving.policy->listed_address_count());
     page.metric("route_milter_ip_ranges", "gauge", "IP ranges in the configuration in force.",

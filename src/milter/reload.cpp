@@ -1,40 +1,20 @@
-#include "route_milter/config/load_policy.hpp"
 #include "reload.hpp"
 
 #include "route_milter/common/log.hpp"
 
 #include <chrono>
 #include <cstdio>
-#include <malloc.h>
 
 namespace route_milter {
 
-namespace {
-// Runs when a reload is over, whatever its outcome: the policy it replaced (unless a connection
-// still pins it; its last close frees it, and the next reload hands its pages back) or the one it
-// refused is freed by then, and its pages go back to the system, so RSS returns to where it was.
-struct GiveBackMemory {
-    ~GiveBackMemory() { malloc_trim(0); }
-};
-}  // namespace
-
-bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::string& path, UserCheck user_check) {
-    const GiveBackMemory give_back;  // destroyed last: after `loaded` and `running` below
+bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const PolicySource& source) {
     const auto started = std::chrono::steady_clock::now();
-    const auto running = live.snapshot();
-    PolicyResult loaded = load_policy_file(path, user_check, ListedAddressUse::into_index, running->policy.get());
+    LoadedPolicy loaded = load_current_policy(source);
     if (!loaded.policy) {
-        // One line says why; a config with several errors lists them first.
-        if (loaded.errors.size() == 1) {
-            log_line(LOG_ERR, "reload failed, keeping the running policy: %s",
-                     format_diagnostic(loaded.errors.front()).c_str());
-            return false;
-        }
-        for (const Diagnostic& d : loaded.errors) log_line(LOG_ERR, "reload: %s", format_diagnostic(d).c_str());
-        log_line(LOG_ERR, "reload failed, keeping the running policy: %s has %zu errors", path.c_str(),
-                 loaded.errors.size());
+        log_line(LOG_ERR, "reload failed, keeping the running policy: %s", loaded.error.c_str());
         return false;
     }
+    const auto running = live.snapshot();
     const MilterSettings& was = running->policy->config().milter;
     const MilterSettings& now = loaded.policy->config().milter;
     if (was.socket != now.socket || was.user != now.user || was.timeout != now.timeout)
@@ -48,32 +28,16 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::s
         log_line(LOG_WARNING, "reload: metrics { listen, max_connections, timeout } changes take effect only at restart");
     // Kept for the log line, which follows the publication: "reloaded" means in force, and a
     // connection made once it is logged runs the new policy.
-    const std::shared_ptr<const Policy> published = loaded.policy;
+    const std::shared_ptr<const Policy> next = loaded.policy;
     live.publish(make_serving(std::move(loaded.policy), counters));
-    const Policy& next = *published;
-    // Which parts of the address index were kept from the running policy (their routes, inline
-    // addresses and files unchanged) and which were built again.
-    const ListedAddresses& listed = next.config().listed;
-    // And how many address files were read, against those taken as read by their status alone.
-    const auto& c = next.config();
-    std::size_t address_files = 0;
-    for (const RouteConfig& r : c.routes) address_files += r.addresses_file.has_value();
-    char parts[160] = "";
-    if (listed.shards_in_use() != 0)
-        std::snprintf(parts, sizeof parts, " (index parts: %zu kept, %zu built; address files: %zu read, %zu unchanged)",
-                      listed.kept_shards().count(), listed.shards_in_use() - listed.kept_shards().count(),
-                      address_files - c.address_files_unread, c.address_files_unread);
-    // The config files unchanged: their settings and routes were taken over, not parsed again.
-    const char* reused = c.parse_reused ? " (config unchanged: not parsed again)" : "";
-    // How long the new policy took to be made (read, checked, compiled), up to this line.
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+    const std::string how = loaded.compiled_because.empty() ? "image unchanged" : "compiled: " + loaded.compiled_because;
     log_line(LOG_INFO,
-             "reloaded %s in %.2f s: %zu routes%s, %zu listed addresses%s, %zu ip ranges, mode %s, %zu routes in warn "
+             "reloaded %s in %.2f s (%s): %u routes, %zu listed addresses, %zu ip ranges, mode %s, %zu routes in warn "
              "mode, digest %s",
-             path.c_str(), seconds, next.config().routes.size(), reused, next.listed_address_count(), parts,
-             next.config().ip_ranges.size(),
-             std::string(name_of(next.config().mode)).c_str(), routes_in_mode(next.config(), Mode::warn),
-             next.config().digest.c_str());
+             source.config.c_str(), seconds, how.c_str(), next->route_count(), next->listed_address_count(),
+             next->config().ip_ranges.size(), std::string(name_of(next->config().mode)).c_str(),
+             next->routes_in_mode(Mode::warn), next->config().digest.c_str());
     return true;
 }
 

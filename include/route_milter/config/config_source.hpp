@@ -26,6 +26,8 @@
 //   incomplete (`complete` is false): it must not be parsed.
 #pragma once
 
+#include "route_milter/common/fd.hpp"
+
 #include "route_milter/core/diagnostic.hpp"
 
 #include <sys/stat.h>
@@ -86,18 +88,6 @@ private:
 // (SourceFile::status; 0 otherwise). The default keeps none.
 ConfigSource read_config_source_file(const std::string& path, std::int64_t settle_ns = INT64_MAX);
 
-// A file descriptor that closes itself.
-class Fd {
-public:
-    explicit Fd(int fd = -1) : fd_(fd) {}
-    Fd(Fd&& other) noexcept : fd_(std::exchange(other.fd_, -1)) {}
-    Fd& operator=(Fd&& other) noexcept;
-    ~Fd();
-    int get() const { return fd_; }
-
-private:
-    int fd_;
-};
 
 // How the loader opens every file it reads: the config, each @include and each addresses_file.
 // Like ssh's StrictModes and Postfix's safe_open, it reads a file only where no one but root,

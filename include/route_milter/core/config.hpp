@@ -12,6 +12,7 @@
 #include "route_milter/core/mode.hpp"
 #include "route_milter/core/name_code.hpp"
 #include "route_milter/core/route_pattern.hpp"
+#include "route_milter/core/source_file.hpp"
 
 #include <array>
 #include <cstdint>
@@ -25,6 +26,8 @@
 namespace route_milter {
 
 inline constexpr const char* default_config_path = "/etc/route-milter/route-milter.conf";
+// The compiled policy (`image`): in the unit's StateDirectory, written by the user it runs as.
+inline constexpr const char* default_image_path = "/var/lib/route-milter/route-milter.image";
 // Inside Postfix's queue directory, so that a chrooted smtpd (Debian's default) reaches it as
 // unix:/route-milter/route-milter.sock.
 inline constexpr const char* default_socket = "unix:/var/spool/postfix/route-milter/route-milter.sock";
@@ -180,6 +183,9 @@ struct Config {
     // each addresses_file.
     // The `file` index of a range, route or address points here; empty for a hand-made Config.
     FileNames files;
+    // Each of `files` as it was read (parallel to it; empty for a config from text): the image
+    // records them, and a current image is one whose sources are all unchanged.
+    std::vector<SourceFile> sources;
     // How many of `files` are config files (the main file and its @includes, first in the table).
     std::uint32_t config_file_count = 0;
     // sha256 (hex) of the bytes of every file read (`files`, in order): the policy's identity,

@@ -11,7 +11,6 @@
 
 namespace route_milter {
 
-struct RouteConfig;
 struct IpRangeConfig;
 
 // The rules of hMailServer's RCPT TO check, in the order they are applied.
@@ -28,6 +27,15 @@ enum class Rule : std::uint8_t {
                     // would re-route it (percent hack, bang path, dequoting) to another domain
     tls_required,   // the client's range requires TLS for SMTP AUTH, and this session
                     // authenticated without it
+    policy_unreadable,  // the policy image's tables could not be read (damage): tempfail
+};
+
+// The route a decision names: its index in the policy, its pattern and the config line.
+struct DecidedRoute {
+    std::uint32_t index = UINT32_MAX;
+    std::string_view pattern;
+    std::uint32_t line = 0;
+    explicit operator bool() const { return index != UINT32_MAX; }
 };
 
 // NUL-terminated literals, so a shell can hand them to libmilter as they are.
@@ -51,7 +59,7 @@ struct Decision {
     Rule rule = Rule::out_of_scope;
     // Known once the listed-address rule has passed (rules 2 and 3, or no objection).
     std::optional<DeliveryClass> delivery_class;
-    const RouteConfig* route = nullptr;    // the recipient's route, if any
+    DecidedRoute route;                    // the recipient's route, if any
     const IpRangeConfig* range = nullptr;  // the client's range, if any
     // The mode of the rule that decided: for not-listed the route's own (effective_mode), for
     // not-allowed, auth-required and tls-required the ranges' rules' (range_rules_mode), else the

@@ -47,6 +47,9 @@ public:
     constexpr DeliveryClassSet with(DeliveryClass c) const { return DeliveryClassSet(bits_ | bit(c)); }
     constexpr bool contains(DeliveryClass c) const { return (bits_ & bit(c)) != 0; }
     constexpr bool empty() const { return bits_ == 0; }
+    // The set as four bits (the policy image's form): bit n is DeliveryClass n.
+    constexpr std::uint8_t bits() const { return bits_; }
+    static constexpr DeliveryClassSet from_bits(std::uint8_t bits) { return DeliveryClassSet(bits & 0xf); }
     friend constexpr bool operator==(DeliveryClassSet, DeliveryClassSet) = default;
 
 private:

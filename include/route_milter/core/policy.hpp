@@ -1,8 +1,9 @@
 // policy.hpp - the compiled, immutable policy and its RCPT TO decision. No I/O.
 //
-// compile_policy indexes a validated Config (hash indexes for domains and listed addresses,
-// ranges by priority). A Policy is never changed after compilation; the daemon shares it
-// through std::shared_ptr<const Policy> and swaps the whole thing on reload.
+// A Policy reads a policy image (policy_image.hpp) where it lies: the daemon maps the file
+// `routectl compile` wrote, routectl opens the image it compiled. It is never changed once
+// open; the daemon shares it through std::shared_ptr<const Policy> and swaps the whole thing
+// on reload.
 //
 // The decision is split the way the SMTP dialogue is: facts about the client and the sender
 // are fixed once per message (MessageFacts), then each recipient is judged against them
@@ -14,7 +15,10 @@
 #include "route_milter/core/decision.hpp"
 #include "route_milter/core/diagnostic.hpp"
 #include "route_milter/core/ip_address.hpp"
+#include "route_milter/core/policy_image.hpp"
 #include "route_milter/core/string_index.hpp"
+
+#include <cdb.h>
 
 #include <memory>
 #include <optional>
@@ -30,6 +34,8 @@ struct MessageFacts {
     // False when MAIL FROM could not be read as the MTA reads it (a comment, bad quoting...):
     // its class is unknown, and guessing "external" would let a forged local sender skip AUTH.
     bool sender_readable = true;
+    // The image's tables could not be read for the sender: every recipient tempfails.
+    bool image_damaged = false;
 };
 
 // Everything `decide` needs, as an MTA would hand it over.
@@ -42,20 +48,50 @@ struct Query {
     std::int64_t now = 0;        // seconds since the epoch: ranges expired by then match no client
 };
 
+// A route as the image holds it.
+struct RouteView {
+    std::uint32_t index = UINT32_MAX;
+    std::string_view pattern;
+    image::RouteRecord record;
+    Mode mode = Mode::enforce;        // of its address list: effective_mode
+    Mode range_mode = Mode::enforce;  // of the IP ranges' rules for its recipients: range_rules_mode
+};
+
+// The policy in force: a compiled image (policy_image.hpp) looked up in place. The image's
+// bytes are never copied: a million listed addresses stay in the mapping, and only the
+// settings and IP ranges are read into the heap.
 class Policy {
 public:
+    struct Opened {
+        std::shared_ptr<const Policy> policy;  // set only when error is empty
+        std::string error;                    // why the image was refused
+    };
+    // Checks an image and opens it. `bytes` stay valid while `owner` lives (a mapping, or a
+    // buffer); the policy holds `owner`. A damaged or truncated image is refused: its database
+    // tables must end where the file ends, and every record but the lookups must match the
+    // header's checksums and decode whole.
+    static Opened open(image::Bytes bytes, std::shared_ptr<const void> owner);
+
+    // The settings, IP ranges and local domains (no routes, no listed addresses: see route()).
     const Config& config() const { return config_; }
+    const image::Header& header() const { return header_; }
+    std::uint32_t route_count() const { return header_.route_count; }
+    RouteView route(std::uint32_t index) const;
+    std::size_t listed_address_count() const { return header_.listed_count; }
+    std::size_t routes_in_mode(Mode mode) const { return mode == Mode::warn ? warn_routes_ : route_count() - warn_routes_; }
 
     // The matching IP range of highest priority that has not expired by `now`, or nullptr.
     const IpRangeConfig* range_for(const std::optional<IpAddress>& client, std::int64_t now) const;
 
+    // A route lookup's answer: the route's index, none, or damaged (the image's tables could
+    // not be read: the decision tempfails).
+    static constexpr std::uint32_t no_route = UINT32_MAX;
+    static constexpr std::uint32_t damaged = UINT32_MAX - 1;
     // The route for a canonical domain: exact, then longest "*.suffix", then "*".
-    const RouteConfig* route_for_domain(std::string_view domain) const;
+    std::uint32_t route_for_domain(std::string_view domain) const;
 
-    bool is_listed(const RouteConfig& route, std::string_view canonical_address) const;
-
-    AddressClass classify_sender(const NormalizedAddress& sender) const;
-    AddressClass classify_recipient(const NormalizedAddress& recipient, const RouteConfig* route) const;
+    // Whether route `index` lists the canonical address; nullopt when the image is damaged.
+    std::optional<bool> is_listed(std::uint32_t index, std::string_view canonical_address) const;
 
     // sender: the parsed MAIL FROM address, or nullptr when it could not be parsed. now: the
     // time of MAIL FROM (seconds since the epoch), for the ranges' expiry.
@@ -69,9 +105,9 @@ public:
 
     // The RCPT TO decision for one parsed recipient. The rules, in order: <postmaster>, an
     // unreadable sender, a source-routed own address, scope, the listed-address rule, then the
-    // IP range's allow set, its TLS-for-AUTH requirement and its auth set. This server's own domains (local_domains) never take a
-    // route, as in hMailServer. bare_postmaster: the RCPT argument was <postmaster> without a
-    // domain, whatever address the MTA made of it.
+    // IP range's allow set, its TLS-for-AUTH requirement and its auth set. This server's own
+    // domains (local_domains) never take a route, as in hMailServer. bare_postmaster: the RCPT
+    // argument was <postmaster> without a domain, whatever address the MTA made of it.
     Decision decide_recipient(const MessageFacts& facts, const NormalizedAddress& recipient,
                               bool bare_postmaster = false) const;
 
@@ -88,51 +124,25 @@ public:
     // The whole decision from raw MTA input (parses both addresses).
     Decision decide(const Query& query) const;
 
-    std::size_t listed_address_count() const { return config_.listed.indexed_count(); }
-    std::size_t listed_address_count(const RouteConfig& route) const {
-        return config_.listed.listed_count(static_cast<std::uint32_t>(&route - config_.routes.data()));
-    }
-
 private:
-    friend struct PolicyCompiler;
-    Config config_;  // its listed addresses are indexed in place (config_.listed)
-    StringIndex exact_routes_;     // "example.com" -> route index
-    StringIndex wildcard_routes_;  // ".example.com" (from "*.example.com") -> route index
-    const RouteConfig* catch_all_ = nullptr;
-    // What the RCPT path reads of a route, 8 bytes each, by the route's index: a hundred thousand
-    // routes take 800 kB that stay in cache, where the routes themselves (~170 bytes each, 17 MB)
-    // would cost a cache miss a recipient (make bench: ~5% of the decisions/s).
-    struct RouteFacts {
-        std::uint32_t listed_place = UINT32_MAX;
-        DeliverTo deliver_to = DeliverTo::all;
-        AddressClass treat_recipient_as = AddressClass::external;
-        Mode mode = Mode::enforce;        // of its address list: effective_mode
-        Mode range_mode = Mode::enforce;  // of the IP ranges' rules: range_rules_mode
-    };
-    static_assert(sizeof(RouteFacts) == 8);
-    std::vector<RouteFacts> route_facts_;
-    // The index of the route for `domain` (its hash: StringIndex::key_hash), or UINT32_MAX.
-    std::uint32_t route_index_for_domain(std::string_view domain, std::uint32_t domain_hash) const;
+    enum class Found { no, yes, damaged };
+    // A lookup record's route index. No allocation, no lock: each lookup works on its own copy
+    // of the database handle.
+    Found find(std::string_view key, std::uint32_t& value) const;
+    AddressClass classify_sender(const NormalizedAddress& sender, bool& damaged_image) const;
+
+    std::shared_ptr<const void> owner_;
+    image::Bytes bytes_;
+    cdb db_{};
+    Config config_;
+    image::Header header_;
+    const unsigned char* routes_ = nullptr;
+    std::string_view patterns_;
+    std::uint32_t catch_all_ = no_route;
+    bool wildcards_ = false;
+    std::size_t warn_routes_ = 0;
     StringIndex local_domains_;
     std::vector<const IpRangeConfig*> ranges_by_priority_;
 };
-
-struct PolicyResult {
-    std::shared_ptr<const Policy> policy;  // set only when errors is empty
-    Diagnostics errors;
-    // An error lies in a part of the address index a reload kept from the running policy, where
-    // no file:line is left to name: load again, building every part, for the report.
-    bool rebuild_listed = false;
-};
-
-// Compiles a Config that load_config_* accepted, finishing its validation with the checks
-// that need the whole route table: an address listed twice, or listed under a wildcard route
-// while a more specific route takes its domain. The listed addresses are indexed where they are
-// (Config::listed); their records (file:line of each) are dropped afterwards, unless the caller
-// renders files from config() too (routectl): then they stay, and no second copy of the config
-// is ever made.
-enum class ListedAddressUse { into_index, also_in_config };
-PolicyResult compile_policy(Config config, ListedAddressUse lists = ListedAddressUse::into_index);
-
 
 }  // namespace route_milter

@@ -15,7 +15,8 @@
 #pragma once
 
 #include "route_milter/core/mail_queue.hpp"
-#include "route_milter/core/policy.hpp"
+#include "route_milter/core/address.hpp"
+#include "route_milter/core/route_table.hpp"
 #include "route_milter/core/retry_state.hpp"
 
 #include <cstdint>
@@ -40,7 +41,7 @@ struct RetryPlan {
 
 inline constexpr std::int64_t expire_grace = 60;
 
-RetryPlan plan_retries(const QueueSnapshot& queue, const RetryState& state, std::int64_t now, const Policy& policy);
+RetryPlan plan_retries(const QueueSnapshot& queue, const RetryState& state, std::int64_t now, const RouteTable& routes);
 
 std::string_view name_of(RetryActionKind kind);
 

@@ -7,7 +7,7 @@
 
 namespace route_milter {
 
-inline constexpr NameCodeTable<Rule, 10> rule_names{{{{"out-of-scope", Rule::out_of_scope},
+inline constexpr NameCodeTable<Rule, 11> rule_names{{{{"out-of-scope", Rule::out_of_scope},
                                                      {"no-objection", Rule::no_objection},
                                                      {"bad-address", Rule::bad_address},
                                                      {"not-listed", Rule::not_listed},
@@ -16,7 +16,8 @@ inline constexpr NameCodeTable<Rule, 10> rule_names{{{{"out-of-scope", Rule::out
                                                      {"bad-sender", Rule::bad_sender},
                                                      {"postmaster", Rule::postmaster},
                                                      {"routed-address", Rule::routed_address},
-                                                     {"tls-required", Rule::tls_required}}}};
+                                                     {"tls-required", Rule::tls_required},
+                                                     {"policy-unreadable", Rule::policy_unreadable}}}};
 static_assert(rule_names.in_order());
 
 }  // namespace route_milter

@@ -1,0 +1,97 @@
+#include "route_milter/image/policy_image_file.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+namespace route_milter {
+
+namespace {
+
+struct Mapping {
+    void* at = nullptr;
+    std::size_t size = 0;
+    ~Mapping() {
+        if (at != nullptr) ::munmap(at, size);
+    }
+};
+
+std::int64_t ns_of(const struct statx_timestamp& t) { return t.tv_sec * 1'000'000'000LL + t.tv_nsec; }
+
+}  // namespace
+
+bool source_status(const std::string& path, SourceFile& out) {
+    struct statx st {};
+    if (::statx(AT_FDCWD, path.c_str(), AT_STATX_SYNC_AS_STAT,
+                STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME,
+                &st) != 0)
+        return false;
+    out.device = (static_cast<std::uint64_t>(st.stx_dev_major) << 32) | st.stx_dev_minor;
+    out.inode = st.stx_ino;
+    out.size = st.stx_size;
+    out.mtime_ns = ns_of(st.stx_mtime);
+    out.ctime_ns = ns_of(st.stx_ctime);
+    out.mode = st.stx_mode;
+    out.uid = st.stx_uid;
+    out.gid = st.stx_gid;
+    return true;
+}
+
+Policy::Opened open_policy_image(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return {nullptr, path + ": " + std::strerror(errno)};
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+        ::close(fd);
+        return {nullptr, path + ": not a regular file"};
+    }
+    auto mapping = std::make_shared<Mapping>();
+    mapping->size = static_cast<std::size_t>(st.st_size);
+    if (mapping->size != 0) {
+        void* at = ::mmap(nullptr, mapping->size, PROT_READ, MAP_SHARED, fd, 0);
+        if (at == MAP_FAILED) {
+            const int e = errno;
+            ::close(fd);
+            return {nullptr, path + ": cannot map: " + std::strerror(e)};
+        }
+        mapping->at = at;
+    }
+    ::close(fd);
+    const image::Bytes bytes(static_cast<const unsigned char*>(mapping->at), mapping->size);
+    Policy::Opened opened = Policy::open(bytes, mapping);
+    if (!opened.error.empty()) opened.error = path + ": " + opened.error;
+    return opened;
+}
+
+bool image_is_current(const Policy& policy, const std::string& config_path, std::string& why) {
+    std::error_code ec;
+    const std::string config = std::filesystem::absolute(config_path, ec).lexically_normal().string();
+    if (policy.header().config_path != config) {
+        why = "compiled from " + policy.header().config_path;
+        return false;
+    }
+    if (policy.header().sources.empty()) {
+        why = "no source files recorded";
+        return false;
+    }
+    for (const image::Source& s : policy.header().sources) {
+        SourceFile now;
+        if (!source_status(s.path, now)) {
+            why = s.path + ": " + std::strerror(errno);
+            return false;
+        }
+        if (!s.file.same_as(now)) {
+            why = s.path + (s.file.settled ? " changed" : " had just changed when it was read");
+            return false;
+        }
+    }
+    return true;
+}
+
+}  // namespace route_milter
