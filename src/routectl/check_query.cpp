@@ -21,22 +21,21 @@ std::string classes(DeliveryClassSet set) {
 
 std::string line_of(unsigned line) { return line == 0 ? "built-in" : "line " + std::to_string(line); }
 
-std::string route_label(const RouteConfig& r) { return r.pattern.text() + " (" + line_of(r.line) + ")"; }
-
-void print_route(const Policy& policy, const RouteConfig& r) {
+void print_route(const Config& config, const RouteConfig& r) {
     std::string target;
     for (const std::string& host : r.hosts) target += (target.empty() ? "" : ", ") + host + ":" + std::to_string(r.port);
     if (r.hosts.empty()) target = "MX lookup";
     else if (r.hosts.size() > 1) target = "hosts in order " + target;
     std::printf("  %-32s %s  deliver %s", r.pattern.text().c_str(), target.c_str(), std::string(name_of(r.deliver_to)).c_str());
-    if (r.deliver_to == DeliverTo::listed) std::printf(" (%zu addresses)", policy.listed_address_count(r));
+    if (r.deliver_to == DeliverTo::listed)
+        std::printf(" (%zu addresses)", config.listed.of_route(static_cast<std::uint32_t>(&r - config.routes.data())).size());
     std::printf("  sender %s  recipient %s  security %s  retries %d x %d min",
                 std::string(name_of(r.treat_sender_as)).c_str(), std::string(name_of(r.treat_recipient_as)).c_str(),
                 std::string(name_of(r.security)).c_str(), r.retries, r.retry_minutes);
     if (r.tls_verify) std::printf("  certificate verified");
     if (r.etrn) std::printf("  held until ETRN");
     if (r.auth) std::printf("  auth user %s (password hidden)", r.auth->user.c_str());
-    std::printf("  mode %s", std::string(name_of(effective_mode(policy.config(), &r))).c_str());
+    std::printf("  mode %s", std::string(name_of(effective_mode(config, &r))).c_str());
     std::printf("  [%s]\n", line_of(r.line).c_str());
 }
 
@@ -83,13 +82,12 @@ struct QueryOptions {
 int command_check(const CheckOptions& options) {
     const std::string& path = options.config_path;
     const bool verbose = options.verbose;
-    const auto policy = load_or_report(path);
-    if (!policy) return EX_CONFIG;
-    const Config* config = &policy->config();
+    const std::optional<Config> loaded = load_config_or_report(path);
+    if (!loaded) return EX_CONFIG;
+    const Config* config = &*loaded;
     const auto now = static_cast<std::int64_t>(std::time(nullptr));
-    std::size_t addresses = 0, listed = 0, with_auth = 0;
+    std::size_t addresses = config->listed.record_count(), listed = 0, with_auth = 0;
     for (const RouteConfig& r : config->routes) {
-        addresses += policy->listed_address_count(r);
         listed += r.deliver_to == DeliverTo::listed;
         with_auth += r.auth != nullptr;
     }
@@ -118,7 +116,7 @@ int command_check(const CheckOptions& options) {
             std::printf("  %s: %u addresses (route %s, %s)\n", config->files.c_str(r.addresses_file->file), r.addresses_file->count,
                         r.pattern.text().c_str(), line_of(r.addresses_file->line).c_str());
     const std::size_t shown = verbose ? config->routes.size() : std::min<std::size_t>(config->routes.size(), 50);
-    for (std::size_t i = 0; i < shown; ++i) print_route(*policy, config->routes[i]);
+    for (std::size_t i = 0; i < shown; ++i) print_route(*config, config->routes[i]);
     if (shown < config->routes.size())
         std::printf("  ... and %zu more (routectl check -v lists all)\n", config->routes.size() - shown);
     std::printf("ip ranges: %zu%s\n", config->ip_ranges.size(), config->ip_ranges_are_defaults ? " (hMailServer defaults)" : "");
@@ -176,13 +174,12 @@ int command_query(const QueryOptions& options) {
         else if (d.refuses()) std::printf("%s: REJECT %s %s %s", rcpt.c_str(), reply.code, reply.xcode, text);
         else std::printf("%s: %s", rcpt.c_str(), d.rule == Rule::out_of_scope ? "PASS" : "NO OBJECTION");
         std::printf("\n    rule %s; route %s", std::string(name_of(d.rule)).c_str(),
-                    d.route != nullptr ? route_label(*d.route).c_str() : "none");
+                    d.route ? (std::string(d.route.pattern) + " (" + line_of(d.route.line) + ")").c_str() : "none");
         if (d.delivery_class) std::printf("; class %s", std::string(name_of(*d.delivery_class)).c_str());
         if (d.rejects()) std::printf("; mode %s", std::string(name_of(d.mode)).c_str());
         if (d.rejects() && d.mode == Mode::warn && !d.warns())
             std::printf("; refused in warn mode too: the milter cannot read the address");
-        if (d.refuses() && d.mode == Mode::enforce && d.route != nullptr &&
-            effective_mode(policy->config(), d.route) == Mode::warn)
+        if (d.refuses() && d.mode == Mode::enforce && d.route && policy->route(d.route.index).mode == Mode::warn)
             std::printf("; enforced although the route is in warn mode: a route's warn mode softens its address list "
                         "only, the IP ranges' rules follow the top-level mode");
         if (d.rule == Rule::out_of_scope) std::printf("; scope = \"routes\" and the domain has no route: not judged");

@@ -43,7 +43,7 @@ struct RoutectlCommand {
 // "routectl query [-c FILE] --client IP [--from ADDR] [--auth USER] RCPT...": from the declaration.
 std::string usage_line(const RoutectlCommand& command);
 
-extern const RoutectlCommand check_command, query_command, show_command, stats_command, postfix_command,
+extern const RoutectlCommand check_command, compile_command, query_command, show_command, stats_command, postfix_command,
     sendmail_command, retry_command, import_hmailserver_command;
 
 }  // namespace route_milter

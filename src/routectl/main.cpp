@@ -56,7 +56,7 @@ using namespace route_milter;
 
 namespace {
 
-const std::array<const RoutectlCommand*, 8> commands{&check_command,    &query_command, &show_command,
+const std::array<const RoutectlCommand*, 9> commands{&check_command,    &compile_command, &query_command, &show_command,
                                                      &stats_command,    &postfix_command, &sendmail_command,
                                                      &retry_command,    &import_hmailserver_command};
 

@@ -20,8 +20,8 @@ struct PostfixOptions {
 };
 
 int command_postfix(const PostfixOptions& options) {
-    const std::shared_ptr<const Policy> policy = load_for_rendering(options.config_path);
-    if (!policy) return EX_CONFIG;
+    const std::optional<Config> config = load_config_or_report(options.config_path);
+    if (!config) return EX_CONFIG;
     const std::string directory = absolute_path(options.output_dir);
     PostfixMapsOptions maps_options{directory, options.milter_address, {}, {}};
     // The compiled-in version (-d): it needs no main.cf, and no setting can change it.
@@ -35,7 +35,7 @@ int command_postfix(const PostfixOptions& options) {
     } else {
         maps_options.mail_version_error = command_line(postconf) + " failed: " + version.error;
     }
-    const PostfixMapsResult maps = render_postfix_maps(policy->config(), maps_options);
+    const PostfixMapsResult maps = render_postfix_maps(*config, maps_options);
     if (!maps.errors.empty()) {
         report_errors(options.config_path, maps.errors);
         return EX_CONFIG;

@@ -12,6 +12,7 @@
 #include "commands.hpp"
 #include "output_files.hpp"
 #include "policy_loading.hpp"
+#include "route_milter/core/route_table.hpp"
 #include "route_milter/postfix/postqueue_json.hpp"
 #include "route_milter/core/retry_plan.hpp"
 #include "route_milter/sendmail/sendmail_maps.hpp"
@@ -131,8 +132,9 @@ bool sendmail_act(const RetryOptions& options, const RetryAction& a) {
 
 int command_retry(const RetryOptions& options) {
     openlog("routectl", LOG_PID, LOG_MAIL);
-    const auto policy = load_or_report(options.config_path);
-    if (!policy) return EX_CONFIG;
+    const std::optional<Config> config = load_config_or_report(options.config_path);
+    if (!config) return EX_CONFIG;
+    const RouteTable routes(*config);
 
     const bool sendmail = options.mta == "sendmail";
     const std::optional<QueueSnapshot> snapshot = sendmail ? sendmail_queue(options) : postfix_queue(options);
@@ -140,7 +142,7 @@ int command_retry(const RetryOptions& options) {
 
     const RetryState state = read_state(options.state_file);
     const std::int64_t now = options.now.value_or(static_cast<std::int64_t>(std::time(nullptr)));
-    RetryPlan plan = plan_retries(*snapshot, state, now, *policy);
+    RetryPlan plan = plan_retries(*snapshot, state, now, routes);
 
     for (const RetryAction& a : plan.actions) {
         const RouteConfig& route = *a.route;

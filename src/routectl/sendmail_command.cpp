@@ -33,14 +33,14 @@ std::vector<std::string> makemap_command(const SendmailOptions& o, const std::st
 }  // namespace
 
 int command_sendmail(const SendmailOptions& options) {
-    const std::shared_ptr<const Policy> policy = load_for_rendering(options.config_path);
-    if (!policy) return EX_CONFIG;
+    const std::optional<Config> config = load_config_or_report(options.config_path);
+    if (!config) return EX_CONFIG;
     const std::string directory = absolute_path(options.output_dir);
     SendmailMapsOptions maps_options;
     maps_options.output_dir = directory;
     if (!options.queue_dir.empty()) maps_options.queue_dir = absolute_path(options.queue_dir);
     maps_options.milter_socket = options.milter_address;
-    const SendmailMapsResult maps = render_sendmail_maps(policy->config(), maps_options);
+    const SendmailMapsResult maps = render_sendmail_maps(*config, maps_options);
     if (!maps.errors.empty()) {
         report_errors(options.config_path, maps.errors);
         return EX_CONFIG;

@@ -77,8 +77,7 @@ void print_range(Printer& p, const IpRangeConfig& r, bool last) {
     p.line(2, last ? "}" : "},");
 }
 
-void print_route(Printer& p, const Policy& policy, const RouteConfig& r, bool last) {
-    const Config& c = policy.config();
+void print_route(Printer& p, const Config& c, const RouteConfig& r, bool last) {
     const RouteConfig defaults;
     p.line(2, "{");
     p.line(4, "domain = " + quoted(r.pattern.text()) + ";");
@@ -113,10 +112,9 @@ void print_route(Printer& p, const Policy& policy, const RouteConfig& r, bool la
 }
 
 int command_show(const std::string& path, bool only_changed) {
-    // The listed addresses stay in config() for printing (as for the map renderers).
-    const auto policy = load_for_rendering(path);
-    if (!policy) return EX_CONFIG;
-    const Config& c = policy->config();
+    const std::optional<Config> loaded = load_config_or_report(path);
+    if (!loaded) return EX_CONFIG;
+    const Config& c = *loaded;
     const Config defaults;
     Printer p(only_changed);
     p.line(0, "# routectl show" + std::string(only_changed ? " -n" : "") + ": " + c.file + ", digest " + c.digest);
@@ -154,7 +152,7 @@ int command_show(const std::string& path, bool only_changed) {
     }
     if (!only_changed || !c.routes.empty()) {
         p.line(0, "routes = (");
-        for (std::size_t i = 0; i < c.routes.size(); ++i) print_route(p, *policy, c.routes[i], i + 1 == c.routes.size());
+        for (std::size_t i = 0; i < c.routes.size(); ++i) print_route(p, c, c.routes[i], i + 1 == c.routes.size());
         p.line(0, ");");
     }
     std::fwrite(p.out.data(), 1, p.out.size(), stdout);

@@ -98,15 +98,15 @@ void print_row(const std::string& route, const Row& r) {
 
 int command_stats(const std::string& path, std::string url) {
     if (url.empty()) {
-        const auto policy = load_or_report(path);
-        if (!policy) return EX_CONFIG;
-        if (!policy->config().metrics) {
+        const std::optional<Config> config = load_config_or_report(path);
+        if (!config) return EX_CONFIG;
+        if (!config->metrics) {
             std::fprintf(stderr, "routectl: %s has no metrics group: the daemon serves no counters "
                                  "(add metrics = { listen = \"inet:9101\"; }; and restart it, or give --url)\n",
                          path.c_str());
             return EX_CONFIG;
         }
-        url = metrics_url(*policy->config().metrics);
+        url = metrics_url(*config->metrics);
     }
     curl_global_init(CURL_GLOBAL_DEFAULT);
     auto fetched = fetch(url);

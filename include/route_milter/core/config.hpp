@@ -214,6 +214,9 @@ struct Config {
     bool parse_reusable = false;
     // This config's settings and routes were the running config's (its files unchanged).
     bool parse_reused = false;
+    std::string image = default_image_path;  // where the compiled policy goes (`image`)
+    unsigned image_line = 0;       // where `image` is set (0: not set)
+    std::uint32_t image_file = 0;  // index into Config::files
     MilterSettings milter;
     std::optional<MetricsSettings> metrics;
     Scope scope = Scope::routes;
