@@ -1273,7 +1273,7 @@ class SocketTests(MilterCase):
                             ("tcp:8891", 'must be "unix:/path" or "inet:PORT@HOST"'),
                             ("unix:", "with a path")):
             for config_path in (conf, "/nonexistent/route-milter.conf"):  # not even read
-                p = subprocess.run([MILTER.binary, "-p", spec, "-c", config_path], stdin=subprocess.DEVNULL,
+                p = subprocess.run([MILTER.binary, "-p", spec, "-c", config_path, "-i", config_path + ".image"], stdin=subprocess.DEVNULL,
                                    stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, timeout=30)
                 lines = p.stderr.splitlines()
                 self.assertEqual(p.returncode, 64, "%s: %s" % (spec, p.stderr))
