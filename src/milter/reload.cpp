@@ -22,7 +22,7 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::s
     const GiveBackMemory give_back;  // destroyed last: after `loaded` and `running` below
     const auto started = std::chrono::steady_clock::now();
     const auto running = live.snapshot();
-    PolicyResult loaded = load_policy_file(path, user_check, ListedAddressUse::into_index, running->policy.get());
+    PolicyResult loaded = load_policy_file(path, user_check);
     if (!loaded.policy) {
         // One line says why; a config with several errors lists them first.
         if (loaded.errors.size() == 1) {
@@ -51,26 +51,12 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const std::s
     const std::shared_ptr<const Policy> published = loaded.policy;
     live.publish(make_serving(std::move(loaded.policy), counters));
     const Policy& next = *published;
-    // Which parts of the address index were kept from the running policy (their routes, inline
-    // addresses and files unchanged) and which were built again.
-    const ListedAddresses& listed = next.config().listed;
-    // And how many address files were read, against those taken as read by their status alone.
-    const auto& c = next.config();
-    std::size_t address_files = 0;
-    for (const RouteConfig& r : c.routes) address_files += r.addresses_file.has_value();
-    char parts[160] = "";
-    if (listed.shards_in_use() != 0)
-        std::snprintf(parts, sizeof parts, " (index parts: %zu kept, %zu built; address files: %zu read, %zu unchanged)",
-                      listed.kept_shards().count(), listed.shards_in_use() - listed.kept_shards().count(),
-                      address_files - c.address_files_unread, c.address_files_unread);
-    // The config files unchanged: their settings and routes were taken over, not parsed again.
-    const char* reused = c.parse_reused ? " (config unchanged: not parsed again)" : "";
     // How long the new policy took to be made (read, checked, compiled), up to this line.
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
     log_line(LOG_INFO,
-             "reloaded %s in %.2f s: %zu routes%s, %zu listed addresses%s, %zu ip ranges, mode %s, %zu routes in warn "
+             "reloaded %s in %.2f s: %zu routes, %zu listed addresses, %zu ip ranges, mode %s, %zu routes in warn "
              "mode, digest %s",
-             path.c_str(), seconds, next.config().routes.size(), reused, next.listed_address_count(), parts,
+             path.c_str(), seconds, next.config().routes.size(), next.listed_address_count(),
              next.config().ip_ranges.size(),
              std::string(name_of(next.config().mode)).c_str(), routes_in_mode(next.config(), Mode::warn),
              next.config().digest.c_str());

@@ -12,8 +12,8 @@
 #include "route_milter/core/mode.hpp"
 #include "route_milter/core/name_code.hpp"
 #include "route_milter/core/route_pattern.hpp"
+#include "route_milter/core/source_file.hpp"
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -182,32 +182,12 @@ struct Config {
     FileNames files;
     // How many of `files` are config files (the main file and its @includes, first in the table).
     std::uint32_t config_file_count = 0;
+    // Each file of `files` as it was read (its identity when opened, before a byte was read),
+    // for the policy image's header: an identity left empty (never settled) for text from memory.
+    std::vector<SourceFile> sources;
     // sha256 (hex) of the bytes of every file read (`files`, in order): the policy's identity,
     // the same on every host that runs the same files, whatever their paths.
     std::string digest;
-    // What a reload needs to take a file as read, without reading it: for each file of `files`
-    // (empty for a config from text) its sha256 and the status it was read under, when that can
-    // be trusted (0 when the file must be read again). Address files and config files alike.
-    struct FileSeen {
-        std::array<unsigned char, 32> sha256{};
-        std::uint64_t status = 0;
-    };
-    std::vector<FileSeen> files_seen;
-    // On a reload: how many address files were taken as the running policy read them, by
-    // their status alone (neither read nor hashed again).
-    std::size_t address_files_unread = 0;
-    // On a reload: whether the config files (the main file and its @includes) were all taken as
-    // the running policy read them, by their status alone (not even read, let alone parsed).
-    bool config_files_unread = false;
-    // What the config files themselves were (each one's name, mode and sha256, address files
-    // left out): a reload that finds them all the same takes the settings and routes from the
-    // running config instead of parsing them again (config_loader.hpp, read_config_file).
-    std::array<unsigned char, 32> text_identity{};
-    // A reload may do so: read from files, and no route lists addresses inline (their records
-    // are gone once the index is built; the files' addresses are read again).
-    bool parse_reusable = false;
-    // This config's settings and routes were the running config's (its files unchanged).
-    bool parse_reused = false;
     MilterSettings milter;
     std::optional<MetricsSettings> metrics;
     Scope scope = Scope::routes;
