@@ -48,8 +48,8 @@ struct SettingRow {
 using SettingTable = std::span<const SettingRow>;
 
 using H = Holds;
-constexpr SettingRow root_settings[] = {{"milter", H::group}, {"metrics", H::group}, {"scope"}, {"mode"}, {"local_domains", H::strings},
-                                        {"ip_ranges", H::list}, {"routes", H::list}};
+constexpr SettingRow root_settings[] = {{"image"}, {"milter", H::group}, {"metrics", H::group}, {"scope"}, {"mode"},
+                                        {"local_domains", H::strings}, {"ip_ranges", H::list}, {"routes", H::list}};
 constexpr SettingRow milter_settings[] = {{"socket"}, {"user"}, {"timeout", H::integer, 1, 86400},
                                           {"log_accepted", H::boolean}};
 constexpr SettingRow metrics_settings[] = {{"listen", H::string, 0, 0, true},
@@ -272,6 +272,23 @@ private:
     ConfigSource& source_;
     std::string file_dir_;
 };
+
+// image: where `routectl compile` writes the policy image unless told otherwise.
+void read_image(Validator& v, const Setting& root, Config& config) {
+    const auto path = v.string_member(root, "", root_settings, "image");
+    if (!path) return;
+    const Setting& s = root["image"];
+    if (path->empty() || path->front() != '/') {
+        v.error(s, "image", "must be an absolute path (\"" + *path + "\")");
+    } else if (path->back() == '/') {
+        v.error(s, "image", "names a directory (it ends in '/'): give the image file's path (\"" + *path + "\")");
+    } else {
+        config.image = *path;
+        const SourceLocation where = v.at(s);
+        config.image_line = where.line;
+        config.image_file = where.file;
+    }
+}
 
 void read_milter(Validator& v, const Setting& root, MilterSettings& out) {
     if (!root.exists("milter")) return;
@@ -655,6 +672,7 @@ void check_route_domains(Validator& v, const std::vector<RouteConfig>& routes) {
 
 void read_root(Validator& v, const Setting& root, Config& config) {
     v.check_group(root, "", root_settings);
+    read_image(v, root, config);
     read_milter(v, root, config.milter);
     read_metrics(v, root, config.metrics);
     if (auto s = v.enum_member(root, "", root_settings, "scope", scope_names)) config.scope = *s;

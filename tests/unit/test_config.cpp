@@ -166,6 +166,16 @@ const BadCase bad_cases[] = {
      " expires = \"2030-01-01T00:00:00Z\\n\"; } );\n", "test.conf:2: ip_ranges[0].expires: a control character"},
     {"include name with a tab", "scope = \"all\";\n@include \"a\tb.conf\"\n",
      "test.conf:2: @include \"a\\x09b.conf\": a control character in the name"},
+    // image: where routectl compile writes the policy, whatever its working directory.
+    {"image relative", "scope = \"all\";\nimage = \"route-milter.image\";\n",
+     "test.conf:2: image: must be an absolute path (\"route-milter.image\")"},
+    {"image empty", "image = \"\";\n", "test.conf:1: image: must be an absolute path (\"\")"},
+    {"image a directory", "image = \"/var/lib/route-milter/\";\n",
+     "test.conf:1: image: names a directory (it ends in '/'): give the image file's path (\"/var/lib/route-milter/\")"},
+    {"image with a newline", "image = \"/var/lib/x\\n.image\";\n",
+     "test.conf:1: image: a control character (shown as \\xNN) in a value that log lines and routectl show "
+     "(\"/var/lib/x\\x0a.image\")"},
+    {"image not a string", "image = 1;\n", "test.conf:1: image: expected a string, found an integer"},
 };
 
 }  // namespace
@@ -306,6 +316,8 @@ BOOST_AUTO_TEST_CASE(defaults) {
     const Config& c = *r.config;
     BOOST_TEST((c.scope == Scope::routes));
     BOOST_TEST(c.milter.socket.text() == default_socket);
+    BOOST_TEST(c.image == default_image_path);
+    BOOST_TEST(c.image_line == 0u);
     BOOST_TEST(c.ip_ranges_are_defaults);
     BOOST_REQUIRE(c.ip_ranges.size() == 2u);
     BOOST_TEST(c.ip_ranges[0].name == "My computer");
@@ -313,6 +325,14 @@ BOOST_AUTO_TEST_CASE(defaults) {
     BOOST_TEST(c.ip_ranges[1].name == "Internet");
     BOOST_TEST(c.ip_ranges[1].require_auth.contains(DeliveryClass::local_local));
     BOOST_TEST(!c.ip_ranges[1].require_auth.contains(DeliveryClass::external_local));
+}
+
+BOOST_AUTO_TEST_CASE(image_setting) {
+    const ConfigResult r = load("scope = \"all\";\nimage = \"/srv/policy/route-milter.image\";\n");
+    BOOST_REQUIRE_MESSAGE(r.config.has_value(), all_errors(r));
+    BOOST_TEST(r.config->image == "/srv/policy/route-milter.image");
+    BOOST_TEST(r.config->image_line == 2u);
+    BOOST_TEST(r.config->files.at(r.config->image_file) == "test.conf");
 }
 
 BOOST_AUTO_TEST_CASE(route_defaults) {

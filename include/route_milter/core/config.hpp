@@ -29,6 +29,9 @@ inline constexpr const char* default_config_path = "/etc/route-milter/route-milt
 // unix:/route-milter/route-milter.sock.
 inline constexpr const char* default_socket = "unix:/var/spool/postfix/route-milter/route-milter.sock";
 inline constexpr const char* default_socket_path = "/var/spool/postfix/route-milter/route-milter.sock";
+// Where `routectl compile` writes the policy image unless told otherwise (the `image` setting):
+// the unit's StateDirectory.
+inline constexpr const char* default_image_path = "/var/lib/route-milter/route-milter.image";
 
 // Which recipients the milter judges.
 enum class Scope { routes, all };
@@ -188,6 +191,9 @@ struct Config {
     // sha256 (hex) of the bytes of every file read (`files`, in order): the policy's identity,
     // the same on every host that runs the same files, whatever their paths.
     std::string digest;
+    std::string image = default_image_path;  // where the compiled policy goes (`image`)
+    unsigned image_line = 0;       // where `image` is set (0: not set)
+    std::uint32_t image_file = 0;  // index into Config::files
     MilterSettings milter;
     std::optional<MetricsSettings> metrics;
     Scope scope = Scope::routes;
