@@ -151,9 +151,7 @@ BOOST_AUTO_TEST_CASE(digest_covers_address_files) {
     const std::string main = d.write("main.conf", main_text);
     const ConfigResult first = load_config_file(main);
     BOOST_REQUIRE_MESSAGE(first.config.has_value(), testing::errors_text(first));
-    std::vector<SourceFile> files(2);
-    files[0].sha256 = sha256_of(main_text);
-    files[1].sha256 = sha256_of(list);
+    const std::vector<Sha256> files{sha256_of(main_text), sha256_of(list)};
     BOOST_TEST(first.config->digest == config_digest(files));
     d.write("a.list", "x@a.example\n");
     const ConfigResult changed = load_config_file(main);

@@ -222,33 +222,4 @@ BOOST_AUTO_TEST_CASE(the_config_and_its_includes_are_opened_by_the_same_rules) {
     }
 }
 
-// A reload takes a file whose status is unchanged without reading it (address_file.hpp): not
-// when the rules would now refuse it.
-BOOST_AUTO_TEST_CASE(a_reload_applies_the_rules_to_unchanged_files_too) {
-    const Setup s("lists/partner.list");
-    s.d.write("lists/partner.list", "a@lists.example\n", 0644);
-    const PolicyResult first = load_policy_file(s.main, UserCheck::skip, ListedAddressUse::into_index, nullptr, 0);
-    BOOST_REQUIRE_MESSAGE(first.policy != nullptr, errors_text(first));
-    const PolicyResult same =
-        load_policy_file(s.main, UserCheck::skip, ListedAddressUse::into_index, first.policy.get(), 0);
-    BOOST_REQUIRE_MESSAGE(same.policy != nullptr, errors_text(same));
-    BOOST_TEST(same.policy->config().address_files_unread == 1u);
-    BOOST_REQUIRE(::chmod(s.at("lists").c_str(), 0777) == 0);
-    const PolicyResult opened =
-        load_policy_file(s.main, UserCheck::skip, ListedAddressUse::into_index, same.policy.get(), 0);
-    BOOST_TEST(opened.policy == nullptr);
-    BOOST_TEST(has(errors_text(opened), "routes[1].addresses_file: its directory (" + s.at("lists") + ") can be written"),
-               errors_text(opened));
-    // The list's writer puts a link of theirs where the list was, to the very same file.
-    BOOST_REQUIRE(::chmod(s.at("lists").c_str(), 0755) == 0);
-    BOOST_REQUIRE(::rename(s.at("lists/partner.list").c_str(), s.at("lists/real.list").c_str()) == 0);
-    s.link("real.list", "lists/partner.list", other);
-    const PolicyResult linked =
-        load_policy_file(s.main, UserCheck::skip, ListedAddressUse::into_index, same.policy.get(), 0);
-    BOOST_TEST(linked.policy == nullptr);
-    BOOST_TEST(has(errors_text(linked), "routes[1].addresses_file: a symbolic link (" + s.at("lists/partner.list") +
-                                            ") made by uid 4242"),
-               errors_text(linked));
-}
-
 BOOST_AUTO_TEST_SUITE_END()
