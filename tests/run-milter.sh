@@ -15,4 +15,6 @@ echo "route-milter: starting on unix:$socket with conf/route-milter.conf"
 echo "Attach it to Postfix with:"
 echo "    postconf -e 'smtpd_milters = unix:$socket' 'milter_default_action = tempfail'"
 echo "    (smtpd must reach the socket: set the chroot column of smtp in master.cf to n, or see README)"
-exec "$build/route-milter" -c conf/route-milter.conf -p "unix:$socket" $as_user -l stderr
+# The compiled policy goes beside the socket; a reload compiles it there again as that user.
+if [ -n "$as_user" ]; then chown postfix "$build/run"; fi
+exec "$build/route-milter" -c conf/route-milter.conf -i "$build/run/route-milter.image" -p "unix:$socket" $as_user -l stderr

@@ -7,8 +7,8 @@
 
 namespace route_milter {
 
-std::array<unsigned char, 32> sha256_of(std::string_view bytes) {
-    std::array<unsigned char, 32> out{};
+Sha256 sha256_of(std::string_view bytes) {
+    Sha256 out{};
     unsigned int size = 0;
     if (EVP_Digest(bytes.data(), bytes.size(), out.data(), &size, EVP_sha256(), nullptr) != 1 || size != out.size())
         throw std::runtime_error("sha256: libcrypto failed");
@@ -23,18 +23,18 @@ void Sha256Stream::update(std::string_view bytes) {
     if (EVP_DigestUpdate(md_.get(), bytes.data(), bytes.size()) != 1) throw std::runtime_error("sha256: libcrypto failed");
 }
 
-std::array<unsigned char, 32> Sha256Stream::finish() {
-    std::array<unsigned char, 32> out{};
+Sha256 Sha256Stream::finish() {
+    Sha256 out{};
     unsigned int size = 0;
     if (EVP_DigestFinal_ex(md_.get(), out.data(), &size) != 1 || size != out.size())
         throw std::runtime_error("sha256: libcrypto failed");
     return out;
 }
 
-std::string config_digest(const std::vector<SourceFile>& files) {
+std::string config_digest(std::span<const Sha256> files) {
     std::string joined;
     joined.reserve(files.size() * 32);
-    for (const SourceFile& f : files) joined.append(reinterpret_cast<const char*>(f.sha256.data()), f.sha256.size());
+    for (const Sha256& f : files) joined.append(reinterpret_cast<const char*>(f.data()), f.size());
     const auto digest = sha256_of(joined);
     static constexpr char hex[] = "0123456789abcdef";
     std::string out;

@@ -2,15 +2,12 @@
 #include "route_milter/config/config_source.hpp"
 
 #include "route_milter/config/config_digest.hpp"
-
-#include "route_milter/config/config_loader.hpp"
 #include "route_milter/core/printable.hpp"
 
 #include <fcntl.h>
 #include <limits.h>
 #include <pwd.h>
 #include <sys/stat.h>
-#include <sys/sysmacros.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -219,25 +216,6 @@ const FileOpener::Place* file_place(const FileOpener::Place& dir, const std::str
     return walk(dir, std::move(parts), true, own, last, last_st, why, reader);
 }
 
-// stat(2) of `name` in `dir` without following a link, asked of an NFS server rather than its
-// attribute cache (a plain stat may answer from it, up to a minute old, where the read it
-// replaces would have opened the file: close-to-open); on a local file system the same.
-bool synced_status(const FileOpener::Place& dir, const std::string& name, struct stat& st) {
-    struct statx x {};
-    if (::statx(dir.dir.get(), name.c_str(), AT_STATX_FORCE_SYNC | AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, &x) != 0)
-        return false;
-    st = {};
-    st.st_dev = makedev(x.stx_dev_major, x.stx_dev_minor);
-    st.st_ino = x.stx_ino;
-    st.st_size = static_cast<off_t>(x.stx_size);
-    st.st_mode = x.stx_mode;
-    st.st_uid = x.stx_uid;
-    st.st_gid = x.stx_gid;
-    st.st_mtim = {x.stx_mtime.tv_sec, x.stx_mtime.tv_nsec};
-    st.st_ctim = {x.stx_ctime.tv_sec, x.stx_ctime.tv_nsec};
-    return true;
-}
-
 }  // namespace
 
 FileOpener::FileOpener() : reader_(::geteuid()) {}
@@ -272,17 +250,14 @@ const FileOpener::Place* FileOpener::directory_of(const std::string& path, std::
     return directory_.get();
 }
 
-const FileOpener::Place* FileOpener::place_of(const std::string& path, Place& own, std::string& last,
-                                                struct stat& last_st, std::string& why) {
-    std::string name;
-    const Place* dir = directory_of(path, name, why);
-    return dir != nullptr ? file_place(*dir, name, own, last, last_st, why, reader_) : nullptr;
-}
-
-std::variant<Fd, std::string> FileOpener::open(const std::string& path, struct stat& st) {
+std::variant<Fd, std::string> FileOpener::open(const std::string& path, SourceFile& opened) {
+    struct timespec now {};
+    ::clock_gettime(CLOCK_REALTIME, &now);  // before the open: any change after it is newer
     Place own;
-    std::string last, why;
-    const Place* dir = place_of(path, own, last, st, why);
+    std::string name, last, why;
+    struct stat st {};
+    const Place* dir = directory_of(path, name, why);
+    if (dir != nullptr) dir = file_place(*dir, name, own, last, st, why, reader_);
     if (dir == nullptr) return why;
     // The lstat() before open() keeps a device or FIFO from being opened at all (O_NONBLOCK
     // covers a FIFO swapped in between); every check is made again on the open descriptor.
@@ -293,50 +268,45 @@ std::variant<Fd, std::string> FileOpener::open(const std::string& path, struct s
     if (::fstat(fd.get(), &st) != 0) return cannot_read(errno);
     if (!S_ISREG(st.st_mode)) return "not a regular file (" + kind_of(st.st_mode) + ")";
     if (auto refused = directory_refusal(*dir, st, reader_)) return std::move(*refused);
+    opened = source_file_of(st, now);
     return fd;
 }
 
-bool FileOpener::status(const std::string& path, struct stat& st) {
-    std::string name, why;
-    const Place* dir = directory_of(path, name, why);
-    if (dir == nullptr || !synced_status(*dir, name, st)) return false;
-    Place own;
-    if (S_ISLNK(st.st_mode)) {  // where the link leads, by the rules
-        std::string last;
-        dir = file_place(*dir, name, own, last, st, why, reader_);
-        if (dir == nullptr || !synced_status(*dir, last, st)) return false;
-    }
-    return S_ISREG(st.st_mode) && !directory_refusal(*dir, st, reader_);
-}
-
-std::variant<Fd, std::string> open_regular_file(const std::string& path, struct stat& st) {
-    return FileOpener().open(path, st);
-}
-
-std::uint64_t file_status(const struct stat& st) {
-    // splitmix64's finaliser over the fields, one after the other.
-    std::uint64_t h = 0x9e3779b97f4a7c15u;
-    const auto mix = [&h](std::uint64_t v) {
-        h ^= v + 0x9e3779b97f4a7c15u + (h << 6) + (h >> 2);
-        h ^= h >> 30;
-        h *= 0xbf58476d1ce4e5b9u;
-        h ^= h >> 27;
-        h *= 0x94d049bb133111ebu;
-        h ^= h >> 31;
+std::optional<std::string> read_to_end(const Fd& fd, std::uint64_t size, std::size_t max_bytes, std::string_view limit,
+                                       std::vector<char>& buffer, const std::function<void(std::string_view)>& chunk) {
+    const auto too_big = [&](std::uint64_t bytes) {
+        return "too big (" + std::to_string(bytes) + " bytes; " + std::string(limit) + ")";
     };
-    for (const std::uint64_t v :
-         {static_cast<std::uint64_t>(st.st_dev), static_cast<std::uint64_t>(st.st_ino),
-          static_cast<std::uint64_t>(st.st_size), static_cast<std::uint64_t>(st.st_mode),
-          static_cast<std::uint64_t>(st.st_uid), static_cast<std::uint64_t>(st.st_gid),
-          static_cast<std::uint64_t>(st.st_mtim.tv_sec), static_cast<std::uint64_t>(st.st_mtim.tv_nsec),
-          static_cast<std::uint64_t>(st.st_ctim.tv_sec), static_cast<std::uint64_t>(st.st_ctim.tv_nsec)})
-        mix(v);
-    return h != 0 ? h : 1;
+    if (size > max_bytes) return too_big(size);
+    std::uint64_t total = 0;
+    for (;;) {
+        // One byte past the size: a short read then is the end, with no second read to see it.
+        const std::size_t want =
+            total < size ? static_cast<std::size_t>(std::min<std::uint64_t>(buffer.size(), size - total + 1)) : buffer.size();
+        const ssize_t n = ::read(fd.get(), buffer.data(), want);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) return cannot_read(errno);
+        if (n == 0) return std::nullopt;
+        total += static_cast<std::size_t>(n);
+        if (total > max_bytes) return too_big(total);
+        chunk(std::string_view(buffer.data(), static_cast<std::size_t>(n)));
+        if (static_cast<std::size_t>(n) < want && total == size) return std::nullopt;
+    }
 }
 
-std::int64_t unchanged_ns(const struct timespec& now, const struct stat& st) {
+SourceFile source_file_of(const struct stat& st, const struct timespec& now) {
     const auto ns = [](const struct timespec& t) { return std::int64_t{t.tv_sec} * 1'000'000'000 + t.tv_nsec; };
-    return ns(now) - std::max(ns(st.st_mtim), ns(st.st_ctim));
+    SourceFile f;
+    f.device = st.st_dev;
+    f.inode = st.st_ino;
+    f.size = static_cast<std::uint64_t>(st.st_size);
+    f.mtime_ns = ns(st.st_mtim);
+    f.ctime_ns = ns(st.st_ctim);
+    f.mode = st.st_mode;
+    f.uid = st.st_uid;
+    f.gid = st.st_gid;
+    f.settled = f.ctime_ns <= ns(now) - source_settle_ns;
+    return f;
 }
 
 std::string mode_text(mode_t mode) {
@@ -349,45 +319,6 @@ namespace {
 
 constexpr unsigned max_include_depth = 10;  // libconfig 1.5's MAX_INCLUDE_DEPTH
 constexpr std::string_view byte_order_mark = "\xEF\xBB\xBF";  // U+FEFF in UTF-8
-
-struct ReadFile {
-    std::string text;
-    struct stat st {};
-    std::int64_t unchanged_ns = 0;  // how long it had been unchanged when opened
-};
-
-// Opens, checks and reads one file; the error text otherwise.
-std::variant<ReadFile, std::string> read_checked(const std::string& path, std::size_t budget) {
-    ReadFile out;
-    struct timespec now {};
-    ::clock_gettime(CLOCK_REALTIME, &now);  // before the open: any change after it is newer
-    auto opened = open_regular_file(path, out.st);
-    if (auto* why = std::get_if<std::string>(&opened)) return std::move(*why);
-    const Fd fd = std::move(std::get<Fd>(opened));
-    out.unchanged_ns = unchanged_ns(now, out.st);
-    const auto too_big = [&](unsigned long long size) {
-        return "too big (" + std::to_string(size) + " bytes; the config and its @includes may hold " +
-               std::to_string(max_config_file_bytes) + ")";
-    };
-    if (static_cast<unsigned long long>(out.st.st_size) > budget)
-        return too_big(static_cast<unsigned long long>(out.st.st_size));
-    out.text.resize(static_cast<std::size_t>(out.st.st_size) + 1);  // +1: see the file grow
-    std::size_t have = 0;
-    for (;;) {
-        if (have == out.text.size()) {
-            if (out.text.size() > budget) return too_big(out.text.size());
-            out.text.resize(std::min(out.text.size() * 2 + 4096, budget + 1));
-        }
-        const ssize_t n = ::read(fd.get(), out.text.data() + have, out.text.size() - have);
-        if (n < 0 && errno == EINTR) continue;
-        if (n < 0) return std::string("cannot read the file (") + std::strerror(errno) + ")";
-        if (n == 0) break;
-        have += static_cast<std::size_t>(n);
-    }
-    if (have > budget) return too_big(have);
-    out.text.resize(have);
-    return out;
-}
 
 bool starts_with_include(std::string_view text, std::size_t pos, std::size_t& name_start) {
     // libconfig 1.5: include_open  ^[ \t]*@include[ \t]+\"
@@ -403,8 +334,7 @@ bool starts_with_include(std::string_view text, std::size_t pos, std::size_t& na
 
 class Expander {
 public:
-    Expander(ConfigSource& out, std::string include_dir, std::int64_t settle_ns = INT64_MAX)
-        : out_(out), include_dir_(std::move(include_dir)), settle_ns_(settle_ns) {}
+    Expander(ConfigSource& out, std::string include_dir) : out_(out), include_dir_(std::move(include_dir)) {}
 
     // Appends file `index` (its text given) to the output, expanding its @include lines.
     void expand(std::uint32_t index, std::string_view text, unsigned depth);
@@ -430,35 +360,42 @@ private:
 
     ConfigSource& out_;
     std::string include_dir_;
-    std::int64_t settle_ns_;
+    FileOpener opener_;
+    std::vector<char> buffer_ = std::vector<char>(std::size_t{1} << 16);
     unsigned text_line_ = 1;
-    std::vector<std::pair<dev_t, ino_t>> open_;  // the files being expanded, outermost first
+    std::vector<std::pair<std::uint64_t, std::uint64_t>> open_;  // the files being expanded (device, inode), outermost first
 };
 
 std::optional<std::uint32_t> Expander::open_file(const std::string& path, std::string& text, std::string& why) {
-    std::size_t used = out_.text.size();
-    auto read = read_checked(path, max_config_file_bytes - std::min(used, max_config_file_bytes));
-    if (auto* bad = std::get_if<std::string>(&read)) {
+    SourceFile identity;
+    auto opened = opener_.open(path, identity);
+    if (auto* bad = std::get_if<std::string>(&opened)) {
         why = std::move(*bad);
         return std::nullopt;
     }
-    ReadFile& file = std::get<ReadFile>(read);
-    const std::pair<dev_t, ino_t> id{file.st.st_dev, file.st.st_ino};
+    const std::size_t budget = max_config_file_bytes - std::min(out_.text.size(), max_config_file_bytes);
+    text.clear();
+    text.reserve(static_cast<std::size_t>(std::min<std::uint64_t>(identity.size, budget)));
+    if (auto bad = read_to_end(std::get<Fd>(opened), identity.size, budget,
+                               "the config and its @includes may hold " + std::to_string(max_config_file_bytes),
+                               buffer_, [&](std::string_view chunk) { text.append(chunk); })) {
+        why = std::move(*bad);
+        return std::nullopt;
+    }
+    const std::pair<std::uint64_t, std::uint64_t> id{identity.device, identity.inode};
     if (std::find(open_.begin(), open_.end(), id) != open_.end()) {
         why = "includes itself (an @include cycle)";
         return std::nullopt;
     }
-    if (file.text.find('\0') != std::string::npos) {
+    if (text.find('\0') != std::string::npos) {
         why = "the file contains a NUL byte";
         return std::nullopt;
     }
     const auto index = static_cast<std::uint32_t>(out_.files.size());
-    out_.files.push_back({path, file.st.st_mode & 07777, true, sha256_of(file.text), false,
-                          file.unchanged_ns >= settle_ns_ ? file_status(file.st) : 0});
-    if ((file.st.st_mode & (S_IWGRP | S_IWOTH)) != 0)
-        error({index, 0}, "group or other users can write it; run chmod go-w (mode " + mode_text(file.st.st_mode) + ")");
+    out_.files.push_back({path, true, sha256_of(text), false, identity});
+    if ((identity.mode & (S_IWGRP | S_IWOTH)) != 0)
+        error({index, 0}, "group or other users can write it; run chmod go-w (mode " + mode_text(identity.mode) + ")");
     open_.push_back(id);
-    text = std::move(file.text);
     return index;
 }
 
@@ -583,7 +520,7 @@ void Expander::expand(std::uint32_t index, std::string_view text, unsigned depth
 
 ConfigSource read_config_source_text(std::string_view text, const std::string& name) {
     ConfigSource out;
-    out.files.push_back({name, 0, false, sha256_of(text)});
+    out.files.push_back({name, false, sha256_of(text), false, {}});
     if (text.find('\0') != std::string_view::npos) {
         out.errors.push_back({name, 0, "the file contains a NUL byte"});
         return out;
@@ -597,15 +534,14 @@ ConfigSource read_config_source_text(std::string_view text, const std::string& n
     return out;
 }
 
-ConfigSource read_config_source_file(const std::string& path, std::int64_t settle_ns) {
+ConfigSource read_config_source_file(const std::string& path) {
     ConfigSource out;
     const std::size_t slash = path.rfind('/');
-    Expander expander(out, slash == std::string::npos ? std::string() : path.substr(0, slash == 0 ? 1 : slash),
-                      settle_ns);
+    Expander expander(out, slash == std::string::npos ? std::string() : path.substr(0, slash == 0 ? 1 : slash));
     std::string text;
     std::string why;
     if (!expander.open_file(path, text, why)) {
-        out.files.push_back({path, 0, false});
+        out.files.push_back({path, false, {}, false, {}});
         out.errors.push_back({path, 0, why});
         return out;
     }

@@ -14,8 +14,7 @@ std::uint32_t StringIndex::hash_of(std::string_view key) {
 // Any number of slots, not a power of two: 1.1 million keys take 1.83 million slots (22 MB),
 // not 2^22 (67 MB at the 16 bytes a slot took with the length in it). The slot of a hash is
 // its place in [0, slots) by a multiply, not a mask. Load 0.6, not 0.7: a lookup of an
-// address that is not listed walks ~3.6 slots on average, not ~6 (at 0.7 the RCPT path
-// measured ~8% slower for a million addresses, base and candidate alternating).
+// address that is not listed walks ~3.6 slots on average, not ~6.
 std::size_t StringIndex::home(std::uint32_t hash) const { return home_in(hash, slots_.size()); }
 
 void StringIndex::reserve(std::size_t keys) {
@@ -39,13 +38,6 @@ std::size_t StringIndex::probe(std::string_view key, std::uint32_t hash) const {
     std::size_t i = home(hash);
     for (; slots_[i].hash != 0; i = next(i))
         if (slots_[i].hash == hash && key_of(slots_[i]) == key) break;
-    return i;
-}
-
-std::size_t StringIndex::probe(std::string_view key, std::uint32_t value, std::uint32_t hash) const {
-    std::size_t i = home(hash);
-    for (; slots_[i].hash != 0; i = next(i))
-        if (slots_[i].hash == hash && slots_[i].value == value && key_of(slots_[i]) == key) break;
     return i;
 }
 
@@ -74,58 +66,14 @@ const std::uint32_t* StringIndex::index_stored(std::uint32_t offset, std::uint32
     return nullptr;
 }
 
-bool StringIndex::index_stored_pair(std::uint32_t offset, std::uint32_t value) {
-    make_room();
-    const std::string_view key = stored_key(offset);
-    const std::uint32_t h = hash_of(key);
-    Slot& slot = slots_[probe(key, value, h)];
-    if (slot.hash != 0) return false;
-    slot = Slot{offset, value, h};
-    ++size_;
-    return true;
-}
-
-StringIndex::View StringIndex::view() const {
-    View v;
-    v.slots_ = slots_.data();
-    v.count_ = slots_.size();
-    v.arena_ = arena_.data();
-    return v;
-}
-
-// probe(key, value, hash) over a View's arrays: the same walk.
-bool StringIndex::View::contains_pair(std::string_view key, std::uint32_t value, std::uint32_t hash) const {
-    if (count_ == 0) return false;
-    const auto* slots = static_cast<const Slot*>(slots_);
-    std::size_t i = home_in(hash, count_);
-    for (; slots[i].hash != 0; i = i + 1 == count_ ? 0 : i + 1) {
-        if (slots[i].hash != hash || slots[i].value != value) continue;
-        const auto* at = reinterpret_cast<const unsigned char*>(arena_) + slots[i].offset;
-        const std::size_t length = static_cast<std::size_t>(at[-2]) | (static_cast<std::size_t>(at[-1]) << 8);
-        if (std::string_view(arena_ + slots[i].offset, length) == key) return true;
-    }
-    return false;
-}
-
-// Out of line: inlined into the RCPT path, the decisions measured ~20% slower (bench-core
-// decide), the slot's cache miss no longer hidden. No branch on the slot it reads: an empty
-// home slot has offset 0, and the prefetch is then of the arena's start, which is harmless.
-void StringIndex::View::prefetch(std::uint32_t hash) const {
-    if (count_ == 0) return;
-    const Slot& home = static_cast<const Slot*>(slots_)[home_in(hash, count_)];
-    __builtin_prefetch(arena_ + home.offset);
-}
-
 const std::uint32_t* StringIndex::insert(std::string_view key, std::uint32_t value) {
     if (const std::uint32_t* existing = find(key)) return existing;
     return index_stored(store_key(key), static_cast<std::uint32_t>(key.size()), value);
 }
 
-const std::uint32_t* StringIndex::find(std::string_view key) const { return find(key, hash_of(key)); }
-
-const std::uint32_t* StringIndex::find(std::string_view key, std::uint32_t hash) const {
+const std::uint32_t* StringIndex::find(std::string_view key) const {
     if (slots_.empty()) return nullptr;
-    const Slot& slot = slots_[probe(key, hash)];
+    const Slot& slot = slots_[probe(key, hash_of(key))];
     return slot.hash != 0 ? &slot.value : nullptr;
 }
 

@@ -246,6 +246,9 @@ int main(int argc, char** argv) {
         if (auto* why = std::get_if<std::string>(&started)) fail(EX_UNAVAILABLE, "metrics: %s", *why);
         metrics_server = std::move(std::get<std::unique_ptr<MetricsServer>>(started));
     }
+    // A reload compiles as that user: the image compiled as root at the start must be its.
+    if (user && ::geteuid() == 0 && ::chown(source.image.c_str(), user->pw_uid, user->pw_gid) != 0)
+        fail(EX_OSERR, "cannot hand the policy image to the milter's user: %s", source.image + ": " + std::strerror(errno));
     if (user) drop_privileges(user_name, *user);
     else if (!path.empty() && ::geteuid() == 0)
         log_line(LOG_WARNING, "socket %s belongs to root (mode 0660): Postfix cannot connect unless it runs as "

@@ -49,9 +49,9 @@ int run_compiler(const PolicySource& source) {
     const auto flush_lines = [&](bool all) {
         std::size_t start = 0;
         for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1)
-            log_line(LOG_ERR, "compile: %s", pending.substr(start, nl - start).c_str());
+            log_line(LOG_ERR, "%s", pending.substr(start, nl - start).c_str());
         pending.erase(0, start);
-        if (all && !pending.empty()) log_line(LOG_ERR, "compile: %s", pending.c_str());
+        if (all && !pending.empty()) log_line(LOG_ERR, "%s", pending.c_str());
     };
     for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) != 0;) {
         if (n < 0) {

@@ -38,7 +38,8 @@ def main():
     work = tempfile.mkdtemp(prefix="reload-rss-")
     log_path = os.path.join(work, "log")
     log = open(log_path, "w")
-    proc = subprocess.Popen([binary, "-c", config, "-p", "unix:" + os.path.join(work, "s.sock"), "-l", "stderr"],
+    proc = subprocess.Popen([binary, "-c", config, "-i", os.path.join(work, "policy.image"),
+                             "-p", "unix:" + os.path.join(work, "s.sock"), "-l", "stderr"],
                             stdout=log, stderr=subprocess.STDOUT)
 
     def text():

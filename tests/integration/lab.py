@@ -620,7 +620,8 @@ class Milter:
         # umask 011: the socket the milter creates must be connectable by the
         # unprivileged postfix smtpd processes.
         self.proc = subprocess.Popen(
-            [self.binary, "-c", self.conf, "-p", self.socket_spec, "-l", "stderr"] + self.extra_args,
+            [self.binary, "-c", self.conf, "-p", self.socket_spec, "-l", "stderr"] +
+            ([] if "-i" in self.extra_args else ["-i", self.conf + ".image"]) + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=self._log_fh, stderr=self._log_fh,
             start_new_session=True, preexec_fn=lambda: os.umask(0o011))
         try:

@@ -218,7 +218,8 @@ class SecurityTests(FaultCase):
         self.assertEqual(st.st_uid, pwd.getpwnam(USER).pw_uid)
 
     def start_second(self, spec):
-        return subprocess.run([milter_binary(), "-c", self.milter.conf, "-p", spec, "-l", "stderr"],
+        return subprocess.run([milter_binary(), "-c", self.milter.conf, "-i", self.milter.conf + ".image", "-p", spec,
+                               "-l", "stderr"],
                               capture_output=True, text=True, timeout=20)
 
     def test_path_that_is_not_a_socket_is_refused(self):
@@ -483,7 +484,7 @@ class SystemdNotifyTests(unittest.TestCase):
             f.write(config(spec))
         os.chmod(conf, 0o600)
         os.chown(conf, pwd.getpwnam(USER).pw_uid, pwd.getpwnam(USER).pw_gid)
-        proc = subprocess.Popen([milter_binary(), "-c", conf, "-p", spec, "-l", "stderr"],
+        proc = subprocess.Popen([milter_binary(), "-c", conf, "-i", conf + ".image", "-p", spec, "-l", "stderr"],
                                 env=dict(os.environ, NOTIFY_SOCKET=notify_path),
                                 stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         try:

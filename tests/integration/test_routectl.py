@@ -896,7 +896,8 @@ class BadConfigTests(RoutectlCase):
                     path, line, shown, what)
                 work = tempfile.mkdtemp(prefix="open-relay-", dir=TMP)
                 for argv in ([milter_binary(), "-t", "-c", path],
-                             [milter_binary(), "-c", path, "-l", "stderr", "-p", "unix:" + os.path.join(work, "s")],
+                             [milter_binary(), "-c", path, "-i", os.path.join(work, "image"), "-l", "stderr", "-p",
+                              "unix:" + os.path.join(work, "s")],
                              [routectl_binary(), "check", "-c", path],
                              [routectl_binary(), "query", "-c", path, "--client", "192.0.2.1", "x@y.test"],
                              [routectl_binary(), "postfix", "-c", path, "-o", os.path.join(work, "pf")],

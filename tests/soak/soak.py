@@ -406,16 +406,6 @@ def soak_big(a, work):
             if own:
                 print("reload time logged by the milter: median %.2f s, max %.2f s" % (statistics.median(own), max(own)),
                       flush=True)
-            # How many address files each taken reload read (the others: unchanged by their status).
-            read = [int(m.group(1)) for _, lines, _, _ in done for line in lines
-                    for m in [re.search(r"address files: (\d+) read, (\d+) unchanged", line)] if m]
-            if read:
-                print("address files read per reload: median %d, max %d (of %d)"
-                      % (statistics.median(read), max(read), BIG_ROUTES), flush=True)
-            # The config file itself never changes here: its routes are taken over, not parsed.
-            taken = [line for _, lines, _, _ in done for line in lines if "reloaded " in line]
-            print("reloads that took the routes over (config unchanged: not parsed again): %d of %d"
-                  % (sum("not parsed again" in line for line in taken), len(taken)), flush=True)
             print("RSS: after warm-up %d kB, peak during the reloads %d kB (%.2fx), 1 s after a reload median "
                   "%d kB max %d kB, at the end %d kB (%+.1f%%)"
                   % (rss0, peak, peak / rss0, statistics.median(after), max(after), rss1,

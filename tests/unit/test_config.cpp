@@ -1,5 +1,6 @@
 #define BOOST_TEST_DYN_LINK
 #include "route_milter/config/config_loader.hpp"
+#include "route_milter/config/config_source.hpp"
 #include "route_milter/core/policy.hpp"
 #include "route_milter/config/load_policy.hpp"
 
@@ -165,6 +166,16 @@ const BadCase bad_cases[] = {
      " expires = \"2030-01-01T00:00:00Z\\n\"; } );\n", "test.conf:2: ip_ranges[0].expires: a control character"},
     {"include name with a tab", "scope = \"all\";\n@include \"a\tb.conf\"\n",
      "test.conf:2: @include \"a\\x09b.conf\": a control character in the name"},
+    // image: where routectl compile writes the policy, whatever its working directory.
+    {"image relative", "scope = \"all\";\nimage = \"route-milter.image\";\n",
+     "test.conf:2: image: must be an absolute path (\"route-milter.image\")"},
+    {"image empty", "image = \"\";\n", "test.conf:1: image: must be an absolute path (\"\")"},
+    {"image a directory", "image = \"/var/lib/route-milter/\";\n",
+     "test.conf:1: image: names a directory (it ends in '/'): give the image file's path (\"/var/lib/route-milter/\")"},
+    {"image with a newline", "image = \"/var/lib/x\\n.image\";\n",
+     "test.conf:1: image: a control character (shown as \\xNN) in a value that log lines and routectl show "
+     "(\"/var/lib/x\\x0a.image\")"},
+    {"image not a string", "image = 1;\n", "test.conf:1: image: expected a string, found an integer"},
 };
 
 }  // namespace
@@ -305,6 +316,8 @@ BOOST_AUTO_TEST_CASE(defaults) {
     const Config& c = *r.config;
     BOOST_TEST((c.scope == Scope::routes));
     BOOST_TEST(c.milter.socket.text() == default_socket);
+    BOOST_TEST(c.image == default_image_path);
+    BOOST_TEST(c.image_line == 0u);
     BOOST_TEST(c.ip_ranges_are_defaults);
     BOOST_REQUIRE(c.ip_ranges.size() == 2u);
     BOOST_TEST(c.ip_ranges[0].name == "My computer");
@@ -312,6 +325,14 @@ BOOST_AUTO_TEST_CASE(defaults) {
     BOOST_TEST(c.ip_ranges[1].name == "Internet");
     BOOST_TEST(c.ip_ranges[1].require_auth.contains(DeliveryClass::local_local));
     BOOST_TEST(!c.ip_ranges[1].require_auth.contains(DeliveryClass::external_local));
+}
+
+BOOST_AUTO_TEST_CASE(image_setting) {
+    const ConfigResult r = load("scope = \"all\";\nimage = \"/srv/policy/route-milter.image\";\n");
+    BOOST_REQUIRE_MESSAGE(r.config.has_value(), all_errors(r));
+    BOOST_TEST(r.config->image == "/srv/policy/route-milter.image");
+    BOOST_TEST(r.config->image_line == 2u);
+    BOOST_TEST(r.config->files.at(r.config->image_file) == "test.conf");
 }
 
 BOOST_AUTO_TEST_CASE(route_defaults) {
@@ -449,6 +470,67 @@ BOOST_AUTO_TEST_CASE(digest_covers_every_file_read_and_not_its_path) {
     // Known value: sha256(sha256("")) for an empty text.
     BOOST_TEST(load_config_text("", "empty").config->digest ==
                "5df6e0e2761359d30a8275058e299fcc0381534545f55cf43e41983f5d4c9456");
+}
+
+// Config::sources: each file read (the config, its @includes, its address files) as it was
+// opened, for the image's header; one written a moment ago has not settled.
+BOOST_AUTO_TEST_CASE(sources_record_each_file_as_opened) {
+    const ConfigDir d;
+    d.write("part.conf", "scope = \"all\";\n", 0640);
+    d.write("a.list", "x@a.example\n");
+    const std::string main = d.write(
+        "main.conf", "@include \"part.conf\"\nroutes = ( { domain = \"a.example\"; deliver_to = \"listed\";\n"
+                     "  addresses_file = \"a.list\"; } );\n");
+    const ConfigResult r = load_config_file(main);
+    BOOST_REQUIRE_MESSAGE(r.config.has_value(), all_errors(r));
+    const Config& c = *r.config;
+    BOOST_REQUIRE(c.files.size() == 3u);
+    BOOST_REQUIRE(c.sources.size() == c.files.size());
+    BOOST_TEST(c.files[1] == d.path + "/part.conf");
+    BOOST_TEST(c.files[2] == d.path + "/a.list");
+    for (std::size_t i = 0; i < c.files.size(); ++i) {
+        struct stat st {};
+        BOOST_REQUIRE(::stat(c.files.c_str(i), &st) == 0);
+        const SourceFile& s = c.sources[i];
+        BOOST_TEST(s.device == static_cast<std::uint64_t>(st.st_dev), i);
+        BOOST_TEST(s.inode == static_cast<std::uint64_t>(st.st_ino), i);
+        BOOST_TEST(s.size == static_cast<std::uint64_t>(st.st_size), i);
+        BOOST_TEST(s.mtime_ns == std::int64_t{st.st_mtim.tv_sec} * 1'000'000'000 + st.st_mtim.tv_nsec, i);
+        BOOST_TEST(s.ctime_ns == std::int64_t{st.st_ctim.tv_sec} * 1'000'000'000 + st.st_ctim.tv_nsec, i);
+        BOOST_TEST(s.mode == st.st_mode, i);
+        BOOST_TEST(s.uid == st.st_uid, i);
+        BOOST_TEST(s.gid == st.st_gid, i);
+        BOOST_TEST(!s.settled, i);  // written just now
+        BOOST_TEST(!s.same_as(s), i);  // so never taken as unchanged
+    }
+    BOOST_TEST((c.sources[1].mode & 07777) == 0640u);
+    BOOST_TEST(c.sources[1].inode != c.sources[0].inode);
+    // Text from memory has no file behind it: an empty identity, never settled.
+    const ConfigResult text = load_config_text("scope = \"all\";\n", "t");
+    BOOST_REQUIRE(text.config.has_value());
+    BOOST_REQUIRE(text.config->sources.size() == 1u);
+    BOOST_TEST(text.config->sources[0].inode == 0u);
+    BOOST_TEST(!text.config->sources[0].settled);
+}
+
+// A file settles once its ctime is source_settle_ns behind the clock read before it was opened.
+BOOST_AUTO_TEST_CASE(a_source_settles_after_source_settle_ns) {
+    struct stat st {};
+    st.st_ctim = {1000, 5};
+    st.st_mtim = {990, 0};
+    const auto at = [](std::int64_t ns) {
+        return timespec{static_cast<time_t>(ns / 1'000'000'000), static_cast<long>(ns % 1'000'000'000)};
+    };
+    const std::int64_t ctime = 1000'000'000'005;
+    BOOST_TEST(!source_file_of(st, at(ctime)).settled);
+    BOOST_TEST(!source_file_of(st, at(ctime + source_settle_ns - 1)).settled);
+    const SourceFile settled = source_file_of(st, at(ctime + source_settle_ns));
+    BOOST_TEST(settled.settled);
+    BOOST_TEST(settled.ctime_ns == ctime);
+    BOOST_TEST(settled.mtime_ns == 990'000'000'000);
+    BOOST_TEST(settled.same_as(source_file_of(st, at(ctime))));
+    st.st_ctim.tv_nsec = 6;  // a chmod, a write, a rename over it
+    BOOST_TEST(!settled.same_as(source_file_of(st, at(ctime + source_settle_ns))));
 }
 
 BOOST_AUTO_TEST_CASE(includes_are_read_with_their_own_file_and_line) {

@@ -5,7 +5,7 @@
 // SYNOPSIS
 //   file.sha256 = sha256_of(text);          // each file as read (config_source.cpp)
 //   Sha256Stream s; s.update(chunk); ...; file.sha256 = s.finish();   // address files
-//   config.digest = config_digest(files);   // "3f1c...": 64 lowercase hex digits
+//   config.digest = config_digest(each_file_sha256);   // "3f1c...": 64 lowercase hex digits
 // DESCRIPTION
 //   config_digest is sha256 over the sha256 of each file read, in the order met (the main file,
 //   then each @include where it is expanded, address files included). File names are left out:
@@ -16,31 +16,32 @@
 //   None: libcrypto failing to hash is a programming error (std::runtime_error).
 #pragma once
 
-#include "route_milter/config/config_source.hpp"
-
 #include <array>
 #include <memory>
+#include <span>
 #include <string>
 #include <string_view>
-#include <vector>
 
 struct evp_md_ctx_st;
 
 namespace route_milter {
 
-std::array<unsigned char, 32> sha256_of(std::string_view bytes);
+using Sha256 = std::array<unsigned char, 32>;
+
+Sha256 sha256_of(std::string_view bytes);
 
 // The same, fed piece by piece (an address file is streamed, never held whole).
 class Sha256Stream {
 public:
     Sha256Stream();
     void update(std::string_view bytes);
-    std::array<unsigned char, 32> finish();
+    Sha256 finish();
 
 private:
     std::unique_ptr<evp_md_ctx_st, void (*)(evp_md_ctx_st*)> md_;  // libcrypto's EVP_MD_CTX
 };
 
-std::string config_digest(const std::vector<SourceFile>& files);
+// Of each file's sha256, in the order the files were read.
+std::string config_digest(std::span<const Sha256> files);
 
 }  // namespace route_milter

@@ -29,13 +29,18 @@
 #include "route_milter/common/fd.hpp"
 
 #include "route_milter/core/diagnostic.hpp"
+#include "route_milter/core/source_file.hpp"
 
 #include <sys/stat.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include <array>
+#include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <utility>
@@ -49,26 +54,21 @@ struct SourceLocation {
     unsigned line = 0;       // 1-based; 0: none
 };
 
-struct SourceFile {
+// A file the config was read from: the main file, an @include or an addresses_file.
+struct InputFile {
     std::string name;    // as opened: the main file's path, the resolved @include or addresses_file path
-    mode_t mode = 0;     // permission bits; 0 for text that came from memory
     bool from_disk = false;
     std::array<unsigned char, 32> sha256{};  // of the bytes read (config_digest.hpp)
     bool addresses = false;  // an addresses_file (address_file.hpp), not config text
-    // Its file_status when it may be trusted (an address file's trusted_status, address_file.hpp;
-    // a config file's likewise, read_config_source_file), or 0.
-    std::uint64_t status = 0;
+    SourceFile identity;     // as opened (source_file_of); empty for text that came from memory
 };
 
 class ConfigSource {
 public:
     std::string text;               // what libconfig parses
-    std::vector<SourceFile> files;  // files[0]: the main file (or the name standing for the text)
+    std::vector<InputFile> files;   // files[0]: the main file (or the name standing for the text)
     Diagnostics errors;
     bool complete = false;          // every file was read; `text` is the whole config
-    // None was read: each is the file the running config read (a reload found them all with the
-    // status it read them under). There is no text; the running config's parse is taken over.
-    bool unread = false;
 
     // The file and line that line `text_line` (1-based) of `text` came from.
     SourceLocation locate(unsigned text_line) const;
@@ -84,9 +84,10 @@ private:
     std::vector<Segment> segments_;
 };
 
-// settle_ns: how long a file must have been unchanged when opened for its status to be kept
-// (SourceFile::status; 0 otherwise). The default keeps none.
-ConfigSource read_config_source_file(const std::string& path, std::int64_t settle_ns = INT64_MAX);
+inline constexpr std::size_t max_config_file_bytes = 256u << 20;  // the config and its @includes together
+
+ConfigSource read_config_source_file(const std::string& path);
+ConfigSource read_config_source_text(std::string_view text, const std::string& name);
 
 
 // How the loader opens every file it reads: the config, each @include and each addresses_file.
@@ -105,7 +106,7 @@ ConfigSource read_config_source_file(const std::string& path, std::int64_t settl
 // The directory of the file opened last is kept open: most address files share one, which is
 // then walked once, not once per file.
 // DIAGNOSTICS
-//   open() and status() say why a file is refused: "cannot read the file (strerror)", "not a
+//   open() says why a file is refused: "cannot read the file (strerror)", "not a
 //   regular file (a directory)", "a symbolic link (PATH) made by USER: ...", "its directory
 //   (DIR) can be written by its group or other users (mode 0777): ...", "its directory (DIR)
 //   belongs to USER and the file to USER: ...". None of them holds a byte of the file.
@@ -116,11 +117,9 @@ public:
     FileOpener& operator=(const FileOpener&) = delete;
     ~FileOpener();
 
-    // Opens `path` read-only (`st`: the open file's status), or says why not.
-    std::variant<Fd, std::string> open(const std::string& path, struct stat& st);
-    // The status of `path` as open() would find it (asked of an NFS server, not its attribute
-    // cache), without opening it; false where open() would refuse it.
-    bool status(const std::string& path, struct stat& st);
+    // Opens `path` read-only, or says why not; `opened`: the open file's identity (source_file_of,
+    // the clock read before the open).
+    std::variant<Fd, std::string> open(const std::string& path, SourceFile& opened);
 
     struct Place;  // a directory reached by the rules
 
@@ -128,10 +127,6 @@ private:
     // The directory `path` names its file in, walked by the rules (kept for the next path in
     // the same directory), and the file's last name; or why the directory is refused.
     const Place* directory_of(const std::string& path, std::string& name, std::string& why);
-    // The directory that holds the file `path` names (`own` when a link led away from the one
-    // kept), its last name there and its lstat(); or why the rules refuse the way to it.
-    const Place* place_of(const std::string& path, Place& own, std::string& last, struct stat& last_st,
-                          std::string& why);
 
     uid_t reader_;
     std::string directory_text_;  // the directory part of the path last opened
@@ -140,20 +135,18 @@ private:
     std::string directory_why_;
 };
 
-// FileOpener().open(path, st).
-std::variant<Fd, std::string> open_regular_file(const std::string& path, struct stat& st);
+// Reads the open file `fd` (`size` bytes when opened) to its end through `buffer`, handing each
+// piece read to `chunk`. Why it cannot be read, or nullopt: a read error, or more than
+// `max_bytes` ("too big (N bytes; " + `limit` + ")").
+std::optional<std::string> read_to_end(const Fd& fd, std::uint64_t size, std::size_t max_bytes, std::string_view limit,
+                                       std::vector<char>& buffer, const std::function<void(std::string_view)>& chunk);
 
-// The status of a file (device, inode, size, mode, owner, mtime and ctime, to the nanosecond)
-// as one 64-bit value, never 0 (0 stands for "read it again"). A reload takes a file whose
-// status is the one it was read under as read, without reading it: see address_file.hpp
-// (address_file_settle) for when such a status may be trusted.
-std::uint64_t file_status(const struct stat& st);
-// How long the file of `st` had been unchanged at `now` (taken before it was opened: any change
-// after that is newer): now less the newer of its mtime and ctime, in nanoseconds.
-std::int64_t unchanged_ns(const struct timespec& now, const struct stat& st);
+// The identity of the open file `st` describes (fstat() of its descriptor, before a byte is
+// read), `now` being the clock read before it was opened: settled when its ctime is at least
+// source_settle_ns older than that.
+SourceFile source_file_of(const struct stat& st, const struct timespec& now);
 
 // "0644"
 std::string mode_text(mode_t mode);
-ConfigSource read_config_source_text(std::string_view text, const std::string& name);
 
 }  // namespace route_milter

@@ -14,7 +14,6 @@
 #include "route_milter/core/route_pattern.hpp"
 #include "route_milter/core/source_file.hpp"
 
-#include <array>
 #include <cstdint>
 #include <memory>
 #include <optional>
@@ -26,12 +25,13 @@
 namespace route_milter {
 
 inline constexpr const char* default_config_path = "/etc/route-milter/route-milter.conf";
-// The compiled policy (`image`): in the unit's StateDirectory, written by the user it runs as.
-inline constexpr const char* default_image_path = "/var/lib/route-milter/route-milter.image";
 // Inside Postfix's queue directory, so that a chrooted smtpd (Debian's default) reaches it as
 // unix:/route-milter/route-milter.sock.
 inline constexpr const char* default_socket = "unix:/var/spool/postfix/route-milter/route-milter.sock";
 inline constexpr const char* default_socket_path = "/var/spool/postfix/route-milter/route-milter.sock";
+// Where `routectl compile` writes the policy image unless told otherwise (the `image` setting):
+// the unit's StateDirectory.
+inline constexpr const char* default_image_path = "/var/lib/route-milter/route-milter.image";
 
 // Which recipients the milter judges.
 enum class Scope { routes, all };
@@ -126,9 +126,6 @@ struct RouteConfig {
     int retry_minutes = 60;  // 60 minutes apart
     unsigned line = 0;
     std::uint32_t file = 0;  // index into Config::files
-    // Where compile_policy indexed its listed addresses (ListedAddresses::place_of): read on the
-    // RCPT path beside deliver_to, so a lookup costs no second table's cache miss.
-    std::uint32_t listed_place = UINT32_MAX;
     // The small members last, together (a hundred thousand routes: every byte is 100 kB).
     Security security = Security::none;
     bool tls_verify = false;  // the hosts' certificates must verify (CA and name)
@@ -183,37 +180,14 @@ struct Config {
     // each addresses_file.
     // The `file` index of a range, route or address points here; empty for a hand-made Config.
     FileNames files;
-    // Each of `files` as it was read (parallel to it; empty for a config from text): the image
-    // records them, and a current image is one whose sources are all unchanged.
-    std::vector<SourceFile> sources;
     // How many of `files` are config files (the main file and its @includes, first in the table).
     std::uint32_t config_file_count = 0;
+    // Each file of `files` as it was read (its identity when opened, before a byte was read),
+    // for the policy image's header: an identity left empty (never settled) for text from memory.
+    std::vector<SourceFile> sources;
     // sha256 (hex) of the bytes of every file read (`files`, in order): the policy's identity,
     // the same on every host that runs the same files, whatever their paths.
     std::string digest;
-    // What a reload needs to take a file as read, without reading it: for each file of `files`
-    // (empty for a config from text) its sha256 and the status it was read under, when that can
-    // be trusted (0 when the file must be read again). Address files and config files alike.
-    struct FileSeen {
-        std::array<unsigned char, 32> sha256{};
-        std::uint64_t status = 0;
-    };
-    std::vector<FileSeen> files_seen;
-    // On a reload: how many address files were taken as the running policy read them, by
-    // their status alone (neither read nor hashed again).
-    std::size_t address_files_unread = 0;
-    // On a reload: whether the config files (the main file and its @includes) were all taken as
-    // the running policy read them, by their status alone (not even read, let alone parsed).
-    bool config_files_unread = false;
-    // What the config files themselves were (each one's name, mode and sha256, address files
-    // left out): a reload that finds them all the same takes the settings and routes from the
-    // running config instead of parsing them again (config_loader.hpp, read_config_file).
-    std::array<unsigned char, 32> text_identity{};
-    // A reload may do so: read from files, and no route lists addresses inline (their records
-    // are gone once the index is built; the files' addresses are read again).
-    bool parse_reusable = false;
-    // This config's settings and routes were the running config's (its files unchanged).
-    bool parse_reused = false;
     std::string image = default_image_path;  // where the compiled policy goes (`image`)
     unsigned image_line = 0;       // where `image` is set (0: not set)
     std::uint32_t image_file = 0;  // index into Config::files

@@ -1,7 +1,7 @@
 // string_index.hpp - a compact hash index from strings to 32-bit values.
 //
-// Built once (when a policy is compiled), then only read: lookups take a string_view and
-// neither allocate nor lock. Keys live in one arena, each after its 2-byte length; a slot is
+// Built once (by the compiler, or for a policy's local domains), then only read: lookups take a
+// string_view and neither allocate nor lock. Keys live in one arena, each after its 2-byte length; a slot is
 // 12 bytes (offset, value, hash), so a million listed addresses cost tens of megabytes, not
 // hundreds. Keys are at most 65,535 bytes.
 #pragma once
@@ -24,8 +24,6 @@ public:
     const std::uint32_t* insert(std::string_view key, std::uint32_t value);
 
     const std::uint32_t* find(std::string_view key) const;
-    // The same with the key's hash (key_hash) worked out beforehand.
-    const std::uint32_t* find(std::string_view key, std::uint32_t hash) const;
 
     // Two steps for keys that are stored before they are indexed (ListedAddresses): store_key
     // appends a key to the arena only and returns its offset; index_stored then indexes it,
@@ -35,41 +33,6 @@ public:
     void reserve_arena(std::size_t more_bytes) { arena_.reserve(arena_.size() + more_bytes); }
     void shrink_arena() { arena_.shrink_to_fit(); }  // once every key is stored
 
-    // Pairs instead of keys (ListedAddresses: an address and the route that lists it): one key
-    // may be indexed under several values, and a lookup asks for one pair. An index holds keys
-    // or pairs, never both. index_stored_pair is false when the pair was there already.
-    bool index_stored_pair(std::uint32_t offset, std::uint32_t value);
-    bool contains_pair(std::string_view key, std::uint32_t value) const { return view().contains_pair(key, value); }
-    // The index's arrays as they are now, for a lookup that must not first load the index
-    // object itself (ListedAddresses keeps one per shard, side by side). Valid until the index
-    // changes.
-    class View {
-    public:
-        bool contains_pair(std::string_view key, std::uint32_t value) const {
-            return contains_pair(key, value, key_hash(key));
-        }
-        // With the key's hash (key_hash) worked out beforehand.
-        bool contains_pair(std::string_view key, std::uint32_t value, std::uint32_t hash) const;
-        // Asks the CPU to fetch what a lookup of a key with this hash reads first (its home
-        // slot, and the key that slot names), so that those cache misses overlap other work
-        // (the RCPT path: the route lookup) instead of following it.
-        void prefetch(std::uint32_t hash) const;
-    private:
-        friend class StringIndex;
-        const void* slots_ = nullptr;
-        std::size_t count_ = 0;
-        const char* arena_ = nullptr;
-    };
-    View view() const;
-    // A key's hash, as an index of pairs places it: the key's alone, so that it can be worked
-    // out before the value (a route) is known. Pairs of one key share a home.
-    static std::uint32_t key_hash(std::string_view key) { return hash_of(key); }
-    // Every indexed key (or pair) with its value, in no particular order.
-    template <typename Visit>
-    void for_each(Visit&& visit) const {
-        for (const Slot& s : slots_)
-            if (s.hash != 0) visit(key_of(s), s.value);
-    }
     std::string_view stored_key(std::uint32_t offset, std::uint32_t length) const {
         return std::string_view(arena_).substr(offset, length);
     }
@@ -102,7 +65,6 @@ private:
     std::size_t next(std::size_t i) const { return i + 1 == slots_.size() ? 0 : i + 1; }
     // The slot holding `key`, or the empty slot where it would go.
     std::size_t probe(std::string_view key, std::uint32_t hash) const;
-    std::size_t probe(std::string_view key, std::uint32_t value, std::uint32_t hash) const;
     void make_room();
 
     std::string arena_;
