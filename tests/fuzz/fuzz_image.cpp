@@ -55,12 +55,11 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const Policy& p = *opened.policy;
     if (p.route_count() != p.header().route_count) std::abort();
-    // Every route a lookup can name reads whole.
-    std::size_t pattern_bytes = 0;
+    // Every route a lookup can name reads whole (the copy reads each byte of its pattern).
     for (std::uint32_t i = 0; i < p.route_count() && i < 4096; ++i) {
         const RouteView r = p.route(i);
-        if (r.index != i || r.pattern.size() != r.record.pattern_length) std::abort();
-        for (const char c : r.pattern) pattern_bytes += static_cast<unsigned char>(c);
+        const std::string pattern(r.pattern);
+        if (r.index != i || pattern.size() != r.record.pattern_length) std::abort();
     }
     for (const char* domain : domains) {
         const std::uint32_t i = p.route_for_domain(domain);
@@ -82,7 +81,5 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
             p.message_facts(parse_ip_address(q.client), q.authenticated, q.tls, sender_ok ? &sender : nullptr, 0);
         if (p.decide_recipient(facts, q.recipient, scratch).rule != d.rule) std::abort();
     }
-    static volatile std::size_t sink;  // keeps the pattern reads
-    sink = pattern_bytes;
     return 0;
 }
