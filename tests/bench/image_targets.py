@@ -290,7 +290,7 @@ def main():
     a = ap.parse_args()
     builds = [Build(d) for d in a.build]
     cache = a.cache or os.path.join(builds[0].dir, "bench")
-    t0 = time.monotonic()
+    t0, load0 = time.monotonic(), os.getloadavg()[0]
     conf, per_file = generate(os.path.join(os.path.abspath(cache), "image-targets-%d" % a.scale), a.scale)
     changed = os.path.join(os.path.dirname(conf), "addresses", domain(CHANGED_ROUTE))
     work = tempfile.mkdtemp(prefix="image-targets-")
@@ -302,7 +302,8 @@ def main():
         replace_file(changed, address_file_text(CHANGED_ROUTE, per_file))
         shutil.rmtree(work, ignore_errors=True)
     print(table(builds, a.scale, a.runs))
-    print("\n(%.0f s)" % (time.monotonic() - t0))
+    print("\n(%.0f s; load average %.1f at the start, %.1f at the end, %d CPUs)" %
+          (time.monotonic() - t0, load0, os.getloadavg()[0], os.cpu_count()))
 
 
 if __name__ == "__main__":
