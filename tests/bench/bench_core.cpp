@@ -82,7 +82,7 @@ int load_once(const char* path) {
     }
     std::printf("load: %.2f s, peak RSS %.0f MB, RSS after %.0f MB (%zu routes, %zu listed addresses)\n", seconds,
                 usage.ru_maxrss / 1024.0, static_cast<double>(resident) * 4096 / 1048576,
-                policy->config().routes.size(), policy->listed_address_count());
+                static_cast<std::size_t>(policy->route_count()), policy->listed_address_count());
     return 0;
 }
 
@@ -109,7 +109,7 @@ int reload(const char* path, int rounds) {
 
 int decide(const char* path, int rounds) {
     const auto policy = load(path);
-    const long routes = static_cast<long>(policy->config().routes.size());
+    const long routes = static_cast<long>(policy->route_count());
     // A realistic mix: listed hits, unlisted misses, unknown domains, a local domain.
     std::vector<std::string> recipients;
     std::uint64_t seed = 88172645463325252ULL;

@@ -79,6 +79,6 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
         const auto [count, report] = read(pattern, windows);
         if (count != whole.count() || report != reported(whole)) std::abort();
     }
-    whole_store.index([](const ListedAddresses::Record&, std::uint32_t) {});
+    whole_store.index([](const ListedAddresses::Record&, const ListedAddresses::Record&) {});
     return 0;
 }

@@ -6,7 +6,7 @@
 set -u
 cd "$(dirname "$0")/../.."
 seconds=${FUZZ_SECONDS:-60}
-targets="address envelope config ip decide hmailserver address_file"
+targets="address envelope config ip decide hmailserver address_file image"
 if ! command -v clang++ >/dev/null || [ ! -e /usr/lib/llvm-14/lib/clang/14.0.6/lib/linux/libclang_rt.fuzzer-x86_64.a ] && \
    ! ls /usr/lib/llvm-*/lib/clang/*/lib/linux/libclang_rt.fuzzer-x86_64.a >/dev/null 2>&1; then
     echo "installing clang and its fuzzer runtime"
@@ -26,8 +26,9 @@ for t in $targets; do
     mkdir -p "$work"
     log=build/fuzz/$t.log
     # Addresses up to 200 kB (the 100 kB seeds); configs stay short so that mutations explore
-    # structure rather than re-parse long texts.
+    # structure rather than re-parse long texts; images a few times their seeds' 3 kB.
     max_len=200000; [ "$t" = config ] && max_len=8192; [ "$t" = hmailserver ] && max_len=65536
+    [ "$t" = image ] && max_len=16384
     UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 ASAN_OPTIONS=detect_leaks=1 \
         LSAN_OPTIONS=suppressions=$PWD/tests/fuzz/lsan.supp \
         build/fuzz/fuzz-$t -max_total_time="$seconds" -print_final_stats=1 -max_len="$max_len" -timeout=10 \

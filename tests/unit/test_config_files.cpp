@@ -70,9 +70,9 @@ struct Setup {
     }
     // The count of addresses a load takes from the list, which must be accepted.
     std::size_t accepted() const {
-        const PolicyResult r = load_policy_file(main);
-        BOOST_REQUIRE_MESSAGE(r.policy != nullptr, errors_text(r));
-        return r.policy->config().routes.at(1).addresses_file->count;
+        const CompiledConfig r = compile_config_file(main);
+        BOOST_REQUIRE_MESSAGE(r.config.has_value(), errors_text(r));
+        return r.config->routes.at(1).addresses_file->count;
     }
     std::string with_path(std::string text) const {
         for (std::size_t at; (at = text.find('%')) != std::string::npos;) text.replace(at, 1, d.path);

@@ -77,9 +77,9 @@ BOOST_AUTO_TEST_CASE(delivery_class) {
 }
 
 BOOST_AUTO_TEST_CASE(rule) {
-    check_both_ways(rule_names, 10,
+    check_both_ways(rule_names, 11,
                     {"out-of-scope", "no-objection", "bad-address", "not-listed", "not-allowed", "auth-required",
-                     "bad-sender", "postmaster", "routed-address", "tls-required"});
+                     "bad-sender", "postmaster", "routed-address", "tls-required", "policy-unreadable"});
     // name_of(Rule) reads the same table.
     for (const auto& row : rule_names) BOOST_TEST(name_of(row.code) == row.name);
 }

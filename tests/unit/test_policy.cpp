@@ -2,6 +2,7 @@
 #include "route_milter/config/config_loader.hpp"
 #include "route_milter/core/policy.hpp"
 #include "route_milter/config/load_policy.hpp"
+#include "route_milter/image/policy_image_file.hpp"
 
 #include "test_support.hpp"
 
@@ -93,8 +94,11 @@ BOOST_AUTO_TEST_CASE(hmailserver_default_ranges) {
     const Decision d = decide(*p, "203.0.113.5", "<a@far.example>", "<x@partner.example>");
     BOOST_REQUIRE(d.range != nullptr);
     BOOST_TEST(d.range->name == "Internet");
-    BOOST_REQUIRE(d.route != nullptr);
-    BOOST_TEST(d.route->pattern.text() == "partner.example");
+    BOOST_REQUIRE(static_cast<bool>(d.route));
+    BOOST_TEST(d.route.pattern == "partner.example");
+    BOOST_TEST(p->route(d.route.index).pattern == "partner.example");
+    BOOST_TEST(d.route.line == p->route(d.route.index).record.line);
+    BOOST_TEST(d.route.line > 0u);
 }
 
 BOOST_AUTO_TEST_CASE(listed_route) {
@@ -122,21 +126,23 @@ BOOST_AUTO_TEST_CASE(scope_routes_leaves_other_domains_alone) {
 
 BOOST_AUTO_TEST_CASE(wildcard_precedence) {
     const auto p = policy_from(routes_conf);
-    const auto route_of = [&](const char* domain) {
-        const RouteConfig* r = p->route_for_domain(domain);
-        return r == nullptr ? std::string("(none)") : r->pattern.text();
+    const auto route_of = [](const Policy& policy, const char* domain) {
+        const std::uint32_t i = policy.route_for_domain(domain);
+        if (i == Policy::no_route) return std::string("(none)");
+        if (i == Policy::damaged) return std::string("(damaged)");
+        return std::string(policy.route(i).pattern);
     };
-    BOOST_TEST(route_of("a.wild.example") == "*.wild.example");
-    BOOST_TEST(route_of("x.y.wild.example") == "*.wild.example");
-    BOOST_TEST(route_of("wild.example") == "(none)");  // "*.d" is not d itself
-    BOOST_TEST(route_of("a.deep.wild.example") == "*.deep.wild.example");
-    BOOST_TEST(route_of("deep.wild.example") == "*.wild.example");
-    BOOST_TEST(route_of("exact.wild.example") == "exact.wild.example");
-    BOOST_TEST(route_of("sub.exact.wild.example") == "*.wild.example");
+    BOOST_TEST(route_of(*p, "a.wild.example") == "*.wild.example");
+    BOOST_TEST(route_of(*p, "x.y.wild.example") == "*.wild.example");
+    BOOST_TEST(route_of(*p, "wild.example") == "(none)");  // "*.d" is not d itself
+    BOOST_TEST(route_of(*p, "a.deep.wild.example") == "*.deep.wild.example");
+    BOOST_TEST(route_of(*p, "deep.wild.example") == "*.wild.example");
+    BOOST_TEST(route_of(*p, "exact.wild.example") == "exact.wild.example");
+    BOOST_TEST(route_of(*p, "sub.exact.wild.example") == "*.wild.example");
     const auto with_catch_all = policy_from("routes = ( { domain = \"*\"; }, { domain = \"*.example\"; } );");
-    BOOST_TEST(with_catch_all->route_for_domain("a.example")->pattern.text() == "*.example");
-    BOOST_TEST(with_catch_all->route_for_domain("other.test")->pattern.text() == "*");
-    BOOST_TEST(with_catch_all->route_for_domain("example")->pattern.text() == "*");
+    BOOST_TEST(route_of(*with_catch_all, "a.example") == "*.example");
+    BOOST_TEST(route_of(*with_catch_all, "other.test") == "*");
+    BOOST_TEST(route_of(*with_catch_all, "example") == "*");
     // Listed addresses of an exact route inside a wildcard's domain belong to the exact route.
     BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.example>", "<only@exact.wild.example>")) != "not-listed");
     BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.example>", "<other@exact.wild.example>")) == "not-listed");
@@ -166,7 +172,7 @@ BOOST_AUTO_TEST_CASE(sender_class) {
     NormalizedAddress a;
     const auto sender = [&](const char* raw) {
         BOOST_REQUIRE(parse_address(raw, a) == AddressStatus::ok);
-        return p->classify_sender(a);
+        return p->message_facts(std::nullopt, false, false, &a, 0).sender_class;
     };
     BOOST_TEST((sender("<me@local.example>") == AddressClass::local));
     BOOST_TEST((sender("<me@LOCAL.example.>") == AddressClass::local));
@@ -342,7 +348,7 @@ BOOST_AUTO_TEST_CASE(own_domains_never_take_a_wildcard_or_catch_all_route) {
     for (const char* to : {"<u@own.test>", "<u@sub.corp.test>", "<U@OWN.TEST.>"}) {
         const Decision d = decide(*p, "203.0.113.5", "<a@far.test>", to);
         BOOST_TEST(!d.rejects(), to << ": " << rule(d));
-        BOOST_TEST(d.route == nullptr, to);
+        BOOST_TEST(!d.route, to);
     }
     BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<u@b.corp.test>")) == "not-listed");
     BOOST_TEST(rule(decide(*p, "203.0.113.5", "<a@far.test>", "<u@else.test>")) == "not-listed");
@@ -440,19 +446,22 @@ BOOST_AUTO_TEST_CASE(staged_decision_matches_whole_decision) {
     }
 }
 
-// routectl renders its files from the compiled policy's config: no second copy of the config.
-BOOST_AUTO_TEST_CASE(listed_addresses_stay_in_the_config_when_asked) {
-    ConfigResult loaded = load_config_text(routes_conf, "policy-test.conf");
-    BOOST_REQUIRE(loaded.config.has_value());
-    PolicyResult kept = compile_policy(*loaded.config, ListedAddressUse::also_in_config);
-    PolicyResult moved = compile_policy(std::move(*loaded.config));
-    BOOST_REQUIRE(kept.policy != nullptr);
-    BOOST_REQUIRE(moved.policy != nullptr);
-    BOOST_TEST(kept.policy->config().listed.of_route(0).size() == 2u);
-    BOOST_TEST(kept.policy->config().listed.text(kept.policy->config().listed.of_route(0)[1]) == "bob@backup.example");
-    BOOST_TEST(moved.policy->config().listed.records().empty());  // the daemon keeps only the index
-    BOOST_TEST(kept.policy->listed_address_count() == moved.policy->listed_address_count());
-    BOOST_TEST(rule(decide(*kept.policy, "203.0.113.5", "<a@far.example>", "<carol@backup.example>")) == "not-listed");
+// routectl renders its files from the compiled config, which keeps every listed record; the
+// image holds each listed address once, as a lookup key.
+BOOST_AUTO_TEST_CASE(the_compiled_config_keeps_the_listed_records_the_image_holds) {
+    const CompiledConfig compiled = compile_config_text(routes_conf, "policy-test.conf");
+    BOOST_REQUIRE_MESSAGE(compiled.config.has_value(), testing::errors_text(compiled));
+    const Config& c = *compiled.config;
+    BOOST_TEST(c.listed.indexed());
+    BOOST_TEST(c.listed.of_route(0).size() == 2u);
+    BOOST_TEST(c.listed.text(c.listed.of_route(0)[1]) == "bob@backup.example");
+    BOOST_TEST(c.listed.record_count() == 5u);
+    const Policy::Opened image = policy_in_memory(c);
+    BOOST_REQUIRE_MESSAGE(image.policy != nullptr, image.error);
+    BOOST_TEST(image.policy->listed_address_count() == c.listed.record_count());
+    BOOST_TEST(image.policy->route(0).record.listed_count == 2u);
+    BOOST_TEST(rule(decide(*image.policy, "203.0.113.5", "<a@far.example>", "<bob@backup.example>")) == "no-objection");
+    BOOST_TEST(rule(decide(*image.policy, "203.0.113.5", "<a@far.example>", "<carol@backup.example>")) == "not-listed");
 }
 
 BOOST_AUTO_TEST_CASE(compiled_policy_indexes_addresses) {

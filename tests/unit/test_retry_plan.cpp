@@ -3,7 +3,11 @@
 #include "route_milter/postfix/postqueue_json.hpp"
 #include "route_milter/core/retry_plan.hpp"
 
+#include "test_support.hpp"
+
 #include <boost/test/unit_test.hpp>
+
+#include <memory>
 
 using namespace route_milter;
 
@@ -12,15 +16,21 @@ namespace {
 const std::int64_t T = 1'800'000'000;  // arrival time of the test messages
 const std::int64_t minute = 60;
 
-std::shared_ptr<const Policy> policy() {
-    PolicyResult r = load_policy_text(R"(
+// The planner reads a Config's routes through a RouteTable, which points into the Config.
+struct RetryRoutes {
+    Config config;
+    RouteTable table{config};
+};
+
+std::unique_ptr<const RetryRoutes> routes() {
+    CompiledConfig r = compile_config_text(R"(
         routes = ( { domain = "quick.test"; retries = 2; retry_minutes = 10; },
                    { domain = "patient.test"; retries = 3; retry_minutes = 60; },
                    { domain = "never.test"; retries = 0; retry_minutes = 5; },
                    { domain = "held.test"; retries = 1; retry_minutes = 5; etrn = true; } );
     )", "retry.conf");
-    BOOST_REQUIRE(r.policy != nullptr);
-    return r.policy;
+    BOOST_REQUIRE_MESSAGE(r.config.has_value(), testing::errors_text(r));
+    return std::make_unique<const RetryRoutes>(std::move(*r.config));
 }
 
 QueuedMessage message(const std::string& id, std::initializer_list<const char*> recipients,
@@ -40,10 +50,10 @@ std::string actions(const RetryPlan& plan) {
 
 // Runs the planner at each time in turn, feeding its state back, as the timer would.
 std::string timeline(const QueueSnapshot& queue, std::initializer_list<std::int64_t> times, RetryState state = {}) {
-    const auto p = policy();
+    const auto p = routes();
     std::string out;
     for (const std::int64_t t : times) {
-        const RetryPlan plan = plan_retries(queue, state, t, *p);
+        const RetryPlan plan = plan_retries(queue, state, t, p->table);
         out += "@" + std::to_string((t - T) / minute) + ":" + actions(plan) + " ";
         state = plan.next_state;
     }
@@ -83,8 +93,8 @@ BOOST_AUTO_TEST_CASE(zero_retries_expire_after_the_first_failure) {
 
 BOOST_AUTO_TEST_CASE(messages_outside_routes_follow_postfix) {
     const QueueSnapshot q{message("D1", {"x@quick.test", "y@elsewhere.test"}), message("D2", {"bad address"})};
-    const auto p = policy();
-    const RetryPlan plan = plan_retries(q, {}, T + 1000 * minute, *p);
+    const auto p = routes();
+    const RetryPlan plan = plan_retries(q, {}, T + 1000 * minute, p->table);
     BOOST_TEST(plan.actions.empty());
     BOOST_TEST(plan.next_state.empty());
 }
@@ -108,9 +118,9 @@ BOOST_AUTO_TEST_CASE(only_deferred_messages_are_acted_on) {
 
 BOOST_AUTO_TEST_CASE(lost_state_never_expires_early) {
     const QueueSnapshot q{message("F1", {"x@quick.test"})};
-    const auto p = policy();
-    RetryPlan plan = plan_retries(q, {}, T + 10 * minute, *p);
-    plan = plan_retries(q, plan.next_state, T + 20 * minute, *p);
+    const auto p = routes();
+    RetryPlan plan = plan_retries(q, {}, T + 10 * minute, p->table);
+    plan = plan_retries(q, plan.next_state, T + 20 * minute, p->table);
     BOOST_TEST(actions(plan) == "kick F1 2 quick.test;");
     // The state file is lost here: the count starts again, so two more kicks come before expiry.
     BOOST_TEST(timeline(q, {T + 21 * minute, T + 31 * minute, T + 32 * minute, T + 41 * minute, T + 42 * minute}) ==
@@ -121,8 +131,8 @@ BOOST_AUTO_TEST_CASE(lost_state_never_expires_early) {
 BOOST_AUTO_TEST_CASE(reused_queue_id_starts_a_new_record) {
     RetryState state{{"G1", RetryRecord{T - 5000, 2, T - 100}}};
     const QueueSnapshot q{message("G1", {"x@quick.test"})};
-    const auto p = policy();
-    const RetryPlan plan = plan_retries(q, state, T + 5 * minute, *p);
+    const auto p = routes();
+    const RetryPlan plan = plan_retries(q, state, T + 5 * minute, p->table);
     BOOST_TEST(plan.actions.empty());
     BOOST_TEST(plan.next_state.at("G1").attempts == 0);
     BOOST_TEST(plan.next_state.at("G1").arrival_time == T);

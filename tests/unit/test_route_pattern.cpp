@@ -2,6 +2,8 @@
 #include "route_milter/core/route_pattern.hpp"
 
 #include "route_milter/core/policy.hpp"
+#include "route_milter/core/route_table.hpp"
+#include "route_milter/image/policy_image_file.hpp"
 
 #include <boost/test/data/test_case.hpp>
 #include <boost/test/unit_test.hpp>
@@ -182,9 +184,9 @@ BOOST_AUTO_TEST_CASE(specificity_orders_exact_longest_wildcard_catch_all) {
     BOOST_TEST(best("example.net") == "*");
 }
 
-// Policy::route_for_domain (hash lookups: exact, each parent suffix, then "*") picks the very
-// route that the most specific matching pattern names.
-BOOST_AUTO_TEST_CASE(policy_lookup_agrees_with_matches_and_specificity) {
+// RouteTable::index_for_domain and the image's Policy::route_for_domain (hash lookups: exact,
+// each parent suffix, then "*") pick the very route that the most specific matching pattern names.
+BOOST_AUTO_TEST_CASE(route_lookups_agree_with_matches_and_specificity) {
     const std::vector<const char*> patterns = {"example.com", "*.example.com", "a.example.com", "*.b.example.com",
                                                "*.com", "c.b.example.com", "*.net", "x.org"};
     const std::vector<const char*> domains = {"example.com", "a.example.com", "z.a.example.com", "b.example.com",
@@ -202,16 +204,26 @@ BOOST_AUTO_TEST_CASE(policy_lookup_agrees_with_matches_and_specificity) {
             r.pattern = pattern("*");
             config.routes.push_back(r);
         }
-        const PolicyResult compiled = compile_policy(config);
-        BOOST_REQUIRE(compiled.policy != nullptr);
+        const RouteTable table(config);
+        const Policy::Opened image = policy_in_memory(config);
+        BOOST_REQUIRE_MESSAGE(image.policy != nullptr, image.error);
+        BOOST_REQUIRE(image.policy->route_count() == config.routes.size());
+        int routed = 0;
         for (const char* d : domains) {
-            const RouteConfig* expected = nullptr;
-            for (const RouteConfig& r : compiled.policy->config().routes)
-                if (r.pattern.matches(d) && (expected == nullptr || r.pattern.specificity() > expected->pattern.specificity()))
-                    expected = &r;
-            const RouteConfig* got = compiled.policy->route_for_domain(d);
-            BOOST_TEST((got == expected), d << (with_catch_all ? " with \"*\"" : ""));
+            std::uint32_t expected = RouteTable::none;
+            for (std::uint32_t i = 0; i < config.routes.size(); ++i) {
+                const RoutePattern& p = config.routes[i].pattern;
+                if (p.matches(d) && (expected == RouteTable::none ||
+                                     p.specificity() > config.routes[expected].pattern.specificity()))
+                    expected = i;
+            }
+            routed += expected != RouteTable::none;
+            const std::string what = d + std::string(with_catch_all ? " with \"*\"" : "");
+            BOOST_TEST(table.index_for_domain(d) == expected, what);
+            BOOST_TEST(image.policy->route_for_domain(d) == (expected == RouteTable::none ? Policy::no_route : expected),
+                       what);
         }
+        BOOST_TEST(routed == (with_catch_all ? 15 : 11));
     }
 }
 

@@ -107,24 +107,25 @@ BOOST_AUTO_TEST_CASE(queue_directories_from_sendmail_cf) {
 
 // The Sendmail reader feeds the same planner as Postfix's.
 BOOST_AUTO_TEST_CASE(planner_kicks_and_expires_sendmail_messages) {
-    PolicyResult p = load_policy_text("routes = ( { domain = \"down.test\"; retries = 1; retry_minutes = 1; } );",
-                                      "retry.conf");
-    BOOST_REQUIRE(p.policy != nullptr);
+    const CompiledConfig compiled =
+        compile_config_text("routes = ( { domain = \"down.test\"; retries = 1; retry_minutes = 1; } );", "retry.conf");
+    BOOST_REQUIRE(compiled.config.has_value());
+    const RouteTable routes(*compiled.config);
     const QfParseResult r = parse_sendmail_qf(deferred_qf, "6AS0WEnC024370");
     BOOST_REQUIRE(r.message.has_value());
     const QueueSnapshot queue{*r.message};
     const std::int64_t T = r.message->arrival_time;
-    RetryPlan first = plan_retries(queue, {}, T + 61, *p.policy);
+    RetryPlan first = plan_retries(queue, {}, T + 61, routes);
     BOOST_REQUIRE(first.actions.size() == 1u);
     BOOST_TEST(name_of(first.actions[0].kind) == "kick");
     BOOST_TEST(first.actions[0].queue_id == "6AS0WEnC024370");
-    RetryPlan second = plan_retries(queue, first.next_state, T + 125, *p.policy);
+    RetryPlan second = plan_retries(queue, first.next_state, T + 125, routes);
     BOOST_REQUIRE(second.actions.size() == 1u);
     BOOST_TEST(name_of(second.actions[0].kind) == "expire");
     // Not yet tried by Sendmail: left alone.
     QueueSnapshot fresh = queue;
     fresh[0].queue_name = "incoming";
-    BOOST_TEST(plan_retries(fresh, {}, T + 600, *p.policy).actions.empty());
+    BOOST_TEST(plan_retries(fresh, {}, T + 600, routes).actions.empty());
 }
 
 BOOST_AUTO_TEST_SUITE_END()
