@@ -4,7 +4,8 @@
 #   make check      install what the tests need, build, run every suite (also under ASan+UBSan)
 #   make run        build and run route-milter in the foreground on conf/route-milter.conf
 #   make bench      decisions/s, config load time and RSS, routectl sendmail/postfix time and RSS,
-#                   SMTP throughput through Postfix
+#                   compile/start/memory/reload against their targets (BENCH_BIG=1: at 10^7 too;
+#                   BENCH_BEFORE=DIR: beside the build in DIR), SMTP throughput through Postfix
 #   make check-tsan the unit and integration suites under ThreadSanitizer
 #   make fuzz       every libFuzzer target for FUZZ_SECONDS (default 60) each
 #   make soak       20,000 sessions through Postfix while the config is reloaded every second

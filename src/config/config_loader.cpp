@@ -654,7 +654,7 @@ void read_route(Validator& v, const Setting& r, const std::string& path, Config&
 
 // Duplicate route domains (after canonicalisation: case, trailing dot, IDN). The address
 // checks that need the whole route table (duplicates, addresses a more specific route takes)
-// are made by compile_policy while it indexes them.
+// are made by compile_checks while it indexes them.
 void check_route_domains(Validator& v, const std::vector<RouteConfig>& routes) {
     std::unordered_map<std::string_view, std::size_t> by_domain;
     for (std::size_t i = 0; i < routes.size(); ++i) {

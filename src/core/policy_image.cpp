@@ -37,13 +37,15 @@ public:
     std::uint32_t u32() { return static_cast<std::uint32_t>(get(4)); }
     std::uint64_t u64() { return get(8); }
     std::int64_t i64() { return static_cast<std::int64_t>(get(8)); }
-    std::string str() {
+    std::string str() { return std::string(view()); }
+    std::string_view view() {
         const std::uint32_t n = u32();
-        if (!ok_ || n > bytes_.size() - pos_) return fail(), std::string();
-        std::string s(reinterpret_cast<const char*>(bytes_.data() + pos_), n);
+        if (!ok_ || n > bytes_.size() - pos_) return fail(), std::string_view();
+        std::string_view s(reinterpret_cast<const char*>(bytes_.data() + pos_), n);
         pos_ += n;
         return s;
     }
+    std::size_t position() const { return pos_; }
     // A count of items of at least `item_bytes` each: more than the rest could hold fails.
     std::uint32_t count(std::size_t item_bytes) {
         const std::uint32_t n = u32();
@@ -70,6 +72,11 @@ private:
     std::size_t pos_ = 0;
     bool ok_ = true;
 };
+
+constexpr std::size_t source_bytes_at_least = 4 + 8 * 5 + 4 * 3 + 1;
+
+// One source as encode_header wrote it; the path refers to the reader's bytes.
+std::string_view get_source(Reader& r, SourceFile& f);
 
 void put_section(Writer& w, const Section& s) {
     w.u64(s.length);
@@ -148,22 +155,13 @@ std::optional<Header> decode_header(Bytes bytes, std::string& why) {
     }
     h.config_path = r.str();
     h.digest = r.str();
-    const std::uint32_t sources = r.count(4 + 8 * 5 + 4 * 3 + 1);
-    h.sources.reserve(sources);
-    for (std::uint32_t i = 0; i < sources && r.ok(); ++i) {
-        Source s;
-        s.path = r.str();
-        s.file.device = r.u64();
-        s.file.inode = r.u64();
-        s.file.size = r.u64();
-        s.file.mtime_ns = r.i64();
-        s.file.ctime_ns = r.i64();
-        s.file.mode = r.u32();
-        s.file.uid = r.u32();
-        s.file.gid = r.u32();
-        s.file.settled = r.code<std::uint8_t>(2) == 1;
-        h.sources.push_back(std::move(s));
+    h.source_count = r.count(source_bytes_at_least);
+    const std::size_t first = magic.size() + r.position();
+    for (std::uint32_t i = 0; i < h.source_count && r.ok(); ++i) {
+        SourceFile ignored;
+        get_source(r, ignored);
     }
+    if (r.ok()) h.sources_record = bytes.subspan(first, magic.size() + r.position() - first);
     h.route_count = r.u32();
     h.listed_count = r.u64();
     h.settings = get_section(r);
@@ -174,6 +172,31 @@ std::optional<Header> decode_header(Bytes bytes, std::string& why) {
         return std::nullopt;
     }
     return h;
+}
+
+namespace {
+std::string_view get_source(Reader& r, SourceFile& f) {
+    const std::string_view path = r.view();
+    f.device = r.u64();
+    f.inode = r.u64();
+    f.size = r.u64();
+    f.mtime_ns = r.i64();
+    f.ctime_ns = r.i64();
+    f.mode = r.u32();
+    f.uid = r.u32();
+    f.gid = r.u32();
+    f.settled = r.code<std::uint8_t>(2) == 1;
+    return path;
+}
+}  // namespace
+
+void for_each_source(const Header& header, const std::function<bool(std::string_view, const SourceFile&)>& visit) {
+    Reader r(header.sources_record);
+    for (std::uint32_t i = 0; i < header.source_count && r.ok(); ++i) {
+        SourceFile f;
+        const std::string_view path = get_source(r, f);
+        if (!r.ok() || !visit(path, f)) return;
+    }
 }
 
 std::string encode_settings(const Config& c) {

@@ -76,22 +76,21 @@ bool image_is_current(const Policy& policy, const std::string& config_path, std:
         why = "compiled from " + policy.header().config_path;
         return false;
     }
-    if (policy.header().sources.empty()) {
+    if (policy.header().source_count == 0) {
         why = "no source files recorded";
         return false;
     }
-    for (const image::Source& s : policy.header().sources) {
+    bool current = true;
+    image::for_each_source(policy.header(), [&](std::string_view path, const SourceFile& was) {
         SourceFile now;
-        if (!source_status(s.path, now)) {
-            why = s.path + ": " + std::strerror(errno);
-            return false;
-        }
-        if (!s.file.same_as(now)) {
-            why = s.path + (s.file.settled ? " changed" : " had just changed when it was read");
-            return false;
-        }
-    }
-    return true;
+        const std::string name(path);
+        if (!source_status(name, now)) why = name + ": " + std::strerror(errno);
+        else if (!was.same_as(now)) why = name + (was.settled ? " changed" : " had just changed when it was read");
+        else return true;
+        current = false;
+        return false;
+    });
+    return current;
 }
 
 }  // namespace route_milter

@@ -128,6 +128,7 @@ int check_config(const std::optional<std::string>& user_override) {
     std::error_code ignored;
     std::filesystem::remove_all(pattern, ignored);
     if (!loaded.policy) {
+        for (const std::string& line : loaded.report) log_line(LOG_ERR, "%s", line.c_str());
         log_line(LOG_ERR, "%s", loaded.error.c_str());
         return EX_CONFIG;
     }
@@ -190,6 +191,7 @@ int main(int argc, char** argv) {
     if (check_only) return check_config(user_override);
     LoadedPolicy loaded = load_current_policy(source);
     if (!loaded.policy) {
+        for (const std::string& line : loaded.report) log_line(LOG_ERR, "%s", line.c_str());
         log_line(LOG_ERR, "%s; not starting", loaded.error.c_str());
         return EX_CONFIG;
     }

@@ -20,8 +20,8 @@ namespace route_milter {
 
 namespace {
 
-// Runs the compiler, logging each line it prints; its exit status, or -1 when it did not run.
-int run_compiler(const PolicySource& source) {
+// Runs the compiler, keeping each line it prints; its exit status, or -1 when it did not run.
+int run_compiler(const PolicySource& source, std::vector<std::string>& lines) {
     std::vector<std::string> args{source.compiler, "compile", "-q", "-c", source.config, "-o", source.image};
     if (source.skip_user_check) args.emplace_back("--skip-user-check");
     std::vector<char*> argv;
@@ -41,7 +41,7 @@ int run_compiler(const PolicySource& source) {
     ::close(pipe_fds[1]);
     if (spawned != 0) {
         ::close(pipe_fds[0]);
-        log_line(LOG_ERR, "cannot run %s: %s", source.compiler.c_str(), std::strerror(spawned));
+        lines.push_back("cannot run " + source.compiler + ": " + std::strerror(spawned));
         return -1;
     }
     std::string pending;
@@ -49,9 +49,9 @@ int run_compiler(const PolicySource& source) {
     const auto flush_lines = [&](bool all) {
         std::size_t start = 0;
         for (std::size_t nl; (nl = pending.find('\n', start)) != std::string::npos; start = nl + 1)
-            log_line(LOG_ERR, "%s", pending.substr(start, nl - start).c_str());
+            lines.push_back(pending.substr(start, nl - start));
         pending.erase(0, start);
-        if (all && !pending.empty()) log_line(LOG_ERR, "%s", pending.c_str());
+        if (all && !pending.empty()) lines.push_back(pending);
     };
     for (ssize_t n; (n = ::read(pipe_fds[0], buffer, sizeof buffer)) != 0;) {
         if (n < 0) {
@@ -87,12 +87,19 @@ LoadedPolicy load_current_policy(const PolicySource& source) {
     }
     mapped.policy.reset();
     out.compiled_because = why;
-    const int status = run_compiler(source);
+    const int status = run_compiler(source, out.report);
     if (status != 0) {
-        out.error = status < 0 ? "cannot run " + source.compiler
-                               : source.config + ": not compiled (routectl compile exited with " + std::to_string(status) + ")";
+        // Its last line sums the errors up ("FILE: 2 error(s)"), or says why nothing was written.
+        if (!out.report.empty()) {
+            out.error = std::move(out.report.back());
+            out.report.pop_back();
+        } else {
+            out.error = source.config + ": not compiled (routectl compile exited with " + std::to_string(status) + ")";
+        }
         return out;
     }
+    for (const std::string& line : out.report) log_line(LOG_WARNING, "%s", line.c_str());
+    out.report.clear();
     Policy::Opened compiled = open_policy_image(source.image);
     if (!compiled.policy) {
         out.error = compiled.error;

@@ -6,14 +6,15 @@
 //   The daemon never parses the config: it maps the policy image (policy_image_file.hpp). When
 //   the image is missing, was compiled from another config, or any file it was compiled from
 //   changed since, `routectl compile -c CONFIG -o IMAGE` runs in a child process (routectl
-//   beside this binary), so the daemon's heap never holds a parse or a second policy; its
-//   report is logged line by line. A failed compile leaves the image that was there.
+//   beside this binary), so the daemon's heap never holds a parse or a second policy. A failed
+//   compile leaves the image that was there, and its report comes back for the caller to log.
 #pragma once
 
 #include "route_milter/core/policy.hpp"
 
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace route_milter {
 
@@ -25,8 +26,9 @@ struct PolicySource {
 };
 
 struct LoadedPolicy {
-    std::shared_ptr<const Policy> policy;  // nullptr: error says why (the compiler's report is logged)
-    std::string error;
+    std::shared_ptr<const Policy> policy;  // nullptr: error says why, report has the details
+    std::string error;                     // one line: the compiler's summary ("FILE: 2 error(s)"), or why
+    std::vector<std::string> report;       // the compiler's other lines: every error as file:line
     std::string compiled_because;  // empty: the image was current and only mapped
 };
 

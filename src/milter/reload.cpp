@@ -11,6 +11,12 @@ bool reload_policy(Live<Serving>& live, DecisionCounters* counters, const Policy
     const auto started = std::chrono::steady_clock::now();
     LoadedPolicy loaded = load_current_policy(source);
     if (!loaded.policy) {
+        // One line says why; a config with several errors lists them first.
+        if (loaded.report.size() == 1) {
+            log_line(LOG_ERR, "reload failed, keeping the running policy: %s", loaded.report.front().c_str());
+            return false;
+        }
+        for (const std::string& line : loaded.report) log_line(LOG_ERR, "reload: %s", line.c_str());
         log_line(LOG_ERR, "reload failed, keeping the running policy: %s", loaded.error.c_str());
         return false;
     }

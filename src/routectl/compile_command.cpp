@@ -29,7 +29,7 @@ int command_compile(const CommandArguments& a) {
     if (!a.has("quiet"))
         std::printf("%s: %u routes, %zu listed addresses, %zu source files, digest %s\n", image.c_str(),
                     opened.policy->route_count(), opened.policy->listed_address_count(),
-                    opened.policy->header().sources.size(), opened.policy->config().digest.c_str());
+                    static_cast<std::size_t>(opened.policy->header().source_count), opened.policy->config().digest.c_str());
     return EX_OK;
 }
 

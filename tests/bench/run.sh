@@ -1,5 +1,7 @@
 #!/bin/sh
 # `make bench`: the core's speed on a big config, then SMTP throughput through a real Postfix.
+# Compile, start, memory and reload against their targets: BENCH_BIG=1 adds 10^7 addresses,
+# BENCH_BEFORE=DIR measures the build in DIR (the code before) beside this one, alternating.
 set -eu
 build=${1:-build}
 mkdir -p "$build/bench"
@@ -22,5 +24,9 @@ python3 tests/bench/import_hmailserver.py "$build/routectl" 3 5000 20000
 echo "== the daemon across reloads (address files)"
 python3 tests/bench/reload_rss.py "$build/route-milter" "$files" 3
 python3 tests/bench/reload_rss.py "$build/route-milter" "$files" 3 "$files.d/d4242.example.com"
+echo "== compile, start, private memory and reload against their targets (100,000 routes, 10,000 address files)"
+before=${BENCH_BEFORE:+--build $BENCH_BEFORE}
+python3 tests/bench/image_targets.py $before --build "$build" --cache "$build/bench" --scale 6
+[ "${BENCH_BIG:-0}" = 0 ] || python3 tests/bench/image_targets.py $before --build "$build" --cache "$build/bench" --scale 7
 echo "== SMTP through Postfix on loopback"
 python3 tests/bench/smtp_bench.py "$build" ${BENCH_ARGS:-}

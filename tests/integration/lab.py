@@ -597,6 +597,18 @@ class Milter:
             os.chown(tmp, pw.pw_uid, pw.pw_gid)
         os.replace(tmp, self.conf)
 
+    def image_path(self):
+        """The policy image, in a state directory of the user the daemon runs as (a reload
+        compiles it there again as that user), as systemd's StateDirectory= is."""
+        state = os.path.join(self.workdir, self.name + ".state")
+        os.makedirs(state, mode=0o700, exist_ok=True)
+        args = self.extra_args
+        runs_as = args[args.index("-u") + 1] if "-u" in args[:-1] else self.user
+        if runs_as:
+            pw = pwd.getpwnam(runs_as)
+            os.chown(state, pw.pw_uid, pw.pw_gid)
+        return os.path.join(state, "route-milter.image")
+
     def _ready(self):
         spec = self.socket_spec
         if spec.startswith(("unix:", "local:")):
@@ -621,7 +633,7 @@ class Milter:
         # unprivileged postfix smtpd processes.
         self.proc = subprocess.Popen(
             [self.binary, "-c", self.conf, "-p", self.socket_spec, "-l", "stderr"] +
-            ([] if "-i" in self.extra_args else ["-i", self.conf + ".image"]) + self.extra_args,
+            ([] if "-i" in self.extra_args else ["-i", self.image_path()]) + self.extra_args,
             stdin=subprocess.DEVNULL, stdout=self._log_fh, stderr=self._log_fh,
             start_new_session=True, preexec_fn=lambda: os.umask(0o011))
         try:

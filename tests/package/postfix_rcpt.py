@@ -38,6 +38,7 @@ from lab import LabError, Milter, PostfixLab, cleanup_all, wait_for  # noqa: E40
 
 BINARY = "/usr/sbin/route-milter"
 USER = "route-milter"
+PACKAGE_IMAGE = "/var/lib/route-milter/route-milter.image"
 CONF = "/etc/route-milter/route-milter.conf"
 PACKAGE_SOCKET = "/var/spool/postfix/route-milter/route-milter.sock"
 SENDER = "someone@outside.example"
@@ -166,8 +167,9 @@ def as_service_user(lab, workdir, pidfile):
                 "exec setpriv --reuid=%s --regid=%s --init-groups --inh-caps=-all %s \"$@\"\n"
                 % (USER, USER, BINARY))
     os.chmod(wrapper, 0o755)
+    # The image where the unit's daemon keeps it: the package's state directory, route-milter's.
     m = Milter(os.path.join(workdir, "service"), socket_spec="unix:" + PACKAGE_SOCKET, binary=wrapper,
-               name="route-milter")
+               name="route-milter", extra_args=["-i", PACKAGE_IMAGE])
     m.conf = CONF  # the installed conffile, as it is: 0640 root:route-milter
     try:
         m.start()

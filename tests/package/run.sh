@@ -139,7 +139,8 @@ check "$SOCKET_DIR is a directory, $USER_NAME:$USER_NAME 0750" \
 check "$CONF is root:$USER_NAME 0640" sh -c "[ \"\$(stat -c '%U:%G %a' $CONF)\" = 'root:$USER_NAME 640' ]"
 check "dpkg-statoverride holds root $USER_NAME 0640 for $CONF" \
     sh -c "dpkg-statoverride --list $CONF | grep -qxE 'root $USER_NAME 0?640 $CONF'"
-check "$STATE_DIR exists (routectl retry state)" test -d $STATE_DIR
+check "$STATE_DIR (the policy image, routectl retry's state) is $USER_NAME:$USER_NAME 0750" \
+    sh -c "[ -d $STATE_DIR ] && [ \"\$(stat -c '%U:%G %a' $STATE_DIR)\" = '$USER_NAME:$USER_NAME 750' ]"
 
 echo "# the installed binaries"
 check "route-milter -t -c $CONF exits 0" /usr/sbin/route-milter -t -c $CONF

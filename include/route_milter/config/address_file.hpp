@@ -13,7 +13,7 @@
 //   ignored, and so are empty lines, lines whose first non-blank character is '#' and a UTF-8
 //   byte-order mark that begins the file (Windows editors write one). Each address is validated as
 //   an inline one (local@domain, inside the route's domain) and appended in canonical form: no
-//   std::string per address, no copy of the file. Duplicates are found by compile_policy.
+//   std::string per address, no copy of the file. Duplicates are found by compile_checks.
 //   The file is read in chunks, so a million-address file never sits in memory as text.
 // DIAGNOSTICS
 //   A bad line is one diagnostic "FILE:LINE: what (\"its first word\")", the word cut at

@@ -23,6 +23,7 @@
 #include "route_milter/core/source_file.hpp"
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <span>
 #include <string>
@@ -59,7 +60,12 @@ struct Header {
     std::uint32_t version = format_version;
     std::string config_path;  // absolute
     std::string digest;       // Config::digest
+    // What encode_header writes. decode_header leaves it empty and points sources_record at the
+    // encoded list instead (for_each_source reads it): ten thousand address files do not cost
+    // the daemon ten thousand strings.
     std::vector<Source> sources;
+    std::uint32_t source_count = 0;
+    Bytes sources_record;
     std::uint32_t route_count = 0;
     std::uint64_t listed_count = 0;
     Section settings, routes, patterns;
@@ -80,8 +86,11 @@ struct RouteRecord {
 };
 
 std::string encode_header(const Header& header);
-// nullopt and `why` when the bytes are not a header this build reads.
+// nullopt and `why` when the bytes are not a header this build reads (every source checked).
+// The header refers to `bytes` (sources_record): keep them.
 std::optional<Header> decode_header(Bytes bytes, std::string& why);
+// Calls visit(path, file) for each source of a decoded header, in order, while it returns true.
+void for_each_source(const Header& header, const std::function<bool(std::string_view, const SourceFile&)>& visit);
 
 // The settings record: everything of a Config but its routes and listed addresses (and the
 // files beyond the config files).
