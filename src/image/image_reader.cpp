@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -32,7 +33,7 @@ bool source_status(const std::string& path, SourceFile& out) {
                 STATX_TYPE | STATX_MODE | STATX_UID | STATX_GID | STATX_INO | STATX_SIZE | STATX_MTIME | STATX_CTIME,
                 &st) != 0)
         return false;
-    out.device = (static_cast<std::uint64_t>(st.stx_dev_major) << 32) | st.stx_dev_minor;
+    out.device = makedev(st.stx_dev_major, st.stx_dev_minor);  // as stat(2)'s st_dev, which the loader records
     out.inode = st.stx_ino;
     out.size = st.stx_size;
     out.mtime_ns = ns_of(st.stx_mtime);
