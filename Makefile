@@ -97,14 +97,14 @@ $(BUILD)/routectl: $(call obj,$(ROUTECTL_SRC)) $(ROUTECTL_WINGS)
 $(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(ROUTECTL_WINGS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS) $(HMS_LIBS) $(TEST_LIBS)
 
-$(BUILD)/bench-core: $(call obj,$(BENCH_SRC)) $(CONFIG_LIB) $(IMAGE_LIB) $(CORE_LIB)
+$(BUILD)/bench-core: $(call obj,$(BENCH_SRC)) $(CONFIG_LIB) $(IMAGE_LIB) $(COMMON_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS)
 
 # libFuzzer targets (built with clang: make fuzz).
-$(BUILD)/fuzz-hmailserver: $(BUILD)/obj/tests/fuzz/fuzz_hmailserver.o $(HMS_LIB) $(CONFIG_LIB) $(IMAGE_LIB) $(CORE_LIB)
+$(BUILD)/fuzz-hmailserver: $(BUILD)/obj/tests/fuzz/fuzz_hmailserver.o $(HMS_LIB) $(CONFIG_LIB) $(IMAGE_LIB) $(COMMON_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS) $(HMS_LIBS)
 
-$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(CONFIG_LIB) $(IMAGE_LIB) $(CORE_LIB)
+$(BUILD)/fuzz-%: $(BUILD)/obj/tests/fuzz/fuzz_%.o $(CONFIG_LIB) $(IMAGE_LIB) $(COMMON_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS)
 
 $(BUILD)/noop-milter: tests/bench/noop_milter.c
