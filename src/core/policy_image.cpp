@@ -138,6 +138,7 @@ std::string encode_header(const Header& h) {
     put_section(w, h.settings);
     put_section(w, h.routes);
     put_section(w, h.patterns);
+    w.u64(checksum(Bytes(reinterpret_cast<const unsigned char*>(out.data()), out.size())));
     return out;
 }
 
@@ -146,6 +147,17 @@ std::optional<Header> decode_header(Bytes bytes, std::string& why) {
         why = "not a route-milter policy image";
         return std::nullopt;
     }
+    // Its last 8 bytes: the checksum of all before them.
+    if (bytes.size() < magic.size() + 8) {
+        why = "damaged header";
+        return std::nullopt;
+    }
+    Reader sum(bytes.subspan(bytes.size() - 8));
+    if (sum.u64() != checksum(bytes.first(bytes.size() - 8))) {
+        why = "damaged header";
+        return std::nullopt;
+    }
+    bytes = bytes.first(bytes.size() - 8);
     Reader r(bytes.subspan(magic.size()));
     Header h;
     h.version = r.u32();

@@ -6,7 +6,8 @@
 //   The image is one constant database (tinycdb's format, as Postfix's cdb: tables), written
 //   once by `routectl compile` and mapped read-only by the daemon (Policy::open). Its records:
 //     "\0header"    format version, the config's path and digest, each source file as read
-//                   (SourceFile), the counts, and the length and checksum of the three below
+//                   (SourceFile), the counts, the length and checksum of the three below,
+//                   and its own checksum
 //     "\0settings"  milter and metrics settings, scope, mode, local_domains, IP ranges
 //     "\0routes"    one 24-byte RouteRecord a route, in config order
 //     "\0patterns"  the routes' domain patterns, end to end
