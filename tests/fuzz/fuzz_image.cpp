@@ -55,6 +55,13 @@ extern "C" int LLVMFuzzerTestOneInput(const std::uint8_t* data, std::size_t size
     }
     const Policy& p = *opened.policy;
     if (p.route_count() != p.header().route_count) std::abort();
+    // Its sources, read where they lie (image_is_current's way): every one that open checked.
+    std::uint32_t sources = 0;
+    image::for_each_source(p.header(), [&](std::string_view path, const SourceFile&) {
+        const std::string copy(path);
+        return ++sources != 0 && copy.size() == path.size();
+    });
+    if (sources != p.header().source_count) std::abort();
     // Every route a lookup can name reads whole (the copy reads each byte of its pattern).
     for (std::uint32_t i = 0; i < p.route_count() && i < 4096; ++i) {
         const RouteView r = p.route(i);

@@ -1,7 +1,8 @@
 #!/bin/sh
 # Writes the seed corpus of fuzz-image, tests/fuzz/corpus/image/NAME.image: each config in
 # tests/fuzz/image_seeds/ compiled by `routectl compile` (a few KB each). Run from anywhere after
-# `make`; ROUTECTL names another routectl than build/routectl.
+# `make`, and again whenever the image format changes (the unit test
+# the_fuzz_seeds_are_images_this_build_opens says when); ROUTECTL names another routectl.
 set -eu
 cd "$(dirname "$0")/../.."
 routectl=${ROUTECTL:-build/routectl}

@@ -222,20 +222,18 @@ BOOST_AUTO_TEST_CASE(a_config_comes_back_whole_from_its_image) {
     BOOST_TEST(header.digest == c.digest);
     BOOST_TEST(header.digest.size() == 64u);
     BOOST_TEST(header.source_count == c.files.size());
-    const struct {
-        std::vector<image::Source> sources;
-    } h{sources_of(header)};
-    BOOST_REQUIRE(h.sources.size() == c.files.size());
+    const std::vector<image::Source> sources = sources_of(header);
+    BOOST_REQUIRE(sources.size() == c.files.size());
     BOOST_REQUIRE(c.sources.size() == c.files.size());
     for (std::size_t i = 0; i < c.files.size(); ++i) {
-        BOOST_TEST(h.sources[i].path == std::string(c.files[i]));
-        BOOST_TEST(identity(h.sources[i].file) == identity(c.sources[i]), c.files[i]);
-        BOOST_TEST(h.sources[i].file.inode != 0u, c.files[i]);
+        BOOST_TEST(sources[i].path == std::string(c.files[i]));
+        BOOST_TEST(identity(sources[i].file) == identity(c.sources[i]), c.files[i]);
+        BOOST_TEST(sources[i].file.inode != 0u, c.files[i]);
     }
-    BOOST_TEST(h.sources[0].path == main);
-    BOOST_TEST(h.sources[1].path == ranges);
-    BOOST_TEST((h.sources[2].path == backup_list || h.sources[3].path == backup_list));
-    BOOST_TEST((h.sources[2].path == buecher_list || h.sources[3].path == buecher_list));
+    BOOST_TEST(sources[0].path == main);
+    BOOST_TEST(sources[1].path == ranges);
+    BOOST_TEST((sources[2].path == backup_list || sources[3].path == backup_list));
+    BOOST_TEST((sources[2].path == buecher_list || sources[3].path == buecher_list));
 
     // The settings.
     const Config& got = p.config();
@@ -362,6 +360,19 @@ BOOST_AUTO_TEST_CASE(a_config_comes_back_whole_from_its_image) {
         }
     BOOST_TEST(spelled(p.decide(Query{parse_ip_address("203.0.113.5"), false, "<a@far.test>", "<eve@backup.test>"})) ==
                "not-listed backup.test Internet - enforce");
+}
+
+// fuzz-image's seeds must be images this build opens, or the fuzzer starts from refusals only.
+BOOST_AUTO_TEST_CASE(the_fuzz_seeds_are_images_this_build_opens) {
+    int seeds = 0;
+    for (const auto& entry : std::filesystem::directory_iterator(data_dir().parent_path().parent_path() / "fuzz/corpus/image")) {
+        if (entry.path().extension() != ".image") continue;
+        const Policy::Opened o = open_bytes(bytes_of(entry.path().string()));
+        BOOST_TEST(o.policy != nullptr, entry.path().filename() << ": " << o.error << " (run tests/fuzz/make_image_seeds.sh)");
+        if (o.policy != nullptr) BOOST_TEST(o.policy->route_count() > 0u, entry.path());
+        ++seeds;
+    }
+    BOOST_TEST(seeds == 3);
 }
 
 // A config without ranges or metrics: the defaults come back as defaults.
