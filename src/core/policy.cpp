@@ -146,6 +146,8 @@ std::uint32_t Policy::route_for_domain(std::string_view domain) const {
 }
 
 std::optional<bool> Policy::is_listed(std::uint32_t index, std::string_view canonical_address) const {
+    // Only an address is a listed key: a domain or ".suffix" key names a route.
+    if (canonical_address.find('@') == std::string_view::npos) return false;
     std::uint32_t listing = 0;
     switch (find(canonical_address, listing)) {
     case Found::yes: return listing == index;
