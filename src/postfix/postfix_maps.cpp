@@ -467,7 +467,9 @@ private:
             });
     }
 
-    std::string table(const char* type, const char* name) const {
+    // A keyed table in main.cf: TYPE:PATH, of the type the tables are written in.
+    std::string table(const char* name) const { return table(postfix_table_type_names.name(options_.table_type), name); }
+    std::string table(std::string_view type, const char* name) const {
         return std::string(type) + ":" + options_.output_dir + "/" + name;
     }
 
@@ -491,26 +493,26 @@ private:
         const std::string milter = milter_address();
         std::string out = header(config_, "main.cf settings; apply each line with postconf -e \"LINE\"");
         out += "# relay_domains replaces any value you had: merge your own domains into it by hand.\n";
-        out += "transport_maps = " + table("hash", "transport") + "\n";
+        out += "transport_maps = " + table("transport") + "\n";
         if (!default_transport_.empty()) out += "default_transport = " + default_transport_ + "\n";
         // Postfix's default minus relay_domains: a backup-MX route for example.com must not make
         // Postfix relay for every subdomain of example.com too (wildcard routes are explicit).
         // ... and without fast_flush_domains: ETRN for example.com is not ETRN for its subdomains.
         out += "parent_domain_matches_subdomains = debug_peer_list, mynetworks, "
                "permit_mx_backup_networks, qmqpd_authorized_clients, smtpd_access_maps\n";
-        out += "relay_domains = " + table("hash", "relay_domains") + ", " + table("regexp", "relay_domains.regexp") + "\n";
-        out += "relay_recipient_maps = " + table("hash", "relay_recipients") + ", " +
+        out += "relay_domains = " + table("relay_domains") + ", " + table("regexp", "relay_domains.regexp") + "\n";
+        out += "relay_recipient_maps = " + table("relay_recipients") + ", " +
                table("regexp", "relay_recipients.regexp") + "\n";
         out += "smtp_sasl_auth_enable = yes\n";
-        out += "smtp_sasl_password_maps = " + table("hash", "sasl_passwd") + "\n";
+        out += "smtp_sasl_password_maps = " + table("sasl_passwd") + "\n";
         out += "smtp_sasl_security_options = noanonymous\n";
         out += "smtp_sasl_tls_security_options = noanonymous\n";
-        out += "smtp_tls_policy_maps = " + table("hash", "tls_policy") + "\n";
+        out += "smtp_tls_policy_maps = " + table("tls_policy") + "\n";
         // ETRN: only for the ETRN routes' domains (Postfix's default would be every relay
         // domain), from any client: ETRN gives the asker nothing but an earlier delivery
         // attempt to the route's own hosts.
-        out += "fast_flush_domains = " + table("hash", "etrn_domains") + "\n";
-        out += "smtpd_etrn_restrictions = check_etrn_access " + table("hash", "etrn_domains") + ", reject\n";
+        out += "fast_flush_domains = " + table("etrn_domains") + "\n";
+        out += "smtpd_etrn_restrictions = check_etrn_access " + table("etrn_domains") + ", reject\n";
         std::string deferred;
         if (uses_etrn_) deferred = etrn_transport;
         if (uses_etrn_smtps_) deferred += (deferred.empty() ? "" : ", ") + std::string(etrn_smtps_transport);
@@ -549,6 +551,15 @@ private:
 
 PostfixMapsResult render_postfix_maps(const Config& config, const PostfixMapsOptions& options) {
     return Renderer(config, options).run();
+}
+
+std::string_view postfix_table_suffix(PostfixTableType type) {
+    switch (type) {
+    case PostfixTableType::cdb: return ".cdb";
+    case PostfixTableType::lmdb: return ".lmdb";
+    case PostfixTableType::hash: return ".db";
+    }
+    return ".db";
 }
 
 std::string postfix_milter_address(const MilterSocket& socket) {
