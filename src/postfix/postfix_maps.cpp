@@ -417,7 +417,7 @@ private:
     // first matching line, so every more specific route below it that says otherwise (exact
     // domain, then longest "*.suffix", as the milter matches) is excluded from the line with
     // "if !/.../": a domain gets what its own route says. More specific wildcard routes of
-    // their own come first (sorted by depth), exact local routes are in the hash tables, which
+    // their own come first (sorted by depth), exact local routes are in the indexed tables, which
     // main.cf names first.
     void add_wildcard_relay(const RouteConfig& w) {
         if (w.treat_recipient_as != AddressClass::local || !w.pattern.is_wildcard()) return;

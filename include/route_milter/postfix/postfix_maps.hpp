@@ -14,9 +14,10 @@
 //   master.cf.snippet       only the transports the routes need
 //   main.cf.snippet         the "name = value" lines that wire it all in
 // The keyed tables are text as postmap reads it; main.cf names them with the table type of the
-// options (cdb:/path, lmdb:/path, hash:/path). Everything is sorted, so the same config always gives the same bytes. Keys are written the
-// way Postfix looks them up: addresses in external (quoted) form, postmap-quoted where needed
-// (Postfix >= 3.2); IDN domains in A-label and U-label form (SMTPUTF8 lookups use the latter).
+// options (cdb:/path, lmdb:/path, hash:/path). Everything is sorted, so the same config always
+// gives the same bytes. Keys are written the way Postfix looks them up: addresses in external
+// (quoted) form, postmap-quoted where needed (Postfix >= 3.2); IDN domains in A-label and U-label
+// form (SMTPUTF8 lookups use the latter).
 // In the regexp tables each wildcard line excludes the more specific routes below it that say
 // otherwise, so every domain gets what its own route says.
 #pragma once
