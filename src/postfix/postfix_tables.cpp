@@ -11,6 +11,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <functional>
 
 namespace route_milter {
 namespace {
@@ -19,16 +20,32 @@ std::string system_error(const std::string& what, const std::string& path) {
     return what + " " + path + ": " + std::strerror(errno);
 }
 
+// Hands the file's bytes to `sink` in chunks; "" or what failed.
+std::string read_text(const std::string& path, const std::function<bool(std::string_view)>& sink) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return system_error("cannot open", path);
+    std::string buffer(256 * 1024, '\0');
+    std::string error;
+    for (;;) {
+        const ssize_t n = ::read(fd, buffer.data(), buffer.size());
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0) error = system_error("cannot read", path);
+        if (n <= 0 || !sink(std::string_view(buffer.data(), static_cast<std::size_t>(n)))) break;
+    }
+    ::close(fd);
+    return error;
+}
+
 // Each entry of the text to `table`, in text order; a key that sorts at or before the last one
 // is looked for in the table first (Table: exists(key) 1/0/-1, add(key, value, after_last)).
 template <class Table>
-std::string add_entries(const RenderedFile& file, bool utf8, Table& table, std::vector<std::string>& warnings) {
+std::string add_entries(const std::string& source, bool utf8, Table& table, std::vector<std::string>& warnings) {
     PostmapReader reader(utf8);
     std::string last, error;
     bool have_last = false;
     std::vector<std::string> duplicates;
     const PostmapEntrySink sink = [&](const PostmapEntry& e) {
-        // std::string_view compares as memcmp, shorter first: the order of LMDB and of the renderer's std::string keys.
+        // string_view compares as memcmp, shorter first: LMDB's order, and the renderer's std::string order.
         const bool after_last = !have_last || e.key > last;
         if (!after_last) {
             const int exists = table.exists(e.key);
@@ -52,12 +69,11 @@ std::string add_entries(const RenderedFile& file, bool utf8, Table& table, std::
         }
         return true;
     };
-    const bool done =
-        stream_content(file, [&](std::string_view chunk) { return reader.feed(chunk, sink); }) && reader.finish(sink);
+    const std::string read_error = read_text(source, [&](std::string_view chunk) { return reader.feed(chunk, sink); });
+    if (error.empty() && read_error.empty()) reader.finish(sink);
     warnings = reader.warnings();
     warnings.insert(warnings.end(), duplicates.begin(), duplicates.end());
-    if (!done && error.empty()) error = "the table's text could not be read";
-    return error;
+    return error.empty() ? read_error : error;
 }
 
 class CdbTable {
@@ -97,14 +113,14 @@ private:
     std::string error_;
 };
 
-std::string write_cdb(const RenderedFile& file, const std::string& path, bool utf8, std::vector<std::string>& warnings) {
+std::string write_cdb(const std::string& source, const std::string& path, bool utf8, std::vector<std::string>& warnings) {
     const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) return system_error("cannot create", path);
     std::string error;
     {
         CdbTable table(fd, path);
         error = table.error();
-        if (error.empty()) error = add_entries(file, utf8, table, warnings);
+        if (error.empty()) error = add_entries(source, utf8, table, warnings);
         if (error.empty()) error = table.finish();
     }
     if (::close(fd) != 0 && error.empty()) error = system_error("cannot write", path);
@@ -190,16 +206,13 @@ private:
     std::string error_;
 };
 
-std::string write_lmdb(const RenderedFile& file, const std::string& path, bool utf8, std::vector<std::string>& warnings) {
+std::string write_lmdb(const std::string& source, const std::string& path, bool utf8, std::vector<std::string>& warnings) {
     // The map is address space, not file: the file grows with what is written. An entry takes
     // at most about 8 times its text line (node header, NULs, half-full pages, an overflow page's
-    // rest), and the text is at most a sum of its chunks; a full map starts again twice as big.
-    std::size_t text_bytes = 0;
-    stream_content(file, [&](std::string_view chunk) {
-        text_bytes += chunk.size();
-        return true;
-    });
-    std::size_t map_bytes = 8 * text_bytes + (1U << 20);
+    // rest); a full map starts again twice as big.
+    struct stat st {};
+    if (::stat(source.c_str(), &st) != 0) return system_error("cannot examine", source);
+    std::size_t map_bytes = 8 * static_cast<std::size_t>(st.st_size) + (1U << 20);
     for (int attempt = 0;; ++attempt) {
         const int fd = ::open(path.c_str(), O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) return system_error("cannot create", path);
@@ -209,7 +222,7 @@ std::string write_lmdb(const RenderedFile& file, const std::string& path, bool u
         {
             LmdbTable table(path, map_bytes);
             error = table.error();
-            if (error.empty()) error = add_entries(file, utf8, table, warnings);
+            if (error.empty()) error = add_entries(source, utf8, table, warnings);
             if (error.empty()) error = table.finish();
             status = table.status();
         }
@@ -222,12 +235,12 @@ std::string write_lmdb(const RenderedFile& file, const std::string& path, bool u
 
 }  // namespace
 
-std::string write_postfix_table(PostfixTableType type, const RenderedFile& file, const std::string& path, bool utf8,
+std::string write_postfix_table(PostfixTableType type, const std::string& source, const std::string& path, bool utf8,
                                 std::vector<std::string>& warnings) {
     warnings.clear();
     switch (type) {
-    case PostfixTableType::cdb: return write_cdb(file, path, utf8, warnings);
-    case PostfixTableType::lmdb: return write_lmdb(file, path, utf8, warnings);
+    case PostfixTableType::cdb: return write_cdb(source, path, utf8, warnings);
+    case PostfixTableType::lmdb: return write_lmdb(source, path, utf8, warnings);
     case PostfixTableType::hash: break;
     }
     return "routectl writes no " + std::string(postfix_table_type_names.name(type)) + " table itself (postmap does)";

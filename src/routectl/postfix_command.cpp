@@ -102,7 +102,7 @@ std::optional<MapTool> table_tool(const PostfixOptions& options, PostfixTableTyp
     if (type != PostfixTableType::hash)
         return MapTool{"written", suffix, [type, utf8, suffix](const std::string& path, const RenderedFile& file) {
                            std::vector<std::string> warnings;
-                           const std::string error = write_postfix_table(type, file, path + suffix, utf8, warnings);
+                           const std::string error = write_postfix_table(type, path, path + suffix, utf8, warnings);
                            for (const std::string& w : warnings)
                                std::fprintf(stderr, "routectl: warning: %s, %s\n", file.name.c_str(), w.c_str());
                            return error;

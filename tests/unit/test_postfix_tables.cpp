@@ -11,6 +11,7 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <map>
 #include <string>
 #include <vector>
@@ -58,7 +59,13 @@ struct Scratch {
     std::string path(const char* name) const { return (dir / name).string(); }
 };
 
-RenderedFile table(std::string text) { return RenderedFile{"t", std::move(text), 0644, true}; }
+// The text as a table's source file in the scratch directory; its path.
+std::string table(const Scratch& s, const std::string& text) {
+    static int n = 0;
+    const std::string path = s.path(("table" + std::to_string(++n)).c_str());
+    std::ofstream(path, std::ios::binary) << text;
+    return path;
+}
 
 // The value, or "<none>".
 std::string cdb_lookup(const std::string& path, std::string_view key) {
@@ -177,7 +184,7 @@ BOOST_AUTO_TEST_CASE(cdb_keys_and_values_without_nul_first_value_kept) {
     Scratch s;
     std::vector<std::string> warnings;
     const std::string path = s.path("t.cdb");
-    BOOST_REQUIRE(write_postfix_table(PostfixTableType::cdb, table(sample), path, true, warnings) == "");
+    BOOST_REQUIRE(write_postfix_table(PostfixTableType::cdb, table(s, sample), path, true, warnings) == "");
     BOOST_TEST(cdb_lookup(path, "b.test") == "one");
     BOOST_TEST(cdb_lookup(path, "a.test") == "two");
     BOOST_TEST(cdb_lookup(path, "strasse.test") == "four");
@@ -187,7 +194,7 @@ BOOST_AUTO_TEST_CASE(cdb_keys_and_values_without_nul_first_value_kept) {
     BOOST_REQUIRE(warnings.size() == 2u);
     BOOST_TEST(warnings[0].find("line 4: duplicate entry \"b.test\"") == 0u, warnings[0]);
     BOOST_TEST(warnings[1].find("line 6: duplicate entry \"strasse.test\"") == 0u, warnings[1]);
-    BOOST_TEST(write_postfix_table(PostfixTableType::cdb, table(sample), path, true, warnings).find("File exists") !=
+    BOOST_TEST(write_postfix_table(PostfixTableType::cdb, table(s, sample), path, true, warnings).find("File exists") !=
                std::string::npos);  // never over an existing file
 }
 
@@ -195,7 +202,7 @@ BOOST_AUTO_TEST_CASE(lmdb_keys_and_values_with_nul_first_value_kept) {
     Scratch s;
     std::vector<std::string> warnings;
     const std::string path = s.path("t.lmdb");
-    BOOST_REQUIRE(write_postfix_table(PostfixTableType::lmdb, table(sample), path, false, warnings) == "");
+    BOOST_REQUIRE(write_postfix_table(PostfixTableType::lmdb, table(s, sample), path, false, warnings) == "");
     const auto n = [](const char* text) { return std::string(text) + '\0'; };
     const std::map<std::string, std::string> expected{{n("a.test"), n("two")},
                                                       {n("b.test"), n("one")},
@@ -215,7 +222,7 @@ BOOST_AUTO_TEST_CASE(a_big_table_in_order_and_a_long_value) {
     for (const PostfixTableType type : {PostfixTableType::cdb, PostfixTableType::lmdb}) {
         std::vector<std::string> warnings;
         const std::string path = s.path(type == PostfixTableType::cdb ? "big.cdb" : "big.lmdb");
-        BOOST_REQUIRE(write_postfix_table(type, table(text), path, true, warnings) == "");
+        BOOST_REQUIRE(write_postfix_table(type, table(s, text), path, true, warnings) == "");
         BOOST_TEST(warnings.empty());
         if (type == PostfixTableType::cdb) {
             BOOST_TEST(cdb_lookup(path, "user19999@example.com") == "OK");
@@ -233,11 +240,11 @@ BOOST_AUTO_TEST_CASE(an_lmdb_key_beyond_its_limit_is_an_error_and_no_file_is_lef
     std::vector<std::string> warnings;
     const std::string path = s.path("long.lmdb");
     const std::string error =
-        write_postfix_table(PostfixTableType::lmdb, table(std::string(600, 'k') + "\tOK\n"), path, true, warnings);
+        write_postfix_table(PostfixTableType::lmdb, table(s, std::string(600, 'k') + "\tOK\n"), path, true, warnings);
     BOOST_TEST(error.find("is longer than LMDB's 510 bytes") != std::string::npos, error);
     BOOST_TEST(!std::filesystem::exists(path));
     // cdb has no such limit
-    BOOST_TEST(write_postfix_table(PostfixTableType::cdb, table(std::string(600, 'k') + "\tOK\n"), s.path("long.cdb"),
+    BOOST_TEST(write_postfix_table(PostfixTableType::cdb, table(s, std::string(600, 'k') + "\tOK\n"), s.path("long.cdb"),
                                    true, warnings) == "");
 }
 

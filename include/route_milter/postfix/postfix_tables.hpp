@@ -1,10 +1,10 @@
 // postfix_tables.hpp - writes a Postfix cdb or lmdb table from its text, as postmap would, in linear time.
 //
-// write_postfix_table(type, file, path, utf8, warnings)
-//   Reads the text of `file` (RenderedFile::generate or its content) the way postmap does
-//   (postmap_reading.hpp: the same entries, keys folded as Postfix looks them up; utf8 is the
-//   smtputf8_enable of that Postfix) and writes the indexed table to `path`, a file it creates
-//   (mode 0600 until the caller gives it its own; never an existing file):
+// write_postfix_table(type, source, path, utf8, warnings)
+//   Reads the table's text file `source` the way postmap does (postmap_reading.hpp: the same
+//   entries, keys folded as Postfix looks them up; utf8 is the smtputf8_enable of that Postfix)
+//   and writes the indexed table to `path`, a file it creates (mode 0600 until the caller gives
+//   it its own; never an existing file):
 //     cdb   tinycdb, keys and values without a trailing NUL (postmap's choice for cdb);
 //     lmdb  the unnamed database in the file itself (MDB_NOSUBDIR, no lock file: Postfix opens
 //           it so, MDB_NOLOCK), keys and values with a trailing NUL as postmap writes them.
@@ -15,11 +15,10 @@
 //   Nothing is synced: the caller fsyncs the file before it renames it into place.
 // DIAGNOSTICS
 //   "" on success, else what failed (the path and errno, or the library's message, an lmdb key
-//   longer than its 511 bytes); `path` is then removed. warnings receives "line N: ..." for each
+//   of more than 510 bytes: 511 with its NUL); `path` is then removed. warnings receives "line N: ..." for each
 //   line postmap would skip or each duplicate it would warn about.
 #pragma once
 
-#include "route_milter/core/rendered_file.hpp"
 #include "route_milter/postfix/postfix_maps.hpp"
 
 #include <string>
@@ -27,7 +26,7 @@
 
 namespace route_milter {
 
-std::string write_postfix_table(PostfixTableType type, const RenderedFile& file, const std::string& path, bool utf8,
+std::string write_postfix_table(PostfixTableType type, const std::string& source, const std::string& path, bool utf8,
                                 std::vector<std::string>& warnings);
 
 }  // namespace route_milter
