@@ -110,9 +110,8 @@ void ListedKeys::sort() {
     for (const Key key : keys_) {
         const Pieces p = pieces(key);
         unsigned char bytes[16] = {};
-        const std::size_t first = std::min(p.first.size(), sizeof bytes);
-        std::memcpy(bytes, p.first.data(), first);
-        std::memcpy(bytes + first, p.second.data(), std::min(p.second.size(), sizeof bytes - first));
+        const std::size_t first = p.first.copy(reinterpret_cast<char*>(bytes), sizeof bytes);
+        p.second.copy(reinterpret_cast<char*>(bytes) + first, sizeof bytes - first);
         std::uint64_t high = 0, low = 0;
         for (std::size_t i = 0; i < 8; ++i) {
             high = high << 8 | bytes[i];
