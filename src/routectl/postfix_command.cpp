@@ -120,9 +120,7 @@ std::optional<MapTool> table_tool(const PostfixOptions& options, PostfixTableTyp
 }  // namespace
 
 int command_postfix(const PostfixOptions& options) {
-    const std::shared_ptr<const Policy> policy = load_for_rendering(options.config_path);
-    if (!policy) return EX_CONFIG;
-    const std::string directory = absolute_path(options.output_dir);
+    // Postfix is asked first: a wrong --postfix-config is told before the config is loaded.
     std::string postconf_error;
     std::optional<PostfixSettings> settings = postfix_settings(options, postconf_error);
     if (!settings && options.database_type.empty()) {
@@ -137,6 +135,7 @@ int command_postfix(const PostfixOptions& options) {
     }
     PostfixTableType type{};
     if (const int status = table_type(options, settings, type); status != EX_OK) return status;
+    const std::string directory = absolute_path(options.output_dir);
     PostfixMapsOptions maps_options{directory, options.milter_address, {}, {}, type};
     // The compiled-in version (-d): it needs no main.cf, and no setting can change it.
     const std::vector<std::string> postconf = postconf_command(options, {"-d", "-h", "mail_version"});
@@ -148,6 +147,8 @@ int command_postfix(const PostfixOptions& options) {
     } else {
         maps_options.mail_version_error = command_line(postconf) + " failed: " + version.error;
     }
+    const std::shared_ptr<const Policy> policy = load_for_rendering(options.config_path);
+    if (!policy) return EX_CONFIG;
     const PostfixMapsResult maps = render_postfix_maps(policy->config(), maps_options);
     if (!maps.errors.empty()) {
         report_errors(options.config_path, maps.errors);
