@@ -47,6 +47,8 @@ MILTER_LIBS = /usr/lib/x86_64-linux-gnu/libmilter.a -Wl,--wrap=read -Wl,--wrap=s
 TEST_LIBS   = -lboost_unit_test_framework
 # routectl stats reads the daemon's /metrics over HTTP.
 ROUTECTL_LIBS = -lcurl
+# The Postfix wing writes cdb (tinycdb) and lmdb tables, folding keys as Postfix does (ICU).
+POSTFIX_LIBS = -lcdb -llmdb -licuuc
 
 # One archive per wing (docs/development.md, "How it is built"); linked in dependency order, core last.
 WINGS       = config postfix sendmail hmailserver image common core
@@ -92,10 +94,10 @@ $(BUILD)/route-milter: $(call obj,$(MILTER_SRC)) $(MILTER_WINGS)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CORE_LIBS) $(MILTER_LIBS)
 
 $(BUILD)/routectl: $(call obj,$(ROUTECTL_SRC)) $(ROUTECTL_WINGS)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS) $(HMS_LIBS) $(ROUTECTL_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS) $(HMS_LIBS) $(POSTFIX_LIBS) $(ROUTECTL_LIBS)
 
 $(BUILD)/unit-tests: $(call obj,$(UNIT_SRC)) $(ROUTECTL_WINGS)
-	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS) $(HMS_LIBS) $(TEST_LIBS)
+	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS) $(HMS_LIBS) $(POSTFIX_LIBS) $(TEST_LIBS)
 
 $(BUILD)/bench-core: $(call obj,$(BENCH_SRC)) $(CONFIG_LIB) $(IMAGE_LIB) $(COMMON_LIB) $(CORE_LIB)
 	$(CXX) $(LDFLAGS) -o $@ $^ $(CONFIG_LIBS) $(CORE_LIBS)

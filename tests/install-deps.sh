@@ -3,8 +3,8 @@
 set -eu
 packages="g++ make miltertest libmilter-dev libconfig++-dev libidn2-dev libpsl-dev libcdb-dev libboost-test-dev nlohmann-json3-dev libsystemd-dev
           libmicrohttpd-dev libssl-dev libcurl4-openssl-dev prometheus
-          libarchive-dev libxml2-dev nettle-dev 7zip
-          postfix sasl2-bin libsasl2-modules python3 procps
+          libarchive-dev libxml2-dev nettle-dev 7zip libcdb-dev liblmdb-dev libicu-dev
+          postfix postfix-cdb postfix-lmdb sasl2-bin libsasl2-modules python3 procps
           debhelper dpkg-dev fakeroot lintian systemd man-db adduser"
 missing=""
 for p in $packages; do

@@ -8,6 +8,7 @@
 #include "route_milter/core/address.hpp"
 #include "route_milter/core/domain.hpp"
 #include "route_milter/core/printable.hpp"
+#include "route_milter/core/setting_bounds.hpp"
 #include "route_milter/core/utc_time.hpp"
 
 #include <libconfig.h++>
@@ -50,20 +51,25 @@ using SettingTable = std::span<const SettingRow>;
 using H = Holds;
 constexpr SettingRow root_settings[] = {{"image"}, {"milter", H::group}, {"metrics", H::group}, {"scope"}, {"mode"},
                                         {"local_domains", H::strings}, {"ip_ranges", H::list}, {"routes", H::list}};
-constexpr SettingRow milter_settings[] = {{"socket"}, {"user"}, {"timeout", H::integer, 1, 86400},
+// An integer setting's row takes its bounds from setting_bounds.hpp.
+constexpr SettingRow integer_row(std::string_view name, SettingBounds bounds, bool required = false) {
+    return {name, H::integer, bounds.min, bounds.max, required};
+}
+constexpr SettingRow milter_settings[] = {{"socket"}, {"user"}, integer_row("timeout", milter_timeout_bounds),
                                           {"log_accepted", H::boolean}};
 constexpr SettingRow metrics_settings[] = {{"listen", H::string, 0, 0, true},
-                                           {"max_connections", H::integer, 1, 1024},
-                                           {"timeout", H::integer, 1, 300}};
+                                           integer_row("max_connections", metrics_max_connections_bounds),
+                                           integer_row("timeout", metrics_timeout_bounds)};
 constexpr SettingRow range_settings[] = {{"name", H::string, 0, 0, true}, {"lower"}, {"upper"}, {"cidr", H::strings},
-                                         {"priority", H::integer, 0, 1000000, true}, {"allow", H::strings},
+                                         integer_row("priority", range_priority_bounds, true), {"allow", H::strings},
                                          {"require_auth", H::strings}, {"require_tls_for_auth", H::boolean},
                                          {"expires"}};
 constexpr SettingRow route_settings[] = {
-    {"domain", H::string, 0, 0, true}, {"description"}, {"host", H::strings}, {"port", H::integer, 1, 65535},
+    {"domain", H::string, 0, 0, true}, {"description"}, {"host", H::strings}, integer_row("port", route_port_bounds),
     {"security"}, {"tls_verify", H::boolean}, {"etrn", H::boolean},
     {"treat_sender_as"}, {"treat_recipient_as"}, {"deliver_to"}, {"addresses", H::strings}, {"addresses_file"},
-    {"retries", H::integer, 0, 1000}, {"retry_minutes", H::integer, 1, 10080}, {"auth", H::group}, {"mode"}};
+    integer_row("retries", route_retries_bounds), integer_row("retry_minutes", route_retry_minutes_bounds),
+    {"auth", H::group}, {"mode"}};
 constexpr SettingRow auth_settings[] = {{"user", H::string, 0, 0, true}, {"password", H::string, 0, 0, true, true}};
 
 // A reader naming a setting its table lacks, or reading it as another type than the table

@@ -98,12 +98,34 @@ ListedKeys::Pieces ListedKeys::pieces(Key key) const {
 }
 
 void ListedKeys::sort() {
-    std::sort(keys_.begin(), keys_.end(), [this](Key a, Key b) {
-        if (a.spelling == 0 && b.spelling == 0)  // the common case: two stored addresses
-            return listed_->text(listed_->records()[a.record]) < listed_->text(listed_->records()[b.record]);
-        const Pieces x = pieces(a), y = pieces(b);
+    // Each key's first 16 bytes (big-endian, zero-padded) beside it: most comparisons end there,
+    // in the array, instead of reading two addresses scattered through the store (a million
+    // keys: a second of cache misses). Equal prefixes fall back to the whole text.
+    struct Sortable {
+        std::uint64_t high, low;
+        Key key;
+    };
+    std::vector<Sortable> sortable;
+    sortable.reserve(keys_.size());
+    for (const Key key : keys_) {
+        const Pieces p = pieces(key);
+        unsigned char bytes[16] = {};
+        const std::size_t first = p.first.copy(reinterpret_cast<char*>(bytes), sizeof bytes);
+        p.second.copy(reinterpret_cast<char*>(bytes) + first, sizeof bytes - first);
+        std::uint64_t high = 0, low = 0;
+        for (std::size_t i = 0; i < 8; ++i) {
+            high = high << 8 | bytes[i];
+            low = low << 8 | bytes[8 + i];
+        }
+        sortable.push_back({high, low, key});
+    }
+    std::sort(sortable.begin(), sortable.end(), [this](const Sortable& a, const Sortable& b) {
+        if (a.high != b.high) return a.high < b.high;
+        if (a.low != b.low) return a.low < b.low;
+        const Pieces x = pieces(a.key), y = pieces(b.key);
         return compare_joined(std::array{x.first, x.second}, std::array{y.first, y.second}) < 0;
     });
+    for (std::size_t i = 0; i < keys_.size(); ++i) keys_[i] = sortable[i].key;
 }
 
 bool ListedKeys::contains(std::string_view key) const {

@@ -8,7 +8,9 @@
 #include "route_milter/core/ip_range.hpp"
 #include "route_milter/core/printable.hpp"
 #include "route_milter/core/route_pattern.hpp"
+#include "route_milter/core/setting_bounds.hpp"
 #include "route_milter/core/string_index.hpp"
+#include "route_milter/core/utc_time.hpp"
 #include "route_milter/hmailserver/password.hpp"
 #include "route_milter/hmailserver/wildcard.hpp"
 
@@ -36,9 +38,6 @@ constexpr std::array<ClassBits, 4> class_bits{{{DeliveryClass::local_local, 64, 
                                                 {DeliveryClass::local_external, 128, 16384},
                                                 {DeliveryClass::external_local, 256, 32768},
                                                 {DeliveryClass::external_external, 512, 65536}}};
-
-// The loader's bounds (config_loader.cpp settings tables).
-constexpr long long max_priority = 1000000, max_retries = 1000, max_retry_minutes = 10080;
 
 // A libconfig string literal: every byte that could end or bend it escaped.
 std::string quoted(std::string_view s) {
@@ -99,34 +98,20 @@ std::string string_list(const std::vector<std::string>& items, const char* inden
     return out + " ]";
 }
 
-// "YYYY-MM-DD HH:MM:SS" (Time::GetTimeStampFromDateTime) -> seconds since the epoch, taking it as UTC.
-std::optional<long long> parse_timestamp(std::string_view t) {
-    if (t.size() != 19 || t[4] != '-' || t[7] != '-' || t[10] != ' ' || t[13] != ':' || t[16] != ':') return std::nullopt;
-    const auto number = [&](std::size_t at, std::size_t n) -> std::optional<int> {
-        int v = 0;
-        for (std::size_t i = at; i < at + n; ++i) {
-            if (t[i] < '0' || t[i] > '9') return std::nullopt;
-            v = v * 10 + (t[i] - '0');
-        }
-        return v;
-    };
-    const auto y = number(0, 4), m = number(5, 2), d = number(8, 2), hh = number(11, 2), mm = number(14, 2),
-               ss = number(17, 2);
-    // route-milter's expires takes years 1970..9999 (utc_time.hpp).
-    if (!y || !m || !d || !hh || !mm || !ss || *y < 1970 || *m < 1 || *m > 12 || *d < 1 || *hh > 23 || *mm > 59 ||
-        *ss > 59)
-        return std::nullopt;
-    static constexpr int month_days[] = {31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-    const bool leap = (*y % 4 == 0 && *y % 100 != 0) || *y % 400 == 0;
-    if (*d > month_days[*m - 1] || (*m == 2 && *d == 29 && !leap)) return std::nullopt;
-    // Days from civil (Howard Hinnant's algorithm).
-    const int yy = *y - (*m <= 2);
-    const int era = yy / 400;
-    const int yoe = yy - era * 400;
-    const int doy = (153 * (*m + (*m > 2 ? -3 : 9)) + 2) / 5 + *d - 1;
-    const int doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    const long long days = static_cast<long long>(era) * 146097 + doe - 719468;
-    return days * 86400 + *hh * 3600 + *mm * 60 + *ss;
+// A route's retry schedule within the loader's bounds: hMailServer's tries count the first
+// delivery, route-milter's retries do not.
+long long imported_retries(const HmsRoute& r) {
+    return std::clamp(r.number_of_tries - 1, route_retries_bounds.min, route_retries_bounds.max);
+}
+long long imported_retry_minutes(const HmsRoute& r) {
+    return std::clamp(r.minutes_between_try, route_retry_minutes_bounds.min, route_retry_minutes_bounds.max);
+}
+
+// "YYYY-MM-DD HH:MM:SS" (Time::GetTimeStampFromDateTime), taken as UTC, in route-milter's
+// spelling "YYYY-MM-DDTHH:MM:SSZ" (utc_time.hpp), or "" when it has not that shape.
+std::string utc_spelling(std::string_view t) {
+    if (t.size() != 19 || t[10] != ' ') return {};
+    return std::string(t.substr(0, 10)) + "T" + std::string(t.substr(11)) + "Z";
 }
 
 class Importer {
@@ -242,13 +227,12 @@ void Importer::read_ranges() {
             break;
         }
         const std::string subject = range_subject(name);
-        long long priority = r.priority;
-        if (priority < 0 || priority > max_priority) {
-            priority = std::clamp(priority, 0LL, max_priority);
-            note(subject, "priority " + std::to_string(r.priority) + " outside 0.." + std::to_string(max_priority) +
-                              ": imported as " + std::to_string(priority),
+        const SettingBounds bounds = range_priority_bounds;
+        const long long priority = std::clamp(r.priority, bounds.min, bounds.max);
+        if (priority != r.priority)
+            note(subject, "priority " + std::to_string(r.priority) + " outside " + std::to_string(bounds.min) + ".." +
+                              std::to_string(bounds.max) + ": imported as " + std::to_string(priority),
                  &comments);
-        }
         std::optional<IpInterval> interval;
         auto made = make_interval(trimmed(r.lower_ip), trimmed(r.upper_ip));
         if (auto* bad = std::get_if<std::string>(&made)) error(subject, "LowerIP/UpperIP: " + *bad);
@@ -272,11 +256,12 @@ void Importer::read_ranges() {
                  &comments);
         std::string expires;
         if (r.expires) {
-            const auto at = parse_timestamp(r.expires_time);
+            const std::string spelled = utc_spelling(r.expires_time);
+            const std::optional<std::int64_t> at = parse_utc_timestamp(spelled);
             if (!at) {
                 error(subject, "Expires=1 but ExpiresTime is not \"YYYY-MM-DD HH:MM:SS\" from 1970 on (\"" + shown(r.expires_time) + "\")");
             } else {
-                expires = r.expires_time.substr(0, 10) + "T" + r.expires_time.substr(11) + "Z";
+                expires = spelled;
                 if (*at <= options_.now)
                     note(subject, "expired at " + r.expires_time +
                                       " (hMailServer removes expired ranges): imported with expires, so it matches no "
@@ -380,7 +365,9 @@ bool Importer::map_route(RouteOut& out) {
         else if (canonical_domain(part, canonical) == DomainStatus::ok && is_host_name(canonical)) out.hosts.push_back(part);
         else error(subject, "TargetHost: not a host name or IP address (\"" + shown(part) + "\")");
     }
-    if (!out.hosts.empty() && (r.target_port < 1 || r.target_port > 65535)) error(subject, "TargetPort out of 1..65535 (" + std::to_string(r.target_port) + ")");
+    if (const SettingBounds port = route_port_bounds; !out.hosts.empty() && (r.target_port < port.min || r.target_port > port.max))
+        error(subject, "TargetPort out of " + std::to_string(port.min) + ".." + std::to_string(port.max) + " (" +
+                           std::to_string(r.target_port) + ")");
     if (!r.use_ssl && (r.connection_security < 0 || r.connection_security > 3))
         error(subject, "ConnectionSecurity is not 0..3 (" + std::to_string(r.connection_security) + ")");
     if (r.requires_authentication) {
@@ -408,13 +395,13 @@ bool Importer::map_route(RouteOut& out) {
                           "its mail is delivered at once",
                  &out.comments);
     }
-    if (r.number_of_tries < 1 || r.number_of_tries - 1 > max_retries)
+    if (const long long retries = imported_retries(r); retries != r.number_of_tries - 1)
         note(subject, "NumberOfTries " + std::to_string(r.number_of_tries) + ": imported as retries = " +
-                          std::to_string(std::clamp(r.number_of_tries - 1, 0LL, max_retries)),
+                          std::to_string(retries),
              &out.comments);
-    if (r.minutes_between_try < 1 || r.minutes_between_try > max_retry_minutes)
+    if (const long long minutes = imported_retry_minutes(r); minutes != r.minutes_between_try)
         note(subject, "MinutesBetweenTry " + std::to_string(r.minutes_between_try) + ": imported as retry_minutes = " +
-                          std::to_string(std::clamp(r.minutes_between_try, 1LL, max_retry_minutes)),
+                          std::to_string(minutes),
              &out.comments);
     return result_.errors.size() == errors_before;
 }
@@ -570,8 +557,8 @@ void Importer::render() {
             t += "    addresses = " + string_list(out.addresses, "                  ") + ";\n";
             result_.listed_addresses += out.addresses.size();
         }
-        t += "    retries = " + std::to_string(std::clamp(r.number_of_tries - 1, 0LL, max_retries)) +
-             "; retry_minutes = " + std::to_string(std::clamp(r.minutes_between_try, 1LL, max_retry_minutes)) + ";";
+        t += "    retries = " + std::to_string(imported_retries(r)) +
+             "; retry_minutes = " + std::to_string(imported_retry_minutes(r)) + ";";
         if (out.password) {
             t += "\n    auth = { user = " + quoted(trimmed(r.username)) + "; password = " + quoted(*out.password) + "; };";
             result_.routes_with_passwords.push_back(shown(r.name));

@@ -2,6 +2,7 @@
 
 #include "route_milter/core/domain.hpp"
 #include "route_milter/core/listed_table.hpp"
+#include "route_milter/core/map_table.hpp"
 #include "route_milter/core/string_index.hpp"
 
 #include <idn2.h>
@@ -15,14 +16,6 @@
 namespace route_milter {
 namespace {
 
-using Entries = std::map<std::string, std::string>;  // sorted: deterministic output
-
-struct Entry {
-    std::string value;
-    unsigned line;       // route that set it, for conflict messages
-    std::string domain;  // ... and its domain
-};
-
 // Postfix's longest queue and bounce lifetime (qmgr refuses to start above it).
 constexpr long postfix_max_lifetime_minutes = 100L * 24 * 60;
 
@@ -31,20 +24,10 @@ constexpr long postfix_max_lifetime_minutes = 100L * 24 * 60;
 // keep addresses with the quoting removed, so "x@y"@example.com is stored as x@y@example.com.
 // postmap (Postfix >= 3.2) reads such a key as it is, blanks inside the quotes included.
 // An address whose local part is a dot-string is its own external form.
-bool external_as_stored(std::string_view address) {
-    const std::string_view local = address.substr(0, address.rfind('@'));
-    const auto special = [](char c) {
-        const auto u = static_cast<unsigned char>(c);
-        return u == ' ' || u < 0x20 || u == 0x7f || std::string_view("()<>@,;:\\\"[]").find(c) != std::string_view::npos;
-    };
-    return !local.empty() && local.front() != '.' && local.back() != '.' && local.find("..") == std::string_view::npos &&
-           std::none_of(local.begin(), local.end(), special);
-}
-
 std::string postfix_external_address(const std::string& address) {
     const std::size_t at = address.rfind('@');
     const std::string local = address.substr(0, at);
-    if (external_as_stored(address)) return address;
+    if (local_part_is_dot_string(address)) return address;
     std::string quoted = "\"";
     for (const char c : local) {
         if (c == '"' || c == '\\' || c == '\r') quoted += '\\';
@@ -101,21 +84,8 @@ bool unsafe_for_main_cf(std::string_view s) {
            });
 }
 
-// Each entry is freed once written: a hundred thousand routes' table and its text are not held twice.
-std::string render_table(const Config& config, std::string_view what, std::map<std::string, Entry>&& entries) {
-    std::string out = header(config, what);
-    while (!entries.empty()) {
-        const auto node = entries.extract(entries.begin());
-        out.append(node.key()).append(1, '\t').append(node.mapped().value).append(1, '\n');
-    }
-    return out;
-}
-
-std::vector<std::pair<std::string, std::string>> lines_of(std::map<std::string, Entry>&& entries) {
-    std::vector<std::pair<std::string, std::string>> out;
-    out.reserve(entries.size());
-    for (auto& [key, entry] : entries) out.emplace_back(key, std::move(entry.value));
-    return out;
+std::string render_table(const Config& config, std::string_view what, MapTable&& entries) {
+    return render_map_table(header(config, what), std::move(entries));
 }
 
 // Lines in the order of their sort keys.
@@ -225,7 +195,7 @@ public:
              0644, false});
         // A line per listed address: streamed from the address store when it is written.
         files.push_back(table_file("relay_recipients", header(config_, "recipients accepted for routes treated as local"),
-                                   lines_of(std::move(relay_recipients_)), std::move(listed_recipients_), "OK", 0644,
+                                   map_table_lines(std::move(relay_recipients_)), std::move(listed_recipients_), "OK", 0644,
                                    true));
         files.push_back(
             {"relay_recipients.regexp",
@@ -249,16 +219,11 @@ private:
 
     // Sets key (and its U-label spelling, see key_spellings) to value; a different value from
     // another route is an error naming both.
-    void set(std::map<std::string, Entry>& table, const std::string& key, const std::string& value, const RouteConfig& r,
+    void set(MapTable& table, const std::string& key, const std::string& value, const RouteConfig& r,
              const char* what, bool secret = false) {
-        for (const std::string& spelling : key_spellings(key)) {
-            const auto [it, inserted] = table.emplace(spelling, Entry{value, r.line, r.pattern.text()});
-            if (inserted || it->second.value == value) continue;
-            error(r, std::string(what) + " for " + key + " differs from the route at line " +
-                         std::to_string(it->second.line) + " (" + it->second.domain + ")" +
-                         (secret ? "" : " (" + value + " vs " + it->second.value + ")"));
-            return;
-        }
+        for (const std::string& spelling : key_spellings(key))
+            if (std::string conflict = set_map_entry(table, spelling, value, r, what, secret); !conflict.empty())
+                return error(r, conflict);
     }
 
     // What main.cf.snippet names besides route data (hosts and ports are checked where they are
@@ -310,7 +275,7 @@ private:
     // ":" keeps Postfix's own (local or virtual) delivery. Not in relay_domains as well: Postfix
     // warns on every delivery about a domain listed in both it and virtual_*_domains.
     void add_local_domain(const std::string& d) {
-        for (const std::string& spelling : key_spellings(d)) transport_.emplace(spelling, Entry{":", 0, d});
+        for (const std::string& spelling : key_spellings(d)) transport_.emplace(spelling, MapEntry{":", 0, d});
     }
 
     // The master.cf service that delivers a route's mail: smtp, or a clone of it for SMTPS
@@ -387,8 +352,7 @@ private:
         // The loader allows ETRN on exact domains only: ETRN names one domain.
         if (r.etrn) set(etrn_domains_, key, "OK", r, "ETRN domain");
         const long schedule = static_cast<long>(r.retries) * r.retry_minutes;
-        longest_schedule_minutes_ = std::max(longest_schedule_minutes_, schedule);
-        if (schedule + 24 * 60 > postfix_max_lifetime_minutes)
+        if (queue_lifetime_minutes(schedule) > postfix_max_lifetime_minutes)
             notes_.push_back({config_.file, r.line,
                               "routes: " + r.pattern.text() + ": " + std::to_string(r.retries) + " retries " +
                                   std::to_string(r.retry_minutes) + " minutes apart (" + std::to_string(schedule) +
@@ -410,7 +374,7 @@ private:
         const auto route = static_cast<std::uint32_t>(&r - config_.routes.data());
         for (const ListedAddresses::Record& a : config_.listed.of_route(route)) {
             const std::string_view stored = config_.listed.text(a);
-            if (stored.front() != '#' && external_as_stored(stored)) {
+            if (stored.front() != '#' && local_part_is_dot_string(stored)) {
                 listed_recipients_.add(a);
                 if (const std::string_view unicode = cached_unicode_domain(stored.substr(stored.rfind('@') + 1));
                     !unicode.empty())
@@ -445,7 +409,7 @@ private:
         for (const auto& [key, entry] : relay_recipients_)
             if (entry.value != "OK" && listed_recipients_.contains(key))
                 errors_.push_back({config_.file, entry.line,
-                                   "routes: " + entry.domain + ": relay recipient for " + key +
+                                   "routes: " + entry.route + ": relay recipient for " + key +
                                        " differs from a listed address (" + entry.value + " vs OK)"});
     }
 
@@ -453,7 +417,7 @@ private:
     // first matching line, so every more specific route below it that says otherwise (exact
     // domain, then longest "*.suffix", as the milter matches) is excluded from the line with
     // "if !/.../": a domain gets what its own route says. More specific wildcard routes of
-    // their own come first (sorted by depth), exact local routes are in the hash tables, which
+    // their own come first (sorted by depth), exact local routes are in the indexed tables, which
     // main.cf names first.
     void add_wildcard_relay(const RouteConfig& w) {
         if (w.treat_recipient_as != AddressClass::local || !w.pattern.is_wildcard()) return;
@@ -503,7 +467,9 @@ private:
             });
     }
 
-    std::string table(const char* type, const char* name) const {
+    // A keyed table in main.cf: TYPE:PATH, of the type the tables are written in.
+    std::string table(const char* name) const { return table(postfix_table_type_names.name(options_.table_type), name); }
+    std::string table(std::string_view type, const char* name) const {
         return std::string(type) + ":" + options_.output_dir + "/" + name;
     }
 
@@ -521,34 +487,32 @@ private:
     }
 
     std::string main_cf() const {
-        // Postfix's own lifetime must outlast the longest route schedule; routectl retry
-        // returns mail earlier where a route says so. Never below Postfix's default of 5 days,
-        // never above its maximum of 100 days (qmgr exits fatally on a larger value).
-        const long wanted_minutes = std::max(5L * 24 * 60, longest_schedule_minutes_ + 24 * 60);
+        // Never above Postfix's maximum of 100 days (qmgr exits fatally on a larger value).
+        const long wanted_minutes = queue_lifetime_minutes(longest_route_schedule_minutes(config_.routes));
         const long lifetime_minutes = std::min(wanted_minutes, postfix_max_lifetime_minutes);
         const std::string milter = milter_address();
         std::string out = header(config_, "main.cf settings; apply each line with postconf -e \"LINE\"");
         out += "# relay_domains replaces any value you had: merge your own domains into it by hand.\n";
-        out += "transport_maps = " + table("hash", "transport") + "\n";
+        out += "transport_maps = " + table("transport") + "\n";
         if (!default_transport_.empty()) out += "default_transport = " + default_transport_ + "\n";
         // Postfix's default minus relay_domains: a backup-MX route for example.com must not make
         // Postfix relay for every subdomain of example.com too (wildcard routes are explicit).
         // ... and without fast_flush_domains: ETRN for example.com is not ETRN for its subdomains.
         out += "parent_domain_matches_subdomains = debug_peer_list, mynetworks, "
                "permit_mx_backup_networks, qmqpd_authorized_clients, smtpd_access_maps\n";
-        out += "relay_domains = " + table("hash", "relay_domains") + ", " + table("regexp", "relay_domains.regexp") + "\n";
-        out += "relay_recipient_maps = " + table("hash", "relay_recipients") + ", " +
+        out += "relay_domains = " + table("relay_domains") + ", " + table("regexp", "relay_domains.regexp") + "\n";
+        out += "relay_recipient_maps = " + table("relay_recipients") + ", " +
                table("regexp", "relay_recipients.regexp") + "\n";
         out += "smtp_sasl_auth_enable = yes\n";
-        out += "smtp_sasl_password_maps = " + table("hash", "sasl_passwd") + "\n";
+        out += "smtp_sasl_password_maps = " + table("sasl_passwd") + "\n";
         out += "smtp_sasl_security_options = noanonymous\n";
         out += "smtp_sasl_tls_security_options = noanonymous\n";
-        out += "smtp_tls_policy_maps = " + table("hash", "tls_policy") + "\n";
+        out += "smtp_tls_policy_maps = " + table("tls_policy") + "\n";
         // ETRN: only for the ETRN routes' domains (Postfix's default would be every relay
         // domain), from any client: ETRN gives the asker nothing but an earlier delivery
         // attempt to the route's own hosts.
-        out += "fast_flush_domains = " + table("hash", "etrn_domains") + "\n";
-        out += "smtpd_etrn_restrictions = check_etrn_access " + table("hash", "etrn_domains") + ", reject\n";
+        out += "fast_flush_domains = " + table("etrn_domains") + "\n";
+        out += "smtpd_etrn_restrictions = check_etrn_access " + table("etrn_domains") + ", reject\n";
         std::string deferred;
         if (uses_etrn_) deferred = etrn_transport;
         if (uses_etrn_smtps_) deferred += (deferred.empty() ? "" : ", ") + std::string(etrn_smtps_transport);
@@ -571,7 +535,7 @@ private:
     const Config& config_;
     const PostfixMapsOptions& options_;
     Diagnostics errors_, notes_;
-    std::map<std::string, Entry> transport_, sasl_, tls_, relay_domains_, relay_recipients_, etrn_domains_;
+    MapTable transport_, sasl_, tls_, relay_domains_, relay_recipients_, etrn_domains_;
     std::map<std::string, std::string> relay_domains_regexp_, relay_recipients_regexp_;  // sort key -> lines
     ListedKeys listed_recipients_{config_.listed, ""};  // the listed addresses of relay_recipients
     StringIndex local_wildcards_;  // suffix (".example.com") of a wildcard route treated as local -> routes_below_
@@ -581,13 +545,21 @@ private:
     bool uses_smtps_ = false, uses_etrn_ = false, uses_etrn_smtps_ = false;
     const RouteConfig* first_multi_host_ = nullptr;
     std::string default_transport_;  // from the "*" route
-    long longest_schedule_minutes_ = 0;
 };
 
 }  // namespace
 
 PostfixMapsResult render_postfix_maps(const Config& config, const PostfixMapsOptions& options) {
     return Renderer(config, options).run();
+}
+
+std::string_view postfix_table_suffix(PostfixTableType type) {
+    switch (type) {
+    case PostfixTableType::cdb: return ".cdb";
+    case PostfixTableType::lmdb: return ".lmdb";
+    case PostfixTableType::hash: return ".db";
+    }
+    return ".db";
 }
 
 std::string postfix_milter_address(const MilterSocket& socket) {

@@ -4,7 +4,7 @@
 //   routectl query   [-c FILE] --client IP [--from ADDR] [--auth USER] RCPT...
 //   routectl show    [-c FILE] [-n]
 //   routectl stats   [-c FILE] [--url URL]
-//   routectl postfix [-c FILE] -o DIR [--postmap] [--postfix-config DIR] [--milter ADDRESS]
+//   routectl postfix [-c FILE] -o DIR [--database-type TYPE] [--postmap] [--postfix-config DIR] [--milter ADDRESS]
 //   routectl sendmail [-c FILE] -o DIR [--makemap] [--sendmail-config FILE] [--queue-dir DIR] [--milter ADDRESS]
 //   routectl retry   [-c FILE] [--mta postfix|sendmail] [--postfix-config DIR] [--sendmail-config FILE]
 //                    [--state FILE] [--dry-run] [--now EPOCH]

@@ -91,10 +91,11 @@ std::string write_temporary(const std::string& path, const RenderedFile& file, m
     return name;
 }
 
-// A map's .db must be (re)built although the map itself is unchanged: the .db is missing or older.
-bool db_is_stale(const std::string& path) {
+// A map's indexed file (path + suffix) must be (re)built although the map itself is unchanged:
+// it is missing or older.
+bool db_is_stale(const std::string& path, const std::string& suffix) {
     struct stat source {}, db {};
-    if (::stat((path + ".db").c_str(), &db) != 0 || ::stat(path.c_str(), &source) != 0) return true;
+    if (::stat((path + suffix).c_str(), &db) != 0 || ::stat(path.c_str(), &source) != 0) return true;
     return db.st_mtim.tv_sec < source.st_mtim.tv_sec ||
            (db.st_mtim.tv_sec == source.st_mtim.tv_sec && db.st_mtim.tv_nsec < source.st_mtim.tv_nsec);
 }
@@ -269,7 +270,7 @@ WriteResult write_files_atomically(const std::string& directory, const std::vect
         const std::optional<Ownership> ownership = replaced_ownership(path, file.mode, result.error);
         if (!ownership) break;
         const bool changed = !same_file(path, file, ownership->mode);
-        const bool compile = tool && file.compile_map && (changed || db_is_stale(path));
+        const bool compile = tool && file.compile_map && (changed || db_is_stale(path, tool->suffix));
         if (!changed && !compile) continue;
         const std::string temporary = write_temporary(path, file, ownership->mode, result.error);
         if (temporary.empty()) break;
@@ -281,22 +282,23 @@ WriteResult write_files_atomically(const std::string& directory, const std::vect
             scratch.push_back(temporary);
         }
         if (!compile) continue;
-        const std::string compiled = temporary + ".db";
+        const std::string compiled = temporary + tool->suffix;
         result.error = tool->compile(temporary, file);
         while (!result.error.empty() && std::isspace(static_cast<unsigned char>(result.error.back())))
             result.error.pop_back();
         result.tool_failed = !result.error.empty();
         if (result.error.empty() && !sync_file(compiled)) result.error = system_error("cannot write", compiled);
-        // The .db keeps its own old owner and mode; a first one takes its map's.
+        // The indexed file keeps its own old owner and mode; a first one takes its map's.
+        const std::string db_path = path + tool->suffix;
         std::optional<Ownership> db_ownership;
-        if (result.error.empty()) db_ownership = replaced_ownership(path + ".db", ownership->mode, result.error);
+        if (result.error.empty()) db_ownership = replaced_ownership(db_path, ownership->mode, result.error);
         if (!result.error.empty()) {
             ::unlink(compiled.c_str());
             break;
         }
-        staged.push_back({compiled, path + ".db", db_ownership->kept ? *db_ownership : *ownership, {}});
+        staged.push_back({compiled, db_path, db_ownership->kept ? *db_ownership : *ownership, {}});
         result.compiled.push_back(file.name);
-        if (std::string note = narrowed_mode_note(path + ".db", *db_ownership); !note.empty()) result.notes.push_back(note);
+        if (std::string note = narrowed_mode_note(db_path, *db_ownership); !note.empty()) result.notes.push_back(note);
     }
     for (const Staged& s : staged) {
         if (!result.error.empty()) break;
@@ -335,7 +337,7 @@ int write_and_report(const std::string& directory, const std::vector<RenderedFil
     for (const RenderedFile& f : files)
         std::printf("%-26s %s\n", f.name.c_str(), in(result.changed, f.name) ? "written" : "unchanged");
     for (const RenderedFile& f : files)
-        if (in(result.compiled, f.name)) std::printf("%-26s %s\n", (f.name + ".db").c_str(), tool->name.c_str());
+        if (in(result.compiled, f.name)) std::printf("%-26s %s\n", (f.name + tool->suffix).c_str(), tool->name.c_str());
     return EX_OK;
 }
 

@@ -1,18 +1,20 @@
-// output_files.hpp - writes generated files (and their compiled .db maps) into a directory, all or nothing.
+// output_files.hpp - writes generated files (and their indexed tables) into a directory, all or nothing.
 //
 // write_files_atomically(directory, files, tool)
 //   Every changed file is first written in full to a temporary file in the same directory (mode
 //   set before any byte is written, whatever the umask). With a tool, each keyed table that
-//   changed, or whose .db is missing or older than it, is compiled from a temporary copy into a
-//   temporary .db. Only when all of that succeeded are they renamed over the old ones, each old
-//   file first kept as a hard link (a backup: same inode, so bytes, mode, owner and mtime). A
+//   changed, or whose indexed file (.db, .cdb, .lmdb: the tool's suffix) is missing or older than
+//   it, is compiled from a temporary copy into a temporary indexed file, written after that copy
+//   (Postfix warns about an indexed file older than its text). Only when all of that succeeded
+//   are they renamed over the old ones, each old file first kept as a hard link (a backup: same
+//   inode, so bytes, mode, owner and mtime). A
 //   failed rename undoes the renames before it: each backup is renamed back (or the new file
 //   removed where there was none); the backups go only once every rename succeeded.
 //   A file that replaces another keeps what let others read it: the old file's owner, group and
 //   mode (replaced_ownership below); a new file gets the mode the generator gives and the
 //   caller's owner. A symbolic link in a file's place is refused, before anything is written.
-//   A file whose bytes and mode already match, and a .db newer than its unchanged map, are not
-//   touched: rerunning with an unchanged config changes nothing (not even an mtime). A file with
+//   A file whose bytes and mode already match, and an indexed file newer than its unchanged map,
+//   are not touched: rerunning with an unchanged config changes nothing (not even an mtime). A file with
 //   a generator (a line per listed address) is never held whole: it is compared with the old
 //   file chunk by chunk as it is generated, and generated again into the temporary file.
 // DIAGNOSTICS
@@ -35,9 +37,10 @@
 namespace route_milter {
 
 // How keyed tables are compiled: compile(path, file) turns the table at `path` (a temporary
-// holding file's content) into path + ".db" and returns what went wrong, or "" on success.
+// holding file's content) into path + suffix and returns what went wrong, or "" on success.
 struct MapTool {
-    std::string name;  // "postmap", "makemap": the report line reads "transport.db  postmap"
+    std::string name;    // "postmap", "makemap", "written": the report line reads "transport.db  postmap"
+    std::string suffix;  // of the indexed file: ".db", ".cdb", ".lmdb"
     std::function<std::string(const std::string& path, const RenderedFile& file)> compile;
 };
 
@@ -70,7 +73,7 @@ std::string write_file_atomically(const std::string& path, const std::string& te
 struct WriteResult {
     std::vector<std::string> changed;   // names written
     std::vector<std::string> notes;     // modes narrowed when an old file's were kept
-    std::vector<std::string> compiled;  // names of the maps whose .db was rebuilt
+    std::vector<std::string> compiled;  // names of the maps whose indexed file was rebuilt
     std::string error;                  // empty on success
     bool tool_failed = false;           // the error is the map tool's
     bool restored = true;               // on error: every file in the directory is the old one
@@ -79,8 +82,8 @@ struct WriteResult {
 WriteResult write_files_atomically(const std::string& directory, const std::vector<RenderedFile>& files,
                                    const std::optional<MapTool>& tool = std::nullopt);
 
-// write_files_atomically, then one line per file ("written" / "unchanged") and per rebuilt .db
-// (the tool's name) on stdout, or the error on stderr with what it left. Returns the exit status:
+// write_files_atomically, then one line per file ("written" / "unchanged") and per rebuilt
+// indexed file (the tool's name) on stdout, or the error on stderr with what it left. Returns the exit status:
 // EX_OK, EX_SOFTWARE (the tool failed) or EX_CANTCREAT.
 int write_and_report(const std::string& directory, const std::vector<RenderedFile>& files,
                      const std::optional<MapTool>& tool = std::nullopt);

@@ -2,6 +2,7 @@
 #include "commands.hpp"
 #include "output_files.hpp"
 #include "policy_loading.hpp"
+#include "route_milter/postfix/postfix_tables.hpp"
 #include "route_milter/postfix/postfix_maps.hpp"
 #include "run_command.hpp"
 
@@ -16,17 +17,128 @@ struct PostfixOptions {
     std::string config_path;
     std::string output_dir, milter_address;
     bool postmap = false;
-    std::string postfix_config;  // Postfix config directory (-c of postmap)
+    std::string postfix_config;  // Postfix config directory (-c of postconf and postmap)
+    std::string database_type;   // "": Postfix's default_database_type
 };
 
+namespace {
+
+std::vector<std::string> postconf_command(const PostfixOptions& options, std::vector<std::string> arguments) {
+    std::vector<std::string> argv{"postconf"};
+    if (!options.postfix_config.empty()) argv.insert(argv.end(), {"-c", options.postfix_config});
+    argv.insert(argv.end(), arguments.begin(), arguments.end());
+    return argv;
+}
+
+std::vector<std::string> output_lines(const std::string& output) {
+    std::vector<std::string> lines;
+    std::size_t start = 0;
+    for (std::size_t end; (end = output.find('\n', start)) != std::string::npos; start = end + 1)
+        lines.push_back(output.substr(start, end - start));
+    if (start < output.size()) lines.push_back(output.substr(start));
+    for (std::string& line : lines)
+        while (!line.empty() && std::isspace(static_cast<unsigned char>(line.back()))) line.pop_back();
+    return lines;
+}
+
+// What the tables depend on in the Postfix that reads them.
+struct PostfixSettings {
+    std::string database_type;  // default_database_type
+    bool utf8 = true;           // smtputf8_enable: how it folds keys, whether it takes non-UTF-8 ones
+};
+
+// Asks postconf: its main.cf's values, or without --postfix-config and main.cf (Postfix not set
+// up yet) Postfix's compiled-in defaults, which it would then use (a note says so). nullopt
+// and `error` when postconf cannot tell.
+std::optional<PostfixSettings> postfix_settings(const PostfixOptions& options, std::string& error) {
+    const std::vector<std::string> names{"default_database_type", "smtputf8_enable"};
+    const auto ask = [&](std::vector<std::string> flags) {
+        std::vector<std::string> argv = postconf_command(options, std::move(flags));
+        argv.insert(argv.end(), names.begin(), names.end());
+        return argv;
+    };
+    const std::vector<std::string> argv = ask({"-x", "-h"});
+    CommandResult r = run_command(argv);
+    const std::vector<std::string> why = output_lines(r.error);
+    error = command_line(argv) + " failed: " + (why.empty() ? "exit " + std::to_string(r.status) : why.back());
+    if (r.status != 0 && options.postfix_config.empty()) {
+        const CommandResult defaults = run_command(ask({"-d", "-x", "-h"}));
+        if (defaults.status == 0) {
+            std::fprintf(stderr, "routectl: note: %s: Postfix's compiled-in defaults are used\n", error.c_str());
+            r = defaults;
+        }
+    }
+    if (r.status != 0) return std::nullopt;
+    const std::vector<std::string> values = output_lines(r.output);
+    if (values.size() != names.size()) {
+        error = command_line(argv) + " gave " + std::to_string(values.size()) + " lines, not " + std::to_string(names.size());
+        return std::nullopt;
+    }
+    return PostfixSettings{values[0], values[1] != "no"};
+}
+
+// The tables' type: --database-type, else Postfix's default_database_type; EX_OK or the exit status.
+int table_type(const PostfixOptions& options, const std::optional<PostfixSettings>& settings, PostfixTableType& type) {
+    const bool given = !options.database_type.empty();
+    const std::string& name = given ? options.database_type : settings->database_type;
+    if (const std::optional<PostfixTableType> known = postfix_table_type_names.code(name)) {
+        type = *known;
+        return EX_OK;
+    }
+    if (given) {
+        std::fprintf(stderr, "routectl: --database-type %s: give %s\n", name.c_str(),
+                     postfix_table_type_names.choices(" or ").c_str());
+        return EX_USAGE;
+    }
+    std::fprintf(stderr, "routectl: Postfix's default_database_type is %s; routectl writes %s tables: give --database-type\n",
+                 name.c_str(), postfix_table_type_names.choices(" or ").c_str());
+    return EX_CONFIG;
+}
+
+// How the keyed tables become what Postfix opens: cdb and lmdb written here, hash by postmap
+// (with --postmap; without, the admin runs it).
+std::optional<MapTool> table_tool(const PostfixOptions& options, PostfixTableType type, bool utf8) {
+    const std::string suffix(postfix_table_suffix(type));
+    if (type != PostfixTableType::hash)
+        return MapTool{"written", suffix, [type, utf8, suffix](const std::string& path, const RenderedFile& file) {
+                           std::vector<std::string> warnings;
+                           const std::string error = write_postfix_table(type, path, path + suffix, utf8, warnings);
+                           for (const std::string& w : warnings)
+                               std::fprintf(stderr, "routectl: warning: %s, %s\n", file.name.c_str(), w.c_str());
+                           return error;
+                       }};
+    if (!options.postmap) return std::nullopt;
+    return MapTool{"postmap", suffix, [&options, type](const std::string& path, const RenderedFile&) {
+                       std::vector<std::string> argv{"postmap"};
+                       if (!options.postfix_config.empty()) argv.insert(argv.end(), {"-c", options.postfix_config});
+                       argv.push_back(std::string(postfix_table_type_names.name(type)) + ":" + path);
+                       const CommandResult r = run_command(argv);
+                       return r.status == 0 ? std::string() : command_line(argv) + " failed: " + r.error;
+                   }};
+}
+
+}  // namespace
+
 int command_postfix(const PostfixOptions& options) {
-    const std::optional<Config> config = load_config_or_report(options.config_path);
-    if (!config) return EX_CONFIG;
+    // Postfix is asked first: a wrong --postfix-config is told before the config is loaded.
+    std::string postconf_error;
+    std::optional<PostfixSettings> settings = postfix_settings(options, postconf_error);
+    if (!settings && options.database_type.empty()) {
+        std::fprintf(stderr, "routectl: cannot tell Postfix's default_database_type (%s): give --database-type\n",
+                     postconf_error.c_str());
+        return EX_UNAVAILABLE;
+    }
+    if (!settings) {
+        std::fprintf(stderr, "routectl: note: %s: keys are folded as with smtputf8_enable = yes, Postfix's default\n",
+                     postconf_error.c_str());
+        settings = PostfixSettings{options.database_type, true};
+    }
+    PostfixTableType type{};
+    if (const int status = table_type(options, settings, type); status != EX_OK) return status;
     const std::string directory = absolute_path(options.output_dir);
-    PostfixMapsOptions maps_options{directory, options.milter_address, {}, {}};
+    PostfixMapsOptions maps_options{directory, options.milter_address, {}, {}, type};
     // The compiled-in version (-d): it needs no main.cf, and no setting can change it.
-    std::vector<std::string> postconf{"postconf", "-d", "-h", "mail_version"};
-    if (!options.postfix_config.empty()) postconf.insert(postconf.begin() + 1, {"-c", options.postfix_config});
+    const std::vector<std::string> postconf = postconf_command(options, {"-d", "-h", "mail_version"});
     const CommandResult version = run_command(postconf);
     if (version.status == 0) {
         maps_options.mail_version = version.output;
@@ -35,31 +147,29 @@ int command_postfix(const PostfixOptions& options) {
     } else {
         maps_options.mail_version_error = command_line(postconf) + " failed: " + version.error;
     }
+    const std::optional<Config> config = load_config_or_report(options.config_path);
+    if (!config) return EX_CONFIG;
     const PostfixMapsResult maps = render_postfix_maps(*config, maps_options);
     if (!maps.errors.empty()) {
         report_errors(options.config_path, maps.errors);
         return EX_CONFIG;
     }
     for (const Diagnostic& d : maps.notes) std::fprintf(stderr, "routectl: note: %s\n", format_diagnostic(d).c_str());
-    std::optional<MapTool> postmap;
-    if (options.postmap)
-        postmap = MapTool{"postmap", [&options](const std::string& path, const RenderedFile&) {
-                              std::vector<std::string> argv{"postmap"};
-                              if (!options.postfix_config.empty())
-                                  argv.insert(argv.end(), {"-c", options.postfix_config});
-                              argv.push_back("hash:" + path);
-                              const CommandResult r = run_command(argv);
-                              return r.status == 0 ? std::string() : command_line(argv) + " failed: " + r.error;
-                          }};
-    return write_and_report(directory, maps.files, postmap);
+    return write_and_report(directory, maps.files, table_tool(options, type, settings->utf8));
 }
 
 const RoutectlCommand postfix_command{
-    "postfix", "write the Postfix maps and main.cf/master.cf snippets that carry the routes",
-    {{"output", 'o', "DIR", true}, {"postmap"}, {"postfix-config", 0, "DIR"}, {"milter", 0, "ADDRESS"}}, nullptr,
+    "postfix", "write the Postfix tables and main.cf/master.cf snippets that carry the routes",
+    {{"output", 'o', "DIR", true},
+     {"database-type", 0, "TYPE"},
+     {"postmap"},
+     {"postfix-config", 0, "DIR"},
+     {"milter", 0, "ADDRESS"}},
+    nullptr,
     [](const CommandArguments& a) {
         return command_postfix(PostfixOptions{a.config_path, a.value_or("output", ""), a.value_or("milter", ""),
-                                              a.has("postmap"), a.value_or("postfix-config", "")});
+                                              a.has("postmap"), a.value_or("postfix-config", ""),
+                                              a.value_or("database-type", "")});
     }};
 
 }  // namespace route_milter

@@ -47,7 +47,7 @@ int command_sendmail(const SendmailOptions& options) {
     }
     std::optional<MapTool> makemap;
     if (options.makemap)
-        makemap = MapTool{"makemap", [&options](const std::string& path, const RenderedFile& f) {
+        makemap = MapTool{"makemap", ".db", [&options](const std::string& path, const RenderedFile& f) {
                               const CommandResult r = run_command(makemap_command(options, path, f.mode));
                               if (r.status != 0) return "makemap hash " + path + " failed: " + r.output + r.error;
                               ::chmod((path + ".db").c_str(), f.mode);

@@ -2,6 +2,7 @@
 
 #include "route_milter/core/ip_address.hpp"
 #include "route_milter/core/listed_table.hpp"
+#include "route_milter/core/map_table.hpp"
 #include "route_milter/core/string_index.hpp"
 
 #include <algorithm>
@@ -13,13 +14,6 @@
 
 namespace route_milter {
 namespace {
-
-struct Entry {
-    std::string value;
-    unsigned line;  // route that set it, for conflict messages
-};
-
-using Table = std::map<std::string, Entry>;  // sorted: deterministic output
 
 // Access map tags whose keys are recipient domains; they need the subdomain guard.
 constexpr std::array<std::string_view, 3> domain_tags = {"To:", "QGRP:", "TLS_Rcpt:"};
@@ -42,21 +36,8 @@ std::string header(const Config& config, std::string_view what, std::string_view
            "; do not edit, edit the config and rerun routectl sendmail\n";
 }
 
-std::string render_table(const Config& config, std::string_view what, const Table& entries) {
-    std::string out = header(config, what);
-    for (const auto& [key, entry] : entries) out += key + "\t" + entry.value + "\n";
-    return out;
-}
-
-// Each node is freed as its line moves out: the table and its lines are never held twice.
-std::vector<std::pair<std::string, std::string>> lines_of(Table&& entries) {
-    std::vector<std::pair<std::string, std::string>> out;
-    out.reserve(entries.size());
-    while (!entries.empty()) {
-        auto node = entries.extract(entries.begin());
-        out.emplace_back(std::move(node.key()), std::move(node.mapped().value));
-    }
-    return out;
+std::string render_table(const Config& config, std::string_view what, MapTable&& entries) {
+    return render_map_table(header(config, what), std::move(entries));
 }
 
 // A route's key in the mailertable and the access map: "example.com", ".example.com" for
@@ -152,14 +133,14 @@ public:
         // hundred thousand routes (tens of megabytes) too.
         std::vector<RenderedFile>& files = result.files;
         files.reserve(4);
-        files.push_back({"mailertable", render_table(config_, "mailertable: where each route's mail goes", mailertable_),
+        files.push_back({"mailertable", render_table(config_, "mailertable: where each route's mail goes", std::move(mailertable_)),
                          0644, true});
         // A line per listed address: streamed from the address store when it is written.
         files.push_back(table_file(
             "access", header(config_, "access map: backup-MX relaying, TLS requirements and queue groups of the routes"),
-            lines_of(std::move(access_)), std::move(listed_relays_), "RELAY", 0644, true));
+            map_table_lines(std::move(access_)), std::move(listed_relays_), "RELAY", 0644, true));
         files.push_back(
-            {"authinfo", render_table(config_, "authinfo: SMTP AUTH credentials per route target", authinfo_), 0600, true});
+            {"authinfo", render_table(config_, "authinfo: SMTP AUTH credentials per route target", std::move(authinfo_)), 0600, true});
         files.push_back({sendmail_mc_snippet, mc_snippet(), 0644, false});
         result.queue_groups = std::move(groups_);  // after mc_snippet, which reads them
         return result;
@@ -194,12 +175,9 @@ private:
         return socket != nullptr ? sendmail_milter_address(*socket) : options_.milter_socket;
     }
 
-    void set(Table& table, const std::string& key, const std::string& value, const RouteConfig& r, const char* what,
+    void set(MapTable& table, const std::string& key, const std::string& value, const RouteConfig& r, const char* what,
              bool secret = false) {
-        const auto [it, inserted] = table.emplace(key, Entry{value, r.line});
-        if (!inserted && it->second.value != value)
-            error(r, std::string(what) + " for " + key + " differs from the route at line " +
-                         std::to_string(it->second.line) + (secret ? "" : " (" + value + " vs " + it->second.value + ")"));
+        if (std::string conflict = set_map_entry(table, key, value, r, what, secret); !conflict.empty()) error(r, conflict);
     }
 
     // Sendmail keys TLS and AUTH settings by host, not by host and port: routes sharing a host
@@ -280,7 +258,6 @@ private:
         groups_.push_back({group, options_.queue_dir + "/" + group, &r});
         if (catch_all) default_group_ = group;
         else set(access_, "QGRP:" + key, group, r, "queue group");
-        longest_schedule_minutes_ = std::max(longest_schedule_minutes_, static_cast<long>(r.retries) * r.retry_minutes);
         uses_tls_verify_ = uses_tls_verify_ || r.tls_verify;
 
         // The loader refuses "local" on "*" (open_relay.hpp).
@@ -300,7 +277,7 @@ private:
                                        ": address with a blank cannot be a Sendmail map key (\"" + address + "\")"});
                 continue;
             }
-            if (!dot_string_local_part(address)) {
+            if (!local_part_is_dot_string(address)) {
                 errors_.push_back({file, record.line,
                                    "routes: " + r.pattern.text() +
                                        ": address cannot be a Sendmail access map key: its local part needs quoting, "
@@ -323,24 +300,13 @@ private:
                                        " vs RELAY)"});
     }
 
-    // A local part Sendmail sees the same however the client writes it: an RFC 5322
-    // dot-string (no quoting needed).
-    static bool dot_string_local_part(const std::string& address) {
-        const std::string local = address.substr(0, address.rfind('@'));
-        return !local.empty() && local.front() != '.' && local.back() != '.' && local.find("..") == std::string::npos &&
-               std::none_of(local.begin(), local.end(), [](char c) {
-                   const auto u = static_cast<unsigned char>(c);
-                   return u <= ' ' || u == 0x7f || std::string_view("()<>@,;:\\\"[]").find(c) != std::string_view::npos;
-               });
-    }
-
     // An access map entry of a wildcard route ("To:.example.com RELAY") is found for every
     // domain below it, also those whose own, more specific route says otherwise (exact domain,
     // then longest "*.suffix", as the milter matches): such a route gets an entry of its own,
     // SKIP (the default) where it has none, so that Sendmail stops there.
     void add_more_specific_entries() {
         for (const std::string_view tag : {std::string_view("To:"), std::string_view("TLS_Rcpt:")}) {
-            std::vector<std::pair<std::string, Entry>> added;
+            std::vector<std::pair<std::string, MapEntry>> added;
             std::string key(tag);  // "TAG:" + a wildcard's suffix, reused: no allocation per lookup
             for (const RouteConfig& r : config_.routes) {
                 if (r.pattern.is_catch_all()) continue;
@@ -354,7 +320,7 @@ private:
                     shadowed = access_.count(key) != 0;
                     return !shadowed;
                 });
-                if (shadowed) added.emplace_back(own, Entry{"SKIP", r.line});
+                if (shadowed) added.emplace_back(own, MapEntry{"SKIP", r.line, r.pattern.text()});
             }
             for (auto& [k, entry] : added) access_.emplace(k, entry);
         }
@@ -401,7 +367,7 @@ private:
                 if (local.count(o.pattern.text()) != 0) own_routes.insert(o.pattern.text());
         }
         for (const std::string& d : config_.local_domains)
-            if (own_routes.count(d) == 0 && captured(d)) mailertable_.emplace(d, Entry{"esmtp:" + d, 0});
+            if (own_routes.count(d) == 0 && captured(d)) mailertable_.emplace(d, MapEntry{"esmtp:" + d, 0, {}});
         for (const RouteConfig* r : hostless_) {
             if (r->pattern.is_catch_all()) continue;
             const std::string base(r->pattern.base());
@@ -416,7 +382,7 @@ private:
     // lookupdotdomain, "Tag:.example.com" is found first for subdomains: give it what the
     // subdomains' own route (the longest wildcard above them) says, or SKIP (the default).
     void add_subdomain_guards() {
-        std::vector<std::pair<std::string, Entry>> guards;
+        std::vector<std::pair<std::string, MapEntry>> guards;
         for (const auto& [key, entry] : access_) {
             for (const std::string_view tag : domain_tags) {
                 if (key.rfind(tag, 0) != 0) continue;
@@ -429,7 +395,7 @@ private:
                 if (owner != nullptr)
                     if (const auto found = access_.find(std::string(tag) + key_of(owner->pattern)); found != access_.end())
                         value = found->second.value;
-                guards.emplace_back(guard, Entry{value, entry.line});
+                guards.emplace_back(guard, MapEntry{value, entry.line, entry.route});
             }
         }
         for (auto& [key, entry] : guards) access_.emplace(key, entry);
@@ -457,7 +423,7 @@ private:
 
     std::string mc_snippet() const {
         const std::string dir = options_.output_dir;
-        const long return_minutes = std::max(5L * 24 * 60, longest_schedule_minutes_ + 24 * 60);
+        const long return_minutes = queue_lifetime_minutes(longest_route_schedule_minutes(config_.routes));
         std::string out = header(config_, "sendmail.mc lines for the routes", "dnl # ");
         // A route's lines (directory, comment, QUEUE_GROUP) take its names and about 100 bytes more:
         // reserved once, a string of tens of megabytes is not copied while it grows.
@@ -528,7 +494,7 @@ private:
     const Config& config_;
     const SendmailMapsOptions& options_;
     Diagnostics errors_;
-    Table mailertable_, access_, authinfo_;
+    MapTable mailertable_, access_, authinfo_;
     ListedKeys listed_relays_{config_.listed, "To:"};  // the listed addresses of the access map
     std::map<std::string, const RouteConfig*> hosts_;
     std::vector<const RouteConfig*> hostless_;
@@ -537,7 +503,6 @@ private:
     std::vector<SendmailQueueGroup> groups_;
     std::string default_group_;
     std::set<int> ports_, etrn_ports_;
-    long longest_schedule_minutes_ = 0;
     bool uses_tls_verify_ = false;
 };
 

@@ -19,6 +19,7 @@ for i in 1 2 3; do for way in path openat; do "$build/bench-core" read-files "$f
 echo "== routectl writing the MTA maps (100,000 routes in address files)"
 python3 tests/bench/routectl_maps.py "$build/routectl" "$files" sendmail 3
 python3 tests/bench/routectl_maps.py "$build/routectl" "$files" postfix 3
+python3 tests/bench/routectl_maps.py "$build/routectl" "$files" postfix-cdb 3  # default_database_type = cdb
 echo "== routectl import-hmailserver (generated backups of 5,000 and 20,000 routes)"
 python3 tests/bench/import_hmailserver.py "$build/routectl" 3 5000 20000
 echo "== the daemon across reloads (address files)"

@@ -528,10 +528,12 @@ class OutputFaultTests(unittest.TestCase):
         return {n: (read(os.path.join(out, n), "rb"), os.stat(os.path.join(out, n)).st_mtime_ns)
                 for n in sorted(os.listdir(out))}
 
-    def routectl(self, out, user=None, postmap=None):
+    def routectl(self, out, user=None, postmap=None, database_type=None):
         argv = [routectl_binary(), "postfix", "-c", self.conf, "-o", out]
         if postmap:
             argv += ["--postmap", "--postfix-config", postmap]
+        if database_type:
+            argv += ["--database-type", database_type]
         if user:
             argv = ["runuser", "-u", user, "--"] + argv
         return subprocess.run(argv, capture_output=True, text=True)
@@ -708,7 +710,7 @@ class OutputFaultTests(unittest.TestCase):
         self.write_conf(3, host="mx2.backup.test")
         time.sleep(0.02)
         missing = os.path.join(self.dir, "no-postfix-here")
-        r = self.routectl(out, postmap=missing)
+        r = self.routectl(out, postmap=missing, database_type="hash")  # the type given: postconf is not needed
         self.assertEqual(r.returncode, 70, r.stdout + r.stderr)  # EX_SOFTWARE, as before
         self.assertRegex(r.stderr, r"postmap -c %s hash:%s/transport\.tmp\.\w+ failed: .*main\.cf.*; no file in %s "
                                    r"was changed" % (re.escape(missing), re.escape(out), re.escape(out)))

@@ -26,7 +26,7 @@ from lab import LabError, PostfixLab, cleanup_all, free_port, milter_binary, wai
 import suite_runner  # noqa: E402
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "sendmail"))
 from smtp_sink import SmtpSink  # noqa: E402
-from lab_relay import (EX_CONFIG, POSTCONF_BIN, RelayLab, duration_seconds, file_snapshot,  # noqa: E402
+from lab_relay import (EX_CONFIG, POSTCONF_BIN, POSTMAP, RelayLab, duration_seconds, file_snapshot,  # noqa: E402
                        master_snippet_services, parse_snippet, postmap_query, routectl_binary,
                        routectl_has_command, run_routectl, transport_lookup, write_config)
 
@@ -129,12 +129,14 @@ def new_config(name, routes, local_domains=()):
     return path, text
 
 
-def generate(conf, out, postmap=True, pf=None):
+def generate(conf, out, postmap=True, pf=None, database_type=None):
     args = ["postfix", "-c", conf, "-o", out]
     if postmap:
         args.append("--postmap")
     if pf:
         args += ["--postfix-config", pf]
+    if database_type:
+        args += ["--database-type", database_type]
     return run_routectl(*args)
 
 
@@ -146,15 +148,17 @@ class RoutectlCase(unittest.TestCase):
                          % (what, r.returncode, r.stdout, r.stderr))
 
 
-def relay_lab_from_routes(cls, name, routes, overrides, local_domains=(), **lab_kw):
-    """Start a RelayLab A, run `routectl postfix --postmap` for routes, apply the snippets."""
+def relay_lab_from_routes(cls, name, routes, overrides, local_domains=(), database_type=None, **lab_kw):
+    """Start a RelayLab A, run `routectl postfix --postmap` for routes, apply the snippets.
+
+    The tables are of the lab's default_database_type (hash), or of database_type."""
     require_command("postfix")
     lab = RelayLab(**lab_kw)
     lab.start()
     try:
         cls.conf, cls.conf_text = new_config(name, routes, local_domains)
         cls.out = lab.path("routes")
-        r = generate(cls.conf, cls.out, postmap=True, pf=lab.config_dir)
+        r = generate(cls.conf, cls.out, postmap=True, pf=lab.config_dir, database_type=database_type)
         if r.returncode != 0:
             raise LabError("routectl postfix failed (%d):\n%s%s" % (r.returncode, r.stdout, r.stderr))
         lab.apply_snippets(cls.out, overrides)
@@ -706,7 +710,8 @@ class CommandOptionTests(RoutectlCase):
     USAGE = {
         "check": "routectl check [-c FILE] [-v]",
         "query": "routectl query [-c FILE] --client IP [--from ADDR] [--auth USER] [--tls] RCPT...",
-        "postfix": "routectl postfix [-c FILE] -o DIR [--postmap] [--postfix-config DIR] [--milter ADDRESS]",
+        "postfix": "routectl postfix [-c FILE] -o DIR [--database-type TYPE] [--postmap] [--postfix-config DIR] "
+                   "[--milter ADDRESS]",
         "sendmail": "routectl sendmail [-c FILE] -o DIR [--makemap] [--sendmail-config FILE] [--queue-dir DIR] "
                     "[--milter ADDRESS]",
         "retry": "routectl retry [-c FILE] [--mta postfix|sendmail] [--postfix-config DIR] [--sendmail-config FILE] "
@@ -792,10 +797,12 @@ class CommandOptionTests(RoutectlCase):
         self.assertIn("authenticated as u", r.stdout)
         out = os.path.join(self.dir, "own-postfix")
         r = run_routectl("postfix", "-c", self.conf, "--output", out, "--milter", "inet:127.0.0.1:8891",
-                         "--postfix-config", "/etc/postfix")
+                         "--postfix-config", B.config_dir, "--database-type", "lmdb")
         self.assertRoutectlOK(r, "postfix")
         with open(os.path.join(out, "main.cf.snippet")) as f:
-            self.assertIn("smtpd_milters = inet:127.0.0.1:8891\n", f.read())
+            text = f.read()
+        self.assertIn("smtpd_milters = inet:127.0.0.1:8891\n", text)
+        self.assertIn("transport_maps = lmdb:%s/transport\n" % out, text)
         out = os.path.join(self.dir, "own-sendmail")
         r = run_routectl("sendmail", "-c", self.conf, "-o", out, "--milter", "inet6:8891@::1", "--queue-dir",
                          os.path.join(self.dir, "mqueue"), "--sendmail-config", "/etc/mail/sendmail.cf")
@@ -1069,7 +1076,7 @@ class QueueLifetimeTests(RoutectlCase):
 
 class MapKeyTests(RoutectlCase):
     """Listed addresses that are awkward map keys: written as Postfix looks them up (postmap -q
-    and real RCPTs, milter out of the way)."""
+    and real RCPTs, milter out of the way), in lmdb tables routectl writes itself."""
 
     ADDRESSES = ['"#sales"@awk.test', '"x@y"@awk.test', '"a\\"b"@awk.test', '"john doe"@awk.test',
                  '"back\\\\slash"@awk.test', "plain@awk.test"]
@@ -1086,7 +1093,7 @@ class MapKeyTests(RoutectlCase):
                    "deliver_to": "listed", "addresses": cls.ADDRESSES}]
         # The test client is in mynetworks: Postfix refuses "x@y"@domain from strangers whatever the
         # maps say (allow_untrusted_routing); relay_recipient_maps apply to every client.
-        cls.A = relay_lab_from_routes(cls, "awk", routes, {"smtpd_milters": ""})
+        cls.A = relay_lab_from_routes(cls, "awk", routes, {"smtpd_milters": ""}, database_type="lmdb")
 
     @classmethod
     def tearDownClass(cls):
@@ -1095,7 +1102,8 @@ class MapKeyTests(RoutectlCase):
             cls.A = None
 
     def test_postmap_finds_the_external_forms(self):
-        table = "hash:%s/relay_recipients" % self.out
+        self.assertEqual(self.A.main_value("relay_recipient_maps").split(",")[0], "lmdb:%s/relay_recipients" % self.out)
+        table = "lmdb:%s/relay_recipients" % self.out
         regexp = "regexp:%s/relay_recipients.regexp" % self.out
         for _, key in self.RCPTS:
             # a key beginning with '#' would be a comment line for postmap: an exact regexp line
@@ -1215,7 +1223,7 @@ class AddressFileMapsTests(RoutectlCase):
 
 class IdnTests(RoutectlCase):
     """SMTPUTF8 recipients with U-labels: Postfix looks them up as they came, the maps hold both
-    forms (milter out of the way)."""
+    forms (milter out of the way), in cdb tables routectl writes itself."""
 
     @classmethod
     def setUpClass(cls):
@@ -1229,7 +1237,9 @@ class IdnTests(RoutectlCase):
                 dict({"domain": "*.müller.test", "treat_recipient_as": "local"}, **target),
             ]
             overrides = {"smtpd_milters": "", "mynetworks": "127.0.0.2/32", "smtputf8_enable": "yes"}
-            cls.A = relay_lab_from_routes(cls, "idn", routes, overrides)
+            # The tables are written as the running Postfix reads them: with smtputf8_enable = yes.
+            cls.A = relay_lab_from_routes(cls, "idn", routes, overrides, database_type="cdb",
+                                          extra_main={"smtputf8_enable": "yes"})
         except BaseException:
             cls.tearDownClass()
             raise
@@ -1256,7 +1266,8 @@ class IdnTests(RoutectlCase):
             s.close()
 
     def test_transport_has_both_forms(self):
-        table = "hash:%s/transport" % self.out
+        self.assertEqual(self.A.main_value("transport_maps"), "cdb:%s/transport" % self.out)
+        table = "cdb:%s/transport" % self.out
         want = "smtp:[127.0.0.1]:%d" % self.sink.port
         for key in ("bücher.test", "xn--bcher-kva.test", ".müller.test", ".xn--mller-kva.test"):
             self.assertEqual(postmap_query(key, table, self.A.config_dir), want, key)
@@ -1535,8 +1546,206 @@ class SaslPasswdTests(RoutectlCase):
         self.assertGreater(refused, 10)
 
 
+class TableTypeTests(RoutectlCase):
+    """routectl postfix writes its tables in Postfix's default_database_type (or --database-type):
+    cdb and lmdb itself, hash through postmap. Every key of every table, read back with Postfix's
+    own postmap -q, has the value its text line gives, the same in all three types; awkward keys
+    (blanks, 8-bit, case, a very long value) included. No MTA runs: postmap reads the files."""
+
+    TYPES = ("cdb", "lmdb", "hash")
+    KEYED = ("transport", "sasl_passwd", "tls_policy", "relay_domains", "relay_recipients", "etrn_domains")
+    SUFFIX = {"cdb": ".cdb", "lmdb": ".lmdb", "hash": ".db"}
+    LONG_PASSWORD = "p" * 3000 + "-end"
+    NON_UTF8 = b"caf\xe9@listed.test"   # Latin-1: postmap in UTF-8 mode skips its line
+
+    @classmethod
+    def setUpClass(cls):
+        require_command("postfix")
+        cls.dir = tempfile.mkdtemp(prefix="tables-", dir=TMP)
+        os.chmod(cls.dir, 0o755)
+        # The Postfix these tables are for: default_database_type = cdb, smtputf8_enable = yes
+        # (compatibility level 3.6).
+        cls.pf = os.path.join(cls.dir, "postfix")
+        os.mkdir(cls.pf)
+        with open(os.path.join(cls.pf, "main.cf"), "w") as f:
+            f.write("compatibility_level = 3.6\ndefault_database_type = cdb\n")
+        names = ["user%04d" % i for i in range(3000)] + ["a.b", "x-y", "0", "z" * 300]
+        with open(os.path.join(cls.dir, "listed.list"), "wb") as f:
+            f.write(b"".join(b"%s@listed.test\n" % n.encode() for n in names))
+            f.write(cls.NON_UTF8 + b"\n")
+            f.write('"john doe"@listed.test\n"x@y"@listed.test\nJ\u00d6RG@listed.test\n'.encode())
+        cls.conf = os.path.join(cls.dir, "tables.conf")
+        write_config(cls.conf, config_text([
+            {"domain": "example.com", "host": "mx1.example.com", "security": "starttls",
+             "auth": {"user": "relay", "password": cls.LONG_PASSWORD}},
+            {"domain": "*.wild.test", "host": ["[192.0.2.5]", "mx2.wild.test"], "port": 2525,
+             "security": "starttls-required", "treat_recipient_as": "local"},
+            {"domain": "listed.test", "host": "[192.0.2.6]", "treat_recipient_as": "local", "deliver_to": "listed",
+             "addresses_file": "listed.list"},
+            {"domain": "b\u00fccher.test", "treat_recipient_as": "local", "deliver_to": "listed",
+             "addresses": ["hans@b\u00fccher.test", "\u00c4rger@b\u00fccher.test"]},
+            {"domain": "stra\u00dfe.test", "host": "mx.strasse.example", "treat_recipient_as": "local"},
+            {"domain": "etrn.test", "host": "gw.etrn.test", "etrn": True},
+        ], local_domains=["local.test"]))
+        cls.out, cls.results = {}, {}
+        for kind in cls.TYPES:
+            out = os.path.join(cls.dir, kind)
+            # cdb from main.cf's default_database_type; the others given
+            r = generate(cls.conf, out, postmap=kind == "hash", pf=cls.pf,
+                         database_type=None if kind == "cdb" else kind)
+            if r.returncode != 0:
+                raise LabError("routectl postfix (%s) failed (%d):\n%s%s" % (kind, r.returncode, r.stdout, r.stderr))
+            cls.out[kind], cls.results[kind] = out, r
+
+    def text_entries(self, kind, table):
+        """(key, value) of each line of the text table, as bytes (every key here is one tab-free token)."""
+        out = []
+        with open(os.path.join(self.out[kind], table), "rb") as f:
+            for line in f.read().split(b"\n"):
+                if line and not line.startswith(b"#"):
+                    key, value = line.split(b"\t", 1)
+                    out.append((key, value.strip()))
+        return out
+
+    def postmap_answers(self, kind, table, keys):
+        """{key: value} for the keys postmap -q finds, asked in one process."""
+        r = subprocess.run([POSTMAP, "-c", self.pf, "-q", "-", "%s:%s" % (kind, os.path.join(self.out[kind], table))],
+                           input=b"".join(k + b"\n" for k in keys), capture_output=True)
+        self.assertIn(r.returncode, (0, 1), r.stderr)
+        found = {}
+        for line in r.stdout.split(b"\n"):
+            if line:
+                key, value = line.split(b"\t", 1)
+                found[key] = value
+        return found
+
+    def test_every_key_reads_back_its_value_in_each_type(self):
+        answers = {}
+        for kind in self.TYPES:
+            for table in self.KEYED:
+                entries = self.text_entries(kind, table)
+                expected = {k: v for k, v in entries if k != self.NON_UTF8}
+                got = self.postmap_answers(kind, table, [k for k, _ in entries])
+                self.assertEqual(got, expected, "%s:%s" % (kind, table))
+                answers[kind, table] = got
+        for table in self.KEYED:
+            self.assertEqual(answers["cdb", table], answers["hash", table], table)
+            self.assertEqual(answers["lmdb", table], answers["hash", table], table)
+        # what the tables hold: every listed address, both spellings of an IDN domain
+        recipients = answers["cdb", "relay_recipients"]
+        self.assertEqual(len([k for k in recipients if k.endswith(b"@listed.test")]), 3004 + 3)
+        for key in ('"john doe"@listed.test', '"x@y"@listed.test', "j\u00d6rg@listed.test", "z" * 300 + "@listed.test",
+                    "hans@b\u00fccher.test", "hans@xn--bcher-kva.test", "\u00c4rger@b\u00fccher.test"):
+            self.assertEqual(recipients.get(key.encode()), b"OK", key)
+        self.assertEqual(answers["lmdb", "sasl_passwd"][b"[mx1.example.com]:25"],
+                         ("relay:" + self.LONG_PASSWORD).encode())
+
+    def test_keys_are_found_in_any_case_as_postfix_folds_them(self):
+        asked = {"transport": ["STRA\u00dfE.TEST", "XN--STRAE-OQA.test", "Example.COM", ".WILD.test"],
+                 "relay_recipients": ["\u00c4RGER@B\u00dcCHER.TEST", "J\u00d6RG@LISTED.TEST", "USER2999@Listed.Test",
+                                      '"John Doe"@LISTED.test']}
+        for kind in self.TYPES:
+            for table, keys in asked.items():
+                got = self.postmap_answers(kind, table, [k.encode() for k in keys])
+                self.assertEqual(sorted(got), sorted(k.encode() for k in keys), "%s:%s" % (kind, table))
+
+    def test_the_non_utf8_line_is_skipped_with_a_warning_as_postmap_does(self):
+        for kind in ("cdb", "lmdb"):
+            self.assertRegex(self.results[kind].stderr,
+                             r"routectl: warning: relay_recipients, line \d+: not UTF-8 .*-- ignoring this line")
+        for kind in self.TYPES:
+            self.assertEqual(self.postmap_answers(kind, "relay_recipients", [self.NON_UTF8]), {}, kind)
+
+    def test_files_and_main_cf_of_each_type(self):
+        for kind in self.TYPES:
+            out = self.out[kind]
+            names = set(os.listdir(out))
+            self.assertEqual(sorted(n for n in names if "." in n and not n.endswith((".regexp", ".snippet"))),
+                             sorted(t + self.SUFFIX[kind] for t in self.KEYED), kind)
+            self.assertEqual(os.stat(os.path.join(out, "sasl_passwd" + self.SUFFIX[kind])).st_mode & 0o077, 0, kind)
+            settings = dict(parse_snippet(os.path.join(out, "main.cf.snippet")))
+            tables = re.findall(r"(\w+):%s/([\w.]+)" % re.escape(out), "\n".join(settings.values()))
+            self.assertEqual(len(tables), 9, tables)
+            for prefix, table in tables:
+                self.assertEqual(prefix, "regexp" if table.endswith(".regexp") else kind, table)
+            with open(os.path.join(out, "main.cf.snippet")) as f:
+                text = f.read()
+            for other in self.TYPES:
+                if other != kind:
+                    self.assertNotIn(other + ":", text, kind)
+            self.assertRegex(self.results[kind].stdout,
+                             r"(?m)^relay_recipients%s +%s$" % (re.escape(self.SUFFIX[kind]),
+                                                                  "postmap" if kind == "hash" else "written"))
+
+    def test_rerun_changes_nothing_and_a_stale_table_is_rebuilt_keeping_its_mode(self):
+        out = os.path.join(self.dir, "rerun")
+        self.assertRoutectlOK(generate(self.conf, out, postmap=False, pf=self.pf))
+        before = file_snapshot(out)
+        r = generate(self.conf, out, postmap=False, pf=self.pf)
+        self.assertRoutectlOK(r)
+        self.assertNotIn("written", r.stdout)
+        self.assertEqual(file_snapshot(out), before)
+        # transport newer than transport.cdb: the .cdb is written again, with the old one's mode
+        db = os.path.join(out, "transport.cdb")
+        os.chmod(db, 0o640)
+        future = time.time() + 5
+        os.utime(os.path.join(out, "transport"), (future, future))
+        r = generate(self.conf, out, postmap=False, pf=self.pf)
+        self.assertRoutectlOK(r)
+        self.assertEqual([line.split()[0] for line in r.stdout.splitlines() if line.split()[1] == "written"],
+                         ["transport.cdb"], r.stdout)
+        self.assertNotEqual(os.stat(db).st_ino, before["transport.cdb"][2])
+        self.assertEqual(os.stat(db).st_mode & 0o7777, 0o640)
+        with open(db, "rb") as f:
+            self.assertEqual(f.read(), before["transport.cdb"][0])
+
+    def test_a_table_that_cannot_be_written_changes_no_file(self):
+        out = os.path.join(self.dir, "failing")
+        self.assertRoutectlOK(generate(self.conf, out, postmap=False, pf=self.pf))
+        before = file_snapshot(out)
+        # A key beyond LMDB's 511 bytes (with its NUL): the lmdb table cannot hold it.
+        bad = os.path.join(self.dir, "long-key.conf")
+        write_config(bad, config_text([
+            {"domain": "listed.test", "host": "[192.0.2.6]", "treat_recipient_as": "local", "deliver_to": "listed",
+             "addresses": ["ok@listed.test", "k" * 600 + "@listed.test"]}]))
+        r = generate(bad, out, postmap=False, pf=self.pf, database_type="lmdb")
+        self.assertEqual(r.returncode, 70, r.stdout + r.stderr)
+        self.assertRegex(r.stderr, r"relay_recipients\.tmp\.\w+\.lmdb: the key \"k+\.\.\.\" is longer than LMDB's 510 "
+                                   r"bytes; no file in %s was changed" % re.escape(out))
+        self.assertEqual(file_snapshot(out), before)
+        # cdb takes it
+        r = generate(bad, out, postmap=False, pf=self.pf)
+        self.assertRoutectlOK(r)
+        self.assertEqual(postmap_query("k" * 600 + "@listed.test", "cdb:%s/relay_recipients" % out, self.pf), "OK")
+
+    def test_type_from_postfix_or_refused(self):
+        out = os.path.join(self.dir, "refused")
+        r = generate(self.conf, out, postmap=False, pf=self.pf, database_type="btree")
+        self.assertEqual(r.returncode, 64, r.stderr)
+        self.assertIn('--database-type btree: give "cdb", "lmdb" or "hash"', r.stderr)
+        btree = os.path.join(self.dir, "postfix-btree")
+        os.mkdir(btree)
+        with open(os.path.join(btree, "main.cf"), "w") as f:
+            f.write("compatibility_level = 3.6\ndefault_database_type = btree\n")
+        r = generate(self.conf, out, postmap=False, pf=btree)
+        self.assertEqual(r.returncode, EX_CONFIG, r.stderr)
+        self.assertIn("Postfix's default_database_type is btree", r.stderr)
+        self.assertFalse(os.path.exists(out))
+        # a Postfix config directory without main.cf: refused, unless the type is given
+        missing = os.path.join(self.dir, "no-such-dir")
+        r = generate(self.conf, out, postmap=False, pf=missing)
+        self.assertEqual(r.returncode, 69, r.stderr)
+        self.assertRegex(r.stderr, r"cannot tell Postfix's default_database_type \(postconf -c %s .* failed: .*main\.cf.*\): "
+                                   r"give --database-type" % re.escape(missing))
+        self.assertFalse(os.path.exists(out))
+        r = generate(self.conf, out, postmap=False, pf=missing, database_type="lmdb")
+        self.assertRoutectlOK(r)
+        self.assertIn("keys are folded as with smtputf8_enable = yes", r.stderr)
+        self.assertTrue(os.path.exists(os.path.join(out, "transport.lmdb")))
+
+
 CLASS_ORDER = [ShowTests, WarnModeQueryTests, CommandOptionTests, MapsTests, BadConfigTests, AuthRelayTests, BackupMxTests, RetryTests, MxDeliveryTests,
-               QueueLifetimeTests, MapKeyTests, IdnTests, AddressFileMapsTests, SaslPasswdTests]
+               QueueLifetimeTests, MapKeyTests, IdnTests, AddressFileMapsTests, SaslPasswdTests, TableTypeTests]
 
 
 if __name__ == "__main__":

@@ -58,7 +58,7 @@ BOOST_AUTO_TEST_SUITE(postfix_maps)
 
 BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
     const Config c = config_from(routes);
-    const PostfixMapsResult r = render_postfix_maps(c, {"/etc/postfix/routes", "", "3.7.11", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/etc/postfix/routes", "", "3.7.11", "", PostfixTableType::lmdb});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     // "*" becomes default_transport; routes without host and local domains get ":" (MX or
     // local delivery), so that neither a wildcard nor "*" takes them.
@@ -87,8 +87,8 @@ BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
     BOOST_TEST(body(r, "master.cf.snippet").find("route-smtps unix") == 0u);
     BOOST_TEST(body(r, "master.cf.snippet").find("smtp_tls_wrappermode=yes") != std::string::npos);
     const std::string main_cf = body(r, "main.cf.snippet");
-    BOOST_TEST(main_cf.find("transport_maps = hash:/etc/postfix/routes/transport\n") != std::string::npos);
-    BOOST_TEST(main_cf.find("smtp_sasl_password_maps = hash:/etc/postfix/routes/sasl_passwd\n") != std::string::npos);
+    BOOST_TEST(main_cf.find("transport_maps = lmdb:/etc/postfix/routes/transport\n") != std::string::npos);
+    BOOST_TEST(main_cf.find("smtp_sasl_password_maps = lmdb:/etc/postfix/routes/sasl_passwd\n") != std::string::npos);
     BOOST_TEST(main_cf.find("smtpd_milters = inet:127.0.0.1:8891\n") != std::string::npos);
     BOOST_TEST(main_cf.find("milter_default_action = tempfail\n") != std::string::npos);
     BOOST_TEST(main_cf.find("default_transport = smtp:[smarthost.test]:587\n") != std::string::npos);
@@ -105,15 +105,39 @@ BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
 
 BOOST_AUTO_TEST_CASE(output_is_deterministic) {
     const Config c = config_from(routes);
-    const PostfixMapsResult a = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
-    const PostfixMapsResult b = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    const PostfixMapsResult a = render_postfix_maps(c, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
+    const PostfixMapsResult b = render_postfix_maps(c, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
     BOOST_REQUIRE(a.files.size() == b.files.size());
     for (std::size_t i = 0; i < a.files.size(); ++i) BOOST_TEST(content_of(a.files[i]) == content_of(b.files[i]));
 }
 
+BOOST_AUTO_TEST_CASE(main_cf_names_every_keyed_table_with_the_table_type) {
+    const Config c = config_from(routes);
+    const std::vector<std::string> keyed{"transport", "relay_domains", "relay_recipients", "sasl_passwd", "tls_policy",
+                                         "etrn_domains"};
+    for (const PostfixTableType type : {PostfixTableType::cdb, PostfixTableType::lmdb, PostfixTableType::hash}) {
+        const std::string name(postfix_table_type_names.name(type));
+        const std::string main_cf = body(render_postfix_maps(c, {"/d", "", "3.7.11", "", type}), "main.cf.snippet");
+        std::size_t references = 0;
+        for (std::size_t at = main_cf.find(":/d/"); at != std::string::npos; at = main_cf.find(":/d/", at + 1)) {
+            const std::size_t start = main_cf.find_last_of(" ,", at) + 1;
+            const std::string prefix = main_cf.substr(start, at - start);
+            const std::string table = main_cf.substr(at + 4, main_cf.find_first_of(",\n", at) - at - 4);
+            const bool regexp = table.size() > 7 && table.compare(table.size() - 7, 7, ".regexp") == 0;
+            BOOST_TEST(prefix == (regexp ? "regexp" : name), table);
+            if (!regexp) BOOST_TEST((std::find(keyed.begin(), keyed.end(), table) != keyed.end()), table);
+            ++references;
+        }
+        BOOST_TEST(references == 9u, name);  // etrn_domains twice, two regexp tables
+    }
+    BOOST_TEST(postfix_table_suffix(PostfixTableType::cdb) == ".cdb");
+    BOOST_TEST(postfix_table_suffix(PostfixTableType::lmdb) == ".lmdb");
+    BOOST_TEST(postfix_table_suffix(PostfixTableType::hash) == ".db");
+}
+
 BOOST_AUTO_TEST_CASE(long_schedules_extend_the_queue_lifetime) {
     const Config c = config_from("routes = ( { domain = \"slow.test\"; retries = 200; retry_minutes = 60; } );");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
     // 200 x 60 min = 12000 min, plus a day of slack.
     BOOST_TEST(body(r, "main.cf.snippet").find("maximal_queue_lifetime = 13440m\n") != std::string::npos);
 }
@@ -148,7 +172,7 @@ BOOST_AUTO_TEST_CASE(what_postfix_cannot_express_is_an_error) {
          "maps.conf:2: routes: b.test: next hop [relay.test]:587 is shared with route * (line 1)"},
     };
     for (const Case& c : cases) {
-        const PostfixMapsResult r = render_postfix_maps(config_from(c.text), {"/d", "", "3.7.11", ""});
+        const PostfixMapsResult r = render_postfix_maps(config_from(c.text), {"/d", "", "3.7.11", "", PostfixTableType::cdb});
         BOOST_TEST(r.files.empty());
         BOOST_TEST(errors_of(r).find(c.expected) != std::string::npos, c.text << "\n" << errors_of(r));
         BOOST_TEST(errors_of(r).find("\"one\"") == std::string::npos);
@@ -187,7 +211,7 @@ BOOST_AUTO_TEST_CASE(sasl_passwd_holds_what_postmap_gives_back) {
         auth->user = c.user;
         auth->password = c.password;
         config.routes.at(1).auth = auth;
-        const PostfixMapsResult r = render_postfix_maps(config, {"/d", "", "3.7.11", ""});
+        const PostfixMapsResult r = render_postfix_maps(config, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
         if (c.refused == nullptr) {
             BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
             BOOST_TEST(body(r, "sasl_passwd") == "[mx.test]:25\t" + c.user + ":" + c.password + "\n");
@@ -211,7 +235,7 @@ BOOST_AUTO_TEST_CASE(route_without_host_resets_the_nexthop) {
           { domain = "*.own.test"; host = "sub.relay.test"; },
           { domain = "*"; host = "relay.isp.test"; port = 587; auth = { user = "isp"; password = "pw"; }; }
         );)");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     BOOST_TEST(body(r, "transport") ==
                ".mxwild.test\tsmtp:\n"
@@ -230,7 +254,7 @@ BOOST_AUTO_TEST_CASE(queue_lifetime_capped_at_postfix_maximum) {
     const Config c = config_from(R"(routes = (
         { domain = "a.test"; retries = 100; retry_minutes = 1440; },
         { domain = "b.test"; retries = 2; retry_minutes = 60; } );)");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     const std::string main_cf = content_of(file(r, "main.cf.snippet"));
     BOOST_TEST(main_cf.find("maximal_queue_lifetime = 144000m\n") != std::string::npos, main_cf);
@@ -242,7 +266,7 @@ BOOST_AUTO_TEST_CASE(queue_lifetime_capped_at_postfix_maximum) {
                format_diagnostic(r.notes[0]));
     // just below the maximum: no cap, no note
     const PostfixMapsResult below = render_postfix_maps(
-        config_from("routes = ( { domain = \"a.test\"; retries = 99; retry_minutes = 1440; } );"), {"/d", "", "3.7.11", ""});
+        config_from("routes = ( { domain = \"a.test\"; retries = 99; retry_minutes = 1440; } );"), {"/d", "", "3.7.11", "", PostfixTableType::cdb});
     BOOST_TEST(content_of(file(below, "main.cf.snippet")).find("maximal_queue_lifetime = 144000m\n") != std::string::npos);
     BOOST_TEST(content_of(file(below, "main.cf.snippet")).find("Capped") == std::string::npos);
     BOOST_TEST(below.notes.empty());
@@ -257,7 +281,7 @@ BOOST_AUTO_TEST_CASE(wildcard_relay_lines_exclude_more_specific_routes) {
         { domain = "*.x.wild.test"; host = "mx.wild.test"; },
         { domain = "*.l.x.wild.test"; host = "mx.wild.test"; treat_recipient_as = "local"; },
         { domain = "other.test"; host = "mx.wild.test"; } );)");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     BOOST_TEST(body(r, "relay_domains.regexp") ==
                "/\\.l\\.x\\.wild\\.test$/\tOK\n"
@@ -279,7 +303,7 @@ BOOST_AUTO_TEST_CASE(awkward_addresses_are_written_as_postfix_looks_them_up) {
     const Config c = config_from(R"(routes = ( { domain = "a.test"; treat_recipient_as = "local"; deliver_to = "listed";
         addresses = [ "\"#sales\"@a.test", "\"john doe\"@a.test", "\"x@y\"@a.test", "\"a\\\"b\"@a.test",
                       "\"back\\\\slash\"@a.test", "\".dot\"@a.test", "plain.name@a.test" ]; } );)");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     BOOST_TEST(body(r, "relay_recipients") ==
                "\".dot\"@a.test\tOK\n"
@@ -301,7 +325,7 @@ BOOST_AUTO_TEST_CASE(idn_domains_in_both_forms) {
           { domain = "*.müller.test"; host = "mx.test"; treat_recipient_as = "local"; },
           { domain = "ä.müller.test"; host = "mx.test"; },
           { domain = "café.test"; security = "starttls"; } );)");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     BOOST_TEST(body(r, "transport") ==
                ".m\xC3\xBCller.test\tsmtp:[mx.test]:25\n"
@@ -333,7 +357,7 @@ BOOST_AUTO_TEST_CASE(values_main_cf_would_split_are_errors) {
     const Config c = config_from(R"(routes = ( { domain = "a.test"; host = "mx.a.test"; } );)");
     for (const std::string dir : {"relative/dir", "", "/with space", "/comma,dir", "/new\nrelay_domains = static:OK",
                                   "/tab\tdir", "/dollar$dir", "/{grouped}", "/cr\rdir", "/8bit\xc3\xa9", "/del\x7f"}) {
-        const PostfixMapsResult r = render_postfix_maps(c, {dir, "", "3.7.11", ""});
+        const PostfixMapsResult r = render_postfix_maps(c, {dir, "", "3.7.11", "", PostfixTableType::cdb});
         BOOST_TEST(r.files.empty(), dir);
         BOOST_TEST(errors_of(r) == "maps.conf: output directory cannot be named in main.cf: it must be an absolute path "
                                    "of printable ASCII without blanks, commas, '$', '{' or '}', which Postfix reads as "
@@ -343,7 +367,7 @@ BOOST_AUTO_TEST_CASE(values_main_cf_would_split_are_errors) {
     }
     for (const std::string milter : {"inet:127.0.0.1:8891, unix:/other", "unix:/a b", "unix:/x\nrelay_domains = static:OK",
                                      "inet:$myhostname:8891", "{ inet:127.0.0.1:8891, connect_timeout=5s }"}) {
-        const PostfixMapsResult r = render_postfix_maps(c, {"/d", milter, "3.7.11", ""});
+        const PostfixMapsResult r = render_postfix_maps(c, {"/d", milter, "3.7.11", "", PostfixTableType::cdb});
         BOOST_TEST(r.files.empty(), milter);
         BOOST_TEST(errors_of(r) == "maps.conf: --milter cannot be named in smtpd_milters: printable ASCII without blanks, "
                                    "commas, '$', '{' or '}' (\"" + one_line(milter) + "\")\n",
@@ -354,14 +378,14 @@ BOOST_AUTO_TEST_CASE(values_main_cf_would_split_are_errors) {
         std::string quoted;  // as a libconfig string
         for (const char ch : socket) quoted += ch == '\n' ? std::string("\\n") : std::string(1, ch);
         const std::string text = R"(milter = { socket = ")" + quoted + R"("; }; routes = ( { domain = "a.test"; } );)";
-        const PostfixMapsResult r = render_postfix_maps(config_from(text), {"/d", "", "3.7.11", ""});
+        const PostfixMapsResult r = render_postfix_maps(config_from(text), {"/d", "", "3.7.11", "", PostfixTableType::cdb});
         BOOST_TEST(r.files.empty(), socket);
         BOOST_TEST(errors_of(r) == "maps.conf: milter.socket cannot be named in smtpd_milters: printable ASCII without "
                                    "blanks, commas, '$', '{' or '}' (\"" + one_line(socket) + "\")\n",
                    socket);
     }
     // What is fine: '#', ':', '=', '@', '[', ']' and the like.
-    const PostfixMapsResult ok = render_postfix_maps(c, {"/srv/post#fix/maps=1", "inet:[::1]:8891", "3.7.11", ""});
+    const PostfixMapsResult ok = render_postfix_maps(c, {"/srv/post#fix/maps=1", "inet:[::1]:8891", "3.7.11", "", PostfixTableType::cdb});
     BOOST_TEST(ok.errors.empty(), errors_of(ok));
 }
 
@@ -370,7 +394,7 @@ BOOST_AUTO_TEST_CASE(values_main_cf_would_split_are_errors) {
 BOOST_AUTO_TEST_CASE(the_config_name_stays_in_its_comment) {
     Config c = config_from(R"(routes = ( { domain = "a.test"; host = "mx.a.test"; } );)");
     c.file = "/tmp/x\nrelay_domains = static:OK\r\n.evil.test\tsmtp:[mx.evil.test]";
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     for (const RenderedFile& f : r.files) {
         const std::string content = content_of(f);
@@ -391,7 +415,7 @@ BOOST_AUTO_TEST_CASE(idn_keys_only_in_spellings_the_milter_takes) {
           { domain = "xn--bcher-2pa.test"; host = "mx.test"; },
           { domain = "*.xn--cher-zra77610b.test"; host = "mx.test"; },
           { domain = "xn--bcher-kva.test"; host = "mx.test"; } );)");
-    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", ""});
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     BOOST_TEST(body(r, "transport") ==
                ".xn--cher-zra77610b.test\tsmtp:[mx.test]:25\n"

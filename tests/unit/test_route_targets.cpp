@@ -27,7 +27,8 @@ const RenderedFile& file(const PostfixMapsResult& r, const std::string& name) {
 }
 
 PostfixMapsResult render(const std::string& text, const std::string& version = "3.7.11") {
-    return render_postfix_maps(config_from(text), {"/m", "", version, version.empty() ? "postconf: not found" : ""});
+    return render_postfix_maps(config_from(text),
+                               {"/m", "", version, version.empty() ? "postconf: not found" : "", PostfixTableType::hash});
 }
 
 }  // namespace

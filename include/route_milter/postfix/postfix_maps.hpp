@@ -13,9 +13,11 @@
 //   relay_recipients(.regexp)  their listed addresses, or the whole domain
 //   master.cf.snippet       only the transports the routes need
 //   main.cf.snippet         the "name = value" lines that wire it all in
-// Everything is sorted, so the same config always gives the same bytes. Keys are written the
-// way Postfix looks them up: addresses in external (quoted) form, postmap-quoted where needed
-// (Postfix >= 3.2); IDN domains in A-label and U-label form (SMTPUTF8 lookups use the latter).
+// The keyed tables are text as postmap reads it; main.cf names them with the table type of the
+// options (cdb:/path, lmdb:/path, hash:/path). Everything is sorted, so the same config always
+// gives the same bytes. Keys are written the way Postfix looks them up: addresses in external
+// (quoted) form, postmap-quoted where needed (Postfix >= 3.2); IDN domains in A-label and U-label
+// form (SMTPUTF8 lookups use the latter).
 // In the regexp tables each wildcard line excludes the more specific routes below it that say
 // otherwise, so every domain gets what its own route says.
 #pragma once
@@ -24,11 +26,22 @@
 #include "route_milter/core/rendered_file.hpp"
 #include "route_milter/core/diagnostic.hpp"
 #include "route_milter/core/milter_socket.hpp"
+#include "route_milter/core/name_code.hpp"
 
 #include <string>
 #include <vector>
 
 namespace route_milter {
+
+// The indexed table types routectl writes: cdb and lmdb itself (postfix_tables.hpp), hash
+// through postmap. main.cf names each table as TYPE:PATH.
+enum class PostfixTableType { cdb, lmdb, hash };
+inline constexpr NameCodeTable<PostfixTableType, 3> postfix_table_type_names{
+    {{{"cdb", PostfixTableType::cdb}, {"lmdb", PostfixTableType::lmdb}, {"hash", PostfixTableType::hash}}}};
+static_assert(postfix_table_type_names.in_order());
+
+// The file Postfix opens for the table PATH: PATH.cdb, PATH.lmdb, PATH.db.
+std::string_view postfix_table_suffix(PostfixTableType type);
 
 struct PostfixMapsOptions {
     std::string output_dir;   // absolute path the maps will live in (for main.cf references)
@@ -37,6 +50,7 @@ struct PostfixMapsOptions {
     // Empty: unknown, and mail_version_error says why (a route with several hosts is refused).
     std::string mail_version;
     std::string mail_version_error;
+    PostfixTableType table_type;  // of the keyed tables main.cf names
 };
 
 struct PostfixMapsResult {
