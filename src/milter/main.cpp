@@ -144,17 +144,16 @@ int check_config(const std::optional<std::string>& user_override) {
     return EX_OK;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-    // First of all: a config push may reload while the first load runs (a second or more with a
-    // million addresses), and SIGHUP's default action would end the daemon. Blocked, it waits
-    // (several arrivals make one) for libmilter's signal thread, which reloads once serving.
-    block_signals({SIGHUP});
+struct Options {
     std::optional<MilterSocket> socket_override;
     std::optional<std::string> user_override;
     std::optional<LogTarget> log_target;
     bool check_only = false;
+};
+
+// The command line into `o` (and `source`); an exit status when the daemon is not to run.
+std::optional<int> parse_options(int argc, char** argv, Options& o) {
+    auto& [socket_override, user_override, log_target, check_only] = o;
     int opt;
     while ((opt = ::getopt(argc, argv, "c:i:p:u:l:tVh")) != -1) {
         switch (opt) {
@@ -183,6 +182,47 @@ int main(int argc, char** argv) {
         }
     }
     if (optind != argc) { usage(stderr); return EX_USAGE; }
+    return std::nullopt;
+}
+
+// Opens the milter's socket as the starting user (the unix one born 0660, handed to `user`'s
+// group); its path, or "" for TCP.
+std::string open_socket(const MilterSocket& listen, const std::optional<passwd>& user) {
+    const std::string socket = listen.text();
+    const std::string path = listen.is_unix() ? listen.path() : std::string();
+    if (!path.empty()) clear_stale_socket(path);
+    const mode_t old_umask = ::umask(0117);
+    const int opened = smfi_opensocket(false);
+    ::umask(old_umask);
+    if (opened != MI_SUCCESS) fail(EX_UNAVAILABLE, "cannot open socket %s (does its directory exist?)", socket);
+    if (!path.empty()) {
+        ::chmod(path.c_str(), 0660);
+        if (user && ::geteuid() == 0 && ::chown(path.c_str(), user->pw_uid, user->pw_gid) != 0)
+            fail(EX_OSERR, "cannot hand the socket to milter.user: %s", path + ": " + std::strerror(errno));
+    }
+    return path;
+}
+
+void log_start(const Policy& p, const std::string& socket, const std::optional<MetricsSettings>& metrics_settings) {
+    log_line(LOG_INFO,
+             "starting %s on %s: config %s, %zu routes, %zu listed addresses, %zu ip ranges, scope %s, mode %s, "
+             "%zu routes in warn mode, digest %s, metrics %s",
+             version, socket.c_str(), source.config.c_str(), static_cast<std::size_t>(p.route_count()),
+             p.listed_address_count(), p.config().ip_ranges.size(), std::string(name_of(p.config().scope)).c_str(),
+             std::string(name_of(p.config().mode)).c_str(), p.routes_in_mode(Mode::warn), p.config().digest.c_str(),
+             metrics_settings ? metrics_settings->listen.text().c_str() : "off");
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    // First of all: a config push may reload while the first load runs (a second or more with a
+    // million addresses), and SIGHUP's default action would end the daemon. Blocked, it waits
+    // (several arrivals make one) for libmilter's signal thread, which reloads once serving.
+    block_signals({SIGHUP});
+    Options options;
+    if (const std::optional<int> exit_status = parse_options(argc, argv, options)) return *exit_status;
+    const auto& [socket_override, user_override, log_target, check_only] = options;
     open_log(check_only ? LogTarget::stderr_stream
                         : log_target.value_or(::isatty(STDERR_FILENO) ? LogTarget::stderr_stream : LogTarget::syslog));
 
@@ -198,15 +238,12 @@ int main(int argc, char** argv) {
     if (!loaded.compiled_because.empty())
         log_line(LOG_INFO, "compiled %s into %s (%s)", source.config.c_str(), source.image.c_str(),
                  loaded.compiled_because.c_str());
-    std::optional<passwd> user;
     const std::string user_name = user_override.value_or(loaded.policy->config().milter.user);
-    if (!user_name.empty()) {
-        user = look_up_user(user_name);
-        if (!user) {
-            log_line(LOG_ERR, "%s: %s: no such user (\"%s\"); not starting", source.config.c_str(),
-                     user_override ? "-u" : "milter.user", user_name.c_str());
-            return EX_CONFIG;
-        }
+    const std::optional<passwd> user = user_name.empty() ? std::nullopt : look_up_user(user_name);
+    if (!user_name.empty() && !user) {
+        log_line(LOG_ERR, "%s: %s: no such user (\"%s\"); not starting", source.config.c_str(),
+                 user_override ? "-u" : "milter.user", user_name.c_str());
+        return EX_CONFIG;
     }
 
     // From here on SIGTERM/SIGINT, as SIGHUP since the start, wait for libmilter's signal thread
@@ -228,18 +265,7 @@ int main(int argc, char** argv) {
     if (smfi_register(description) != MI_SUCCESS) fail(EX_SOFTWARE, "%s", std::string("smfi_register failed"));
     if (smfi_setconn(const_cast<char*>(socket.c_str())) != MI_SUCCESS) fail(EX_CONFIG, "bad socket %s", socket);
     if (smfi_settimeout(settings.timeout) != MI_SUCCESS) fail(EX_SOFTWARE, "%s", std::string("smfi_settimeout failed"));
-
-    const std::string path = listen.is_unix() ? listen.path() : std::string();
-    if (!path.empty()) clear_stale_socket(path);
-    const mode_t old_umask = ::umask(0117);  // the socket is born 0660
-    const int opened = smfi_opensocket(false);
-    ::umask(old_umask);
-    if (opened != MI_SUCCESS) fail(EX_UNAVAILABLE, "cannot open socket %s (does its directory exist?)", socket);
-    if (!path.empty()) {
-        ::chmod(path.c_str(), 0660);
-        if (user && ::geteuid() == 0 && ::chown(path.c_str(), user->pw_uid, user->pw_gid) != 0)
-            fail(EX_OSERR, "cannot hand the socket to milter.user: %s", path + ": " + std::strerror(errno));
-    }
+    const std::string path = open_socket(listen, user);
     // Bound as the starting user (a port below 1024 needs root); its thread has the signals
     // blocked above, so SIGHUP still reaches libmilter's signal thread only.
     std::unique_ptr<MetricsServer> metrics_server;
@@ -259,18 +285,8 @@ int main(int argc, char** argv) {
     enable_tcp_quickack(!listen.is_unix());
     set_sighup_handler(reload_on_sighup);
     set_listen_address(listen);
-    {
-        // Scoped: a reference kept here for the daemon's life would keep the first policy (all its
-        // addresses) in memory after every reload.
-        const auto p = policy.snapshot()->policy;
-        log_line(LOG_INFO,
-                 "starting %s on %s: config %s, %zu routes, %zu listed addresses, %zu ip ranges, scope %s, mode %s, "
-                 "%zu routes in warn mode, digest %s, metrics %s",
-                 version, socket.c_str(), source.config.c_str(), static_cast<std::size_t>(p->route_count()),
-                 p->listed_address_count(), p->config().ip_ranges.size(), std::string(name_of(p->config().scope)).c_str(),
-                 std::string(name_of(p->config().mode)).c_str(), p->routes_in_mode(Mode::warn),
-                 p->config().digest.c_str(), metrics_settings ? metrics_settings->listen.text().c_str() : "off");
-    }
+    // Not held here for the daemon's life: that would keep the first image mapped after every reload.
+    log_start(*policy.snapshot()->policy, socket, metrics_settings);
     // The socket is listening (connections wait in its backlog until smfi_main accepts them):
     // systemd may start Postfix now, with no window of 4xx answers.
     sd_notifyf(0, "READY=1\nSTATUS=listening on %s", socket.c_str());
