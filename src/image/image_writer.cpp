@@ -1,5 +1,6 @@
 #include "route_milter/image/policy_image_file.hpp"
 
+#include "route_milter/common/fd.hpp"
 #include "route_milter/core/policy_image.hpp"
 
 #include <cdb.h>
@@ -29,14 +30,19 @@ bool add_records(cdb_make& make, const Config& c) {
         return cdb_make_add(&make, key.data(), static_cast<unsigned>(key.size()), value.data(),
                             static_cast<unsigned>(value.size())) == 0;
     };
+    // The listed addresses first (a record's place in the file does not matter to a lookup), each
+    // once, counted per route for the routes record.
     std::vector<std::uint32_t> listed_counts(c.routes.size(), 0);
     std::uint64_t listed = 0;
     const bool indexed = c.listed.indexed();
-    for (const ListedAddresses::Record& r : c.listed.records())
-        if (r.route < c.routes.size() && (!indexed || c.listed.find(c.listed.text(r)) == &r)) {
-            ++listed_counts[r.route];
-            ++listed;
-        }
+    for (const ListedAddresses::Record& r : c.listed.records()) {
+        if (r.route >= c.routes.size()) continue;
+        const std::string_view address = c.listed.text(r);
+        if (indexed && c.listed.find(address) != &r) continue;
+        if (!add(address, image::encode_index(r.route))) return false;
+        ++listed_counts[r.route];
+        ++listed;
+    }
     std::string routes, patterns;
     image::encode_routes(c, listed_counts, routes, patterns);
     const std::string settings = image::encode_settings(c);
@@ -62,21 +68,8 @@ bool add_records(cdb_make& make, const Config& c) {
         if (p.is_exact() && !add(p.text(), value)) return false;
         if (p.is_wildcard() && !add(p.suffix(), value)) return false;
     }
-    for (const ListedAddresses::Record& r : c.listed.records()) {
-        if (r.route >= c.routes.size()) continue;
-        const std::string_view address = c.listed.text(r);
-        if (indexed && c.listed.find(address) != &r) continue;
-        if (!add(address, image::encode_index(r.route))) return false;
-    }
     return true;
 }
-
-struct Fd {
-    int fd = -1;
-    ~Fd() {
-        if (fd >= 0) ::close(fd);
-    }
-};
 
 }  // namespace
 
@@ -84,35 +77,32 @@ std::string write_policy_image(const Config& config, const std::string& path) {
     const std::filesystem::path target(path);
     const std::string directory = target.has_parent_path() ? target.parent_path().string() : ".";
     std::string temporary = path + ".XXXXXX";
-    Fd out;
-    out.fd = ::mkstemp(temporary.data());
-    if (out.fd < 0) return "cannot create " + temporary + ": " + std::strerror(errno);
+    const Fd out(::mkstemp(temporary.data()));
+    if (out.get() < 0) return "cannot create " + temporary + ": " + std::strerror(errno);
     const auto failed = [&](const std::string& what) {
         const std::string why = what + ": " + std::strerror(errno);
         ::unlink(temporary.c_str());
         return why;
     };
     // Not secret (no passwords: the image holds no route's hosts or AUTH), but the policy's own.
-    if (::fchmod(out.fd, 0640) != 0) return failed("cannot set the mode of " + temporary);
+    if (::fchmod(out.get(), 0640) != 0) return failed("cannot set the mode of " + temporary);
     auto make = std::make_unique<cdb_make>();
-    if (cdb_make_start(make.get(), out.fd) != 0 || !add_records(*make, config) || cdb_make_finish(make.get()) != 0)
+    if (cdb_make_start(make.get(), out.get()) != 0 || !add_records(*make, config) || cdb_make_finish(make.get()) != 0)
         return failed("cannot write " + temporary);
-    if (::fsync(out.fd) != 0) return failed("cannot write " + temporary);
+    if (::fsync(out.get()) != 0) return failed("cannot write " + temporary);
     if (::rename(temporary.c_str(), path.c_str()) != 0) return failed("cannot rename " + temporary + " to " + path);
-    Fd dir;
-    dir.fd = ::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir.fd >= 0) ::fsync(dir.fd);
+    const Fd dir(::open(directory.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    if (dir.get() >= 0) ::fsync(dir.get());
     return "";
 }
 
 Policy::Opened policy_in_memory(const Config& config) {
-    Fd file;
-    file.fd = ::memfd_create("route-milter-image", MFD_CLOEXEC);
-    if (file.fd < 0) return {nullptr, std::string("memfd_create: ") + std::strerror(errno)};
+    const Fd file(::memfd_create("route-milter-image", MFD_CLOEXEC));
+    if (file.get() < 0) return {nullptr, std::string("memfd_create: ") + std::strerror(errno)};
     auto make = std::make_unique<cdb_make>();
-    if (cdb_make_start(make.get(), file.fd) != 0 || !add_records(*make, config) || cdb_make_finish(make.get()) != 0)
+    if (cdb_make_start(make.get(), file.get()) != 0 || !add_records(*make, config) || cdb_make_finish(make.get()) != 0)
         return {nullptr, std::string("cannot write the image: ") + std::strerror(errno)};
-    return open_policy_image("/proc/self/fd/" + std::to_string(file.fd));
+    return open_policy_image("/proc/self/fd/" + std::to_string(file.get()));
 }
 
 }  // namespace route_milter
