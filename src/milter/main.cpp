@@ -99,21 +99,31 @@ void clear_stale_socket(const std::string& path) {
     if (::unlink(path.c_str()) != 0) fail(EX_OSERR, "cannot remove stale socket %s", path + ": " + std::strerror(errno));
 }
 
-std::optional<passwd> look_up_user(const std::string& user) {
+// The user the daemon runs as; `named` is false when it stays the starting user.
+struct RunAs {
+    bool named = false;
+    std::string name;
+    uid_t uid = 0;
+    gid_t gid = 0;
+};
+
+// False when there is no such user.
+bool look_up_user(const std::string& name, RunAs& out) {
     errno = 0;
-    const passwd* pw = ::getpwnam(user.c_str());
-    if (pw == nullptr) return std::nullopt;
-    return *pw;
+    const passwd* pw = ::getpwnam(name.c_str());
+    if (pw == nullptr) return false;
+    out = RunAs{true, name, pw->pw_uid, pw->pw_gid};
+    return true;
 }
 
-void drop_privileges(const std::string& user, const passwd& pw) {
+void drop_privileges(const RunAs& user) {
     if (::geteuid() != 0) {
-        if (::geteuid() != pw.pw_uid)
-            fail(EX_NOPERM, "%s", "milter.user is \"" + user + "\" but the daemon was not started as root");
+        if (::geteuid() != user.uid)
+            fail(EX_NOPERM, "%s", "milter.user is \"" + user.name + "\" but the daemon was not started as root");
         return;
     }
-    if (::initgroups(user.c_str(), pw.pw_gid) != 0 || ::setgid(pw.pw_gid) != 0 || ::setuid(pw.pw_uid) != 0)
-        fail(EX_OSERR, "cannot switch to user %s", user + ": " + std::strerror(errno));
+    if (::initgroups(user.name.c_str(), user.gid) != 0 || ::setgid(user.gid) != 0 || ::setuid(user.uid) != 0)
+        fail(EX_OSERR, "cannot switch to user %s", user.name + ": " + std::strerror(errno));
     if (::setuid(0) == 0) fail(EX_SOFTWARE, "%s", std::string("could still regain root after dropping privileges"));
 }
 
@@ -134,7 +144,8 @@ int check_config(const std::optional<std::string>& user_override) {
     }
     const Policy& p = *loaded.policy;
     const std::string user = user_override.value_or(p.config().milter.user);
-    if (!user.empty() && !look_up_user(user)) {
+    RunAs found;
+    if (!user.empty() && !look_up_user(user, found)) {
         log_line(LOG_ERR, "%s: %s: no such user (\"%s\")", source.config.c_str(), user_override ? "-u" : "milter.user",
                  user.c_str());
         return EX_CONFIG;
@@ -187,7 +198,7 @@ std::optional<int> parse_options(int argc, char** argv, Options& o) {
 
 // Opens the milter's socket as the starting user (the unix one born 0660, handed to `user`'s
 // group); its path, or "" for TCP.
-std::string open_socket(const MilterSocket& listen, const std::optional<passwd>& user) {
+std::string open_socket(const MilterSocket& listen, const RunAs& user) {
     const std::string socket = listen.text();
     const std::string path = listen.is_unix() ? listen.path() : std::string();
     if (!path.empty()) clear_stale_socket(path);
@@ -197,7 +208,7 @@ std::string open_socket(const MilterSocket& listen, const std::optional<passwd>&
     if (opened != MI_SUCCESS) fail(EX_UNAVAILABLE, "cannot open socket %s (does its directory exist?)", socket);
     if (!path.empty()) {
         ::chmod(path.c_str(), 0660);
-        if (user && ::geteuid() == 0 && ::chown(path.c_str(), user->pw_uid, user->pw_gid) != 0)
+        if (user.named && ::geteuid() == 0 && ::chown(path.c_str(), user.uid, user.gid) != 0)
             fail(EX_OSERR, "cannot hand the socket to milter.user: %s", path + ": " + std::strerror(errno));
     }
     return path;
@@ -239,8 +250,8 @@ int main(int argc, char** argv) {
         log_line(LOG_INFO, "compiled %s into %s (%s)", source.config.c_str(), source.image.c_str(),
                  loaded.compiled_because.c_str());
     const std::string user_name = user_override.value_or(loaded.policy->config().milter.user);
-    const std::optional<passwd> user = user_name.empty() ? std::nullopt : look_up_user(user_name);
-    if (!user_name.empty() && !user) {
+    RunAs user;
+    if (!user_name.empty() && !look_up_user(user_name, user)) {
         log_line(LOG_ERR, "%s: %s: no such user (\"%s\"); not starting", source.config.c_str(),
                  user_override ? "-u" : "milter.user", user_name.c_str());
         return EX_CONFIG;
@@ -275,9 +286,9 @@ int main(int argc, char** argv) {
         metrics_server = std::move(std::get<std::unique_ptr<MetricsServer>>(started));
     }
     // A reload compiles as that user: the image compiled as root at the start must be its.
-    if (user && ::geteuid() == 0 && ::chown(source.image.c_str(), user->pw_uid, user->pw_gid) != 0)
+    if (user.named && ::geteuid() == 0 && ::chown(source.image.c_str(), user.uid, user.gid) != 0)
         fail(EX_OSERR, "cannot hand the policy image to the milter's user: %s", source.image + ": " + std::strerror(errno));
-    if (user) drop_privileges(user_name, *user);
+    if (user.named) drop_privileges(user);
     else if (!path.empty() && ::geteuid() == 0)
         log_line(LOG_WARNING, "socket %s belongs to root (mode 0660): Postfix cannot connect unless it runs as "
                               "root; set milter.user or -u", path.c_str());
