@@ -575,7 +575,10 @@ void read_route(Validator& v, const Setting& r, const std::string& path, Config&
     if (r.exists("host")) read_hosts(v, r["host"], path + ".host", out.hosts);
     const auto port = v.int_member(r, path, route_settings, "port");
     if (port) out.port = static_cast<int>(*port);
-    if (auto s = v.enum_member(r, path, route_settings, "security", security_names)) out.security = *s;
+    if (auto s = v.enum_member(r, path, route_settings, "security", security_names)) {
+        out.security = *s;
+        out.security_given = true;
+    }
     if (out.security == Security::tls && !r.exists("port")) out.port = 465;
     if (auto c = v.enum_member(r, path, route_settings, "treat_sender_as", address_class_names)) out.treat_sender_as = *c;
     if (auto c = v.enum_member(r, path, route_settings, "treat_recipient_as", address_class_names)) out.treat_recipient_as = *c;

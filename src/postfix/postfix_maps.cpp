@@ -123,8 +123,11 @@ std::string regexp_escape(std::string_view s) {
 }
 
 // tls_verify: "secure" for a route's own hosts (the certificate must name the host in brackets),
-// "verify" for MX delivery (it must name the MX host found in DNS).
+// "verify" for MX delivery (it must name the MX host found in DNS). Unset security keeps
+// Postfix's own level (smtp_tls_security_level): "", no entry; with AUTH it is "encrypt", so a
+// password never crosses the wire in clear.
 std::string_view tls_level(const RouteConfig& r) {
+    if (!r.security_given) return r.auth ? "encrypt" : "";
     switch (r.security) {
     case Security::none: return "none";
     case Security::starttls: return "may";
@@ -170,6 +173,7 @@ public:
         index_routes_below_local_wildcards();
         for (const RouteConfig& r : config_.routes) add_wildcard_relay(r);
         check_version();
+        add_kept_relay_domains();
         check_listed_recipients();
         PostfixMapsResult result;
         result.errors = std::move(errors_);
@@ -208,7 +212,8 @@ public:
                                       std::move(etrn_domains_)),
                          0644, true});
         files.push_back({"master.cf.snippet", master_cf(), 0644, false});
-        files.push_back({"main.cf.snippet", main_cf(), 0644, false});
+        result.main_cf = main_cf_settings();
+        files.push_back({"main.cf.snippet", main_cf(result.main_cf), 0644, false});
         return result;
     }
 
@@ -261,6 +266,21 @@ private:
                      ") would log in with its credentials; give both routes the same auth or different hosts/ports");
     }
 
+    // What Postfix's relay_recipients let through for a route: a route in warn mode is rehearsed
+    // by the milter alone, so Postfix takes every recipient of it until it enforces.
+    bool accepts_every_recipient(const RouteConfig& r) const {
+        return r.deliver_to == DeliverTo::all || effective_mode(config_, &r) == Mode::warn;
+    }
+
+    // The admin's own relay domains (relay_recipient_maps was empty, so Postfix took every
+    // recipient of theirs): "@domain OK" keeps it so once the routes' recipients are listed.
+    void add_kept_relay_domains() {
+        for (const std::string& d : options_.kept_relay_domains)
+            if (relay_domains_.find(d) == relay_domains_.end())
+                for (const std::string& spelling : key_spellings("@" + d))
+                relay_recipients_.emplace(spelling, MapEntry{"OK", 0, d});
+    }
+
     bool is_local_domain(std::string_view domain) const {
         return std::find(config_.local_domains.begin(), config_.local_domains.end(), domain) !=
                config_.local_domains.end();
@@ -303,7 +323,7 @@ private:
         for (const std::string& host : r.hosts) {
             const std::string hop = next_hop(host, r.port);
             check_shared_hop(hop, r);
-            set(tls_, hop, std::string(tls_level(r)), r, "TLS policy");
+            if (const std::string_view level = tls_level(r); !level.empty()) set(tls_, hop, std::string(level), r, "TLS policy");
             if (!r.auth) continue;
             if (const std::string why = sasl_passwd_problem(r.auth->user, true); !why.empty())
                 return error(r, "auth.user cannot be written to sasl_passwd: it " + why);
@@ -333,12 +353,13 @@ private:
         // default_transport, the "*" route's host. A local domain keeps ":" (local delivery).
         if (!catch_all && r.etrn) set(transport_, key, transport_of(r) + ":", r, "transport");
         else if (!catch_all) set(transport_, key, is_local_domain(key) ? ":" : "smtp:", r, "transport");
+        const std::string_view level = tls_level(r);
         if (r.security == Security::tls)
             error(r, "security \"tls\" (SMTPS) needs a host: MX delivery cannot use wrapper-mode TLS");
-        else if (r.security != Security::none && catch_all)
+        else if (!level.empty() && catch_all && r.security != Security::none)
             error(r, "a TLS policy for \"*\" without host cannot be expressed; set smtp_tls_security_level");
-        else if (r.security != Security::none)
-            set(tls_, key, std::string(tls_level(r)), r, "TLS policy");
+        else if (!level.empty() && !catch_all && r.security_given)
+            set(tls_, key, std::string(level), r, "TLS policy");
     }
 
     void add_route(const RouteConfig& r) {
@@ -363,7 +384,7 @@ private:
         if (r.treat_recipient_as != AddressClass::local) return;
         const std::string base(r.pattern.base());
         if (!wildcard) set(relay_domains_, base, "OK", r, "relay domain");  // wildcards: add_wildcard_relay
-        if (r.deliver_to == DeliverTo::all) {
+        if (accepts_every_recipient(r)) {
             if (!wildcard) set(relay_recipients_, "@" + base, "OK", r, "relay recipient");
             return;
         }
@@ -430,8 +451,7 @@ private:
             for (const std::string& spelling : key_spellings(std::string(b))) {
                 const std::string rx = (wildcard ? ".+\\." : "") + regexp_escape(spelling);
                 if (r.treat_recipient_as != AddressClass::local) not_local.push_back(rx);
-                if (r.treat_recipient_as != AddressClass::local || r.deliver_to != DeliverTo::all)
-                    not_all.push_back(rx);
+                if (r.treat_recipient_as != AddressClass::local || !accepts_every_recipient(r)) not_all.push_back(rx);
             }
         }
         const auto block = [](const std::vector<std::string>& excluded, const std::string& prefix,
@@ -446,7 +466,7 @@ private:
             const std::string rx = regexp_escape(spelling);
             const std::string order = std::to_string(1000 - depth) + "\t" + spelling;  // deepest first
             relay_domains_regexp_.emplace(order, block(not_local, "^", "/\\." + rx + "$/\tOK"));
-            if (w.deliver_to == DeliverTo::all)
+            if (accepts_every_recipient(w))
                 relay_recipients_regexp_.emplace(order, block(not_all, "@", "/@.+\\." + rx + "$/\tOK"));
         }
     }
@@ -486,49 +506,78 @@ private:
         return out;
     }
 
-    std::string main_cf() const {
+    // What main.cf needs, each with how it merges into the admin's (main_cf_merge.hpp).
+    std::vector<MainCfWanted> main_cf_settings() const {
         // Never above Postfix's maximum of 100 days (qmgr exits fatally on a larger value).
         const long wanted_minutes = queue_lifetime_minutes(longest_route_schedule_minutes(config_.routes));
         const long lifetime_minutes = std::min(wanted_minutes, postfix_max_lifetime_minutes);
-        const std::string milter = milter_address();
-        std::string out = header(config_, "main.cf settings; apply each line with postconf -e \"LINE\"");
-        out += "# relay_domains replaces any value you had: merge your own domains into it by hand.\n";
-        out += "transport_maps = " + table("transport") + "\n";
-        if (!default_transport_.empty()) out += "default_transport = " + default_transport_ + "\n";
-        // Postfix's default minus relay_domains: a backup-MX route for example.com must not make
-        // Postfix relay for every subdomain of example.com too (wildcard routes are explicit).
-        // ... and without fast_flush_domains: ETRN for example.com is not ETRN for its subdomains.
-        out += "parent_domain_matches_subdomains = debug_peer_list, mynetworks, "
-               "permit_mx_backup_networks, qmqpd_authorized_clients, smtpd_access_maps\n";
-        out += "relay_domains = " + table("relay_domains") + ", " + table("regexp", "relay_domains.regexp") + "\n";
-        out += "relay_recipient_maps = " + table("relay_recipients") + ", " +
-               table("regexp", "relay_recipients.regexp") + "\n";
-        out += "smtp_sasl_auth_enable = yes\n";
-        out += "smtp_sasl_password_maps = " + table("sasl_passwd") + "\n";
-        out += "smtp_sasl_security_options = noanonymous\n";
-        out += "smtp_sasl_tls_security_options = noanonymous\n";
-        out += "smtp_tls_policy_maps = " + table("tls_policy") + "\n";
+        const bool any_auth =
+            std::any_of(config_.routes.begin(), config_.routes.end(), [](const RouteConfig& r) { return r.auth != nullptr; });
+        std::vector<MainCfWanted> out;
+        const auto want = [&out](std::string name, std::string value, MergeKind kind, std::string why,
+                                 std::string with = {}) {
+            out.push_back({std::move(name), std::move(value), kind, std::move(why), std::move(with)});
+        };
+        want("transport_maps", table("transport"), MergeKind::list, "the routes' transports come first");
+        if (!default_transport_.empty())
+            want("default_transport", default_transport_, MergeKind::required,
+                 "the \"*\" route sends every other domain's mail to its host");
+        // A backup-MX route for example.com must not make Postfix relay for every subdomain of
+        // example.com too (wildcard routes are explicit), nor ETRN flush them.
+        want("parent_domain_matches_subdomains",
+             "debug_peer_list, mynetworks, permit_mx_backup_networks, qmqpd_authorized_clients, smtpd_access_maps",
+             MergeKind::remove,
+             "a route for example.com is not a route for its subdomains (wildcard routes say *.example.com)");
+        want("relay_domains", table("relay_domains") + ", " + table("regexp", "relay_domains.regexp"), MergeKind::list,
+             "the domains of routes treated as local (backup MX)");
+        want("relay_recipient_maps", table("relay_recipients") + ", " + table("regexp", "relay_recipients.regexp"),
+             MergeKind::list, "the recipients Postfix accepts for them");
+        if (any_auth) {
+            want("smtp_sasl_auth_enable", "yes", MergeKind::required, "routes log in to their hosts (SMTP AUTH)");
+            want("smtp_sasl_password_maps", table("sasl_passwd"), MergeKind::list, "the routes' credentials");
+            // PLAIN and LOGIN only inside TLS: smtp_sasl_security_options (noplaintext) still
+            // keeps a password off a connection in clear.
+            want("smtp_sasl_tls_security_options", "noanonymous", MergeKind::preferred,
+                 "routes log in with PLAIN or LOGIN inside TLS, as most submission hosts ask");
+        }
+        want("smtp_tls_policy_maps", table("tls_policy"), MergeKind::list, "the routes' TLS policies");
         // ETRN: only for the ETRN routes' domains (Postfix's default would be every relay
         // domain), from any client: ETRN gives the asker nothing but an earlier delivery
         // attempt to the route's own hosts.
-        out += "fast_flush_domains = " + table("etrn_domains") + "\n";
-        out += "smtpd_etrn_restrictions = check_etrn_access " + table("etrn_domains") + ", reject\n";
+        want("fast_flush_domains", table("etrn_domains"), MergeKind::list, "ETRN flushes the ETRN routes' domains");
+        want("smtpd_etrn_restrictions", "check_etrn_access " + table("etrn_domains") + ", reject", MergeKind::preferred,
+             "ETRN is answered for the ETRN routes' domains only");
         std::string deferred;
         if (uses_etrn_) deferred = etrn_transport;
         if (uses_etrn_smtps_) deferred += (deferred.empty() ? "" : ", ") + std::string(etrn_smtps_transport);
-        out += "defer_transports = " + deferred + "\n";
+        want("defer_transports", deferred, MergeKind::list, "mail of ETRN routes waits until ETRN");
+        // Its own default action: a milter that is down or slow tempfails, whatever the admin's
+        // other milters are set to do.
+        want("smtpd_milters", "{ " + milter_address() + ", default_action=tempfail }", MergeKind::list,
+             "route-milter decides every RCPT TO; the other milters stay, in their order");
+        const std::string lifetime = std::to_string(lifetime_minutes) + "m";
+        const std::string why = "the longest route schedule (retries x minutes) and a day";
+        want("maximal_queue_lifetime", lifetime, MergeKind::preferred, why);
+        want("bounce_queue_lifetime", lifetime, MergeKind::preferred, why, "maximal_queue_lifetime");
+        return out;
+    }
+
+    std::string main_cf(const std::vector<MainCfWanted>& settings) const {
+        const long wanted_minutes = queue_lifetime_minutes(longest_route_schedule_minutes(config_.routes));
+        std::string out = header(config_, "main.cf settings; routectl apply merges them into main.cf");
+        out += "# By hand: lists (marked \"merge\") go in front of what you have; keep your own elements.\n";
         if (std::any_of(config_.routes.begin(), config_.routes.end(), [](const RouteConfig& r) { return r.tls_verify; }))
             out += "# Routes with tls_verify: certificates are checked against smtp_tls_CAfile / smtp_tls_CApath\n"
                    "# (Debian's main.cf: smtp_tls_CApath=/etc/ssl/certs); set them if yours has neither.\n";
-        out += "smtpd_milters = " + milter + "\n";
-        out += "milter_default_action = tempfail\n";
-        out += "milter_protocol = 6\n";
-        if (wanted_minutes > lifetime_minutes)
+        if (wanted_minutes > postfix_max_lifetime_minutes)
             out += "# Capped at Postfix's maximum (100d): the longest route schedule needs " +
                    std::to_string(wanted_minutes) +
                    "m; Postfix returns mail after 100 days at the latest, routectl retry earlier where a route says so.\n";
-        out += "maximal_queue_lifetime = " + std::to_string(lifetime_minutes) + "m\n";
-        out += "bounce_queue_lifetime = " + std::to_string(lifetime_minutes) + "m\n";
+        for (const MainCfWanted& w : settings) {
+            if (w.kind == MergeKind::list) out += "# merge: " + w.why + "\n";
+            if (w.kind == MergeKind::remove) out += "# Postfix's default less what it must not hold: " + w.why + "\n";
+            out += w.name + " = " + w.value + "\n";
+        }
         return out;
     }
 

@@ -44,6 +44,6 @@ struct RoutectlCommand {
 std::string usage_line(const RoutectlCommand& command);
 
 extern const RoutectlCommand check_command, compile_command, query_command, show_command, stats_command, postfix_command,
-    sendmail_command, retry_command, import_hmailserver_command;
+    apply_command, sendmail_command, retry_command, import_hmailserver_command;
 
 }  // namespace route_milter

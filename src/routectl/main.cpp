@@ -56,8 +56,8 @@ using namespace route_milter;
 
 namespace {
 
-const std::array<const RoutectlCommand*, 9> commands{&check_command,    &compile_command, &query_command, &show_command,
-                                                     &stats_command,    &postfix_command, &sendmail_command,
+const std::array<const RoutectlCommand*, 10> commands{&check_command,    &compile_command, &query_command, &show_command,
+                                                     &stats_command,    &postfix_command, &apply_command, &sendmail_command,
                                                      &retry_command,    &import_hmailserver_command};
 
 void usage(FILE* out) {

@@ -136,7 +136,7 @@ std::string give_staged_ownership(const Staged& s) {
 // failure the renames done so far are undone, newest first, by renaming each backup back (or
 // removing the new file where there was none). Leaves no temporary and no backup behind, unless an
 // undo step failed: then the error says where the old file is.
-void commit(std::vector<Staged>& staged, WriteResult& result) {
+void commit(std::vector<Staged>& staged, WriteResult& result, bool keep_backups) {
     std::size_t done = 0;
     for (; done < staged.size(); ++done) {
         Staged& s = staged[done];
@@ -157,8 +157,10 @@ void commit(std::vector<Staged>& staged, WriteResult& result) {
     }
     for (std::size_t i = done; i < staged.size(); ++i) ::unlink(staged[i].temporary.c_str());
     if (done == staged.size()) {
-        for (const Staged& s : staged)
-            if (!s.backup.empty()) ::unlink(s.backup.c_str());
+        for (const Staged& s : staged) {
+            if (keep_backups) result.backups.push_back({s.path, s.backup});
+            else if (!s.backup.empty()) ::unlink(s.backup.c_str());
+        }
         return;
     }
     for (std::size_t i = done; i-- > 0;) {
@@ -253,7 +255,7 @@ std::string write_file_atomically(const std::string& path, const std::string& te
 }
 
 WriteResult write_files_atomically(const std::string& directory, const std::vector<RenderedFile>& files,
-                                   const std::optional<MapTool>& tool) {
+                                   const std::optional<MapTool>& tool, bool keep_backups) {
     WriteResult result;
     for (std::size_t slash = directory.find('/', 1);; slash = directory.find('/', slash + 1)) {
         const std::string prefix = directory.substr(0, slash);  // mkdir -p
@@ -305,7 +307,7 @@ WriteResult write_files_atomically(const std::string& directory, const std::vect
         result.error = give_staged_ownership(s);
     }
     if (result.error.empty()) {
-        commit(staged, result);
+        commit(staged, result, keep_backups);
     } else {
         for (const Staged& s : staged) ::unlink(s.temporary.c_str());
     }
@@ -339,6 +341,22 @@ int write_and_report(const std::string& directory, const std::vector<RenderedFil
     for (const RenderedFile& f : files)
         if (in(result.compiled, f.name)) std::printf("%-26s %s\n", (f.name + tool->suffix).c_str(), tool->name.c_str());
     return EX_OK;
+}
+
+std::string roll_back(const WriteResult& written) {
+    std::string error;
+    for (auto it = written.backups.rbegin(); it != written.backups.rend(); ++it) {
+        const auto& [path, backup] = *it;
+        if (backup.empty() ? ::unlink(path.c_str()) == 0 : ::rename(backup.c_str(), path.c_str()) == 0) continue;
+        error += (error.empty() ? "" : "; ") + (backup.empty() ? system_error("cannot remove the new", path)
+                                                               : system_error("cannot put back the old " + path + " from", backup));
+    }
+    return error;
+}
+
+void drop_backups(const WriteResult& written) {
+    for (const auto& [path, backup] : written.backups)
+        if (!backup.empty()) ::unlink(backup.c_str());
 }
 
 std::string absolute_path(const std::string& path) {

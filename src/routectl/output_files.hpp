@@ -77,10 +77,17 @@ struct WriteResult {
     std::string error;                  // empty on success
     bool tool_failed = false;           // the error is the map tool's
     bool restored = true;               // on error: every file in the directory is the old one
+    // With keep_backups: each file renamed into place and its old one's second name ("": none).
+    std::vector<std::pair<std::string, std::string>> backups;
 };
 
+// keep_backups: the old files stay as hard links beside the new ones until roll_back (every
+// file the old one again) or drop_backups.
 WriteResult write_files_atomically(const std::string& directory, const std::vector<RenderedFile>& files,
-                                   const std::optional<MapTool>& tool = std::nullopt);
+                                   const std::optional<MapTool>& tool = std::nullopt, bool keep_backups = false);
+// "" or what could not be put back.
+std::string roll_back(const WriteResult& written);
+void drop_backups(const WriteResult& written);
 
 // write_files_atomically, then one line per file ("written" / "unchanged") and per rebuilt
 // indexed file (the tool's name) on stdout, or the error on stderr with what it left. Returns the exit status:

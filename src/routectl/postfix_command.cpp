@@ -4,6 +4,7 @@
 #include "policy_loading.hpp"
 #include "route_milter/postfix/postfix_tables.hpp"
 #include "route_milter/postfix/postfix_maps.hpp"
+#include "postfix_host.hpp"
 #include "run_command.hpp"
 
 #include <sysexits.h>
@@ -12,16 +13,6 @@
 #include <cstdio>
 
 namespace route_milter {
-
-struct PostfixOptions {
-    std::string config_path;
-    std::string output_dir, milter_address;
-    bool postmap = false;
-    std::string postfix_config;  // Postfix config directory (-c of postconf and postmap)
-    std::string database_type;   // "": Postfix's default_database_type
-};
-
-namespace {
 
 std::vector<std::string> postconf_command(const PostfixOptions& options, std::vector<std::string> arguments) {
     std::vector<std::string> argv{"postconf"};
@@ -41,11 +32,7 @@ std::vector<std::string> output_lines(const std::string& output) {
     return lines;
 }
 
-// What the tables depend on in the Postfix that reads them.
-struct PostfixSettings {
-    std::string database_type;  // default_database_type
-    bool utf8 = true;           // smtputf8_enable: how it folds keys, whether it takes non-UTF-8 ones
-};
+namespace {
 
 // Asks postconf: its main.cf's values, or without --postfix-config and main.cf (Postfix not set
 // up yet) Postfix's compiled-in defaults, which it would then use (a note says so). nullopt
@@ -95,6 +82,8 @@ int table_type(const PostfixOptions& options, const std::optional<PostfixSetting
     return EX_CONFIG;
 }
 
+}  // namespace
+
 // How the keyed tables become what Postfix opens: cdb and lmdb written here, hash by postmap
 // (with --postmap; without, the admin runs it).
 std::optional<MapTool> table_tool(const PostfixOptions& options, PostfixTableType type, bool utf8) {
@@ -117,16 +106,15 @@ std::optional<MapTool> table_tool(const PostfixOptions& options, PostfixTableTyp
                    }};
 }
 
-}  // namespace
-
-int command_postfix(const PostfixOptions& options) {
+std::optional<PostfixMapsResult> render_for_host(const PostfixOptions& options, PostfixHost& host, int& status) {
     // Postfix is asked first: a wrong --postfix-config is told before the config is loaded.
     std::string postconf_error;
     std::optional<PostfixSettings> settings = postfix_settings(options, postconf_error);
     if (!settings && options.database_type.empty()) {
         std::fprintf(stderr, "routectl: cannot tell Postfix's default_database_type (%s): give --database-type\n",
                      postconf_error.c_str());
-        return EX_UNAVAILABLE;
+        status = EX_UNAVAILABLE;
+        return std::nullopt;
     }
     if (!settings) {
         std::fprintf(stderr, "routectl: note: %s: keys are folded as with smtputf8_enable = yes, Postfix's default\n",
@@ -134,9 +122,11 @@ int command_postfix(const PostfixOptions& options) {
         settings = PostfixSettings{options.database_type, true};
     }
     PostfixTableType type{};
-    if (const int status = table_type(options, settings, type); status != EX_OK) return status;
-    const std::string directory = absolute_path(options.output_dir);
-    PostfixMapsOptions maps_options{directory, options.milter_address, {}, {}, type};
+    if ((status = table_type(options, settings, type)) != EX_OK) return std::nullopt;
+    host.directory = absolute_path(options.output_dir);
+    host.settings = *settings;
+    host.type = type;
+    PostfixMapsOptions maps_options{host.directory, options.milter_address, {}, {}, type, options.kept_relay_domains};
     // The compiled-in version (-d): it needs no main.cf, and no setting can change it.
     const std::vector<std::string> postconf = postconf_command(options, {"-d", "-h", "mail_version"});
     const CommandResult version = run_command(postconf);
@@ -147,16 +137,33 @@ int command_postfix(const PostfixOptions& options) {
     } else {
         maps_options.mail_version_error = command_line(postconf) + " failed: " + version.error;
     }
-    const std::optional<Config> config = load_config_or_report(options.config_path);
-    if (!config) return EX_CONFIG;
-    const PostfixMapsResult maps = render_postfix_maps(*config, maps_options);
+    host.config = load_config_or_report(options.config_path);
+    if (!host.config) {
+        status = EX_CONFIG;
+        return std::nullopt;
+    }
+    PostfixMapsResult maps = render_postfix_maps(*host.config, maps_options);
     if (!maps.errors.empty()) {
         report_errors(options.config_path, maps.errors);
-        return EX_CONFIG;
+        status = EX_CONFIG;
+        return std::nullopt;
     }
     for (const Diagnostic& d : maps.notes) std::fprintf(stderr, "routectl: note: %s\n", format_diagnostic(d).c_str());
-    return write_and_report(directory, maps.files, table_tool(options, type, settings->utf8));
+    status = EX_OK;
+    return maps;
 }
+
+namespace {
+
+int command_postfix(const PostfixOptions& options) {
+    PostfixHost host;
+    int status = EX_OK;
+    const std::optional<PostfixMapsResult> maps = render_for_host(options, host, status);
+    if (!maps) return status;
+    return write_and_report(host.directory, maps->files, table_tool(options, host.type, host.settings.utf8));
+}
+
+}  // namespace
 
 const RoutectlCommand postfix_command{
     "postfix", "write the Postfix tables and main.cf/master.cf snippets that carry the routes",
@@ -169,7 +176,7 @@ const RoutectlCommand postfix_command{
     [](const CommandArguments& a) {
         return command_postfix(PostfixOptions{a.config_path, a.value_or("output", ""), a.value_or("milter", ""),
                                               a.has("postmap"), a.value_or("postfix-config", ""),
-                                              a.value_or("database-type", "")});
+                                              a.value_or("database-type", ""), {}});
     }};
 
 }  // namespace route_milter

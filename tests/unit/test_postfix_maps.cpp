@@ -71,11 +71,10 @@ BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
                "smtps.test\troute-smtps:[smtp.smtps.test]:465\n");
     BOOST_TEST(body(r, "sasl_passwd") == "[192.0.2.5]:2525\trelay:s3 cr:et\n");
     BOOST_TEST(file(r, "sasl_passwd").mode == 0600u);
+    // Hosts of routes without security keep Postfix's own level: no entry.
     BOOST_TEST(body(r, "tls_policy") ==
-               "[127.0.0.1]:25\tnone\n"
                "[192.0.2.5]:2525\tencrypt\n"
                "[mx1.example.com]:25\tmay\n"
-               "[smarthost.test]:587\tnone\n"
                "[smtp.smtps.test]:465\tencrypt\n"
                "mx.test\tencrypt\n");
     // Local domains are relay domains too (without relay_recipients entries): one Postfix does
@@ -89,8 +88,9 @@ BOOST_AUTO_TEST_CASE(tables_are_sorted_and_complete) {
     const std::string main_cf = body(r, "main.cf.snippet");
     BOOST_TEST(main_cf.find("transport_maps = lmdb:/etc/postfix/routes/transport\n") != std::string::npos);
     BOOST_TEST(main_cf.find("smtp_sasl_password_maps = lmdb:/etc/postfix/routes/sasl_passwd\n") != std::string::npos);
-    BOOST_TEST(main_cf.find("smtpd_milters = inet:127.0.0.1:8891\n") != std::string::npos);
-    BOOST_TEST(main_cf.find("milter_default_action = tempfail\n") != std::string::npos);
+    // Its own default action: Postfix tempfails when it is down, whatever the other milters say.
+    BOOST_TEST(main_cf.find("smtpd_milters = { inet:127.0.0.1:8891, default_action=tempfail }\n") != std::string::npos);
+    BOOST_TEST(main_cf.find("milter_default_action") == std::string::npos);
     BOOST_TEST(main_cf.find("default_transport = smtp:[smarthost.test]:587\n") != std::string::npos);
     const std::size_t parent = main_cf.find("parent_domain_matches_subdomains = ");
     BOOST_REQUIRE(parent != std::string::npos);
@@ -432,6 +432,69 @@ BOOST_AUTO_TEST_CASE(milter_addresses_for_postfix) {
     BOOST_TEST(postfix_milter_address(testing::milter_socket("unix:/var/spool/postfix/route-milter/route-milter.sock")) ==
                "unix:/route-milter/route-milter.sock");
     BOOST_TEST(postfix_milter_address(testing::milter_socket("local:/x.sock")) == "unix:/x.sock");
+}
+
+// A route in warn mode is rehearsed by the milter alone: Postfix takes every recipient of it
+// until it enforces; its own mode or the top-level one, exact and wildcard routes alike.
+BOOST_AUTO_TEST_CASE(warn_routes_let_every_recipient_through_postfix) {
+    const char* text = R"(
+        routes = (
+          { domain = "warned.test"; treat_recipient_as = "local"; deliver_to = "listed"; mode = "warn";
+            addresses = [ "a@warned.test" ]; },
+          { domain = "*.wild.test"; treat_recipient_as = "local"; deliver_to = "listed"; mode = "warn";
+            addresses = [ "c@x.wild.test" ]; },
+          { domain = "enforced.test"; treat_recipient_as = "local"; deliver_to = "listed"; addresses = [ "b@enforced.test" ]; }
+        );
+    )";
+    const Config warned_config = config_from(text);
+    const PostfixMapsResult warned = render_postfix_maps(warned_config, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
+    BOOST_REQUIRE_MESSAGE(warned.errors.empty(), errors_of(warned));
+    BOOST_TEST(body(warned, "relay_recipients") == "@warned.test\tOK\nb@enforced.test\tOK\n");
+    BOOST_TEST(body(warned, "relay_recipients.regexp") == "/@.+\\.wild\\.test$/\tOK\n");
+    // Enforcing again brings the list back.
+    std::string enforced = text;
+    for (std::size_t at; (at = enforced.find("mode = \"warn\";")) != std::string::npos;) enforced.erase(at, 14);
+    const Config enforced_config = config_from(enforced);
+    const PostfixMapsResult r = render_postfix_maps(enforced_config, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
+    BOOST_TEST(body(r, "relay_recipients") == "a@warned.test\tOK\nb@enforced.test\tOK\nc@x.wild.test\tOK\n");
+    BOOST_TEST(body(r, "relay_recipients.regexp").empty());
+    // A top-level warn covers the routes that say nothing.
+    const Config top_config = config_from("mode = \"warn\";\n" + enforced);
+    const PostfixMapsResult top = render_postfix_maps(top_config,
+                                                      {"/d", "", "3.7.11", "", PostfixTableType::cdb});
+    BOOST_TEST(body(top, "relay_recipients") == "@enforced.test\tOK\n@warned.test\tOK\n");
+    BOOST_TEST(body(top, "relay_recipients.regexp") == "/@.+\\.wild\\.test$/\tOK\n");
+}
+
+// A password never crosses the wire in clear: a route with AUTH and no security requires TLS;
+// without AUTH, unset security keeps Postfix's own level.
+BOOST_AUTO_TEST_CASE(auth_without_security_requires_tls) {
+    const Config c = config_from(R"(
+        routes = (
+          { domain = "auth.test"; host = "relay.auth.test"; port = 587; auth = { user = "u"; password = "p"; }; },
+          { domain = "plain.test"; host = "relay.plain.test"; },
+          { domain = "none.test"; host = "relay.none.test"; security = "none"; }
+        );
+    )");
+    const PostfixMapsResult r = render_postfix_maps(c, {"/d", "", "3.7.11", "", PostfixTableType::cdb});
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "tls_policy") == "[relay.auth.test]:587\tencrypt\n[relay.none.test]:25\tnone\n");
+    const std::string main_cf = body(r, "main.cf.snippet");
+    BOOST_TEST(main_cf.find("smtp_sasl_tls_security_options = noanonymous\n") != std::string::npos);
+    BOOST_TEST(main_cf.find("smtp_sasl_security_options") == std::string::npos);  // Postfix's noplaintext stays
+}
+
+// The admin's own relay domains keep taking every recipient once relay_recipient_maps is set;
+// a domain a route covers as local gets the route's list instead.
+BOOST_AUTO_TEST_CASE(kept_relay_domains_take_every_recipient) {
+    const Config c = config_from(R"(
+        routes = ( { domain = "backup.test"; treat_recipient_as = "local"; deliver_to = "listed";
+                     addresses = [ "a@backup.test" ]; } );
+    )");
+    PostfixMapsOptions options{"/d", "", "3.7.11", "", PostfixTableType::cdb, {"admin.test", "backup.test", "xn--caf-dma.test"}};
+    const PostfixMapsResult r = render_postfix_maps(c, options);
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    BOOST_TEST(body(r, "relay_recipients") == "@admin.test\tOK\n@café.test\tOK\n@xn--caf-dma.test\tOK\na@backup.test\tOK\n");
 }
 
 BOOST_AUTO_TEST_SUITE_END()

@@ -128,6 +128,8 @@ struct RouteConfig {
     std::uint32_t file = 0;  // index into Config::files
     // The small members last, together (a hundred thousand routes: every byte is 100 kB).
     Security security = Security::none;
+    // Unset: the MTA's own TLS level applies (no per-route TLS policy is written).
+    bool security_given = false;
     bool tls_verify = false;  // the hosts' certificates must verify (CA and name)
     // hMailServer's "ETRN" routes: mail is held in the queue until the destination asks for it
     // with ETRN <domain>, then delivered to the route's hosts.

@@ -12,7 +12,7 @@
 //   relay_domains(.regexp)  domains of routes treated as local (backup MX), and local domains
 //   relay_recipients(.regexp)  their listed addresses, or the whole domain
 //   master.cf.snippet       only the transports the routes need
-//   main.cf.snippet         the "name = value" lines that wire it all in
+//   main.cf.snippet         the "name = value" lines that wire it all in (merged by routectl apply)
 // The keyed tables are text as postmap reads it; main.cf names them with the table type of the
 // options (cdb:/path, lmdb:/path, hash:/path). Everything is sorted, so the same config always
 // gives the same bytes. Keys are written the way Postfix looks them up: addresses in external
@@ -27,6 +27,7 @@
 #include "route_milter/core/diagnostic.hpp"
 #include "route_milter/core/milter_socket.hpp"
 #include "route_milter/core/name_code.hpp"
+#include "route_milter/postfix/main_cf_merge.hpp"
 
 #include <string>
 #include <vector>
@@ -51,12 +52,16 @@ struct PostfixMapsOptions {
     std::string mail_version;
     std::string mail_version_error;
     PostfixTableType table_type;  // of the keyed tables main.cf names
+    // The admin's own relay domains, whose recipients Postfix took without a list: each gets
+    // "@domain OK" in relay_recipients (routectl apply fills it in).
+    std::vector<std::string> kept_relay_domains = {};
 };
 
 struct PostfixMapsResult {
     std::vector<RenderedFile> files;  // empty when errors is set
     Diagnostics errors;              // routes Postfix cannot express, conflicting credentials
     Diagnostics notes;               // what the files cannot honour exactly (schedules beyond 100 days)
+    std::vector<MainCfWanted> main_cf;  // the settings main.cf.snippet shows, for routectl apply
 };
 
 // The relay_recipients file generates its listed-address lines from config.listed when it is written
