@@ -74,7 +74,7 @@ int command_sendmail(const SendmailOptions& options) {
 }
 
 const RoutectlCommand sendmail_command{
-    "sendmail", "write the Sendmail maps and sendmail.mc snippet that carry the routes; print the commands that apply them",
+    "sendmail", "write the Sendmail maps and sendmail.mc snippet of the routes, and print how to apply them",
     {{"output", 'o', "DIR", true},
      {"makemap"},
      {"sendmail-config", 0, "FILE"},
