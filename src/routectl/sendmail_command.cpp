@@ -3,6 +3,7 @@
 #include "output_files.hpp"
 #include "policy_loading.hpp"
 #include "route_milter/sendmail/sendmail_maps.hpp"
+#include "route_milter/sendmail/sendmail_steps.hpp"
 #include "run_command.hpp"
 
 #include <sys/stat.h>
@@ -10,6 +11,8 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <fstream>
+#include <iterator>
 
 namespace route_milter {
 
@@ -54,18 +57,24 @@ int command_sendmail(const SendmailOptions& options) {
                               return std::string();
                           }};
     if (const int status = write_and_report(directory, maps.files, makemap); status != EX_OK) return status;
+    SendmailSteps steps;
+    steps.output_dir = directory;
+    steps.files = &maps.files;
+    steps.sendmail_config = absolute_path(options.sendmail_config.empty() ? default_sendmail_config : options.sendmail_config);
+    steps.makemap_config = options.sendmail_config.empty() ? "" : absolute_path(options.sendmail_config);
+    steps.maps_compiled = options.makemap;
+    if (std::ifstream cf(steps.sendmail_config); cf)
+        steps.pid_file = sendmail_pid_file(std::string(std::istreambuf_iterator<char>(cf), {}));
     for (const SendmailQueueGroup& g : maps.queue_groups) {
         struct stat st {};
-        if (::stat(g.directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode))
-            std::fprintf(stderr, "routectl: note: queue group %s (route %s) needs the directory %s: create it "
-                                 "(install -d -m 0700 %s) before sendmail reads the new sendmail.cf\n",
-                         g.name.c_str(), g.route->pattern.text().c_str(), g.directory.c_str(), g.directory.c_str());
+        if (::stat(g.directory.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) steps.missing_directories.push_back(g.directory);
     }
+    std::fputs(render_sendmail_steps(steps).c_str(), stdout);
     return EX_OK;
 }
 
 const RoutectlCommand sendmail_command{
-    "sendmail", "write the Sendmail maps and sendmail.mc snippet that carry the routes",
+    "sendmail", "write the Sendmail maps and sendmail.mc snippet of the routes, and print how to apply them",
     {{"output", 'o', "DIR", true},
      {"makemap"},
      {"sendmail-config", 0, "FILE"},

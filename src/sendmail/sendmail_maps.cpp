@@ -136,8 +136,13 @@ public:
         files.push_back({"mailertable", render_table(config_, "mailertable: where each route's mail goes", std::move(mailertable_)),
                          0644, true});
         // A line per listed address: streamed from the address store when it is written.
+        std::string access_header =
+            header(config_, "access map: backup-MX relaying, TLS requirements and queue groups of the routes");
+        if (rehearsed_)
+            access_header += "# routes in warn mode relay their whole domain (To:domain RELAY): route-milter alone logs\n"
+                             "# the recipients they do not list; in enforce mode their listed addresses come back\n";
         files.push_back(table_file(
-            "access", header(config_, "access map: backup-MX relaying, TLS requirements and queue groups of the routes"),
+            "access", std::move(access_header),
             map_table_lines(std::move(access_)), std::move(listed_relays_), "RELAY", 0644, true));
         files.push_back(
             {"authinfo", render_table(config_, "authinfo: SMTP AUTH credentials per route target", std::move(authinfo_)), 0600, true});
@@ -262,8 +267,12 @@ private:
 
         // The loader refuses "local" on "*" (open_relay.hpp).
         if (r.treat_recipient_as != AddressClass::local) return;
-        if (r.deliver_to == DeliverTo::all) {
+        // A route in warn mode is relayed whole, as one that delivers to all: the milter alone
+        // rehearses its address list, logging what Sendmail would otherwise refuse itself.
+        const bool warn = effective_mode(config_, &r) == Mode::warn;
+        if (r.deliver_to == DeliverTo::all || warn) {
             set(access_, "To:" + key, "RELAY", r, "relay entry");
+            rehearsed_ = rehearsed_ || (warn && r.deliver_to == DeliverTo::listed);
             return;
         }
         const auto route = static_cast<std::uint32_t>(&r - config_.routes.data());
@@ -504,6 +513,7 @@ private:
     std::string default_group_;
     std::set<int> ports_, etrn_ports_;
     bool uses_tls_verify_ = false;
+    bool rehearsed_ = false;  // a route with an address list is in warn mode
 };
 
 std::uint64_t fnv1a(std::string_view s) {

@@ -18,6 +18,7 @@ import shutil
 import signal
 import smtplib
 import ssl
+import subprocess
 import sys
 import tempfile
 import threading
@@ -29,7 +30,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 from lab_sendmail import (EX_CONFIG, REPO_ROOT, LabError, SendmailLab, cleanup_all,  # noqa: E402
-                          free_port, postfix_lab, routectl_binary, run_routectl, wait_for, work_base,
+                          free_port, port_open, postfix_lab, routectl_binary, run_routectl, wait_for, work_base,
                           write_config)
 from smtp_sink import SmtpSink, make_test_pki  # noqa: E402
 import suite_runner  # noqa: E402  (tests/integration, put on sys.path by lab_sendmail)
@@ -1026,6 +1027,101 @@ class MilterDownTests(LabTestCase):
 
 # ================================================================ maps: every domain gets its own route
 
+def printed_steps(stdout):
+    """The /bin/sh script routectl sendmail prints after its report of the files."""
+    start = stdout.find("# next, as root")
+    if start < 0:
+        raise LabError("routectl sendmail printed no steps:\n" + stdout)
+    return stdout[start:]
+
+
+class PrintedStepsTests(LabTestCase):
+    """A route in warn mode through Sendmail's own files, put into service by running exactly what
+    routectl sendmail prints (makemap, m4, SIGHUP through the PidFile): Sendmail relays the route's
+    whole domain and the milter alone logs the recipients it does not list; in enforce mode
+    Sendmail refuses them again."""
+
+    ROUTE = (', { domain = "rehearse.test"; host = "[127.0.0.1]"; port = %d; treat_recipient_as = "local";\n'
+             '    deliver_to = "listed"; addresses = [ "listed@rehearse.test" ]; mode = "%s"; }')
+
+    def tearDown(self):
+        use_config(make_config())
+        self.apply()
+
+    def apply(self):
+        """routectl sendmail for the lab without --makemap, then its printed steps; the script."""
+        r = run_routectl("sendmail", "-c", config_path(), "-o", LAB.maps_dir, "--queue-dir", LAB.queue_dir,
+                         "--sendmail-config", LAB.cf)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        script = printed_steps(r.stdout)
+        pid_file = LAB.path("sendmail.pid")
+        before = os.stat(pid_file).st_mtime_ns
+        done = subprocess.run(["/bin/sh", "-e", "-c", script], capture_output=True, text=True, env=LAB.env(),
+                              timeout=120, stdin=subprocess.DEVNULL)
+        self.assertEqual(done.returncode, 0, script + done.stdout + done.stderr)
+        wait_for(lambda: os.stat(pid_file).st_mtime_ns != before and port_open(LAB.host, LAB.port), 30,
+                 what="sendmail started again by the printed SIGHUP")
+        self.assertIsNone(LAB.proc.poll(), "the daemon did not survive its restart")
+        return script
+
+    def use_mode(self, mode):
+        use_config(make_config(extra_routes=self.ROUTE % (SINKS["backup"].port, mode)))
+        return self.apply()
+
+    def test_the_printed_steps_compile_what_sendmail_cf_reads(self):
+        script = self.use_mode("enforce")
+        with open(LAB.cf) as f:
+            cf = f.read()
+        # K<name> <type> [flags] <path>: the maps the rebuilt sendmail.cf reads from the output directory
+        declared = {m.group(3): m.group(2) for m in re.finditer(r"(?m)^K(\w+) (\w+) .*?(\S+)$", cf)
+                    if m.group(3).startswith(LAB.maps_dir + "/")}
+        compiled = {m.group(2): m.group(1) for m in
+                    re.finditer(r"(?m)^\(?(?:umask 077 && )?makemap (?:-C \S+ )?(\w+) (\S+) < (\S+)", script)}
+        self.assertEqual(set(declared), {os.path.join(LAB.maps_dir, n) for n in ("mailertable", "access", "authinfo")})
+        self.assertEqual(compiled, declared, script)
+        self.assertIn("-C %s " % LAB.cf, script)
+        for path in compiled:
+            self.assertGreaterEqual(os.stat(path + ".db").st_mtime_ns, os.stat(path).st_mtime_ns, path)
+        self.assertEqual(os.stat(os.path.join(LAB.maps_dir, "authinfo.db")).st_mode & 0o777, 0o600)
+        # The include line the admin adds once is the one the lab's sendmail.mc holds.
+        include = re.search(r"(?m)^#   (include\(.*)$", script).group(1)
+        with open(LAB.mc) as f:
+            self.assertIn(include + "\n", f.read())
+        # The new route's queue group: its directory made, its QUEUE_GROUP in the rebuilt cf.
+        self.assertIn("install -d -m 0700 %s/route_rehearse_test\n" % LAB.queue_dir, script)
+        self.assertTrue(os.path.isdir(os.path.join(LAB.queue_dir, "route_rehearse_test")))
+        self.assertRegex(cf, r"(?m)^Qroute_rehearse_test, P=%s/route_rehearse_test," % re.escape(LAB.queue_dir))
+        self.assertRegex(script, r"(?m)^kill -HUP \"\$\(head -n 1 %s\)\"$" % re.escape(LAB.path("sendmail.pid")))
+
+    def test_warn_route_is_rehearsed_by_the_milter_then_enforced_by_sendmail(self):
+        unlisted = uniq("unlisted") + "@rehearse.test"
+        self.use_mode("warn")
+        offset = MILTER.log_offset()
+        self.assertReply(self.rcpt(unlisted, source=OUTSIDE_CLIENT), 250, msg="warn: Sendmail relays the domain")
+        self.assertReply(self.rcpt("listed@rehearse.test", source=OUTSIDE_CLIENT), 250)
+        wait_for(lambda: unlisted in MILTER.log_text()[offset:], 5, what="the milter's warning")
+        warned = [l for l in MILTER.log_text()[offset:].splitlines() if unlisted in l]
+        self.assertEqual(len(warned), 1, warned)
+        self.assertRegex(warned[0], r": warn: RCPT from \S*\[127\.0\.0\.2\]: would reject: 550 5\.1\.1 ")
+        with open(os.path.join(LAB.maps_dir, "access")) as f:
+            access = f.read()
+        self.assertIn("To:rehearse.test\tRELAY\n", access)
+        self.assertNotIn("To:listed@rehearse.test", access)
+
+        self.use_mode("enforce")
+        with open(os.path.join(LAB.maps_dir, "access")) as f:
+            access = f.read()
+        self.assertNotIn("To:rehearse.test\t", access)
+        self.assertIn("To:listed@rehearse.test\tRELAY\n", access)
+        offset = MILTER.log_offset()
+        self.assertReply(self.rcpt(unlisted, source=OUTSIDE_CLIENT), 550, "5.7.1", "Relaying denied",
+                         msg="enforce: Sendmail's access map refuses it")
+        self.assertReply(self.rcpt("listed@rehearse.test", source=OUTSIDE_CLIENT), 250)
+        # A client Sendmail lets relay meets the milter, which now refuses rather than warns.
+        self.assertReply(self.rcpt(unlisted), 550, "5.1.1")
+        self.assertNotIn(": warn: ", MILTER.log_text()[offset:])
+
+
 class MapSpecificityTests(LabTestCase):
     """A second lab's files (sendmail.cf and maps, no daemon: sendmail -bt only) for a config
     with a "*" route, a local wildcard route and more specific routes below it, local domains."""
@@ -1205,7 +1301,7 @@ class SinkTlsTests(unittest.TestCase):
 CLASS_ORDER = [SinkTlsTests, GeneratedFilesTests, ResolutionTests, RouteDecisionTests, HostileAddressTests,
                AddressDifferentialTests, DeliveryTests,
                FailoverTests, EtrnTests, WireSecurityTests, TlsForAuthTests, RetryTests,
-               ReloadTests, BadConfigTests, MilterDownTests, MapSpecificityTests]
+               ReloadTests, BadConfigTests, MilterDownTests, PrintedStepsTests, MapSpecificityTests]
 
 
 if __name__ == "__main__":

@@ -457,6 +457,67 @@ BOOST_AUTO_TEST_CASE(paths_that_cannot_go_into_sendmail_mc_are_errors) {
     BOOST_TEST(errors_of(render_sendmail_maps(c, o)).find("milter socket cannot be named") != std::string::npos);
 }
 
+// A route in warn mode: Sendmail relays its whole domain (the milter alone rehearses the list);
+// in enforce mode only the listed addresses. The route's own mode wins over the top-level one.
+BOOST_AUTO_TEST_CASE(warn_routes_relay_their_whole_domain_until_they_enforce) {
+    const auto access_of = [](const std::string& top, const std::string& own_a, const std::string& own_wild) {
+        const Config c = config_from(top + R"(
+            routes = (
+              { domain = "a.test"; treat_recipient_as = "local"; deliver_to = "listed";)" + own_a + R"(
+                addresses = [ "alice@a.test", "bob@a.test" ]; },
+              { domain = "*.w.test"; treat_recipient_as = "local"; deliver_to = "listed";)" + own_wild + R"(
+                addresses = [ "carol@x.w.test" ]; },
+              { domain = "ext.test"; deliver_to = "listed"; addresses = [ "dave@ext.test" ]; }
+            );)");
+        const SendmailMapsResult r = render_sendmail_maps(c, options());
+        BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+        std::string to;  // the To: lines only
+        const std::string b = body(r, "access");
+        for (std::size_t start = 0, end; start < b.size(); start = end + 1) {
+            end = b.find('\n', start);
+            if (b.compare(start, 3, "To:") == 0) to += b.substr(start, end - start + 1);
+        }
+        return std::make_pair(to, content_of(file(r, "access")));
+    };
+    const std::string listed_only =
+        "To:alice@a.test\tRELAY\nTo:bob@a.test\tRELAY\nTo:carol@x.w.test\tRELAY\n";
+    const std::string all_relayed = "To:.a.test\tSKIP\nTo:.w.test\tRELAY\nTo:a.test\tRELAY\n";
+    const std::string rehearsal_note = "routes in warn mode relay their whole domain";
+
+    const auto [enforced, enforced_text] = access_of("", "", "");
+    BOOST_TEST(enforced == listed_only);
+    BOOST_TEST(enforced_text.find(rehearsal_note) == std::string::npos);
+
+    const auto [top_warn, top_warn_text] = access_of("mode = \"warn\";", "", "");
+    BOOST_TEST(top_warn == all_relayed);  // ext.test is not local: Sendmail never relays it by the map
+    BOOST_TEST(top_warn_text.find(rehearsal_note) != std::string::npos);
+
+    BOOST_TEST(access_of("", " mode = \"warn\";", " mode = \"warn\";").first == all_relayed);
+    BOOST_TEST(access_of("", " mode = \"warn\";", "").first ==
+               "To:.a.test\tSKIP\nTo:a.test\tRELAY\nTo:carol@x.w.test\tRELAY\n");
+    // A route that enforces under a top-level warn keeps its list.
+    BOOST_TEST(access_of("mode = \"warn\";", " mode = \"enforce\";", "").first ==
+               "To:.w.test\tRELAY\nTo:alice@a.test\tRELAY\nTo:bob@a.test\tRELAY\n");
+    BOOST_TEST(access_of("mode = \"warn\";", " mode = \"enforce\";", " mode = \"enforce\";").first == listed_only);
+}
+
+// In warn mode no address becomes a key, so none that Sendmail could not look up is an error.
+BOOST_AUTO_TEST_CASE(a_warn_route_needs_no_address_sendmail_can_look_up) {
+    const std::string routes = R"(
+        routes = ( { domain = "q.test"; treat_recipient_as = "local"; deliver_to = "listed"; MODE
+                     addresses = [ "ok@q.test", "\"x y\"@q.test" ]; } );)";
+    const auto with = [&](const std::string& mode) {
+        std::string text = routes;
+        text.replace(text.find("MODE"), 4, mode);
+        return render_sendmail_maps(config_from(text), options());
+    };
+    BOOST_TEST(errors_of(with("mode = \"enforce\";")).find("address with a blank") != std::string::npos);
+    const SendmailMapsResult warn = with("mode = \"warn\";");
+    BOOST_REQUIRE_MESSAGE(warn.errors.empty(), errors_of(warn));
+    BOOST_TEST(body(warn, "access").find("To:q.test\tRELAY\n") != std::string::npos);
+    BOOST_TEST(body(warn, "access").find("@q.test") == std::string::npos);
+}
+
 
 namespace {
 
@@ -520,7 +581,7 @@ BOOST_AUTO_TEST_CASE(nested_routes_get_what_their_own_route_says_in_every_map) {
         for (std::size_t i = 0; i < bases.size(); ++i)
             if (std::count(bases[i].begin(), bases[i].end(), '.') < 3)
                 for (const std::string& l : labels) bases.push_back(l + "." + bases[i]);
-        std::string text = "routes = (\n";
+        std::string text = next(3) == 0 ? "mode = \"warn\";\nroutes = (\n" : "routes = (\n";
         int host = 0;
         const auto attributes = [&](bool exact, const std::string& base) {
             std::string a;
@@ -528,8 +589,9 @@ BOOST_AUTO_TEST_CASE(nested_routes_get_what_their_own_route_says_in_every_map) {
             else if (next(3) == 0) a += " security = \"starttls-required\";";
             if (next(2) == 0) {
                 a += " treat_recipient_as = \"local\";";
-                if (exact && next(2) == 0) a += " deliver_to = \"listed\"; addresses = [ \"u@" + base + "\" ];";
+                if (next(2) == 0) a += " deliver_to = \"listed\"; addresses = [ \"u@" + std::string(exact ? "" : "x.") + base + "\" ];";
             }
+            if (next(4) == 0) a += next(2) == 0 ? " mode = \"warn\";" : " mode = \"enforce\";";
             return a;
         };
         for (const std::string& base : bases) {
@@ -553,7 +615,7 @@ BOOST_AUTO_TEST_CASE(nested_routes_get_what_their_own_route_says_in_every_map) {
             const std::string why = domain + " (route " + (route ? route->pattern.text() : "none") + ")\n" + text;
             const std::string relay = sendmail_lookup(access, "To:", domain, true);
             const bool relayed = exact_or_wildcard && route->treat_recipient_as == AddressClass::local &&
-                                 route->deliver_to == DeliverTo::all;
+                                 (route->deliver_to == DeliverTo::all || effective_mode(c, route) == Mode::warn);
             BOOST_TEST((relay == "RELAY") == relayed, "To: " << relay << " for " << why);
             const std::string group = sendmail_lookup(access, "QGRP:", domain, true);
             BOOST_TEST((group == "SKIP" ? "" : group) ==

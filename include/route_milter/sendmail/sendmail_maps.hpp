@@ -5,7 +5,9 @@
 //                        "*"); several hosts esmtp:[mx1]:[mx2], tried in order; a port other
 //                        than 25 gets its own mailer, route_esmtp_PORT; an ETRN route an
 //                        expensive one (F=e), route_etrn_esmtp_PORT
-//   access               To: RELAY for routes treated as local (backup MX), TLS_Srv:/Try_TLS:
+//   access               To: RELAY for routes treated as local (backup MX: the listed addresses,
+//                        the whole domain for deliver_to "all" and for a route in warn mode,
+//                        whose list the milter alone rehearses), TLS_Srv:/Try_TLS:
 //                        per target host and TLS_Rcpt: per domain where security asks for it
 //                        (VERIFY:112+CN with tls_verify), QGRP: putting each route in its own
 //                        queue group, ETRN: OK for the ETRN routes' domains
