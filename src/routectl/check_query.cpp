@@ -136,6 +136,16 @@ int command_check(const CheckOptions& options) {
             std::fprintf(stderr, "%s:%u: warning: ip range \"%s\" expired at %s and matches no client\n",
                          r.file < config->files.size() ? config->files.c_str(r.file) : config->file.c_str(), r.line,
                          r.name.c_str(), format_utc_timestamp(*r.expires).c_str());
+    // A route's password may go in clear: say so where the route is written.
+    for (const RouteConfig& r : config->routes) {
+        if (!r.auth || !r.security_given || (r.security != Security::none && r.security != Security::starttls)) continue;
+        std::fprintf(stderr,
+                     "%s:%u: warning: route %s: its SMTP AUTH could go in clear (security \"%s\"%s): set security = "
+                     "\"starttls-required\" or \"tls\", or leave security unset (TLS is then required for AUTH)\n",
+                     r.file < config->files.size() ? config->files.c_str(r.file) : config->file.c_str(), r.line,
+                     r.pattern.text().c_str(), std::string(name_of(r.security)).c_str(),
+                     r.security == Security::starttls ? ": without STARTTLS from the host the session stays unencrypted" : "");
+    }
     return EX_OK;
 }
 

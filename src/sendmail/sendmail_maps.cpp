@@ -232,11 +232,12 @@ private:
                 const Target t = target_of(host);
                 value += ":" + t.bracketed;
                 check_host(t.key, r);
-                if (r.security == Security::none) set(access_, "Try_TLS:" + t.key, "NO", r, "Try_TLS");
+                // Unset security keeps Sendmail's own (it tries STARTTLS); with AUTH, TLS is required.
+                if (r.security == Security::none && r.security_given) set(access_, "Try_TLS:" + t.key, "NO", r, "Try_TLS");
                 // try_tls looks the host's name up, then its address: a named host that wants TLS
                 // must not inherit the "NO" of an [address] route (any value but NO means "try").
                 else if (host.front() != '[') set(access_, "Try_TLS:" + t.key, "YES", r, "Try_TLS");
-                if (r.security == Security::starttls_required)
+                if (r.security == Security::starttls_required || (!r.security_given && r.auth))
                     set(access_, "TLS_Srv:" + t.key, tls_requirement(r), r, "TLS_Srv");
                 if (r.auth)
                     set(authinfo_, "AuthInfo:" + t.key,

@@ -54,9 +54,10 @@ const char* routes = R"(
         retries = 30; retry_minutes = 60; },
       { domain = "*.wild.test"; host = "[192.0.2.5]"; port = 2525; security = "starttls-required";
         treat_recipient_as = "local"; auth = { user = "relay"; password = "s3 cr:et"; }; },
-      { domain = "all.test"; host = "127.0.0.1"; treat_recipient_as = "local"; retries = 2; retry_minutes = 5; },
+      { domain = "all.test"; host = "127.0.0.1"; security = "none"; treat_recipient_as = "local"; retries = 2;
+        retry_minutes = 5; },
       { domain = "mx.test"; security = "starttls-required"; },
-      { domain = "v6.test"; host = "[2001:DB8::1]"; },
+      { domain = "v6.test"; host = "[2001:DB8::1]"; security = "none"; },
       { domain = "*"; host = "smarthost.test"; port = 587; }
     );
 )";
@@ -97,7 +98,7 @@ BOOST_AUTO_TEST_CASE(maps_are_sorted_and_complete) {
                "Try_TLS:127.0.0.1\tNO\n"
                "Try_TLS:IPv6:2001:db8::1\tNO\n"
                "Try_TLS:mx1.example.com\tYES\n"  // by name: no "NO" for its address may apply
-               "Try_TLS:smarthost.test\tNO\n");
+               "Try_TLS:smarthost.test\tYES\n");  // security unset: Sendmail's own STARTTLS
     BOOST_TEST(body(r, "authinfo") == "AuthInfo:192.0.2.5\t\"U:relay\" \"P=czMgY3I6ZXQ=\" \"M:PLAIN LOGIN\"\n");
     BOOST_TEST(file(r, "authinfo").mode == 0600u);
     BOOST_TEST(file(r, "mailertable").compile_map);
@@ -334,7 +335,7 @@ BOOST_AUTO_TEST_CASE(several_hosts_are_tried_in_order_each_with_auth_and_tls) {
     const Config c = config_from(R"(routes = (
         { domain = "a.test"; host = [ "mx2.a.test", "[192.0.2.7]", "mx1.a.test" ]; port = 2525;
           security = "starttls-required"; auth = { user = "relay"; password = "Secret-1"; }; },
-        { domain = "b.test"; host = [ "[192.0.2.8]", "[2001:db8::8]" ]; } );)");
+        { domain = "b.test"; host = [ "[192.0.2.8]", "[2001:db8::8]" ]; security = "none"; } );)");
     const SendmailMapsResult r = render_sendmail_maps(c, options());
     BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
     // the order of the config, not sorted: Sendmail tries ':'-separated hosts in order
@@ -637,6 +638,19 @@ BOOST_AUTO_TEST_CASE(nested_routes_get_what_their_own_route_says_in_every_map) {
                        "mailertable: " << mailer << " for " << why);
         }
     }
+}
+
+// A password never crosses the wire in clear: AUTH without security requires STARTTLS.
+BOOST_AUTO_TEST_CASE(auth_without_security_requires_tls) {
+    const Config c = config_from(R"(routes = (
+        { domain = "a.test"; host = "relay.a.test"; port = 587; auth = { user = "u"; password = "p"; }; },
+        { domain = "b.test"; host = "[192.0.2.9]"; } );)");
+    const SendmailMapsResult r = render_sendmail_maps(c, options());
+    BOOST_REQUIRE_MESSAGE(r.errors.empty(), errors_of(r));
+    const std::string access = body(r, "access");
+    BOOST_TEST(access.find("TLS_Srv:relay.a.test\tENCR:112\n") != std::string::npos, access);
+    BOOST_TEST(access.find("Try_TLS:relay.a.test\tYES\n") != std::string::npos, access);
+    BOOST_TEST(access.find("192.0.2.9") == std::string::npos, access);  // Sendmail's own level
 }
 
 BOOST_AUTO_TEST_SUITE_END()
