@@ -756,8 +756,9 @@ ImportResult Importer::run() {
     c += "# hMailServer's routes. Number of tries N = 1 delivery + (N - 1) retries.\n";
     if (!commented_out_.empty()) {
         c += "# Written commented out, whole, after the live routes (lines starting with \"#| \"): to use one,\n"
-             "# delete the \"#| \" from each of its lines, comma included (leave the comma out if no route comes\n"
-             "# before it), after the changes its \"before uncommenting\" comments name. The routes:\n";
+             "# delete the \"#| \" from each of its lines (its first, a lone comma, joins it to the route before\n"
+             "# it: leave that line out where no live route comes before), after the changes its \"before\n"
+             "# uncommenting\" comments name. The routes:\n";
         for (const std::string& n : commented_out_) c += comment_lines("", "- " + n, "  ");
     }
     c += "routes = (\n" + routes_text_ + (routes_text_.empty() ? "" : "\n") + ");\n";

@@ -857,4 +857,24 @@ BOOST_AUTO_TEST_CASE(a_hostile_note_cannot_leave_its_comment) {
     BOOST_TEST(testing::errors_text(uo).find(".domain") != std::string::npos, testing::errors_text(uo));
 }
 
+// With no live route, the first route written commented out has no comma line, the others one,
+// which is left out when that one is uncommented alone (as the header says).
+BOOST_AUTO_TEST_CASE(commented_out_routes_without_a_live_route) {
+    HmsRoute star = route("*");
+    star.to_all_addresses = false;  // and lists none: written commented out, as is the route it shadows
+    const ImportResult i = imported(backup_with({route("a.example"), star}));
+    BOOST_TEST(i.routes == 0u);
+    BOOST_TEST(i.routes_commented_out == 2u);
+    BOOST_TEST(loaded(i).routes.empty());
+    std::string a = uncommented(i.config_text, "a.example");
+    const std::size_t comma = a.find("\n  ,\n");
+    BOOST_REQUIRE(comma != std::string::npos);
+    BOOST_TEST(!load_config_text(a, "imported.conf").config.has_value());
+    a.erase(comma, 4);
+    const ConfigResult c = load_config_text(a, "imported.conf");
+    BOOST_REQUIRE_MESSAGE(c.config.has_value(), testing::errors_text(c) + a);
+    BOOST_TEST(c.config->routes.size() == 1u);
+    BOOST_TEST(uncommented(i.config_text, "*").find("\n  ,\n") == std::string::npos);
+}
+
 BOOST_AUTO_TEST_SUITE_END()
