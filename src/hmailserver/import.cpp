@@ -217,6 +217,9 @@ private:
     std::vector<RouteOut> routes_;
     StringIndex exact_routes_, wildcard_routes_;  // routes_ by pattern text, by wildcard suffix
     std::optional<std::uint32_t> catch_all_route_;
+    // The addresses live "*" and "*.x" routes list, by canonical domain: what a route written
+    // commented out would take from them.
+    std::multimap<std::string, std::pair<const RouteOut*, std::string>, std::less<>> wildcard_listed_;
     std::vector<std::string> commented_out_;  // "route \"NAME\": why", for the header
 };
 
@@ -528,6 +531,8 @@ void Importer::filter_addresses(RouteOut& out) {
                  &out.comments);
         } else {
             out.addresses.push_back(ascii_lower(text));
+            if (out.live() && !out.pattern.is_exact())
+                wildcard_listed_.emplace(std::string(domain), std::pair{&out, out.addresses.back()});
         }
     }
 }
@@ -545,23 +550,20 @@ void Importer::check_uncommenting(RouteOut& out) {
         note(route_subject(*out.from), "its domain is one of this server's domains: route-milter judges every recipient of "
                                        "a local domain as local, never by the route",
              &out.comments);
-    std::vector<std::string> taken;
-    std::string from;
-    for (const RouteOut& live : routes_) {
-        if (!live.live() || live.from->to_all_addresses || live.pattern.specificity() >= out.pattern.specificity()) continue;
-        for (const std::string& a : live.addresses)
-            if (out.pattern.matches(std::string_view(a).substr(a.rfind('@') + 1))) {
-                if (taken.empty() || from != live.from->name)
-                    taken.push_back("from route \"" + shown(live.from->name) + "\":");
-                from = live.from->name;
-                taken.push_back(a);
-            }
+    std::string taken;
+    const auto take = [&](const std::string& domain, const std::pair<const RouteOut*, std::string>& listed) {
+        const RouteOut& live = *listed.first;
+        if (live.live() && live.pattern.specificity() < out.pattern.specificity() && out.pattern.matches(domain))
+            taken += " " + listed.second + " (route \"" + shown(live.from->name) + "\")";
+    };
+    if (out.pattern.is_exact()) {
+        const auto [first, last] = wildcard_listed_.equal_range(out.pattern.text());
+        for (auto it = first; it != last; ++it) take(it->first, it->second);
+    } else {
+        for (const auto& [domain, listed] : wildcard_listed_) take(domain, listed);
     }
-    if (!taken.empty()) {
-        std::string list;
-        for (const std::string& t : taken) list += " " + t;
-        problem(out, "it takes the domains of addresses another route lists; remove them there:" + list);
-    }
+    if (!taken.empty())
+        problem(out, "it takes the domains of addresses another route lists; remove them there:" + taken);
 }
 
 void Importer::read_routes() {

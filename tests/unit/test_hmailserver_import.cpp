@@ -776,7 +776,7 @@ BOOST_AUTO_TEST_CASE(commented_out_routes_say_what_to_change_before_uncommenting
     BOOST_TEST(i.routes_commented_out == 4u);
     loaded(i);
     BOOST_TEST(has_note(i, "route \"*.example.com\": before uncommenting: it takes the domains of addresses another "
-                           "route lists; remove them there: from route \"*\": a@x.example.com"),
+                           "route lists; remove them there: a@x.example.com (route \"*\")"),
                lines(i.notes));
     BOOST_TEST(has_note(i, "route \"mail?.example.org\": before uncommenting: domain: give it one route-milter takes"));
     BOOST_TEST(has_note(i, "route \"pw.example\": before uncommenting: Password: encrypted password is 2 hex digits"));
