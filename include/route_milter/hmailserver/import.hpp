@@ -27,7 +27,9 @@
 //   errors: what makes a faithful config impossible (an encrypted password with a wrong
 //   encoding, an IP that is not one, a bad host or domain name, ranges that overlap at equal
 //   priority, an ExpiresTime that is no date), each naming the route, range or domain and the
-//   value; all of them, not just the first. No password is ever part of a note or an error.
+//   value; all of them, not just the first. In a route written commented out, such a problem is
+//   a note and a "before uncommenting" comment instead. No password is ever part of a note or
+//   an error.
 #pragma once
 
 #include "route_milter/hmailserver/backup.hpp"
