@@ -55,11 +55,55 @@ std::string quoted(std::string_view s) {
     return out + "\"";
 }
 
-// Text from the backup shown in a note or a comment: one line, no control characters, bounded.
+// Text from the backup shown in a note: one line, no control characters, whole.
 std::string shown(std::string_view s) {
     std::string out;
-    for (const char ch : s.substr(0, 200)) out += static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f ? '?' : ch;
-    if (s.size() > 200) out += "...";
+    for (const char ch : s) out += static_cast<unsigned char>(ch) < 0x20 || ch == 0x7f ? '?' : ch;
+    return out;
+}
+
+// `text` whole as comment lines ("<indent># ...", the lines after the first "<indent># <hang>..."),
+// broken at blanks near 100 columns (a longer word stays whole on its line); every control
+// character, a line's end among them, a blank, so nothing in it can end the comment.
+std::string comment_lines(std::string_view indent, std::string_view text, std::string_view hang = {}) {
+    constexpr std::size_t width = 96;
+    const std::string clean = without_controls(text);
+    const std::string_view rest = clean;
+    std::string out;
+    std::size_t pos = 0;
+    do {
+        std::size_t end = rest.size(), next = rest.size();
+        if (rest.size() - pos > width) {
+            std::size_t blank = rest.rfind(' ', pos + width);
+            if (blank == std::string_view::npos || blank <= pos) blank = rest.find(' ', pos + width);
+            if (blank != std::string_view::npos) end = blank, next = blank + 1;
+        }
+        out += std::string(indent) + "# " + std::string(pos == 0 ? "" : hang) + std::string(rest.substr(pos, end - pos)) + "\n";
+        pos = next;
+    } while (pos < rest.size());
+    return out;
+}
+
+// `text` as adjacent libconfig strings (which it joins into one) of about 72 bytes, each on its
+// own line after the first, cut after a blank where one is near and never inside a UTF-8
+// character: a long description is written whole and stays readable.
+std::string wrapped_string(std::string_view text, std::string_view indent) {
+    constexpr std::size_t width = 72;
+    std::string out;
+    std::size_t pos = 0;
+    do {
+        std::size_t end = text.size();
+        if (text.size() - pos > width) {
+            end = pos + width;
+            if (const std::size_t blank = text.rfind(' ', end - 1); blank != std::string_view::npos && blank > pos + width / 2)
+                end = blank + 1;
+            else
+                while (end > pos + 1 && (static_cast<unsigned char>(text[end]) & 0xC0) == 0x80) --end;
+        }
+        if (pos > 0) out += "\n" + std::string(indent);
+        out += quoted(text.substr(pos, end - pos));
+        pos = end;
+    } while (pos < text.size());
     return out;
 }
 
@@ -127,9 +171,13 @@ private:
         std::vector<std::string> hosts;
         std::vector<std::string> comments;
         std::vector<std::string> addresses;
+        std::vector<std::string> unused_addresses;  // listed, while the route delivers to all
+        std::vector<std::string> before_use;        // what to change before uncommenting it
         std::optional<std::string> password;
+        std::string commented;  // why it is written commented out; "" for a live route
         bool etrn = false;
-        bool live = false;
+        bool filtered = false;  // its addresses were read while it was live
+        bool live() const { return commented.empty(); }
     };
 
     void note(std::string subject, const std::string& text, std::vector<std::string>* comments = nullptr) {
@@ -137,6 +185,13 @@ private:
         if (comments != nullptr) comments->push_back(text);
     }
     void error(const std::string& subject, const std::string& text) { result_.errors.push_back(subject + ": " + text); }
+    // What keeps a route from being written as it was: an error for a live route; for one
+    // written commented out, a note and a comment to act on before uncommenting it.
+    void problem(RouteOut& out, const std::string& text) {
+        if (out.live()) return error(route_subject(*out.from), text);
+        out.before_use.push_back(text);
+        note(route_subject(*out.from), "before uncommenting: " + text);
+    }
 
     static std::string route_subject(const HmsRoute& r) { return "route \"" + shown(r.name) + "\""; }
     static std::string range_subject(const std::string& name) { return "range \"" + shown(name) + "\""; }
@@ -148,6 +203,9 @@ private:
     void filter_addresses(RouteOut& out);
     void index_routes();
     const RouteOut* owner_of(std::string_view domain) const;
+    const RouteOut* same_domain(const RoutePattern& p) const;
+    void check_uncommenting(RouteOut& out);
+    std::string render_route(const RouteOut& out);
     void render();
 
     const HmsBackup& backup_;
@@ -159,7 +217,10 @@ private:
     std::vector<RouteOut> routes_;
     StringIndex exact_routes_, wildcard_routes_;  // routes_ by pattern text, by wildcard suffix
     std::optional<std::uint32_t> catch_all_route_;
-    std::vector<std::string> not_imported_;  // comment lines for routes left out
+    // The addresses live "*" and "*.x" routes list, by canonical domain: what a route written
+    // commented out would take from them.
+    std::multimap<std::string, std::pair<const RouteOut*, std::string>, std::less<>> wildcard_listed_;
+    std::vector<std::string> commented_out_;  // "route \"NAME\": why", for the header
 };
 
 void Importer::read_domains() {
@@ -324,6 +385,7 @@ void Importer::read_ranges() {
 void Importer::index_routes() {
     for (std::uint32_t i = 0; i < routes_.size(); ++i) {
         const RoutePattern& p = routes_[i].pattern;
+        if (!routes_[i].live()) continue;
         if (p.is_catch_all() && !catch_all_route_) catch_all_route_ = i;
         else if (p.is_exact()) exact_routes_.insert(p.text(), i);
         else if (p.is_wildcard()) wildcard_routes_.insert(p.suffix(), i);
@@ -363,13 +425,14 @@ bool Importer::map_route(RouteOut& out) {
         std::string inner = part.size() > 2 && part.front() == '[' && part.back() == ']' ? part.substr(1, part.size() - 2) : part;
         if (parse_ip_address(inner)) out.hosts.push_back("[" + inner + "]");
         else if (canonical_domain(part, canonical) == DomainStatus::ok && is_host_name(canonical)) out.hosts.push_back(part);
-        else error(subject, "TargetHost: not a host name or IP address (\"" + shown(part) + "\")");
+        else problem(out, "TargetHost: not a host name or IP address (\"" + shown(part) + "\")");
     }
     if (const SettingBounds port = route_port_bounds; !out.hosts.empty() && (r.target_port < port.min || r.target_port > port.max))
-        error(subject, "TargetPort out of " + std::to_string(port.min) + ".." + std::to_string(port.max) + " (" +
+        problem(out, "TargetPort out of " + std::to_string(port.min) + ".." + std::to_string(port.max) + " (" +
                            std::to_string(r.target_port) + ")");
     if (!r.use_ssl && (r.connection_security < 0 || r.connection_security > 3))
-        error(subject, "ConnectionSecurity is not 0..3 (" + std::to_string(r.connection_security) + ")");
+        problem(out, "ConnectionSecurity is not 0..3 (" + std::to_string(r.connection_security) + ")" +
+                         (out.live() ? "" : ": written without security"));
     if (r.requires_authentication) {
         if (out.hosts.empty()) {
             note(subject, "RequiresAuthentication without TargetHost: hMailServer delivers by MX lookup and never uses "
@@ -379,7 +442,7 @@ bool Importer::map_route(RouteOut& out) {
             note(subject, "RequiresAuthentication with an empty Username: imported without auth", &out.comments);
         } else {
             PasswordResult p = decrypt_password(trimmed(r.encrypted_password));
-            if (!p.password) error(subject, "Password: " + p.error);
+            if (!p.password) problem(out, "Password: " + p.error + (out.live() ? "" : ": written without auth"));
             else out.password = std::move(p.password);
         }
     }
@@ -406,14 +469,28 @@ bool Importer::map_route(RouteOut& out) {
     return result_.errors.size() == errors_before;
 }
 
+// The live route that has `p`'s very domain, if any.
+const Importer::RouteOut* Importer::same_domain(const RoutePattern& p) const {
+    const std::uint32_t* at = nullptr;
+    if (p.is_exact()) at = exact_routes_.find(p.text());
+    else if (p.is_wildcard()) at = wildcard_routes_.find(p.suffix());
+    else if (p.is_catch_all() && catch_all_route_) at = &*catch_all_route_;
+    return at != nullptr ? &routes_[*at] : nullptr;
+}
+
+// A route's listed addresses, each kept or noted with why not. A live route keeps those
+// hMailServer matched under it; one written commented out those it would take once uncommented.
 void Importer::filter_addresses(RouteOut& out) {
     const HmsRoute& r = *out.from;
     const std::string subject = route_subject(r);
     if (r.to_all_addresses) {
-        if (!r.addresses.empty())
+        if (!r.addresses.empty()) {
             note(subject, std::to_string(r.addresses.size()) +
-                              " listed address(es) ignored: the route delivers to all addresses (as in hMailServer)",
+                              " listed address(es) ignored: the route delivers to all addresses (as in hMailServer); "
+                              "they are written in a comment in it",
                  &out.comments);
+            for (const std::string& a : r.addresses) out.unused_addresses.push_back(trimmed(a));
+        }
         return;
     }
     std::set<std::string, std::less<>> seen;
@@ -431,22 +508,62 @@ void Importer::filter_addresses(RouteOut& out) {
             note(subject, who + " is not an address: dropped", &out.comments);
             continue;
         }
-        if (!seen.insert(std::string(parsed.text())).second) continue;  // the same address in another case
+        if (!seen.insert(std::string(parsed.text())).second) {
+            note(subject, who + " is listed twice (hMailServer compares addresses without regard to case): written once",
+                 &out.comments);
+            continue;
+        }
         const std::string_view domain = parsed.domain();
-        if (!out.pattern.matches(domain)) {
+        const RouteOut* owner = owner_of(domain);
+        if (!out.pattern.empty() && !out.pattern.matches(domain)) {
             note(subject, who + " is outside the route's domain, so hMailServer never matched it here: dropped",
                  &out.comments);
-        } else if (!out.pattern.is_exact() && local_canonical_.count(domain) != 0) {
+        } else if (!out.pattern.empty() && !out.pattern.is_exact() && local_canonical_.count(domain) != 0) {
             note(subject, who + " is in a local domain, which hMailServer serves before any route: dropped",
                  &out.comments);
-        } else if (const RouteOut* owner = owner_of(domain); owner != &out) {
+        } else if (out.live() && owner != &out) {
             note(subject, who + " belongs to route \"" + shown(owner->from->name) +
                               "\", which comes first for its domain in hMailServer too: dropped",
                  &out.comments);
+        } else if (!out.live() && owner != nullptr && owner->live() && owner->pattern.specificity() > out.pattern.specificity()) {
+            note(subject, who + " belongs to route \"" + shown(owner->from->name) +
+                              "\", which route-milter prefers for its domain: dropped",
+                 &out.comments);
         } else {
             out.addresses.push_back(ascii_lower(text));
+            if (out.live() && !out.pattern.is_exact())
+                wildcard_listed_.emplace(std::string(domain), std::pair{&out, out.addresses.back()});
         }
     }
+}
+
+// What keeps a route written commented out from checking once uncommented: a live route of the
+// same domain, and the addresses a less specific live route lists that it would take.
+void Importer::check_uncommenting(RouteOut& out) {
+    if (out.pattern.empty()) return;
+    if (const RouteOut* same = same_domain(out.pattern); same != nullptr && same != &out && same->live()) {
+        problem(out, "route \"" + shown(same->from->name) + "\" has the same domain, and route-milter takes one route per "
+                     "domain: comment that one out first");
+        return;
+    }
+    if (out.pattern.is_exact() && local_canonical_.count(out.pattern.text()) != 0)
+        note(route_subject(*out.from), "its domain is one of this server's domains: route-milter judges every recipient of "
+                                       "a local domain as local, never by the route",
+             &out.comments);
+    std::string taken;
+    const auto take = [&](const std::string& domain, const std::pair<const RouteOut*, std::string>& listed) {
+        const RouteOut& live = *listed.first;
+        if (live.live() && live.pattern.specificity() < out.pattern.specificity() && out.pattern.matches(domain))
+            taken += " " + listed.second + " (route \"" + shown(live.from->name) + "\")";
+    };
+    if (out.pattern.is_exact()) {
+        const auto [first, last] = wildcard_listed_.equal_range(out.pattern.text());
+        for (auto it = first; it != last; ++it) take(it->first, it->second);
+    } else {
+        for (const auto& [domain, listed] : wildcard_listed_) take(domain, listed);
+    }
+    if (!taken.empty())
+        problem(out, "it takes the domains of addresses another route lists; remove them there:" + taken);
 }
 
 void Importer::read_routes() {
@@ -471,101 +588,150 @@ void Importer::read_routes() {
         const HmsRoute& r = backup_.routes[i];
         const std::string subject = route_subject(r);
         const std::string& name = lower[i];
-        const auto leave_out = [&](const std::string& why) {
-            note(subject, "not imported: " + why);
-            not_imported_.push_back("route \"" + shown(r.name) + "\": " + why);
-            ++result_.routes_not_imported;
-        };
-        if (name.empty()) {
-            leave_out("no domain name: hMailServer matches no domain with it");
-            continue;
-        }
-        const std::optional<std::uint32_t> shadow = earlier.first_covering(name);
-        earlier.add(name, place);
-        if (shadow) {
-            leave_out("hMailServer never uses it: route \"" + shown(backup_.routes[order[*shadow]].name) +
-                      "\" comes first in its (alphabetical) order and takes every domain this one matches; "
-                      "route-milter would prefer the more specific route, so it is left out to keep hMailServer's "
-                      "decisions");
-            continue;
-        }
-        const bool plain_wildcard = name == "*" || (name.starts_with("*.") && name.find_first_of("*?", 1) == std::string::npos);
-        if (name.find('?') != std::string::npos || (name.find('*') != std::string::npos && !plain_wildcard)) {
-            leave_out("route-milter's route domains are \"example.com\", \"*.example.com\" or \"*\"; the domains this "
-                      "pattern matched now take the route-milter route that matches them, or none");
-            continue;
-        }
-        auto parsed = RoutePattern::parse(name);
-        if (auto* why = std::get_if<std::string>(&parsed)) {
-            error(subject, "domain: " + *why);
-            continue;
-        }
         RouteOut out;
         out.from = &r;
         out.domain = name;
-        out.pattern = std::get<RoutePattern>(std::move(parsed));
+        std::optional<std::uint32_t> shadow;
+        if (!name.empty()) {
+            shadow = earlier.first_covering(name);
+            earlier.add(name, place);
+        }
+        const bool plain_wildcard = name == "*" || (name.starts_with("*.") && name.find_first_of("*?", 1) == std::string::npos);
+        const bool expressible = !name.empty() && name.find('?') == std::string::npos &&
+                                 (name.find('*') == std::string::npos || plain_wildcard);
+        if (name.empty()) {
+            out.commented = "no domain name: hMailServer matches no domain with it";
+        } else if (shadow) {
+            const std::string& first = lower[order[*shadow]];
+            out.commented = "never reached in hMailServer: route \"" + shown(backup_.routes[order[*shadow]].name) +
+                            "\" comes first alphabetically and matches every domain" +
+                            (first == "*" ? "" : " this one matches") +
+                            "; route-milter would prefer the more specific route, so it stays commented out to keep "
+                            "hMailServer's decisions";
+        } else if (!expressible) {
+            out.commented = "route-milter's route domains are \"example.com\", \"*.example.com\" or \"*\"; the domains "
+                            "this pattern matched now take the route-milter route that matches them, or none";
+        }
+        if (!out.live()) {
+            note(subject, "written commented out: " + out.commented);
+            commented_out_.push_back(subject + ": " + out.commented);
+            ++result_.routes_commented_out;
+        }
         if (!respelled_from[i].empty()) note(subject, "name " + respelled_note(respelled_from[i], name), &out.comments);
+        if (name.empty()) {
+            problem(out, "domain: give it the domain it should take");
+        } else if (!expressible) {
+            problem(out, "domain: give it one route-milter takes, \"example.com\", \"*.example.com\" or \"*\" (\"" +
+                             shown(name) + "\")");
+        } else {
+            auto parsed = RoutePattern::parse(name);
+            if (auto* why = std::get_if<std::string>(&parsed)) {
+                if (out.live()) {
+                    error(subject, "domain: " + *why);
+                    continue;
+                }
+                problem(out, "domain: " + *why);
+            } else {
+                out.pattern = std::get<RoutePattern>(std::move(parsed));
+            }
+        }
         if (!map_route(out)) continue;
-        if (out.pattern.is_exact() && local_canonical_.count(out.pattern.text()) != 0)
+        if (out.live() && out.pattern.is_exact() && local_canonical_.count(out.pattern.text()) != 0)
             note(subject, "its domain is one of this server's domains: hMailServer delivers the accounts it has there "
                           "itself and routes only the other recipients; route-milter judges every recipient of a local "
                           "domain as local (never by the route), and routectl postfix sends all of the domain's mail "
                           "to the route's hosts: remove the route or the domain from local_domains",
                  &out.comments);
-        out.live = true;
         routes_.push_back(std::move(out));
     }
     index_routes();
-    for (RouteOut& out : routes_) filter_addresses(out);
     for (RouteOut& out : routes_)
-        if (!out.from->to_all_addresses && out.addresses.empty()) {
-            out.live = false;
-            const std::string why = "it delivers to listed addresses only and lists none here, so hMailServer refused "
-                                    "every recipient of it (550 Recipient not in route list.); route-milter cannot say "
-                                    "that, and these recipients are now judged without a route";
-            note(route_subject(*out.from), "not imported: " + why);
-            not_imported_.push_back("route \"" + shown(out.from->name) + "\": " + why);
-            ++result_.routes_not_imported;
+        if (out.live()) filter_addresses(out);
+    for (RouteOut& out : routes_)
+        if (out.live() && !out.from->to_all_addresses && out.addresses.empty()) {
+            out.commented = "it delivers to listed addresses only and lists none here, so hMailServer refused every "
+                            "recipient of it (550 Recipient not in route list.); route-milter cannot say that, and these "
+                            "recipients are now judged without a route";
+            note(route_subject(*out.from), "written commented out: " + out.commented);
+            commented_out_.push_back(route_subject(*out.from) + ": " + out.commented);
+            ++result_.routes_commented_out;
+            problem(out, "list the addresses it should take, or set deliver_to = \"all\"");
+            out.filtered = true;
+        }
+    for (RouteOut& out : routes_)
+        if (!out.live()) {
+            if (!out.filtered) filter_addresses(out);
+            check_uncommenting(out);
         }
 }
 
-void Importer::render() {
+// One route's lines, each indented by two blanks and ended by a newline, its comments first.
+std::string Importer::render_route(const RouteOut& out) {
     static constexpr std::array<const char*, 4> security{"none", "tls", "starttls", "starttls-required"};
-    for (const RouteOut& out : routes_) {
-        if (!out.live) continue;
-        const HmsRoute& r = *out.from;
-        std::string& t = routes_text_;
-        t += t.empty() ? "  " : ",\n  ";
-        t += "# hMailServer route \"" + shown(r.name) + "\"\n";
-        for (const std::string& c : out.comments) t += "  # " + shown(c) + "\n";
-        t += "  { domain = " + quoted(out.domain) + ";\n";
-        if (!r.description.empty()) t += "    description = " + quoted(without_controls(r.description)) + ";\n";
-        if (out.etrn) t += "    etrn = true;  # the description starts with ETRN: mail waits for ETRN <domain>\n";
-        if (out.hosts.size() == 1) t += "    host = " + quoted(out.hosts[0]) + ";\n";
-        else if (out.hosts.size() > 1) t += "    host = " + string_list(out.hosts, "             ") + ";  # tried in this order\n";
-        else t += "    # no TargetHost: MX lookup\n";
-        if (!out.hosts.empty()) {
-            t += "    port = " + std::to_string(r.target_port) + ";\n";
-            t += "    security = \"" + std::string(security[r.use_ssl ? 1 : static_cast<std::size_t>(r.connection_security)]) + "\";\n";
-        }
-        t += "    treat_sender_as = \"" + std::string(r.treat_sender_as_local ? "local" : "external") + "\";\n";
-        t += "    treat_recipient_as = \"" + std::string(r.treat_recipient_as_local ? "local" : "external") + "\";\n";
-        if (r.to_all_addresses) {
-            t += "    deliver_to = \"all\";\n";
-        } else {
-            t += "    deliver_to = \"listed\";\n";
-            t += "    addresses = " + string_list(out.addresses, "                  ") + ";\n";
-            result_.listed_addresses += out.addresses.size();
-        }
-        t += "    retries = " + std::to_string(imported_retries(r)) +
-             "; retry_minutes = " + std::to_string(imported_retry_minutes(r)) + ";";
-        if (out.password) {
-            t += "\n    auth = { user = " + quoted(trimmed(r.username)) + "; password = " + quoted(*out.password) + "; };";
-            result_.routes_with_passwords.push_back(shown(r.name));
-        }
-        t += " }";
-        ++result_.routes;
+    const HmsRoute& r = *out.from;
+    std::string t;
+    for (const std::string& b : out.before_use) t += comment_lines("  ", "before uncommenting: " + b);
+    for (const std::string& c : out.comments) t += comment_lines("  ", c);
+    t += "  { domain = " + quoted(out.domain) + ";\n";
+    if (!r.description.empty())
+        t += "    description = " + wrapped_string(without_controls(r.description), "      ") + ";\n";
+    if (out.etrn) t += "    etrn = true;  # the description starts with ETRN: mail waits for ETRN <domain>\n";
+    if (out.hosts.size() == 1) t += "    host = " + quoted(out.hosts[0]) + ";\n";
+    else if (out.hosts.size() > 1) t += "    host = " + string_list(out.hosts, "             ") + ";  # tried in this order\n";
+    else t += "    # no TargetHost: MX lookup\n";
+    if (!out.hosts.empty()) {
+        t += "    port = " + std::to_string(r.target_port) + ";\n";
+        const long long s = r.use_ssl ? 1 : r.connection_security;
+        if (s >= 0 && s <= 3) t += "    security = \"" + std::string(security[static_cast<std::size_t>(s)]) + "\";\n";
     }
+    t += "    treat_sender_as = \"" + std::string(r.treat_sender_as_local ? "local" : "external") + "\";\n";
+    t += "    treat_recipient_as = \"" + std::string(r.treat_recipient_as_local ? "local" : "external") + "\";\n";
+    if (r.to_all_addresses) {
+        t += "    deliver_to = \"all\";\n";
+        if (!out.unused_addresses.empty()) {
+            std::string listed;
+            for (const std::string& a : out.unused_addresses) listed += " " + a;
+            t += comment_lines("    ", "hMailServer's address list for it, unused while it delivers to all:" + listed);
+        }
+    } else {
+        t += "    deliver_to = \"listed\";\n";
+        t += "    addresses = " + string_list(out.addresses, "                  ") + ";\n";
+    }
+    t += "    retries = " + std::to_string(imported_retries(r)) +
+         "; retry_minutes = " + std::to_string(imported_retry_minutes(r)) + ";";
+    if (out.password) t += "\n    auth = { user = " + quoted(trimmed(r.username)) + "; password = " + quoted(*out.password) + "; };";
+    return t + " }\n";
+}
+
+void Importer::render() {
+    for (const RouteOut& out : routes_) {
+        if (!out.live()) continue;
+        std::string& t = routes_text_;
+        t += t.empty() ? "" : ",\n";
+        t += comment_lines("  ", "hMailServer route \"" + out.from->name + "\"");
+        std::string body = render_route(out);
+        body.pop_back();
+        t += body;
+        ++result_.routes;
+        if (!out.from->to_all_addresses) result_.listed_addresses += out.addresses.size();
+        if (out.password) result_.routes_with_passwords.push_back(shown(out.from->name));
+    }
+    bool first = result_.routes == 0;
+    for (const RouteOut& out : routes_) {
+        if (out.live()) continue;
+        std::string& t = routes_text_;
+        t += "\n\n" + comment_lines("  ", "hMailServer route \"" + out.from->name + "\", written commented out: " + out.commented);
+        if (!first) t += "#|   ,\n";
+        first = false;
+        const std::string body = render_route(out);
+        for (std::size_t at = 0; at < body.size();) {
+            const std::size_t end = body.find('\n', at);
+            t += "#| " + body.substr(at, end - at) + "\n";
+            at = end + 1;
+        }
+        if (out.password) result_.routes_with_passwords.push_back(shown(out.from->name));
+    }
+    if (!routes_text_.empty() && routes_text_.back() == '\n') routes_text_.pop_back();
 }
 
 ImportResult Importer::run() {
@@ -590,9 +756,12 @@ ImportResult Importer::run() {
          "# external-local 256, external-external 512; SMTP AUTH for them 8192, 16384, 32768, 65536.\n";
     c += "ip_ranges = (\n" + ranges_text_ + (ranges_text_.empty() ? "" : "\n") + ");\n\n";
     c += "# hMailServer's routes. Number of tries N = 1 delivery + (N - 1) retries.\n";
-    if (!not_imported_.empty()) {
-        c += "# Not imported (see the notes):\n";
-        for (const std::string& n : not_imported_) c += "#   " + shown(n) + "\n";
+    if (!commented_out_.empty()) {
+        c += "# Written commented out, whole, after the live routes (lines starting with \"#| \"): to use one,\n"
+             "# delete the \"#| \" from each of its lines (its first, a lone comma, joins it to the route before\n"
+             "# it: leave that line out where no live route comes before), after the changes its \"before\n"
+             "# uncommenting\" comments name. The routes:\n";
+        for (const std::string& n : commented_out_) c += comment_lines("", "- " + n, "  ");
     }
     c += "routes = (\n" + routes_text_ + (routes_text_.empty() ? "" : "\n") + ");\n";
     return std::move(result_);

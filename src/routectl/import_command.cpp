@@ -75,7 +75,8 @@ int command_import(const ImportCommandOptions& options) {
     }
     const std::string summary = std::to_string(imported.routes) + " route(s) (" + std::to_string(imported.listed_addresses) +
                                 " listed address(es), " + std::to_string(imported.routes_with_passwords.size()) +
-                                " with SMTP AUTH), " + std::to_string(imported.routes_not_imported) + " route(s) not imported, " +
+                                " with SMTP AUTH), " + std::to_string(imported.routes_commented_out) +
+                                " route(s) written commented out (never reached in hMailServer, or not as it was), " +
                                 std::to_string(imported.ranges) + " IP range(s), " + std::to_string(imported.local_domains) +
                                 " local domain(s); " + std::to_string(imported.notes.size()) + " note(s)";
     if (options.output.empty()) {

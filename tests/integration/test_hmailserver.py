@@ -191,21 +191,26 @@ class ImportTests(unittest.TestCase):
                          'local_domains = [ "corp.example", "corp-alias.example", "dömäne.example" ];',
                          'scope = "all";', 'domain = "bücher.example";']:
             self.assertIn(expected, text)
-        self.assertNotIn('domain = "sub.legacy.example"', text)
-        self.assertNotIn('domain = "mail?.example.net"', text)
+        live = "\n".join(line for line in text.splitlines() if not line.startswith("#| "))
+        self.assertNotIn('domain = "sub.legacy.example"', live)
+        self.assertNotIn('domain = "mail?.example.net"', live)
+        self.assertIn('#|   { domain = "sub.legacy.example";', text)
+        self.assertIn('#|   { domain = "mail?.example.net";', text)
 
     def test_reports_what_it_could_not_map(self):
         err = self.result.stderr
         for expected in [
-                'note: route "mail?.example.net": not imported: route-milter\'s route domains are',
-                'note: route "sub.legacy.example": not imported: hMailServer never uses it: route "*.legacy.example"',
+                'note: route "mail?.example.net": written commented out: route-milter\'s route domains are',
+                'note: route "sub.legacy.example": written commented out: never reached in hMailServer: route '
+                '"*.legacy.example" comes first alphabetically',
                 'note: route "mxauth.example": RequiresAuthentication without TargetHost',
                 'note: range "Blocked": no SMTP option: hMailServer drops its clients without a greeting',
                 'note: range "Old partner": expired at 2020-01-01 00:00:00',
                 'note: range "v6 LAN": expires at 2099-12-31 23:00:00',
                 'note: range "v6 LAN": require TLS for auth',
                 'note: domain "old.example": inactive',
-                'wrote %s (mode 0600): 7 route(s)' % self.conf]:
+                'wrote %s (mode 0600): 7 route(s)' % self.conf,
+                '2 route(s) written commented out']:
             self.assertIn(expected, err)
         self.assertNotIn(RELAY_PASSWORD, err)
 
@@ -487,7 +492,102 @@ class PostfixTests(unittest.TestCase):
         self.assertEqual(self.rcpts("127.0.0.3", "x@far.example", ["u@corp.example"], auth=True), [550])
 
 
-CLASS_ORDER = [ImportTests, QueryTests, PostfixTests]
+def uncomment(text, name):
+    """`text` with the route written commented out as `name` uncommented, as its comment says:
+    "#| " deleted from the start of each of its lines."""
+    head = text.index('# hMailServer route "%s", written commented out' % name)
+    out, state = [], 0
+    for line in text[head:].split("\n"):
+        marked = line.startswith("#| ")
+        if state == 0 and marked:
+            state = 1
+        elif state == 1 and not marked:
+            state = 2
+        out.append(line[3:] if state == 1 else line)
+    return text[:head] + "\n".join(out)
+
+
+class ShadowedRouteTests(unittest.TestCase):
+    """A "*" route comes first in hMailServer's order and takes every domain: the routes after it
+    are written whole, commented out, with why; uncommented, each checks."""
+
+    NOTE = ("Partner relay, contract 2019-44: " + " ".join("clause-%d Grüße" % k for k in range(120)) +
+            ' end\n}; scope = "routes"; */ ";\n@include "/etc/passwd"\n')
+
+    @classmethod
+    def setUpClass(cls):
+        cls.dir = os.path.join(TMP, "shadowed")
+        routes = [
+            route("*", host="smarthost.example.net", port=587, security=3, auth=("relay", RELAY_PASSWORD_HEX)),
+            route("alpha.example", host="mx.alpha.example", all_addresses=False, description=cls.NOTE,
+                  addresses=["User%d@Alpha.Example" % k for k in range(250)]),
+            route("beta.example", host="mx1.beta.example|mx2.beta.example", all_addresses=False,
+                  addresses=["a@beta.example", "b@beta.example"], rcpt_local=True, tries=3),
+        ]
+        # The note's newlines as hMailServer writes them (&#10;): a literal one would be a blank.
+        xml = backup_xml(routes=routes).replace("\n", "&#10;").replace("\r&#10;", "\r\n")
+        cls.archive = make_backup(cls.dir, xml)
+        cls.conf = os.path.join(cls.dir, "route-milter.conf")
+        cls.result = run_routectl("import-hmailserver", "-o", cls.conf, cls.archive)
+        with open(cls.conf, encoding="utf-8") as f:
+            cls.text = f.read()
+
+    def check(self, text, name):
+        path = os.path.join(self.dir, name)
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+        return run_routectl("check", "-v", "-c", path)
+
+    def test_the_shadowed_routes_are_commented_out_whole_and_reported(self):
+        self.assertEqual(self.result.returncode, 0, self.result.stderr)
+        self.assertIn("1 route(s) (0 listed address(es), 1 with SMTP AUTH), 2 route(s) written commented out",
+                      self.result.stderr)
+        for name in ("alpha.example", "beta.example"):
+            self.assertIn('note: route "%s": written commented out: never reached in hMailServer: route "*" comes '
+                          'first alphabetically and matches every domain' % name, self.result.stderr)
+            self.assertIn('# hMailServer route "%s", written commented out: never reached in hMailServer' % name,
+                          self.text)
+        for k in range(250):
+            self.assertIn('"user%d@alpha.example"' % k, self.text)
+        self.assertIn('#|     host = [ "mx1.beta.example", "mx2.beta.example" ];', self.text)
+        # The note's newlines reached the importer, which blanked them.
+        self.assertIn('note: route "alpha.example": control characters in the description replaced by blanks',
+                      self.result.stderr)
+        self.assertNotIn(RELAY_PASSWORD, self.result.stderr)
+        check = self.check(self.text, "as-written.conf")
+        self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+        self.assertIn("routes: 1", check.stdout)
+
+    def test_no_line_of_the_note_leaves_its_string(self):
+        for line in self.text.splitlines():
+            bare = line[3:] if line.startswith("#| ") else line
+            self.assertFalse(bare.lstrip().startswith("@"), line)
+            self.assertFalse(bare.lstrip().startswith("}; scope"), line)
+
+    def test_each_uncommented_checks_and_keeps_the_whole_note(self):
+        for name, listed in (("alpha.example", 250), ("beta.example", 2)):
+            check = self.check(uncomment(self.text, name), name + ".conf")
+            self.assertEqual(check.returncode, 0, check.stdout + check.stderr)
+            self.assertIn("routes: 2", check.stdout)
+        text = uncomment(self.text, "alpha.example")
+        path = os.path.join(self.dir, "alpha-shown.conf")
+        with open(path, "w", encoding="utf-8") as f:
+            f.write(text)
+        os.chmod(path, 0o600)
+        shown = run_routectl("show", "-c", path)
+        self.assertEqual(shown.returncode, 0, shown.stderr)
+        # Whole: its line ends blanked, nothing else changed.
+        whole = self.NOTE.replace("\n", " ").replace("\\", "\\\\").replace('"', '\\"')
+        self.assertGreater(len(whole), 1000)
+        self.assertIn('"%s"' % whole, shown.stdout)
+        both = self.check("\n".join(line[3:] if line.startswith("#| ") else line for line in self.text.split("\n")),
+                          "both.conf")
+        self.assertEqual(both.returncode, 0, both.stdout + both.stderr)
+        self.assertIn("routes: 3", both.stdout)
+
+
+CLASS_ORDER = [ImportTests, ShadowedRouteTests, QueryTests, PostfixTests]
 
 if __name__ == "__main__":
     sys.exit(suite_runner.run(sys.modules[__name__], "hmailserver-integration", CLASS_ORDER, cleanup_all))

@@ -2,6 +2,7 @@
 #include "route_milter/config/config_loader.hpp"
 #include "route_milter/config/load_policy.hpp"
 #include "route_milter/core/policy.hpp"
+#include "route_milter/core/printable.hpp"
 #include "route_milter/hmailserver/backup.hpp"
 #include "route_milter/hmailserver/import.hpp"
 #include "route_milter/hmailserver/password.hpp"
@@ -11,6 +12,7 @@
 
 #include <boost/test/unit_test.hpp>
 
+#include <algorithm>
 #include <optional>
 #include <random>
 
@@ -94,6 +96,91 @@ std::string classes(DeliveryClassSet set) {
     std::string out;
     for (const auto& [name, c] : delivery_class_names)
         if (set.contains(c)) out += std::string(out.empty() ? "" : " ") + std::string(name);
+    return out;
+}
+
+// The config with the route written commented out as `name` uncommented: "#| " deleted from the
+// start of each of its lines, as the config's header tells an admin to.
+std::string uncommented(const std::string& text, const std::string& name) {
+    const std::size_t head = text.find("# hMailServer route \"" + name + "\", written commented out");
+    BOOST_REQUIRE_MESSAGE(head != std::string::npos, name + "\n" + text);
+    std::string out = text.substr(0, head);
+    int state = 0;  // before the block, in it, after it
+    for (std::size_t pos = head; pos < text.size();) {
+        const std::size_t end = std::min(text.find('\n', pos), text.size());
+        const std::string_view line = std::string_view(text).substr(pos, end - pos);
+        const bool marked = line.starts_with("#| ");
+        if (state == 0 && marked) state = 1;
+        else if (state == 1 && !marked) state = 2;
+        out += std::string(state == 1 ? line.substr(3) : line) + "\n";
+        pos = end + 1;
+    }
+    return out;
+}
+
+// Every route written commented out, uncommented.
+std::string all_uncommented(const std::string& text) {
+    std::string out;
+    for (std::size_t pos = 0; pos < text.size();) {
+        const std::size_t end = std::min(text.find('\n', pos), text.size());
+        const std::string_view line = std::string_view(text).substr(pos, end - pos);
+        out += std::string(line.starts_with("#| ") ? line.substr(3) : line) + "\n";
+        pos = end + 1;
+    }
+    return out;
+}
+
+// The text of the config's comments, each run of comment lines joined by blanks into one line.
+std::string comment_text(const std::string& text) {
+    std::string out;
+    bool in_run = false;
+    for (std::size_t pos = 0; pos < text.size();) {
+        const std::size_t end = std::min(text.find('\n', pos), text.size());
+        std::string_view line = std::string_view(text).substr(pos, end - pos);
+        pos = end + 1;
+        if (line.starts_with("#| ")) line.remove_prefix(3);
+        line.remove_prefix(std::min(line.find_first_not_of(' '), line.size()));
+        if (line.starts_with("# ")) {
+            out += std::string(in_run ? " " : "") + std::string(line.substr(2));
+            in_run = true;
+        } else if (in_run) {
+            out += "\n";
+            in_run = false;
+        }
+    }
+    return out;
+}
+
+// No line of `text` starts a libconfig directive.
+bool no_directive(const std::string& text) {
+    for (std::size_t pos = 0; pos < text.size();) {
+        const std::size_t end = std::min(text.find('\n', pos), text.size());
+        std::string_view line = std::string_view(text).substr(pos, end - pos);
+        pos = end + 1;
+        line.remove_prefix(std::min(line.find_first_not_of(" \t"), line.size()));
+        if (line.starts_with("@")) return false;
+    }
+    return true;
+}
+
+std::size_t route_index(const Config& c, const std::string& domain) {
+    for (std::size_t k = 0; k < c.routes.size(); ++k)
+        if (c.routes[k].pattern.text() == domain) return k;
+    BOOST_FAIL("no route " + domain);
+    return 0;
+}
+
+std::string repeated(const std::string& s, int n) {
+    std::string out;
+    for (int k = 0; k < n; ++k) out += s;
+    return out;
+}
+
+// About `n` bytes of text in words, one of them 300 bytes long, with UTF-8 at every few bytes.
+std::string long_description(std::size_t n) {
+    std::string out = "Partner gateway, see ticket 4711: ";
+    for (int k = 0; out.size() < n; ++k)
+        out += k == 7 ? std::string(150, 'x') + repeated("\xc3\xbc", 75) + " " : "Grüße-" + std::to_string(k) + " ";
     return out;
 }
 
@@ -385,13 +472,13 @@ BOOST_AUTO_TEST_CASE(unmappable_patterns_are_reported) {
     const ImportResult i = imported(backup_with({route("mail?.example.com"), route("mail*.example.org"), route("*example.net"),
                                                  route("b.example")}));
     for (const char* name : {"mail?.example.com", "mail*.example.org", "*example.net"})
-        BOOST_TEST(has_note(i, "route \"" + std::string(name) + "\": not imported: route-milter's route domains are"),
+        BOOST_TEST(has_note(i, "route \"" + std::string(name) + "\": written commented out: route-milter's route domains are"),
                    name << "\n" << lines(i.notes));
     const Config c = loaded(i);
     BOOST_REQUIRE(c.routes.size() == 1u);
     BOOST_TEST(c.routes[0].pattern.text() == "b.example");
-    BOOST_TEST(i.routes_not_imported == 3u);
-    BOOST_TEST(i.config_text.find("#   route \"mail?.example.com\": route-milter's") != std::string::npos);
+    BOOST_TEST(i.routes_commented_out == 3u);
+    BOOST_TEST(i.config_text.find("# - route \"mail?.example.com\": route-milter's") != std::string::npos);
 }
 
 // hMailServer takes the first route in name order: "*" and "*.x" sort before letters.
@@ -399,19 +486,21 @@ BOOST_AUTO_TEST_CASE(route_order_differences_are_reported) {
     const ImportResult i =
         imported(backup_with({route("mx.example.com"), route("*.example.com"), route("*.sub.example.com"),
                               route("*.a.example.org"), route("*.example.org"), route("other.example")}));
-    BOOST_TEST(has_note(i, "route \"mx.example.com\": not imported: hMailServer never uses it: route \"*.example.com\" comes first"),
+    BOOST_TEST(has_note(i, "route \"mx.example.com\": written commented out: never reached in hMailServer: route "
+                            "\"*.example.com\" comes first alphabetically and matches every domain this one matches"),
                lines(i.notes));
-    BOOST_TEST(has_note(i, "route \"*.sub.example.com\": not imported: hMailServer never uses it: route \"*.example.com\""));
+    BOOST_TEST(has_note(i, "route \"*.sub.example.com\": written commented out: never reached in hMailServer: route \"*.example.com\""));
     BOOST_TEST(!has_note(i, "route \"*.a.example.org\""));  // the more specific one comes first: same choice
     const Config c = loaded(i);
     std::vector<std::string> names;
     for (const RouteConfig& r : c.routes) names.push_back(r.pattern.text());
     BOOST_TEST((names == std::vector<std::string>{"*.a.example.org", "*.example.com", "*.example.org", "other.example"}));
     const ImportResult star = imported(backup_with({route("a.example"), route("*")}));
-    BOOST_TEST(has_note(star, "route \"a.example\": not imported: hMailServer never uses it: route \"*\""));
+    BOOST_TEST(has_note(star, "route \"a.example\": written commented out: never reached in hMailServer: route \"*\" comes first "
+                              "alphabetically and matches every domain;"));
     const ImportResult dup = imported(backup_with({route("a.example"), route("A.Example")}));
     BOOST_TEST(dup.routes == 1u);
-    BOOST_TEST(has_note(dup, "route \"A.Example\": not imported: hMailServer never uses it: route \"a.example\""));
+    BOOST_TEST(has_note(dup, "route \"A.Example\": written commented out: never reached in hMailServer: route \"a.example\""));
 }
 
 BOOST_AUTO_TEST_CASE(auth_without_host) {
@@ -452,7 +541,7 @@ BOOST_AUTO_TEST_CASE(listed_addresses_hmailserver_never_matched) {
     BOOST_TEST(has_note(i, "listed address \"b@other.example\" is outside the route's domain"), lines(i.notes));
     BOOST_TEST(has_note(i, "listed address \"c@corp.example\" is outside the route's domain"));
     BOOST_TEST(has_note(i, "listed address \"not an address\" is not an address"));
-    BOOST_TEST(has_note(i, "route \"empty.example\": not imported: it delivers to listed addresses only and lists none"));
+    BOOST_TEST(has_note(i, "route \"empty.example\": written commented out: it delivers to listed addresses only and lists none"));
     BOOST_TEST(has_note(i, "route \"all.example\": 1 listed address(es) ignored"));
     BOOST_TEST(has_note(i, "domain \"old.example\": inactive: hMailServer refuses its recipients (550 Domain has been "
                            "disabled.); not a local domain here, so its mail is judged as external (aliases "
@@ -610,6 +699,182 @@ BOOST_AUTO_TEST_CASE(decisions_match_hmailserver) {
         const Decision d = policy->decide(Query{parse_ip_address(k.client), k.auth, k.from, k.to, k.tls, now});
         BOOST_TEST(name_of(d.rule) == name_of(k.rule), k.client << " " << k.from << " -> " << k.to << (k.auth ? " (auth)" : ""));
     }
+}
+
+// hMailServer takes routes in name order, so "*" shadows every route after it. Each of those is
+// written whole, commented out, with why; deleting its "#| " gives a config that checks.
+BOOST_AUTO_TEST_CASE(routes_never_reached_are_written_commented_out_whole) {
+    HmsRoute star = route("*", "smarthost.example.net");
+    HmsRoute a = route("a.example", "mx.a.example|192.0.2.1");
+    a.to_all_addresses = false;
+    for (int k = 0; k < 300; ++k) a.addresses.push_back("User" + std::to_string(k) + "@A.example");
+    a.requires_authentication = true;
+    a.username = "relay";
+    a.encrypted_password = encrypt_password("s3cret-pw");
+    a.connection_security = 3;
+    a.target_port = 587;
+    a.description = long_description(1500);
+    HmsRoute b = route("b.example", "");
+    b.to_all_addresses = false;
+    b.addresses = {"x@b.example", "Y@B.example", "y@b.example", "not an address", "z@elsewhere.example"};
+    const ImportResult i = imported(backup_with({a, b, star}));
+    BOOST_TEST(i.routes == 1u);
+    BOOST_TEST(i.routes_commented_out == 2u);
+    for (const char* name : {"a.example", "b.example"})
+        BOOST_TEST(has_note(i, "route \"" + std::string(name) + "\": written commented out: never reached in hMailServer: "
+                               "route \"*\" comes first alphabetically and matches every domain;"),
+                   name << "\n" << lines(i.notes));
+    BOOST_TEST((i.routes_with_passwords == std::vector<std::string>{"a.example"}));
+    const Config live = loaded(i);
+    BOOST_REQUIRE(live.routes.size() == 1u);
+    BOOST_TEST(live.routes[0].pattern.text() == "*");
+    const std::string comments = comment_text(i.config_text);
+    BOOST_TEST(comments.find("hMailServer route \"b.example\", written commented out: never reached in hMailServer: "
+                             "route \"*\" comes first alphabetically and matches every domain") != std::string::npos,
+               comments);
+    BOOST_TEST(comments.find("listed address \"not an address\" is not an address: dropped") != std::string::npos);
+    BOOST_TEST(comments.find("listed address \"z@elsewhere.example\" is outside the route's domain") != std::string::npos);
+    BOOST_TEST(comments.find("listed address \"y@b.example\" is listed twice") != std::string::npos);
+
+    const ConfigResult ua = load_config_text(uncommented(i.config_text, "a.example"), "imported.conf");
+    BOOST_REQUIRE_MESSAGE(ua.config.has_value(), testing::errors_text(ua) + uncommented(i.config_text, "a.example"));
+    BOOST_REQUIRE(ua.config->routes.size() == 2u);
+    const auto ka = static_cast<std::uint32_t>(route_index(*ua.config, "a.example"));
+    const RouteConfig& ra = ua.config->routes[ka];
+    BOOST_TEST(ra.description == a.description);
+    BOOST_TEST(testing::records_of(*ua.config, ka).size() == 300u);
+    BOOST_TEST((ra.hosts == std::vector<std::string>{"mx.a.example", "[192.0.2.1]"}));
+    BOOST_TEST(ra.port == 587);
+    BOOST_TEST(name_of(ra.security) == "starttls-required");
+    BOOST_REQUIRE(ra.auth != nullptr);
+    BOOST_TEST(ra.auth->password == "s3cret-pw");
+
+    const ConfigResult ub = load_config_text(uncommented(i.config_text, "b.example"), "imported.conf");
+    BOOST_REQUIRE_MESSAGE(ub.config.has_value(), testing::errors_text(ub));
+    const auto kb = static_cast<std::uint32_t>(route_index(*ub.config, "b.example"));
+    BOOST_TEST(testing::records_of(*ub.config, kb).size() == 2u);
+    BOOST_TEST(ub.config->routes[kb].hosts.empty());
+
+    const PolicyResult both = load_policy_text(all_uncommented(i.config_text), "imported.conf");
+    BOOST_TEST(both.policy != nullptr, testing::errors_text(both));
+}
+
+// A route written commented out that would not check as it is says what to change first.
+BOOST_AUTO_TEST_CASE(commented_out_routes_say_what_to_change_before_uncommenting) {
+    HmsRoute star = route("*");
+    star.to_all_addresses = false;
+    star.addresses = {"a@x.example.com", "b@far.example"};
+    HmsRoute wild = route("*.example.com");  // after "*": never reached, and takes a@x.example.com from it
+    HmsRoute odd = route("mail?.example.org");
+    HmsRoute bad = route("pw.example");
+    bad.requires_authentication = true;
+    bad.username = "u";
+    bad.encrypted_password = "zz";
+    HmsRoute unnamed = route("");
+    const ImportResult i = imported(backup_with({star, wild, odd, bad, unnamed}));
+    BOOST_TEST(i.errors.empty(), lines(i.errors));  // a broken route that is commented out stops nothing
+    BOOST_TEST(i.routes_commented_out == 4u);
+    loaded(i);
+    BOOST_TEST(has_note(i, "route \"*.example.com\": before uncommenting: it takes the domains of addresses another "
+                           "route lists; remove them there: a@x.example.com (route \"*\")"),
+               lines(i.notes));
+    BOOST_TEST(has_note(i, "route \"mail?.example.org\": before uncommenting: domain: give it one route-milter takes"));
+    BOOST_TEST(has_note(i, "route \"pw.example\": before uncommenting: Password: encrypted password is 2 hex digits"));
+    BOOST_TEST(has_note(i, "route \"\": written commented out: no domain name"));
+    const std::string comments = comment_text(i.config_text);
+    BOOST_TEST(comments.find("before uncommenting: it takes the domains of addresses another route lists") !=
+               std::string::npos);
+    // As the comment says: without that address in "*", the wildcard checks once uncommented.
+    std::string fixed = uncommented(i.config_text, "*.example.com");
+    const std::size_t at = fixed.find("\"a@x.example.com\", ");
+    BOOST_REQUIRE(at != std::string::npos);
+    BOOST_REQUIRE(load_policy_text(fixed, "imported.conf").policy == nullptr);
+    fixed.erase(at, std::string("\"a@x.example.com\", ").size());
+    const PolicyResult p = load_policy_text(fixed, "imported.conf");
+    BOOST_TEST(p.policy != nullptr, testing::errors_text(p) + fixed);
+    // The one with a bad password checks, without auth.
+    const ConfigResult pw = load_config_text(uncommented(i.config_text, "pw.example"), "imported.conf");
+    BOOST_REQUIRE_MESSAGE(pw.config.has_value(), testing::errors_text(pw));
+    BOOST_TEST(pw.config->routes.at(route_index(*pw.config, "pw.example")).auth == nullptr);
+}
+
+// hMailServer's description and every note are written whole, however long.
+BOOST_AUTO_TEST_CASE(notes_and_descriptions_are_written_whole) {
+    HmsRoute r = route("corp.example");  // a local domain: one of the longest notes
+    r.description = long_description(1200);
+    r.addresses = {"unused@corp.example"};
+    const ImportResult i = imported(backup_with({r}));
+    const Config c = loaded(i);
+    BOOST_TEST(c.routes.at(0).description == r.description);
+    const std::string comments = comment_text(i.config_text);
+    const std::string subject = "route \"corp.example\": ";
+    std::size_t longest = 0, route_notes = 0;
+    for (const std::string& n : i.notes) {
+        if (!n.starts_with(subject)) continue;
+        ++route_notes;
+        longest = std::max(longest, n.size());
+        const std::string text = n.substr(subject.size());
+        BOOST_TEST(comments.find(text) != std::string::npos, text << "\n" << comments);
+    }
+    BOOST_TEST(route_notes == 2u, lines(i.notes));
+    BOOST_TEST(longest > 300u);  // the local domain's
+    BOOST_TEST(comments.find("unused while it delivers to all: unused@corp.example") != std::string::npos, comments);
+}
+
+// A hostile description, address or name cannot leave its string or comment, live or
+// commented out, nor once uncommented: newlines, a comment's end, a string's end, braces and
+// @include, in the description, a listed address and a route's name.
+BOOST_AUTO_TEST_CASE(a_hostile_note_cannot_leave_its_comment) {
+    const std::string hostile = "x\n}; scope = \"routes\"; */ \";\n@include \"/etc/passwd\"\r\n@include \"y\" } "
+                                "\xe2\x80\xa8@include \"z\"\n/* #";
+    HmsRoute star = route("*");
+    star.description = hostile;
+    HmsRoute a = route("a.example");
+    a.description = hostile + std::string(1200, 'z') + hostile;
+    a.to_all_addresses = false;
+    a.addresses = {"u@a.example", "v@a.example\n@include \"/etc/passwd\"", hostile};
+    HmsRoute all = route("all.example");
+    all.addresses = {hostile};
+    HmsRoute odd = route("m?\n@include \"/etc/passwd\"\n}; scope = \"routes\";");
+    const ImportResult i = imported(backup_with({star, a, all, odd}));
+    BOOST_TEST(no_directive(i.config_text), i.config_text);
+    BOOST_TEST(no_directive(all_uncommented(i.config_text)));
+    const Config c = loaded(i);
+    BOOST_TEST(name_of(c.scope) == "all");
+    BOOST_REQUIRE(c.routes.size() == 1u);
+    BOOST_TEST(c.routes[0].description == without_controls(hostile));
+    const ConfigResult ua = load_config_text(uncommented(i.config_text, "a.example"), "imported.conf");
+    BOOST_REQUIRE_MESSAGE(ua.config.has_value(), testing::errors_text(ua));
+    BOOST_TEST(name_of(ua.config->scope) == "all");
+    const auto k = static_cast<std::uint32_t>(route_index(*ua.config, "a.example"));
+    BOOST_TEST(ua.config->routes[k].description == without_controls(a.description));
+    BOOST_TEST(testing::records_of(*ua.config, k).size() == 1u);
+    // The odd name is kept in its string: uncommented, the loader names it, and nothing else.
+    const ConfigResult uo = load_config_text(uncommented(i.config_text, without_controls(odd.name)),
+                                             "imported.conf");
+    BOOST_TEST(!uo.config.has_value());
+    BOOST_TEST(uo.errors.size() == 1u, testing::errors_text(uo));
+    BOOST_TEST(testing::errors_text(uo).find(".domain") != std::string::npos, testing::errors_text(uo));
+}
+
+// With no live route, the first route written commented out has no comma line, the others one,
+// which is left out when that one is uncommented alone (as the header says).
+BOOST_AUTO_TEST_CASE(commented_out_routes_without_a_live_route) {
+    HmsRoute star = route("*");
+    star.to_all_addresses = false;  // and lists none: written commented out, as is the route it shadows
+    const ImportResult i = imported(backup_with({route("a.example"), star}));
+    BOOST_TEST(i.routes == 0u);
+    BOOST_TEST(i.routes_commented_out == 2u);
+    BOOST_TEST(loaded(i).routes.empty());
+    std::string a = uncommented(i.config_text, "a.example");
+    const std::size_t comma = a.find("\n  ,\n");
+    BOOST_REQUIRE(comma != std::string::npos);
+    BOOST_TEST(!load_config_text(a, "imported.conf").config.has_value());
+    a.erase(comma, 4);
+    const ConfigResult c = load_config_text(a, "imported.conf");
+    BOOST_REQUIRE_MESSAGE(c.config.has_value(), testing::errors_text(c) + a);
+    BOOST_TEST(c.config->routes.size() == 1u);
+    BOOST_TEST(uncommented(i.config_text, "*").find("\n  ,\n") == std::string::npos);
 }
 
 BOOST_AUTO_TEST_SUITE_END()
