@@ -682,7 +682,13 @@ std::string Importer::render_route(const RouteOut& out) {
     if (!out.hosts.empty()) {
         t += "    port = " + std::to_string(r.target_port) + ";\n";
         const long long s = r.use_ssl ? 1 : r.connection_security;
-        if (s >= 0 && s <= 3) t += "    security = \"" + std::string(security[static_cast<std::size_t>(s)]) + "\";\n";
+        // hMailServer's "none" is left unset: the MTA's own level (opportunistic TLS on Debian)
+        // applies, and a route with AUTH requires TLS, so no password goes in clear.
+        if (s == 0)
+            t += "    # security: hMailServer said \"none\"; unset, the MTA's own TLS level applies (TLS is required "
+                 "for AUTH)\n";
+        else if (s > 0 && s <= 3)
+            t += "    security = \"" + std::string(security[static_cast<std::size_t>(s)]) + "\";\n";
     }
     t += "    treat_sender_as = \"" + std::string(r.treat_sender_as_local ? "local" : "external") + "\";\n";
     t += "    treat_recipient_as = \"" + std::string(r.treat_recipient_as_local ? "local" : "external") + "\";\n";

@@ -27,7 +27,7 @@ if [ "$(id -u)" -ne 0 ]; then
 fi
 
 # Which file each named test belongs to (by its class name); without names, every file.
-files="test_postfix.py test_routectl.py test_faults.py test_route_delivery.py test_hmailserver.py"
+files="test_postfix.py test_routectl.py test_faults.py test_route_delivery.py test_hmailserver.py test_apply.py"
 file_args() {  # file_args FILE NAMES...: the names whose class FILE defines
     file=$1; shift
     for name in "$@"; do

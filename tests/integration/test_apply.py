@@ -43,6 +43,7 @@ BACKUP_RANGES = [hms.security_range("Internet", "0.0.0.0", "255.255.255.255", 10
 # The admin's other milter: it refuses nothing (warn) and logs each recipient it is asked about.
 OTHER_MILTER_CONF = """
 mode = "warn";
+scope = "all";
 ip_ranges = ( { name = "nobody"; cidr = "0.0.0.0/0"; priority = 10; allow = [ ]; require_auth = [ ]; } );
 """
 
@@ -115,8 +116,11 @@ class DayOneTests(unittest.TestCase):
     def with_mode(cls, mode):
         """The imported config with a top-level mode and the admin's relay domain as local."""
         text = re.sub(r'(?m)^mode = "[a-z]+";\n', "", cls.imported)
-        return 'mode = "%s";\nlocal_domains = [ "admin-relay.test" ];\n%s' % (mode, text.replace(
-            "local_domains = [", "local_domains_imported = [", 1) if "local_domains = [" in text else text)
+        text, n = re.subn(r"(?m)^local_domains = \[", 'local_domains = [ "admin-relay.test",', text, count=1)
+        text = re.sub(r'"admin-relay.test",\s*\]', '"admin-relay.test" ]', text)
+        if n == 0:
+            text = 'local_domains = [ "admin-relay.test" ];\n' + text
+        return 'mode = "%s";\n%s' % (mode, text)
 
     def apply(self, *extra):
         return run_routectl("apply", "-c", self.milter.conf, "-o", self.maps, "--postfix-config", self.lab.config_dir,
