@@ -37,4 +37,17 @@ void log_vline(int priority, const char* format, va_list args) {
     std::fprintf(stderr, "route-milter: %s%s\n", level, shown.c_str());
 }
 
+std::string log_value(std::string_view value) {
+    std::string escaped;
+    bool quote = value.empty();
+    for (const char ch : value) {
+        quote = quote || ch == ' ';
+        if (ch == '"' || ch == '\\') escaped += '\\';
+        escaped += ch;
+    }
+    escaped = printable(escaped);
+    if (!quote && escaped == value) return escaped;
+    return '"' + escaped + '"';
+}
+
 }  // namespace route_milter

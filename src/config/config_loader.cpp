@@ -6,6 +6,7 @@
 #include "route_milter/config/config_source.hpp"
 #include "route_milter/config/open_relay.hpp"
 #include "route_milter/core/address.hpp"
+#include "route_milter/core/closest_name.hpp"
 #include "route_milter/core/domain.hpp"
 #include "route_milter/core/printable.hpp"
 #include "route_milter/core/setting_bounds.hpp"
@@ -149,8 +150,13 @@ public:
         for (int i = 0; i < group.getLength(); ++i) {
             const Setting& child = group[i];
             const std::string_view name = child.getName();
-            if (std::none_of(known.begin(), known.end(), [&](const SettingRow& row) { return row.name == name; }))
-                error(child, join(path, name), "unknown setting (" + std::string(name) + ")");
+            if (std::any_of(known.begin(), known.end(), [&](const SettingRow& row) { return row.name == name; }))
+                continue;
+            std::vector<std::string_view> names;
+            for (const SettingRow& row : known) names.push_back(row.name);
+            const auto meant = closest_name(name, names);
+            error(child, join(path, name),
+                  "unknown setting (" + std::string(name) + ")" + (meant ? "; did you mean " + std::string(*meant) + "?" : ""));
         }
         return true;
     }

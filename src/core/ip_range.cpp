@@ -17,6 +17,27 @@ void host_mask(int host_bits, std::uint64_t& high, std::uint64_t& low) {
     low = host_bits == 0 ? 0 : (~0ULL >> (64 - host_bits));
 }
 
+// A bare address is refused: "192.0.2.0" is more often a network whose length was forgotten
+// than one host, and taking it as /32 would leave the rest of the network out silently.
+std::string missing_prefix(const IpAddress& address, std::string_view text) {
+    const int width = bit_width(address.family);
+    const std::string host = to_string(address) + "/" + std::to_string(width);
+    // Whole trailing zero groups (octets, or IPv6's 16-bit groups) suggest the network meant.
+    const int group = address.family == IpFamily::v4 ? 8 : 16;
+    int zero_bits = 0;
+    while (zero_bits < width) {
+        const int bit = zero_bits + group - 1;  // the group's highest bit, counted from the right
+        std::uint64_t high = 0, low = 0;
+        host_mask(bit + 1, high, low);
+        if ((address.high & high) != 0 || (address.low & low) != 0) break;
+        zero_bits += group;
+    }
+    std::string why = "no prefix length (" + std::string(text) + "): ";
+    if (zero_bits == 0) return why + "write " + host + " for this one host";
+    return why + "a network needs its length, e.g. " + to_string(address) + "/" + std::to_string(width - zero_bits) +
+           "; write " + host + " for this one host";
+}
+
 }  // namespace
 
 IntervalResult parse_cidr(std::string_view text) {
@@ -27,14 +48,12 @@ IntervalResult parse_cidr(std::string_view text) {
     if (address->family == IpFamily::v4 && address_text.find(':') != std::string_view::npos)
         return "write IPv4 blocks in dotted form, not IPv4-mapped (" + std::string(text) + ")";
     const int width = bit_width(address->family);
+    if (slash == std::string_view::npos) return missing_prefix(*address, text);
     int prefix = width;
-    if (slash != std::string_view::npos) {
-        const std::string_view digits = text.substr(slash + 1);
-        const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
-        if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || prefix < 0 ||
-            prefix > width)
-            return "prefix length must be 0.." + std::to_string(width) + " (" + std::string(text) + ")";
-    }
+    const std::string_view digits = text.substr(slash + 1);
+    const auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), prefix);
+    if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || prefix < 0 || prefix > width)
+        return "prefix length must be 0.." + std::to_string(width) + " (" + std::string(text) + ")";
     std::uint64_t mask_high = 0, mask_low = 0;
     host_mask(width - prefix, mask_high, mask_low);
     if (address->family == IpFamily::v4) mask_low &= 0xffffffffULL;

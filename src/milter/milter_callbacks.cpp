@@ -147,6 +147,7 @@ sfsistat on_envfrom(SMFICTX* ctx, char** argv) {
 // One line per refused or warned recipient (and, with milter.log_accepted, accepted one), Postfix
 // style, naming the addresses as judged:
 //   QUEUEID: reject: RCPT from host[ip]: 550 5.1.1 <rcpt>: text; from=<..> to=<..> rule=.. route=.. range=..
+// (each value after to= through log_value: range="My computer", route="example.com (line 3)")
 //   QUEUEID: warn: RCPT from host[ip]: would reject: 550 5.1.1 ...   (warn mode: nothing refused)
 //   QUEUEID: accept: RCPT from host[ip]: from=<..> to=<..> rule=no-objection route=.. range=..
 void log_decision(SMFICTX* ctx, const ConnectionContext& c, const Decision& d, const char* rcpt, const SmtpReply& reply,
@@ -162,11 +163,12 @@ void log_decision(SMFICTX* ctx, const ConnectionContext& c, const Decision& d, c
     const bool warned = d.warns();
     char head[max_quoted_address + 160] = "";
     if (!accepted) std::snprintf(head, sizeof head, "%s%s %s %s; ", warned ? "would reject: " : "", reply.code, reply.xcode, text);
-    log_line(LOG_INFO, "%s: %s: RCPT from %s: %sfrom=%s to=%s rule=%.*s route=%s range=%s%s%.*s",
+    const std::string class_pair = d.delivery_class ? " class=" + log_value(cls) : std::string();
+    log_line(LOG_INFO, "%s: %s: RCPT from %s: %sfrom=%s to=%s rule=%s route=%s range=%s%s",
              queue_id[0] != '\0' ? queue_id : "NOQUEUE", accepted ? "accept" : warned ? "warn" : "reject",
-             c.client_label.c_str(), head, c.message.sender_log.c_str(), rcpt,
-             static_cast<int>(rule.size()), rule.data(), route, d.range != nullptr ? d.range->name.c_str() : "none",
-             d.delivery_class ? " class=" : "", static_cast<int>(cls.size()), cls.data());
+             c.client_label.c_str(), head, c.message.sender_log.c_str(), rcpt, log_value(rule).c_str(),
+             log_value(route).c_str(), log_value(d.range != nullptr ? d.range->name : "none").c_str(),
+             class_pair.c_str());
 }
 
 sfsistat on_envrcpt(SMFICTX* ctx, char** argv) {

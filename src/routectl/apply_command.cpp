@@ -370,11 +370,11 @@ int command_apply(const ApplyOptions& options) {
 
 const RoutectlCommand apply_command{
     "apply", "write the Postfix tables and merge the routes' settings into main.cf and master.cf, then reload",
-    {{"output", 'o', "DIR"},
-     {"postfix-config", 0, "DIR"},
-     {"database-type", 0, "TYPE"},
-     {"milter", 0, "ADDRESS"},
-     {"dry-run"}},
+    {{"output", 'o', "DIR", false, "the maps' directory (default /etc/postfix/route-milter)"},
+     {"postfix-config", 0, "DIR", false, "Postfix's config directory (default: the one postconf reads)"},
+     {"database-type", 0, "TYPE", false, "cdb, lmdb or hash (default: Postfix's default_database_type)"},
+     {"milter", 0, "ADDRESS", false, "route-milter's smtpd_milters address (default: from milter.socket)"},
+     {"dry-run", 0, nullptr, false, "show the diff and the warnings, change nothing"}},
     nullptr,
     [](const CommandArguments& a) {
         return command_apply(ApplyOptions{PostfixOptions{a.config_path, a.value_or("output", "/etc/postfix/route-milter"),

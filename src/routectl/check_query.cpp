@@ -65,6 +65,22 @@ void print_modes(const Config& config) {
     }
 }
 
+// routectl query's exit status: the worst answer among the recipients. Distinct from the
+// sysexits codes (64 usage, 78 config) so a script tells "refused" from "could not ask".
+enum QueryStatus : int { query_no_objection = 0, query_refused = 1, query_tempfailed = 2, query_warned = 3 };
+
+QueryStatus query_status(const Decision& d) {
+    if (d.warns()) return query_warned;
+    if (!d.refuses()) return query_no_objection;
+    return d.reply().code[0] == '4' ? query_tempfailed : query_refused;
+}
+
+// A refusal outranks a tempfail, which outranks a warning: the first is what a script must act on.
+int query_severity(QueryStatus s) {
+    constexpr int rank[] = {0, 3, 2, 1};
+    return rank[s];
+}
+
 }  // namespace
 
 struct CheckOptions {
@@ -175,8 +191,10 @@ int command_query(const QueryOptions& options) {
                                        : "none",
                 sender_text.c_str(), auth_user.empty() ? "not authenticated" : ("authenticated as " + auth_user).c_str());
     if (options.tls) std::printf("session encrypted (TLS)\n");
+    QueryStatus status = query_no_objection;
     for (const std::string& rcpt : recipients) {
         const Decision d = policy->decide(Query{address, !auth_user.empty(), from, rcpt, options.tls, now});
+        if (query_severity(query_status(d)) > query_severity(status)) status = query_status(d);
         const SmtpReply reply = d.reply();
         char text[max_quoted_address + 128];
         format_reply_text(d.rule, rcpt, text, sizeof text);
@@ -196,20 +214,29 @@ int command_query(const QueryOptions& options) {
         if (d.rule == Rule::postmaster) std::printf("; <postmaster> is always accepted (RFC 5321 4.5.1)");
         std::printf("\n");
     }
-    return EX_OK;
+    return status;
 }
 
 
 const RoutectlCommand check_command{
-    "check", "validate the configuration (as route-milter -t) and summarise it", {{"verbose", 'v'}}, nullptr,
+    "check", "validate the configuration (as route-milter -t) and summarise it", {{"verbose", 'v', nullptr, false, "list every route, not only the first 50"}}, nullptr,
     [](const CommandArguments& a) { return command_check(CheckOptions{a.config_path, a.has("verbose")}); }};
 
 const RoutectlCommand query_command{
     "query", "print the decision the milter makes for each recipient, and why",
-    {{"client", 0, "IP", true}, {"from", 0, "ADDR"}, {"auth", 0, "USER"}, {"tls"}}, "RCPT...",
+    {{"client", 0, "IP", true, "the SMTP client's address (IPv4 or IPv6)"},
+     {"from", 0, "ADDR", false, "the envelope sender, MAIL FROM (default <>)"},
+     {"auth", 0, "USER", false, "the session is authenticated as USER"},
+     {"tls", 0, nullptr, false, "the session is encrypted (STARTTLS or SMTPS)"}},
+    "RCPT...",
     [](const CommandArguments& a) {
         return command_query(QueryOptions{a.config_path, a.value_or("client", ""), a.value_or("from", "<>"),
                                           a.value_or("auth", ""), a.has("tls"), a.operands});
-    }};
+    },
+    true,
+    "RCPT...: the recipients to judge, one decision each.\n"
+    "exit status (the worst recipient's): 0 no objection (or not judged), 1 refused (5xx),\n"
+    "2 tempfailed (4xx), 3 warned (would be refused, but its rule is in warn mode);\n"
+    "64 bad command line, 78 bad configuration"};
 
 }  // namespace route_milter

@@ -15,6 +15,7 @@ struct CommandOption {
     char letter = 0;              // -x as well, or 0
     const char* value = nullptr;  // the value's placeholder in the usage line ("DIR"); nullptr: a flag
     bool required = false;
+    const char* help = nullptr;   // one line for `routectl CMD --help`
 };
 
 struct RoutectlCommand;
@@ -38,10 +39,15 @@ struct RoutectlCommand {
     const char* operands;                 // "RCPT...": one or more; nullptr: none
     int (*run)(const CommandArguments&);  // returns a sysexits code
     bool reads_config = true;             // takes -c FILE (import-hmailserver writes one instead)
+    const char* details = nullptr;        // `routectl CMD --help` after the options: operands, exit status
 };
 
 // "routectl query [-c FILE] --client IP [--from ADDR] [--auth USER] RCPT...": from the declaration.
 std::string usage_line(const RoutectlCommand& command);
+
+// `routectl CMD --help`: the usage line, the summary, one line per option (-c and -h included),
+// then the details; all from the declaration, so it names every option the driver accepts.
+std::string command_help(const RoutectlCommand& command);
 
 extern const RoutectlCommand check_command, compile_command, query_command, show_command, stats_command, postfix_command,
     apply_command, sendmail_command, retry_command, import_hmailserver_command;

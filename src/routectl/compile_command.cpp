@@ -37,6 +37,8 @@ int command_compile(const CommandArguments& a) {
 
 const RoutectlCommand compile_command{
     "compile", "check the configuration and write the policy image the daemon maps",
-    {{"output", 'o', "IMAGE"}, {"quiet", 'q'}, {"skip-user-check"}}, nullptr, command_compile};
+    {{"output", 'o', "IMAGE", false, "write the image to IMAGE (default: the config's image setting)"},
+     {"quiet", 'q', nullptr, false, "print nothing on success"},
+     {"skip-user-check", 0, nullptr, false, "do not ask whether milter.user exists"}}, nullptr, command_compile};
 
 }  // namespace route_milter

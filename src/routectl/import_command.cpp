@@ -110,7 +110,9 @@ int command_import(const ImportCommandOptions& options) {
 
 const RoutectlCommand import_hmailserver_command{
     "import-hmailserver", "turn an hMailServer backup (.7z or its XML) into a route-milter configuration",
-    {{"output", 'o', "FILE"}, {"force"}}, "BACKUP",
+    {{"output", 'o', "FILE", false, "write the configuration to FILE (default: standard output; needed for passwords)"},
+     {"force", 0, nullptr, false, "replace FILE if it exists, keeping its owner, group and mode"}},
+    "BACKUP",
     [](const CommandArguments& a) {
         if (a.operands.size() != 1) {
             std::fprintf(stderr, "%s: exactly one BACKUP\nusage: %s\n", me, usage_line(*a.command).c_str());
@@ -118,6 +120,8 @@ const RoutectlCommand import_hmailserver_command{
         }
         return command_import(ImportCommandOptions{a.operands[0], a.value_or("output", ""), a.has("force")});
     },
-    false};
+    false,
+    "BACKUP: the .7z hMailServer Administrator writes (Settings and Domains), or its XML.\n"
+    "exit 0, 64 usage, 65 bad backup or config, 66 BACKUP unreadable, 73 FILE exists or cannot be written"};
 
 }  // namespace route_milter

@@ -9,6 +9,7 @@
 //   routectl retry   [-c FILE] [--mta postfix|sendmail] [--postfix-config DIR] [--sendmail-config FILE]
 //                    [--state FILE] [--dry-run] [--now EPOCH]
 //   routectl import-hmailserver [-o FILE] [--force] BACKUP
+//   routectl COMMAND --help
 //
 // Every command loads the config with the daemon's own loader, so a config routectl accepts
 // is one the milter accepts, and the other way round. Each command declares its own options
@@ -20,6 +21,7 @@
 #include <getopt.h>
 #include <sysexits.h>
 
+#include <algorithm>
 #include <array>
 #include <cstdio>
 #include <stdexcept>
@@ -50,6 +52,30 @@ std::string usage_line(const RoutectlCommand& command) {
     return line;
 }
 
+std::string command_help(const RoutectlCommand& command) {
+    struct Row {
+        std::string left, right;
+    };
+    std::vector<Row> rows;
+    if (command.reads_config)
+        rows.push_back({"-c, --config FILE", std::string("the configuration (default ") + default_config_path + ")"});
+    for (const CommandOption& o : command.options) {
+        std::string left = o.letter != 0 ? std::string("-") + o.letter + ", " : "    ";
+        left += std::string("--") + o.name;
+        if (o.value != nullptr) left += std::string(" ") + o.value;
+        std::string right = o.help != nullptr ? o.help : "";
+        if (o.required) right += right.empty() ? "(required)" : " (required)";
+        rows.push_back({left, right});
+    }
+    rows.push_back({"-h, --help", "print this help and exit"});
+    std::size_t width = 0;
+    for (const Row& r : rows) width = std::max(width, r.left.size());
+    std::string text = "usage: " + usage_line(command) + "\n\n" + command.summary + "\n\noptions:\n";
+    for (const Row& r : rows) text += "  " + r.left + std::string(width + 2 - r.left.size(), ' ') + r.right + "\n";
+    if (command.details != nullptr) text += std::string("\n") + command.details + "\n";
+    return text;
+}
+
 }  // namespace route_milter
 
 using namespace route_milter;
@@ -69,6 +95,7 @@ void usage(FILE* out) {
     std::fprintf(out, "       routectl --version\n");
     for (const RoutectlCommand* c : commands) std::fprintf(out, "  %-18s %s\n", c->name, c->summary);
     std::fprintf(out, "  -c FILE            configuration (default %s)\n", default_config_path);
+    std::fprintf(out, "routectl COMMAND --help describes a command and each of its options.\n");
 }
 
 int command_usage(const RoutectlCommand& command) {
@@ -78,8 +105,8 @@ int command_usage(const RoutectlCommand& command) {
 
 // Parses argv[2..] with exactly the options `command` declares (and -c), then runs it.
 int run(const RoutectlCommand& command, int argc, char** argv) {
-    std::string letters = command.reads_config ? "c:" : "";
-    std::vector<option> long_options;
+    std::string letters = command.reads_config ? "hc:" : "h";
+    std::vector<option> long_options{{"help", no_argument, nullptr, 'h'}};
     if (command.reads_config) long_options.push_back({"config", required_argument, nullptr, 'c'});
     constexpr int first_long = 256;
     for (std::size_t i = 0; i < command.options.size(); ++i) {
@@ -98,6 +125,11 @@ int run(const RoutectlCommand& command, int argc, char** argv) {
         if (opt == 'c') {
             arguments.config_path = optarg;
             continue;
+        }
+        // Answered before the required options and operands are looked for: help needs neither.
+        if (opt == 'h') {
+            std::fputs(command_help(command).c_str(), stdout);
+            return EX_OK;
         }
         const CommandOption* found = nullptr;
         for (std::size_t i = 0; i < command.options.size(); ++i)

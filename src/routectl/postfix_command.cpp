@@ -167,11 +167,11 @@ int command_postfix(const PostfixOptions& options) {
 
 const RoutectlCommand postfix_command{
     "postfix", "write the Postfix tables and main.cf/master.cf snippets that carry the routes",
-    {{"output", 'o', "DIR", true},
-     {"database-type", 0, "TYPE"},
-     {"postmap"},
-     {"postfix-config", 0, "DIR"},
-     {"milter", 0, "ADDRESS"}},
+    {{"output", 'o', "DIR", true, "write the tables and snippets into DIR (created if needed)"},
+     {"database-type", 0, "TYPE", false, "cdb, lmdb or hash instead of Postfix's default_database_type"},
+     {"postmap", 0, nullptr, false, "compile hash tables with postmap(1)"},
+     {"postfix-config", 0, "DIR", false, "Postfix's configuration directory (postconf -c DIR)"},
+     {"milter", 0, "ADDRESS", false, "the smtpd_milters value to write (default: from milter.socket)"}},
     nullptr,
     [](const CommandArguments& a) {
         return command_postfix(PostfixOptions{a.config_path, a.value_or("output", ""), a.value_or("milter", ""),

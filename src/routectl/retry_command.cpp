@@ -206,12 +206,12 @@ int run_retry(const CommandArguments& a) {
 
 const RoutectlCommand retry_command{
     "retry", "enforce each route's retries/retry_minutes on the MTA's queue (run every minute)",
-    {{"mta", 0, "postfix|sendmail"},
-     {"postfix-config", 0, "DIR"},
-     {"sendmail-config", 0, "FILE"},
-     {"state", 0, "FILE"},
-     {"dry-run"},
-     {"now", 0, "EPOCH"}},
+    {{"mta", 0, "postfix|sendmail", false, "whose queue to work on (default postfix)"},
+     {"postfix-config", 0, "DIR", false, "Postfix's configuration directory (postqueue -c DIR)"},
+     {"sendmail-config", 0, "FILE", false, "Sendmail's sendmail.cf, for its queue directories"},
+     {"state", 0, "FILE", false, "the attempts made so far (default /var/lib/route-milter/retry-state.json)"},
+     {"dry-run", 0, nullptr, false, "print what would be done, change nothing"},
+     {"now", 0, "EPOCH", false, "take the time to be EPOCH (seconds since 1970)"}},
     nullptr, run_retry};
 
 }  // namespace route_milter

@@ -75,11 +75,11 @@ int command_sendmail(const SendmailOptions& options) {
 
 const RoutectlCommand sendmail_command{
     "sendmail", "write the Sendmail maps and sendmail.mc snippet of the routes, and print how to apply them",
-    {{"output", 'o', "DIR", true},
-     {"makemap"},
-     {"sendmail-config", 0, "FILE"},
-     {"queue-dir", 0, "DIR"},
-     {"milter", 0, "ADDRESS"}},
+    {{"output", 'o', "DIR", true, "write the maps and the sendmail.mc snippet into DIR (created if needed)"},
+     {"makemap", 0, nullptr, false, "compile the hash maps with makemap(8) (needs --sendmail-config)"},
+     {"sendmail-config", 0, "FILE", false, "Sendmail's sendmail.cf (default /etc/mail/sendmail.cf)"},
+     {"queue-dir", 0, "DIR", false, "Sendmail's queue directory for the routes' queue groups (default /var/spool/mqueue)"},
+     {"milter", 0, "ADDRESS", false, "the INPUT_MAIL_FILTER socket to write (default: from milter.socket)"}},
     nullptr,
     [](const CommandArguments& a) {
         return command_sendmail(SendmailOptions{a.config_path, a.value_or("output", ""), a.value_or("milter", ""),

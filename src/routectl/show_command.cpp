@@ -163,7 +163,7 @@ int command_show(const std::string& path, bool only_changed) {
 
 const RoutectlCommand show_command{
     "show", "print the effective configuration (-n: only what differs from the defaults), passwords hidden",
-    {{"non-default", 'n'}}, nullptr,
+    {{"non-default", 'n', nullptr, false, "only the settings that differ from the defaults (as postconf -n)"}}, nullptr,
     [](const CommandArguments& a) { return command_show(a.config_path, a.has("non-default")); }};
 
 }  // namespace route_milter

@@ -169,7 +169,8 @@ int command_stats(const std::string& path, std::string url) {
 }  // namespace
 
 const RoutectlCommand stats_command{
-    "stats", "print the running daemon's counters per route (read from its /metrics)", {{"url", 0, "URL"}}, nullptr,
+    "stats", "print the running daemon's counters per route (read from its /metrics)", {{"url", 0, "URL", false, "read URL (http://HOST:PORT/metrics) instead of the config's metrics.listen"}},
+    nullptr,
     [](const CommandArguments& a) { return command_stats(a.config_path, a.value_or("url", "")); }};
 
 }  // namespace route_milter

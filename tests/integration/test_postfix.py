@@ -267,7 +267,7 @@ class RouteDecisionTests(MilterClassMixin, LabTestCase):
             self.assertIn("to=<%s>" % unlisted, line)
             self.assertIn("from=<%s>" % EXT_SENDER, line)
             self.assertRegex(line, r"\brule=not-listed\b")
-            self.assertRegex(line, r"\broute=backup\.test\b")
+            self.assertRegex(line, r' route="backup\.test \(line \d+\)" ')
             self.assertRegex(line, r"RCPT from unknown\[127\.0\.0\.1\]: 550 ")
             self.assertNotIn("class=", line)  # no delivery class is computed before rule 1
         line = lines_external[0]
@@ -276,8 +276,8 @@ class RouteDecisionTests(MilterClassMixin, LabTestCase):
         self.assertIn("to=<%s>" % external, line)
         self.assertRegex(line, r"\brule=[a-z][a-z0-9-]*")
         self.assertNotRegex(line, r"\brule=not-listed\b")
-        self.assertRegex(line, r"\broute=partner\.test\b")
-        self.assertRegex(line, r"\brange=My computer\b")
+        self.assertRegex(line, r' route="partner\.test \(line \d+\)" ')
+        self.assertRegex(line, r' range="My computer"( |$)')
         self.assertRegex(line, r"\bclass=external-external$")
         # accepted recipients are not logged as rejections
         self.assertEqual([l for l in self.milter.log_text()[offset:].splitlines()
@@ -343,7 +343,7 @@ class WarnModeTests(MilterClassMixin, LabTestCase):
         self.assertEqual(len(warns), 1, log)
         self.assertRegex(warns[0], r"(?:[0-9A-F]+|NOQUEUE): warn: RCPT from \S+\[127\.0\.0\.1\]: would reject: "
                          r"550 5\.1\.1 <%s>: Recipient not in route list\.; from=<%s> to=<%s> rule=not-listed "
-                         r"route=backup\.test \(line \d+\) range=My computer" % (re.escape(rcpt), re.escape(EXT_SENDER),
+                         r"route=\"backup\.test \(line \d+\)\" range=\"My computer\"" % (re.escape(rcpt), re.escape(EXT_SENDER),
                                                                               re.escape(rcpt)))
         self.assertNotIn(": reject: ", log)
 
@@ -381,7 +381,7 @@ class WarnRouteKeepsRangeRulesTests(MilterClassMixin, LabTestCase):
         self.assertIsNone(t.data, "nothing may be queued")
         log = self.milter.log_text()[offset:]
         self.assertRegex(log, r": reject: RCPT from \S+\[127\.0\.0\.1\]: 530 5\.7\.0 .*to=<%s> rule=auth-required "
-                              r"route=\* \(line \d+\)" % re.escape(rcpt))
+                              r"route=\"\* \(line \d+\)\"" % re.escape(rcpt))
         self.assertNotIn(": warn: ", log)
         self.assertFalse([l for l in LAB.log_text().splitlines() if "to=<%s>" % rcpt in l and "status=" in l],
                          "Postfix must not have queued mail to %s" % rcpt)
@@ -392,7 +392,7 @@ class WarnRouteKeepsRangeRulesTests(MilterClassMixin, LabTestCase):
         offset = self.milter.log_offset()
         # Not listed: the route's own rule, rehearsed (logged, let through).
         self.assertReply(self.rcpt("carol@a.wild.test"), 250)
-        self.assertIn("rule=not-listed route=*.wild.test", self.milter.log_text()[offset:])
+        self.assertIn('rule=not-listed route="*.wild.test (line ', self.milter.log_text()[offset:])
         self.assertIn(": warn: RCPT from ", self.milter.log_text()[offset:])
         # Listed, relayed without AUTH: the range's rule, enforced.
         self.assertReply(self.rcpt("ok@a.wild.test"), 530, "5.7.0")

@@ -851,6 +851,49 @@ class CommandOptionTests(RoutectlCase):
         for line in self.USAGE.values():
             self.assertIn(line + "\n", r.stdout)
 
+    def listed_commands(self):
+        """{command: its usage line} as `routectl --help` lists them."""
+        r = run_routectl("--help")
+        self.assertRoutectlOK(r, "--help")
+        found = dict((m.group(1), m.group(0).split(": ", 1)[-1].strip())
+                     for m in re.finditer(r"(?m)^(?:usage: |       )routectl ([a-z][a-z-]*).*$", r.stdout))
+        self.assertGreaterEqual(set(found), set(self.USAGE), r.stdout)
+        return found
+
+    def test_every_command_answers_help(self):
+        for command, usage in self.listed_commands().items():
+            options = re.findall(r"(?<![\w-])(--?[A-Za-z][\w-]*)", usage)
+            self.assertTrue(options or command == "import-hmailserver", usage)
+            for flag in ("--help", "-h"):
+                with self.subTest(command=command, flag=flag):
+                    # Asked before the required options and operands: they are not needed.
+                    r = run_routectl(command, flag)
+                    self.assertRoutectlOK(r, "%s %s" % (command, flag))
+                    self.assertEqual(r.stderr, "")
+                    self.assertTrue(r.stdout.startswith("usage: %s\n" % usage), r.stdout)
+                    # An option line: "  -o, --output DIR   what it does" (words, two blanks, text).
+                    rows = [re.match(r"^  +(\S.*?)  +(\S.*)$", l) for l in r.stdout.splitlines()]
+                    named = [re.split(r"[ ,]+", m.group(1)) for m in rows if m and m.group(1).startswith("-")]
+                    for option in options + ["--help", "-h"]:
+                        # One line each, saying what the option does.
+                        self.assertEqual(sum(option in words for words in named), 1,
+                                         "%s: %s\n%s" % (command, option, r.stdout))
+            with self.subTest(command=command, flag="--no-such-option"):
+                r = run_routectl(command, "--no-such-option")
+                self.assertEqual(r.returncode, 64, r.stdout + r.stderr)
+                self.assertIn("usage: %s\n" % usage, r.stderr)
+                self.assertEqual(r.stdout, "")
+
+    def test_help_after_other_options_still_helps(self):
+        r = run_routectl("query", "-c", os.path.join(self.dir, "absent.conf"), "--client", "127.0.0.1", "--help")
+        self.assertRoutectlOK(r, "query ... --help")
+        self.assertIn("exit status", r.stdout)
+        self.assertIn("1 refused (5xx)", r.stdout)
+        self.assertIn("3 warned", r.stdout)
+        # An option it does not take, before --help, is still refused.
+        r = run_routectl("check", "--postmap", "--help")
+        self.assertUsage(r, "check", "check --postmap --help")
+
 
 # ================================================================ 5. bad input
 
@@ -1292,7 +1335,7 @@ class IdnTests(RoutectlCase):
         self.assertEqual([c for c, _ in replies], [554] * len(others) + [250] * len(same), replies)
         for rcpt, verdict in [(r, "REJECT 501 5.1.3") for r in others] + [(r, "NO OBJECTION") for r in same]:
             r = run_routectl("query", "-c", self.conf, "--client", "127.0.0.2", "--from", "a@far.test", rcpt)
-            self.assertRoutectlOK(r, "query")
+            self.assertEqual(r.returncode, 1 if verdict.startswith("REJECT") else 0, r.stdout + r.stderr)
             self.assertIn("%s: %s" % (rcpt, verdict), r.stdout)
 
     def test_utf8_rcpt_unlisted_refused(self):
@@ -1315,7 +1358,7 @@ class WarnModeQueryTests(RoutectlCase):
     def test_query_shows_what_would_be_rejected(self):
         r = run_routectl("query", "-c", self.conf, "--client", "203.0.113.5", "--from", "a@far.test",
                          "carol@backup.test", "x@partner.test", "alice@backup.test", '"bad@backup.test')
-        self.assertRoutectlOK(r)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         lines = r.stdout.splitlines()
         self.assertIn("carol@backup.test: WARN (would reject 550 5.1.1 <carol@backup.test>: "
                       "Recipient not in route list.)", lines)
@@ -1329,12 +1372,36 @@ class WarnModeQueryTests(RoutectlCase):
         # The "*" route is in warn mode: relaying to a domain without a route of its own still
         # needs AUTH, and query says why it is enforced.
         r = run_routectl("query", "-c", self.conf, "--client", "203.0.113.5", "--from", "a@far.test", "x@else.test")
-        self.assertRoutectlOK(r)
+        self.assertEqual(r.returncode, 1, r.stdout + r.stderr)
         lines = r.stdout.splitlines()
         self.assertIn("x@else.test: REJECT 530 5.7.0 SMTP authentication is required.", lines)
         self.assertIn("    rule auth-required; route * (line %d); class external-external; mode enforce; enforced "
                       "although the route is in warn mode: a route's warn mode softens its address list only, the "
                       "IP ranges' rules follow the top-level mode" % (line_of(self.text, '"*"') - 1), lines)
+
+    def test_query_exit_status_is_the_worst_recipients(self):
+        # 0 no objection, 1 refused (5xx), 3 warned; a refusal outranks a warning. The sysexits
+        # codes stay for what is not an answer: 64 a bad command line, 78 a bad config.
+        for rcpts, status, shown in (
+                (["alice@backup.test"], 0, "alice@backup.test: NO OBJECTION"),
+                (["x@nowhere.test"], 1, "x@nowhere.test: REJECT 530"),  # the "*" route: AUTH stays enforced
+                (["carol@backup.test"], 3, "carol@backup.test: WARN (would reject 550"),
+                (["x@partner.test"], 1, "x@partner.test: REJECT 530"),
+                (['"bad@backup.test'], 1, '"bad@backup.test: REJECT 501'),
+                (["alice@backup.test", "carol@backup.test"], 3, "carol@backup.test: WARN"),
+                (["carol@backup.test", "x@partner.test"], 1, "x@partner.test: REJECT"),
+                (["x@partner.test", "carol@backup.test", "alice@backup.test"], 1, "carol@backup.test: WARN")):
+            with self.subTest(rcpts=rcpts):
+                r = run_routectl("query", "-c", self.conf, "--client", "203.0.113.5", "--from", "a@far.test", *rcpts)
+                self.assertEqual(r.returncode, status, r.stdout + r.stderr)
+                self.assertIn(shown, r.stdout)
+        r = run_routectl("query", "-c", self.conf, "--client", "203.0.113.5", "--auth", "u", "--from", "a@far.test",
+                         "x@partner.test")
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        r = run_routectl("query", "-c", self.conf, "--client", "not-an-ip", "alice@backup.test")
+        self.assertEqual(r.returncode, 64, r.stdout + r.stderr)
+        r = run_routectl("query", "-c", self.conf + ".absent", "--client", "203.0.113.5", "alice@backup.test")
+        self.assertEqual(r.returncode, EX_CONFIG, r.stdout + r.stderr)
 
     def test_check_says_what_each_warn_route_softens(self):
         r = run_routectl("check", "-c", self.conf)

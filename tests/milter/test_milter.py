@@ -239,6 +239,18 @@ class RuleTests(MilterCase):
         self.assertRun(run, ["y"])
         self.assertRegex(run.log, r"(?m)4XyZ9Q: reject: RCPT from client\.example\[127\.0\.0\.1\]: 550 5\.1\.1 ")
 
+    def test_values_with_blanks_are_quoted_in_the_log(self):
+        # "My computer" covers 127.0.0.1: a reader splitting at blanks must get range= whole.
+        run = miltertest(message("127.0.0.1", "a@far.test", ["carol@backup.test"], queue_id="Q7BLANK"))
+        self.assertRun(run, ["y"])
+        line = [l for l in run.log.splitlines() if "Q7BLANK: reject: RCPT from " in l]
+        self.assertEqual(len(line), 1, run.log)
+        self.assertRegex(line[0], r' rule=not-listed route="backup\.test \(line \d+\)" range="My computer"'
+                                  r'( class=[a-z-]+)?$')
+        pairs = dict(re.findall(r' (\w+)=("(?:[^"\\]|\\.)*"|\S+)', line[0].split("; ", 1)[1]))
+        self.assertEqual(pairs["range"], '"My computer"', line[0])
+        self.assertEqual(pairs["rule"], "not-listed", line[0])
+
     def test_mixed_recipients_each_on_their_own(self):
         run = miltertest(message("203.0.113.9", "a@far.test",
                                  ["alice@backup.test", "carol@backup.test", "x@partner.test", "bob@backup.test"]))
@@ -330,7 +342,7 @@ class HostileAddressTests(MilterCase):
             self.assertRun(run, ["c"])
             self.assertRegex(run.log, r"ABC123: accept: RCPT from client\.example\[127\.0\.0\.1\]: "
                                       r"from=<ext@far\.test> to=<alice@backup\.test> rule=no-objection "
-                                      r"route=backup\.test \(line \d+\) range=Internet class=external-local")
+                                      r"route=\"backup\.test \(line \d+\)\" range=Internet class=external-local")
         finally:
             use_config(address_scenarios.config())
 
@@ -470,7 +482,7 @@ class WarnModeTests(MilterCase):
         use_config(config(mode="warn", partner_mode="enforce"))
         run = miltertest(message("203.0.113.9", "a@far.test", ["carol@backup.test", "x@partner.test"]))
         self.assertRun(run, ["c", "y"])
-        self.assertIn("rule=not-listed route=backup.test", "\n".join(self.warn_lines(run)))
+        self.assertIn('rule=not-listed route="backup.test (line ', "\n".join(self.warn_lines(run)))
         self.assertIn(": reject: RCPT from client.example[203.0.113.9]: 530 5.7.0 ", run.log)
 
     def test_a_routes_warn_mode_rehearses_its_address_list_only(self):
@@ -478,18 +490,18 @@ class WarnModeTests(MilterCase):
         use_config(config(partner_mode="warn", backup_mode="warn"))
         run = miltertest(message("203.0.113.9", "a@far.test", ["carol@backup.test", "x@partner.test"]))
         self.assertRun(run, ["c", "y"])
-        self.assertIn("rule=not-listed route=backup.test", "\n".join(self.warn_lines(run)))
+        self.assertIn('rule=not-listed route="backup.test (line ', "\n".join(self.warn_lines(run)))
         self.assertIn(": reject: RCPT from client.example[203.0.113.9]: 530 5.7.0 SMTP authentication is required.; "
-                      "from=<a@far.test> to=<x@partner.test> rule=auth-required route=partner.test", run.log)
+                      'from=<a@far.test> to=<x@partner.test> rule=auth-required route="partner.test (line ', run.log)
         # Listed, from a local sender without AUTH (local-local): refused, and never only logged.
         run = miltertest(message("203.0.113.9", "a@lab.test", ["alice@backup.test"]))
         self.assertRun(run, ["y"])
-        self.assertIn("rule=auth-required route=backup.test", run.log)
+        self.assertIn('rule=auth-required route="backup.test (line ', run.log)
         self.assertEqual(self.warn_lines(run), [])
         # Not allowed for the client's range: refused too.
         run = miltertest(message("192.0.2.7", "a@lab.test", ["alice@backup.test"]))
         self.assertRun(run, ["y"])
-        self.assertIn("rule=not-allowed route=backup.test", run.log)
+        self.assertIn('rule=not-allowed route="backup.test (line ', run.log)
 
     def test_reload_switches_mode_and_a_connection_keeps_its_own(self):
         use_config(config(mode="warn"))

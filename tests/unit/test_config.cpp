@@ -36,10 +36,24 @@ std::ostream& operator<<(std::ostream& os, const BadCase& c) { return os << c.na
 
 const BadCase bad_cases[] = {
     {"syntax error", "routes = ( { domain = \"a.example\" } \n", "test.conf:2: syntax error"},
-    {"unknown top-level key", "scope = \"all\";\nrouts = ();\n", "test.conf:2: routs: unknown setting (routs)"},
+    {"unknown top-level key", "scope = \"all\";\nrouts = ();\n",
+     "test.conf:2: routs: unknown setting (routs); did you mean routes?"},
     {"unknown route key", "routes = ( {\n domain = \"a.example\";\n hots = \"mx\"; } );\n",
-     "test.conf:3: routes[0].hots: unknown setting (hots)"},
-    {"unknown milter key", "milter = { socket = \"unix:/x\";\n sockt = 1; };\n", "test.conf:2: milter.sockt: unknown setting"},
+     "test.conf:3: routes[0].hots: unknown setting (hots); did you mean host?"},
+    {"unknown milter key", "milter = { socket = \"unix:/x\";\n sockt = 1; };\n",
+     "test.conf:2: milter.sockt: unknown setting (sockt); did you mean socket?"},
+    {"misspelled range key", "ip_ranges = ( { name = \"a\"; priority = 5; cidr = \"10.0.0.0/8\";\n requier_auth = [ ]; } );\n",
+     "test.conf:2: ip_ranges[0].requier_auth: unknown setting (requier_auth); did you mean require_auth?"},
+    {"misspelled auth key", "routes = ( { domain = \"a.example\"; host = \"mx\";\n auth = { user = \"u\";\n pasword = \"p\"; }; } );\n",
+     "test.conf:3: routes[0].auth.pasword: unknown setting (pasword); did you mean password?"},
+    {"misspelled metrics key", "metrics = { listen = \"inet:9101\";\n time_out = 5; };\n",
+     "test.conf:2: metrics.time_out: unknown setting (time_out); did you mean timeout?"},
+    {"cidr without prefix length", "ip_ranges = ( { name = \"office\"; priority = 5;\n cidr = [ \"10.1.0.0/16\",\n \"192.0.2.0\" ]; } );\n",
+     "test.conf:3: ip_ranges[0].cidr: no prefix length (192.0.2.0): a network needs its length, e.g. 192.0.2.0/24; "
+     "write 192.0.2.0/32 for this one host"},
+    {"cidr of one host without prefix length", "ip_ranges = ( { name = \"printer\"; priority = 5;\n cidr = \"192.0.2.7\"; } );\n",
+     "test.conf:2: ip_ranges[0].cidr: no prefix length (192.0.2.7): write 192.0.2.7/32 for this one host"},
+    {"misspelled key in another case", "Mode = \"warn\";\n", "test.conf:1: Mode: unknown setting (Mode); did you mean mode?"},
     {"wrong type port", "routes = ( { domain = \"a.example\"; host = \"mx.a.example\";\n port = \"25\"; } );\n",
      "test.conf:2: routes[0].port: expected an integer, found a string"},
     {"wrong type scope", "scope = 1;\n", "test.conf:1: scope: expected a string, found an integer"},
@@ -187,6 +201,19 @@ BOOST_DATA_TEST_CASE(each_error_names_file_line_and_value, boost::unit_test::dat
     const PolicyResult r = load_policy_text(c.text, "test.conf");
     BOOST_TEST(r.policy == nullptr);
     BOOST_TEST(all_errors(r).find(c.expected) != std::string::npos, "expected '" << c.expected << "' in:\n" << all_errors(r));
+}
+
+// A name far from every known one gets no guess: a wrong guess sends the admin the wrong way.
+BOOST_AUTO_TEST_CASE(an_unknown_setting_far_from_all_gets_no_suggestion) {
+    for (const char* text : {"routes = ( { domain = \"a.example\";\n colour = \"blue\"; } );\n",
+                             "metrics = { listen = \"inet:9101\";\n path = \"/m\"; };\n", "\nxy = 1;\n",
+                             "milter = {\n mode = \"warn\"; };\n"}) {
+        const ConfigResult r = load(text);
+        const std::string errors = all_errors(r);
+        BOOST_TEST(errors.find("test.conf:2: ") != std::string::npos, errors);
+        BOOST_TEST(errors.find("unknown setting (") != std::string::npos, errors);
+        BOOST_TEST(errors.find("did you mean") == std::string::npos, errors);
+    }
 }
 
 // treat_recipient_as = "local" on "*" or on a wildcard over a public suffix relays for anyone's

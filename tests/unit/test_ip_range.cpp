@@ -63,7 +63,26 @@ BOOST_AUTO_TEST_CASE(cidr_blocks) {
     const IpInterval half = cidr("2001:db8::/65");
     BOOST_TEST(half.contains(ip("2001:db8::7fff:ffff:ffff:ffff")));
     BOOST_TEST(!half.contains(ip("2001:db8::8000:0:0:0")));
-    BOOST_TEST(cidr("192.0.2.7").contains(ip("192.0.2.7")));
+    BOOST_TEST(cidr("192.0.2.7/32").contains(ip("192.0.2.7")));
+    BOOST_TEST(!cidr("192.0.2.7/32").contains(ip("192.0.2.8")));
+}
+
+// Without a prefix length nothing is assumed: a host gets its /32 (/128) suggested, an address
+// ending in zero groups the network length it looks like as well.
+BOOST_AUTO_TEST_CASE(a_cidr_without_prefix_length_is_refused) {
+    BOOST_TEST(error_of(parse_cidr("192.0.2.7")) == "no prefix length (192.0.2.7): write 192.0.2.7/32 for this one host");
+    BOOST_TEST(error_of(parse_cidr("192.0.2.0")) ==
+               "no prefix length (192.0.2.0): a network needs its length, e.g. 192.0.2.0/24; write 192.0.2.0/32 for "
+               "this one host");
+    BOOST_TEST(error_of(parse_cidr("10.0.0.0")).find("e.g. 10.0.0.0/8;") != std::string::npos);
+    BOOST_TEST(error_of(parse_cidr("172.16.0.0")).find("e.g. 172.16.0.0/16;") != std::string::npos);
+    BOOST_TEST(error_of(parse_cidr("0.0.0.0")).find("e.g. 0.0.0.0/0;") != std::string::npos);
+    BOOST_TEST(error_of(parse_cidr("192.0.2.128")) ==
+               "no prefix length (192.0.2.128): write 192.0.2.128/32 for this one host");
+    BOOST_TEST(error_of(parse_cidr("2001:db8::1")) == "no prefix length (2001:db8::1): write 2001:db8::1/128 for this one host");
+    BOOST_TEST(error_of(parse_cidr("2001:db8::")).find("e.g. 2001:db8::/32; write 2001:db8::/128") != std::string::npos);
+    BOOST_TEST(error_of(parse_cidr("2001:db8:0:1::")).find("e.g. 2001:db8:0:1::/64;") != std::string::npos);
+    BOOST_TEST(error_of(parse_cidr("::")).find("e.g. ::/0;") != std::string::npos);
 }
 
 BOOST_AUTO_TEST_CASE(bad_cidrs_say_why) {

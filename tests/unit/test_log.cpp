@@ -48,4 +48,28 @@ BOOST_AUTO_TEST_CASE(a_value_with_a_line_break_or_an_escape_stays_on_its_line) {
                       "route-milter: range=B\xc3\xbcro\n");
 }
 
+// A value is one blank-free word, or quoted: a reader splitting the line at blanks and quotes
+// gets every key=value pair whole, whatever an admin named a range.
+BOOST_AUTO_TEST_CASE(log_values_with_blanks_or_quotes_are_quoted) {
+    BOOST_TEST(log_value("Internet") == "Internet");
+    BOOST_TEST(log_value("not-listed") == "not-listed");
+    BOOST_TEST(log_value("*.example.com") == "*.example.com");
+    BOOST_TEST(log_value("B\xc3\xbcro") == "B\xc3\xbcro");  // UTF-8 as written
+    BOOST_TEST(log_value("My computer") == "\"My computer\"");
+    BOOST_TEST(log_value("example.com (line 3)") == "\"example.com (line 3)\"");
+    BOOST_TEST(log_value("") == "\"\"");
+    BOOST_TEST(log_value("say \"hi\"") == "\"say \\\"hi\\\"\"");
+    BOOST_TEST(log_value("a\"b") == "\"a\\\"b\"");
+    BOOST_TEST(log_value("C:\\path") == "\"C:\\\\path\"");
+    BOOST_TEST(log_value("a\tb") == "\"a\\x09b\"");
+    BOOST_TEST(log_value("x\nrange=forged") == "\"x\\x0arange=forged\"");
+    BOOST_TEST(log_value("\xff") == "\"\\xff\"");
+    // What a value quoted by log_value then passes through log_line is left as it is.
+    open_log(LogTarget::stderr_stream);
+    const std::string out = stderr_of([] {
+        log_line(LOG_INFO, "range=%s route=%s", log_value("My \"big\"\ncomputer").c_str(), log_value("a.test").c_str());
+    });
+    BOOST_TEST(out == "route-milter: range=\"My \\\"big\\\"\\x0acomputer\" route=a.test\n");
+}
+
 BOOST_AUTO_TEST_SUITE_END()

@@ -23,7 +23,8 @@ struct IpInterval {
     friend bool operator==(const IpInterval&, const IpInterval&) = default;
 };
 
-// A parse failure says what is wrong, e.g. "host bits set; did you mean 10.0.0.0/8".
+// A parse failure says what is wrong, e.g. "host bits set; did you mean 10.0.0.0/8". The prefix
+// length is required: "192.0.2.7" is an error that suggests "192.0.2.7/32" (or the network's length).
 using IntervalResult = std::variant<IpInterval, std::string>;
 
 IntervalResult parse_cidr(std::string_view text);
