@@ -1,8 +1,9 @@
 # route-milter - hMailServer-style routes for Postfix and Sendmail.
 #
-#   make            build route-milter and routectl into $(BUILD)/
+#   make            build route-milter and routectl into $(BUILD)/ (make deps installs what it needs)
 #   make check      install what the tests need, build, run every suite (also under ASan+UBSan)
-#   make run        build and run route-milter in the foreground on conf/route-milter.conf
+#   make run        install the build packages, build and run route-milter in the foreground on
+#                   conf/route-milter.conf (never installs an MTA or a Prometheus server)
 #   make bench      decisions/s, config load time and RSS, routectl sendmail/postfix time and RSS,
 #                   compile/start/memory/reload against their targets (BENCH_BIG=1: at 10^7 too;
 #                   BENCH_BEFORE=DIR: beside the build in DIR), SMTP throughput through Postfix
@@ -115,9 +116,10 @@ $(BUILD)/noop-milter: tests/bench/noop_milter.c
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-# Build and test packages, installed with apt-get when missing (the tests need a real Postfix).
+# Missing Debian packages are installed with apt-get (as root), only the set a target needs
+# (tests/install-deps.sh lists the sets): make deps installs what `make` needs to build.
 deps:
-	@tests/install-deps.sh
+	@tests/install-deps.sh build
 
 unit: $(BUILD)/unit-tests
 	@tests/unit/run.sh $(BUILD)/unit-tests
@@ -126,29 +128,40 @@ integration: $(BINARIES)
 	@ROUTE_MILTER=$(abspath $(BUILD)/route-milter) ROUTECTL=$(abspath $(BUILD)/routectl) tests/integration/run.sh
 
 # Every suite, then every suite again under ASan+UBSan; ends with "N passed, N failed".
-check: deps
+check:
+	@tests/install-deps.sh check
 	@tests/run-all.sh
 
 # Reloads under load through a real Postfix (SOAK_ARGS="--sessions N ..." to change the size).
-soak: deps all
+soak:
+	@tests/install-deps.sh postfix
+	@$(MAKE) --no-print-directory all
 	@python3 tests/soak/soak.py $(SOAK_ARGS)
 
-soak-big: deps all
+soak-big:
+	@tests/install-deps.sh postfix
+	@$(MAKE) --no-print-directory all
 	@python3 tests/soak/soak.py --big $(SOAK_ARGS)
 
 # Each libFuzzer target for FUZZ_SECONDS (default 60); new crashes land in build/fuzz/crashes.
 FUZZ_SECONDS ?= 60
-fuzz: deps
+fuzz:
+	@tests/install-deps.sh fuzz
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
 
 # The unit and integration suites once more under ThreadSanitizer (a separate build in build/tsan).
-check-tsan: deps
+check-tsan:
+	@tests/install-deps.sh test
 	@tests/run-tsan.sh
 
-run: deps all
+run:
+	@tests/install-deps.sh build
+	@$(MAKE) --no-print-directory all
 	@tests/run-milter.sh $(BUILD)
 
-bench: deps all $(BUILD)/bench-core $(BUILD)/noop-milter
+bench:
+	@tests/install-deps.sh bench
+	@$(MAKE) --no-print-directory all $(BUILD)/bench-core $(BUILD)/noop-milter
 	@tests/bench/run.sh $(BUILD)
 
 clean:
@@ -180,7 +193,8 @@ install: $(BINARIES)
 	    install -m 0640 conf/route-milter.conf $(DESTDIR)$(SYSCONFDIR)/route-milter/route-milter.conf
 
 # The source (without build/) is copied to a staging directory, packaging/debian becomes debian/.
-deb: deps
+deb:
+	@tests/install-deps.sh deb
 	rm -rf $(BUILD)/deb
 	mkdir -p $(DEB_STAGE)
 	cp -a Makefile README.md conf include packaging src systemd tests $(DEB_STAGE)/
@@ -188,5 +202,6 @@ deb: deps
 	cd $(DEB_STAGE) && dpkg-buildpackage -us -uc -b
 	@ls -l $(BUILD)/deb/*.deb
 
-package-check: deps
+package-check:
+	@tests/install-deps.sh package
 	@tests/package/run.sh
