@@ -168,8 +168,9 @@ clean:
 	rm -rf build
 
 # ---------------------------------------------------------------- installation and Debian package
-#   make install [DESTDIR=...] [PREFIX=/usr]   binaries, man pages, systemd units, and the config
-#                                              (only when none is there yet: never overwritten)
+#   make install [DESTDIR=...] [PREFIX=/usr]   binaries, man pages, systemd units, routectl's bash
+#                                              completion, and the config (only when none is
+#                                              there yet: never overwritten)
 #   make deb             build/deb/route-milter_<version>_amd64.deb (dpkg-buildpackage -b)
 #   make package-check   build, lint, install, test and purge the package (tests/package/run.sh)
 PREFIX     ?= /usr
@@ -177,18 +178,20 @@ SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
+COMPLETIONSDIR ?= $(PREFIX)/share/bash-completion/completions
 DEB_VERSION = $(shell dpkg-parsechangelog -l packaging/debian/changelog -S Version)
 DEB_STAGE   = $(BUILD)/deb/route-milter-$(firstword $(subst -, ,$(DEB_VERSION)))
 
 .PHONY: install deb package-check
 install: $(BINARIES)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/route-milter
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/route-milter $(DESTDIR)$(COMPLETIONSDIR)
 	install -m 0755 $(BINARIES) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 packaging/man/route-milter.8 packaging/man/routectl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 packaging/man/route-milter.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 systemd/route-milter.service systemd/routectl-retry.service \
 	    systemd/routectl-retry.timer $(DESTDIR)$(UNITDIR)/
+	install -m 0644 packaging/routectl.bash-completion $(DESTDIR)$(COMPLETIONSDIR)/routectl
 	[ -e $(DESTDIR)$(SYSCONFDIR)/route-milter/route-milter.conf ] || \
 	    install -m 0640 conf/route-milter.conf $(DESTDIR)$(SYSCONFDIR)/route-milter/route-milter.conf
 
@@ -197,7 +200,7 @@ deb:
 	@tests/install-deps.sh deb
 	rm -rf $(BUILD)/deb
 	mkdir -p $(DEB_STAGE)
-	cp -a Makefile README.md conf include packaging src systemd tests $(DEB_STAGE)/
+	cp -a Makefile README.md conf examples include packaging src systemd tests $(DEB_STAGE)/
 	cp -a packaging/debian $(DEB_STAGE)/debian
 	cd $(DEB_STAGE) && dpkg-buildpackage -us -uc -b
 	@ls -l $(BUILD)/deb/*.deb

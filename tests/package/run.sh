@@ -136,7 +136,22 @@ for m in route-milter.8 routectl.8 route-milter.conf.5; do
 done
 check "README and changelog in /usr/share/doc/$PKG" \
     test -f /usr/share/doc/$PKG/README.md.gz -a -f /usr/share/doc/$PKG/changelog.Debian.gz -a -f /usr/share/doc/$PKG/copyright
+for example in "$root"/examples/*.conf; do
+    name=$(basename "$example")
+    check "example $name in /usr/share/doc/$PKG/examples, as shipped, and routectl check passes it" sh -c "
+        f=/usr/share/doc/$PKG/examples/$name; [ -f \$f ] || { f=\$f.gz; [ -f \$f ]; } || { echo 'not installed'; exit 1; }
+        zcat -f \$f | cmp - '$example' && zcat -f \$f >$tmp/$name && chmod 0600 $tmp/$name &&
+        /usr/sbin/routectl check -c $tmp/$name"
+done
+check "bash completion for routectl in /usr/share/bash-completion/completions/routectl completes its commands" \
+    bash -c "test -f /usr/share/bash-completion/completions/routectl &&
+        . /usr/share/bash-completion/completions/routectl && COMP_WORDS=(routectl che) COMP_CWORD=1 &&
+        _routectl && [ \"\${COMPREPLY[*]}\" = check ]"
 for u in $UNITS; do check "unit /lib/systemd/system/$u is installed" test -f /lib/systemd/system/$u; done
+for p in postfix.service postfix@-.service; do
+    check "route-milter.service starts before $p" sh -c "
+        sed -n 's/^Before=//p' /lib/systemd/system/route-milter.service | tr ' ' '\n' | grep -qxF '$p'"
+done
 check "route-milter.service is enabled (multi-user.target.wants)" \
     test -L /etc/systemd/system/multi-user.target.wants/route-milter.service
 check "routectl-retry.timer is not enabled by default" \
@@ -218,7 +233,7 @@ check "dpkg --purge $PKG" dpkg --purge "$PKG"
 check "after purge: dpkg knows nothing of $PKG" sh -c "! dpkg-query -W -f='\${Status}' $PKG 2>/dev/null | grep -q ."
 for p in /usr/sbin/route-milter /usr/sbin/routectl /etc/route-milter $SOCKET_DIR $STATE_DIR \
          /lib/systemd/system/route-milter.service /lib/systemd/system/routectl-retry.timer \
-         /usr/share/man/man8/route-milter.8.gz /usr/share/doc/$PKG \
+         /usr/share/man/man8/route-milter.8.gz /usr/share/doc/$PKG /usr/share/bash-completion/completions/routectl \
          /etc/systemd/system/multi-user.target.wants/route-milter.service; do
     check "after purge: $p is gone" test ! -e "$p" -a ! -L "$p"
 done
