@@ -134,12 +134,12 @@ check:
 
 # Reloads under load through a real Postfix (SOAK_ARGS="--sessions N ..." to change the size).
 soak:
-	@tests/install-deps.sh postfix
+	@tests/install-deps.sh build postfix
 	@$(MAKE) --no-print-directory all
 	@python3 tests/soak/soak.py $(SOAK_ARGS)
 
 soak-big:
-	@tests/install-deps.sh postfix
+	@tests/install-deps.sh build postfix
 	@$(MAKE) --no-print-directory all
 	@python3 tests/soak/soak.py --big $(SOAK_ARGS)
 

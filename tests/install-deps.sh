@@ -1,9 +1,9 @@
 #!/bin/sh
 # Installs the Debian packages a make target needs, when they are missing (as root, with apt-get).
 # Usage: tests/install-deps.sh SET...   (the union of the sets is installed)
-#   build    compiler and -dev libraries: make, make all, make run, make install
+#   build    compiler and -dev libraries: what make (all, install) needs; make deps, make run
 #   deb      build + the unit tests' library + packaging tools: make deb
-#   postfix  a real Postfix with SASL, python3: what the labs drive (soak, bench)
+#   postfix  a real Postfix with SASL, python3: what the labs drive (make soak: build + postfix)
 #   test     build + postfix + miltertest, promtool, 7-Zip, Boost.Test: the suites of make check,
 #            make check-tsan
 #   package  deb + postfix + lintian, systemd, man-db: make package-check
