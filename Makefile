@@ -1,8 +1,9 @@
 # route-milter - hMailServer-style routes for Postfix and Sendmail.
 #
-#   make            build route-milter and routectl into $(BUILD)/
+#   make            build route-milter and routectl into $(BUILD)/ (make deps installs what it needs)
 #   make check      install what the tests need, build, run every suite (also under ASan+UBSan)
-#   make run        build and run route-milter in the foreground on conf/route-milter.conf
+#   make run        install the build packages, build and run route-milter in the foreground on
+#                   conf/route-milter.conf (never installs an MTA or a Prometheus server)
 #   make bench      decisions/s, config load time and RSS, routectl sendmail/postfix time and RSS,
 #                   compile/start/memory/reload against their targets (BENCH_BIG=1: at 10^7 too;
 #                   BENCH_BEFORE=DIR: beside the build in DIR), SMTP throughput through Postfix
@@ -115,9 +116,10 @@ $(BUILD)/noop-milter: tests/bench/noop_milter.c
 
 -include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)
 
-# Build and test packages, installed with apt-get when missing (the tests need a real Postfix).
+# Missing Debian packages are installed with apt-get (as root), only the set a target needs
+# (tests/install-deps.sh lists the sets): make deps installs what `make` needs to build.
 deps:
-	@tests/install-deps.sh
+	@tests/install-deps.sh build
 
 unit: $(BUILD)/unit-tests
 	@tests/unit/run.sh $(BUILD)/unit-tests
@@ -126,37 +128,49 @@ integration: $(BINARIES)
 	@ROUTE_MILTER=$(abspath $(BUILD)/route-milter) ROUTECTL=$(abspath $(BUILD)/routectl) tests/integration/run.sh
 
 # Every suite, then every suite again under ASan+UBSan; ends with "N passed, N failed".
-check: deps
+check:
+	@tests/install-deps.sh check
 	@tests/run-all.sh
 
 # Reloads under load through a real Postfix (SOAK_ARGS="--sessions N ..." to change the size).
-soak: deps all
+soak:
+	@tests/install-deps.sh build postfix
+	@$(MAKE) --no-print-directory all
 	@python3 tests/soak/soak.py $(SOAK_ARGS)
 
-soak-big: deps all
+soak-big:
+	@tests/install-deps.sh build postfix
+	@$(MAKE) --no-print-directory all
 	@python3 tests/soak/soak.py --big $(SOAK_ARGS)
 
 # Each libFuzzer target for FUZZ_SECONDS (default 60); new crashes land in build/fuzz/crashes.
 FUZZ_SECONDS ?= 60
-fuzz: deps
+fuzz:
+	@tests/install-deps.sh fuzz
 	@FUZZ_SECONDS=$(FUZZ_SECONDS) tests/fuzz/run.sh
 
 # The unit and integration suites once more under ThreadSanitizer (a separate build in build/tsan).
-check-tsan: deps
+check-tsan:
+	@tests/install-deps.sh test
 	@tests/run-tsan.sh
 
-run: deps all
+run:
+	@tests/install-deps.sh build
+	@$(MAKE) --no-print-directory all
 	@tests/run-milter.sh $(BUILD)
 
-bench: deps all $(BUILD)/bench-core $(BUILD)/noop-milter
+bench:
+	@tests/install-deps.sh bench
+	@$(MAKE) --no-print-directory all $(BUILD)/bench-core $(BUILD)/noop-milter
 	@tests/bench/run.sh $(BUILD)
 
 clean:
 	rm -rf build
 
 # ---------------------------------------------------------------- installation and Debian package
-#   make install [DESTDIR=...] [PREFIX=/usr]   binaries, man pages, systemd units, and the config
-#                                              (only when none is there yet: never overwritten)
+#   make install [DESTDIR=...] [PREFIX=/usr]   binaries, man pages, systemd units, routectl's bash
+#                                              completion, and the config (only when none is
+#                                              there yet: never overwritten)
 #   make deb             build/deb/route-milter_<version>_amd64.deb (dpkg-buildpackage -b)
 #   make package-check   build, lint, install, test and purge the package (tests/package/run.sh)
 PREFIX     ?= /usr
@@ -164,29 +178,33 @@ SBINDIR    ?= $(PREFIX)/sbin
 MANDIR     ?= $(PREFIX)/share/man
 SYSCONFDIR ?= /etc
 UNITDIR    ?= /lib/systemd/system
+COMPLETIONSDIR ?= $(PREFIX)/share/bash-completion/completions
 DEB_VERSION = $(shell dpkg-parsechangelog -l packaging/debian/changelog -S Version)
 DEB_STAGE   = $(BUILD)/deb/route-milter-$(firstword $(subst -, ,$(DEB_VERSION)))
 
 .PHONY: install deb package-check
 install: $(BINARIES)
 	install -d $(DESTDIR)$(SBINDIR) $(DESTDIR)$(MANDIR)/man5 $(DESTDIR)$(MANDIR)/man8 \
-	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/route-milter
+	    $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/route-milter $(DESTDIR)$(COMPLETIONSDIR)
 	install -m 0755 $(BINARIES) $(DESTDIR)$(SBINDIR)/
 	install -m 0644 packaging/man/route-milter.8 packaging/man/routectl.8 $(DESTDIR)$(MANDIR)/man8/
 	install -m 0644 packaging/man/route-milter.conf.5 $(DESTDIR)$(MANDIR)/man5/
 	install -m 0644 systemd/route-milter.service systemd/routectl-retry.service \
 	    systemd/routectl-retry.timer $(DESTDIR)$(UNITDIR)/
+	install -m 0644 packaging/routectl.bash-completion $(DESTDIR)$(COMPLETIONSDIR)/routectl
 	[ -e $(DESTDIR)$(SYSCONFDIR)/route-milter/route-milter.conf ] || \
 	    install -m 0640 conf/route-milter.conf $(DESTDIR)$(SYSCONFDIR)/route-milter/route-milter.conf
 
 # The source (without build/) is copied to a staging directory, packaging/debian becomes debian/.
-deb: deps
+deb:
+	@tests/install-deps.sh deb
 	rm -rf $(BUILD)/deb
 	mkdir -p $(DEB_STAGE)
-	cp -a Makefile README.md conf include packaging src systemd tests $(DEB_STAGE)/
+	cp -a Makefile README.md conf examples include packaging src systemd tests $(DEB_STAGE)/
 	cp -a packaging/debian $(DEB_STAGE)/debian
 	cd $(DEB_STAGE) && dpkg-buildpackage -us -uc -b
 	@ls -l $(BUILD)/deb/*.deb
 
-package-check: deps
+package-check:
+	@tests/install-deps.sh package
 	@tests/package/run.sh

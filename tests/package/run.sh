@@ -4,7 +4,9 @@
 # (systemd-analyze verify and security), dpkg -r, dpkg --purge, and that nothing is left.
 # Every check prints "ok - NAME" or "FAIL - NAME"; the last line is
 # "package: N passed, M failed"; the exit status is non-zero when anything failed.
-# The package is purged again on every exit, also after a failure or an interrupt.
+# The package is purged again on every exit, also after a failure or an interrupt, but only when
+# this suite installed it: a route-milter found installed (or its config left behind) is never
+# touched, and the suite does not run (counted as one failure, with the reason).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
@@ -17,6 +19,10 @@ SOCKET_DIR=/var/spool/postfix/route-milter
 STATE_DIR=/var/lib/route-milter
 MAX_EXPOSURE=2.5
 UNITS="route-milter.service routectl-retry.service routectl-retry.timer"
+
+# Written before dpkg -i, removed after the purge: a package left by a run that was killed is
+# this suite's to purge; any other installed route-milter is the machine's.
+OURS=$root/build/package-suite.installed
 
 passed=0
 failed=0
@@ -48,12 +54,13 @@ stop_daemons() {  # the route-milter daemons postfix_rcpt.py started, if any sur
     done <"$pidfile"
     rm -f "$pidfile"
 }
-cleanup() {  # also after a failure: no daemon of ours left, the package purged
+cleanup() {  # also after a failure: no daemon of ours left, the package this suite installed purged
     stop_daemons
-    if installed; then
+    if [ -f "$OURS" ] && installed; then
         echo "cleanup: dpkg --purge $PKG"
         dpkg --purge "$PKG" >/dev/null 2>&1 || fail "cleanup: dpkg --purge $PKG"
     fi
+    installed || rm -f "$OURS"
     rm -rf "$tmp"
 }
 trap 'fail "run.sh ended early"; finish' EXIT
@@ -65,8 +72,16 @@ if [ "$(id -u)" -ne 0 ]; then
     finish
 fi
 export DEBIAN_FRONTEND=noninteractive
+if installed && [ ! -f "$OURS" ]; then
+    state=$(dpkg-query -W -f='${Version} (${Status})' "$PKG" 2>/dev/null)
+    echo "SKIPPED: $PKG $state was on this machine before the suite, not installed by it."
+    echo "SKIPPED: the suite installs, removes and purges the package (config included), so it"
+    echo "SKIPPED: leaves this one as it is and does not run: run it on a machine without $PKG."
+    fail "package suite skipped: $PKG was installed before it (left untouched)"
+    finish
+fi
 if installed; then
-    echo "note: $PKG was installed before the test; purging it first"
+    echo "note: $PKG was left installed by an earlier run of this suite; purging it first"
     dpkg --purge "$PKG" >/dev/null
 fi
 
@@ -106,6 +121,7 @@ if [ -n "$missing" ]; then
     apt-get update -qq
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+mkdir -p "$(dirname "$OURS")" && : >"$OURS"
 check "dpkg -i $(basename "$deb")" dpkg -i "$deb"
 if ! installed; then finish; fi
 
@@ -120,7 +136,22 @@ for m in route-milter.8 routectl.8 route-milter.conf.5; do
 done
 check "README and changelog in /usr/share/doc/$PKG" \
     test -f /usr/share/doc/$PKG/README.md.gz -a -f /usr/share/doc/$PKG/changelog.Debian.gz -a -f /usr/share/doc/$PKG/copyright
+for example in "$root"/examples/*.conf; do
+    name=$(basename "$example")
+    check "example $name in /usr/share/doc/$PKG/examples, as shipped, and routectl check passes it" sh -c "
+        f=/usr/share/doc/$PKG/examples/$name; [ -f \$f ] || { f=\$f.gz; [ -f \$f ]; } || { echo 'not installed'; exit 1; }
+        zcat -f \$f | cmp - '$example' && zcat -f \$f >$tmp/$name && chmod 0600 $tmp/$name &&
+        /usr/sbin/routectl check -c $tmp/$name"
+done
+check "bash completion for routectl in /usr/share/bash-completion/completions/routectl completes its commands" \
+    bash -c "test -f /usr/share/bash-completion/completions/routectl &&
+        . /usr/share/bash-completion/completions/routectl && COMP_WORDS=(routectl che) COMP_CWORD=1 &&
+        _routectl && [ \"\${COMPREPLY[*]}\" = check ]"
 for u in $UNITS; do check "unit /lib/systemd/system/$u is installed" test -f /lib/systemd/system/$u; done
+for p in postfix.service postfix@-.service; do
+    check "route-milter.service starts before $p" sh -c "
+        sed -n 's/^Before=//p' /lib/systemd/system/route-milter.service | tr ' ' '\n' | grep -qxF '$p'"
+done
 check "route-milter.service is enabled (multi-user.target.wants)" \
     test -L /etc/systemd/system/multi-user.target.wants/route-milter.service
 check "routectl-retry.timer is not enabled by default" \
@@ -202,7 +233,7 @@ check "dpkg --purge $PKG" dpkg --purge "$PKG"
 check "after purge: dpkg knows nothing of $PKG" sh -c "! dpkg-query -W -f='\${Status}' $PKG 2>/dev/null | grep -q ."
 for p in /usr/sbin/route-milter /usr/sbin/routectl /etc/route-milter $SOCKET_DIR $STATE_DIR \
          /lib/systemd/system/route-milter.service /lib/systemd/system/routectl-retry.timer \
-         /usr/share/man/man8/route-milter.8.gz /usr/share/doc/$PKG \
+         /usr/share/man/man8/route-milter.8.gz /usr/share/doc/$PKG /usr/share/bash-completion/completions/routectl \
          /etc/systemd/system/multi-user.target.wants/route-milter.service; do
     check "after purge: $p is gone" test ! -e "$p" -a ! -L "$p"
 done
