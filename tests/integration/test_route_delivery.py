@@ -133,13 +133,15 @@ class FailoverTests(DeliveryCase):
         # On 127.0.0.1 only; 127.0.0.2 is loopback too, but nothing listens there: connection refused.
         cls.sink = SmtpSink("second.lab.test", users={USER: PASSWORD})
         cls.plain = SmtpSink("plain.lab.test")
+        # The sinks offer no TLS: the AUTH route says security "none", and this admin lets AUTH go
+        # in clear (smtp_sasl_security_options without noplaintext).
         cls.start([cls.sink, cls.plain], "failover", lambda: [
             {"domain": "two.test", "host": ["[127.0.0.2]", "[127.0.0.1]"], "port": cls.sink.port,
-             "auth": {"user": USER, "password": PASSWORD}},
+             "security": "none", "auth": {"user": USER, "password": PASSWORD}},
             # Another port: sasl_passwd is keyed by [host]:port, a route without auth needs its own.
             {"domain": "plain.test", "host": ["[127.0.0.2]", "[127.0.0.1]"], "port": cls.plain.port},
             {"domain": "first.test", "host": ["[127.0.0.1]", "[127.0.0.2]"], "port": cls.plain.port},
-        ])
+        ], overrides={"smtp_sasl_security_options": "noanonymous"})
 
     def test_second_host_takes_the_mail_with_the_routes_auth(self):
         tag, qid, off, m = self.deliver(self.A, "user@two.test")
@@ -271,6 +273,9 @@ class TlsTests(DeliveryCase):
              "security": "starttls-required", "tls_verify": True},
             {"domain": "encrypt-selfsigned.test", "host": "[127.0.0.1]", "port": port("selfsigned"),
              "security": "starttls-required"},
+            # security unset with AUTH: TLS required, whatever smtp_tls_security_level says (none here)
+            {"domain": "unset-auth.test", "host": "[127.0.0.1]", "port": port("auth"),
+             "auth": {"user": USER, "password": PASSWORD}},
         ], overrides={"smtp_tls_CAfile": cls.pki.ca_cert, "smtp_tls_loglevel": "1"})
 
     def arrived(self, sink, rcpt, tag):
@@ -288,6 +293,14 @@ class TlsTests(DeliveryCase):
             self.assertFalse(session.auth_before_tls, session)
         self.assertRegex(self.A.log_since(off), r"TLS connection established to 127\.0\.0\.1\[127\.0\.0\.1\]:%d"
                          % self.sinks["auth"].port)
+
+    def test_auth_without_security_goes_only_over_tls(self):
+        tag, qid, off, m = self.deliver(self.A, "user@unset-auth.test")
+        msg = self.arrived("auth", "user@unset-auth.test", tag)
+        self.assertTrue(msg.tls, msg)
+        self.assertEqual(msg.auth[1], USER)
+        self.assertIs(msg.auth_tls, True, "AUTH was sent in clear")
+        self.assertEqual(self.A.main_value("smtp_tls_security_level"), "none")
 
     def test_starttls_required_defers_rather_than_send_in_clear(self):
         tag, qid, off, m = self.deliver(self.A, "user@required-clear.test", status="deferred")

@@ -117,12 +117,12 @@ routes = (
     deliver_to = "listed"; addresses = [ %(addresses)s ]; },
   { domain = "partner.test"; description = "smart-host partner, needs SMTP AUTH";
     host = "[127.0.0.3]"; port = %(partner)d;
-    treat_sender_as = "external"; treat_recipient_as = "external"; deliver_to = "all";
+    treat_sender_as = "external"; treat_recipient_as = "external"; deliver_to = "all"; security = "none";
     auth = { user = "%(route_user)s"; password = "%(route_password)s"; }; },
   { domain = "*.wild.test"; host = "[127.0.0.1]"; port = %(wild)d; },
   { domain = "tlsreq.test"; host = "[127.0.0.4]"; port = %(tls)d; security = "starttls-required"; },
   { domain = "down.test"; host = "[127.0.0.1]"; port = %(dead)d; retries = 2; retry_minutes = 1; },
-  { domain = "failover.test"; host = [ "[%(fo1)s]", "[%(fo2)s]" ]; port = %(failover)d;
+  { domain = "failover.test"; host = [ "[%(fo1)s]", "[%(fo2)s]" ]; port = %(failover)d; security = "none";
     auth = { user = "%(fo_user)s"; password = "%(fo_password)s"; }; },
   { domain = "order.test"; host = [ "[%(order_a)s]", "[%(order_b)s]" ]; port = %(order)d; },
   { domain = "order-rev.test"; host = [ "[%(order_b)s]", "[%(order_a)s]" ]; port = %(order)d; },
