@@ -10,7 +10,9 @@
 
 #include <sysexits.h>
 
+#include <dirent.h>
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -175,6 +177,37 @@ std::string settings_diff(const std::vector<std::string>& before, const std::vec
     add(after, a, "\t1", "+ ");
     std::string out;
     for (const auto& [key, text] : lines) out += text;
+    return out;
+}
+
+// The route-milter processes serving `config` (their -c, or the default): /proc/PID/cmdline.
+std::vector<pid_t> milters_of(const std::string& config) {
+    std::vector<pid_t> out;
+    DIR* proc = ::opendir("/proc");
+    if (proc == nullptr) return out;
+    while (const dirent* entry = ::readdir(proc)) {
+        char* end = nullptr;
+        const long pid = std::strtol(entry->d_name, &end, 10);
+        if (pid <= 0 || *end != '\0') continue;
+        std::string cmdline;
+        if (!read_file(std::string("/proc/") + entry->d_name + "/cmdline", cmdline) || cmdline.empty()) continue;
+        std::vector<std::string> argv;
+        for (std::size_t start = 0; start < cmdline.size();) {
+            const std::size_t nul = cmdline.find('\0', start);
+            argv.push_back(cmdline.substr(start, nul - start));
+            start = nul == std::string::npos ? cmdline.size() : nul + 1;
+        }
+        const std::string& program = argv.front();
+        if (program.substr(program.rfind('/') + 1) != "route-milter") continue;
+        std::string served = default_config_path;
+        bool checking = false;
+        for (std::size_t i = 1; i < argv.size(); ++i) {
+            if (argv[i] == "-c" && i + 1 < argv.size()) served = argv[++i];
+            else if (argv[i] == "-t") checking = true;
+        }
+        if (!checking && absolute_path(served) == config) out.push_back(static_cast<pid_t>(pid));
+    }
+    ::closedir(proc);
     return out;
 }
 
@@ -354,15 +387,23 @@ int command_apply(const ApplyOptions& options) {
     } else {
         std::printf("postfix: not running; it reads the new settings when it starts\n");
     }
-    // The milter compiles the config afresh at its reload (SIGHUP); under systemd that is reload.
+    // The milter compiles the config afresh at its reload (SIGHUP): through systemd when its unit
+    // runs, else each route-milter process of this config.
     if (run_command({"systemctl", "is-active", "--quiet", "route-milter.service"}).status == 0) {
         const CommandResult r = run_command({"systemctl", "reload", "route-milter.service"});
         std::printf("route-milter: %s\n", r.status == 0 ? "reloaded" : ("reload failed: " + r.error).c_str());
         if (r.status != 0) return EX_UNAVAILABLE;
-    } else {
-        std::printf("route-milter: not running under systemd here; reload it yourself (kill -HUP its pid) so it "
-                    "reads the config\n");
+        return EX_OK;
     }
+    const std::vector<pid_t> pids = milters_of(absolute_path(postfix.config_path));
+    for (const pid_t pid : pids)
+        if (::kill(pid, SIGHUP) != 0)
+            std::fprintf(stderr, "routectl: cannot reload route-milter (pid %d): %s\n", static_cast<int>(pid),
+                         std::strerror(errno));
+    if (pids.empty())
+        std::printf("route-milter: not running; it reads the config when it starts\n");
+    else
+        for (const pid_t pid : pids) std::printf("route-milter: reloaded (pid %d)\n", static_cast<int>(pid));
     return EX_OK;
 }
 

@@ -132,10 +132,7 @@ class DayOneTests(unittest.TestCase):
     def rcpt(self, *recipients):
         return self.lab.rcpt_replies(SENDER, list(recipients))
 
-    def reload_milter(self, mode):
-        offset = self.milter.log_offset()
-        self.milter.write_config(self.with_mode(mode))
-        self.milter.reload()
+    def wait_reloaded(self, offset):
         wait_for(lambda: "reloaded" in self.milter.log_text()[offset:] or "failed" in self.milter.log_text()[offset:],
                  30, what="milter reload")
         self.assertNotIn("failed", self.milter.log_text()[offset:])
@@ -184,15 +181,24 @@ class DayOneTests(unittest.TestCase):
 
         # Twice: nothing changes.
         applied = digest(self.main_cf()), tree_digest(self.maps)
+        offset = self.milter.log_offset()
         r = self.apply()
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("no change", r.stdout)
+        self.assertIn("postfix: nothing changed, not reloaded", r.stdout)
+        self.wait_reloaded(offset)
         self.assertEqual((digest(self.main_cf()), tree_digest(self.maps)), applied)
 
-        # Enforce: the unlisted recipient gets 550 from Postfix's own table; the rest still pass.
-        self.reload_milter("enforce")
+        # Enforce: apply reloads Postfix and the milter of this config (not the other one); the
+        # unlisted recipient gets 550 from Postfix's own table; the rest still pass.
+        self.milter.write_config(self.with_mode("enforce"))
+        offset, other_offset = self.milter.log_offset(), self.other.log_offset()
         r = self.apply()
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        self.assertIn("postfix: reloaded", r.stdout)
+        self.assertIn("route-milter: reloaded (pid %d)" % self.milter.proc.pid, r.stdout)
+        self.wait_reloaded(offset)
+        self.assertNotIn("reload", self.other.log_text()[other_offset:])
         replies = self.rcpt("bob@backup.example", "alice@backup.example", "anyone@admin-relay.test")
         self.assertEqual([c for c, _ in replies], [550, 250, 250], replies)
         other_offset = self.other.log_offset()
