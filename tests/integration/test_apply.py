@@ -206,16 +206,21 @@ class DayOneTests(unittest.TestCase):
         wait_for(lambda: "carol@admin-relay.test" in self.other.log_text()[other_offset:], 10,
                  what="the other milter still called")
 
-    def test_a_failed_check_leaves_everything_as_it_was(self):
-        """postfix check fails on the staged main.cf: main.cf, master.cf and the maps stay byte for byte."""
-        d = os.path.join(TMP, "broken")
+    def copy_of_the_lab(self, name, mode="enforce"):
+        """The lab's config directory copied, and a config file of the imported routes in `mode`."""
+        d = os.path.join(TMP, name)
         config_dir = os.path.join(d, "etc")
-        maps = os.path.join(d, "maps")
         shutil.copytree(self.lab.config_dir, config_dir, ignore=shutil.ignore_patterns("sasl"))
         conf = os.path.join(d, "routes.conf")
         with open(conf, "w") as f:
-            f.write(self.with_mode("warn"))
+            f.write(self.with_mode(mode))
         os.chmod(conf, 0o600)
+        return d, config_dir, conf
+
+    def test_a_failed_check_leaves_everything_as_it_was(self):
+        """postfix check fails on the staged main.cf: main.cf, master.cf and the maps stay byte for byte."""
+        d, config_dir, conf = self.copy_of_the_lab("broken", "warn")
+        maps = os.path.join(d, "maps")
         args = ("apply", "-c", conf, "-o", maps, "--postfix-config", config_dir, "--milter", "inet:127.0.0.1:1")
         subprocess.run(["postconf", "-c", config_dir, "-e", "queue_directory = %s" % self.lab.queue_dir], check=True)
         r = run_routectl(*args, timeout=120)
@@ -235,6 +240,45 @@ class DayOneTests(unittest.TestCase):
             tree_digest(maps)
         self.assertEqual(after, before)
         self.assertEqual([n for n in os.listdir(maps) if ".tmp" in n or n.endswith(".old")], [])
+
+    def test_the_admins_relay_domain_table_keeps_every_recipient(self):
+        """relay_domains names a table of the admin's and no recipient list: its domains get @domain OK."""
+        d, config_dir, conf = self.copy_of_the_lab("admin-table")
+        table = os.path.join(d, "my_relays")
+        with open(table, "w") as f:
+            f.write("relay-one.test OK\nRelay-Two.TEST OK\n")
+        subprocess.run([POSTMAP, "-c", config_dir, "hash:" + table], check=True)
+        subprocess.run(["postconf", "-c", config_dir, "-e", "relay_domains = hash:" + table], check=True)
+        maps = os.path.join(d, "maps")
+        r = run_routectl("apply", "-c", conf, "-o", maps, "--postfix-config", config_dir, "--milter",
+                         "inet:127.0.0.1:1", timeout=120)
+        self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
+        for domain in ("relay-one.test", "relay-two.test"):
+            q = subprocess.run([POSTMAP, "-c", config_dir, "-q", "@" + domain, "hash:" + os.path.join(maps, "relay_recipients")],
+                               capture_output=True, text=True)
+            self.assertEqual(q.stdout.strip(), "OK", domain)
+            # ... and the milter would take them as external: apply says so.
+            self.assertIn("Postfix relays for %s, and route-milter takes its recipients as external" % domain, r.stderr)
+        self.assertIn("hash:" + table, subprocess.run(["postconf", "-c", config_dir, "-h", "relay_domains"],
+                                                      capture_output=True, text=True).stdout)
+
+    def test_a_relay_domain_table_it_cannot_list_stops_it(self):
+        """A table postmap -s cannot list: apply names it and the fix, and changes nothing."""
+        d, config_dir, conf = self.copy_of_the_lab("admin-regexp")
+        table = os.path.join(d, "my_relays.regexp")
+        with open(table, "w") as f:
+            f.write("/\\.partner\\.test$/ OK\n")
+        subprocess.run(["postconf", "-c", config_dir, "-e", "relay_domains = regexp:" + table], check=True)
+        before = digest(os.path.join(config_dir, "main.cf")), digest(os.path.join(config_dir, "master.cf"))
+        maps = os.path.join(d, "maps")
+        r = run_routectl("apply", "-c", conf, "-o", maps, "--postfix-config", config_dir, "--milter",
+                         "inet:127.0.0.1:1", timeout=120)
+        self.assertEqual(r.returncode, 78, r.stdout + r.stderr)
+        self.assertIn("relay_domains names regexp:" + table, r.stderr)
+        self.assertIn("relay_recipient_maps of your own", r.stderr)
+        self.assertEqual((digest(os.path.join(config_dir, "main.cf")), digest(os.path.join(config_dir, "master.cf"))),
+                         before)
+        self.assertEqual(tree_digest(maps), {})
 
 
 class AuthInClearTests(unittest.TestCase):
