@@ -31,16 +31,15 @@ std::string join_main_cf_list(const std::vector<std::string>& elements) {
     return out;
 }
 
-namespace {
-
-// "{ inet:host:1, default_action=tempfail }" and "inet:host:1" name the same milter.
-std::string milter_name(std::string_view element) {
+std::string main_cf_milter_name(std::string_view element) {
     if (element.empty() || element.front() != '{') return std::string(element);
     std::vector<std::string> inner = split_main_cf_list(element.substr(1, element.size() - (element.back() == '}' ? 2 : 1)));
     return inner.empty() ? std::string() : inner.front();
 }
 
-bool same_element(std::string_view a, std::string_view b) { return milter_name(a) == milter_name(b); }
+namespace {
+
+bool same_element(std::string_view a, std::string_view b) { return main_cf_milter_name(a) == main_cf_milter_name(b); }
 
 }  // namespace
 

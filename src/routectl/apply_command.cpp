@@ -73,10 +73,14 @@ bool is_ours(std::string_view element, const void* context) {
     const auto& c = *static_cast<const OursContext*>(context);
     const std::size_t colon = element.find(':');
     if (colon != std::string_view::npos && element.substr(colon + 1).rfind(c.directory, 0) == 0) return true;
-    const std::vector<std::string> inner =
-        element.size() > 1 && element.front() == '{' ? split_main_cf_list(element.substr(1, element.size() - 2))
-                                                     : std::vector<std::string>{std::string(element)};
-    return !inner.empty() && inner.front() == c.milter;
+    return main_cf_milter_name(element) == c.milter;
+}
+
+// A relay domain written as a plain name ("example.com"); not Postfix's ".parent" form or
+// anything else that "@domain" could not stand for.
+bool relay_domain_name(const std::string& text, std::string& domain) {
+    return !text.empty() && text.front() != '.' && canonical_domain(text, domain) == DomainStatus::ok &&
+           is_host_name(domain);
 }
 
 // Whether the admin lists their relay recipients (relay_recipient_maps of their own): if not,
@@ -98,7 +102,12 @@ bool admin_relay_domains(const PostfixOptions& options, const MainCfState& state
         if (is_ours(e, &ours) || e.front() == '$') continue;  // $mydestination: local, not relayed
         if (e.find(':') == std::string::npos && e.find('/') == std::string::npos) {
             std::string domain;
-            if (canonical_domain(e, domain) == DomainStatus::ok) out.push_back(domain);
+            if (relay_domain_name(e, domain)) out.push_back(domain);
+            else
+                std::fprintf(stderr,
+                             "routectl: warning: relay_domains element \"%s\" is no domain name, so its recipients "
+                             "get no \"@domain OK\" line; list them in relay_recipient_maps yourself\n",
+                             one_line(e).c_str());
             continue;
         }
         std::vector<std::string> argv{"postmap"};
@@ -116,7 +125,12 @@ bool admin_relay_domains(const PostfixOptions& options, const MainCfState& state
         for (const std::string& line : output_lines(r.output)) {
             std::string domain;
             const std::string key = line.substr(0, line.find_first_of(" \t"));
-            if (canonical_domain(key, domain) == DomainStatus::ok) out.push_back(domain);
+            if (relay_domain_name(key, domain)) out.push_back(domain);
+            else
+                std::fprintf(stderr,
+                             "routectl: warning: relay_domains table %s: key \"%s\" is no domain name, so its "
+                             "recipients get no \"@domain OK\" line; list them in relay_recipient_maps yourself\n",
+                             e.c_str(), one_line(key).c_str());
         }
     }
     return true;

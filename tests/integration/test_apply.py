@@ -246,7 +246,7 @@ class DayOneTests(unittest.TestCase):
         d, config_dir, conf = self.copy_of_the_lab("admin-table")
         table = os.path.join(d, "my_relays")
         with open(table, "w") as f:
-            f.write("relay-one.test OK\nRelay-Two.TEST OK\n")
+            f.write("relay-one.test OK\nRelay-Two.TEST OK\n.sub.relay-one.test OK\n")
         subprocess.run([POSTMAP, "-c", config_dir, "hash:" + table], check=True)
         subprocess.run(["postconf", "-c", config_dir, "-e", "relay_domains = hash:" + table], check=True)
         maps = os.path.join(d, "maps")
@@ -259,6 +259,8 @@ class DayOneTests(unittest.TestCase):
             self.assertEqual(q.stdout.strip(), "OK", domain)
             # ... and the milter would take them as external: apply says so.
             self.assertIn("Postfix relays for %s, and route-milter takes its recipients as external" % domain, r.stderr)
+        # A key that is no domain (Postfix's ".parent" form) gets no line, and apply says so.
+        self.assertIn('key ".sub.relay-one.test" is no domain name', r.stderr)
         self.assertIn("hash:" + table, subprocess.run(["postconf", "-c", config_dir, "-h", "relay_domains"],
                                                       capture_output=True, text=True).stdout)
 

@@ -46,6 +46,9 @@ struct MainCfMerge {
 // A main.cf list split as Postfix splits it: at commas and blanks, "{ ... }" kept whole.
 std::vector<std::string> split_main_cf_list(std::string_view value);
 std::string join_main_cf_list(const std::vector<std::string>& elements);
+// An element without its per-milter settings: "{ inet:host:1, default_action=tempfail }" and
+// "inet:host:1" name the same milter; any other element is its own name.
+std::string main_cf_milter_name(std::string_view element);
 
 // `ours(element)` tells an element an earlier apply wrote (its table directory, its milter).
 MainCfMerge merge_main_cf(const std::vector<MainCfWanted>& wanted, const MainCfState& state,
